@@ -1,0 +1,147 @@
+/** Payment providers the library understands. */
+export type Provider = 'apple' | 'xsolla';
+
+/** Lifecycle status of a subscription (a "member contract"). */
+export type SubscriptionStatus =
+  | 'trialing'
+  | 'active'
+  | 'past_due'
+  | 'in_grace_period'
+  | 'canceled'
+  | 'expired'
+  | 'revoked'
+  | 'refunded';
+
+/** Status of an order. */
+export type OrderStatus = 'pending' | 'paid' | 'refunded' | 'revoked';
+
+/** Per-subscription notification settings (seed: `subscription_data.notification_settings`). */
+export interface NotificationSettings {
+  self_handle: boolean;
+  include_events?: string[];
+  exclude_events?: string[];
+}
+
+/**
+ * A subscription as seen by your app: one row per provider contract
+ * (Apple `originalTransactionId`, Xsolla `subscription_id`).
+ */
+export interface Subscription {
+  id: string;
+  provider: Provider;
+  contract_id: string;
+  user_id: string | null;
+  product_id: string;
+  status: SubscriptionStatus;
+  auto_renew: boolean;
+  /** ISO 8601 */
+  current_period_start: string | null;
+  /** ISO 8601; access continues until then for `canceled`. */
+  current_period_end: string | null;
+  pending_product_id: string | null;
+  environment: string;
+  latest_transaction_id: string | null;
+  notification_settings: NotificationSettings | null;
+  setting_id: string | null;
+  metadata: Record<string, unknown>;
+  /** ISO 8601; the provider's date of the last notification applied (state only moves forward). */
+  last_event_at: string | null;
+  created: string;
+  updated: string;
+}
+
+/** An order (seed 003): created by your app before purchase, or from a provider transaction. */
+export interface Order {
+  id: string;
+  /** Our order number. For Apple, pass it to StoreKit as `appAccountToken`. */
+  no: string;
+  /** Provider transaction id (Apple `transactionId`). */
+  trade_no: string | null;
+  /** Apple `originalTransactionId` / Xsolla subscription id. */
+  origin_no: string | null;
+  status: OrderStatus;
+  user_id: string | null;
+  product_id: string | null;
+  provider: Provider;
+  /** Minor units as the provider reports them (Apple: milliunits of `currency`). */
+  amount: number | null;
+  currency: string | null;
+  /** ISO 8601 */
+  paid_at: string | null;
+  metadata: Record<string, unknown>;
+  /** Notification settings requested at order creation; copied to the subscription. */
+  subscription_data: { notification_settings?: NotificationSettings } | null;
+  created: string;
+  updated: string;
+}
+
+/** Payload of `manual.notification`. */
+export interface ManualNotification {
+  type: EventType;
+  data: { entity: Subscription | Order; userDid: string | null; context: Record<string, unknown> };
+}
+
+/** Maps each event type to the object it carries in `data.object`. */
+export interface EventObjectMap {
+  'customer.subscription.created': Subscription;
+  'customer.subscription.started': Subscription;
+  'customer.subscription.renewed': Subscription;
+  'customer.subscription.upgraded': Subscription;
+  'customer.subscription.updated': Subscription;
+  'customer.subscription.canceled': Subscription;
+  'customer.subscription.reactivated': Subscription;
+  'customer.subscription.past_due': Subscription;
+  'customer.subscription.recovered': Subscription;
+  'customer.subscription.deleted': Subscription;
+  'order.paid': Order;
+  'order.refunded': Order;
+  'refund.requested': Order;
+  'refund.declined': Order;
+  'refund.reversed': Order;
+  'test.notification': Record<string, unknown>;
+  'provider.notification.received': Record<string, unknown>;
+  'manual.notification': ManualNotification;
+}
+
+/** Every domain event type. */
+export type EventType = keyof EventObjectMap;
+
+/** All event types, in documentation order. */
+export const EVENT_TYPES = [
+  'customer.subscription.created',
+  'customer.subscription.started',
+  'customer.subscription.renewed',
+  'customer.subscription.upgraded',
+  'customer.subscription.updated',
+  'customer.subscription.canceled',
+  'customer.subscription.reactivated',
+  'customer.subscription.past_due',
+  'customer.subscription.recovered',
+  'customer.subscription.deleted',
+  'order.paid',
+  'order.refunded',
+  'refund.requested',
+  'refund.declined',
+  'refund.reversed',
+  'test.notification',
+  'provider.notification.received',
+  'manual.notification',
+] as const satisfies readonly EventType[];
+
+/**
+ * One normalized event. JSON, snake_case: it is also the outbound webhook body.
+ */
+export type DomainEvent<T extends EventType = EventType> = {
+  [K in T]: {
+    /** `evt_…`, deterministic per (provider notification, position): a redelivery never mints a second event. */
+    id: string;
+    type: K;
+    /** ISO 8601: when the provider says it happened (Apple `signedDate`). */
+    created: string;
+    provider: Provider;
+    /** false for Sandbox / Xcode / LocalTesting / Xsolla dry runs. */
+    livemode: boolean;
+    data: { object: EventObjectMap[K]; previous_attributes?: Partial<EventObjectMap[K]> };
+    source: { notification_id: string; notification_type: string; subtype?: string };
+  };
+}[T];
