@@ -1,0 +1,381 @@
+import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import { eventId, nameUuid, stableId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { StoreTransaction } from '../../store/types.js';
+
+/** The fields of a decoded Apple transaction that drive state (a structural subset of the full schema). */
+export interface AppleTransactionFields {
+  transactionId: string;
+  originalTransactionId: string;
+  productId: string;
+  type?: string;
+  purchaseDate?: number;
+  expiresDate?: number;
+  appAccountToken?: string;
+  offerType?: number;
+  offerDiscountType?: string;
+  price?: number;
+  currency?: string;
+  environment?: string;
+  signedDate?: number;
+}
+
+/** The fields of decoded renewal info that drive state. */
+export interface AppleRenewalFields {
+  autoRenewStatus?: number;
+  autoRenewProductId?: string;
+  productId?: string;
+  gracePeriodExpiresDate?: number;
+  renewalDate?: number;
+}
+
+/** What the handler hands to {@link applyAppleNotification}. */
+export interface AppleInput {
+  /** Inbox id: the notificationUUID, or `tx:<transactionId>` for the client transaction route. */
+  notificationId: string;
+  notificationType: string;
+  subtype: string | null;
+  /** ms since epoch: Apple's signedDate (or purchaseDate for a client transaction). */
+  effectiveDate: number;
+  environment: string | null;
+  transaction?: AppleTransactionFields;
+  renewalInfo?: AppleRenewalFields;
+  /** The decoded payload, as emitted in provider.notification.received. */
+  decoded: Record<string, unknown>;
+  /** The authenticated user, when the app told us (client transaction route). */
+  userId?: string;
+}
+
+/** Result of applying one notification inside a transaction. */
+export interface AppleApplyResult {
+  events: DomainEvent[];
+  userId: string | null;
+  transactionId: string | null;
+  /** The subscription after the change, when one was touched. */
+  subscription: Subscription | null;
+  /** True when the notification was older than state already applied, or its transaction was already recorded. */
+  stale: boolean;
+}
+
+const ENDED: readonly SubscriptionStatus[] = ['expired', 'revoked', 'refunded'];
+const AUTO_RENEWABLE = 'Auto-Renewable Subscription';
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** Fields compared for `previous_attributes`. */
+const TRACKED: readonly (keyof Subscription)[] = [
+  'status',
+  'product_id',
+  'auto_renew',
+  'current_period_start',
+  'current_period_end',
+  'pending_product_id',
+  'latest_transaction_id',
+  'user_id',
+];
+
+function diff(before: Subscription, after: Subscription): Partial<Subscription> | undefined {
+  const prev: Partial<Subscription> = {};
+  let changed = false;
+  for (const key of TRACKED) {
+    if (before[key] !== after[key]) {
+      (prev as Record<string, unknown>)[key] = before[key];
+      changed = true;
+    }
+  }
+  return changed ? prev : undefined;
+}
+
+/**
+ * Applies one verified Apple notification (or client transaction) to orders and subscriptions,
+ * per EVENTS.md § Apple, and returns the domain events to append to the outbox.
+ * Pure apart from `tx`: safe to run again when the store retries a transaction.
+ */
+export async function applyAppleNotification(tx: StoreTransaction, input: AppleInput, logger: Logger): Promise<AppleApplyResult> {
+  const livemode = input.environment === 'Production';
+  const created = new Date(input.effectiveDate).toISOString();
+  const events: DomainEvent[] = [];
+  const source = {
+    notification_id: input.notificationId,
+    notification_type: input.notificationType,
+    ...(input.subtype ? { subtype: input.subtype } : {}),
+  };
+  const emit = <T extends EventType>(type: T, object: EventObjectMap[T], previous?: Partial<EventObjectMap[T]>): void => {
+    events.push({
+      id: eventId('apple', input.notificationId, events.length),
+      type,
+      created,
+      provider: 'apple',
+      livemode,
+      data: previous ? { object, previous_attributes: previous } : { object },
+      source,
+    } as DomainEvent);
+  };
+
+  emit('provider.notification.received', input.decoded);
+  const result: AppleApplyResult = { events, userId: input.userId ?? null, transactionId: null, subscription: null, stale: false };
+
+  if (input.notificationType === 'TEST') {
+    emit('test.notification', input.decoded);
+    return result;
+  }
+  const t = input.transaction;
+  if (!t) return result;
+  result.transactionId = t.transactionId;
+
+  const isSubscription = t.type === AUTO_RENEWABLE || (t.type === undefined && t.expiresDate !== undefined);
+  const before = isSubscription ? await tx.getSubscription('apple', t.originalTransactionId) : null;
+  if (before?.last_event_at && input.effectiveDate < Date.parse(before.last_event_at)) {
+    // Apple delivers out of order: an older notification is recorded and acknowledged but changes nothing.
+    result.stale = true;
+    result.userId = before.user_id;
+    result.subscription = before;
+    return result;
+  }
+
+  const orderByTrade = await tx.getOrderByTradeNo('apple', t.transactionId);
+  const orderByToken = t.appAccountToken ? await tx.getOrderByNo(t.appAccountToken) : null;
+  const userId = before?.user_id ?? orderByToken?.user_id ?? orderByTrade?.user_id ?? input.userId ?? null;
+  result.userId = userId;
+
+  /** Finds or creates the paid order for this transaction. `fresh` is false when it had already been recorded. */
+  const payOrder = async (): Promise<{ order: Order; fresh: boolean }> => {
+    if (orderByTrade && orderByTrade.status !== 'pending') return { order: orderByTrade, fresh: false };
+    const base = orderByTrade ?? (orderByToken && orderByToken.status === 'pending' ? orderByToken : null);
+    if (t.appAccountToken && !orderByToken && !orderByTrade) {
+      logger.warn(
+        { appAccountToken: t.appAccountToken, transactionId: t.transactionId },
+        'appAccountToken matches no order: recording the purchase without a user (create orders with hooks.orders.create)',
+      );
+    }
+    const no = base?.no ?? (t.appAccountToken && !orderByToken ? t.appAccountToken : nameUuid(`apple:${t.transactionId}`));
+    const order: Order = {
+      id: base?.id ?? stableId('ord', 'apple', t.transactionId),
+      no,
+      trade_no: t.transactionId,
+      origin_no: t.originalTransactionId,
+      status: 'paid',
+      user_id: base?.user_id ?? userId,
+      product_id: t.productId,
+      provider: 'apple',
+      amount: t.price ?? base?.amount ?? null,
+      currency: t.currency ?? base?.currency ?? null,
+      paid_at: iso(t.purchaseDate) ?? created,
+      metadata: base?.metadata ?? {},
+      subscription_data: base?.subscription_data ?? null,
+      created: base?.created ?? created,
+      updated: created,
+    };
+    await tx.saveOrder(order);
+    return { order, fresh: true };
+  };
+
+  /** The order for a refund-family notification, created from the transaction if we never saw it. */
+  const existingOrder = async (status?: Order['status']): Promise<Order> => {
+    const current = orderByTrade ?? (await payOrder()).order;
+    if (!status || current.status === status) return current;
+    const order: Order = { ...current, status, updated: created };
+    await tx.saveOrder(order);
+    return order;
+  };
+
+  if (!isSubscription) {
+    switch (input.notificationType) {
+      case 'ONE_TIME_CHARGE':
+      case 'CLIENT_TRANSACTION':
+      case 'SUBSCRIBED':
+      case 'DID_RENEW': {
+        const { order, fresh } = await payOrder();
+        if (fresh) emit('order.paid', order);
+        else result.stale = true;
+        break;
+      }
+      case 'REFUND':
+        emit('order.refunded', await existingOrder('refunded'));
+        break;
+      case 'REVOKE':
+        emit('order.refunded', await existingOrder('revoked'));
+        break;
+      case 'REFUND_DECLINED':
+        emit('refund.declined', await existingOrder());
+        break;
+      case 'REFUND_REVERSED':
+        emit('refund.reversed', await existingOrder('paid'));
+        break;
+      case 'CONSUMPTION_REQUEST':
+        emit('refund.requested', await existingOrder());
+        break;
+    }
+    return result;
+  }
+
+  // From here on: an auto-renewable subscription, keyed by originalTransactionId.
+  const r = input.renewalInfo;
+  const sourceOrder = orderByToken ?? orderByTrade;
+  const next: Subscription = before
+    ? { ...before }
+    : {
+        id: stableId('sub', 'apple', t.originalTransactionId),
+        provider: 'apple',
+        contract_id: t.originalTransactionId,
+        user_id: userId,
+        product_id: t.productId,
+        status: 'active',
+        auto_renew: true,
+        current_period_start: null,
+        current_period_end: null,
+        pending_product_id: null,
+        environment: t.environment ?? input.environment ?? 'Production',
+        latest_transaction_id: null,
+        notification_settings: sourceOrder?.subscription_data?.notification_settings ?? null,
+        setting_id: typeof sourceOrder?.metadata?.setting_id === 'string' ? sourceOrder.metadata.setting_id : null,
+        metadata: {},
+        last_event_at: null,
+        created,
+        updated: created,
+      };
+  if (next.user_id === null && userId !== null) next.user_id = userId;
+  if (next.notification_settings === null && sourceOrder?.subscription_data?.notification_settings) {
+    next.notification_settings = sourceOrder.subscription_data.notification_settings;
+  }
+  if (next.setting_id === null && typeof sourceOrder?.metadata?.setting_id === 'string') next.setting_id = sourceOrder.metadata.setting_id;
+
+  // Facts carried by every notification: the latest transaction and renewal preferences.
+  const isNewer = !next.current_period_end || (t.expiresDate ?? 0) >= Date.parse(next.current_period_end);
+  if (isNewer) {
+    next.product_id = t.productId;
+    next.current_period_start = iso(t.purchaseDate) ?? next.current_period_start;
+    next.current_period_end = iso(t.expiresDate) ?? next.current_period_end;
+    next.latest_transaction_id = t.transactionId;
+  }
+  if (r) {
+    if (r.autoRenewStatus !== undefined) next.auto_renew = r.autoRenewStatus === 1;
+    if (r.autoRenewProductId !== undefined) next.pending_product_id = r.autoRenewProductId !== next.product_id ? r.autoRenewProductId : null;
+  }
+  const isTrial = t.offerDiscountType === 'FREE_TRIAL' || (t.offerType === 1 && t.price === 0);
+  const activeStatus: SubscriptionStatus = isTrial ? 'trialing' : 'active';
+
+  const out: EventType[] = [];
+  // A holder object, not two `let`s: TypeScript does not see assignments made inside the closures below.
+  const pay: { order: Order | null; event: 'order.paid' | 'order.refunded' | 'refund.declined' | 'refund.reversed' | 'refund.requested' | null } = {
+    order: null,
+    event: null,
+  };
+
+  const startOrRenew = async (kind: 'start' | 'renew' | 'recover'): Promise<void> => {
+    const paid = await payOrder();
+    if (!paid.fresh) {
+      // Seed 003: a transaction we already recorded (e.g. the app's client sent it first) means nothing new.
+      result.stale = true;
+      return;
+    }
+    pay.order = paid.order;
+    pay.event = 'order.paid';
+    next.status = activeStatus;
+    if (kind === 'start') out.push('customer.subscription.started');
+    if (kind === 'recover') out.push('customer.subscription.recovered');
+    if (kind !== 'start') out.push('customer.subscription.renewed');
+  };
+
+  const type = input.notificationType;
+  const sub = input.subtype;
+  switch (type) {
+    case 'SUBSCRIBED':
+      await startOrRenew('start');
+      if (sub === 'RESUBSCRIBE' || before) next.auto_renew = r?.autoRenewStatus !== undefined ? r.autoRenewStatus === 1 : true;
+      break;
+    case 'CLIENT_TRANSACTION':
+      await startOrRenew(!before || ENDED.includes(before.status) ? 'start' : 'renew');
+      break;
+    case 'DID_RENEW':
+      await startOrRenew(sub === 'BILLING_RECOVERY' ? 'recover' : 'renew');
+      break;
+    case 'DID_CHANGE_RENEWAL_PREF':
+      if (sub === 'UPGRADE') {
+        next.status = activeStatus;
+        next.product_id = t.productId;
+        next.pending_product_id = null;
+        out.push('customer.subscription.upgraded');
+      } else if (sub === 'DOWNGRADE') {
+        next.pending_product_id = r?.autoRenewProductId ?? next.pending_product_id;
+        out.push('customer.subscription.updated');
+      } else {
+        next.pending_product_id = null;
+        out.push('customer.subscription.updated');
+      }
+      break;
+    case 'DID_CHANGE_RENEWAL_STATUS':
+      if (sub === 'AUTO_RENEW_DISABLED') {
+        next.auto_renew = false;
+        if (next.status === 'active' || next.status === 'trialing') next.status = 'canceled';
+        out.push('customer.subscription.canceled');
+      } else if (sub === 'AUTO_RENEW_ENABLED') {
+        next.auto_renew = true;
+        if (next.status === 'canceled') next.status = activeStatus;
+        out.push('customer.subscription.reactivated');
+      }
+      break;
+    case 'DID_FAIL_TO_RENEW':
+      next.status = sub === 'GRACE_PERIOD' ? 'in_grace_period' : 'past_due';
+      out.push('customer.subscription.past_due');
+      break;
+    case 'GRACE_PERIOD_EXPIRED':
+    case 'EXPIRED':
+      next.status = 'expired';
+      next.auto_renew = false;
+      out.push('customer.subscription.deleted');
+      break;
+    case 'REFUND':
+    case 'REVOKE':
+      pay.order = await existingOrder(type === 'REFUND' ? 'refunded' : 'revoked');
+      pay.event = 'order.refunded';
+      next.status = type === 'REFUND' ? 'refunded' : 'revoked';
+      next.auto_renew = false;
+      out.push('customer.subscription.deleted');
+      break;
+    case 'REFUND_DECLINED':
+      pay.order = await existingOrder();
+      pay.event = 'refund.declined';
+      break;
+    case 'REFUND_REVERSED':
+      pay.order = await existingOrder('paid');
+      pay.event = 'refund.reversed';
+      if (ENDED.includes(next.status)) {
+        next.status = activeStatus;
+        out.push('customer.subscription.started');
+      }
+      break;
+    case 'CONSUMPTION_REQUEST':
+      pay.order = await existingOrder();
+      pay.event = 'refund.requested';
+      break;
+    case 'PRICE_INCREASE':
+    case 'RENEWAL_EXTENDED':
+    case 'RENEWAL_EXTENSION':
+    case 'OFFER_REDEEMED':
+      out.push('customer.subscription.updated');
+      break;
+    default:
+      // Unmapped or future types: facts from the transaction are kept, no lifecycle event.
+      break;
+  }
+
+  next.last_event_at = before?.last_event_at && Date.parse(before.last_event_at) > input.effectiveDate ? before.last_event_at : created;
+  next.updated = created;
+  await tx.saveSubscription(next);
+  result.subscription = next;
+  result.userId = next.user_id;
+
+  const previous = before ? diff(before, next) : undefined;
+  // Event order as EVENTS.md lists it: created first; refund-family order events before the lifecycle
+  // event they cause; order.paid after the lifecycle event it pays for.
+  if (!before) emit('customer.subscription.created', next);
+  const orderFirst = pay.event !== null && pay.event !== 'order.paid';
+  if (orderFirst && pay.order && pay.event) emit(pay.event, pay.order);
+  for (const e of out) {
+    const prev = e === 'customer.subscription.upgraded' ? { product_id: before?.product_id ?? t.productId } : previous;
+    emit(e, next, e === 'customer.subscription.created' ? undefined : prev);
+  }
+  if (!orderFirst && pay.order && pay.event) emit(pay.event, pay.order);
+  return result;
+}

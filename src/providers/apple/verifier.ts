@@ -1,0 +1,361 @@
+// @peculiar/x509 resolves its ASN.1 formatters through tsyringe, which needs the Reflect metadata API.
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { flattenedVerify } from 'jose';
+import type { z } from 'zod';
+import { SubscriptionWebhooksError } from '../../errors.js';
+import type { ErrorCode } from '../../errors.js';
+import { APPLE_ROOT_CA_G3_DER } from './root-certificate.js';
+import {
+  JWSRenewalInfoDecodedPayloadSchema,
+  JWSTransactionDecodedPayloadSchema,
+  ResponseBodyV2DecodedPayloadSchema,
+} from './schemas.js';
+import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload } from './schemas.js';
+
+/** Extension Apple puts on its App Store receipt-signing leaf certificates. */
+export const APPLE_LEAF_OID = '1.2.840.113635.100.6.11.1';
+/** Extension Apple puts on its WWDR intermediate certificates. */
+export const APPLE_INTERMEDIATE_OID = '1.2.840.113635.100.6.2.1';
+
+/** Clock skew tolerated on certificate validity, as in Apple's own library. */
+const MAX_SKEW_MS = 60_000;
+const BASIC_CONSTRAINTS_OID = '2.5.29.19';
+
+/** Options of {@link createAppleVerifier}. */
+export interface AppleVerifierOptions {
+  /** The app's bundle identifier; payloads for any other app are rejected. */
+  bundleId: string;
+  /** The app's Apple ID. Checked on Production payloads that carry one. */
+  appAppleId?: number;
+  /** Accepted environments, e.g. `['Production', 'Sandbox']`. `Xcode`/`LocalTesting` only when listed (the signature is still checked). */
+  environments: string[];
+  /** DER root certificates to trust. Default: the bundled Apple Root CA - G3. */
+  rootCertificates?: Uint8Array[];
+  /** Also verify the signature and chain of the nested `signedTransactionInfo` / `signedRenewalInfo`. Default false. */
+  strictNested?: boolean;
+  /** How many verified certificate chains to remember. Default 64. */
+  chainCacheSize?: number;
+  /** Clock in ms since epoch, used only when a payload has no `signedDate`. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Result of {@link AppleVerifier.verifyNotification}. */
+export interface VerifiedAppleNotification {
+  /** The decoded, schema-checked notification. */
+  payload: ResponseBodyV2DecodedPayload;
+  /** The decoded `data.signedTransactionInfo`, if present. */
+  transaction?: JWSTransactionDecodedPayload;
+  /** The decoded `data.signedRenewalInfo`, if present. */
+  renewalInfo?: JWSRenewalInfoDecodedPayload;
+  /** The environment the notification belongs to, `null` if it names none. */
+  environment: string | null;
+  /** The notification's `signedDate` (ms since epoch). */
+  signedDate: number;
+}
+
+/** The verifier returned by {@link createAppleVerifier}. Every method rejects with {@link SubscriptionWebhooksError}. */
+export interface AppleVerifier {
+  /** Verifies an App Store Server Notification V2 `signedPayload` and decodes its nested JWS. */
+  verifyNotification(signedPayload: string): Promise<VerifiedAppleNotification>;
+  /** Verifies a signed transaction (StoreKit 2 `jwsRepresentation`, App Store Server API `signedTransactionInfo`). */
+  verifyTransaction(jws: string): Promise<JWSTransactionDecodedPayload>;
+  /** Verifies a signed renewal info. Renewal info carries no bundle id, so only the environment is matched. */
+  verifyRenewalInfo(jws: string): Promise<JWSRenewalInfoDecodedPayload>;
+  /** Checks structure, algorithm, certificate chain and signature only; returns the parsed payload object. */
+  verifyJws(jws: string): Promise<unknown>;
+}
+
+interface VerifiedChain {
+  leafKey: CryptoKey;
+  /** notBefore/notAfter (ms) of leaf, intermediate and the configured root the chain ends in. */
+  validity: Array<{ notBefore: number; notAfter: number }>;
+}
+
+interface ParsedJws {
+  parts: [string, string, string];
+  header: Record<string, unknown>;
+  payload: Record<string, unknown>;
+}
+
+function fail(code: ErrorCode, message: string, cause?: unknown): never {
+  throw new SubscriptionWebhooksError(code, message, cause === undefined ? undefined : { cause });
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+/**
+ * Strict decoding: `atob` and `Buffer` skip stray characters and ignore non-zero padding bits, which
+ * would let several different strings stand for the same token. We accept only the canonical form.
+ */
+function decodeBase64(text: string, url: boolean): Uint8Array<ArrayBuffer> | null {
+  if (url ? !BASE64URL.test(text) || text.length % 4 === 1 : !BASE64.test(text)) return null;
+  const std = url ? text.replace(/-/g, '+').replace(/_/g, '/') : text.replace(/=+$/, '');
+  const rest = std.length % 4;
+  const last = std.charAt(std.length - 1);
+  if (rest !== 0 && (ALPHABET.indexOf(last) & (rest === 2 ? 0x0f : 0x03)) !== 0) return null;
+  const binary = atob(std + '='.repeat((4 - rest) % 4));
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseJsonObject(bytes: Uint8Array | null): Record<string, unknown> | null {
+  if (!bytes) return null;
+  try {
+    const value: unknown = JSON.parse(utf8.decode(bytes));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+  } catch {
+    return null;
+  }
+}
+
+function parseCompact(jws: unknown): ParsedJws {
+  if (typeof jws !== 'string') fail('JWS_MALFORMED', 'JWS must be a string');
+  const parts = jws.split('.');
+  if (parts.length !== 3) fail('JWS_MALFORMED', 'JWS must have three dot-separated parts');
+  const [h, p, s] = parts as [string, string, string];
+  const header = parseJsonObject(decodeBase64(h, true));
+  if (!header) fail('JWS_MALFORMED', 'JWS header is not base64url-encoded JSON object');
+  const payload = parseJsonObject(decodeBase64(p, true));
+  if (!payload) fail('JWS_MALFORMED', 'JWS payload is not base64url-encoded JSON object');
+  if (!decodeBase64(s, true)) fail('JWS_MALFORMED', 'JWS signature is not base64url');
+  // We implement no JWS extension, so per RFC 7515 §4.1.11 any `crit` makes the JWS unusable.
+  if ('crit' in header) fail('JWS_MALFORMED', 'JWS header has a "crit" parameter');
+  return { parts: [h, p, s], header, payload };
+}
+
+function sameBytes(a: ArrayBuffer, b: ArrayBuffer): boolean {
+  if (a.byteLength !== b.byteLength) return false;
+  const x = new Uint8Array(a);
+  const y = new Uint8Array(b);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+function hasExtension(cert: x509.X509Certificate, oid: string): boolean {
+  return cert.extensions.some((e) => e.type === oid);
+}
+
+function isCa(cert: x509.X509Certificate): boolean {
+  const ext = cert.getExtension(BASIC_CONSTRAINTS_OID);
+  return ext !== null && new x509.BasicConstraintsExtension(ext.rawData).ca;
+}
+
+function validityOf(cert: x509.X509Certificate): { notBefore: number; notAfter: number } {
+  return { notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
+}
+
+/**
+ * Creates a verifier for App Store signed data: notifications, transactions and renewal info.
+ * It never fetches anything (`jku`, `x5u`, `jwk`, `kid` are ignored) and trusts only `rootCertificates`.
+ *
+ * Checks, in this order: JWS structure, `alg` exactly ES256, a 3-certificate `x5c` whose intermediate is
+ * signed by a configured root and whose leaf is signed by the intermediate, Apple's OIDs, certificate
+ * validity at the payload's `signedDate` (±60 s), the ES256 signature, the payload schema, bundle id,
+ * app Apple id (Production) and environment.
+ *
+ * @example
+ * const verifier = createAppleVerifier({ bundleId: 'com.example.app', appAppleId: 1234567890, environments: ['Production', 'Sandbox'] });
+ * const { payload, transaction } = await verifier.verifyNotification(body.signedPayload);
+ *
+ * @throws {SubscriptionWebhooksError} `CONFIG_INVALID` for unusable options (no bundle id, no environments, a root that is not a certificate).
+ * The returned methods reject with `JWS_MALFORMED`, `JWS_ALG_UNSUPPORTED`, `CERT_CHAIN_INVALID`, `CERT_OID_MISSING`,
+ * `SIGNATURE_INVALID`, `BODY_INVALID`, `BUNDLE_ID_MISMATCH`, `APP_APPLE_ID_MISMATCH` or `ENVIRONMENT_REJECTED`.
+ */
+export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifier {
+  if (typeof options?.bundleId !== 'string' || options.bundleId === '') fail('CONFIG_INVALID', 'apple: bundleId is required');
+  if (!Array.isArray(options.environments) || options.environments.length === 0) {
+    fail('CONFIG_INVALID', 'apple: environments must list at least one environment');
+  }
+  const { bundleId, appAppleId, strictNested = false } = options;
+  const environments = new Set(options.environments);
+  const now = options.now ?? Date.now;
+  const cacheSize = Math.max(0, Math.floor(options.chainCacheSize ?? 64));
+  const crypto = globalThis.crypto;
+  const roots = (options.rootCertificates ?? [APPLE_ROOT_CA_G3_DER]).map((der, i) => {
+    try {
+      return new x509.X509Certificate(new Uint8Array(der));
+    } catch (error) {
+      return fail('CONFIG_INVALID', `apple: rootCertificates[${i}] is not a DER certificate`, error);
+    }
+  });
+
+  // Least-recently-used cache of chains that passed, keyed by the exact x5c strings. A Map keeps
+  // insertion order, which is all an LRU needs; a dependency would be more code than this.
+  const chainCache = new Map<string, VerifiedChain>();
+  const cacheGet = (key: string): VerifiedChain | undefined => {
+    const hit = chainCache.get(key);
+    if (hit) {
+      chainCache.delete(key);
+      chainCache.set(key, hit);
+    }
+    return hit;
+  };
+  const cacheSet = (key: string, value: VerifiedChain): void => {
+    if (cacheSize === 0) return;
+    chainCache.delete(key);
+    chainCache.set(key, value);
+    while (chainCache.size > cacheSize) chainCache.delete(chainCache.keys().next().value as string);
+  };
+
+  async function verifyChain(x5c: string[]): Promise<VerifiedChain> {
+    const certs = x5c.map((b64) => {
+      const der = decodeBase64(b64, false);
+      if (!der) return fail('CERT_CHAIN_INVALID', 'x5c entry is not base64');
+      try {
+        return new x509.X509Certificate(der);
+      } catch (error) {
+        return fail('CERT_CHAIN_INVALID', 'x5c entry is not a DER certificate', error);
+      }
+    });
+    const [leaf, intermediate] = certs as [x509.X509Certificate, x509.X509Certificate, x509.X509Certificate];
+
+    // x5c[2] is the sender's claim, never trusted: the intermediate must chain to a root we were configured with.
+    let root: x509.X509Certificate | undefined;
+    for (const candidate of roots) {
+      if (!sameBytes(intermediate.issuerName.toArrayBuffer(), candidate.subjectName.toArrayBuffer())) continue;
+      if (await intermediate.verify({ publicKey: candidate.publicKey, signatureOnly: true }, crypto)) {
+        root = candidate;
+        break;
+      }
+    }
+    if (!root) fail('CERT_CHAIN_INVALID', 'intermediate certificate is not issued by a trusted root');
+    if (
+      !sameBytes(leaf.issuerName.toArrayBuffer(), intermediate.subjectName.toArrayBuffer()) ||
+      !(await leaf.verify({ publicKey: intermediate.publicKey, signatureOnly: true }, crypto))
+    ) {
+      fail('CERT_CHAIN_INVALID', 'leaf certificate is not issued by the intermediate');
+    }
+    if (!isCa(intermediate)) fail('CERT_CHAIN_INVALID', 'intermediate certificate is not a CA');
+    if (!hasExtension(leaf, APPLE_LEAF_OID)) fail('CERT_OID_MISSING', `leaf certificate lacks ${APPLE_LEAF_OID}`);
+    if (!hasExtension(intermediate, APPLE_INTERMEDIATE_OID)) {
+      fail('CERT_OID_MISSING', `intermediate certificate lacks ${APPLE_INTERMEDIATE_OID}`);
+    }
+    let leafKey: CryptoKey;
+    try {
+      leafKey = await leaf.publicKey.export({ name: 'ECDSA', namedCurve: 'P-256' }, ['verify'], crypto);
+    } catch (error) {
+      return fail('CERT_CHAIN_INVALID', 'leaf key is not a P-256 key', error);
+    }
+    return { leafKey, validity: [validityOf(leaf), validityOf(intermediate), validityOf(root)] };
+  }
+
+  /** Structure → alg → chain → OIDs → dates → signature. Returns the unverified-by-schema payload. */
+  async function verifySigned(jws: string): Promise<Record<string, unknown>> {
+    const { parts, header, payload } = parseCompact(jws);
+    if (header.alg !== 'ES256') fail('JWS_ALG_UNSUPPORTED', `JWS alg ${JSON.stringify(header.alg)} is not ES256`);
+    const x5c = header.x5c;
+    if (!Array.isArray(x5c) || x5c.length !== 3 || !x5c.every((c): c is string => typeof c === 'string')) {
+      fail('CERT_CHAIN_INVALID', 'x5c must hold exactly three certificates');
+    }
+    const key = x5c.join('.');
+    let chain = cacheGet(key);
+    if (!chain) {
+      chain = await verifyChain(x5c);
+      cacheSet(key, chain);
+    }
+    // Apple signs with certificates valid when it signed; a leaf that expired since is still fine.
+    const at = typeof payload.signedDate === 'number' ? payload.signedDate : now();
+    for (const { notBefore, notAfter } of chain.validity) {
+      if (notBefore > at + MAX_SKEW_MS || notAfter < at - MAX_SKEW_MS) {
+        fail('CERT_CHAIN_INVALID', `certificate not valid at ${new Date(at).toISOString()}`);
+      }
+    }
+    try {
+      await flattenedVerify({ protected: parts[0], payload: parts[1], signature: parts[2] }, chain.leafKey, {
+        algorithms: ['ES256'],
+      });
+    } catch (error) {
+      fail('SIGNATURE_INVALID', 'JWS signature does not verify', error);
+    }
+    return payload;
+  }
+
+  function parseWith<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+    const result = schema.safeParse(value);
+    if (!result.success) fail('BODY_INVALID', `${what} does not match its schema`, result.error);
+    return result.data;
+  }
+
+  function checkBundle(actual: unknown, what: string): void {
+    if (actual !== bundleId) fail('BUNDLE_ID_MISMATCH', `${what} bundleId ${JSON.stringify(actual)} is not ${bundleId}`);
+  }
+
+  function checkEnvironment(actual: string | null | undefined, what: string): void {
+    if (typeof actual !== 'string' || !environments.has(actual)) {
+      fail('ENVIRONMENT_REJECTED', `${what} environment ${JSON.stringify(actual)} is not accepted`);
+    }
+  }
+
+  async function decodeNested<T>(jws: string, schema: z.ZodType<T>, what: string): Promise<T> {
+    if (strictNested) return parseWith(schema, await verifySigned(jws), what);
+    // Not verified by default: the outer signature already covers these exact bytes.
+    let payload: Record<string, unknown>;
+    try {
+      payload = parseCompact(jws).payload;
+    } catch (error) {
+      return fail('BODY_INVALID', `${what} is not a JWS`, error);
+    }
+    return parseWith(schema, payload, what);
+  }
+
+  return {
+    async verifyJws(jws) {
+      return verifySigned(jws);
+    },
+
+    async verifyTransaction(jws) {
+      const tx = parseWith(JWSTransactionDecodedPayloadSchema, await verifySigned(jws), 'transaction');
+      checkBundle(tx.bundleId, 'transaction');
+      checkEnvironment(tx.environment, 'transaction');
+      return tx;
+    },
+
+    async verifyRenewalInfo(jws) {
+      const info = parseWith(JWSRenewalInfoDecodedPayloadSchema, await verifySigned(jws), 'renewal info');
+      checkEnvironment(info.environment, 'renewal info');
+      return info;
+    },
+
+    async verifyNotification(signedPayload) {
+      const payload = parseWith(ResponseBodyV2DecodedPayloadSchema, await verifySigned(signedPayload), 'notification');
+      const { data, summary, externalPurchaseToken, appData } = payload;
+      const transaction =
+        data?.signedTransactionInfo === undefined
+          ? undefined
+          : await decodeNested(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo');
+      const renewalInfo =
+        data?.signedRenewalInfo === undefined
+          ? undefined
+          : await decodeNested(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo');
+
+      // Same precedence as Apple's library: the first container present names the app and environment.
+      const source = data ?? summary ?? externalPurchaseToken ?? appData;
+      let environment: string | null = null;
+      if (source !== undefined && source === externalPurchaseToken) {
+        // externalPurchaseToken has no environment field; Apple marks sandbox tokens by this prefix.
+        environment = externalPurchaseToken.externalPurchaseId?.startsWith('SANDBOX') ? 'Sandbox' : 'Production';
+      } else if (source !== undefined) {
+        environment = (source as { environment?: string }).environment ?? null;
+      }
+
+      checkBundle(source?.bundleId, 'notification');
+      if (transaction) checkBundle(transaction.bundleId, 'signedTransactionInfo');
+      const payloadAppAppleId = source?.appAppleId;
+      if (environment === 'Production' && payloadAppAppleId !== undefined && payloadAppAppleId !== appAppleId) {
+        fail('APP_APPLE_ID_MISMATCH', `notification appAppleId ${payloadAppAppleId} is not ${appAppleId ?? '(none configured)'}`);
+      }
+      checkEnvironment(environment, 'notification');
+      if (transaction?.environment !== undefined) checkEnvironment(transaction.environment, 'signedTransactionInfo');
+      if (renewalInfo?.environment !== undefined) checkEnvironment(renewalInfo.environment, 'signedRenewalInfo');
+
+      const result: VerifiedAppleNotification = { payload, environment, signedDate: payload.signedDate };
+      if (transaction) result.transaction = transaction;
+      if (renewalInfo) result.renewalInfo = renewalInfo;
+      return result;
+    },
+  };
+}
