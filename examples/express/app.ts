@@ -1,0 +1,28 @@
+import express from 'express';
+import type { SubscriptionWebhooks } from '../../src/index.js';
+import { subscriptionWebhooks } from '../../adapters/express.js';
+
+/**
+ * The example app: the library's routes first (they read the raw body), then the app's own JSON API.
+ * A real app would take the user from its session; here the `x-user-id` header stands in for it.
+ */
+export function createApp(hooks: SubscriptionWebhooks) {
+  const app = express();
+  app.use(subscriptionWebhooks(hooks, { getUserId: (req) => req.headers['x-user-id'] as string | undefined }));
+  app.use(express.json());
+
+  // Step 1 of the "like WeChat Pay" flow: create an order, hand its `no` to StoreKit as appAccountToken.
+  app.post('/api/orders', async (req, res) => {
+    const userId = req.headers['x-user-id'];
+    if (typeof userId !== 'string') return res.status(401).json({ error: 'sign in first' });
+    const order = await hooks.orders.create({ userId, productId: String(req.body?.productId ?? '') });
+    res.status(201).json({ no: order.no, appAccountToken: order.no });
+  });
+
+  app.get('/api/subscriptions', async (req, res) => {
+    const userId = req.headers['x-user-id'];
+    if (typeof userId !== 'string') return res.status(401).json({ error: 'sign in first' });
+    res.json(await hooks.subscriptions.list({ userId }));
+  });
+  return app;
+}

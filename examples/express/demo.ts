@@ -1,0 +1,117 @@
+/**
+ * `npm run demo`: starts this Express example on 127.0.0.1 with the embedded SQLite store, fires a
+ * signed subscription lifecycle at it over HTTP, and prints every answer, every domain event and
+ * the final subscription. Signs with a local test chain (the app trusts its root, as your tests would).
+ */
+import { rmSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { createSubscriptionWebhooks, type DomainEvent } from '../../src/index.js';
+import { prismaStore } from '../../src/prisma.js';
+import { createAppleTestSigner } from '../../src/testing/index.js';
+import { createApp } from './app.js';
+import { openDatabase } from './db.js';
+
+const BUNDLE_ID = 'com.example.demo';
+const APP_APPLE_ID = 1234567890;
+const DAY = 86_400_000;
+const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
+const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
+
+const file = join(process.cwd(), '.data', 'demo.sqlite');
+rmSync(file, { force: true });
+const prisma = await openDatabase(file);
+console.log(`${bold('database')}  SQLite at ${file} (created and migrated just now)`);
+
+const signer = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Sandbox' });
+const hooks = createSubscriptionWebhooks({
+  apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] },
+  store: prismaStore(prisma),
+});
+const events: DomainEvent[] = [];
+hooks.bus.subscribe((event) => {
+  events.push(event);
+  const o = event.data.object as Record<string, unknown>;
+  const detail = o.status ? ` status=${String(o.status)}` : '';
+  console.log(`   ${dim('event')} ${event.type}${detail} ${dim(event.id)}`);
+});
+
+const server = createApp(hooks).listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+console.log(`${bold('server')}    Express example on ${base}${hooks.routes.apple}\n`);
+
+async function call(label: string, path: string, body: unknown, headers: Record<string, string> = {}) {
+  console.log(bold(label));
+  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+  const text = await res.text();
+  console.log(`   ${dim('HTTP')} ${res.status} ${text}`);
+  return { status: res.status, json: text ? (JSON.parse(text) as Record<string, unknown>) : null };
+}
+
+const userId = 'user_42';
+const order = await call('1. app creates an order (its no is the appAccountToken)', '/api/orders', { productId: 'com.example.pro.monthly' }, { 'x-user-id': userId });
+const appAccountToken = (order.json as { no: string }).no;
+
+const t0 = Date.now();
+const originalTransactionId = '2000000912345678';
+const tx = (n: number) => ({
+  transactionId: n === 1 ? originalTransactionId : `20000009123456${70 + n}`,
+  originalTransactionId,
+  bundleId: BUNDLE_ID,
+  productId: 'com.example.pro.monthly',
+  purchaseDate: t0 + (n - 1) * 30 * DAY,
+  originalPurchaseDate: t0,
+  expiresDate: t0 + n * 30 * DAY,
+  type: 'Auto-Renewable Subscription',
+  appAccountToken,
+  inAppOwnershipType: 'PURCHASED',
+  environment: 'Sandbox',
+  price: 9990,
+  currency: 'USD',
+});
+let clock = t0;
+const notify = async (label: string, notificationType: string, subtype: string | undefined, n: number, autoRenew = 1) => {
+  const signedPayload = await signer.signNotification({
+    notificationType,
+    ...(subtype ? { subtype } : {}),
+    signedDate: (clock += 60_000),
+    data: { transaction: tx(n), renewalInfo: { originalTransactionId, autoRenewProductId: 'com.example.pro.monthly', productId: 'com.example.pro.monthly', autoRenewStatus: autoRenew } },
+  });
+  return { signedPayload, ...(await call(label, hooks.routes.apple, { signedPayload })) };
+};
+
+const first = await notify('2. Apple: SUBSCRIBED / INITIAL_BUY', 'SUBSCRIBED', 'INITIAL_BUY', 1);
+const dup = await call('3. Apple redelivers the same notification', hooks.routes.apple, { signedPayload: first.signedPayload });
+await notify('4. Apple: DID_RENEW', 'DID_RENEW', undefined, 2);
+await notify('5. Apple: DID_CHANGE_RENEWAL_STATUS / AUTO_RENEW_DISABLED', 'DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', 2, 0);
+await notify('6. Apple: EXPIRED / VOLUNTARY', 'EXPIRED', 'VOLUNTARY', 2, 0);
+const attacker = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Sandbox' });
+const forged = await call('7. a forged notification (signed by another chain)', hooks.routes.apple, {
+  signedPayload: await attacker.signNotification({ notificationType: 'SUBSCRIBED', subtype: 'RESUBSCRIBE', data: { transaction: tx(3) } }),
+});
+
+const subs = await (await fetch(`${base}/api/subscriptions`, { headers: { 'x-user-id': userId } })).json();
+console.log(`\n${bold('final subscription')} ${JSON.stringify(subs, null, 2)}`);
+server.close();
+await prisma.$disconnect();
+
+// The demo doubles as a smoke test: it exits non-zero when the lifecycle did not come out as documented.
+const expected = [
+  'provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid',
+  'provider.notification.received', 'customer.subscription.renewed', 'order.paid',
+  'provider.notification.received', 'customer.subscription.canceled',
+  'provider.notification.received', 'customer.subscription.deleted',
+];
+const problems = [
+  first.status === 200 ? null : 'SUBSCRIBED was not accepted',
+  (dup.json?.data as { duplicate?: boolean } | undefined)?.duplicate === true ? null : 'the redelivery was not recognised as a duplicate',
+  forged.status === 400 ? null : 'the forged notification was not rejected',
+  JSON.stringify(events.map((e) => e.type)) === JSON.stringify(expected) ? null : `unexpected events: ${events.map((e) => e.type).join(', ')}`,
+  (subs as { status: string }[])[0]?.status === 'expired' ? null : 'the subscription did not end expired',
+].filter(Boolean);
+if (problems.length) {
+  console.error(`\ndemo FAILED: ${problems.join('; ')}`);
+  process.exit(1);
+}
+console.log(`\n${bold('demo OK')}: ${events.length} events, duplicate acknowledged without events, forgery rejected with 400.`);

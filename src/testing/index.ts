@@ -1,0 +1,15 @@
+/**
+ * Test kit for apps that use subscription-webhooks: sign Apple-style notifications with a local
+ * test chain, and run the store conformance suite against your own `Store`.
+ * @module subscription-webhooks/testing
+ */
+export { createAppleTestSigner } from './apple-signer.js';
+export type {
+  AppleTestSigner,
+  AppleTestSignerOptions,
+  AppleTestNotificationInput,
+  AppleTestTransactionInput,
+  AppleTestRenewalInfoInput,
+} from './apple-signer.js';
+export { storeConformanceSuite } from './store-conformance.js';
+export type { ConformanceTestApi } from './store-conformance.js';
