@@ -63,7 +63,7 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const { c } = await subscribed(h);
       await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
       const order2 = await h.hooks.orders.create({ userId: 'u-re', productId: PRODUCT });
-      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: order2.no }), renewalInfo: c.renewal() });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
       expect(types(r.events)).toEqual([R, S('started'), 'order.paid']);
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))).toMatchObject({ status: 'active', auto_renew: true });
       expect((await h.hooks.orders.get(order2.no))?.status).toBe('paid');
@@ -329,6 +329,22 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       expect(types(late.events)).toEqual([R]);
       expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'expired', auto_renew: false });
       expect(await h.store.getNotification('apple', late.body.data.notificationUUID as string)).not.toBeNull();
+    });
+
+    it('out of order: the renewal arrives before the purchase; the late purchase records its paid order only', async () => {
+      const h = await setup();
+      const order = await h.hooks.orders.create({ userId: 'u-ooo', productId: PRODUCT });
+      const c = h.contract({ appAccountToken: order.no });
+      const t1 = c.transaction();
+      const t2 = c.transaction();
+      const first = await h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: t1 });
+      const renew = await h.notify('DID_RENEW', undefined, { transaction: t2 });
+      expect(types(renew.events)).toEqual([R, S('created'), S('renewed'), 'order.paid']);
+      const late = await h.post(h.hooks.routes.apple, { signedPayload: first });
+      expect(late.status).toBe(200);
+      expect(types(late.events)).toEqual([R, 'order.paid']);
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'paid', trade_no: t1.transactionId });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', latest_transaction_id: t2.transactionId, user_id: 'u-ooo' });
     });
 
     it('client transaction route: the app\'s client sends the purchase first; the later SUBSCRIBED adds nothing', async () => {

@@ -14,6 +14,8 @@ export interface AppleTransactionFields {
   appAccountToken?: string;
   offerType?: number;
   offerDiscountType?: string;
+  /** PURCHASE or RENEWAL */
+  transactionReason?: string;
   price?: number;
   currency?: string;
   environment?: string;
@@ -125,30 +127,34 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
 
   const isSubscription = t.type === AUTO_RENEWABLE || (t.type === undefined && t.expiresDate !== undefined);
   const before = isSubscription ? await tx.getSubscription('apple', t.originalTransactionId) : null;
-  if (before?.last_event_at && input.effectiveDate < Date.parse(before.last_event_at)) {
-    // Apple delivers out of order: an older notification is recorded and acknowledged but changes nothing.
-    result.stale = true;
-    result.userId = before.user_id;
-    result.subscription = before;
-    return result;
-  }
+  // Apple delivers out of order. An older notification than the state already applied changes no
+  // subscription state; the payment or refund it reports is still a fact, so its order is recorded.
+  const stale = before?.last_event_at ? input.effectiveDate < Date.parse(before.last_event_at) : false;
 
   const orderByTrade = await tx.getOrderByTradeNo('apple', t.transactionId);
   const orderByToken = t.appAccountToken ? await tx.getOrderByNo(t.appAccountToken) : null;
   const userId = before?.user_id ?? orderByToken?.user_id ?? orderByTrade?.user_id ?? input.userId ?? null;
   result.userId = userId;
+  if (stale) {
+    result.stale = true;
+    result.subscription = before;
+  }
 
   /** Finds or creates the paid order for this transaction. `fresh` is false when it had already been recorded. */
   const payOrder = async (): Promise<{ order: Order; fresh: boolean }> => {
     if (orderByTrade && orderByTrade.status !== 'pending') return { order: orderByTrade, fresh: false };
-    const base = orderByTrade ?? (orderByToken && orderByToken.status === 'pending' ? orderByToken : null);
-    if (t.appAccountToken && !orderByToken && !orderByTrade) {
+    // The app's pending order (its no = appAccountToken) pays for a purchase, never for a renewal: renewals
+    // carry the same appAccountToken, and may arrive before the purchase they follow.
+    const isRenewal = t.transactionReason ? t.transactionReason === 'RENEWAL' : input.notificationType === 'DID_RENEW';
+    const claimable = orderByToken && orderByToken.status === 'pending' && !isRenewal ? orderByToken : null;
+    const base = orderByTrade ?? claimable;
+    if (t.appAccountToken && !orderByToken && !orderByTrade && !isRenewal) {
       logger.warn(
         { appAccountToken: t.appAccountToken, transactionId: t.transactionId },
         'appAccountToken matches no order: recording the purchase without a user (create orders with hooks.orders.create)',
       );
     }
-    const no = base?.no ?? (t.appAccountToken && !orderByToken ? t.appAccountToken : nameUuid(`apple:${t.transactionId}`));
+    const no = base?.no ?? (t.appAccountToken && !orderByToken && !isRenewal ? t.appAccountToken : nameUuid(`apple:${t.transactionId}`));
     const order: Order = {
       id: base?.id ?? stableId('ord', 'apple', t.transactionId),
       no,
@@ -179,7 +185,7 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     return order;
   };
 
-  if (!isSubscription) {
+  if (!isSubscription || stale) {
     switch (input.notificationType) {
       case 'ONE_TIME_CHARGE':
       case 'CLIENT_TRANSACTION':

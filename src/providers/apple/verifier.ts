@@ -54,15 +54,32 @@ export interface VerifiedAppleNotification {
   signedDate: number;
 }
 
-/** The verifier returned by {@link createAppleVerifier}. Every method rejects with {@link SubscriptionWebhooksError}. */
+/**
+ * The verifier returned by {@link createAppleVerifier}. Every method rejects with {@link SubscriptionWebhooksError}.
+ *
+ * @example
+ * const tx = await verifier.verifyTransaction(req.body.signedTransaction);
+ */
 export interface AppleVerifier {
-  /** Verifies an App Store Server Notification V2 `signedPayload` and decodes its nested JWS. */
+  /**
+   * Verifies an App Store Server Notification V2 `signedPayload` and decodes its nested JWS.
+   * @throws {SubscriptionWebhooksError} any verification code, see {@link createAppleVerifier}.
+   */
   verifyNotification(signedPayload: string): Promise<VerifiedAppleNotification>;
-  /** Verifies a signed transaction (StoreKit 2 `jwsRepresentation`, App Store Server API `signedTransactionInfo`). */
+  /**
+   * Verifies a signed transaction (StoreKit 2 `jwsRepresentation`, App Store Server API `signedTransactionInfo`).
+   * @throws {SubscriptionWebhooksError} any verification code but `APP_APPLE_ID_MISMATCH` (transactions carry no app id).
+   */
   verifyTransaction(jws: string): Promise<JWSTransactionDecodedPayload>;
-  /** Verifies a signed renewal info. Renewal info carries no bundle id, so only the environment is matched. */
+  /**
+   * Verifies a signed renewal info. Renewal info carries no bundle id, so only the environment is matched.
+   * @throws {SubscriptionWebhooksError} any verification code but `BUNDLE_ID_MISMATCH` and `APP_APPLE_ID_MISMATCH`.
+   */
   verifyRenewalInfo(jws: string): Promise<JWSRenewalInfoDecodedPayload>;
-  /** Checks structure, algorithm, certificate chain and signature only; returns the parsed payload object. */
+  /**
+   * Checks structure, algorithm, certificate chain and signature only; returns the parsed payload object.
+   * @throws {SubscriptionWebhooksError} `JWS_MALFORMED`, `JWS_ALG_UNSUPPORTED`, `CERT_CHAIN_INVALID`, `CERT_OID_MISSING`, `SIGNATURE_INVALID`.
+   */
   verifyJws(jws: string): Promise<unknown>;
 }
 
@@ -82,7 +99,7 @@ function fail(code: ErrorCode, message: string, cause?: unknown): never {
   throw new SubscriptionWebhooksError(code, message, cause === undefined ? undefined : { cause });
 }
 
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 
@@ -261,7 +278,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
     const at = typeof payload.signedDate === 'number' ? payload.signedDate : now();
     for (const { notBefore, notAfter } of chain.validity) {
       if (notBefore > at + MAX_SKEW_MS || notAfter < at - MAX_SKEW_MS) {
-        fail('CERT_CHAIN_INVALID', `certificate not valid at ${new Date(at).toISOString()}`);
+        fail('CERT_CHAIN_INVALID', `certificate chain not valid at ${at} (ms since epoch)`);
       }
     }
     try {

@@ -1,0 +1,215 @@
+import { randomUUID } from 'node:crypto';
+import { SubscriptionWebhooksError } from '../errors.js';
+import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import type { InboxRecord, Store, StoreTransaction, SubscriptionFilter } from './types.js';
+
+// Rows as Prisma returns them for the models in prisma-schema/subscription-webhooks.prisma.
+interface NotificationRow { provider: string; notificationId: string; notificationType: string; subtype: string | null; environment: string | null; signedAt: Date | null; receivedAt: Date; rawBody: string; payload: unknown }
+interface OrderRow { id: string; no: string; provider: string; tradeNo: string | null; originNo: string | null; status: string; userId: string | null; productId: string | null; amount: number | null; currency: string | null; paidAt: Date | null; metadata: unknown; subscriptionData: unknown; createdAt: Date; updatedAt: Date }
+interface SubscriptionRow { id: string; provider: string; contractId: string; userId: string | null; productId: string; status: string; autoRenew: boolean; currentPeriodStart: Date | null; currentPeriodEnd: Date | null; pendingProductId: string | null; environment: string; latestTransactionId: string | null; notificationSettings: unknown; settingId: string | null; metadata: unknown; lastEventAt: Date | null; createdAt: Date; updatedAt: Date }
+
+type Where = Record<string, unknown>;
+/**
+ * The delegates and raw-query methods `prismaStore` uses: any client generated from a schema that
+ * includes our fragment (the models `SwNotification`, `SwOrder`, `SwSubscription`, `SwEvent`) fits,
+ * whatever else the schema holds. Methods are declared loosely on purpose (Prisma's own signatures
+ * are generic per schema); results are mapped to the library's domain objects.
+ */
+export interface PrismaStoreTxClient {
+  swNotification: { findUnique(args: { where: Where }): PromiseLike<NotificationRow | null>; count(args: { where: Where }): PromiseLike<number> };
+  swOrder: { findUnique(args: { where: Where }): PromiseLike<OrderRow | null>; upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown> };
+  swSubscription: {
+    findUnique(args: { where: Where }): PromiseLike<SubscriptionRow | null>;
+    findMany(args: { where: Where; orderBy: Where }): PromiseLike<SubscriptionRow[]>;
+    create(args: { data: Where }): PromiseLike<unknown>;
+    update(args: { where: Where; data: Where }): PromiseLike<unknown>;
+    upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown>;
+  };
+  swEvent: { createMany(args: { data: { id: string; type: string; provider: string; created: Date; body: string }[] }): PromiseLike<unknown>; findMany(args: { where: Where; orderBy: Where; take?: number; select: { body: true } }): PromiseLike<{ body: string }[]> };
+  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
+}
+/** {@link PrismaStoreTxClient} plus interactive transactions: a `PrismaClient` instance. */
+export interface PrismaStoreClient extends PrismaStoreTxClient {
+  $transaction<R>(fn: (tx: PrismaStoreTxClient) => Promise<R>, options?: { isolationLevel?: string; maxWait?: number; timeout?: number }): PromiseLike<R>;
+  $disconnect(): PromiseLike<void>;
+}
+
+/** Options for {@link prismaStore}. */
+export interface PrismaStoreOptions {
+  /** The database behind the client; detected from the client when omitted. */
+  provider?: 'sqlite' | 'postgresql';
+  /** Times `fn` is run again after a serialization failure, deadlock or order/subscription insert race. Default 3. */
+  maxRetries?: number;
+  /** Interactive transaction timeout in ms (default 15000) and wait for a connection (default 10000). */
+  timeout?: number;
+  maxWait?: number;
+  /** Disconnect the client in `store.close()`. Default false (the app owns its client). */
+  disconnectOnClose?: boolean;
+}
+
+// Nullable Json columns need Prisma's DbNull sentinel, which each generated client re-exports from
+// its runtime. Prisma recognises it by this symbol and name, so one object serves any client.
+const DbNull = { [Symbol.for('prisma.objectEnumValue')]: true, _getName: () => 'DbNull', toString: () => 'Prisma.DbNull' };
+const JsonNull = { [Symbol.for('prisma.objectEnumValue')]: true, _getName: () => 'JsonNull', toString: () => 'Prisma.JsonNull' };
+const date = (s: string | null): Date | null => (s === null ? null : new Date(s));
+const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
+const json = (v: unknown): unknown => (v === null || v === undefined ? JsonNull : v);
+const jsonOrNull = (v: unknown): unknown => (v === null || v === undefined ? DbNull : v);
+
+const orderData = (o: Order): Where => ({
+  id: o.id, no: o.no, provider: o.provider, tradeNo: o.trade_no, originNo: o.origin_no, status: o.status, userId: o.user_id,
+  productId: o.product_id, amount: o.amount, currency: o.currency, paidAt: date(o.paid_at), metadata: json(o.metadata),
+  subscriptionData: jsonOrNull(o.subscription_data), createdAt: new Date(o.created), updatedAt: new Date(o.updated),
+});
+const toOrder = (r: OrderRow): Order => ({
+  id: r.id, no: r.no, trade_no: r.tradeNo, origin_no: r.originNo, status: r.status as Order['status'], user_id: r.userId,
+  product_id: r.productId, provider: r.provider as Provider, amount: r.amount, currency: r.currency, paid_at: iso(r.paidAt),
+  metadata: r.metadata as Order['metadata'], subscription_data: (r.subscriptionData ?? null) as Order['subscription_data'],
+  created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
+});
+const subscriptionData = (s: Subscription): Where => ({
+  id: s.id, provider: s.provider, contractId: s.contract_id, userId: s.user_id, productId: s.product_id, status: s.status,
+  autoRenew: s.auto_renew, currentPeriodStart: date(s.current_period_start), currentPeriodEnd: date(s.current_period_end),
+  pendingProductId: s.pending_product_id, environment: s.environment, latestTransactionId: s.latest_transaction_id,
+  notificationSettings: jsonOrNull(s.notification_settings), settingId: s.setting_id, metadata: json(s.metadata),
+  lastEventAt: date(s.last_event_at), createdAt: new Date(s.created), updatedAt: new Date(s.updated),
+});
+const toSubscription = (r: SubscriptionRow): Subscription => ({
+  id: r.id, provider: r.provider as Provider, contract_id: r.contractId, user_id: r.userId, product_id: r.productId,
+  status: r.status as Subscription['status'], auto_renew: r.autoRenew, current_period_start: iso(r.currentPeriodStart),
+  current_period_end: iso(r.currentPeriodEnd), pending_product_id: r.pendingProductId, environment: r.environment,
+  latest_transaction_id: r.latestTransactionId, notification_settings: (r.notificationSettings ?? null) as Subscription['notification_settings'],
+  setting_id: r.settingId, metadata: r.metadata as Subscription['metadata'], last_event_at: iso(r.lastEventAt),
+  created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
+});
+const toInbox = (r: NotificationRow): InboxRecord => ({
+  provider: r.provider as Provider, notification_id: r.notificationId, notification_type: r.notificationType, subtype: r.subtype,
+  environment: r.environment, signed_at: iso(r.signedAt), received_at: r.receivedAt.toISOString(), raw_body: r.rawBody, payload: r.payload,
+});
+const subKey = (provider: Provider, contractId: string): Where => ({ provider_contractId: { provider, contractId } });
+
+interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown }; cause?: unknown }
+function chain(error: unknown): ErrorLike[] {
+  const out: ErrorLike[] = [];
+  for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) out.push(e as ErrorLike);
+  return out;
+}
+const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P03', '53300', 'SQLITE_CANTOPEN']);
+const UNAVAILABLE_TEXT = /can't reach database|connection (refused|terminated|closed|timeout)|timed out fetching a new connection|server has closed the connection|unable to start a transaction in the given time|DatabaseNotReachable|ECONNREFUSED|connect ETIMEDOUT/i;
+/**
+ * True when `error` (or any error in its `cause` chain) means the database could not be reached:
+ * connection refused or dropped, Prisma P1001/P1017/P2024, pool or transaction-start timeout.
+ * @example
+ * if (isDatabaseUnavailable(e)) answer500AndLetTheProviderRetry();
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  return chain(error).some((e) => UNAVAILABLE_CODES.has(String(e.code)) || UNAVAILABLE_TEXT.test(String(e.message ?? '')));
+}
+/** Serialization failure / deadlock, or a concurrent insert of the same order or subscription. */
+function isRetryable(error: unknown): boolean {
+  return chain(error).some(
+    (e) => e.code === 'P2034' || e.code === '40001' || e.code === '40P01' ||
+      (e.code === 'P2002' && (['SwOrder', 'SwSubscription'].includes(String(e.meta?.modelName)) || /sw_(orders|subscriptions)/.test(String(e.message)))),
+  );
+}
+
+/**
+ * A {@link Store} on your Prisma client. Add `prisma-schema/subscription-webhooks.prisma` to your
+ * schema, migrate, generate, then pass the client. Works with SQLite and PostgreSQL.
+ *
+ * - One interactive transaction per `transaction(fn)`.
+ * - Concurrency (PostgreSQL): isolation `ReadCommitted`, and `tx.getSubscription` takes
+ *   `SELECT ... FOR UPDATE` on the contract row, so two notifications for one subscription apply
+ *   one after the other and neither update is lost. A subscription saved after reading `null` is
+ *   INSERTed (not upserted): if another instance inserted it meanwhile, the unique violation (P2002)
+ *   makes the whole `fn` run again, this time seeing and locking the row. Serialization failures and
+ *   deadlocks (P2034) are retried the same way, up to `maxRetries` times. SQLite runs transactions
+ *   one at a time, so none of this arises there.
+ * - Duplicate inbox rows: `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL syntax alike).
+ *   A plain `create` that hits the unique index would abort the whole PostgreSQL transaction.
+ *
+ * @param prisma - a client generated from a schema containing our models (see {@link PrismaStoreClient})
+ * @throws SubscriptionWebhooksError `STORE_UNAVAILABLE` (from every method) when the database cannot be reached
+ * @example
+ * ```ts
+ * import { PrismaClient } from './generated/prisma/client.js';
+ * import { PrismaPg } from '@prisma/adapter-pg';
+ * import { prismaStore } from 'subscription-webhooks/prisma';
+ * const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: process.env.DATABASE_URL }) });
+ * const hooks = createSubscriptionWebhooks({ store: prismaStore(prisma) });
+ * ```
+ */
+export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptions = {}): Store {
+  const detected = (prisma as { _activeProvider?: string })._activeProvider;
+  const provider = options.provider ?? (detected === 'postgresql' || detected === 'postgres' ? 'postgresql' : 'sqlite');
+  const txOptions = { maxWait: options.maxWait ?? 10_000, timeout: options.timeout ?? 15_000, ...(provider === 'postgresql' ? { isolationLevel: 'ReadCommitted' as const } : {}) };
+
+  async function guard<T>(run: () => PromiseLike<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Database unavailable (${provider}): ${String((error as Error).message ?? error).split('\n').at(-1)}`, { cause: error });
+      throw error;
+    }
+  }
+
+  function wrap(tx: PrismaStoreTxClient): StoreTransaction {
+    const readNull = new Set<string>();
+    return {
+      async insertNotification(r) {
+        const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload")
+          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${JSON.stringify(r.payload ?? null)})
+          ON CONFLICT ("provider", "notification_id") DO NOTHING`;
+        return n === 1;
+      },
+      getOrderByNo: async (no) => { const r = await tx.swOrder.findUnique({ where: { no } }); return r && toOrder(r) },
+      getOrderByTradeNo: async (p, tradeNo) => { const r = await tx.swOrder.findUnique({ where: { provider_tradeNo: { provider: p, tradeNo } } }); return r && toOrder(r) },
+      async saveOrder(o) {
+        const data = orderData(o);
+        await tx.swOrder.upsert({ where: { id: o.id }, create: data, update: data });
+      },
+      async getSubscription(p, contractId) {
+        if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_subscriptions" WHERE "provider" = ${p} AND "contract_id" = ${contractId} FOR UPDATE`;
+        const r = await tx.swSubscription.findUnique({ where: subKey(p, contractId) });
+        if (!r) readNull.add(`${p}\0${contractId}`);
+        return r && toSubscription(r);
+      },
+      async saveSubscription(s) {
+        const data = subscriptionData(s);
+        const k = `${s.provider}\0${s.contract_id}`;
+        if (readNull.delete(k)) await tx.swSubscription.create({ data }); // P2002 here = lost race → retry fn
+        else await tx.swSubscription.upsert({ where: subKey(s.provider, s.contract_id), create: data, update: data });
+      },
+      async insertEvents(events) {
+        if (events.length === 0) return;
+        await tx.swEvent.createMany({ data: events.map((e) => ({ id: e.id, type: e.type, provider: e.provider, created: new Date(e.created), body: JSON.stringify(e) })) });
+      },
+    };
+  }
+
+  return {
+    name: `prisma:${provider}`,
+    async transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await guard(() => prisma.$transaction((tx) => fn(wrap(tx)), txOptions));
+        } catch (error) {
+          if (attempt >= (options.maxRetries ?? 3) || !isRetryable(error)) throw error;
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+        }
+      }
+    },
+    getOrderByNo: (no) => guard(async () => { const r = await prisma.swOrder.findUnique({ where: { no } }); return r && toOrder(r) }),
+    getSubscription: (p, contractId) => guard(async () => { const r = await prisma.swSubscription.findUnique({ where: subKey(p, contractId) }); return r && toSubscription(r) }),
+    listSubscriptions: (f: SubscriptionFilter = {}) =>
+      guard(async () => (await prisma.swSubscription.findMany({ where: { userId: f.userId, provider: f.provider, status: f.status }, orderBy: { createdAt: 'asc' } })).map(toSubscription)),
+    getNotification: (p, notificationId) =>
+      guard(async () => { const r = await prisma.swNotification.findUnique({ where: { provider_notificationId: { provider: p, notificationId } } }); return r && toInbox(r) }),
+    countNotifications: (p) => guard(() => prisma.swNotification.count({ where: { provider: p } })),
+    listEvents: (o = {}) =>
+      guard(async () => (await prisma.swEvent.findMany({ where: { type: o.type }, orderBy: { sequence: 'asc' }, take: o.limit, select: { body: true } })).map((r) => JSON.parse(r.body) as DomainEvent)),
+    async close() {
+      if (options.disconnectOnClose) await prisma.$disconnect();
+    },
+  };
+}

@@ -1,0 +1,419 @@
+import { randomUUID } from 'node:crypto';
+import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import type { InboxRecord, Store } from '../store/types.js';
+
+/** The subset of an `expect(...)` assertion the conformance suite uses (vitest / jest compatible). */
+export interface ConformanceAssertion {
+  toBe(expected: unknown): void;
+  toEqual(expected: unknown): void;
+  toStrictEqual(expected: unknown): void;
+  toBeNull(): void;
+  toHaveLength(length: number): void;
+  toBeLessThanOrEqual(expected: number): void;
+  rejects: { toThrow(expected?: string | RegExp): Promise<void> };
+  not: { toBeNull(): void };
+}
+
+type Hook = (fn: () => Promise<void> | void) => void;
+
+/** Test functions injected into {@link storeConformanceSuite}, so the module does not import a runner. */
+export interface ConformanceTestApi {
+  describe: (name: string, fn: () => void) => void;
+  it: (name: string, fn: () => Promise<void>) => void;
+  expect: (actual: unknown) => ConformanceAssertion;
+  beforeAll?: Hook;
+  afterAll?: Hook;
+  beforeEach?: Hook;
+  afterEach?: Hook;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+
+function suffix(): string {
+  return randomUUID().slice(0, 8);
+}
+
+/** Builds a fully populated order; every nullable field has a value unless overridden. */
+export function sampleOrder(s: string, over: Partial<Order> = {}): Order {
+  return {
+    id: `ord_${s}`,
+    no: `no_${s}`,
+    trade_no: `trade_${s}`,
+    origin_no: `origin_${s}`,
+    status: 'paid',
+    user_id: `user_${s}`,
+    product_id: 'com.example.pro.monthly',
+    provider: 'apple',
+    amount: 9990,
+    currency: 'USD',
+    paid_at: iso(1_700_000_000_123),
+    metadata: { setting_id: 'set_1', nested: { a: [1, 'two', null, true] }, unicode: 'héllo ✓' },
+    subscription_data: { notification_settings: { self_handle: true, include_events: ['order.paid'], exclude_events: [] } },
+    created: iso(1_700_000_000_000),
+    updated: iso(1_700_000_000_456),
+    ...over,
+  };
+}
+
+/** Builds a fully populated subscription; every nullable field has a value unless overridden. */
+export function sampleSubscription(s: string, over: Partial<Subscription> = {}): Subscription {
+  return {
+    id: `sub_${s}`,
+    provider: 'apple',
+    contract_id: `contract_${s}`,
+    user_id: `user_${s}`,
+    product_id: 'com.example.pro.monthly',
+    status: 'active',
+    auto_renew: true,
+    current_period_start: iso(1_700_000_000_000),
+    current_period_end: iso(1_702_592_000_000),
+    pending_product_id: 'com.example.basic.monthly',
+    environment: 'Sandbox',
+    latest_transaction_id: `tx_${s}`,
+    notification_settings: { self_handle: false, include_events: ['customer.subscription.renewed'] },
+    setting_id: `set_${s}`,
+    metadata: { plan: 'pro', seats: 3, flags: { beta: false } },
+    last_event_at: iso(1_700_000_001_000),
+    created: iso(1_700_000_000_000),
+    updated: iso(1_700_000_002_000),
+    ...over,
+  };
+}
+
+/** Builds an inbox row. */
+export function sampleInbox(s: string, over: Partial<InboxRecord> = {}): InboxRecord {
+  const payload = { notificationType: 'DID_RENEW', data: { bundleId: 'com.example', n: 1.5, list: [1, 2, 3] }, id: s };
+  return {
+    provider: 'apple',
+    notification_id: `ntf_${s}`,
+    notification_type: 'DID_RENEW',
+    subtype: 'BILLING_RECOVERY',
+    environment: 'Sandbox',
+    signed_at: iso(1_700_000_000_789),
+    received_at: iso(1_700_000_001_000),
+    raw_body: `{"signedPayload":"eyJhbGciOiJFUzI1NiJ9.${s}.sig"}\n  `,
+    payload,
+    ...over,
+  };
+}
+
+/** Builds a domain event carrying a subscription. */
+export function sampleEvent(s: string, n: number, over: Partial<DomainEvent> = {}): DomainEvent {
+  return {
+    id: `evt_${s}_${n}`,
+    type: 'customer.subscription.renewed',
+    created: iso(1_700_000_000_000 - n * 1000),
+    provider: 'apple',
+    livemode: false,
+    data: { object: sampleSubscription(s), previous_attributes: { current_period_end: iso(1_699_000_000_000) } },
+    source: { notification_id: `ntf_${s}`, notification_type: 'DID_RENEW', subtype: 'BILLING_RECOVERY' },
+    ...over,
+  } as DomainEvent;
+}
+
+/**
+ * The behaviour every {@link Store} must have, as a reusable test suite. Run it on your own store
+ * implementation to check it against the same cases as `memoryStore` and `prismaStore`.
+ * One store instance serves the whole suite: every case uses ids unique to itself, so the store
+ * may sit on a shared database.
+ *
+ * @param name - suite title
+ * @param makeStore - creates the store (called once, lazily or in `beforeAll`); closed in `afterAll` when given
+ * @param t - the test runner's functions (`describe`, `it`, `expect`, optional hooks)
+ * @example
+ * ```ts
+ * import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+ * import { memoryStore } from 'subscription-webhooks';
+ * import { storeConformanceSuite } from 'subscription-webhooks/testing';
+ * storeConformanceSuite('memory', () => memoryStore(), { describe, it, expect, beforeAll, afterAll });
+ * ```
+ */
+export function storeConformanceSuite(
+  name: string,
+  makeStore: () => Promise<Store> | Store,
+  t: ConformanceTestApi,
+): void {
+  const { describe, it, expect } = t;
+  let storePromise: Promise<Store> | undefined;
+  const store = (): Promise<Store> => (storePromise ??= Promise.resolve().then(makeStore));
+
+  describe(`Store conformance: ${name}`, () => {
+    t.beforeAll?.(async () => {
+      await store();
+    });
+    t.afterAll?.(async () => {
+      if (storePromise) await (await storePromise).close?.();
+    });
+
+    it('a duplicate inbox insert returns false and a later throw leaves none of its writes', async () => {
+      const st = await store();
+      const s = suffix();
+      expect(await st.transaction((tx) => tx.insertNotification(sampleInbox(s)))).toBe(true);
+      const failing = st.transaction(async (tx) => {
+        const inserted = await tx.insertNotification(sampleInbox(s, { raw_body: 'second' }));
+        expect(inserted).toBe(false);
+        await tx.saveOrder(sampleOrder(s));
+        await tx.saveSubscription(sampleSubscription(s));
+        await tx.insertEvents([sampleEvent(s, 1)]);
+        throw new Error('boom after duplicate');
+      });
+      await expect(failing).rejects.toThrow('boom after duplicate');
+      expect((await st.getNotification('apple', `ntf_${s}`))?.raw_body).toBe(sampleInbox(s).raw_body);
+      expect(await st.getOrderByNo(`no_${s}`)).toBeNull();
+      expect(await st.getSubscription('apple', `contract_${s}`)).toBeNull();
+      expect((await st.listEvents()).filter((e) => e.id.startsWith(`evt_${s}`))).toHaveLength(0);
+    });
+
+    it('a duplicate inbox insert inside one transaction returns false and keeps the transaction usable', async () => {
+      const st = await store();
+      const s = suffix();
+      await st.transaction(async (tx) => {
+        expect(await tx.insertNotification(sampleInbox(s))).toBe(true);
+        expect(await tx.insertNotification(sampleInbox(s))).toBe(false);
+        await tx.saveOrder(sampleOrder(s));
+      });
+      expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
+    });
+
+    it('a throwing unit of work rolls back every write', async () => {
+      const st = await store();
+      const s = suffix();
+      const before = await st.countNotifications();
+      await expect(
+        st.transaction(async (tx) => {
+          await tx.insertNotification(sampleInbox(s));
+          await tx.saveOrder(sampleOrder(s));
+          await tx.saveSubscription(sampleSubscription(s));
+          await tx.insertEvents([sampleEvent(s, 1), sampleEvent(s, 2)]);
+          expect(await tx.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
+          throw new Error('rollback please');
+        }),
+      ).rejects.toThrow('rollback please');
+      expect(await st.getNotification('apple', `ntf_${s}`)).toBeNull();
+      expect(await st.countNotifications()).toBe(before);
+      expect(await st.getOrderByNo(`no_${s}`)).toBeNull();
+      expect(await st.getSubscription('apple', `contract_${s}`)).toBeNull();
+      expect((await st.listEvents()).filter((e) => e.id.startsWith(`evt_${s}`))).toHaveLength(0);
+      // the store still works afterwards
+      expect(await st.transaction((tx) => tx.insertNotification(sampleInbox(s)))).toBe(true);
+    });
+
+    it('orders are unique by no', async () => {
+      const st = await store();
+      const s = suffix();
+      await st.transaction((tx) => tx.saveOrder(sampleOrder(s)));
+      await expect(
+        st.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { no: `no_${s}` }))),
+      ).rejects.toThrow();
+      expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
+    });
+
+    it('orders are unique by (provider, trade_no), and trade_no may repeat across providers or be null', async () => {
+      const st = await store();
+      const s = suffix();
+      await st.transaction((tx) => tx.saveOrder(sampleOrder(s)));
+      await expect(
+        st.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { trade_no: `trade_${s}` }))),
+      ).rejects.toThrow();
+      await st.transaction(async (tx) => {
+        await tx.saveOrder(sampleOrder(`${s}c`, { trade_no: `trade_${s}`, provider: 'xsolla' }));
+        await tx.saveOrder(sampleOrder(`${s}d`, { trade_no: null }));
+        await tx.saveOrder(sampleOrder(`${s}e`, { trade_no: null }));
+      });
+      await st.transaction(async (tx) => {
+        expect((await tx.getOrderByTradeNo('apple', `trade_${s}`))?.id).toBe(`ord_${s}`);
+        expect((await tx.getOrderByTradeNo('xsolla', `trade_${s}`))?.id).toBe(`ord_${s}c`);
+        expect(await tx.getOrderByTradeNo('apple', `trade_missing_${s}`)).toBeNull();
+      });
+      expect(await st.getOrderByNo(`no_${s}e`)).toStrictEqual(sampleOrder(`${s}e`, { trade_no: null }));
+    });
+
+    it('saveOrder inserts, then replaces by id, round-tripping every field', async () => {
+      const st = await store();
+      const s = suffix();
+      const first = sampleOrder(s);
+      await st.transaction((tx) => tx.saveOrder(first));
+      expect(await st.getOrderByNo(first.no)).toStrictEqual(first);
+      const second: Order = {
+        ...first,
+        trade_no: null,
+        origin_no: null,
+        status: 'refunded',
+        user_id: null,
+        product_id: null,
+        amount: null,
+        currency: null,
+        paid_at: null,
+        metadata: {},
+        subscription_data: null,
+        updated: iso(1_800_000_000_001),
+      };
+      await st.transaction((tx) => tx.saveOrder(second));
+      expect(await st.getOrderByNo(first.no)).toStrictEqual(second);
+      const third: Order = { ...second, amount: 0, subscription_data: {}, metadata: { empty: '', zero: 0, no: false } };
+      await st.transaction((tx) => tx.saveOrder(third));
+      expect(await st.getOrderByNo(first.no)).toStrictEqual(third);
+      await st.transaction(async (tx) => {
+        expect(await tx.getOrderByNo(first.no)).toStrictEqual(third);
+        expect(await tx.getOrderByNo(`missing_${s}`)).toBeNull();
+      });
+    });
+
+    it('saveSubscription inserts, then replaces by (provider, contract_id), round-tripping every field', async () => {
+      const st = await store();
+      const s = suffix();
+      const first = sampleSubscription(s);
+      await st.transaction((tx) => tx.saveSubscription(first));
+      expect(await st.getSubscription('apple', first.contract_id)).toStrictEqual(first);
+      const second: Subscription = {
+        ...first,
+        user_id: null,
+        status: 'canceled',
+        auto_renew: false,
+        current_period_start: null,
+        current_period_end: null,
+        pending_product_id: null,
+        latest_transaction_id: null,
+        notification_settings: null,
+        setting_id: null,
+        metadata: {},
+        last_event_at: null,
+        updated: iso(1_800_000_000_999),
+      };
+      await st.transaction((tx) => tx.saveSubscription(second));
+      expect(await st.getSubscription('apple', first.contract_id)).toStrictEqual(second);
+      const third: Subscription = { ...second, notification_settings: { self_handle: true }, auto_renew: true };
+      await st.transaction(async (tx) => {
+        await tx.saveSubscription(third);
+        expect(await tx.getSubscription('apple', first.contract_id)).toStrictEqual(third);
+      });
+      expect(await st.getSubscription('apple', first.contract_id)).toStrictEqual(third);
+      expect(await st.getSubscription('xsolla', first.contract_id)).toBeNull();
+      expect(await st.listSubscriptions({ userId: `user_${s}` })).toHaveLength(0);
+    });
+
+    it('stored values cannot be mutated through returned or saved objects', async () => {
+      const st = await store();
+      const s = suffix();
+      const sub = sampleSubscription(s);
+      await st.transaction((tx) => tx.saveSubscription(sub));
+      sub.metadata.plan = 'mutated';
+      const read = await st.getSubscription('apple', sub.contract_id);
+      expect(read?.metadata.plan).toBe('pro');
+      if (read) read.metadata.plan = 'mutated again';
+      expect((await st.getSubscription('apple', sub.contract_id))?.metadata.plan).toBe('pro');
+    });
+
+    it('listSubscriptions filters by userId, provider and status', async () => {
+      const st = await store();
+      const s = suffix();
+      const user = `user_${s}`;
+      const subs = [
+        sampleSubscription(`${s}1`, { user_id: user, provider: 'apple', status: 'active' }),
+        sampleSubscription(`${s}2`, { user_id: user, provider: 'xsolla', status: 'active' }),
+        sampleSubscription(`${s}3`, { user_id: user, provider: 'apple', status: 'expired' }),
+        sampleSubscription(`${s}4`, { user_id: `other_${s}`, provider: 'apple', status: 'active' }),
+      ];
+      await st.transaction(async (tx) => {
+        for (const sub of subs) await tx.saveSubscription(sub);
+      });
+      const ids = async (f: Parameters<Store['listSubscriptions']>[0]): Promise<string[]> =>
+        (await st.listSubscriptions(f)).map((x) => x.id).filter((id) => id.includes(s)).sort();
+      expect(await ids({ userId: user })).toEqual([`sub_${s}1`, `sub_${s}2`, `sub_${s}3`]);
+      expect(await ids({ userId: user, provider: 'apple' })).toEqual([`sub_${s}1`, `sub_${s}3`]);
+      expect(await ids({ userId: user, status: 'active' })).toEqual([`sub_${s}1`, `sub_${s}2`]);
+      expect(await ids({ userId: user, provider: 'xsolla', status: 'expired' })).toEqual([]);
+      expect(await ids({ provider: 'apple', status: 'active' })).toEqual([`sub_${s}1`, `sub_${s}4`]);
+      expect(await ids(undefined)).toEqual([`sub_${s}1`, `sub_${s}2`, `sub_${s}3`, `sub_${s}4`]);
+      const full = (await st.listSubscriptions({ userId: user, provider: 'xsolla' })).find((x) => x.id === `sub_${s}2`);
+      expect(full).toStrictEqual(subs[1]);
+    });
+
+    it('listEvents returns events in insertion order, round-trips them exactly, and filters by type and limit', async () => {
+      const st = await store();
+      const s = suffix();
+      const order = sampleOrder(s);
+      const batch1: DomainEvent[] = [
+        sampleEvent(s, 1),
+        { id: `evt_${s}_2`, type: 'order.paid', created: iso(1_600_000_000_000), provider: 'xsolla', livemode: true, data: { object: order }, source: { notification_id: `n_${s}`, notification_type: 'payment' } },
+        sampleEvent(s, 3, { type: 'customer.subscription.canceled' } as Partial<DomainEvent>),
+      ];
+      const batch2: DomainEvent[] = [
+        { id: `evt_${s}_4`, type: 'provider.notification.received', created: iso(1_500_000_000_000), provider: 'apple', livemode: false, data: { object: { anything: [1, { deep: null }], s: 'x' } }, source: { notification_id: `n_${s}`, notification_type: 'METADATA_UPDATE' } },
+        sampleEvent(s, 5),
+      ];
+      await st.transaction((tx) => tx.insertEvents(batch1));
+      await st.transaction((tx) => tx.insertEvents(batch2));
+      const all = [...batch1, ...batch2];
+      const listed = (await st.listEvents()).filter((e) => e.id.startsWith(`evt_${s}_`));
+      expect(listed).toStrictEqual(all);
+      const renewed = (await st.listEvents({ type: 'customer.subscription.renewed' })).filter((e) => e.id.startsWith(`evt_${s}_`));
+      expect(renewed.map((e) => e.id)).toEqual([`evt_${s}_1`, `evt_${s}_5`]);
+      const everything = await st.listEvents();
+      const limited = await st.listEvents({ limit: 2 });
+      expect(limited).toStrictEqual(everything.slice(0, 2));
+      const limitedType = await st.listEvents({ type: 'order.paid', limit: 1 });
+      expect(limitedType).toHaveLength(1);
+      expect(limitedType[0]?.type).toBe('order.paid');
+      // event ids are unique
+      await expect(st.transaction((tx) => tx.insertEvents([sampleEvent(s, 1)]))).rejects.toThrow();
+      await expect(
+        st.transaction(async (tx) => {
+          await tx.insertEvents([sampleEvent(s, 6)]);
+          await tx.insertEvents([sampleEvent(s, 6)]);
+        }),
+      ).rejects.toThrow();
+      expect((await st.listEvents()).filter((e) => e.id === `evt_${s}_6`)).toHaveLength(0);
+    });
+
+    it('countNotifications counts inbox rows, optionally by provider', async () => {
+      const st = await store();
+      const s = suffix();
+      const [all0, apple0, xsolla0] = [await st.countNotifications(), await st.countNotifications('apple'), await st.countNotifications('xsolla')];
+      await st.transaction(async (tx) => {
+        await tx.insertNotification(sampleInbox(`${s}1`));
+        await tx.insertNotification(sampleInbox(`${s}2`));
+        await tx.insertNotification(sampleInbox(`${s}1`, { provider: 'xsolla' }));
+        await tx.insertNotification(sampleInbox(`${s}1`));
+      });
+      expect(await st.countNotifications()).toBe(all0 + 3);
+      expect(await st.countNotifications('apple')).toBe(apple0 + 2);
+      expect(await st.countNotifications('xsolla')).toBe(xsolla0 + 1);
+    });
+
+    it('getNotification round-trips raw_body, payload and nullable fields', async () => {
+      const st = await store();
+      const s = suffix();
+      const full = sampleInbox(s);
+      const bare = sampleInbox(`${s}x`, { provider: 'xsolla', subtype: null, environment: null, signed_at: null, payload: [1, 'a', { b: null }], raw_body: '' });
+      await st.transaction(async (tx) => {
+        await tx.insertNotification(full);
+        await tx.insertNotification(bare);
+      });
+      expect(await st.getNotification('apple', full.notification_id)).toStrictEqual(full);
+      expect(await st.getNotification('xsolla', bare.notification_id)).toStrictEqual(bare);
+      expect(await st.getNotification('xsolla', full.notification_id)).toBeNull();
+    });
+
+    it('concurrent transactions inserting the same notification: exactly one wins', async () => {
+      const st = await store();
+      const s = suffix();
+      const results = await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          st.transaction(async (tx) => {
+            const inserted = await tx.insertNotification(sampleInbox(s, { raw_body: `attempt ${i}` }));
+            if (inserted) await tx.insertEvents([sampleEvent(s, i)]);
+            return inserted;
+          }),
+        ),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect((await st.listEvents()).filter((e) => e.id.startsWith(`evt_${s}_`))).toHaveLength(1);
+    });
+
+    it('transaction returns the value of fn', async () => {
+      const st = await store();
+      expect(await st.transaction(async () => ({ ok: 42 }))).toStrictEqual({ ok: 42 });
+    });
+  });
+}

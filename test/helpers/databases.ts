@@ -1,0 +1,82 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
+import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
+import { inject } from 'vitest';
+import { prismaStore, type PrismaStoreOptions } from '../../src/store/prisma.js';
+import { applySqlMigrations } from '../../src/store/prisma-migrate.js';
+import type { Store } from '../../src/store/types.js';
+import { PrismaClient as PgClient } from '../generated/postgresql/client.js';
+import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
+
+/** A migrated test database with a store on it. `close()` disconnects and deletes the database. */
+export interface TestDatabase<P> {
+  store: Store;
+  prisma: P;
+  /** PostgreSQL: the connection string of this test's own database. SQLite: the file path. */
+  url: string;
+  close: () => Promise<void>;
+}
+
+/** A fresh temp-file SQLite database, migrated with the committed SQL. */
+export async function createSqliteStore(options: PrismaStoreOptions = {}): Promise<TestDatabase<SqliteClient>> {
+  const dir = mkdtempSync(join(tmpdir(), 'sw-sqlite-'));
+  const url = join(dir, 'test.db');
+  const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url }) });
+  // Throw-away database: skip fsync (several times faster on slow disks).
+  await prisma.$queryRawUnsafe('PRAGMA journal_mode = WAL');
+  await prisma.$queryRawUnsafe('PRAGMA synchronous = OFF');
+  await applySqlMigrations(prisma, 'sqlite');
+  return {
+    store: prismaStore(prisma, options),
+    prisma,
+    url,
+    close: async () => {
+      await prisma.$disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The shared test server's URL (vitest globalSetup `provide`, or DATABASE_URL). */
+export function postgresServerUrl(): string {
+  const url = process.env.DATABASE_URL ?? inject('databaseUrl');
+  if (!url) throw new Error('No PostgreSQL: test/setup/postgres.ts (vitest globalSetup) did not provide databaseUrl');
+  return url;
+}
+
+/** A fresh database on the shared PostgreSQL server, migrated with the committed SQL. */
+export async function createPostgresStore(options: PrismaStoreOptions = {}): Promise<TestDatabase<PgClient>> {
+  const server = postgresServerUrl();
+  const name = `sw_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const admin = new pg.Client({ connectionString: server });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  const u = new URL(server);
+  u.pathname = `/${name}`;
+  const url = u.toString();
+  const prisma = new PgClient({ adapter: new PrismaPg({ connectionString: url, max: 10 }) });
+  await applySqlMigrations(prisma, 'postgresql');
+  return {
+    store: prismaStore(prisma, options),
+    prisma,
+    url,
+    close: async () => {
+      await prisma.$disconnect();
+      const a = new pg.Client({ connectionString: server });
+      await a.connect();
+      try {
+        await a.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      } finally {
+        await a.end();
+      }
+    },
+  };
+}

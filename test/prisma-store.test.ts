@@ -1,0 +1,156 @@
+import { PrismaPg } from '@prisma/adapter-pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SubscriptionWebhooksError } from '../src/errors.js';
+import { isDatabaseUnavailable, prismaStore } from '../src/store/prisma.js';
+import { readSqlMigrations, splitSqlStatements } from '../src/store/prisma-migrate.js';
+import type { Store } from '../src/store/types.js';
+import { sampleInbox, sampleOrder, sampleSubscription } from '../src/testing/store-conformance.js';
+import { createPostgresStore, createSqliteStore, type TestDatabase } from './helpers/databases.js';
+import { freePort } from './helpers/embedded-postgres.js';
+import { PrismaClient as PgClient } from './generated/postgresql/client.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const unique = () => Math.random().toString(36).slice(2, 10);
+
+describe('prismaStore: database unreachable', () => {
+  it('throws STORE_UNAVAILABLE (with the cause) when PostgreSQL refuses connections', async () => {
+    const port = await freePort(); // nothing listens there
+    const prisma = new PgClient({ adapter: new PrismaPg({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 }) });
+    const store = prismaStore(prisma);
+    expect(store.name).toBe('prisma:postgresql');
+    for (const call of [
+      () => store.transaction((tx) => tx.insertNotification(sampleInbox(unique()))),
+      () => store.getOrderByNo('x'),
+      () => store.countNotifications(),
+      () => store.listEvents(),
+    ]) {
+      const error = await call().then(() => null, (e: unknown) => e);
+      expect(error).toBeInstanceOf(SubscriptionWebhooksError);
+      expect((error as SubscriptionWebhooksError).code).toBe('STORE_UNAVAILABLE');
+      expect((error as SubscriptionWebhooksError).status).toBe(500);
+      expect((error as SubscriptionWebhooksError).cause).toBeDefined();
+      expect(isDatabaseUnavailable((error as SubscriptionWebhooksError).cause)).toBe(true);
+    }
+    await prisma.$disconnect();
+  });
+
+  it('does not classify ordinary errors as unavailable', async () => {
+    const db = await createSqliteStore();
+    try {
+      const s = unique();
+      await db.store.transaction((tx) => tx.saveOrder(sampleOrder(s)));
+      const error = await db.store.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { no: `no_${s}` }))).catch((e: unknown) => e);
+      expect(error).not.toBeInstanceOf(SubscriptionWebhooksError);
+      expect(isDatabaseUnavailable(error)).toBe(false);
+    } finally {
+      await db.close();
+    }
+  });
+});
+
+describe('prismaStore on PostgreSQL: concurrency', () => {
+  let db: TestDatabase<PgClient>;
+  let store: Store;
+  beforeAll(async () => {
+    db = await createPostgresStore();
+    store = db.store;
+  });
+  afterAll(() => db?.close());
+
+  /** A unit of work that increments metadata.count on a subscription, creating it at 1. */
+  const increment = (s: string, hooks: { afterRead?: () => Promise<void> } = {}, attempts?: { n: number }) =>
+    store.transaction(async (tx) => {
+      if (attempts) attempts.n++;
+      const current = await tx.getSubscription('apple', `contract_${s}`);
+      await hooks.afterRead?.();
+      const count = Number(current?.metadata.count ?? 0) + 1;
+      await tx.saveSubscription(sampleSubscription(s, { metadata: { count } }));
+      return count;
+    });
+
+  it('getSubscription locks the row: concurrent read-modify-write never loses an update', async () => {
+    const s = unique();
+    await store.transaction((tx) => tx.saveSubscription(sampleSubscription(s, { metadata: { count: 0 } })));
+    let aRead!: () => void;
+    const aHasRead = new Promise<void>((r) => (aRead = r));
+    const a = increment(s, { afterRead: async () => { aRead(); await sleep(300); } });
+    await aHasRead;
+    const b = increment(s); // blocks in FOR UPDATE until a commits, then reads a's value
+    expect((await Promise.all([a, b])).sort()).toEqual([1, 2]);
+    expect((await store.getSubscription('apple', `contract_${s}`))?.metadata.count).toBe(2);
+  });
+
+  it('two transactions creating the same subscription: the loser gets P2002 and is retried, no update lost', async () => {
+    const s = unique();
+    const attempts = { n: 0 };
+    let reads = 0;
+    let bothRead!: () => void;
+    const barrier = new Promise<void>((r) => (bothRead = r));
+    const afterRead = async () => {
+      if (++reads === 2) bothRead();
+      await Promise.race([barrier, sleep(2000)]);
+    };
+    const results = await Promise.all([increment(s, { afterRead }, attempts), increment(s, { afterRead }, attempts)]);
+    expect(results.sort()).toEqual([1, 2]);
+    expect(attempts.n).toBe(3); // one retry
+    expect((await store.getSubscription('apple', `contract_${s}`))?.metadata.count).toBe(2);
+  });
+
+  it('a persistent unique violation on orders is retried a bounded number of times, then thrown', async () => {
+    const s = unique();
+    await store.transaction((tx) => tx.saveOrder(sampleOrder(s)));
+    let runs = 0;
+    const error = await store
+      .transaction(async (tx) => {
+        runs++;
+        await tx.saveOrder(sampleOrder(`${s}b`, { no: `no_${s}` }));
+      })
+      .catch((e: unknown) => e);
+    expect((error as { code?: string }).code).toBe('P2002');
+    expect(runs).toBe(4); // first run + maxRetries (3)
+  });
+
+  it('a duplicate notification racing an open transaction answers false once the first commits', async () => {
+    const s = unique();
+    let firstInserted!: () => void;
+    const inserted = new Promise<void>((r) => (firstInserted = r));
+    const first = store.transaction(async (tx) => {
+      const ok = await tx.insertNotification(sampleInbox(s));
+      firstInserted();
+      await sleep(200);
+      return ok;
+    });
+    await inserted;
+    const second = store.transaction(async (tx) => {
+      const ok = await tx.insertNotification(sampleInbox(s)); // waits on the unique index, then DO NOTHING
+      await tx.saveOrder(sampleOrder(s)); // the transaction is still usable on PostgreSQL
+      return ok;
+    });
+    expect(await Promise.all([first, second])).toEqual([true, false]);
+    expect(await store.getOrderByNo(`no_${s}`)).not.toBeNull();
+  });
+});
+
+describe('applySqlMigrations', () => {
+  it('is idempotent and records applied names in sw_migrations', async () => {
+    const db = await createSqliteStore();
+    try {
+      const { applySqlMigrations } = await import('../src/store/prisma-migrate.js');
+      expect(await applySqlMigrations(db.prisma, 'sqlite')).toEqual([]);
+      const rows = await db.prisma.$queryRawUnsafe<{ name: string }[]>('SELECT name FROM sw_migrations');
+      expect(rows.map((r) => r.name)).toEqual(readSqlMigrations('sqlite').map((m) => m.name));
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('splits the committed SQL into single statements', () => {
+    for (const kind of ['sqlite', 'postgresql'] as const) {
+      for (const m of readSqlMigrations(kind)) {
+        const statements = splitSqlStatements(m.sql);
+        expect(statements.length).toBeGreaterThan(7);
+        for (const st of statements) expect(st).not.toMatch(/;\s*$/);
+      }
+    }
+  });
+});
