@@ -214,7 +214,6 @@ const caseArb: fc.Arbitrary<Case> = fc
     ...r,
     payloadEnv: fault.kind === 'payloadEnv' ? fault.env : r.env,
     payloadBundle: fault.kind === 'payloadBundle' ? fault.bundleId : BUNDLE,
-    // Every payload carries an appAppleId: a Production one without it is a known difference (see below).
     payloadAppAppleId: fault.kind === 'wrongAppAppleId' ? APP_ID + 1 : APP_ID,
     chain: fault.kind === 'chain' ? fault.chain : 'main',
     signedDate: fault.kind === 'chain' ? fault.signedDate : 'now',
@@ -313,8 +312,8 @@ describe('known differences from @apple/app-store-server-library 3.1.0 (excluded
     expect(await both(await signers.main.sign(payload))).toEqual({ ours: 'BODY_INVALID', apple: 'accepted' });
   });
 
-  it('a Production notification without appAppleId: Apple rejects it, we accept it (only an appAppleId that is present is compared)', async () => {
+  it('a Production notification without appAppleId: both reject it', async () => {
     const payload = { ...base(), data: { bundleId: BUNDLE, environment: 'Production' } };
-    expect(await both(await signers.main.sign(payload), 'Production')).toEqual({ ours: 'accepted', apple: 'VerificationStatus 3' });
+    expect(await both(await signers.main.sign(payload), 'Production')).toEqual({ ours: 'APP_APPLE_ID_MISMATCH', apple: 'VerificationStatus 3' });
   });
 });

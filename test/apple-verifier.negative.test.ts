@@ -438,9 +438,9 @@ describe('payload checks', () => {
       expect(await codeOf(prodVerifier().verifyNotification(await prod.signNotification()))).toBe('APP_APPLE_ID_MISMATCH');
     });
 
-    it('payload without appAppleId → accepted (only a present id is compared)', async () => {
+    it('Production payload without appAppleId → APP_APPLE_ID_MISMATCH (Apple documents it as always present)', async () => {
       const jws = await prod.signNotification({ data: { appAppleId: undefined } });
-      expect(await codeOf(prodVerifier(1234567890).verifyNotification(jws))).toBe('ACCEPTED');
+      expect(await codeOf(prodVerifier(1234567890).verifyNotification(jws))).toBe('APP_APPLE_ID_MISMATCH');
     });
 
     it('Sandbox payloads are not checked', async () => {

@@ -362,7 +362,9 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
       checkBundle(source?.bundleId, 'notification');
       if (transaction) checkBundle(transaction.bundleId, 'signedTransactionInfo');
       const payloadAppAppleId = source?.appAppleId;
-      if (environment === 'Production' && payloadAppAppleId !== undefined && payloadAppAppleId !== appAppleId) {
+      // Apple documents appAppleId as always present in Production; a Production payload without it, or
+      // with another app's, is not for us (Apple's own library rejects both too).
+      if (environment === 'Production' && payloadAppAppleId !== appAppleId) {
         fail('APP_APPLE_ID_MISMATCH', `notification appAppleId ${payloadAppAppleId} is not ${appAppleId ?? '(none configured)'}`);
       }
       checkEnvironment(environment, 'notification');
