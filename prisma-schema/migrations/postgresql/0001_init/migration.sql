@@ -1,0 +1,163 @@
+-- CreateSchema
+CREATE SCHEMA IF NOT EXISTS "public";
+
+-- CreateTable
+CREATE TABLE "sw_notifications" (
+    "id" TEXT NOT NULL,
+    "provider" TEXT NOT NULL,
+    "notification_id" TEXT NOT NULL,
+    "notification_type" TEXT NOT NULL,
+    "subtype" TEXT,
+    "environment" TEXT,
+    "signed_at" TIMESTAMP(3),
+    "received_at" TIMESTAMP(3) NOT NULL,
+    "raw_body" TEXT NOT NULL,
+    "payload" JSONB NOT NULL,
+
+    CONSTRAINT "sw_notifications_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "sw_orders" (
+    "id" TEXT NOT NULL,
+    "no" TEXT NOT NULL,
+    "provider" TEXT NOT NULL,
+    "trade_no" TEXT,
+    "origin_no" TEXT,
+    "status" TEXT NOT NULL,
+    "user_id" TEXT,
+    "product_id" TEXT,
+    "amount" DOUBLE PRECISION,
+    "currency" TEXT,
+    "paid_at" TIMESTAMP(3),
+    "metadata" JSONB NOT NULL,
+    "subscription_data" JSONB,
+    "created_at" TIMESTAMP(3) NOT NULL,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "sw_orders_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "sw_subscriptions" (
+    "id" TEXT NOT NULL,
+    "provider" TEXT NOT NULL,
+    "contract_id" TEXT NOT NULL,
+    "user_id" TEXT,
+    "product_id" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "auto_renew" BOOLEAN NOT NULL,
+    "current_period_start" TIMESTAMP(3),
+    "current_period_end" TIMESTAMP(3),
+    "pending_product_id" TEXT,
+    "environment" TEXT NOT NULL,
+    "latest_transaction_id" TEXT,
+    "notification_settings" JSONB,
+    "setting_id" TEXT,
+    "metadata" JSONB NOT NULL,
+    "last_event_at" TIMESTAMP(3),
+    "created_at" TIMESTAMP(3) NOT NULL,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "sw_subscriptions_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "sw_notification_settings" (
+    "id" TEXT NOT NULL,
+    "type" TEXT NOT NULL,
+    "mount_location" TEXT NOT NULL,
+    "description" TEXT,
+    "component_did" TEXT,
+    "settings" JSONB NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "sw_notification_settings_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "sw_events" (
+    "sequence" SERIAL NOT NULL,
+    "id" TEXT NOT NULL,
+    "type" TEXT NOT NULL,
+    "provider" TEXT NOT NULL,
+    "created" TIMESTAMP(3) NOT NULL,
+    "body" TEXT NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "sw_events_pkey" PRIMARY KEY ("sequence")
+);
+
+-- CreateTable
+CREATE TABLE "sw_webhook_endpoints" (
+    "id" TEXT NOT NULL,
+    "url" TEXT NOT NULL,
+    "enabled_events" JSONB NOT NULL,
+    "status" TEXT NOT NULL,
+    "secret" TEXT NOT NULL,
+    "description" TEXT,
+    "metadata" JSONB NOT NULL,
+    "created_at" TIMESTAMP(3) NOT NULL,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "sw_webhook_endpoints_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateTable
+CREATE TABLE "sw_webhook_deliveries" (
+    "id" TEXT NOT NULL,
+    "endpoint_id" TEXT NOT NULL,
+    "event_id" TEXT NOT NULL,
+    "status" TEXT NOT NULL,
+    "attempts" INTEGER NOT NULL DEFAULT 0,
+    "next_attempt_at" TIMESTAMP(3),
+    "last_status" INTEGER,
+    "last_error" TEXT,
+    "locked_until" TIMESTAMP(3),
+    "locked_by" TEXT,
+    "delivered_at" TIMESTAMP(3),
+    "created_at" TIMESTAMP(3) NOT NULL,
+    "updated_at" TIMESTAMP(3) NOT NULL,
+
+    CONSTRAINT "sw_webhook_deliveries_pkey" PRIMARY KEY ("id")
+);
+
+-- CreateIndex
+CREATE INDEX "sw_notifications_received_at_idx" ON "sw_notifications"("received_at");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_notifications_provider_notification_id_key" ON "sw_notifications"("provider", "notification_id");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_orders_no_key" ON "sw_orders"("no");
+
+-- CreateIndex
+CREATE INDEX "sw_orders_user_id_idx" ON "sw_orders"("user_id");
+
+-- CreateIndex
+CREATE INDEX "sw_orders_origin_no_idx" ON "sw_orders"("origin_no");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_orders_provider_trade_no_key" ON "sw_orders"("provider", "trade_no");
+
+-- CreateIndex
+CREATE INDEX "sw_subscriptions_user_id_idx" ON "sw_subscriptions"("user_id");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_subscriptions_provider_contract_id_key" ON "sw_subscriptions"("provider", "contract_id");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_notification_settings_mount_location_key" ON "sw_notification_settings"("mount_location");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_events_id_key" ON "sw_events"("id");
+
+-- CreateIndex
+CREATE INDEX "sw_events_type_sequence_idx" ON "sw_events"("type", "sequence");
+
+-- CreateIndex
+CREATE INDEX "sw_webhook_deliveries_status_next_attempt_at_idx" ON "sw_webhook_deliveries"("status", "next_attempt_at");
+
+-- CreateIndex
+CREATE UNIQUE INDEX "sw_webhook_deliveries_endpoint_id_event_id_key" ON "sw_webhook_deliveries"("endpoint_id", "event_id");
