@@ -13,7 +13,7 @@ describe('bundled Apple Root CA - G3', () => {
 
   it('the base64 constant and the bytes are the same certificate, and equal the shared copy of Apple’s file', () => {
     expect(Buffer.from(APPLE_ROOT_CA_G3, 'base64')).toEqual(Buffer.from(APPLE_ROOT_CA_G3_DER));
-    const shared = readFileSync(new URL('../../shared/data/AppleRootCA-G3.cer', import.meta.url));
+    const shared = readFileSync(new URL('./fixtures/AppleRootCA-G3.cer', import.meta.url));
     expect(Buffer.from(APPLE_ROOT_CA_G3_DER)).toEqual(shared);
   });
 });

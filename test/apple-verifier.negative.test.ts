@@ -78,7 +78,7 @@ describe('algorithm', () => {
   });
 
   it('HS256 keyed with the real Apple leaf public key (key-confusion attack) → JWS_ALG_UNSUPPORTED', async () => {
-    const dir = new URL('../../shared/data/apple-real/', import.meta.url);
+    const dir = new URL('./fixtures/apple-real/', import.meta.url);
     const real = readFileSync(new URL('02-notification-TEST.jws', dir), 'utf8').trim();
     const realX5c = decodePart(real, 0).x5c as string[];
     const realPayload = decodePart(real, 1) as { signedDate: number; data: { bundleId: string; appAppleId: number } };

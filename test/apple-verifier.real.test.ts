@@ -6,7 +6,7 @@ import { isSubscriptionWebhooksError } from '../src/errors.js';
 
 // Ten JWS really signed by Apple (see the manifest for provenance). Several leaf certificates have
 // expired since: they must verify because certificates are checked at the payload's signedDate.
-const dir = new URL('../../shared/data/apple-real/', import.meta.url);
+const dir = new URL('./fixtures/apple-real/', import.meta.url);
 
 interface Vector {
   file: string;
