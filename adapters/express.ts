@@ -32,10 +32,7 @@ export interface ExpressOptions {
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` (zero-argument form) when the env is incomplete.
  */
 export function subscriptionWebhooks(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: ExpressOptions = {}) {
-  const routes = new Map<string, RouteName>([
-    [hooks.routes.apple, 'apple'],
-    [hooks.routes.appleTransactions, 'appleTransaction'],
-  ]);
+  const routes = new Map<string, RouteName>(hooks.mounts.map((m) => [m.path, m.route]));
   return async function subscriptionWebhooksMiddleware(req: Req, res: ServerResponse, next: Next): Promise<void> {
     const path = req.path ?? (req.url ?? '/').split('?')[0]!;
     const route = req.method === 'POST' ? routes.get(path.length > 1 ? path.replace(/\/$/, '') : path) : undefined;

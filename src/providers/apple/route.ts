@@ -1,0 +1,139 @@
+import { parseJsonObject, rawBodyText, readRawBody, stringField } from '../../core/body.js';
+import { commitNotification } from '../../core/commit.js';
+import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
+import type { SubscriptionWebhooksError } from '../../errors.js';
+import type { InboxRecord } from '../../store/types.js';
+import { applyAppleNotification } from './apply.js';
+import type { AppleVerifier } from './verifier.js';
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+
+/** Seed 002's answer shape: `{ code, message, data }`, `code` mirroring the HTTP status. */
+export function appleAnswer(status: number, message: string, data: Record<string, unknown>): HandlerResponse {
+  return { status, headers: { ...JSON_HEADERS }, body: JSON.stringify({ code: status, message, data }) };
+}
+
+/** The Apple wire format for an error: only the stable code and a safe message leave the server. */
+export function appleErrorResponse(e: SubscriptionWebhooksError): HandlerResponse {
+  const message = e.code === 'INTERNAL' ? 'Internal error' : e.code === 'STORE_UNAVAILABLE' ? 'Storage unavailable, retry later' : e.message;
+  return appleAnswer(e.status, message, { processed: false, error: e.code });
+}
+
+/** JSON round trip: the decoded payload as it will be stored and emitted (no undefined, no class instances). */
+const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+
+/** `POST /api/users/app-store-notifications`: App Store Server Notifications V2. */
+export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVerifier): RouteModule {
+  return {
+    errorResponse: appleErrorResponse,
+    async handle(request: HandlerRequest): Promise<HandlerResult> {
+      const body = parseJsonObject(readRawBody(request.rawBody, ctx.config.maxBodyBytes));
+      const verified = await verifier().verifyNotification(stringField(body, 'signedPayload'));
+      const p = verified.payload;
+      const inbox: InboxRecord = {
+        provider: 'apple',
+        notification_id: p.notificationUUID,
+        notification_type: p.notificationType,
+        subtype: p.subtype ?? null,
+        environment: verified.environment,
+        signed_at: new Date(p.signedDate).toISOString(),
+        received_at: new Date().toISOString(),
+        raw_body: rawBodyText(request.rawBody),
+        payload: p,
+      };
+      const decoded = { ...p, data: p.data ? { ...p.data, transactionInfo: verified.transaction, renewalInfo: verified.renewalInfo } : undefined };
+      const outcome = await commitNotification(ctx, inbox, (tx) =>
+        applyAppleNotification(
+          tx,
+          {
+            notificationId: p.notificationUUID,
+            notificationType: p.notificationType,
+            subtype: p.subtype ?? null,
+            effectiveDate: p.signedDate,
+            environment: verified.environment,
+            transaction: verified.transaction,
+            renewalInfo: verified.renewalInfo,
+            decoded: plain(decoded),
+          },
+          ctx.logger,
+        ),
+      );
+      let userId = outcome.duplicate ? null : outcome.userId;
+      if (outcome.duplicate && verified.transaction) {
+        userId = (await ctx.store.getSubscription('apple', verified.transaction.originalTransactionId))?.user_id ?? null;
+      }
+      const data = {
+        processed: true,
+        notificationType: p.notificationType,
+        notificationUUID: p.notificationUUID,
+        userId,
+        transactionId: verified.transaction?.transactionId ?? null,
+        ...(outcome.duplicate ? { duplicate: true } : {}),
+      };
+      return {
+        response: appleAnswer(200, outcome.duplicate ? 'Notification already processed' : 'Notification processed', data),
+        events: outcome.duplicate ? [] : outcome.events,
+      };
+    },
+  };
+}
+
+/**
+ * `POST /api/users/app-store-transactions`: the app's client posts StoreKit 2's `jwsRepresentation`
+ * as `{ signedTransaction }`, processed like the transaction inside SUBSCRIBED / DID_RENEW and
+ * deduplicated by transaction id.
+ */
+export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVerifier): RouteModule {
+  return {
+    errorResponse: appleErrorResponse,
+    async handle(request: HandlerRequest): Promise<HandlerResult> {
+      const body = parseJsonObject(readRawBody(request.rawBody, ctx.config.maxBodyBytes));
+      const t = await verifier().verifyTransaction(stringField(body, 'signedTransaction'));
+      const notificationId = `tx:${t.transactionId}`;
+      const inbox: InboxRecord = {
+        provider: 'apple',
+        notification_id: notificationId,
+        notification_type: 'CLIENT_TRANSACTION',
+        subtype: null,
+        environment: t.environment ?? null,
+        signed_at: t.signedDate !== undefined ? new Date(t.signedDate).toISOString() : null,
+        received_at: new Date().toISOString(),
+        raw_body: rawBodyText(request.rawBody),
+        payload: t,
+      };
+      // A client may fetch a transaction long after it happened: order it by purchase, not by signing date,
+      // so it can never make a later server notification look stale.
+      const outcome = await commitNotification(ctx, inbox, (tx) =>
+        applyAppleNotification(
+          tx,
+          {
+            notificationId,
+            notificationType: 'CLIENT_TRANSACTION',
+            subtype: null,
+            effectiveDate: t.purchaseDate ?? t.signedDate ?? Date.now(),
+            environment: t.environment ?? null,
+            transaction: t,
+            decoded: plain({ transactionInfo: t }),
+            userId: request.userId ?? undefined,
+          },
+          ctx.logger,
+        ),
+      );
+      const sub = outcome.duplicate ? await ctx.store.getSubscription('apple', t.originalTransactionId) : outcome.subscription;
+      const data = {
+        processed: true,
+        transactionId: t.transactionId,
+        originalTransactionId: t.originalTransactionId,
+        productId: t.productId,
+        userId: sub?.user_id ?? (outcome.duplicate ? null : outcome.userId),
+        status: sub?.status ?? null,
+        expiresDate: sub?.current_period_end ?? null,
+        ...(outcome.duplicate ? { duplicate: true } : {}),
+      };
+      return {
+        response: appleAnswer(200, outcome.duplicate ? 'Transaction already processed' : 'Transaction processed', data),
+        events: outcome.duplicate ? [] : outcome.events,
+      };
+    },
+  };
+}
