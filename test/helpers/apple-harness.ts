@@ -42,6 +42,8 @@ export interface HarnessOptions {
   express?: typeof express;
   expressOptions?: ExpressOptions;
   beforeRoutes?: (app: express.Express) => void;
+  /** Extra trusted roots besides the shared signer's. */
+  extraRoots?: Uint8Array[];
 }
 
 /**
@@ -53,7 +55,7 @@ export async function appleHarness(options: HarnessOptions = {}) {
   const logger = recordingLogger();
   const store = options.store ?? memoryStore();
   const hooks = createSubscriptionWebhooks({
-    apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] },
+    apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate, ...(options.extraRoots ?? [])] },
     store,
     logger,
   });
