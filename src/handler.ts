@@ -7,8 +7,22 @@ import { defaultLogger, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResult, RouteModule, RouteName } from './core/types.js';
 import { appleNotificationRoute, appleTransactionRoute } from './providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
+import { createAppStoreServerApi, unconfiguredAppStoreServerApi } from './providers/apple/api.js';
+import { createAppleApiHooks, type AppleApiHooks } from './providers/apple/reconcile.js';
 import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload } from './providers/apple/schemas.js';
+import {
+  createXsollaSubscriptionsApi,
+  type ListUserSubscriptionsInput,
+  type XsollaSubscriptionsApi,
+  type XsollaUserSubscription,
+  type XsollaUserSubscriptionsPage,
+} from './providers/xsolla/api.js';
+import { xsollaRoute } from './providers/xsolla/route.js';
 import { memoryStore } from './store/memory.js';
+import { createNotificationSettingsApi, type NotificationSettingsApi } from './notifications/settings.js';
+import { checkNotificationSettings } from './notifications/event-names.js';
+import { createWebhookEndpointsApi, type WebhookEndpointsApi } from './delivery/endpoints.js';
+import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import type { Store, SubscriptionFilter } from './store/types.js';
 import { z } from 'zod';
 
@@ -49,6 +63,12 @@ export interface SubscriptionWebhooks {
     create(input: CreateOrderInput): Promise<Order>;
     get(no: string): Promise<Order | null>;
   };
+  /** Notification settings (seed 000): who sends user notifications, the library's `notifier` or your app (`manual.notification`). */
+  settings: NotificationSettingsApi;
+  /** Outbound webhook endpoints: every committed event they subscribe to is POSTed, signed (Standard Webhooks). */
+  webhookEndpoints: WebhookEndpointsApi;
+  /** The outbox worker that delivers to webhook endpoints and to `notifier`, with retries. */
+  delivery: DeliveryWorker;
   subscriptions: {
     get(contractId: string, provider?: Provider): Promise<Subscription | null>;
     list(filter?: SubscriptionFilter): Promise<Subscription[]>;
@@ -57,6 +77,31 @@ export interface SubscriptionWebhooks {
     /** Verify a StoreKit 2 `jwsRepresentation` (same code as the transaction inside a notification). */
     verifyTransaction(jws: string): Promise<JWSTransactionDecodedPayload>;
     verifyRenewalInfo(jws: string): Promise<JWSRenewalInfoDecodedPayload>;
+  } & AppleApiHooks;
+  /** Xsolla's user-subscriptions API for the configured project (`xsolla.apiBaseUrl`). */
+  xsolla: {
+    /**
+     * One page of the user's subscriptions: `GET /api/user/v1/projects/{projectId}/subscriptions`,
+     * retried with backoff on 429/5xx/timeouts. Dates are `Date`s, amounts decimal strings.
+     *
+     * @example
+     * ```ts
+     * const { items, has_more } = await hooks.xsolla.listUserSubscriptions({ userJwt, limit: 5, locale: 'de' });
+     * ```
+     * @throws SubscriptionWebhooksError `XSOLLA_UNAUTHORIZED` (401/403), `XSOLLA_UNAVAILABLE` (after the retries),
+     * `XSOLLA_RESPONSE_INVALID`, `INVALID_ARGUMENT`, `CONFIG_INVALID` when Xsolla is not configured.
+     */
+    listUserSubscriptions(input: ListUserSubscriptionsInput): Promise<XsollaUserSubscriptionsPage>;
+    /**
+     * Every subscription of the user, following `has_more` page after page.
+     *
+     * @example
+     * ```ts
+     * for await (const sub of hooks.xsolla.iterateUserSubscriptions({ userJwt })) if (sub.status === 'active') grant(sub.plan_external_id);
+     * ```
+     * @throws SubscriptionWebhooksError as `listUserSubscriptions`.
+     */
+    iterateUserSubscriptions(input: ListUserSubscriptionsInput): AsyncGenerator<XsollaUserSubscription, void, undefined>;
   };
 }
 
@@ -96,7 +141,11 @@ function toError(err: unknown): SubscriptionWebhooksError {
  * ```
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` naming the offending key.
  */
-export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig): SubscriptionWebhooks {
+export function createSubscriptionWebhooks(
+  config?: SubscriptionWebhooksConfig,
+  /** @internal Benchmarks swap in another verifier to compare like with like. Not part of the public API. */
+  internal?: { appleVerifier?: AppleVerifier },
+): SubscriptionWebhooks {
   const resolved = resolveConfig(config);
   const logger = config?.logger ?? defaultLogger();
   let store = config?.store;
@@ -112,7 +161,8 @@ export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig):
   const bus = new EventBus(logger);
   let verifier: AppleVerifier | null = null;
   const apple = resolved.apple;
-  if (apple) {
+  if (apple && internal?.appleVerifier) verifier = internal.appleVerifier;
+  else if (apple) {
     verifier = createAppleVerifier({
       bundleId: apple.bundleId,
       appAppleId: apple.appAppleId,
@@ -126,11 +176,25 @@ export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig):
     return verifier;
   };
   const theStore = store;
+  const requireXsolla = () => {
+    if (!resolved.xsolla) {
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', 'Xsolla is not configured: pass `xsolla: { projectId, secretKey }` or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET');
+    }
+    return resolved.xsolla;
+  };
+  let xsollaApi: XsollaSubscriptionsApi | null = null;
+  const requireXsollaApi = (): XsollaSubscriptionsApi => {
+    const x = requireXsolla();
+    xsollaApi ??= createXsollaSubscriptionsApi({ projectId: x.projectId, baseUrl: x.apiBaseUrl });
+    return xsollaApi;
+  };
 
-  const ctx: CoreContext = { config: resolved, store: theStore, bus, logger };
+  const delivery = createDeliveryWorker(theStore, resolved, logger);
+  const ctx: CoreContext = { config: resolved, store: theStore, bus, logger, onDeliveriesEnqueued: () => delivery.wake() };
   const routeModules: Record<RouteName, RouteModule> = {
     apple: appleNotificationRoute(ctx, requireVerifier),
     appleTransaction: appleTransactionRoute(ctx, requireVerifier),
+    xsolla: xsollaRoute(ctx, requireXsolla),
   };
 
   async function handle(route: RouteName, request: HandlerRequest): Promise<HandlerResult> {
@@ -146,8 +210,15 @@ export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig):
     }
   }
 
+  const appleApi =
+    apple?.api && verifier
+      ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier })
+      : unconfiguredAppStoreServerApi();
+  const appleApiHooks = createAppleApiHooks(appleApi, async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response, logger);
+
   const mounts: { path: string; route: RouteName }[] = [];
   if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransactions, route: 'appleTransaction' });
+  if (resolved.xsolla) mounts.push({ path: resolved.routes.xsolla, route: 'xsolla' });
 
   return {
     routes: resolved.routes,
@@ -165,6 +236,7 @@ export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig):
           throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `orders.create: \`${issue.path.join('.') || 'input'}\` ${issue.message}`);
         }
         const i = parsed.data;
+        if (i.subscriptionData?.notificationSettings) checkNotificationSettings(i.subscriptionData.notificationSettings, 'subscriptionData.notificationSettings');
         const now = new Date().toISOString();
         const order: Order = {
           id: randomId('ord'),
@@ -188,6 +260,19 @@ export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig):
       },
       get: (no) => theStore.getOrderByNo(no),
     },
+    settings: createNotificationSettingsApi(theStore),
+    webhookEndpoints: createWebhookEndpointsApi(theStore, { allowPrivateUrls: resolved.allowPrivateUrls, now: resolved.delivery.now }),
+    delivery: {
+      get running() {
+        return delivery.running;
+      },
+      start: delivery.start,
+      stop: delivery.stop,
+      runOnce: delivery.runOnce,
+      replay: delivery.replay,
+      get: delivery.get,
+      list: delivery.list,
+    },
     subscriptions: {
       get: (contractId, provider = 'apple') => theStore.getSubscription(provider, contractId),
       list: (filter) => theStore.listSubscriptions(filter),
@@ -195,6 +280,13 @@ export function createSubscriptionWebhooks(config?: SubscriptionWebhooksConfig):
     apple: {
       verifyTransaction: (jws) => requireVerifier().verifyTransaction(jws),
       verifyRenewalInfo: (jws) => requireVerifier().verifyRenewalInfo(jws),
+      ...appleApiHooks,
+    },
+    xsolla: {
+      listUserSubscriptions: async (input) => requireXsollaApi().listUserSubscriptions(input),
+      async *iterateUserSubscriptions(input) {
+        yield* requireXsollaApi().iterateUserSubscriptions(input);
+      },
     },
   };
 }

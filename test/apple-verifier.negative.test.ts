@@ -241,12 +241,17 @@ describe('chain cache', () => {
     const v = verifierFor(signer);
     const first = await signer.signNotification();
     const second = await signer.signNotification();
-    const spy = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    // Certificates are checked with WebCrypto; the JWS signature with node:crypto where the runtime has it.
+    const nodeCrypto = process.getBuiltinModule('node:crypto') as typeof import('node:crypto');
+    const subtle = vi.spyOn(globalThis.crypto.subtle, 'verify');
+    const node = vi.spyOn(nodeCrypto, 'verify');
+    const count = () => subtle.mock.calls.length + node.mock.calls.length;
     await v.verifyNotification(first);
-    expect(spy).toHaveBeenCalledTimes(3); // intermediate, leaf, JWS
-    spy.mockClear();
+    expect(count()).toBe(3); // intermediate, leaf, JWS
+    subtle.mockClear();
+    node.mockClear();
     await v.verifyNotification(second);
-    expect(spy).toHaveBeenCalledTimes(1);
+    expect(count()).toBe(1);
   });
 
   it('a failed chain is not cached', async () => {
@@ -552,5 +557,30 @@ describe('configuration', () => {
     ['a root that is not a certificate', { bundleId: BUNDLE, environments: ['Sandbox'], rootCertificates: [new Uint8Array([1, 2, 3])] }],
   ])('%s → CONFIG_INVALID', (_name, options) => {
     expect(() => createAppleVerifier(options as AppleVerifierOptions)).toThrowError(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+  });
+});
+
+describe('runtimes without node:crypto', () => {
+  it('verify the JWS signature through jose + WebCrypto, with the same results', async () => {
+    const original = process.getBuiltinModule;
+    vi.resetModules();
+    (process as { getBuiltinModule: unknown }).getBuiltinModule = () => undefined;
+    try {
+      const fresh = await import('../src/providers/apple/verifier.js');
+      const errors = await import('../src/errors.js');
+      const v = fresh.createAppleVerifier({ bundleId: BUNDLE, environments: ['Sandbox'], rootCertificates: [signer.rootCertificate] });
+      const jws = await signer.signNotification({ notificationType: 'SUBSCRIBED', data: { transaction: {} } });
+      expect((await v.verifyNotification(jws)).payload.notificationType).toBe('SUBSCRIBED');
+      const [h, p, s] = jws.split('.') as [string, string, string];
+      const tampered = `${h}.${p.slice(0, -4)}${p.slice(-4) === 'AAAA' ? 'BBBB' : 'AAAA'}.${s}`;
+      const code = await v.verifyNotification(tampered).then(
+        () => 'ACCEPTED',
+        (e: unknown) => (e instanceof errors.SubscriptionWebhooksError ? e.code : String(e)),
+      );
+      expect(['SIGNATURE_INVALID', 'JWS_MALFORMED']).toContain(code);
+    } finally {
+      (process as { getBuiltinModule: unknown }).getBuiltinModule = original;
+      vi.resetModules();
+    }
   });
 });

@@ -85,6 +85,8 @@ export interface AppleVerifier {
 
 interface VerifiedChain {
   leafKey: CryptoKey;
+  /** The same key as a node:crypto KeyObject, where the runtime has node:crypto (see verifySigned). */
+  nodeKey?: import('node:crypto').KeyObject;
   /** notBefore/notAfter (ms) of leaf, intermediate and the configured root the chain ends in. */
   validity: Array<{ notBefore: number; notAfter: number }>;
 }
@@ -113,9 +115,23 @@ function decodeBase64(text: string, url: boolean): Uint8Array<ArrayBuffer> | nul
   const rest = std.length % 4;
   const last = std.charAt(std.length - 1);
   if (rest !== 0 && (ALPHABET.indexOf(last) & (rest === 2 ? 0x0f : 0x03)) !== 0) return null;
+  // Hot path (a notification carries ~12 KB of base64 certificates across its JWS headers): the
+  // runtime's native decoder where there is one (Node, Bun, Deno), else a plain loop over atob.
+  if (NodeBuffer) {
+    const b = NodeBuffer.from(std, 'base64');
+    return new Uint8Array(b.buffer, b.byteOffset, b.byteLength) as Uint8Array<ArrayBuffer>;
+  }
   const binary = atob(std + '='.repeat((4 - rest) % 4));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
 }
+
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+/** node:crypto when the runtime has it (Node >= 20.16, Bun, Deno), without a static import that would break other runtimes. */
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
+  | typeof import('node:crypto')
+  | undefined;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -257,7 +273,8 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
     } catch (error) {
       return fail('CERT_CHAIN_INVALID', 'leaf key is not a P-256 key', error);
     }
-    return { leafKey, validity: [validityOf(leaf), validityOf(intermediate), validityOf(root)] };
+    const nodeKey = nodeCrypto?.createPublicKey({ key: Buffer.from(leaf.publicKey.rawData), format: 'der', type: 'spki' });
+    return { leafKey, ...(nodeKey ? { nodeKey } : {}), validity: [validityOf(leaf), validityOf(intermediate), validityOf(root)] };
   }
 
   /** Structure → alg → chain → OIDs → dates → signature. Returns the unverified-by-schema payload. */
@@ -281,13 +298,20 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
         fail('CERT_CHAIN_INVALID', `certificate chain not valid at ${at} (ms since epoch)`);
       }
     }
-    try {
-      await flattenedVerify({ protected: parts[0], payload: parts[1], signature: parts[2] }, chain.leafKey, {
-        algorithms: ['ES256'],
-      });
-    } catch (error) {
-      fail('SIGNATURE_INVALID', 'JWS signature does not verify', error);
+    // With node:crypto, verify the ES256 signature synchronously with the cached KeyObject: one ECDSA
+    // verification and nothing else, about 4x faster than WebCrypto's thread-pool round trip (and jose
+    // decoding the payload a second time). Elsewhere (Workers, browsers), jose over WebCrypto.
+    let valid = false;
+    if (chain.nodeKey && nodeCrypto) {
+      const signature = decodeBase64(parts[2], true);
+      valid = signature !== null && signature.length === 64 && nodeCrypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: chain.nodeKey, dsaEncoding: 'ieee-p1363' }, signature);
+    } else {
+      valid = await flattenedVerify({ protected: parts[0], payload: parts[1], signature: parts[2] }, chain.leafKey, { algorithms: ['ES256'] }).then(
+        () => true,
+        () => false,
+      );
     }
+    if (!valid) fail('SIGNATURE_INVALID', 'JWS signature does not verify');
     return payload;
   }
 
@@ -310,12 +334,10 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
   async function decodeNested<T>(jws: string, schema: z.ZodType<T>, what: string): Promise<T> {
     if (strictNested) return parseWith(schema, await verifySigned(jws), what);
     // Not verified by default: the outer signature already covers these exact bytes.
-    let payload: Record<string, unknown>;
-    try {
-      payload = parseCompact(jws).payload;
-    } catch (error) {
-      return fail('BODY_INVALID', `${what} is not a JWS`, error);
-    }
+    // Only the payload is read: its header (another ~4 KB certificate chain) and signature are not used.
+    const parts = typeof jws === 'string' ? jws.split('.') : [];
+    const payload = parts.length === 3 ? parseJsonObject(decodeBase64(parts[1]!, true)) : null;
+    if (!payload) return fail('BODY_INVALID', `${what} is not a JWS`);
     return parseWith(schema, payload, what);
   }
 
