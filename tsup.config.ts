@@ -4,8 +4,14 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     express: 'adapters/express.ts',
+    koa: 'adapters/koa.ts',
+    next: 'adapters/next.ts',
+    fetch: 'adapters/fetch.ts',
     testing: 'src/testing/index.ts',
     prisma: 'src/prisma.ts',
+    callback: 'src/callback.ts',
+    // The `subscription-webhooks` bin (package.json "bin"); esbuild keeps its #!/usr/bin/env node line.
+    cli: 'src/cli/bin.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -16,5 +22,5 @@ export default defineConfig({
   // import.meta.url in CJS (the migrations helper locates the SQL that ships with the package).
   shims: true,
   target: 'node20',
-  external: ['express', '@prisma/client', '@apple/app-store-server-library'],
+  external: ['express', 'koa', '@koa/router', 'next', '@prisma/client', '@apple/app-store-server-library'],
 });

@@ -1,10 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createSubscriptionWebhooks, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
-import { errorResponse, readNodeBody, writeNodeResponse } from './node-bridge.js';
+import { createSubscriptionWebhooks, type SubscriptionWebhooks } from '../src/index.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
+import { readNodeBody, writeNodeResponse } from './node-bridge.js';
 
 /** Express-compatible request (Express 4 and 5). Only what we read. */
-type Req = IncomingMessage & { path?: string; body?: unknown };
+type Req = IncomingMessage & { path?: string; body?: unknown; rawBody?: unknown };
 type Next = (err?: unknown) => void;
+
+const FIX = 'Mount subscriptionWebhooks() before it (e.g. before express.json()), or use express.raw({ type: "*/*" }) on these routes.';
 
 /** Options of {@link subscriptionWebhooks}. */
 export interface ExpressOptions {
@@ -12,13 +15,17 @@ export interface ExpressOptions {
    * Who is calling the client transaction route: your session's user id, or null/undefined to answer 401.
    * Without it, the route relies on the order (appAccountToken) to know the user.
    */
-  getUserId?: (req: Req) => string | null | undefined | Promise<string | null | undefined>;
+  getUserId?: GetUserId<Req>;
+  /**
+   * Longest wait for the whole body, in ms; slower clients get 408 `BODY_TIMEOUT`.
+   * @default 10000
+   */
+  bodyTimeoutMs?: number;
 }
 
 /**
- * Express middleware (Express 4 and 5) that mounts the Apple notification route and the client
- * transaction route at the paths in `hooks.routes`. Reads the raw body itself: mount it before
- * `express.json()`.
+ * Express middleware (Express 4 and 5) that serves every route in `hooks.mounts` (POST; another
+ * method on those paths gets 405). Reads the raw body itself: mount it before `express.json()`.
  *
  * @example
  * ```ts
@@ -32,26 +39,16 @@ export interface ExpressOptions {
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` (zero-argument form) when the env is incomplete.
  */
 export function subscriptionWebhooks(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: ExpressOptions = {}) {
-  const routes = new Map<string, RouteName>(hooks.mounts.map((m) => [m.path, m.route]));
+  const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   return async function subscriptionWebhooksMiddleware(req: Req, res: ServerResponse, next: Next): Promise<void> {
-    const path = req.path ?? (req.url ?? '/').split('?')[0]!;
-    const route = req.method === 'POST' ? routes.get(path.length > 1 ? path.replace(/\/$/, '') : path) : undefined;
+    const route = routeFor(hooks, req.path ?? (req.url ?? '/').split('?')[0]!);
     if (!route) return next();
-    try {
-      let userId: string | null | undefined;
-      if (route === 'appleTransaction' && options.getUserId) {
-        userId = await options.getUserId(req);
-        if (!userId) {
-          writeNodeResponse(res, { status: 401, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ code: 401, message: 'Sign in first', data: { processed: false, error: 'USER_NOT_FOUND' } }) });
-          return;
-        }
-      }
-      const rawBody = await readNodeBody(req, hooks.maxBodyBytes);
-      const { response } = await hooks.handle(route, { headers: req.headers, rawBody, userId });
-      writeNodeResponse(res, response);
-    } catch (err) {
-      hooks.logger.error({ err, path }, (err as Error).message);
-      writeNodeResponse(res, errorResponse(err));
-    }
+    if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed());
+    const response = await handleRequest(hooks, route, {
+      headers: req.headers,
+      readBody: () => readNodeBody(req, req, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
+      getUserId: getUserId && (() => getUserId(req)),
+    });
+    writeNodeResponse(res, response);
   };
 }

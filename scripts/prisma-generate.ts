@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fragment = join(root, 'prisma-schema', 'subscription-webhooks.prisma');
-const folders = ['test/prisma/schema-sqlite', 'test/prisma/schema-postgresql', 'test/prisma/merge-app', 'examples/express/prisma/schema'];
+const folders = ['test/prisma/schema-sqlite', 'test/prisma/schema-postgresql', 'test/prisma/merge-app', 'examples/express/prisma/schema', 'examples/koa/prisma/schema', 'examples/nextjs/prisma/schema'];
 
 const env = {
   ...process.env,

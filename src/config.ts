@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { readFileSync } from 'node:fs';
 import { SubscriptionWebhooksError } from './errors.js';
+import { APPLE_ROOT_CA_G3_DER } from './providers/apple/root-certificate.js';
 import type { Logger } from './logger.js';
 import type { Store } from './store/types.js';
 
@@ -30,10 +32,13 @@ export interface SubscriptionWebhooksConfig {
      */
     environments?: AppleEnvironment[];
     /**
-     * Trusted root certificates (DER). Give your test signer's root here in tests.
+     * Trusted root certificates: DER bytes, or paths of DER/PEM files (read once, here), or `"apple"` for the
+     * bundled Apple Root CA - G3. Give your test signer's root here in tests. Env `APPLE_ROOT_CERTIFICATES`
+     * (comma separated, same forms), e.g. `apple,.subscription-webhooks/root.cer` for a dev server that also
+     * accepts the CLI's simulated notifications.
      * @default the bundled Apple Root CA - G3
      */
-    rootCertificates?: Uint8Array[];
+    rootCertificates?: Array<Uint8Array | string>;
     /** Certificate revocation checks over the network (OCSP). Not implemented yet: must stay `false`. @default false */
     onlineChecks?: boolean;
     /**
@@ -42,6 +47,41 @@ export interface SubscriptionWebhooksConfig {
      * @default false
      */
     strictNested?: boolean;
+    /**
+     * App Store Server API credentials (`hooks.apple.api`, `hooks.apple.reconcile`). Env `APPLE_KEY_ID`,
+     * `APPLE_ISSUER_ID`, `APPLE_PRIVATE_KEY_PATH` (the `.p8` file, read once when the config is resolved),
+     * `APPLE_API_BASE_URL`; env is used whenever this key is absent.
+     */
+    api?: {
+      /** The key's ID from App Store Connect (Users and Access → Integrations → In-App Purchase). */
+      keyId: string;
+      /** Your issuer ID, from the same page. */
+      issuerId: string;
+      /** The `.p8` file's contents (PKCS#8 PEM). */
+      privateKey: string;
+      /** @default "https://api.storekit.apple.com" or "https://api.storekit-sandbox.apple.com" */
+      baseUrl?: string;
+      /** @default "Production" when `environments` includes it, else "Sandbox" */
+      environment?: 'Production' | 'Sandbox';
+    };
+  };
+  /**
+   * Xsolla subscription webhooks and the user-subscriptions API. Defaults come from env
+   * `XSOLLA_PROJECT_ID` and `XSOLLA_WEBHOOK_SECRET`.
+   */
+  xsolla?: {
+    /** Your project id (Publisher Account, next to the project name). Env `XSOLLA_PROJECT_ID`. */
+    projectId: number;
+    /** The project's webhook secret key (Project settings → Webhooks). Env `XSOLLA_WEBHOOK_SECRET`. */
+    secretKey: string;
+    /**
+     * Answers Xsolla's `user_validation` webhook: resolve `true` when the user exists in your app.
+     * A rejection answers 500, so Xsolla retries.
+     * @default every user exists (204)
+     */
+    userExists?: (userId: string) => Promise<boolean>;
+    /** Base URL of the subscriptions API. @default "https://subscriptions.xsolla.com" */
+    apiBaseUrl?: string;
   };
   /** Where orders, subscriptions, the inbox and the outbox live. @default memoryStore() (warns when NODE_ENV=production) */
   store?: Store;
@@ -49,6 +89,39 @@ export interface SubscriptionWebhooksConfig {
   appId?: string;
   /** Called with user-facing notifications the library renders. */
   notifier?: (notification: UserNotification) => Promise<void>;
+  /**
+   * Language of the user notifications the library renders (`en` or `zh-CN`; `zh`, `zh-Hans` map to `zh-CN`).
+   * A subscription's or order's `metadata.locale` overrides it per user.
+   * @default "en"
+   */
+  locale?: string;
+  /**
+   * Allow webhook endpoint URLs with `http:` or private, loopback and link-local hosts when
+   * NODE_ENV=production. Refused by default there because an endpoint URL makes this server send
+   * requests on the caller's behalf (SSRF): into your own network, cloud metadata services, localhost.
+   * Outside production such URLs are always allowed (local receivers in development and tests).
+   * @default false
+   */
+  allowPrivateUrls?: boolean;
+  /** The outbound webhook and notifier delivery worker (`hooks.delivery`). */
+  delivery?: {
+    /**
+     * Delays in ms between attempts; its length is the number of retries after the first attempt.
+     * A larger `retry-after` from the receiver wins (capped at 24 h).
+     * @default [5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h] (Standard Webhooks), i.e. 8 attempts over about 28 hours
+     */
+    retrySchedule?: number[];
+    /** Per-attempt timeout in ms (HTTP request or notifier call). @default 15000 */
+    timeoutMs?: number;
+    /** Attempts run in parallel by one worker. @default 10 */
+    concurrency?: number;
+    /** Rows claimed per round. @default 50 */
+    batchSize?: number;
+    /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
+    pollIntervalMs?: number;
+    /** The clock (ms since epoch) for due times and `webhook-timestamp`; tests pass a fake clock. @default Date.now */
+    now?: () => number;
+  };
   /** URL paths the adapters mount. */
   routes?: {
     /** @default "/api/users/app-store-notifications" */
@@ -74,9 +147,29 @@ const configSchema = z.strictObject({
       bundleId: z.string().min(1, 'must be a non-empty bundle id, e.g. "com.example.app"'),
       appAppleId: z.number().int().positive().optional(),
       environments: z.array(z.enum(APPLE_ENVIRONMENTS)).min(1).optional(),
-      rootCertificates: z.array(z.instanceof(Uint8Array, { message: 'must be DER bytes (Uint8Array or Buffer)' })).min(1).optional(),
+      rootCertificates: z
+        .array(z.union([z.instanceof(Uint8Array), z.string().min(1)], { message: 'must be DER bytes (Uint8Array or Buffer), a file path, or "apple"' }))
+        .min(1)
+        .optional(),
       onlineChecks: z.literal(false, { message: 'online (OCSP) checks are not supported yet; leave it false' }).optional(),
       strictNested: z.boolean().optional(),
+      api: z
+        .strictObject({
+          keyId: z.string().min(1, 'must be the key ID from App Store Connect (env APPLE_KEY_ID)'),
+          issuerId: z.string().min(1, 'must be the issuer ID from App Store Connect (env APPLE_ISSUER_ID)'),
+          privateKey: z.string().includes('PRIVATE KEY', { message: 'must be the PEM contents of your .p8 key (env APPLE_PRIVATE_KEY_PATH names the file)' }),
+          baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+          environment: z.enum(['Production', 'Sandbox']).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
+  xsolla: z
+    .strictObject({
+      projectId: z.number({ message: 'must be your numeric Xsolla project id' }).int().positive(),
+      secretKey: z.string().min(1, 'must be the non-empty webhook secret key from Publisher Account'),
+      userExists: fn('xsolla.userExists').optional(),
+      apiBaseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
     })
     .optional(),
   store: z
@@ -86,6 +179,18 @@ const configSchema = z.strictObject({
     .optional(),
   appId: z.string().min(1).optional(),
   notifier: fn('notifier').optional(),
+  locale: z.string().min(2).optional(),
+  allowPrivateUrls: z.boolean().optional(),
+  delivery: z
+    .strictObject({
+      retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
+      timeoutMs: z.number().int().positive().optional(),
+      concurrency: z.number().int().positive().max(1000).optional(),
+      batchSize: z.number().int().positive().max(10_000).optional(),
+      pollIntervalMs: z.number().int().positive().optional(),
+      now: fn('delivery.now').optional(),
+    })
+    .optional(),
   routes: z
     .strictObject({
       apple: z.string().startsWith('/').optional(),
@@ -109,11 +214,33 @@ export interface ResolvedConfig {
     environments: AppleEnvironment[];
     rootCertificates: Uint8Array[] | undefined;
     strictNested: boolean;
+    /** App Store Server API settings; `null` when no key is configured. */
+    api: { keyId: string; issuerId: string; privateKey: string; baseUrl: string | undefined; environment: 'Production' | 'Sandbox' } | null;
+  } | null;
+  xsolla: {
+    projectId: number;
+    secretKey: string;
+    userExists: ((userId: string) => Promise<boolean>) | undefined;
+    apiBaseUrl: string;
   } | null;
   routes: { apple: string; appleTransactions: string; xsolla: string };
   maxBodyBytes: number;
   appId: string | undefined;
+  notifier: ((notification: UserNotification) => Promise<void>) | undefined;
+  /** Normalized: `en` or `zh-CN`. */
+  locale: string;
+  allowPrivateUrls: boolean;
+  delivery: { retrySchedule: number[]; timeoutMs: number; concurrency: number; batchSize: number; pollIntervalMs: number; now: () => number };
 }
+
+/** `en`, or `zh-CN` for any Chinese tag: the two languages the built-in templates speak. */
+export function normalizeLocale(locale: unknown): string | undefined {
+  if (typeof locale !== 'string' || locale.length === 0) return undefined;
+  return /^zh\b/i.test(locale) ? 'zh-CN' : 'en';
+}
+
+/** Standard Webhooks' schedule: retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after the previous attempt. */
+export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6];
 
 /** Reads the Apple settings from the environment when no `apple` key is given. */
 function appleFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> | undefined {
@@ -127,6 +254,59 @@ function appleFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> | undefin
   return out;
 }
 
+/** Fills `apple.api` and `apple.rootCertificates` from the environment when they are absent; never mutates the caller's object. */
+function appleExtrasFromEnv(apple: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof apple !== 'object' || apple === null) return apple;
+  const out: Record<string, unknown> = { ...(apple as Record<string, unknown>) };
+  if (out.api === undefined && (env.APPLE_KEY_ID || env.APPLE_ISSUER_ID || env.APPLE_PRIVATE_KEY_PATH)) {
+    const missing = ['APPLE_KEY_ID', 'APPLE_ISSUER_ID', 'APPLE_PRIVATE_KEY_PATH'].filter((name) => !env[name]);
+    if (missing.length) {
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`apple.api\` needs ${missing.join(' and ')} as well`);
+    }
+    let privateKey: string;
+    try {
+      privateKey = readFileSync(env.APPLE_PRIVATE_KEY_PATH!, 'utf8');
+    } catch (cause) {
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: APPLE_PRIVATE_KEY_PATH ${env.APPLE_PRIVATE_KEY_PATH} cannot be read`, { cause });
+    }
+    out.api = { keyId: env.APPLE_KEY_ID, issuerId: env.APPLE_ISSUER_ID, privateKey, ...(env.APPLE_API_BASE_URL ? { baseUrl: env.APPLE_API_BASE_URL } : {}) };
+  }
+  if (out.rootCertificates === undefined && env.APPLE_ROOT_CERTIFICATES) {
+    out.rootCertificates = env.APPLE_ROOT_CERTIFICATES.split(',').map((s) => s.trim()).filter(Boolean);
+  }
+  return out;
+}
+
+/** Turns `rootCertificates` entries into DER: bytes as they are, `"apple"`, or a DER/PEM file (PEM may hold several). */
+function loadRootCertificates(entries: Array<Uint8Array | string>): Uint8Array[] {
+  return entries.flatMap((entry) => {
+    if (typeof entry !== 'string') return [entry];
+    if (entry.toLowerCase() === 'apple') return [APPLE_ROOT_CA_G3_DER];
+    let bytes: Buffer;
+    try {
+      bytes = readFileSync(entry);
+    } catch (cause) {
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`apple.rootCertificates\` file ${entry} cannot be read`, { cause });
+    }
+    const text = bytes.toString('latin1');
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) return [new Uint8Array(bytes)];
+    return [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+  });
+}
+
+/** Reads the Xsolla settings from the environment when no `xsolla` key is given. */
+function xsollaFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> | undefined {
+  if (!env.XSOLLA_PROJECT_ID && !env.XSOLLA_WEBHOOK_SECRET) return undefined;
+  // Either variable alone still yields an object, so validation names the missing key.
+  const out: Record<string, unknown> = {};
+  if (env.XSOLLA_PROJECT_ID) {
+    const n = Number(env.XSOLLA_PROJECT_ID);
+    out.projectId = Number.isFinite(n) ? n : env.XSOLLA_PROJECT_ID;
+  }
+  if (env.XSOLLA_WEBHOOK_SECRET) out.secretKey = env.XSOLLA_WEBHOOK_SECRET;
+  return out;
+}
+
 /**
  * Validates the config once. Throws `CONFIG_INVALID` naming the first bad key.
  * @throws SubscriptionWebhooksError CONFIG_INVALID
@@ -136,6 +316,11 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
   if (raw.apple === undefined) {
     const fromEnv = appleFromEnv(env);
     if (fromEnv) raw.apple = fromEnv;
+  }
+  if (raw.apple !== undefined) raw.apple = appleExtrasFromEnv(raw.apple, env);
+  if (raw.xsolla === undefined) {
+    const fromEnv = xsollaFromEnv(env);
+    if (fromEnv) raw.xsolla = fromEnv;
   }
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const parsed = configSchema.safeParse(raw);
@@ -147,10 +332,11 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`${key}\` ${why}`);
   }
   const c = parsed.data;
-  if (!c.apple) {
+  if (!c.apple && !c.xsolla) {
     throw new SubscriptionWebhooksError(
       'CONFIG_INVALID',
-      'Invalid subscription-webhooks config: `apple` is missing: pass `apple: { bundleId }` or set the APPLE_BUNDLE_ID environment variable',
+      'Invalid subscription-webhooks config: no provider is configured: pass `apple: { bundleId }` (or set APPLE_BUNDLE_ID) ' +
+        'and/or `xsolla: { projectId, secretKey }` (or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET)',
     );
   }
   let apple: ResolvedConfig['apple'] = null;
@@ -167,12 +353,30 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
       bundleId: c.apple.bundleId,
       appAppleId: c.apple.appAppleId,
       environments: [...new Set(environments)],
-      rootCertificates: c.apple.rootCertificates,
+      rootCertificates: c.apple.rootCertificates ? loadRootCertificates(c.apple.rootCertificates) : undefined,
       strictNested: c.apple.strictNested ?? false,
+      api: c.apple.api
+        ? {
+            keyId: c.apple.api.keyId,
+            issuerId: c.apple.api.issuerId,
+            privateKey: c.apple.api.privateKey,
+            baseUrl: c.apple.api.baseUrl,
+            environment: c.apple.api.environment ?? (environments.includes('Production') ? 'Production' : 'Sandbox'),
+          }
+        : null,
     };
   }
+  const xsolla: ResolvedConfig['xsolla'] = c.xsolla
+    ? {
+        projectId: c.xsolla.projectId,
+        secretKey: c.xsolla.secretKey,
+        userExists: c.xsolla.userExists as ((userId: string) => Promise<boolean>) | undefined,
+        apiBaseUrl: (c.xsolla.apiBaseUrl ?? 'https://subscriptions.xsolla.com').replace(/\/+$/, ''),
+      }
+    : null;
   return {
     apple,
+    xsolla,
     routes: {
       apple: c.routes?.apple ?? '/api/users/app-store-notifications',
       appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',
@@ -180,5 +384,16 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     },
     maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024,
     appId: c.appId,
+    notifier: c.notifier as ResolvedConfig['notifier'],
+    locale: normalizeLocale(c.locale) ?? 'en',
+    allowPrivateUrls: c.allowPrivateUrls ?? false,
+    delivery: {
+      retrySchedule: [...(c.delivery?.retrySchedule ?? DEFAULT_RETRY_SCHEDULE)],
+      timeoutMs: c.delivery?.timeoutMs ?? 15_000,
+      concurrency: c.delivery?.concurrency ?? 10,
+      batchSize: c.delivery?.batchSize ?? 50,
+      pollIntervalMs: c.delivery?.pollIntervalMs ?? 1000,
+      now: (c.delivery?.now as (() => number) | undefined) ?? Date.now,
+    },
   };
 }

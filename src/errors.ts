@@ -6,6 +6,8 @@ export const ERROR_CODES = [
   'BODY_NOT_RAW',
   'BODY_TOO_LARGE',
   'BODY_INVALID',
+  'BODY_TIMEOUT',
+  'METHOD_NOT_ALLOWED',
   'JWS_MALFORMED',
   'JWS_ALG_UNSUPPORTED',
   'CERT_CHAIN_INVALID',
@@ -15,12 +17,24 @@ export const ERROR_CODES = [
   'APP_APPLE_ID_MISMATCH',
   'ENVIRONMENT_REJECTED',
   'XSOLLA_SIGNATURE_INVALID',
+  'XSOLLA_PROJECT_MISMATCH',
+  'XSOLLA_UNAUTHORIZED',
+  'XSOLLA_UNAVAILABLE',
+  'XSOLLA_RESPONSE_INVALID',
   'USER_NOT_FOUND',
   'STORE_UNAVAILABLE',
   'WEBHOOK_SIGNATURE_INVALID',
   'WEBHOOK_TIMESTAMP_OUT_OF_RANGE',
+  'WEBHOOK_URL_NOT_ALLOWED',
+  'NOT_FOUND',
+  'CONFLICT',
   'INVALID_ARGUMENT',
   'INTERNAL',
+  'APPLE_API_ERROR',
+  'APPLE_API_UNAUTHORIZED',
+  'APPLE_API_NOT_FOUND',
+  'APPLE_API_RATE_LIMITED',
+  'APPLE_API_UNAVAILABLE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -35,6 +49,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   BODY_NOT_RAW: 500,
   BODY_TOO_LARGE: 413,
   BODY_INVALID: 400,
+  BODY_TIMEOUT: 408,
+  METHOD_NOT_ALLOWED: 405,
   JWS_MALFORMED: 400,
   JWS_ALG_UNSUPPORTED: 400,
   CERT_CHAIN_INVALID: 400,
@@ -44,12 +60,28 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   APP_APPLE_ID_MISMATCH: 400,
   ENVIRONMENT_REJECTED: 400,
   XSOLLA_SIGNATURE_INVALID: 400,
+  XSOLLA_PROJECT_MISMATCH: 400,
+  // The three below come from the Xsolla API client (never from a webhook answer): the status is informative.
+  XSOLLA_UNAUTHORIZED: 401,
+  XSOLLA_UNAVAILABLE: 503,
+  XSOLLA_RESPONSE_INVALID: 502,
   USER_NOT_FOUND: 400,
   STORE_UNAVAILABLE: 500,
   WEBHOOK_SIGNATURE_INVALID: 400,
   WEBHOOK_TIMESTAMP_OUT_OF_RANGE: 400,
+  // Webhook endpoint URLs refused for SSRF reasons (http: or private/loopback hosts in production).
+  WEBHOOK_URL_NOT_ALLOWED: 400,
+  // API methods (settings, webhook endpoints, deliveries): the id does not exist / a unique value is taken.
+  NOT_FOUND: 404,
+  CONFLICT: 409,
   INVALID_ARGUMENT: 400,
   INTERNAL: 500,
+  // App Store Server API failures (our outbound calls): an upstream problem, never the caller's input.
+  APPLE_API_ERROR: 502,
+  APPLE_API_UNAUTHORIZED: 502,
+  APPLE_API_NOT_FOUND: 404,
+  APPLE_API_RATE_LIMITED: 503,
+  APPLE_API_UNAVAILABLE: 503,
 };
 
 /**

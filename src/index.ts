@@ -31,8 +31,63 @@ export type { Store, StoreTransaction, InboxRecord, SubscriptionFilter } from '.
 export type { Logger } from './logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
 export type { AppleVerifier, AppleVerifierOptions, VerifiedAppleNotification } from './providers/apple/verifier.js';
+export { createXsollaSubscriptionsApi } from './providers/xsolla/api.js';
+export type {
+  XsollaSubscriptionsApi,
+  XsollaSubscriptionsApiOptions,
+  ListUserSubscriptionsInput,
+  XsollaUserSubscription,
+  XsollaUserSubscriptionsPage,
+} from './providers/xsolla/api.js';
+export { xsollaSignature, verifyXsollaSignature } from './providers/xsolla/signature.js';
+export type {
+  XsollaNotification,
+  XsollaUserValidation,
+  XsollaSubscriptionNotification,
+  XsollaTransactionNotification,
+  XsollaOtherNotification,
+} from './providers/xsolla/schemas.js';
+export type { XsollaWireCode } from './providers/xsolla/route.js';
 export type {
   ResponseBodyV2DecodedPayload,
   JWSTransactionDecodedPayload,
   JWSRenewalInfoDecodedPayload,
 } from './providers/apple/schemas.js';
+export { createAppStoreServerApi, AppStoreServerApiError, APP_STORE_SERVER_API_URLS } from './providers/apple/api.js';
+export type {
+  AppStoreServerApi,
+  AppStoreServerApiOptions,
+  AppStoreServerApiEnvironment,
+  NotificationHistoryRequest,
+  NotificationHistoryPage,
+  NotificationHistoryItem,
+  SendAttempt,
+  SubscriptionStatuses,
+  LastTransaction,
+  TransactionHistoryRequest,
+  TransactionHistoryPage,
+} from './providers/apple/api.js';
+export { reconcileAppleNotifications } from './providers/apple/reconcile.js';
+export type {
+  AppleApiHooks,
+  ReconcileOptions,
+  ReconcileResult,
+  ReconcileFailure,
+  ReconcileSchedule,
+  ReconcileScheduleOptions,
+  DeliveryAnswer,
+} from './providers/apple/reconcile.js';
+export type { NotificationSettingsApi, NotificationSetting, CreateNotificationSettingInput, UpdateNotificationSettingInput } from './notifications/settings.js';
+export { DEFAULT_NOTIFIED_EVENTS, USER_EVENT_TYPES } from './notifications/event-names.js';
+export { renderUserNotification } from './notifications/render.js';
+export type { WebhookEndpointsApi, WebhookEndpoint, CreateWebhookEndpointInput, UpdateWebhookEndpointInput } from './delivery/endpoints.js';
+export type { DeliveryWorker, DeliveryRunResult, WebhookDelivery } from './delivery/worker.js';
+export type {
+  NotificationSettingRecord,
+  WebhookEndpointRecord,
+  DeliveryRecord,
+  DeliveryStatus,
+  DeliveryFilter,
+  DeliveryOutcome,
+  ClaimedDelivery,
+} from './store/types.js';

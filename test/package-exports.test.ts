@@ -10,6 +10,9 @@ const run = (code: string, type: 'module' | 'commonjs') =>
 const expected: Record<string, string[]> = {
   'subscription-webhooks': ['createSubscriptionWebhooks', 'memoryStore', 'EventBus', 'SubscriptionWebhooksError'],
   'subscription-webhooks/express': ['subscriptionWebhooks'],
+  'subscription-webhooks/koa': ['subscriptionWebhooksRouter'],
+  'subscription-webhooks/next': ['nextRouteHandler', 'nextApiHandler'],
+  'subscription-webhooks/fetch': ['fetchHandler', 'fetchRouteHandler'],
   'subscription-webhooks/prisma': ['prismaStore'],
   'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite'],
 };

@@ -1,4 +1,7 @@
 import type { DomainEvent } from '../events/types.js';
+import { enqueueDeliveries } from '../delivery/outbox.js';
+import { planNotifications } from '../notifications/resolve.js';
+import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { InboxRecord, StoreTransaction } from '../store/types.js';
 import type { CoreContext } from './types.js';
 
@@ -12,20 +15,36 @@ export type CommitOutcome<A extends Applied> = { duplicate: true } | ({ duplicat
 
 /**
  * The one path every provider notification takes: in one store transaction, insert the inbox row
- * (a duplicate stops here), apply the state change, append the events to the outbox; after the
- * commit, publish the events on the bus. Nothing is acknowledged before this resolves.
+ * (a duplicate stops here), apply the state change, resolve notification settings (adding
+ * `manual.notification` events), append the events to the outbox and fan them out into delivery rows
+ * (webhook endpoints, the notifier); after the commit, publish the events on the bus.
+ * Nothing is acknowledged before this resolves. `outcome.events` includes the `manual.notification`s.
  */
 export async function commitNotification<A extends Applied>(
   ctx: CoreContext,
   inbox: InboxRecord,
   apply: (tx: StoreTransaction) => Promise<A>,
 ): Promise<CommitOutcome<A>> {
+  const { appId, locale, notifier } = ctx.config;
+  let enqueued = 0;
+  let unsent: DomainEvent[] = [];
   const outcome = await ctx.store.transaction(async (tx): Promise<CommitOutcome<A>> => {
     if (!(await tx.insertNotification(inbox))) return { duplicate: true };
     const applied = await apply(tx);
-    await tx.insertEvents(applied.events);
-    return { duplicate: false, ...applied };
+    const plan = await planNotifications(tx, applied.events, { appId, locale });
+    await tx.insertEvents(plan.events);
+    const now = new Date(ctx.config.delivery.now()).toISOString();
+    // Assigned, not accumulated: the store may run this function again after a conflict.
+    enqueued = (await enqueueDeliveries(tx, plan.events, plan.notify, { now, notifier: notifier !== undefined })).length;
+    unsent = notifier ? [] : plan.notify;
+    return { duplicate: false, ...applied, events: plan.events };
   });
-  if (!outcome.duplicate) await ctx.bus.publish(outcome.events);
+  if (outcome.duplicate) return outcome;
+  await ctx.bus.publish(outcome.events);
+  for (const event of unsent) {
+    const n = renderUserNotification(event, localeFor(event.data.object as never, locale));
+    ctx.logger.debug({ notification: n }, 'no notifier configured: user notification not sent');
+  }
+  if (enqueued > 0) ctx.onDeliveriesEnqueued?.();
   return outcome;
 }

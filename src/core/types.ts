@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
 
 /** Routes the core handles. */
-export type RouteName = 'apple' | 'appleTransaction';
+export type RouteName = 'apple' | 'appleTransaction' | 'xsolla';
 
 /** Request headers: a Fetch `Headers`, or a Node-style record. */
 export type HeadersLike = Headers | Record<string, string | string[] | undefined>;
@@ -39,6 +39,8 @@ export interface CoreContext {
   store: Store;
   bus: EventBus;
   logger: Logger;
+  /** Called after a commit that enqueued outbound deliveries (wakes a started delivery worker). */
+  onDeliveriesEnqueued?: () => void;
 }
 
 /**

@@ -1,5 +1,15 @@
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import type { InboxRecord, Store, StoreTransaction, SubscriptionFilter } from './types.js';
+import { randomUUID } from 'node:crypto';
+import type {
+  ClaimedDelivery,
+  DeliveryRecord,
+  InboxRecord,
+  NotificationSettingRecord,
+  Store,
+  StoreTransaction,
+  SubscriptionFilter,
+  WebhookEndpointRecord,
+} from './types.js';
 
 interface MemoryState {
   inbox: Map<string, InboxRecord>;
@@ -10,13 +20,22 @@ interface MemoryState {
   /** in insertion order */
   events: DomainEvent[];
   eventIds: Set<string>;
+  settings: Map<string, NotificationSettingRecord>;
+  endpoints: Map<string, WebhookEndpointRecord>;
+  /** by delivery id, in insertion order */
+  deliveries: Map<string, DeliveryRecord & { locked_until: number | null; locked_by: string | null }>;
+  /** event id → the event JSON as first serialized */
+  bodies: Map<string, string>;
 }
 
 const key = (provider: Provider, id: string): string => `${provider}\u0000${id}`;
 const clone = <T>(value: T): T => structuredClone(value);
 
 function emptyState(): MemoryState {
-  return { inbox: new Map(), orders: new Map(), subscriptions: new Map(), events: [], eventIds: new Set() };
+  return {
+    inbox: new Map(), orders: new Map(), subscriptions: new Map(), events: [], eventIds: new Set(),
+    settings: new Map(), endpoints: new Map(), deliveries: new Map(), bodies: new Map(),
+  };
 }
 
 function findOrder(state: MemoryState, pred: (o: Order) => boolean): Order | null {
@@ -52,6 +71,10 @@ export function memoryStore(): Store {
       subscriptions: new Map(base.subscriptions),
       events: [...base.events],
       eventIds: new Set(base.eventIds),
+      settings: new Map(base.settings),
+      endpoints: new Map(base.endpoints),
+      deliveries: new Map(base.deliveries),
+      bodies: new Map(base.bodies),
     };
   }
 
@@ -95,9 +118,51 @@ export function memoryStore(): Store {
         for (const e of events) {
           s.events.push(clone(e));
           s.eventIds.add(e.id);
+          s.bodies.set(e.id, JSON.stringify(e));
         }
       },
+      getNotificationSetting: async (idOrMount) => findSetting(s, idOrMount),
+      async saveNotificationSetting(setting) {
+        for (const other of s.settings.values()) {
+          if (other.id !== setting.id && other.mountLocation === setting.mountLocation) {
+            throw new Error(`memoryStore: unique constraint failed on notification_settings.mount_location (${setting.mountLocation})`);
+          }
+        }
+        s.settings.set(setting.id, clone(setting));
+      },
+      deleteNotificationSetting: async (id) => s.settings.delete(id),
+      getWebhookEndpoint: async (id) => cloneOrNull(s.endpoints.get(id)),
+      listWebhookEndpoints: async () => [...s.endpoints.values()].map(clone),
+      async saveWebhookEndpoint(endpoint) {
+        s.endpoints.set(endpoint.id, clone(endpoint));
+      },
+      async deleteWebhookEndpoint(id) {
+        if (!s.endpoints.delete(id)) return false;
+        for (const [k, d] of s.deliveries) if (d.endpoint_id === id) s.deliveries.delete(k);
+        return true;
+      },
+      async insertDeliveries(rows) {
+        const pairs = new Set([...s.deliveries.values()].map((d) => `${d.endpoint_id}\u0000${d.event_id}`));
+        for (const r of rows) {
+          const pair = `${r.endpoint_id}\u0000${r.event_id}`;
+          if (s.deliveries.has(r.id) || pairs.has(pair)) throw new Error(`memoryStore: unique constraint failed on webhook_deliveries (${r.id})`);
+          pairs.add(pair);
+        }
+        for (const r of rows) s.deliveries.set(r.id, { ...clone(r), locked_until: null, locked_by: null });
+      },
     };
+  }
+
+  /** Runs `fn` on a staged copy under the same mutex as transactions, so claims never interleave with them. */
+  function mutate<T>(fn: (s: MemoryState) => T): Promise<T> {
+    const run = chain.then(() => {
+      const staged = stage(state);
+      const out = fn(staged);
+      state = staged;
+      return out;
+    });
+    chain = run.catch(() => undefined);
+    return run;
   }
 
   return {
@@ -145,6 +210,77 @@ export function memoryStore(): Store {
       if (options.limit !== undefined) events = events.slice(0, options.limit);
       return events.map(clone);
     },
+    getNotificationSetting: async (idOrMount) => findSetting(state, idOrMount),
+    listNotificationSettings: async () => [...state.settings.values()].map(clone),
+    getWebhookEndpoint: async (id) => cloneOrNull(state.endpoints.get(id)),
+    listWebhookEndpoints: async () => [...state.endpoints.values()].map(clone),
+    getDelivery: async (id) => publicDelivery(state.deliveries.get(id)),
+    async listDeliveries(filter = {}) {
+      const out: DeliveryRecord[] = [];
+      for (const d of state.deliveries.values()) {
+        if (out.length >= (filter.limit ?? 100)) break;
+        if (filter.status !== undefined && d.status !== filter.status) continue;
+        if (filter.endpointId !== undefined && d.endpoint_id !== filter.endpointId) continue;
+        if (filter.eventId !== undefined && d.event_id !== filter.eventId) continue;
+        out.push(publicDelivery(d)!);
+      }
+      return out;
+    },
+    claimDeliveries({ now, limit, lockMs }) {
+      return mutate((s) => {
+        const t = Date.parse(now);
+        const claim = randomUUID();
+        const due = [...s.deliveries.values()]
+          .filter((d) => d.status === 'pending' && d.next_attempt_at !== null && Date.parse(d.next_attempt_at) <= t && (d.locked_until === null || d.locked_until < t))
+          .filter((d) => s.endpoints.get(d.endpoint_id)?.status !== 'disabled')
+          .sort((a, b) => Date.parse(a.next_attempt_at!) - Date.parse(b.next_attempt_at!))
+          .slice(0, limit);
+        return due.map((d): ClaimedDelivery => {
+          s.deliveries.set(d.id, { ...d, locked_until: t + lockMs, locked_by: claim });
+          return { delivery: publicDelivery(d)!, claim, body: s.bodies.get(d.event_id) ?? 'null', endpoint: cloneOrNull(s.endpoints.get(d.endpoint_id)) };
+        });
+      });
+    },
+    finishDelivery(id, claim, outcome) {
+      return mutate((s) => {
+        const d = s.deliveries.get(id);
+        if (!d || d.locked_by !== claim) return false;
+        const { disable_endpoint, ...fields } = outcome;
+        s.deliveries.set(id, { ...d, ...fields, updated: outcome.last_attempt_at ?? d.updated, locked_until: null, locked_by: null });
+        const endpoint = s.endpoints.get(d.endpoint_id);
+        if (disable_endpoint && endpoint) s.endpoints.set(endpoint.id, { ...endpoint, status: 'disabled', updated: outcome.last_attempt_at ?? endpoint.updated });
+        return true;
+      });
+    },
+    resetDelivery(id, now) {
+      return mutate((s) => {
+        const d = s.deliveries.get(id);
+        if (!d) return null;
+        if (d.locked_until !== null && d.locked_until >= Date.parse(now)) return 'claimed' as const;
+        const next = { ...d, status: 'pending' as const, attempts: 0, next_attempt_at: now, delivered_at: null, updated: now, locked_until: null, locked_by: null };
+        s.deliveries.set(id, next);
+        return publicDelivery(next);
+      });
+    },
     async close() {},
   };
+}
+
+function cloneOrNull<T>(value: T | undefined): T | null {
+  return value === undefined ? null : clone(value);
+}
+
+function findSetting(s: MemoryState, idOrMount: string): NotificationSettingRecord | null {
+  const byId = s.settings.get(idOrMount);
+  if (byId) return clone(byId);
+  for (const setting of s.settings.values()) if (setting.mountLocation === idOrMount) return clone(setting);
+  return null;
+}
+
+function publicDelivery(d: (DeliveryRecord & { locked_until?: unknown; locked_by?: unknown }) | undefined): DeliveryRecord | null {
+  if (!d) return null;
+  const rest: Record<string, unknown> = { ...d };
+  delete rest.locked_until;
+  delete rest.locked_by;
+  return clone(rest) as unknown as DeliveryRecord;
 }

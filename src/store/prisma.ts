@@ -1,14 +1,34 @@
 import { randomUUID } from 'node:crypto';
 import { SubscriptionWebhooksError } from '../errors.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import type { InboxRecord, Store, StoreTransaction, SubscriptionFilter } from './types.js';
+import type {
+  ClaimedDelivery,
+  DeliveryRecord,
+  InboxRecord,
+  NotificationSettingRecord,
+  Store,
+  StoreTransaction,
+  SubscriptionFilter,
+  WebhookEndpointRecord,
+} from './types.js';
 
 // Rows as Prisma returns them for the models in prisma-schema/subscription-webhooks.prisma.
 interface NotificationRow { provider: string; notificationId: string; notificationType: string; subtype: string | null; environment: string | null; signedAt: Date | null; receivedAt: Date; rawBody: string; payload: unknown }
 interface OrderRow { id: string; no: string; provider: string; tradeNo: string | null; originNo: string | null; status: string; userId: string | null; productId: string | null; amount: number | null; currency: string | null; paidAt: Date | null; metadata: unknown; subscriptionData: unknown; createdAt: Date; updatedAt: Date }
 interface SubscriptionRow { id: string; provider: string; contractId: string; userId: string | null; productId: string; status: string; autoRenew: boolean; currentPeriodStart: Date | null; currentPeriodEnd: Date | null; pendingProductId: string | null; environment: string; latestTransactionId: string | null; notificationSettings: unknown; settingId: string | null; metadata: unknown; lastEventAt: Date | null; createdAt: Date; updatedAt: Date }
+interface SettingRow { id: string; type: string; mountLocation: string; description: string | null; componentDid: string | null; settings: unknown; createdAt: Date; updatedAt: Date }
+interface EndpointRow { id: string; url: string; enabledEvents: unknown; status: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null; description: string | null; metadata: unknown; createdAt: Date; updatedAt: Date }
+interface DeliveryRow { id: string; endpointId: string; eventId: string; status: string; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; lastError: string | null; lastAttemptAt: Date | null; lockedUntil: Date | null; lockedBy: string | null; deliveredAt: Date | null; createdAt: Date; updatedAt: Date }
 
 type Where = Record<string, unknown>;
+interface Delegate<Row> {
+  findUnique(args: { where: Where }): PromiseLike<Row | null>;
+  findFirst(args: { where: Where }): PromiseLike<Row | null>;
+  findMany(args: { where?: Where; orderBy?: Where | Where[]; take?: number; select?: Record<string, true> }): PromiseLike<Row[]>;
+  upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown>;
+  updateMany(args: { where: Where; data: object }): PromiseLike<{ count: number }>;
+  deleteMany(args: { where: Where }): PromiseLike<{ count: number }>;
+}
 /**
  * The delegates and raw-query methods `prismaStore` uses: any client generated from a schema that
  * includes our fragment (the models `SwNotification`, `SwOrder`, `SwSubscription`, `SwEvent`) fits,
@@ -26,6 +46,9 @@ export interface PrismaStoreTxClient {
     upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown>;
   };
   swEvent: { createMany(args: { data: { id: string; type: string; provider: string; created: Date; body: string }[] }): PromiseLike<unknown>; findMany(args: { where: Where; orderBy: Where; take?: number; select: { body: true } }): PromiseLike<{ body: string }[]> };
+  swNotificationSetting: Delegate<SettingRow>;
+  swWebhookEndpoint: Delegate<EndpointRow>;
+  swWebhookDelivery: Delegate<DeliveryRow> & { createMany(args: { data: DeliveryData[] }): PromiseLike<unknown> };
   $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
 }
 /** {@link PrismaStoreTxClient} plus interactive transactions: a `PrismaClient` instance. */
@@ -87,6 +110,40 @@ const toInbox = (r: NotificationRow): InboxRecord => ({
   environment: r.environment, signed_at: iso(r.signedAt), received_at: r.receivedAt.toISOString(), raw_body: r.rawBody, payload: r.payload,
 });
 const subKey = (provider: Provider, contractId: string): Where => ({ provider_contractId: { provider, contractId } });
+const settingData = (s: NotificationSettingRecord): Where => ({
+  id: s.id, type: s.type, mountLocation: s.mountLocation, description: s.description, componentDid: s.componentDid,
+  settings: json(s.settings), createdAt: new Date(s.created), updatedAt: new Date(s.updated),
+});
+const toSetting = (r: SettingRow): NotificationSettingRecord => ({
+  id: r.id, type: r.type as 'notification', mountLocation: r.mountLocation, description: r.description, componentDid: r.componentDid,
+  settings: r.settings as NotificationSettingRecord['settings'], created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
+});
+const endpointData = (e: WebhookEndpointRecord): Where => ({
+  id: e.id, url: e.url, enabledEvents: json(e.enabled_events), status: e.status, secret: e.secret, previousSecret: e.previous_secret,
+  previousSecretExpiresAt: date(e.previous_secret_expires_at), description: e.description, metadata: json(e.metadata),
+  createdAt: new Date(e.created), updatedAt: new Date(e.updated),
+});
+const toEndpoint = (r: EndpointRow): WebhookEndpointRecord => ({
+  id: r.id, url: r.url, enabled_events: r.enabledEvents as string[], status: r.status as WebhookEndpointRecord['status'], secret: r.secret,
+  previous_secret: r.previousSecret, previous_secret_expires_at: iso(r.previousSecretExpiresAt), description: r.description,
+  metadata: r.metadata as WebhookEndpointRecord['metadata'], created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
+});
+type DeliveryData = Omit<DeliveryRow, 'lockedUntil' | 'lockedBy'>;
+const deliveryData = (d: DeliveryRecord): DeliveryData => ({
+  id: d.id, endpointId: d.endpoint_id, eventId: d.event_id, status: d.status, attempts: d.attempts, nextAttemptAt: date(d.next_attempt_at),
+  lastStatus: d.last_status, lastError: d.last_error, lastAttemptAt: date(d.last_attempt_at), deliveredAt: date(d.delivered_at),
+  createdAt: new Date(d.created), updatedAt: new Date(d.updated),
+});
+const toDelivery = (r: DeliveryRow): DeliveryRecord => ({
+  id: r.id, endpoint_id: r.endpointId, event_id: r.eventId, status: r.status as DeliveryRecord['status'], attempts: r.attempts,
+  next_attempt_at: iso(r.nextAttemptAt), last_status: r.lastStatus, last_error: r.lastError, last_attempt_at: iso(r.lastAttemptAt),
+  delivered_at: iso(r.deliveredAt), created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
+});
+/** By id, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either). */
+async function findSetting(c: PrismaStoreTxClient, idOrMount: string): Promise<NotificationSettingRecord | null> {
+  const r = (await c.swNotificationSetting.findUnique({ where: { id: idOrMount } })) ?? (await c.swNotificationSetting.findUnique({ where: { mountLocation: idOrMount } }));
+  return r && toSetting(r);
+}
 
 interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown }; cause?: unknown }
 function chain(error: unknown): ErrorLike[] {
@@ -184,7 +241,65 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         if (events.length === 0) return;
         await tx.swEvent.createMany({ data: events.map((e) => ({ id: e.id, type: e.type, provider: e.provider, created: new Date(e.created), body: JSON.stringify(e) })) });
       },
+      getNotificationSetting: (idOrMount) => findSetting(tx, idOrMount),
+      async saveNotificationSetting(setting) {
+        const data = settingData(setting);
+        await tx.swNotificationSetting.upsert({ where: { id: setting.id }, create: data, update: data });
+      },
+      deleteNotificationSetting: async (id) => (await tx.swNotificationSetting.deleteMany({ where: { id } })).count === 1,
+      getWebhookEndpoint: async (id) => { const r = await tx.swWebhookEndpoint.findUnique({ where: { id } }); return r && toEndpoint(r) },
+      listWebhookEndpoints: async () => (await tx.swWebhookEndpoint.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toEndpoint),
+      async saveWebhookEndpoint(endpoint) {
+        const data = endpointData(endpoint);
+        await tx.swWebhookEndpoint.upsert({ where: { id: endpoint.id }, create: data, update: data });
+      },
+      async deleteWebhookEndpoint(id) {
+        await tx.swWebhookDelivery.deleteMany({ where: { endpointId: id } });
+        return (await tx.swWebhookEndpoint.deleteMany({ where: { id } })).count === 1;
+      },
+      async insertDeliveries(rows) {
+        if (rows.length === 0) return;
+        await tx.swWebhookDelivery.createMany({ data: rows.map(deliveryData) });
+      },
     };
+  }
+
+  const claimable = (now: Date): Where => ({ status: 'pending', nextAttemptAt: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] });
+
+  /** Marks due rows with a fresh claim token, then reads back exactly the rows carrying it. */
+  async function claim(now: Date, limit: number, lockMs: number): Promise<ClaimedDelivery[]> {
+    const token = randomUUID();
+    const until = new Date(now.getTime() + lockMs);
+    if (provider === 'postgresql') {
+      // One statement: concurrent workers skip each other's locked rows instead of waiting or double-claiming.
+      await prisma.$executeRaw`UPDATE "sw_webhook_deliveries" SET "locked_until" = ${until}, "locked_by" = ${token}
+        WHERE "id" IN (
+          SELECT d."id" FROM "sw_webhook_deliveries" d
+          LEFT JOIN "sw_webhook_endpoints" e ON e."id" = d."endpoint_id"
+          WHERE d."status" = 'pending' AND d."next_attempt_at" <= ${now}
+            AND (d."locked_until" IS NULL OR d."locked_until" < ${now})
+            AND (e."status" IS NULL OR e."status" <> 'disabled')
+          ORDER BY d."next_attempt_at", d."id"
+          LIMIT ${limit}
+          FOR UPDATE OF d SKIP LOCKED)`;
+    } else {
+      // SQLite has one writer at a time; the conditional update still keeps a second claimer off claimed rows.
+      const disabled = (await prisma.swWebhookEndpoint.findMany({ where: { status: 'disabled' }, select: { id: true } })).map((e) => e.id);
+      const due = await prisma.swWebhookDelivery.findMany({
+        where: { ...claimable(now), endpointId: { notIn: disabled } },
+        orderBy: [{ nextAttemptAt: 'asc' }, { id: 'asc' }],
+        take: limit,
+        select: { id: true },
+      });
+      if (due.length === 0) return [];
+      await prisma.swWebhookDelivery.updateMany({ where: { id: { in: due.map((d) => d.id) }, ...claimable(now) }, data: { lockedUntil: until, lockedBy: token } });
+    }
+    const rows = await prisma.swWebhookDelivery.findMany({ where: { lockedBy: token }, orderBy: [{ nextAttemptAt: 'asc' }, { id: 'asc' }] });
+    if (rows.length === 0) return [];
+    const events = await prisma.swEvent.findMany({ where: { id: { in: [...new Set(rows.map((r) => r.eventId))] } }, orderBy: { sequence: 'asc' }, select: { id: true, body: true } as { body: true } });
+    const bodies = new Map((events as unknown as { id: string; body: string }[]).map((e) => [e.id, e.body]));
+    const endpoints = new Map((await prisma.swWebhookEndpoint.findMany({ where: { id: { in: [...new Set(rows.map((r) => r.endpointId))] } } })).map((e) => [e.id, toEndpoint(e)]));
+    return rows.map((r) => ({ delivery: toDelivery(r), claim: token, body: bodies.get(r.eventId) ?? 'null', endpoint: endpoints.get(r.endpointId) ?? null }));
   }
 
   return {
@@ -208,6 +323,43 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     countNotifications: (p) => guard(() => prisma.swNotification.count({ where: { provider: p } })),
     listEvents: (o = {}) =>
       guard(async () => (await prisma.swEvent.findMany({ where: { type: o.type }, orderBy: { sequence: 'asc' }, take: o.limit, select: { body: true } })).map((r) => JSON.parse(r.body) as DomainEvent)),
+    getNotificationSetting: (idOrMount) => guard(() => findSetting(prisma, idOrMount)),
+    listNotificationSettings: () => guard(async () => (await prisma.swNotificationSetting.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toSetting)),
+    getWebhookEndpoint: (id) => guard(async () => { const r = await prisma.swWebhookEndpoint.findUnique({ where: { id } }); return r && toEndpoint(r) }),
+    listWebhookEndpoints: () => guard(async () => (await prisma.swWebhookEndpoint.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toEndpoint)),
+    getDelivery: (id) => guard(async () => { const r = await prisma.swWebhookDelivery.findUnique({ where: { id } }); return r && toDelivery(r) }),
+    listDeliveries: (f = {}) =>
+      guard(async () =>
+        (await prisma.swWebhookDelivery.findMany({ where: { status: f.status, endpointId: f.endpointId, eventId: f.eventId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: f.limit ?? 100 })).map(toDelivery)),
+    claimDeliveries: ({ now, limit, lockMs }) => guard(() => claim(new Date(now), limit, lockMs)),
+    finishDelivery: (id, token, o) =>
+      guard(() =>
+        prisma.$transaction(async (tx) => {
+          const at = o.last_attempt_at === null ? new Date() : new Date(o.last_attempt_at);
+          const { count } = await tx.swWebhookDelivery.updateMany({
+            where: { id, lockedBy: token },
+            data: {
+              status: o.status, attempts: o.attempts, nextAttemptAt: date(o.next_attempt_at), lastStatus: o.last_status, lastError: o.last_error,
+              lastAttemptAt: date(o.last_attempt_at), deliveredAt: date(o.delivered_at), lockedUntil: null, lockedBy: null, updatedAt: at,
+            },
+          });
+          if (count === 1 && o.disable_endpoint) {
+            const row = await tx.swWebhookDelivery.findUnique({ where: { id } });
+            if (row) await tx.swWebhookEndpoint.updateMany({ where: { id: row.endpointId }, data: { status: 'disabled', updatedAt: at } });
+          }
+          return count === 1;
+        }, txOptions)),
+    resetDelivery: (id, now) =>
+      guard(async () => {
+        const at = new Date(now);
+        const { count } = await prisma.swWebhookDelivery.updateMany({
+          where: { id, OR: [{ lockedUntil: null }, { lockedUntil: { lt: at } }] },
+          data: { status: 'pending', attempts: 0, nextAttemptAt: at, deliveredAt: null, lockedUntil: null, lockedBy: null, updatedAt: at },
+        });
+        const r = await prisma.swWebhookDelivery.findUnique({ where: { id } });
+        if (!r) return null;
+        return count === 1 ? toDelivery(r) : 'claimed';
+      }),
     async close() {
       if (options.disconnectOnClose) await prisma.$disconnect();
     },

@@ -1,4 +1,4 @@
-import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import type { DomainEvent, NotificationSettings, Order, Provider, Subscription } from '../events/types.js';
 
 /** One row of the provider-notification inbox. Unique by `(provider, notification_id)`. */
 export interface InboxRecord {
@@ -38,6 +38,112 @@ export interface StoreTransaction {
   saveSubscription(subscription: Subscription): Promise<void>;
   /** Append to the event outbox. Event ids are unique. */
   insertEvents(events: DomainEvent[]): Promise<void>;
+  /** A notification setting by id, else by `mountLocation` (seed 000: `metadata.setting_id` may be either). */
+  getNotificationSetting(idOrMountLocation: string): Promise<NotificationSettingRecord | null>;
+  /** Insert or replace by `id`. `mountLocation` is unique: a clash throws. */
+  saveNotificationSetting(setting: NotificationSettingRecord): Promise<void>;
+  /** Resolves `false` when no such id. */
+  deleteNotificationSetting(id: string): Promise<boolean>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
+  /** Every endpoint, oldest first. */
+  listWebhookEndpoints(): Promise<WebhookEndpointRecord[]>;
+  /** Insert or replace by `id`. */
+  saveWebhookEndpoint(endpoint: WebhookEndpointRecord): Promise<void>;
+  /** Deletes the endpoint and its delivery rows. Resolves `false` when no such id. */
+  deleteWebhookEndpoint(id: string): Promise<boolean>;
+  /** Append delivery rows (the outbox's fan-out). `id` and `(endpoint_id, event_id)` are unique. */
+  insertDeliveries(rows: DeliveryRecord[]): Promise<void>;
+}
+
+/** A stored notification setting (seed 000's `payment.settings.create`). */
+export interface NotificationSettingRecord {
+  /** `set_…` */
+  id: string;
+  type: 'notification';
+  /** Unique. The global setting is the one whose mountLocation equals the configured `appId`. */
+  mountLocation: string;
+  description: string | null;
+  componentDid: string | null;
+  settings: NotificationSettings;
+  /** ISO 8601 */
+  created: string;
+  updated: string;
+}
+
+/** A registered outbound webhook endpoint. */
+export interface WebhookEndpointRecord {
+  /** `we_…` */
+  id: string;
+  url: string;
+  /** Event types, or `['*']` for every event. */
+  enabled_events: string[];
+  status: 'enabled' | 'disabled';
+  /** `whsec_<base64>`: the Standard Webhooks signing secret. */
+  secret: string;
+  /** After `rotateSecret`, the old secret also signs until `previous_secret_expires_at`. */
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  created: string;
+  updated: string;
+}
+
+/** Where a delivery row is in its life. `disabled`: the receiver answered 410 (its endpoint was disabled). */
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed' | 'disabled';
+
+/** One (target, event) pair of the outbox: a webhook endpoint, or the app's `notifier` (`endpoint_id` `"notifier"`). */
+export interface DeliveryRecord {
+  /** `dlv_…` */
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  status: DeliveryStatus;
+  /** Attempts made so far. */
+  attempts: number;
+  /** ISO 8601: when the row is next due (null once it is final). */
+  next_attempt_at: string | null;
+  /** HTTP status of the last attempt (null: no response, or the notifier). */
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: string | null;
+  delivered_at: string | null;
+  created: string;
+  updated: string;
+}
+
+/** A delivery row claimed by one worker, with what it needs to make the attempt. */
+export interface ClaimedDelivery {
+  delivery: DeliveryRecord;
+  /** The claim token: only its holder can record the outcome. */
+  claim: string;
+  /** The event JSON exactly as stored (the webhook body). */
+  body: string;
+  /** The endpoint, or null for the notifier (and for an endpoint deleted meanwhile). */
+  endpoint: WebhookEndpointRecord | null;
+}
+
+/** What an attempt changed on its row. */
+export interface DeliveryOutcome {
+  status: DeliveryStatus;
+  attempts: number;
+  next_attempt_at: string | null;
+  last_status: number | null;
+  last_error: string | null;
+  /** null: no attempt was made (the claim is only released). */
+  last_attempt_at: string | null;
+  delivered_at: string | null;
+  /** Also set the row's endpoint to `disabled` (the receiver answered 410). */
+  disable_endpoint?: boolean;
+}
+
+/** Filters for {@link Store.listDeliveries}. */
+export interface DeliveryFilter {
+  status?: DeliveryStatus;
+  endpointId?: string;
+  eventId?: string;
+  /** @default 100 */
+  limit?: number;
 }
 
 /** Filters for {@link Store.listSubscriptions}. */
@@ -74,6 +180,27 @@ export interface Store {
   countNotifications(provider?: Provider): Promise<number>;
   /** Events in commit order (oldest first). */
   listEvents(options?: { limit?: number; type?: DomainEvent['type'] }): Promise<DomainEvent[]>;
+  getNotificationSetting(idOrMountLocation: string): Promise<NotificationSettingRecord | null>;
+  /** Oldest first. */
+  listNotificationSettings(): Promise<NotificationSettingRecord[]>;
+  getWebhookEndpoint(id: string): Promise<WebhookEndpointRecord | null>;
+  listWebhookEndpoints(): Promise<WebhookEndpointRecord[]>;
+  getDelivery(id: string): Promise<DeliveryRecord | null>;
+  /** Oldest first. */
+  listDeliveries(filter?: DeliveryFilter): Promise<DeliveryRecord[]>;
+  /**
+   * Atomically claims up to `limit` due rows (`pending`, `next_attempt_at <= now`, not claimed or the
+   * claim expired, endpoint not disabled) for `lockMs`. Two concurrent callers never get the same row
+   * (PostgreSQL: `FOR UPDATE SKIP LOCKED`). `now` is ISO 8601.
+   */
+  claimDeliveries(options: { now: string; limit: number; lockMs: number }): Promise<ClaimedDelivery[]>;
+  /** Records an attempt and releases the claim. Resolves `false` (writing nothing) when `claim` no longer holds the row. */
+  finishDelivery(id: string, claim: string, outcome: DeliveryOutcome): Promise<boolean>;
+  /**
+   * Makes a row due again at `now` with its attempt count reset (replay). Resolves `null` when there is
+   * no such row, `'claimed'` when a worker holds it right now.
+   */
+  resetDelivery(id: string, now: string): Promise<DeliveryRecord | null | 'claimed'>;
   /** Release connections held by the store, if any. */
   close?(): Promise<void>;
 }

@@ -1,6 +1,6 @@
 /**
  * Test kit for apps that use subscription-webhooks: sign Apple-style notifications with a local
- * test chain, and run the store conformance suite against your own `Store`.
+ * test chain, sign Xsolla webhook bodies, and run the store conformance suite against your own `Store`.
  * @module subscription-webhooks/testing
  */
 export { createAppleTestSigner } from './apple-signer.js';
@@ -11,5 +11,8 @@ export type {
   AppleTestTransactionInput,
   AppleTestRenewalInfoInput,
 } from './apple-signer.js';
+export { signXsollaBody } from './xsolla.js';
 export { storeConformanceSuite } from './store-conformance.js';
 export type { ConformanceTestApi } from './store-conformance.js';
+export { signOutboundWebhook } from './outbound-webhook.js';
+export type { SignOutboundWebhookInput } from './outbound-webhook.js';

@@ -96,6 +96,8 @@ CREATE TABLE "sw_webhook_endpoints" (
     "enabled_events" JSONB NOT NULL,
     "status" TEXT NOT NULL,
     "secret" TEXT NOT NULL,
+    "previous_secret" TEXT,
+    "previous_secret_expires_at" TIMESTAMP(3),
     "description" TEXT,
     "metadata" JSONB NOT NULL,
     "created_at" TIMESTAMP(3) NOT NULL,
@@ -114,6 +116,7 @@ CREATE TABLE "sw_webhook_deliveries" (
     "next_attempt_at" TIMESTAMP(3),
     "last_status" INTEGER,
     "last_error" TEXT,
+    "last_attempt_at" TIMESTAMP(3),
     "locked_until" TIMESTAMP(3),
     "locked_by" TEXT,
     "delivered_at" TIMESTAMP(3),
@@ -158,6 +161,9 @@ CREATE INDEX "sw_events_type_sequence_idx" ON "sw_events"("type", "sequence");
 
 -- CreateIndex
 CREATE INDEX "sw_webhook_deliveries_status_next_attempt_at_idx" ON "sw_webhook_deliveries"("status", "next_attempt_at");
+
+-- CreateIndex
+CREATE INDEX "sw_webhook_deliveries_locked_by_idx" ON "sw_webhook_deliveries"("locked_by");
 
 -- CreateIndex
 CREATE UNIQUE INDEX "sw_webhook_deliveries_endpoint_id_event_id_key" ON "sw_webhook_deliveries"("endpoint_id", "event_id");

@@ -1,0 +1,55 @@
+import { createSubscriptionWebhooks, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
+import { readWebBody, toWebResponse } from './web-bridge.js';
+
+/** Options of {@link fetchHandler} and {@link fetchRouteHandler}. */
+export interface FetchOptions {
+  /** Who is calling the client transaction route: your session's user id, or null/undefined to answer 401. */
+  getUserId?: GetUserId<Request>;
+  /**
+   * Longest wait for the whole body, in ms; slower clients get 408 `BODY_TIMEOUT`.
+   * @default 10000
+   */
+  bodyTimeoutMs?: number;
+}
+
+/**
+ * A Web-standard handler for every route in `hooks.mounts`, routed by the request's path: 404 for
+ * other paths, 405 for another method than POST. For Hono, Bun, Deno, Workers-style servers.
+ *
+ * @example
+ * ```ts
+ * import { fetchHandler } from 'subscription-webhooks/fetch';
+ * const handle = fetchHandler(hooks);
+ * Bun.serve({ fetch: handle });                    // or Deno.serve(handle)
+ * app.post('/api/*', (c) => handle(c.req.raw));    // Hono
+ * ```
+ */
+export function fetchHandler(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: FetchOptions = {}): (request: Request) => Promise<Response> {
+  return async (request) => {
+    const route = routeFor(hooks, new URL(request.url).pathname);
+    if (!route) return new Response('Not Found', { status: 404 });
+    return fetchRouteHandler(hooks, route, options)(request);
+  };
+}
+
+/**
+ * A Web-standard handler for one route, whatever the path (the framework routes).
+ *
+ * @example
+ * ```ts
+ * export const POST = fetchRouteHandler(hooks, 'apple');
+ * ```
+ */
+export function fetchRouteHandler(hooks: SubscriptionWebhooks, route: RouteName, options: FetchOptions = {}): (request: Request) => Promise<Response> {
+  const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
+  return async (request) => {
+    if (request.method !== 'POST') return toWebResponse(methodNotAllowed());
+    const response = await handleRequest(hooks, route, {
+      headers: request.headers,
+      readBody: () => readWebBody(request, hooks.maxBodyBytes, bodyTimeoutMs),
+      getUserId: getUserId && (() => getUserId(request)),
+    });
+    return toWebResponse(response);
+  };
+}

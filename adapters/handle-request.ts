@@ -1,0 +1,61 @@
+import { SubscriptionWebhooksError, type HandlerResponse, type HeadersLike, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
+
+/** Who is calling the client transaction route: your session's user id, or null/undefined to answer 401. */
+export type GetUserId<Req> = (req: Req) => string | null | undefined | Promise<string | null | undefined>;
+
+/** Default cap on the time to receive a whole body: a slow-loris client gets 408 instead of holding a socket. */
+export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
+
+/** One request as every adapter sees it: headers, a way to read the raw body, and the user (if any). */
+export interface AdapterRequest {
+  headers: HeadersLike;
+  readBody(): Promise<string | Uint8Array>;
+  getUserId?: () => ReturnType<GetUserId<unknown>>;
+}
+
+/**
+ * The whole adapter flow, framework-free: user → raw body → core. Never throws; errors raised before
+ * the core ran (reading the body) are logged and answered like the core's own.
+ */
+export async function handleRequest(hooks: SubscriptionWebhooks, route: RouteName, req: AdapterRequest): Promise<HandlerResponse> {
+  try {
+    let userId: string | null | undefined;
+    if (route === 'appleTransaction' && req.getUserId) {
+      userId = await req.getUserId();
+      if (!userId) return unauthorizedResponse();
+    }
+    const rawBody = await req.readBody();
+    return (await hooks.handle(route, { headers: req.headers, rawBody, userId })).response;
+  } catch (err) {
+    hooks.logger.error({ err, route }, (err as Error).message);
+    return errorResponse(err);
+  }
+}
+
+/** The mounted route for a POST path (a trailing slash is ignored). */
+export function routeFor(hooks: SubscriptionWebhooks, path: string): RouteName | undefined {
+  const p = path.length > 1 ? path.replace(/\/$/, '') : path;
+  return hooks.mounts.find((m) => m.path === p)?.route;
+}
+
+/** The answer for an error raised outside the core (body reading, method), in the Apple wire format. */
+export function errorResponse(err: unknown): HandlerResponse {
+  const e = err instanceof SubscriptionWebhooksError ? err : new SubscriptionWebhooksError('INTERNAL', 'Internal error', { cause: err });
+  // After 408/413 the rest of the body is never read, so the connection cannot be reused.
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  if (e.status === 408 || e.status === 413) headers.connection = 'close';
+  if (e.code === 'METHOD_NOT_ALLOWED') headers.allow = 'POST';
+  return {
+    status: e.status,
+    headers,
+    body: JSON.stringify({ code: e.status, message: e.code === 'INTERNAL' ? 'Internal error' : e.message, data: { processed: false, error: e.code } }),
+  };
+}
+
+/** 405 for a mounted path called with another method than POST. */
+export const methodNotAllowed = (): HandlerResponse => errorResponse(new SubscriptionWebhooksError('METHOD_NOT_ALLOWED', 'Use POST'));
+
+function unauthorizedResponse(): HandlerResponse {
+  const body = { code: 401, message: 'Sign in first', data: { processed: false, error: 'USER_NOT_FOUND' } };
+  return { status: 401, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(body) };
+}

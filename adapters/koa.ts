@@ -1,0 +1,61 @@
+import { Router } from '@koa/router';
+import type { Context } from 'koa';
+import { createSubscriptionWebhooks, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
+import { readNodeBody } from './node-bridge.js';
+
+const FIX =
+  'Mount subscriptionWebhooksRouter() before the body parser, or keep the raw body: koa-bodyparser and @koa/bodyparser set ctx.request.rawBody for the types they parse (enableTypes: ["json", "text"]).';
+
+/** Options of {@link subscriptionWebhooksRouter}. */
+export interface KoaOptions {
+  /** Router prefix, e.g. `/hooks`: routes are served at prefix + path. */
+  prefix?: string;
+  /** Who is calling the client transaction route: your session's user id, or null/undefined to answer 401. */
+  getUserId?: GetUserId<Context>;
+  /**
+   * Longest wait for the whole body, in ms; slower clients get 408 `BODY_TIMEOUT`.
+   * @default 10000
+   */
+  bodyTimeoutMs?: number;
+}
+
+/**
+ * A `@koa/router` Router serving every route in `hooks.mounts` (POST; another method on those
+ * paths gets 405). Works with or without a body parser before it, as long as the raw body is
+ * still there (unread stream, or `ctx.request.rawBody`); otherwise answers 500 `BODY_NOT_RAW`.
+ *
+ * @example
+ * ```ts
+ * import Koa from 'koa';
+ * import { subscriptionWebhooksRouter } from 'subscription-webhooks/koa';
+ * const app = new Koa();
+ * const router = subscriptionWebhooksRouter(hooks, { getUserId: (ctx) => ctx.state.user?.id });
+ * app.use(router.routes()).use(router.allowedMethods());
+ * ```
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` (zero-argument form) when the env is incomplete.
+ */
+export function subscriptionWebhooksRouter(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: KoaOptions = {}): Router {
+  const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
+  const router = new Router(options.prefix ? { prefix: options.prefix } : {});
+  for (const { path, route } of hooks.mounts) {
+    router.post(path, async (ctx) => {
+      const request = ctx.request as typeof ctx.request & { body?: unknown; rawBody?: unknown };
+      const response = await handleRequest(hooks, route, {
+        headers: ctx.req.headers,
+        readBody: () => readNodeBody(ctx.req, request, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
+        getUserId: getUserId && (() => getUserId(ctx)),
+      });
+      send(ctx, response);
+    });
+    router.all(path, (ctx) => send(ctx, methodNotAllowed()));
+  }
+  return router;
+}
+
+function send(ctx: Context, response: HandlerResponse): void {
+  // Body before status: Koa turns a null body into 204 and a string body into 200 unless the status is set after.
+  ctx.body = response.body;
+  ctx.status = response.status;
+  ctx.set(response.headers);
+}

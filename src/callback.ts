@@ -1,0 +1,230 @@
+/**
+ * The receiving side of our outbound webhooks: verify a delivery (Standard Webhooks) and route it to
+ * handlers, in the shape of Payment Kit's `api/routes/payment/callback.js`.
+ * @module subscription-webhooks/callback
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getHeader } from './core/body.js';
+import type { HeadersLike } from './core/types.js';
+import { signatureMatches, webhookSignature } from './delivery/sign.js';
+import { SubscriptionWebhooksError } from './errors.js';
+import type { DomainEvent, EventType } from './events/types.js';
+
+export type { HeadersLike } from './core/types.js';
+
+/** Options of {@link verifyWebhook}. */
+export interface VerifyWebhookOptions {
+  /** Largest accepted distance between `webhook-timestamp` and now, in seconds. @default 300 */
+  toleranceSeconds?: number;
+  /** The receiver's clock in ms since epoch (tests). @default Date.now() */
+  now?: number;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+
+function bodyText(rawBody: unknown): string {
+  if (typeof rawBody === 'string') return rawBody;
+  if (rawBody instanceof Uint8Array) {
+    try {
+      return decoder.decode(rawBody);
+    } catch (cause) {
+      throw new SubscriptionWebhooksError('BODY_INVALID', 'Body is not valid UTF-8', { cause });
+    }
+  }
+  throw new SubscriptionWebhooksError(
+    'BODY_NOT_RAW',
+    'The webhook body was already parsed; the signature is over the exact raw bytes. Use route.express() / route.koa(), ' +
+      "or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).",
+  );
+}
+
+/**
+ * Verifies one outbound webhook (Standard Webhooks) and returns the event it carries.
+ * The signature is checked first, then the timestamp, so only authentic requests report a clock problem.
+ *
+ * @param secret - the endpoint's `whsec_…` secret; during a rotation pass both, `[newSecret, oldSecret]`
+ * @param headers - the request headers (`webhook-id`, `webhook-timestamp`, `webhook-signature`)
+ * @param rawBody - the body exactly as received
+ * @example
+ * ```ts
+ * app.post('/api/payment/callback', express.raw({ type: 'application/json' }), (req, res) => {
+ *   const event = verifyWebhook(process.env.WEBHOOK_SECRET!, req.headers, req.body);
+ *   res.json({ code: 'OK' });
+ * });
+ * ```
+ * @throws SubscriptionWebhooksError `WEBHOOK_SIGNATURE_INVALID` (missing headers, no matching `v1` signature),
+ * `WEBHOOK_TIMESTAMP_OUT_OF_RANGE` (more than 5 minutes off), `BODY_NOT_RAW`, `BODY_INVALID` (not JSON)
+ */
+export function verifyWebhook(secret: string | readonly string[], headers: HeadersLike, rawBody: string | Uint8Array, options: VerifyWebhookOptions = {}): DomainEvent {
+  const body = bodyText(rawBody);
+  const id = getHeader(headers, 'webhook-id');
+  const ts = getHeader(headers, 'webhook-timestamp');
+  const sig = getHeader(headers, 'webhook-signature');
+  if (!id || !ts || !sig) throw new SubscriptionWebhooksError('WEBHOOK_SIGNATURE_INVALID', 'Missing webhook-id, webhook-timestamp or webhook-signature header');
+  if (!/^\d{1,15}$/.test(ts)) throw new SubscriptionWebhooksError('WEBHOOK_SIGNATURE_INVALID', 'webhook-timestamp is not a number of seconds');
+  const timestamp = Number(ts);
+  const secrets = typeof secret === 'string' ? [secret] : [...secret];
+  if (secrets.length === 0) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'verifyWebhook needs at least one secret');
+  const expected = secrets.map((s) => webhookSignature(s, id, timestamp, body));
+  if (!signatureMatches(sig, expected)) throw new SubscriptionWebhooksError('WEBHOOK_SIGNATURE_INVALID', 'No webhook-signature matches the secret');
+  const tolerance = options.toleranceSeconds ?? 300;
+  const nowSec = Math.floor((options.now ?? Date.now()) / 1000);
+  if (Math.abs(nowSec - timestamp) > tolerance) {
+    throw new SubscriptionWebhooksError('WEBHOOK_TIMESTAMP_OUT_OF_RANGE', `webhook-timestamp is ${nowSec - timestamp} s away from now (tolerance ${tolerance} s)`);
+  }
+  try {
+    return JSON.parse(body) as DomainEvent;
+  } catch (cause) {
+    throw new SubscriptionWebhooksError('BODY_INVALID', 'Webhook body is not valid JSON', { cause });
+  }
+}
+
+/** A request as {@link CallbackRoute.post} reads it: headers plus the raw body (`rawBody`, or `body` when it is a string/bytes). */
+export interface CallbackRequest {
+  headers: HeadersLike;
+  rawBody?: string | Uint8Array;
+  body?: unknown;
+}
+
+/** A handler for one event type; its request is the one given to `post`. Throwing makes the route answer non-2xx (redelivery). */
+export type CallbackHandler<T extends EventType = EventType, R = CallbackRequest> = (event: DomainEvent<T>, req: R) => unknown;
+
+/** Handlers by event type; `'*'` runs after the specific one, for every event. */
+export type CallbackHandlers<R = CallbackRequest> = { [T in EventType]?: CallbackHandler<T, R> } & { '*'?: CallbackHandler<EventType, R> };
+
+/** Options of {@link createCallbackRoute}. */
+export interface CallbackRouteOptions<R = CallbackRequest> {
+  /** The endpoint's `whsec_…` secret, or several during a rotation. */
+  secret: string | readonly string[];
+  on: CallbackHandlers<R>;
+  /** @default 300 */
+  toleranceSeconds?: number;
+  /** Largest body read by the `.express()` / `.koa()` wrappers from the stream. @default 1048576 */
+  maxBodyBytes?: number;
+  /** Called with errors that turn into a non-2xx answer (bad signatures, throwing handlers). */
+  onError?: (error: unknown) => void;
+}
+
+/** The minimal Express request/response used by {@link CallbackRoute.express} (Express 4 and 5 fit). */
+export type ExpressLikeRequest = IncomingMessage & { body?: unknown; rawBody?: string | Uint8Array };
+/** The minimal Koa context used by {@link CallbackRoute.koa}. */
+export interface KoaLikeContext {
+  req: IncomingMessage;
+  request: { headers: IncomingMessage['headers']; body?: unknown; rawBody?: string };
+  status: number;
+  body: unknown;
+}
+
+/** What {@link createCallbackRoute} returns. */
+export interface CallbackRoute {
+  /** Verify, run the handlers, answer `{ code: 'OK' }`. Rejects (with the error's `status`) on a bad signature or a throwing handler. */
+  post(req: CallbackRequest): Promise<{ code: 'OK' }>;
+  /** Express 4/5 handler: `app.post('/api/payment/callback', route.express())`. Mount it before `express.json()`, or give it `express.raw()`. */
+  express(): (req: ExpressLikeRequest, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>;
+  /** Koa handler: `router.post('/api/payment/callback', route.koa())`. Works with or without koa-bodyparser (uses `ctx.request.rawBody`). */
+  koa(): (ctx: KoaLikeContext, next?: () => Promise<unknown>) => Promise<void>;
+}
+
+function readStream(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBytes) {
+        reject(new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+/** A parsed body (an object) means a JSON parser ran first; raw bytes and strings are what we verify. */
+const isRaw = (v: unknown): v is string | Uint8Array => typeof v === 'string' || v instanceof Uint8Array;
+
+function errorAnswer(err: unknown): { status: number; body: string } {
+  const e = err instanceof SubscriptionWebhooksError ? err : null;
+  // A handler's own error stays in the app's logs; the sender only learns to retry.
+  return { status: e?.status ?? 500, body: JSON.stringify({ code: e?.code ?? 'INTERNAL', message: e?.message ?? 'Handler failed' }) };
+}
+
+/**
+ * A callback route in the shape of Payment Kit's `api/routes/payment/callback.js`: `{ post: async (req) => ({ code: 'OK' }) }`,
+ * verifying the signature before any handler runs.
+ *
+ * @example
+ * ```js
+ * // api/routes/payment/callback.js
+ * const { createCallbackRoute } = require('subscription-webhooks/callback');
+ * module.exports = createCallbackRoute({
+ *   secret: process.env.PAYMENT_WEBHOOK_SECRET,
+ *   on: {
+ *     'manual.notification': async (event) => sendCustomEmail(event.data.object.data),
+ *     'customer.subscription.renewed': async (event) => extendAccess(event.data.object),
+ *   },
+ * });
+ * // Express: app.post('/api/payment/callback', module.exports.express())
+ * ```
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` when `secret` is missing or `on` is not an object
+ */
+export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>(options: CallbackRouteOptions<R>): CallbackRoute {
+  const secrets = typeof options.secret === 'string' ? [options.secret] : [...(options.secret ?? [])];
+  if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `secret` must be the endpoint\'s "whsec_…" secret (or a list of them)');
+  }
+  if (typeof options.on !== 'object' || options.on === null) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `on` must map event types to handlers');
+  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const handlers = options.on as Record<string, CallbackHandler<EventType, R> | undefined>;
+
+  async function post(req: CallbackRequest): Promise<{ code: 'OK' }> {
+    const raw = req.rawBody ?? req.body;
+    const event = verifyWebhook(secrets, req.headers, raw as string | Uint8Array, { toleranceSeconds: options.toleranceSeconds });
+    await handlers[event.type]?.(event, req as R);
+    await handlers['*']?.(event, req as R);
+    return { code: 'OK' };
+  }
+
+  async function rawFrom(stream: IncomingMessage, ...candidates: unknown[]): Promise<string | Uint8Array> {
+    for (const c of candidates) if (isRaw(c)) return c;
+    // Something already consumed the stream (a JSON body parser): the exact bytes are gone.
+    if (candidates.some((c) => c !== undefined && c !== null) || stream.readableEnded) return bodyText(undefined);
+    return readStream(stream, maxBodyBytes);
+  }
+
+  return {
+    post,
+    express() {
+      return async (req, res) => {
+        let answer: { status: number; body: string };
+        try {
+          const rawBody = await rawFrom(req, req.rawBody, req.body);
+          answer = { status: 200, body: JSON.stringify(await post({ headers: req.headers, rawBody, body: req.body })) };
+        } catch (err) {
+          options.onError?.(err);
+          answer = errorAnswer(err);
+        }
+        res.statusCode = answer.status;
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(answer.body);
+      };
+    },
+    koa() {
+      return async (ctx) => {
+        try {
+          const rawBody = await rawFrom(ctx.req, ctx.request.rawBody, ctx.request.body);
+          ctx.body = await post({ headers: ctx.request.headers, rawBody, body: ctx.request.body });
+          ctx.status = 200;
+        } catch (err) {
+          options.onError?.(err);
+          const a = errorAnswer(err);
+          ctx.status = a.status;
+          ctx.body = JSON.parse(a.body) as unknown;
+        }
+      };
+    },
+  };
+}

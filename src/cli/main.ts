@@ -1,0 +1,468 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { resolveConfig } from '../config.js';
+import { isSubscriptionWebhooksError, SubscriptionWebhooksError } from '../errors.js';
+import { AppStoreServerApiError, createAppStoreServerApi, type AppStoreServerApi } from '../providers/apple/api.js';
+import { reconcileAppleNotifications, toTimestamp } from '../providers/apple/reconcile.js';
+import { createAppleVerifier } from '../providers/apple/verifier.js';
+import { loadOrCreateChain, untrustedSigner, type LocalChain } from './local-chain.js';
+
+/** Exit codes of the CLI. */
+export const EXIT = {
+  /** Everything went as expected. */
+  OK: 0,
+  /** The command ran, but something it checks failed (a notification rejected, a reconcile entry failed, a test notification not delivered). */
+  FAILED: 1,
+  /** Bad command line. */
+  USAGE: 2,
+  /** Missing or invalid configuration (env, key file). */
+  CONFIG: 3,
+  /** Apple or the target server could not be reached, or answered with an error. */
+  UNREACHABLE: 4,
+} as const;
+
+/** Where the CLI reads and writes; the child-process entry passes the real ones. */
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const USAGE = `Usage: subscription-webhooks <command> [options]
+
+Commands
+  simulate apple <TYPE[/SUBTYPE]> --url <route>   sign one notification with the local test chain and POST it
+        [--user <id>] [--product <id>] [--original-transaction-id <id>] [--app-account-token <uuid>]
+  simulate lifecycle --url <route> [--user <id>]  subscribe, redeliver, renew, turn off auto-renew, expire, forge
+  simulate xsolla <type> --url <route> --secret <key> [--user <id>] [--project-id <n>]
+  chain                                           create (or show) the local test chain and how to trust it
+  test-notification [--wait <seconds>]            ask Apple for a real TEST notification and report its delivery
+  reconcile --since <7d|ISO date> [--until ..] [--only-failures] [--url <route>]
+                                                  walk Apple's notification history; with --url, POST each
+                                                  notification to your route (duplicates are skipped there)
+  schema path                                     print where the Prisma schema fragment is
+
+Options
+  --json                 one JSON document on stdout instead of tables
+  --dir <path>           the local test chain's folder (default .subscription-webhooks)
+  --bundle-id <id>       default env APPLE_BUNDLE_ID, else com.example.app (simulate)
+  --environment <env>    Sandbox (default for simulate) or Production
+  --orders-url <url>     with --user: where to create the order (default <origin of --url>/api/orders,
+                         the Express example's route; POST { productId } with header x-user-id)
+
+Environment (test-notification, reconcile): APPLE_BUNDLE_ID, APPLE_APP_APPLE_ID, APPLE_ENVIRONMENTS,
+  APPLE_KEY_ID, APPLE_ISSUER_ID, APPLE_PRIVATE_KEY_PATH, APPLE_API_BASE_URL, APPLE_ROOT_CERTIFICATES
+
+Exit codes: 0 ok, 1 something checked failed, 2 usage, 3 configuration, 4 Apple or the server unreachable.
+`;
+
+class UsageError extends Error {}
+
+const OPTIONS = {
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  url: { type: 'string' },
+  user: { type: 'string' },
+  product: { type: 'string' },
+  'original-transaction-id': { type: 'string' },
+  'app-account-token': { type: 'string' },
+  'orders-url': { type: 'string' },
+  secret: { type: 'string' },
+  'project-id': { type: 'string' },
+  dir: { type: 'string' },
+  'bundle-id': { type: 'string' },
+  environment: { type: 'string' },
+  since: { type: 'string' },
+  until: { type: 'string' },
+  'only-failures': { type: 'boolean' },
+  wait: { type: 'string' },
+} as const;
+
+type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+
+/** Renders rows as an aligned text table. */
+export function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
+  const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : String(c))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
+}
+
+const DAY = 86_400_000;
+
+interface Step {
+  step: string;
+  status: number;
+  expected: number;
+  result: string;
+}
+
+function summarize(body: string): string {
+  try {
+    const json = JSON.parse(body) as { message?: string; data?: { duplicate?: boolean; error?: string }; error?: { code?: string } };
+    if (json.data?.error) return json.data.error;
+    if (json.error?.code) return json.error.code;
+    if (json.data?.duplicate) return 'duplicate';
+    return json.message ?? '';
+  } catch {
+    return body.slice(0, 60);
+  }
+}
+
+async function post(url: string, body: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+  } catch (cause) {
+    throw Object.assign(new Error(`cannot reach ${url}: ${(cause as Error).message}`, { cause }), { code: 'UNREACHABLE' });
+  }
+  return { status: res.status, body: await res.text() };
+}
+
+function requireUrl(flags: Flags): string {
+  if (!flags.url) throw new UsageError('--url is required, e.g. --url http://127.0.0.1:3000/api/users/app-store-notifications');
+  try {
+    return new URL(flags.url).toString();
+  } catch {
+    throw new UsageError(`--url is not a URL: ${flags.url}`);
+  }
+}
+
+function simulateContext(flags: Flags, io: CliIo) {
+  const environment = flags.environment ?? 'Sandbox';
+  if (environment !== 'Sandbox' && environment !== 'Production') throw new UsageError('--environment must be Sandbox or Production');
+  const appAppleId = io.env.APPLE_APP_APPLE_ID ? Number(io.env.APPLE_APP_APPLE_ID) : undefined;
+  return { bundleId: flags['bundle-id'] ?? io.env.APPLE_BUNDLE_ID ?? 'com.example.app', environment, appAppleId };
+}
+
+/** Signs App Store-shaped payloads for one subscription, like the demo does. */
+function contract(ctx: ReturnType<typeof simulateContext>, flags: Flags, appAccountToken: string | undefined) {
+  const originalTransactionId = flags['original-transaction-id'] ?? String(2_000_000_000_000_000 + Math.floor(Math.random() * 1e12));
+  const productId = flags.product ?? 'com.example.pro.monthly';
+  const t0 = Date.now();
+  let clock = t0;
+  const transaction = (n: number) => ({
+    transactionId: n === 1 ? originalTransactionId : `${originalTransactionId.slice(0, -3)}${String(100 + n).slice(-3)}`,
+    originalTransactionId,
+    webOrderLineItemId: `${originalTransactionId}${n}`,
+    bundleId: ctx.bundleId,
+    productId,
+    subscriptionGroupIdentifier: '21000000',
+    purchaseDate: t0 + (n - 1) * 30 * DAY,
+    originalPurchaseDate: t0,
+    expiresDate: t0 + n * 30 * DAY,
+    quantity: 1,
+    type: 'Auto-Renewable Subscription',
+    ...(appAccountToken ? { appAccountToken } : {}),
+    inAppOwnershipType: 'PURCHASED',
+    signedDate: clock,
+    environment: ctx.environment,
+    transactionReason: n === 1 ? 'PURCHASE' : 'RENEWAL',
+    storefront: 'USA',
+    storefrontId: '143441',
+    price: 9990,
+    currency: 'USD',
+  });
+  return {
+    originalTransactionId,
+    /** The notification payload (not yet signed at the outer level). */
+    async payload(sign: (p: object) => Promise<string>, type: string, subtype: string | undefined, n: number, autoRenew: number) {
+      clock += 60_000;
+      const data: Record<string, unknown> = {
+        ...(ctx.appAppleId !== undefined ? { appAppleId: ctx.appAppleId } : {}),
+        bundleId: ctx.bundleId,
+        bundleVersion: '1',
+        environment: ctx.environment,
+      };
+      if (type !== 'TEST') {
+        data.status = type === 'EXPIRED' ? 2 : 1;
+        data.signedTransactionInfo = await sign({ ...transaction(n), signedDate: clock });
+        data.signedRenewalInfo = await sign({
+          originalTransactionId,
+          autoRenewProductId: productId,
+          productId,
+          autoRenewStatus: autoRenew,
+          signedDate: clock,
+          environment: ctx.environment,
+          recentSubscriptionStartDate: t0,
+          renewalDate: t0 + n * 30 * DAY,
+        });
+      }
+      return { notificationType: type, ...(subtype ? { subtype } : {}), notificationUUID: randomUUID(), version: '2.0', signedDate: clock, data };
+    },
+  };
+}
+
+async function createOrder(flags: Flags, url: string, io: CliIo): Promise<string | undefined> {
+  if (flags['app-account-token']) return flags['app-account-token'];
+  if (!flags.user) return undefined;
+  const ordersUrl = flags['orders-url'] ?? new URL('/api/orders', url).toString();
+  try {
+    const res = await post(ordersUrl, JSON.stringify({ productId: flags.product ?? 'com.example.pro.monthly' }), { 'x-user-id': flags.user });
+    const no = (JSON.parse(res.body) as { no?: unknown }).no;
+    if (res.status < 300 && typeof no === 'string') return no;
+    io.stderr(`warning: ${ordersUrl} answered ${res.status}; continuing without an order (the subscription will have no user)\n`);
+  } catch (e) {
+    io.stderr(`warning: could not create an order at ${ordersUrl} (${(e as Error).message}); continuing without one\n`);
+  }
+  return undefined;
+}
+
+function chainNotice(chain: LocalChain): string {
+  return (
+    `${chain.created ? 'created' : 'using'} local test chain in ${chain.dir}\n` +
+    `root certificate: ${chain.rootPath}\n` +
+    `trust it in your dev server: APPLE_ROOT_CERTIFICATES=apple,${chain.rootPath} (or apple.rootCertificates: ['apple', '${chain.rootPath}'])\n\n`
+  );
+}
+
+async function simulateApple(what: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  if (!what) throw new UsageError('simulate apple needs a notification type, e.g. SUBSCRIBED/INITIAL_BUY');
+  const url = requireUrl(flags);
+  const [type, subtype] = what.toUpperCase().split('/') as [string, string | undefined];
+  const chain = await loadOrCreateChain(flags.dir ?? join(io.cwd, '.subscription-webhooks'));
+  const ctx = simulateContext(flags, io);
+  const token = await createOrder(flags, url, io);
+  const c = contract(ctx, flags, token);
+  const autoRenew = (type === 'DID_CHANGE_RENEWAL_STATUS' && subtype === 'AUTO_RENEW_DISABLED') || type === 'EXPIRED' ? 0 : 1;
+  const n = type === 'DID_RENEW' ? 2 : 1;
+  const payload = await c.payload(chain.sign, type, subtype, n, autoRenew);
+  const res = await post(url, JSON.stringify({ signedPayload: await chain.sign(payload) }));
+  const ok = res.status >= 200 && res.status < 300;
+  if (flags.json) {
+    io.stdout(`${JSON.stringify({ ok, status: res.status, notificationUUID: payload.notificationUUID, originalTransactionId: c.originalTransactionId, rootCertificate: chain.rootPath, response: safeJson(res.body) })}\n`);
+  } else {
+    io.stdout(chainNotice(chain));
+    io.stdout(table(['notification', 'uuid', 'HTTP', 'result'], [[what.toUpperCase(), payload.notificationUUID, res.status, summarize(res.body)]]));
+  }
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+async function simulateLifecycle(flags: Flags, io: CliIo): Promise<number> {
+  const url = requireUrl(flags);
+  const chain = await loadOrCreateChain(flags.dir ?? join(io.cwd, '.subscription-webhooks'));
+  const ctx = simulateContext(flags, io);
+  const token = await createOrder(flags, url, io);
+  const c = contract(ctx, flags, token);
+  const steps: Step[] = [];
+  const fire = async (label: string, signedPayload: string, expected: number) => {
+    const res = await post(url, JSON.stringify({ signedPayload }));
+    steps.push({ step: label, status: res.status, expected, result: summarize(res.body) });
+  };
+  const first = await chain.sign(await c.payload(chain.sign, 'SUBSCRIBED', 'INITIAL_BUY', 1, 1));
+  await fire('SUBSCRIBED/INITIAL_BUY', first, 200);
+  await fire('redelivery of the same notification', first, 200);
+  await fire('DID_RENEW', await chain.sign(await c.payload(chain.sign, 'DID_RENEW', undefined, 2, 1)), 200);
+  await fire('DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED', await chain.sign(await c.payload(chain.sign, 'DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', 2, 0)), 200);
+  await fire('EXPIRED/VOLUNTARY', await chain.sign(await c.payload(chain.sign, 'EXPIRED', 'VOLUNTARY', 2, 0)), 200);
+  const forger = await untrustedSigner();
+  await fire('forged (signed by another chain)', await forger(await c.payload(forger, 'SUBSCRIBED', 'RESUBSCRIBE', 3, 1)), 400);
+  const ok = steps.every((s) => s.status === s.expected) && steps[1]!.result === 'duplicate';
+  if (flags.json) {
+    io.stdout(`${JSON.stringify({ ok, originalTransactionId: c.originalTransactionId, appAccountToken: token ?? null, rootCertificate: chain.rootPath, steps })}\n`);
+  } else {
+    io.stdout(chainNotice(chain));
+    io.stdout(table(['#', 'step', 'HTTP', 'expected', 'result'], steps.map((s, i) => [i + 1, s.step, s.status, s.expected, s.result])));
+    io.stdout(`\n${ok ? 'lifecycle OK' : 'lifecycle FAILED'} (originalTransactionId ${c.originalTransactionId})\n`);
+  }
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
+
+/** Minimal Xsolla webhook bodies: the fields the receiver reads, nothing more. */
+function xsollaBody(type: string, flags: Flags, io: CliIo): Record<string, unknown> {
+  const projectId = Number(flags['project-id'] ?? io.env.XSOLLA_PROJECT_ID ?? 0);
+  const user = { id: flags.user ?? 'user_1' };
+  const now = new Date();
+  const subscription = {
+    plan_id: 'pro-monthly',
+    subscription_id: Math.floor(Math.random() * 1e9),
+    product_id: flags.product ?? 'pro',
+    date_create: now.toISOString(),
+    date_next_charge: new Date(now.getTime() + 30 * DAY).toISOString(),
+    currency: 'USD',
+    amount: 9.99,
+  };
+  const transaction = { id: Math.floor(Math.random() * 1e9), external_id: randomUUID(), payment_date: now.toISOString(), dry_run: 1 };
+  const base = { notification_type: type, settings: { project_id: projectId, merchant_id: 0 }, user };
+  switch (type) {
+    case 'user_validation':
+      return base;
+    case 'payment':
+    case 'refund':
+      return { ...base, purchase: { subscription, total: { currency: 'USD', amount: 9.99 } }, transaction, ...(type === 'refund' ? { refund_details: { code: 1, reason: 'simulated' } } : {}) };
+    default:
+      return { ...base, subscription };
+  }
+}
+
+async function simulateXsolla(type: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  if (!type) throw new UsageError('simulate xsolla needs a notification type, e.g. payment, create_subscription, user_validation');
+  const url = requireUrl(flags);
+  const secret = flags.secret ?? io.env.XSOLLA_WEBHOOK_SECRET;
+  if (!secret) throw new UsageError('--secret is required (or set XSOLLA_WEBHOOK_SECRET)');
+  const rawBody = JSON.stringify(xsollaBody(type, flags, io));
+  // Xsolla's webhook signature: SHA-1 of the raw body followed by the project's secret key.
+  const signature = createHash('sha1').update(rawBody + secret).digest('hex');
+  const res = await post(url, rawBody, { authorization: `Signature ${signature}` });
+  const ok = res.status >= 200 && res.status < 300;
+  if (flags.json) io.stdout(`${JSON.stringify({ ok, status: res.status, body: safeJson(rawBody), response: res.body ? safeJson(res.body) : null })}\n`);
+  else io.stdout(table(['notification', 'HTTP', 'result'], [[type, res.status, res.body ? summarize(res.body) : 'no content']]));
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
+
+function apiFromEnv(flags: Flags, io: CliIo): AppStoreServerApi {
+  const resolved = resolveConfig(undefined, io.env);
+  const apple = resolved.apple;
+  if (!apple?.api) {
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'set APPLE_BUNDLE_ID, APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH (and APPLE_APP_APPLE_ID for Production)');
+  }
+  const environment = flags.environment ?? apple.api.environment;
+  if (environment !== 'Sandbox' && environment !== 'Production') throw new UsageError('--environment must be Sandbox or Production');
+  const verifier = createAppleVerifier({
+    bundleId: apple.bundleId,
+    appAppleId: apple.appAppleId,
+    environments: apple.environments,
+    rootCertificates: apple.rootCertificates,
+  });
+  return createAppStoreServerApi({ ...apple.api, environment, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier });
+}
+
+async function testNotification(flags: Flags, io: CliIo): Promise<number> {
+  const api = apiFromEnv(flags, io);
+  const waitMs = Number(flags.wait ?? '30') * 1000;
+  if (!Number.isFinite(waitMs) || waitMs < 0) throw new UsageError('--wait must be a number of seconds');
+  const { testNotificationToken } = await api.requestTestNotification();
+  const deadline = Date.now() + waitMs;
+  let status = await api.getTestNotificationStatus(testNotificationToken).catch((e: unknown) => (isSubscriptionWebhooksError(e, 'APPLE_API_NOT_FOUND') ? null : Promise.reject(e)));
+  // Apple sends the notification asynchronously: poll until it reports an attempt or we run out of patience.
+  while ((!status || status.sendAttempts.length === 0) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 2000));
+    status = await api.getTestNotificationStatus(testNotificationToken).catch((e: unknown) => (isSubscriptionWebhooksError(e, 'APPLE_API_NOT_FOUND') ? null : Promise.reject(e)));
+  }
+  const attempts = status?.sendAttempts ?? [];
+  const ok = attempts.some((a) => a.sendAttemptResult === 'SUCCESS');
+  if (flags.json) {
+    io.stdout(`${JSON.stringify({ ok, environment: api.environment, testNotificationToken, notificationUUID: status?.notification.payload.notificationUUID ?? null, sendAttempts: attempts })}\n`);
+  } else {
+    io.stdout(`environment ${api.environment}, token ${testNotificationToken}, notification ${status?.notification.payload.notificationUUID ?? '(not sent yet)'}\n\n`);
+    io.stdout(table(['attempt', 'date', 'result'], attempts.map((a, i) => [i + 1, new Date(a.attemptDate).toISOString(), a.sendAttemptResult])));
+    io.stdout(`\n${ok ? 'delivered' : 'NOT delivered: check the URL in App Store Connect and your server logs'}\n`);
+  }
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
+
+async function reconcile(flags: Flags, io: CliIo): Promise<number> {
+  if (!flags.since) throw new UsageError('--since is required, e.g. --since 7d');
+  const now = Date.now();
+  const since = toTimestamp(flags.since, now);
+  const until = flags.until ? toTimestamp(flags.until, now) : now;
+  const api = apiFromEnv(flags, io);
+  if (flags.url) {
+    const url = requireUrl(flags);
+    const result = await reconcileAppleNotifications({ api, deliver: (rawBody) => post(url, rawBody) }, { since, until, onlyFailures: flags['only-failures'] === true });
+    if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
+    else {
+      io.stdout(table(['seen', 'processed', 'duplicates', 'failed'], [[result.seen, result.processed, result.duplicates, result.failed]]));
+      if (result.failures.length) io.stdout(`\n${table(['notificationUUID', 'HTTP', 'error'], result.failures.map((f) => [f.notificationUUID, f.status, f.error]))}`);
+    }
+    return result.failed === 0 ? EXIT.OK : EXIT.FAILED;
+  }
+  // Without --url: list what Apple has (verified), so you can see what a reconcile would deliver.
+  const rows: Array<{ signedDate: number; notificationType: string; subtype: string | null; notificationUUID: string; lastAttempt: string | null }> = [];
+  let token: string | null = null;
+  do {
+    const page = await api.getNotificationHistory({ startDate: since, endDate: until, onlyFailures: flags['only-failures'] === true }, token);
+    for (const item of page.items) {
+      const p = item.notification.payload;
+      rows.push({ signedDate: p.signedDate, notificationType: p.notificationType, subtype: p.subtype ?? null, notificationUUID: p.notificationUUID, lastAttempt: item.sendAttempts.at(-1)?.sendAttemptResult ?? null });
+    }
+    token = page.hasMore ? page.paginationToken : null;
+  } while (token);
+  if (flags.json) io.stdout(`${JSON.stringify({ notifications: rows })}\n`);
+  else {
+    io.stdout(table(['signed', 'type', 'subtype', 'uuid', 'last attempt'], rows.map((r) => [new Date(r.signedDate).toISOString(), r.notificationType, r.subtype, r.notificationUUID, r.lastAttempt])));
+    io.stdout(`\n${rows.length} notification(s); pass --url <your route> to deliver them (already-processed ones are skipped)\n`);
+  }
+  return EXIT.OK;
+}
+
+/** The package's `prisma-schema/subscription-webhooks.prisma`, found upwards from this module (src/cli or dist). */
+export function schemaPath(): string {
+  let dir = typeof __filename === 'string' ? dirname(__filename) : dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, 'prisma-schema', 'subscription-webhooks.prisma');
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'prisma-schema/subscription-webhooks.prisma not found above the CLI');
+    dir = parent;
+  }
+}
+
+/**
+ * Runs the CLI with `argv` (without `node` and the script) and resolves to the exit code.
+ * Never throws: errors are printed to stderr and mapped to {@link EXIT} codes.
+ *
+ * @example
+ * process.exitCode = await runCli(process.argv.slice(2), { env: process.env, cwd: process.cwd(), stdout: (t) => process.stdout.write(t), stderr: (t) => process.stderr.write(t) });
+ */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let flags: Flags = {};
+  try {
+    const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    flags = parsed.values as Flags;
+    const [command, sub, arg] = parsed.positionals;
+    if (flags.help || !command) {
+      io.stdout(USAGE);
+      return command || flags.help ? EXIT.OK : EXIT.USAGE;
+    }
+    switch (command) {
+      case 'simulate':
+        if (sub === 'apple') return await simulateApple(arg, flags, io);
+        if (sub === 'lifecycle') return await simulateLifecycle(flags, io);
+        if (sub === 'xsolla') return await simulateXsolla(arg, flags, io);
+        throw new UsageError('simulate what? apple <TYPE[/SUBTYPE]>, lifecycle or xsolla <type>');
+      case 'chain': {
+        const chain = await loadOrCreateChain(flags.dir ?? join(io.cwd, '.subscription-webhooks'));
+        if (flags.json) io.stdout(`${JSON.stringify({ dir: chain.dir, rootCertificate: chain.rootPath, rootCertificatePem: chain.rootPemPath, created: chain.created })}\n`);
+        else io.stdout(chainNotice(chain));
+        return EXIT.OK;
+      }
+      case 'test-notification':
+        return await testNotification(flags, io);
+      case 'reconcile':
+        return await reconcile(flags, io);
+      case 'schema':
+        if (sub !== 'path') throw new UsageError('did you mean: schema path');
+        if (flags.json) io.stdout(`${JSON.stringify({ path: schemaPath() })}\n`);
+        else io.stdout(`${schemaPath()}\n`);
+        return EXIT.OK;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (err instanceof UsageError || e.code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`error: ${e.message}\n\n${USAGE}`);
+      return EXIT.USAGE;
+    }
+    if (flags.json) io.stdout(`${JSON.stringify({ ok: false, error: e.code ?? 'INTERNAL', message: e.message })}\n`);
+    io.stderr(`error${e.code ? ` ${e.code}` : ''}: ${e.message}\n`);
+    if (err instanceof AppStoreServerApiError || e.code === 'UNREACHABLE' || (isSubscriptionWebhooksError(err) && err.code.startsWith('APPLE_API_'))) return EXIT.UNREACHABLE;
+    if (isSubscriptionWebhooksError(err, 'CONFIG_INVALID') || isSubscriptionWebhooksError(err, 'INVALID_ARGUMENT')) {
+      return isSubscriptionWebhooksError(err, 'INVALID_ARGUMENT') ? EXIT.USAGE : EXIT.CONFIG;
+    }
+    return EXIT.FAILED;
+  }
+}

@@ -1,0 +1,197 @@
+import { lookup } from 'node:dns/promises';
+import { BlockList, isIP } from 'node:net';
+import { z } from 'zod';
+import { SubscriptionWebhooksError } from '../errors.js';
+import { EVENT_TYPES } from '../events/types.js';
+import { randomId } from '../ids.js';
+import { unknownEventError } from '../notifications/event-names.js';
+import type { Store, WebhookEndpointRecord } from '../store/types.js';
+import { generateWebhookSecret } from './sign.js';
+
+/** A registered outbound webhook endpoint, as `hooks.webhookEndpoints` returns it. */
+export type WebhookEndpoint = WebhookEndpointRecord;
+
+/** Input of `hooks.webhookEndpoints.create`. */
+export interface CreateWebhookEndpointInput {
+  /** Where events are POSTed. http(s); see `allowPrivateUrls` for production limits. */
+  url: string;
+  /** Event types to send, or `['*']` for all (including `manual.notification`). */
+  enabled_events: string[];
+  description?: string;
+  metadata?: Record<string, unknown>;
+}
+
+/** Input of `hooks.webhookEndpoints.update`. Re-enabling (`status: 'enabled'`) resumes its pending deliveries. */
+export type UpdateWebhookEndpointInput = Partial<CreateWebhookEndpointInput> & { status?: 'enabled' | 'disabled' };
+
+/** `hooks.webhookEndpoints`: where signed events go (Standard Webhooks). */
+export interface WebhookEndpointsApi {
+  /**
+   * Registers an endpoint with a new `whsec_…` secret. Events committed from now on are delivered to it.
+   * @example
+   * const webhook = await hooks.webhookEndpoints.create({
+   *   url: 'https://your-app.com/api/payment/callback',
+   *   enabled_events: ['customer.subscription.started', 'customer.subscription.renewed', 'manual.notification'],
+   * });
+   * // give webhook.secret to the receiving app's createCallbackRoute({ secret })
+   * @throws SubscriptionWebhooksError `CONFIG_INVALID` for unknown event names (the message lists the valid ones),
+   * `INVALID_ARGUMENT` for a malformed URL or field, `WEBHOOK_URL_NOT_ALLOWED` for `http:` or a private host in production
+   */
+  create(input: CreateWebhookEndpointInput): Promise<WebhookEndpoint>;
+  get(id: string): Promise<WebhookEndpoint | null>;
+  /** Every endpoint, oldest first. */
+  list(): Promise<WebhookEndpoint[]>;
+  /** @throws SubscriptionWebhooksError `NOT_FOUND`, and the errors of `create` */
+  update(id: string, patch: UpdateWebhookEndpointInput): Promise<WebhookEndpoint>;
+  /** Deletes the endpoint and its delivery rows. @throws SubscriptionWebhooksError `NOT_FOUND` */
+  del(id: string): Promise<{ id: string; deleted: true }>;
+  /**
+   * Issues a new secret. Until `graceMs` has passed, each delivery carries two signatures (new and old),
+   * so receivers can switch secrets without dropping a request.
+   * @param options.graceMs - how long the old secret keeps signing. @default 86400000 (24 h)
+   * @throws SubscriptionWebhooksError `NOT_FOUND`
+   */
+  rotateSecret(id: string, options?: { graceMs?: number }): Promise<WebhookEndpoint>;
+}
+
+const ENDPOINT_EVENTS: readonly string[] = ['*', ...EVENT_TYPES];
+
+const base = {
+  url: z.string().min(1).max(2048),
+  enabled_events: z.array(z.string()).min(1, 'must list at least one event type, or "*"'),
+  description: z.string().max(2000).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+};
+const createSchema = z.strictObject(base);
+const updateSchema = z.strictObject({ ...z.strictObject(base).partial().shape, status: z.enum(['enabled', 'disabled']).optional() });
+
+function parse<T>(schema: z.ZodType<T>, input: unknown, method: string): T {
+  const parsed = schema.safeParse(input);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0]!;
+  const key = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || 'input';
+  throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhookEndpoints.${method}: \`${key}\` ${issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message}`);
+}
+
+function checkEvents(names: string[]): string[] {
+  for (const n of names) if (!ENDPOINT_EVENTS.includes(n)) throw unknownEventError('enabled_events', n, ENDPOINT_EVENTS);
+  return [...new Set(names)];
+}
+
+// Loopback, private, link-local (cloud metadata), CGNAT, unspecified, multicast and reserved ranges.
+const blocked = new BlockList();
+for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3]] as const) {
+  blocked.addSubnet(net, prefix, 'ipv4');
+}
+for (const [net, prefix] of [['::', 127], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) blocked.addSubnet(net, prefix, 'ipv6');
+
+/** True for addresses an internet-facing webhook must never reach. */
+export function isPrivateAddress(address: string): boolean {
+  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  if (v4mapped) return blocked.check(v4mapped[1]!, 'ipv4');
+  const family = isIP(address);
+  if (family === 4) return blocked.check(address, 'ipv4');
+  if (family === 6) return blocked.check(address, 'ipv6');
+  return false;
+}
+
+/**
+ * An endpoint URL must be http(s). In production (NODE_ENV=production) without `allowPrivateUrls`,
+ * it must be https and its host must not be, or resolve to, a private or loopback address (SSRF).
+ * @throws SubscriptionWebhooksError `INVALID_ARGUMENT`, `WEBHOOK_URL_NOT_ALLOWED`
+ */
+export async function checkEndpointUrl(raw: string, allowPrivateUrls: boolean, production = process.env.NODE_ENV === 'production'): Promise<string> {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhook endpoint \`url\` is not a URL: ${raw}`);
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhook endpoint \`url\` must be http(s), got ${url.protocol}`);
+  if (url.username || url.password) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'webhook endpoint `url` must not carry credentials (the signature authenticates us)');
+  if (!production || allowPrivateUrls) return url.toString();
+  const refuse = (why: string) => new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused in production: ${why} (set \`allowPrivateUrls: true\` if this is intended)`);
+  if (url.protocol === 'http:') throw refuse('http: sends events and signatures in clear text');
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host.endsWith('.local')) throw refuse(`${host} is a local host name`);
+  if (isIP(host)) {
+    if (isPrivateAddress(host)) throw refuse(`${host} is a private or loopback address`);
+    return url.toString();
+  }
+  let addresses: { address: string }[];
+  try {
+    addresses = await lookup(host, { all: true, verbatim: true });
+  } catch (cause) {
+    throw new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused in production: ${host} does not resolve`, { cause });
+  }
+  const bad = addresses.find((a) => isPrivateAddress(a.address));
+  if (bad) throw refuse(`${host} resolves to ${bad.address}, a private or loopback address`);
+  return url.toString();
+}
+
+/** Builds `hooks.webhookEndpoints` on a store. */
+export function createWebhookEndpointsApi(store: Store, options: { allowPrivateUrls: boolean; now: () => number }): WebhookEndpointsApi {
+  async function change(id: string, fn: (current: WebhookEndpointRecord, now: string) => WebhookEndpointRecord): Promise<WebhookEndpointRecord> {
+    return store.transaction(async (tx) => {
+      const current = await tx.getWebhookEndpoint(id);
+      if (!current) throw new SubscriptionWebhooksError('NOT_FOUND', `No webhook endpoint ${id}`);
+      const next = fn(current, new Date(options.now()).toISOString());
+      await tx.saveWebhookEndpoint(next);
+      return next;
+    });
+  }
+  return {
+    async create(input) {
+      const i = parse(createSchema, input, 'create');
+      const enabled = checkEvents(i.enabled_events);
+      const url = await checkEndpointUrl(i.url, options.allowPrivateUrls);
+      const now = new Date(options.now()).toISOString();
+      const record: WebhookEndpointRecord = {
+        id: randomId('we'),
+        url,
+        enabled_events: enabled,
+        status: 'enabled',
+        secret: generateWebhookSecret(),
+        previous_secret: null,
+        previous_secret_expires_at: null,
+        description: i.description ?? null,
+        metadata: i.metadata ?? {},
+        created: now,
+        updated: now,
+      };
+      await store.transaction((tx) => tx.saveWebhookEndpoint(record));
+      return record;
+    },
+    get: (id) => store.getWebhookEndpoint(id),
+    list: () => store.listWebhookEndpoints(),
+    async update(id, patch) {
+      const p = parse(updateSchema, patch, 'update');
+      const enabled = p.enabled_events === undefined ? undefined : checkEvents(p.enabled_events);
+      const url = p.url === undefined ? undefined : await checkEndpointUrl(p.url, options.allowPrivateUrls);
+      return change(id, (c, now) => ({
+        ...c,
+        url: url ?? c.url,
+        enabled_events: enabled ?? c.enabled_events,
+        status: p.status ?? c.status,
+        description: p.description === undefined ? c.description : p.description,
+        metadata: p.metadata ?? c.metadata,
+        updated: now,
+      }));
+    },
+    async del(id) {
+      if (!(await store.transaction((tx) => tx.deleteWebhookEndpoint(id)))) throw new SubscriptionWebhooksError('NOT_FOUND', `No webhook endpoint ${id}`);
+      return { id, deleted: true };
+    },
+    rotateSecret(id, rotate = {}) {
+      const graceMs = rotate.graceMs ?? 86_400_000;
+      if (!Number.isInteger(graceMs) || graceMs < 0) return Promise.reject(new SubscriptionWebhooksError('INVALID_ARGUMENT', 'rotateSecret: `graceMs` must be a non-negative integer'));
+      return change(id, (c, now) => ({
+        ...c,
+        secret: generateWebhookSecret(),
+        previous_secret: graceMs > 0 ? c.secret : null,
+        previous_secret_expires_at: graceMs > 0 ? new Date(Date.parse(now) + graceMs).toISOString() : null,
+        updated: now,
+      }));
+    },
+  };
+}

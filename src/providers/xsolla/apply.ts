@@ -1,0 +1,284 @@
+import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import { eventId, nameUuid, stableId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { StoreTransaction } from '../../store/types.js';
+import type { XsollaSubscriptionNotification, XsollaTransactionNotification } from './schemas.js';
+
+/** What the route hands to {@link applyXsollaNotification}. */
+export interface XsollaInput {
+  /** The inbox id (see `xsollaNotificationId`). */
+  notificationId: string;
+  notificationType: string;
+  /** The validated body, for mapped types. */
+  subscription?: XsollaSubscriptionNotification;
+  transaction?: XsollaTransactionNotification;
+  /** The body as received (JSON), emitted in `provider.notification.received`. */
+  decoded: Record<string, unknown>;
+  /** `transaction.dry_run = 1`. */
+  dryRun: boolean;
+  /** ISO 8601: when we received it (Xsolla's subscription webhooks carry no date of their own). */
+  receivedAt: string;
+  /** ms since epoch, to tell a past `date_end` from a future one. */
+  now: number;
+}
+
+/** Result of applying one notification inside a transaction. */
+export interface XsollaApplyResult {
+  events: DomainEvent[];
+  subscription: Subscription | null;
+  order: Order | null;
+  /** True when the notification was older than the state already recorded and changed nothing. */
+  stale: boolean;
+}
+
+const ENDED: readonly SubscriptionStatus[] = ['expired', 'revoked', 'refunded'];
+const TRACKED: readonly (keyof Subscription)[] = ['status', 'product_id', 'auto_renew', 'current_period_start', 'current_period_end', 'user_id'];
+
+const iso = (date: string | null | undefined): string | null => (date ? new Date(date).toISOString() : null);
+const ms = (date: string | null | undefined): number | null => (date ? Date.parse(date) : null);
+
+function diff(before: Subscription, after: Subscription): Partial<Subscription> | undefined {
+  const prev: Partial<Subscription> = {};
+  let changed = false;
+  for (const key of TRACKED) {
+    if (before[key] !== after[key]) {
+      (prev as Record<string, unknown>)[key] = before[key];
+      changed = true;
+    }
+  }
+  return changed ? prev : undefined;
+}
+
+/**
+ * An Xsolla amount (major units, float or decimal string) in milliunits of its currency, the unit
+ * Apple reports: one vocabulary for `Order.amount` across providers, exact for up to three decimals
+ * (a fourth rounds half up), and an integer, which the store's Float column holds exactly.
+ */
+export function toMilliunits(amount: number | string | null | undefined): number | null {
+  if (amount === null || amount === undefined) return null;
+  // String(number) is the shortest round-trip form, i.e. the decimal Xsolla wrote (9.99 → "9.99").
+  const m = /^(-?)(\d+)(?:\.(\d+))?$/.exec(typeof amount === 'number' ? String(amount) : amount.trim());
+  if (!m) return null;
+  const frac = (m[3] ?? '').padEnd(4, '0');
+  let milli = Number(m[2]) * 1000 + Number(frac.slice(0, 3));
+  if (Number(frac[3]) >= 5) milli += 1;
+  return m[1] && milli !== 0 ? -milli : milli;
+}
+
+/**
+ * Applies one verified Xsolla notification to subscriptions and orders per EVENTS.md § Xsolla and
+ * returns the domain events to append to the outbox. Pure apart from `tx`: safe to run again when
+ * the store retries a transaction.
+ */
+export async function applyXsollaNotification(tx: StoreTransaction, input: XsollaInput, logger: Logger): Promise<XsollaApplyResult> {
+  const events: DomainEvent[] = [];
+  const result: XsollaApplyResult = { events, subscription: null, order: null, stale: false };
+  const source = { notification_id: input.notificationId, notification_type: input.notificationType };
+  let livemode = !input.dryRun;
+  let created = input.receivedAt;
+  const emit = <T extends EventType>(type: T, object: EventObjectMap[T], previous?: Partial<EventObjectMap[T]>): void => {
+    events.push({
+      id: eventId('xsolla', input.notificationId, events.length),
+      type,
+      created,
+      provider: 'xsolla',
+      livemode,
+      data: previous ? { object, previous_attributes: previous } : { object },
+      source,
+    } as DomainEvent);
+  };
+
+  if (input.subscription) {
+    const n = input.subscription;
+    const s = n.subscription;
+    const contractId = String(s.subscription_id);
+    const before = await tx.getSubscription('xsolla', contractId);
+    // A subscription first seen through a dry-run payment stays a test subscription.
+    if (before?.environment === 'Sandbox') livemode = false;
+    if (n.notification_type === 'create_subscription' && s.date_create) created = iso(s.date_create)!;
+    emit('provider.notification.received', input.decoded);
+
+    const planId = String(s.plan_id);
+    const extra = {
+      ...(s.product_id !== undefined && s.product_id !== null ? { xsolla_product_id: String(s.product_id) } : {}),
+      ...(s.tags ? { xsolla_tags: s.tags } : {}),
+    };
+    const isTrial = (s.trial?.value ?? 0) > 0;
+    const next: Subscription = before
+      ? { ...before, metadata: { ...before.metadata, ...extra } }
+      : {
+          id: stableId('sub', 'xsolla', contractId),
+          provider: 'xsolla',
+          contract_id: contractId,
+          user_id: String(n.user.id),
+          product_id: planId,
+          status: isTrial && n.notification_type === 'create_subscription' ? 'trialing' : 'active',
+          auto_renew: true,
+          current_period_start: iso(s.date_create),
+          current_period_end: iso(s.date_next_charge),
+          pending_product_id: null,
+          environment: input.dryRun ? 'Sandbox' : 'Production',
+          latest_transaction_id: null,
+          notification_settings: null,
+          setting_id: null,
+          metadata: extra,
+          last_event_at: null,
+          created,
+          updated: created,
+        };
+    if (next.user_id === null) next.user_id = String(n.user.id);
+
+    const out: EventType[] = [];
+    const prevEnd = ms(before?.current_period_end);
+    const nextCharge = ms(s.date_next_charge);
+    let stale = before !== null && ENDED.includes(before.status);
+    switch (n.notification_type) {
+      case 'create_subscription':
+        if (!before) out.push('customer.subscription.started');
+        else if (ENDED.includes(before.status)) {
+          // A create for a subscription that had ended: it runs again.
+          stale = false;
+          next.status = isTrial ? 'trialing' : 'active';
+          next.auto_renew = true;
+          next.product_id = planId;
+          next.current_period_start = iso(s.date_create) ?? next.current_period_start;
+          next.current_period_end = iso(s.date_next_charge) ?? next.current_period_end;
+          out.push('customer.subscription.started');
+        } else stale = true;
+        break;
+      case 'update_subscription': {
+        if (stale) break;
+        if (before && nextCharge !== null && prevEnd !== null && nextCharge < prevEnd) {
+          stale = true;
+          break;
+        }
+        const moved = nextCharge !== null && (prevEnd === null || nextCharge > prevEnd || !before);
+        const planChanged = before !== null && planId !== before.product_id;
+        if (planChanged) {
+          next.product_id = planId;
+          // Xsolla does not say which plan ranks higher: a change it charged for at once (a new period
+          // started with it) is the immediate upgrade; one without a new period is any other change.
+          out.push(moved ? 'customer.subscription.upgraded' : 'customer.subscription.updated');
+        }
+        if (moved) {
+          next.current_period_start = before?.current_period_end ?? next.current_period_start;
+          next.current_period_end = iso(s.date_next_charge);
+          next.status = 'active';
+          next.auto_renew = true;
+          out.push('customer.subscription.renewed');
+        }
+        break;
+      }
+      case 'cancel_subscription': {
+        if (stale) break;
+        const end = ms(s.date_end);
+        next.auto_renew = false;
+        if (end !== null && end > input.now) {
+          next.status = 'canceled';
+          next.current_period_end = iso(s.date_end);
+          out.push('customer.subscription.canceled');
+        } else {
+          next.status = 'expired';
+          next.current_period_end = iso(s.date_end) ?? next.current_period_end;
+          out.push('customer.subscription.deleted');
+        }
+        break;
+      }
+      case 'non_renewal_subscription':
+        if (stale) break;
+        next.auto_renew = false;
+        next.status = 'canceled';
+        next.current_period_end = iso(s.date_next_charge) ?? next.current_period_end;
+        out.push('customer.subscription.canceled');
+        break;
+    }
+    if (stale) {
+      result.stale = true;
+      result.subscription = before;
+      return result;
+    }
+    next.last_event_at = created;
+    next.updated = created;
+    await tx.saveSubscription(next);
+    result.subscription = next;
+    if (!before) emit('customer.subscription.created', next);
+    const previous = before ? diff(before, next) : undefined;
+    for (const e of out) {
+      const prev = e === 'customer.subscription.upgraded' ? { product_id: before!.product_id } : e === 'customer.subscription.started' && !before ? undefined : previous;
+      emit(e, next, prev);
+    }
+    return result;
+  }
+
+  if (input.transaction) {
+    const n = input.transaction;
+    const t = n.transaction;
+    const tradeNo = String(t.id);
+    created = iso(t.payment_date ?? t.date) ?? input.receivedAt;
+    emit('provider.notification.received', input.decoded);
+    const sub = n.purchase?.subscription ?? null;
+    const money = n.purchase?.total ?? n.payment_details?.payment ?? (sub?.amount != null && sub.currency ? { amount: sub.amount, currency: sub.currency } : null);
+    const orderByTrade = await tx.getOrderByTradeNo('xsolla', tradeNo);
+    const externalId = t.external_id !== undefined && t.external_id !== null ? String(t.external_id) : null;
+
+    /** The order this transaction is about: recorded, claimed from the app's pending order, or new. */
+    const buildOrder = async (status: Order['status']): Promise<Order> => {
+      const byNo = !orderByTrade && externalId ? await tx.getOrderByNo(externalId) : null;
+      const claimable = byNo && byNo.status === 'pending' ? byNo : null;
+      if (externalId && !orderByTrade && !claimable) {
+        logger.debug({ externalId, transactionId: tradeNo }, 'Xsolla external_id matches no pending order: recording the transaction as a new order');
+      }
+      const base = orderByTrade ?? claimable;
+      return {
+        id: base?.id ?? stableId('ord', 'xsolla', tradeNo),
+        no: base?.no ?? nameUuid(`xsolla:${tradeNo}`),
+        trade_no: tradeNo,
+        origin_no: sub ? String(sub.subscription_id) : (base?.origin_no ?? null),
+        status,
+        user_id: base?.user_id ?? (n.user ? String(n.user.id) : null),
+        product_id: sub ? String(sub.plan_id) : (base?.product_id ?? null),
+        provider: 'xsolla',
+        amount: base?.trade_no ? base.amount : (toMilliunits(money?.amount) ?? base?.amount ?? null),
+        currency: base?.trade_no ? base.currency : (money?.currency ?? base?.currency ?? null),
+        paid_at: base?.paid_at ?? iso(t.payment_date) ?? created,
+        metadata: base?.metadata ?? (externalId ? { xsolla_external_id: externalId } : {}),
+        subscription_data: base?.subscription_data ?? null,
+        created: base?.created ?? created,
+        updated: created,
+      };
+    };
+
+    if (n.notification_type === 'payment') {
+      if (orderByTrade && orderByTrade.status !== 'pending') {
+        // Already recorded (or refunded first, out of order): the payment adds nothing.
+        result.stale = true;
+        result.order = orderByTrade;
+        return result;
+      }
+      const order = await buildOrder('paid');
+      await tx.saveOrder(order);
+      result.order = order;
+      if (sub) {
+        const linked = await tx.getSubscription('xsolla', String(sub.subscription_id));
+        if (linked) {
+          const env = input.dryRun ? 'Sandbox' : linked.environment;
+          await tx.saveSubscription({ ...linked, latest_transaction_id: tradeNo, environment: env, updated: created });
+        }
+      }
+      emit('order.paid', order);
+      return result;
+    }
+
+    // refund / partial_refund. A partial refund leaves the order paid (OrderStatus has no
+    // "partially refunded"); the event's source.notification_type says which it was.
+    const current = orderByTrade ?? (await buildOrder('paid'));
+    const order: Order = n.notification_type === 'refund' ? { ...current, status: 'refunded', updated: created } : { ...current, updated: created };
+    await tx.saveOrder(order);
+    result.order = order;
+    emit('order.refunded', order);
+    return result;
+  }
+
+  emit('provider.notification.received', input.decoded);
+  return result;
+}
