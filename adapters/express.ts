@@ -43,7 +43,7 @@ export function subscriptionWebhooks(hooks: SubscriptionWebhooks = createSubscri
   return async function subscriptionWebhooksMiddleware(req: Req, res: ServerResponse, next: Next): Promise<void> {
     const route = routeFor(hooks, req.path ?? (req.url ?? '/').split('?')[0]!);
     if (!route) return next();
-    if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed());
+    if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed(hooks, route));
     const response = await handleRequest(hooks, route, {
       headers: req.headers,
       readBody: () => readNodeBody(req, req, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),

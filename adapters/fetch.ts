@@ -44,7 +44,7 @@ export function fetchHandler(hooks: SubscriptionWebhooks = createSubscriptionWeb
 export function fetchRouteHandler(hooks: SubscriptionWebhooks, route: RouteName, options: FetchOptions = {}): (request: Request) => Promise<Response> {
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   return async (request) => {
-    if (request.method !== 'POST') return toWebResponse(methodNotAllowed());
+    if (request.method !== 'POST') return toWebResponse(methodNotAllowed(hooks, route));
     const response = await handleRequest(hooks, route, {
       headers: request.headers,
       readBody: () => readWebBody(request, hooks.maxBodyBytes, bodyTimeoutMs),

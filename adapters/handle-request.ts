@@ -28,7 +28,7 @@ export async function handleRequest(hooks: SubscriptionWebhooks, route: RouteNam
     return (await hooks.handle(route, { headers: req.headers, rawBody, userId })).response;
   } catch (err) {
     hooks.logger.error({ err, route }, (err as Error).message);
-    return errorResponse(err);
+    return errorResponse(hooks, route, err);
   }
 }
 
@@ -38,22 +38,19 @@ export function routeFor(hooks: SubscriptionWebhooks, path: string): RouteName |
   return hooks.mounts.find((m) => m.path === p)?.route;
 }
 
-/** The answer for an error raised outside the core (body reading, method), in the Apple wire format. */
-export function errorResponse(err: unknown): HandlerResponse {
-  const e = err instanceof SubscriptionWebhooksError ? err : new SubscriptionWebhooksError('INTERNAL', 'Internal error', { cause: err });
+/** The answer for an error raised outside the core (body reading, method), in the route's own wire format. */
+export function errorResponse(hooks: SubscriptionWebhooks, route: RouteName, err: unknown): HandlerResponse {
+  const response = hooks.errorResponse(route, err);
   // After 408/413 the rest of the body is never read, so the connection cannot be reused.
-  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
-  if (e.status === 408 || e.status === 413) headers.connection = 'close';
-  if (e.code === 'METHOD_NOT_ALLOWED') headers.allow = 'POST';
-  return {
-    status: e.status,
-    headers,
-    body: JSON.stringify({ code: e.status, message: e.code === 'INTERNAL' ? 'Internal error' : e.message, data: { processed: false, error: e.code } }),
-  };
+  const headers: Record<string, string> = { ...response.headers };
+  if (response.status === 408 || response.status === 413) headers.connection = 'close';
+  if (response.status === 405) headers.allow = 'POST';
+  return { ...response, headers };
 }
 
 /** 405 for a mounted path called with another method than POST. */
-export const methodNotAllowed = (): HandlerResponse => errorResponse(new SubscriptionWebhooksError('METHOD_NOT_ALLOWED', 'Use POST'));
+export const methodNotAllowed = (hooks: SubscriptionWebhooks, route: RouteName): HandlerResponse =>
+  errorResponse(hooks, route, new SubscriptionWebhooksError('METHOD_NOT_ALLOWED', 'Use POST'));
 
 function unauthorizedResponse(): HandlerResponse {
   const body = { code: 401, message: 'Sign in first', data: { processed: false, error: 'USER_NOT_FOUND' } };

@@ -48,7 +48,7 @@ export function subscriptionWebhooksRouter(hooks: SubscriptionWebhooks = createS
       });
       send(ctx, response);
     });
-    router.all(path, (ctx) => send(ctx, methodNotAllowed()));
+    router.all(path, (ctx) => send(ctx, methodNotAllowed(hooks, route)));
   }
   return router;
 }

@@ -55,7 +55,7 @@ export function nextApiHandler(hooks: HooksOrGetter, route: RouteName, options: 
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   return async (req, res) => {
     const h = resolve(hooks);
-    if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed());
+    if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed(h, route));
     const response = await handleRequest(h, route, {
       headers: req.headers,
       readBody: () => readNodeBody(req, req, { maxBytes: h.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),

@@ -4,7 +4,7 @@ import { EventBus } from './events/bus.js';
 import type { DomainEvent, NotificationSettings, Order, Provider, Subscription } from './events/types.js';
 import { randomId, randomUUID } from './ids.js';
 import { defaultLogger, type Logger } from './logger.js';
-import type { CoreContext, HandlerRequest, HandlerResult, RouteModule, RouteName } from './core/types.js';
+import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './core/types.js';
 import { appleNotificationRoute, appleTransactionRoute } from './providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
 import { createAppStoreServerApi, unconfiguredAppStoreServerApi } from './providers/apple/api.js';
@@ -58,6 +58,11 @@ export interface SubscriptionWebhooks {
    * The provider gets 2xx only after the transaction has committed.
    */
   handle(route: RouteName, request: HandlerRequest): Promise<HandlerResult>;
+  /**
+   * Words an error in the wire format of `route` (Apple's `{ code, message, data }`, Xsolla's `{ error }`).
+   * For adapters, whose own failures (body too large or too slow, wrong method) happen before `handle`.
+   */
+  errorResponse(route: RouteName, error: unknown): HandlerResponse;
   /** Orders (seed 003): create one before purchase; its `no` is the `appAccountToken` you pass to StoreKit. */
   orders: {
     create(input: CreateOrderInput): Promise<Order>;
@@ -210,6 +215,10 @@ export function createSubscriptionWebhooks(
     }
   }
 
+  function errorResponse(route: RouteName, error: unknown): HandlerResponse {
+    return (routeModules[route] ?? routeModules.apple).errorResponse(toError(error));
+  }
+
   const appleApi =
     apple?.api && verifier
       ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier })
@@ -228,6 +237,7 @@ export function createSubscriptionWebhooks(
     bus,
     logger,
     handle,
+    errorResponse,
     orders: {
       async create(input) {
         const parsed = createOrderSchema.safeParse(input);

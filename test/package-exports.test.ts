@@ -8,13 +8,13 @@ const run = (code: string, type: 'module' | 'commonjs') =>
   execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8' }).trim();
 
 const expected: Record<string, string[]> = {
-  'subscription-webhooks': ['createSubscriptionWebhooks', 'memoryStore', 'EventBus', 'SubscriptionWebhooksError'],
+  'subscription-webhooks': ['createSubscriptionWebhooks', 'memoryStore', 'EventBus', 'SubscriptionWebhooksError', 'createXsollaSubscriptionsApi'],
   'subscription-webhooks/express': ['subscriptionWebhooks'],
   'subscription-webhooks/koa': ['subscriptionWebhooksRouter'],
   'subscription-webhooks/next': ['nextRouteHandler', 'nextApiHandler'],
   'subscription-webhooks/fetch': ['fetchHandler', 'fetchRouteHandler'],
   'subscription-webhooks/prisma': ['prismaStore'],
-  'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite'],
+  'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite', 'signXsollaBody'],
 };
 
 describe('published entry points (dual ESM + CJS)', () => {

@@ -333,22 +333,25 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         (await prisma.swWebhookDelivery.findMany({ where: { status: f.status, endpointId: f.endpointId, eventId: f.eventId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: f.limit ?? 100 })).map(toDelivery)),
     claimDeliveries: ({ now, limit, lockMs }) => guard(() => claim(new Date(now), limit, lockMs)),
     finishDelivery: (id, token, o) =>
-      guard(() =>
-        prisma.$transaction(async (tx) => {
-          const at = o.last_attempt_at === null ? new Date() : new Date(o.last_attempt_at);
-          const { count } = await tx.swWebhookDelivery.updateMany({
+      guard(async () => {
+        const at = o.last_attempt_at === null ? new Date() : new Date(o.last_attempt_at);
+        const update = (c: PrismaStoreTxClient) =>
+          c.swWebhookDelivery.updateMany({
             where: { id, lockedBy: token },
             data: {
               status: o.status, attempts: o.attempts, nextAttemptAt: date(o.next_attempt_at), lastStatus: o.last_status, lastError: o.last_error,
               lastAttemptAt: date(o.last_attempt_at), deliveredAt: date(o.delivered_at), lockedUntil: null, lockedBy: null, updatedAt: at,
             },
           });
-          if (count === 1 && o.disable_endpoint) {
-            const row = await tx.swWebhookDelivery.findUnique({ where: { id } });
-            if (row) await tx.swWebhookEndpoint.updateMany({ where: { id: row.endpointId }, data: { status: 'disabled', updatedAt: at } });
-          }
-          return count === 1;
-        }, txOptions)),
+        // The common case is one conditional UPDATE; only a 410 touches two tables and needs a transaction.
+        if (!o.disable_endpoint) return (await update(prisma)).count === 1;
+        return prisma.$transaction(async (tx) => {
+          if ((await update(tx)).count !== 1) return false;
+          const row = await tx.swWebhookDelivery.findUnique({ where: { id } });
+          if (row) await tx.swWebhookEndpoint.updateMany({ where: { id: row.endpointId }, data: { status: 'disabled', updatedAt: at } });
+          return true;
+        }, txOptions);
+      }),
     resetDelivery: (id, now) =>
       guard(async () => {
         const at = new Date(now);
