@@ -1,4 +1,5 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
 import { eventId, nameUuid, stableId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { StoreTransaction } from '../../store/types.js';
@@ -59,7 +60,7 @@ export interface AppleApplyResult {
   stale: boolean;
 }
 
-const ENDED: readonly SubscriptionStatus[] = ['expired', 'revoked', 'refunded'];
+const ENDED = ENDED_STATUSES;
 const AUTO_RENEWABLE = 'Auto-Renewable Subscription';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -76,17 +77,7 @@ const TRACKED: readonly (keyof Subscription)[] = [
   'user_id',
 ];
 
-function diff(before: Subscription, after: Subscription): Partial<Subscription> | undefined {
-  const prev: Partial<Subscription> = {};
-  let changed = false;
-  for (const key of TRACKED) {
-    if (before[key] !== after[key]) {
-      (prev as Record<string, unknown>)[key] = before[key];
-      changed = true;
-    }
-  }
-  return changed ? prev : undefined;
-}
+const diff = (before: Subscription, after: Subscription) => previousAttributes(before, after, TRACKED);
 
 /**
  * Applies one verified Apple notification (or client transaction) to orders and subscriptions,

@@ -1,4 +1,5 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
 import { eventId, nameUuid, stableId } from '../../ids.js';
 import type { Logger } from '../../logger.js';
 import type { StoreTransaction } from '../../store/types.js';
@@ -31,23 +32,13 @@ export interface XsollaApplyResult {
   stale: boolean;
 }
 
-const ENDED: readonly SubscriptionStatus[] = ['expired', 'revoked', 'refunded'];
+const ENDED = ENDED_STATUSES;
 const TRACKED: readonly (keyof Subscription)[] = ['status', 'product_id', 'auto_renew', 'current_period_start', 'current_period_end', 'user_id'];
 
 const iso = (date: string | null | undefined): string | null => (date ? new Date(date).toISOString() : null);
 const ms = (date: string | null | undefined): number | null => (date ? Date.parse(date) : null);
 
-function diff(before: Subscription, after: Subscription): Partial<Subscription> | undefined {
-  const prev: Partial<Subscription> = {};
-  let changed = false;
-  for (const key of TRACKED) {
-    if (before[key] !== after[key]) {
-      (prev as Record<string, unknown>)[key] = before[key];
-      changed = true;
-    }
-  }
-  return changed ? prev : undefined;
-}
+const diff = (before: Subscription, after: Subscription) => previousAttributes(before, after, TRACKED);
 
 /**
  * An Xsolla amount (major units, float or decimal string) in milliunits of its currency, the unit
