@@ -46,7 +46,6 @@ describe('three delivery worker processes on one PostgreSQL', () => {
   });
 
   it(`deliver ${EVENTS} events, each exactly once`, { timeout: 180_000 }, async () => {
-    const t0 = Date.now();
     db = await createPostgresStore();
     let done!: () => void;
     const allArrived = new Promise<void>((r) => (done = r));
@@ -68,10 +67,8 @@ describe('three delivery worker processes on one PostgreSQL', () => {
       });
     }
     expect(await db.store.listDeliveries({ endpointId: endpoint.id, status: 'pending', limit: 10 })).toHaveLength(10);
-    const t1 = Date.now();
     workers.push(...(await Promise.all([1, 2, 3].map(() => startWorker(db!.url)))));
     await allArrived;
-    console.log("setup+delivery", Date.now() - t0, "delivery", Date.now() - t1);
     await Promise.all(workers.splice(0).map((w) => w.stop()));
 
     expect(ids.size).toBe(EVENTS);

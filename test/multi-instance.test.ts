@@ -11,7 +11,8 @@ async function post(url: string, signedPayload: string) {
   return { status: res.status, body: (await res.json()) as { data: { duplicate?: boolean } } };
 }
 
-describe('several app processes sharing one PostgreSQL', () => {
+// Child processes on a 2-core machine that runs other test files at the same time: generous timeouts.
+describe('several app processes sharing one PostgreSQL', { timeout: 180_000 }, () => {
   const dbs: TestDatabase<unknown>[] = [];
   const procs: AppProcess[] = [];
   afterAll(async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import type { InboxRecord, Store } from '../store/types.js';
+import type { DeliveryRecord, InboxRecord, NotificationSettingRecord, Store, WebhookEndpointRecord } from '../store/types.js';
 
 /** The subset of an `expect(...)` assertion the conformance suite uses (vitest / jest compatible). */
 export interface ConformanceAssertion {
@@ -109,6 +109,58 @@ export function sampleEvent(s: string, n: number, over: Partial<DomainEvent> = {
     source: { notification_id: `ntf_${s}`, notification_type: 'DID_RENEW', subtype: 'BILLING_RECOVERY' },
     ...over,
   } as DomainEvent;
+}
+
+/** Builds a notification setting. */
+export function sampleSetting(s: string, over: Partial<NotificationSettingRecord> = {}): NotificationSettingRecord {
+  return {
+    id: `set_${s}`,
+    type: 'notification',
+    mountLocation: `mount.${s}`,
+    description: '自定义通知配置',
+    componentDid: `did:abt:${s}`,
+    settings: { self_handle: true, include_events: ['customer.subscription.started'], exclude_events: ['order.paid'] },
+    created: iso(1_700_000_000_000),
+    updated: iso(1_700_000_000_001),
+    ...over,
+  };
+}
+
+/** Builds a webhook endpoint with every nullable field set. */
+export function sampleEndpoint(s: string, over: Partial<WebhookEndpointRecord> = {}): WebhookEndpointRecord {
+  return {
+    id: `we_${s}`,
+    url: `https://example.com/hooks/${s}`,
+    enabled_events: ['customer.subscription.started', 'manual.notification'],
+    status: 'enabled',
+    secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+    previous_secret: 'whsec_b2xkb2xkb2xkb2xkb2xkb2xkb2xkb2xk',
+    previous_secret_expires_at: iso(1_700_000_900_000),
+    description: 'callback',
+    metadata: { team: 'billing' },
+    created: iso(1_700_000_000_000),
+    updated: iso(1_700_000_000_002),
+    ...over,
+  };
+}
+
+/** Builds a due delivery row. */
+export function sampleDelivery(endpointId: string, eventId: string, due: number, over: Partial<DeliveryRecord> = {}): DeliveryRecord {
+  return {
+    id: `dlv_${endpointId}_${eventId}`,
+    endpoint_id: endpointId,
+    event_id: eventId,
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: iso(due),
+    last_status: null,
+    last_error: null,
+    last_attempt_at: null,
+    delivered_at: null,
+    created: iso(due),
+    updated: iso(due),
+    ...over,
+  };
 }
 
 /**
@@ -409,6 +461,135 @@ export function storeConformanceSuite(
       );
       expect(results.filter(Boolean)).toHaveLength(1);
       expect((await st.listEvents()).filter((e) => e.id.startsWith(`evt_${s}_`))).toHaveLength(1);
+    });
+
+    it('notification settings: found by id or mountLocation, mountLocation unique, deletable, rolled back with the transaction', async () => {
+      const st = await store();
+      const s = suffix();
+      const setting = sampleSetting(s);
+      await st.transaction((tx) => tx.saveNotificationSetting(setting));
+      expect(await st.getNotificationSetting(setting.id)).toStrictEqual(setting);
+      expect(await st.getNotificationSetting(setting.mountLocation)).toStrictEqual(setting);
+      await st.transaction(async (tx) => {
+        expect(await tx.getNotificationSetting(setting.mountLocation)).toStrictEqual(setting);
+        expect(await tx.getNotificationSetting(`missing_${s}`)).toBeNull();
+      });
+      const bare = sampleSetting(s, { description: null, componentDid: null, settings: { self_handle: false }, updated: iso(1_800_000_000_000) });
+      await st.transaction((tx) => tx.saveNotificationSetting(bare));
+      expect(await st.getNotificationSetting(setting.id)).toStrictEqual(bare);
+      await expect(st.transaction((tx) => tx.saveNotificationSetting(sampleSetting(`${s}b`, { mountLocation: setting.mountLocation })))).rejects.toThrow();
+      expect(await st.getNotificationSetting(`set_${s}b`)).toBeNull();
+      await expect(
+        st.transaction(async (tx) => {
+          await tx.saveNotificationSetting(sampleSetting(`${s}c`));
+          throw new Error('rollback setting');
+        }),
+      ).rejects.toThrow('rollback setting');
+      expect(await st.getNotificationSetting(`set_${s}c`)).toBeNull();
+      expect((await st.listNotificationSettings()).filter((x) => x.id.includes(s))).toStrictEqual([bare]);
+      expect(await st.transaction((tx) => tx.deleteNotificationSetting(setting.id))).toBe(true);
+      expect(await st.transaction((tx) => tx.deleteNotificationSetting(setting.id))).toBe(false);
+      expect(await st.getNotificationSetting(setting.mountLocation)).toBeNull();
+    });
+
+    it('webhook endpoints round-trip every field; deleting one deletes its deliveries', async () => {
+      const st = await store();
+      const s = suffix();
+      const full = sampleEndpoint(s);
+      const bare = sampleEndpoint(`${s}b`, { enabled_events: ['*'], status: 'disabled', previous_secret: null, previous_secret_expires_at: null, description: null, metadata: {} });
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(full);
+        await tx.saveWebhookEndpoint(bare);
+        await tx.insertEvents([sampleEvent(s, 1)]);
+        await tx.insertDeliveries([sampleDelivery(full.id, `evt_${s}_1`, 1_000_000_000_000)]);
+      });
+      expect(await st.getWebhookEndpoint(full.id)).toStrictEqual(full);
+      expect(await st.getWebhookEndpoint(bare.id)).toStrictEqual(bare);
+      expect((await st.listWebhookEndpoints()).filter((e) => e.id.includes(s))).toStrictEqual([full, bare]);
+      const changed = { ...full, url: 'https://example.org/x', status: 'disabled' as const, updated: iso(1_800_000_000_000) };
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(changed);
+        expect(await tx.getWebhookEndpoint(full.id)).toStrictEqual(changed);
+        expect((await tx.listWebhookEndpoints()).filter((e) => e.id === full.id)).toStrictEqual([changed]);
+      });
+      expect(await st.getDelivery(`dlv_${full.id}_evt_${s}_1`)).toStrictEqual(sampleDelivery(full.id, `evt_${s}_1`, 1_000_000_000_000));
+      expect(await st.transaction((tx) => tx.deleteWebhookEndpoint(full.id))).toBe(true);
+      expect(await st.transaction((tx) => tx.deleteWebhookEndpoint(full.id))).toBe(false);
+      expect(await st.getWebhookEndpoint(full.id)).toBeNull();
+      expect(await st.getDelivery(`dlv_${full.id}_evt_${s}_1`)).toBeNull();
+      await st.transaction((tx) => tx.deleteWebhookEndpoint(bare.id));
+    });
+
+    it('deliveries: claims take due rows once, skip disabled endpoints, and only the claim holder records the outcome', async () => {
+      const st = await store();
+      const s = suffix();
+      const t0 = 1_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const ep = sampleEndpoint(s);
+      const off = sampleEndpoint(`${s}off`, { status: 'disabled' });
+      const events = [1, 2, 3, 4].map((n) => sampleEvent(s, n));
+      const rows = [
+        sampleDelivery(ep.id, events[0]!.id, t0),
+        sampleDelivery(ep.id, events[1]!.id, t0 + 1),
+        sampleDelivery(ep.id, events[2]!.id, t0 + 60_000),
+        sampleDelivery(off.id, events[3]!.id, t0),
+      ];
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(ep);
+        await tx.saveWebhookEndpoint(off);
+        await tx.insertEvents(events);
+        await tx.insertDeliveries(rows);
+      });
+      await expect(st.transaction((tx) => tx.insertDeliveries([{ ...rows[0]!, id: `dlv_dup_${s}` }]))).rejects.toThrow();
+      expect((await st.listDeliveries({ endpointId: ep.id })).map((d) => d.id)).toStrictEqual(rows.slice(0, 3).map((d) => d.id));
+      expect((await st.listDeliveries({ eventId: events[1]!.id })).map((d) => d.id)).toStrictEqual([rows[1]!.id]);
+
+      const now = iso(t0 + 10);
+      const [a, b] = await Promise.all([st.claimDeliveries({ now, limit: 1, lockMs: 60_000 }), st.claimDeliveries({ now, limit: 5, lockMs: 60_000 })]);
+      const claimed = [...a!, ...b!];
+      expect(claimed.map((c) => c.delivery.id).sort()).toStrictEqual([rows[0]!.id, rows[1]!.id].sort());
+      expect(a!.length).toBeLessThanOrEqual(1);
+      const first = claimed.find((c) => c.delivery.id === rows[0]!.id)!;
+      expect(first.delivery).toStrictEqual(rows[0]);
+      expect(first.endpoint).toStrictEqual(ep);
+      expect(JSON.parse(first.body)).toStrictEqual(events[0]);
+      expect(await st.claimDeliveries({ now, limit: 10, lockMs: 60_000 })).toHaveLength(0);
+      expect(await st.resetDelivery(first.delivery.id, now)).toBe('claimed');
+      expect(await st.resetDelivery(`dlv_missing_${s}`, now)).toBeNull();
+
+      const delivered = { status: 'delivered' as const, attempts: 1, next_attempt_at: null, last_status: 204, last_error: null, last_attempt_at: iso(t0 + 20), delivered_at: iso(t0 + 20) };
+      expect(await st.finishDelivery(first.delivery.id, 'not-the-claim', delivered)).toBe(false);
+      expect(await st.finishDelivery(first.delivery.id, first.claim, delivered)).toBe(true);
+      expect(await st.finishDelivery(first.delivery.id, first.claim, delivered)).toBe(false);
+      expect(await st.getDelivery(first.delivery.id)).toStrictEqual({ ...rows[0]!, ...delivered, updated: iso(t0 + 20) });
+
+      // An expired claim can be taken over; the old holder can no longer record.
+      const second = claimed.find((c) => c.delivery.id === rows[1]!.id)!;
+      const later = iso(t0 + 120_000);
+      const retaken = await st.claimDeliveries({ now: later, limit: 10, lockMs: 60_000 });
+      expect(retaken.map((c) => c.delivery.id).sort()).toStrictEqual([rows[1]!.id, rows[2]!.id].sort());
+      const gone = { status: 'disabled' as const, attempts: 1, next_attempt_at: null, last_status: 410, last_error: 'HTTP 410', last_attempt_at: later, delivered_at: null, disable_endpoint: true };
+      expect(await st.finishDelivery(second.delivery.id, second.claim, gone)).toBe(false);
+      const r1 = retaken.find((c) => c.delivery.id === rows[1]!.id)!;
+      expect(await st.finishDelivery(r1.delivery.id, r1.claim, gone)).toBe(true);
+      expect((await st.getWebhookEndpoint(ep.id))?.status).toBe('disabled');
+      // Released without an attempt: the row is unchanged and claimable again once its endpoint is enabled.
+      const r2 = retaken.find((c) => c.delivery.id === rows[2]!.id)!;
+      const { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at } = r2.delivery;
+      expect(await st.finishDelivery(r2.delivery.id, r2.claim, { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at })).toBe(true);
+      expect(await st.claimDeliveries({ now: later, limit: 10, lockMs: 60_000 })).toHaveLength(0);
+      await st.transaction((tx) => tx.saveWebhookEndpoint({ ...ep, status: 'enabled' }));
+      const again = await st.claimDeliveries({ now: later, limit: 10, lockMs: 60_000 });
+      expect(again.map((c) => c.delivery.id)).toStrictEqual([rows[2]!.id]);
+      expect(await st.finishDelivery(again[0]!.delivery.id, again[0]!.claim, { ...delivered, last_attempt_at: later, delivered_at: later })).toBe(true);
+
+      const replayed = await st.resetDelivery(rows[1]!.id, later);
+      expect(replayed).toStrictEqual({ ...rows[1]!, status: 'pending', attempts: 0, next_attempt_at: later, last_status: 410, last_error: 'HTTP 410', last_attempt_at: later, updated: later });
+      expect((await st.listDeliveries({ status: 'disabled', endpointId: ep.id }))).toHaveLength(0);
+      expect((await st.listDeliveries({ status: 'delivered', endpointId: ep.id })).map((d) => d.id).sort()).toStrictEqual([rows[0]!.id, rows[2]!.id].sort());
+      await st.transaction(async (tx) => {
+        await tx.deleteWebhookEndpoint(ep.id);
+        await tx.deleteWebhookEndpoint(off.id);
+      });
     });
 
     it('transaction returns the value of fn', async () => {
