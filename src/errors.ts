@@ -84,6 +84,8 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
   APPLE_API_UNAVAILABLE: 503,
 };
 
+const ERROR_BRAND = Symbol.for('subscription-webhooks.error');
+
 /**
  * The single error class of the library. Match on `code`, never on `message`.
  *
@@ -92,6 +94,16 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
  * catch (e) { if (e instanceof SubscriptionWebhooksError && e.code === 'SIGNATURE_INVALID') ... }
  */
 export class SubscriptionWebhooksError extends Error {
+  /**
+   * `instanceof` works across copies of this package in one process (its ESM and CJS builds, or a
+   * bundler that loads it twice through a symlink): errors carry a global brand, not only a prototype.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== SubscriptionWebhooksError) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[ERROR_BRAND] === true;
+  }
+  /** @internal */
+  readonly [ERROR_BRAND] = true;
   override readonly name = 'SubscriptionWebhooksError';
   /** Stable machine-readable code. */
   readonly code: ErrorCode;

@@ -14,6 +14,7 @@ const expected: Record<string, string[]> = {
   'subscription-webhooks/next': ['nextRouteHandler', 'nextApiHandler'],
   'subscription-webhooks/fetch': ['fetchHandler', 'fetchRouteHandler'],
   'subscription-webhooks/prisma': ['prismaStore'],
+  'subscription-webhooks/callback': ['createCallbackRoute', 'verifyWebhook'],
   'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite', 'signXsollaBody'],
 };
 
@@ -36,6 +37,14 @@ describe('published entry points (dual ESM + CJS)', () => {
       'commonjs',
     );
     expect(out).toBe('true JWS_MALFORMED');
+  });
+  it('instanceof SubscriptionWebhooksError holds across the ESM and CJS copies (dual-package hazard)', () => {
+    const out = run(
+      `import { createRequire } from 'node:module'; const esm = await import('subscription-webhooks'); const cjs = createRequire(process.cwd() + '/')('subscription-webhooks');
+       const e = new cjs.SubscriptionWebhooksError('SIGNATURE_INVALID', 'x'); console.log(e instanceof esm.SubscriptionWebhooksError, esm.isSubscriptionWebhooksError(e, 'SIGNATURE_INVALID'), new Error('x') instanceof esm.SubscriptionWebhooksError)`,
+      'module',
+    );
+    expect(out).toBe('true true false');
   });
   it('the Prisma schema fragment ships with the package', () => {
     expect(run(`console.log(require.resolve('subscription-webhooks/prisma-schema/subscription-webhooks.prisma'))`, 'commonjs')).toMatch(/prisma-schema\/subscription-webhooks\.prisma$/);
