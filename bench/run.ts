@@ -10,10 +10,14 @@ import { runE2e, type E2eResult } from './e2e.js';
 import { benchSigner } from './lib/fixtures.js';
 import { postgresServer } from './lib/databases.js';
 import { runVerifyBench } from './verify.js';
+import { runOutbound, type OutboundResult } from './outbound.js';
 
-const quick = process.env.QUICK === '1';
+// SMOKE=1 (npm run bench:smoke, run by CI): tiny counts so the benchmark code cannot rot; no figures
+// are asserted and neither BENCHMARKS.md nor latest.json is written.
+const smoke = process.env.SMOKE === '1';
+const quick = smoke || process.env.QUICK === '1';
 const runs = Number(process.env.RUNS ?? (quick ? 1 : 5));
-const seconds = Number(process.env.SECONDS ?? (quick ? 2 : 3));
+const seconds = Number(process.env.SECONDS ?? (smoke ? 1 : quick ? 2 : 3));
 const root = new URL('..', import.meta.url).pathname;
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
@@ -22,15 +26,16 @@ const date = new Date().toISOString();
 console.log(`subscription-webhooks benchmarks — ${machine}, Node ${process.version}, ${date}, ${runs} run(s) per figure\n`);
 
 console.log('verify + decode (one core, warm)…');
-const verify = await runVerifyBench(runs, quick ? 500 : 1000);
+const verify = await runVerifyBench(runs, smoke ? 100 : quick ? 500 : 1000);
 console.log(verify);
 
 console.log('\nend to end over HTTP…');
 const signer = await benchSigner();
 const pg = await postgresServer();
 const e2e: Record<string, E2eResult> = {};
+let outbound: OutboundResult[] = [];
 try {
-  const rates = [100, 500, 1000];
+  const rates = smoke ? [100] : [100, 500, 1000];
   for (const scenario of [
     { name: 'ours_pg', store: 'postgresql', verifier: 'ours' },
     { name: 'apple_pg', store: 'postgresql', verifier: 'apple' },
@@ -38,12 +43,14 @@ try {
   ] as const) {
     e2e[scenario.name] = await runE2e(signer, pg.url, scenario, { runs, seconds, rates });
   }
+  console.log('\noutbound delivery (10,000 events, PostgreSQL)…');
+  outbound = await runOutbound(pg.url, runs, smoke ? 300 : quick ? 2000 : 10_000);
 } finally {
   await pg.stop();
 }
 
 console.log('\nmemory (100,000 notifications in one process)…');
-const mem = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', `import('./bench/memory.ts').then(async (m) => console.log(JSON.stringify(await m.runMemoryBench(${quick ? 20_000 : 100_000}))))`], {
+const mem = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', `import('./bench/memory.ts').then(async (m) => console.log(JSON.stringify(await m.runMemoryBench(${smoke ? 11_000 : quick ? 20_000 : 100_000}))))`], {
   cwd: root,
   encoding: 'utf8',
 });
@@ -64,16 +71,20 @@ const results = {
   verify_fraction_of_floor: round(verify.ours_ops_per_s / verify.floor_ops_per_s, 3),
   e2e_pg_req_per_s: round(ours.saturation.req_per_s, 0),
   e2e_ratio_vs_apple_baseline: round(ours.saturation.req_per_s / e2e.apple_pg!.saturation.req_per_s, 2),
-  e2e_p99_ms_at_500: ours.loads['500']!.p99_ms,
+  e2e_p99_ms_at_500: ours.loads['500']?.p99_ms ?? Number.NaN,
   e2e_sqlite_req_per_s: round(e2e.ours_sqlite!.saturation.req_per_s, 0),
   e2e_pg_dup50_req_per_s: round(ours.duplicates50.req_per_s, 0),
+  outbound_events_per_s: outbound.find((o) => o.workers === 1)!.events_per_s,
+  outbound_events_per_s_2_workers: outbound.find((o) => o.workers === 2)!.events_per_s,
+  outbound_p99_ms: outbound.find((o) => o.workers === 1)!.p99_ms,
   rss_growth_pct: memory.rss_growth_pct ?? Number.NaN,
+  outbound,
   e2e,
   memory,
 };
 
 const row = (name: string, r: E2eResult) =>
-  `| ${name} | ${[100, 500, 1000].map((k) => `${r.loads[k]!.req_per_s.toFixed(0)} / ${r.loads[k]!.p50_ms} / ${r.loads[k]!.p99_ms}`).join(' | ')} | ${r.saturation.req_per_s.toFixed(0)} (p99 ${r.saturation.p99_ms} ms) | ${r.duplicates50.req_per_s.toFixed(0)} |`;
+  `| ${name} | ${[100, 500, 1000].map((k) => (r.loads[k] ? `${r.loads[k].req_per_s.toFixed(0)} / ${r.loads[k].p50_ms} / ${r.loads[k].p99_ms}` : 'n/a')).join(' | ')} | ${r.saturation.req_per_s.toFixed(0)} (p99 ${r.saturation.p99_ms} ms) | ${r.duplicates50.req_per_s.toFixed(0)} |`;
 const table = `Machine: ${machine}; Node ${process.version}; ${date.slice(0, 10)}; each figure the median of ${runs} run(s) after warm-up.
 
 ### Verify + decode one full notification (one core, warm, chain cached)
@@ -99,12 +110,23 @@ ${row('ours, SQLite', e2e.ours_sqlite!)}
 
 Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**.
 
+### Outbound delivery (10,000 events to a receiver on 127.0.0.1, PostgreSQL, Standard Webhooks signing)
+
+| workers | events/s (backlog drained) | enqueue→delivery p50 / p99 at 500 events/s |
+|---|---|---|
+${outbound.map((o) => `| ${o.workers} | ${o.events_per_s} | ${o.p50_ms} / ${o.p99_ms} ms |`).join('\n')}
+
 ### Memory (100,000 notifications through the core, nothing kept by the store)
 
 RSS ${memory.rss_mb_at_10k} MB after 10,000 → ${memory.rss_mb_at_end} MB at the end (**${results.rss_growth_pct}%**); heap ${memory.heap_mb_at_10k} → ${memory.heap_mb_at_end} MB.
 `;
 console.log(`\n${table}`);
 mkdirSync(`${root}bench/results`, { recursive: true });
+if (smoke) {
+  writeFileSync(`${root}bench/results/smoke.json`, `${JSON.stringify(results, null, 2)}\n`);
+  console.log('bench smoke OK (figures not recorded)');
+  process.exit(0);
+}
 const json = `${JSON.stringify(results, null, 2)}\n`;
 writeFileSync(`${root}bench/results/latest.json`, json);
 writeFileSync(`${root}bench/results/${date.slice(0, 19).replace(/:/g, '-')}.json`, json);

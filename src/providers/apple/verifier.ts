@@ -304,7 +304,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
     let valid = false;
     if (chain.nodeKey && nodeCrypto) {
       const signature = decodeBase64(parts[2], true);
-      valid = signature !== null && signature.length === 64 && nodeCrypto.verify('sha256', Buffer.from(`${parts[0]}.${parts[1]}`), { key: chain.nodeKey, dsaEncoding: 'ieee-p1363' }, signature);
+      valid = signature !== null && signature.length === 64 && nodeCrypto.verify('sha256', Buffer.from(jws.slice(0, parts[0].length + 1 + parts[1].length), 'latin1'), { key: chain.nodeKey, dsaEncoding: 'ieee-p1363' }, signature);
     } else {
       valid = await flattenedVerify({ protected: parts[0], payload: parts[1], signature: parts[2] }, chain.leafKey, { algorithms: ['ES256'] }).then(
         () => true,

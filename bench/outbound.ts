@@ -1,0 +1,97 @@
+/**
+ * Outbound delivery: 10,000 events to a local receiver by 1 and 2 worker processes on PostgreSQL.
+ * Throughput: a backlog of 10,000 committed events, drained. Latency: events committed at a steady
+ * 500/s while the workers run; enqueue-to-delivery = arrival at the receiver − commit time.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { enqueueDeliveries } from '../src/delivery/outbox.js';
+import { createSubscriptionWebhooks, type DomainEvent } from '../src/index.js';
+import { sampleEvent } from '../src/testing/store-conformance.js';
+import { freshPostgres } from './lib/databases.js';
+import { median } from './lib/fixtures.js';
+import { startChild } from './lib/spawn.js';
+
+export interface OutboundResult {
+  workers: number;
+  events_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+}
+
+function percentile(values: number[], p: number): number {
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? 0;
+}
+
+async function receiver() {
+  const arrivals = new Map<string, number>();
+  let onCount: ((n: number) => void) | null = null;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      arrivals.set(String(req.headers['webhook-id']), performance.timeOrigin + performance.now());
+      res.writeHead(200).end('ok');
+      onCount?.(arrivals.size);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    arrivals,
+    waitFor: (n: number) =>
+      new Promise<void>((resolve) => {
+        if (arrivals.size >= n) return resolve();
+        onCount = (c) => c >= n && resolve();
+      }),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+async function oneRun(pgServer: string, workers: number, events: number, tag: string): Promise<OutboundResult> {
+  const db = await freshPostgres(pgServer, 4);
+  const rx = await receiver();
+  const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] }, store: db.store, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  await hooks.webhookEndpoints.create({ url: rx.url, enabled_events: ['*'] });
+  const enqueue = async (batch: DomainEvent[]) =>
+    db.store.transaction(async (tx) => {
+      await tx.insertEvents(batch);
+      await enqueueDeliveries(tx, batch, [], { now: new Date().toISOString(), notifier: false });
+    });
+  // Throughput: drain a committed backlog.
+  for (let b = 0; b < events; b += 500) await enqueue(Array.from({ length: Math.min(500, events - b) }, (_, i) => sampleEvent(`${tag}t`, b + i)));
+  const procs = await Promise.all(Array.from({ length: workers }, () => startChild('bench/lib/worker.ts', { DATABASE_URL: db.url })));
+  await rx.waitFor(events);
+  // From the first arrival to the last, so process start-up does not count.
+  const backlog = [...rx.arrivals.values()];
+  const started = Math.min(...backlog);
+  const drained = Math.max(...backlog);
+  // Latency: a steady 500 events/s for 4 s, 25 events every 50 ms, while the workers keep running.
+  const committed = new Map<string, number>();
+  let n = 0;
+  for (let tick = 0; tick < 80; tick++) {
+    const batch = Array.from({ length: 25 }, () => sampleEvent(`${tag}l`, n++));
+    await enqueue(batch);
+    const at = performance.timeOrigin + performance.now();
+    for (const e of batch) committed.set(e.id, at);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await rx.waitFor(events + n);
+  await Promise.all(procs.map((p) => p.stop()));
+  await rx.close();
+  await db.close();
+  const latencies = [...committed].map(([id, at]) => rx.arrivals.get(id)! - at);
+  return { workers, events_per_s: events / ((drained - started) / 1000), p50_ms: Math.round(percentile(latencies, 50)), p99_ms: Math.round(percentile(latencies, 99)) };
+}
+
+export async function runOutbound(pgServer: string, runs: number, events = 10_000): Promise<OutboundResult[]> {
+  const out: OutboundResult[] = [];
+  for (const workers of [1, 2]) {
+    const results: OutboundResult[] = [];
+    for (let r = 0; r < runs; r++) results.push(await oneRun(pgServer, workers, events, `w${workers}r${r}`));
+    const m = { workers, events_per_s: Math.round(median(results.map((x) => x.events_per_s))), p50_ms: median(results.map((x) => x.p50_ms)), p99_ms: median(results.map((x) => x.p99_ms)) };
+    console.log('  outbound', m);
+    out.push(m);
+  }
+  return out;
+}
