@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runE2e, type E2eResult } from './e2e.js';
-import { benchSigner } from './lib/fixtures.js';
+import { benchSigner, signedBodies } from './lib/fixtures.js';
 import { postgresServer } from './lib/databases.js';
 import { runVerifyBench } from './verify.js';
 import { runOutbound, type OutboundResult } from './outbound.js';
@@ -17,7 +17,7 @@ import { runOutbound, type OutboundResult } from './outbound.js';
 const smoke = process.env.SMOKE === '1';
 const quick = smoke || process.env.QUICK === '1';
 const runs = Number(process.env.RUNS ?? (quick ? 1 : 5));
-const seconds = Number(process.env.SECONDS ?? (smoke ? 1 : quick ? 2 : 3));
+const seconds = Number(process.env.SECONDS ?? (smoke ? 1 : 2));
 const root = new URL('..', import.meta.url).pathname;
 const round = (n: number, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
@@ -31,6 +31,8 @@ console.log(verify);
 
 console.log('\nend to end over HTTP…');
 const signer = await benchSigner();
+// Distinct signed bodies, signed once; every run uses a fresh database, so runs may share them.
+const pool = await signedBodies(signer, smoke ? 1500 : 9000);
 const pg = await postgresServer();
 const e2e: Record<string, E2eResult> = {};
 let outbound: OutboundResult[] = [];
@@ -41,7 +43,7 @@ try {
     { name: 'apple_pg', store: 'postgresql', verifier: 'apple' },
     { name: 'ours_sqlite', store: 'sqlite', verifier: 'ours' },
   ] as const) {
-    e2e[scenario.name] = await runE2e(signer, pg.url, scenario, { runs, seconds, rates });
+    e2e[scenario.name] = await runE2e(signer, pg.url, scenario, { runs, seconds, rates, pool });
   }
   console.log('\noutbound delivery (10,000 events, PostgreSQL)…');
   outbound = await runOutbound(pg.url, runs, smoke ? 300 : quick ? 2000 : 10_000);

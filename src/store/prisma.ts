@@ -212,6 +212,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
 
   function wrap(tx: PrismaStoreTxClient): StoreTransaction {
     const readNull = new Set<string>();
+    const seen = new Map<string, Subscription | null>();
     return {
       async insertNotification(r) {
         const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload")
@@ -226,16 +227,23 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         await tx.swOrder.upsert({ where: { id: o.id }, create: data, update: data });
       },
       async getSubscription(p, contractId) {
+        // Within one transaction a row read (and locked) once cannot change under us: answer again
+        // from memory. Saves two round trips when an order event resolves its subscription's settings.
+        const k = `${p}\0${contractId}`;
+        if (seen.has(k)) return structuredClone(seen.get(k) ?? null);
         if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_subscriptions" WHERE "provider" = ${p} AND "contract_id" = ${contractId} FOR UPDATE`;
         const r = await tx.swSubscription.findUnique({ where: subKey(p, contractId) });
-        if (!r) readNull.add(`${p}\0${contractId}`);
-        return r && toSubscription(r);
+        if (!r) readNull.add(k);
+        const sub = r && toSubscription(r);
+        seen.set(k, sub);
+        return structuredClone(sub);
       },
       async saveSubscription(s) {
         const data = subscriptionData(s);
         const k = `${s.provider}\0${s.contract_id}`;
         if (readNull.delete(k)) await tx.swSubscription.create({ data }); // P2002 here = lost race → retry fn
         else await tx.swSubscription.upsert({ where: subKey(s.provider, s.contract_id), create: data, update: data });
+        seen.set(k, structuredClone(s));
       },
       async insertEvents(events) {
         if (events.length === 0) return;
