@@ -48,9 +48,12 @@ export function postgresServerUrl(): string {
   return url;
 }
 
-/** A fresh database on the shared PostgreSQL server, migrated with the committed SQL. */
-export async function createPostgresStore(options: PrismaStoreOptions = {}): Promise<TestDatabase<PgClient>> {
-  const server = postgresServerUrl();
+/**
+ * A fresh database on the shared PostgreSQL server (or on `serverUrl`, e.g. a test's own
+ * restartable server), migrated with the committed SQL.
+ */
+export async function createPostgresStore(options: PrismaStoreOptions = {}, serverUrl?: string): Promise<TestDatabase<PgClient>> {
+  const server = serverUrl ?? postgresServerUrl();
   const name = `sw_test_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
   const admin = new pg.Client({ connectionString: server });
   await admin.connect();

