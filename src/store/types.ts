@@ -123,19 +123,14 @@ export interface ClaimedDelivery {
   endpoint: WebhookEndpointRecord | null;
 }
 
-/** What an attempt changed on its row. */
-export interface DeliveryOutcome {
-  status: DeliveryStatus;
-  attempts: number;
-  next_attempt_at: string | null;
-  last_status: number | null;
-  last_error: string | null;
-  /** null: no attempt was made (the claim is only released). */
-  last_attempt_at: string | null;
-  delivered_at: string | null;
-  /** Also set the row's endpoint to `disabled` (the receiver answered 410). */
-  disable_endpoint?: boolean;
-}
+/**
+ * What an attempt changed on its row (`last_attempt_at` null: no attempt was made, the claim is only
+ * released), and whether to also set the row's endpoint to `disabled` (the receiver answered 410).
+ */
+export type DeliveryOutcome = Pick<
+  DeliveryRecord,
+  'status' | 'attempts' | 'next_attempt_at' | 'last_status' | 'last_error' | 'last_attempt_at' | 'delivered_at'
+> & { disable_endpoint?: boolean };
 
 /** Filters for {@link Store.listDeliveries}. */
 export interface DeliveryFilter {
