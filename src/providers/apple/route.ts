@@ -30,6 +30,10 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
       const body = parseJsonObject(readRawBody(request.rawBody, ctx.config.maxBodyBytes));
       const verified = await verifier().verifyNotification(stringField(body, 'signedPayload'));
       const p = verified.payload;
+      // The decoded payload, with the nested JWS replaced by what they decode to (the exact signed bytes
+      // stay in the inbox's raw body): a third of the size in every event row and webhook body.
+      const { signedTransactionInfo: _t, signedRenewalInfo: _r, ...unsigned } = p.data ?? {};
+      const decoded = plain({ ...p, data: p.data ? { ...unsigned, transactionInfo: verified.transaction, renewalInfo: verified.renewalInfo } : undefined });
       const inbox: InboxRecord = {
         provider: 'apple',
         notification_id: p.notificationUUID,
@@ -39,9 +43,8 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
         signed_at: new Date(p.signedDate).toISOString(),
         received_at: new Date().toISOString(),
         raw_body: rawBodyText(request.rawBody),
-        payload: p,
+        payload: decoded,
       };
-      const decoded = { ...p, data: p.data ? { ...p.data, transactionInfo: verified.transaction, renewalInfo: verified.renewalInfo } : undefined };
       const outcome = await commitNotification(ctx, inbox, (tx) =>
         applyAppleNotification(
           tx,
@@ -53,7 +56,7 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
             environment: verified.environment,
             transaction: verified.transaction,
             renewalInfo: verified.renewalInfo,
-            decoded: plain(decoded),
+            decoded,
           },
           ctx.logger,
         ),
