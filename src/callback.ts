@@ -125,19 +125,29 @@ export interface CallbackRoute {
   koa(): (ctx: KoaLikeContext, next?: () => Promise<unknown>) => Promise<void>;
 }
 
+const tooLarge = (maxBytes: number) => new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`);
+
+/**
+ * Reads the body up to `maxBytes`. Too large (declared or streamed) rejects `BODY_TOO_LARGE` without
+ * reading further, and keeps the socket so the 413 can still be written on it.
+ */
 function readStream(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
-    req.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size > maxBytes) {
-        reject(new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`));
-        req.destroy();
+        req.off('data', onData);
+        req.pause();
+        reject(tooLarge(maxBytes));
         return;
       }
       chunks.push(chunk);
-    });
+    };
+    req.on('data', onData);
     req.on('end', () => resolve(Buffer.concat(chunks)));
     req.on('error', reject);
   });
@@ -183,7 +193,8 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
   async function post(req: CallbackRequest): Promise<{ code: 'OK' }> {
     const raw = req.rawBody ?? req.body;
     const event = verifyWebhook(secrets, req.headers, raw as string | Uint8Array, { toleranceSeconds: options.toleranceSeconds });
-    await handlers[event.type]?.(event, req as R);
+    // Own handlers only: an event type naming an Object.prototype member ("constructor", "__proto__") has none.
+    if (Object.hasOwn(handlers, event.type)) await handlers[event.type]?.(event, req as R);
     await handlers['*']?.(event, req as R);
     return { code: 'OK' };
   }
@@ -209,6 +220,8 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
         }
         res.statusCode = answer.status;
         res.setHeader('content-type', 'application/json; charset=utf-8');
+        // After a 413 the rest of the body is never read, so the connection cannot be reused.
+        if (answer.status === 413) res.setHeader('connection', 'close');
         res.end(answer.body);
       };
     },

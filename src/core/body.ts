@@ -1,4 +1,5 @@
 import { SubscriptionWebhooksError } from '../errors.js';
+import { jsonTooDeep, MAX_JSON_DEPTH } from './json-depth.js';
 import type { HeadersLike } from './types.js';
 
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -28,6 +29,7 @@ export function readRawBody(rawBody: unknown, maxBytes: number): string {
 
 /** Parses a JSON object body. @throws SubscriptionWebhooksError `BODY_INVALID` */
 export function parseJsonObject(text: string): Record<string, unknown> {
+  if (jsonTooDeep(text)) throw new SubscriptionWebhooksError('BODY_INVALID', `Body nests deeper than ${MAX_JSON_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(text);

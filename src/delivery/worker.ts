@@ -141,7 +141,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     }
   }
 
-  async function attemptOne(c: ClaimedDelivery, result: DeliveryRunResult, gone: Set<string>): Promise<void> {
+  async function attemptOne(c: ClaimedDelivery, result: DeliveryRunResult, gone: Set<string>, delivered?: { id: string; last_status: number }[]): Promise<void> {
     const d = c.delivery;
     if (gone.has(d.endpoint_id)) {
       // Disabled by a 410 earlier in this round: hand the row back untouched for when it is re-enabled.
@@ -157,6 +157,12 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     const at = now();
     const attempts = d.attempts + 1;
     let outcome: DeliveryOutcome;
+    if (attempt.ok && delivered && attempt.status !== null) {
+      // Recorded with the rest of the round in one statement (see runOnce).
+      delivered.push({ id: d.id, last_status: attempt.status });
+      result.delivered++;
+      return;
+    }
     if (attempt.ok) {
       outcome = { status: 'delivered', attempts, next_attempt_at: null, last_status: attempt.status, last_error: null, last_attempt_at: iso(at), delivered_at: iso(at) };
       result.delivered++;
@@ -185,13 +191,17 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     const claimed = await store.claimDeliveries({ now: iso(now()), limit: batchSize, lockMs });
     result.attempted = claimed.length;
     const gone = new Set<string>();
+    // Successes of the round are recorded together when the store can (one UPDATE instead of one per
+    // row). Until then the rows stay claimed, so a crash in between means those deliveries are made
+    // again after the claim lapses: at least once, with the same webhook-id, as for any crash mid-attempt.
+    const delivered: { id: string; last_status: number }[] | undefined = store.finishDelivered ? [] : undefined;
     let next = 0;
     await Promise.all(
       Array.from({ length: Math.min(concurrency, claimed.length) }, async () => {
         while (next < claimed.length) {
           const c = claimed[next++]!;
           try {
-            await attemptOne(c, result, gone);
+            await attemptOne(c, result, gone, delivered);
           } catch (err) {
             // The claim lapses and the row is attempted again later.
             logger.error({ err, deliveryId: c.delivery.id }, 'could not record a delivery attempt');
@@ -199,6 +209,10 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
         }
       }),
     );
+    if (delivered && delivered.length > 0) {
+      const recorded = await store.finishDelivered!(delivered, claimed[0]!.claim, iso(now()));
+      if (recorded < delivered.length) logger.warn({ delivered: delivered.length, recorded }, 'some claims expired before their deliveries were recorded; another worker may repeat them');
+    }
     return result;
   }
 

@@ -380,6 +380,22 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
           return true;
         }, txOptions);
       }),
+    finishDelivered: (items, token, atIso) =>
+      guard(async () => {
+        // One UPDATE per answered status (nearly always one: 200) instead of one per row.
+        const at = new Date(atIso);
+        const byStatus = new Map<number, string[]>();
+        for (const { id, last_status } of items) byStatus.set(last_status, [...(byStatus.get(last_status) ?? []), id]);
+        let count = 0;
+        for (const [lastStatus, ids] of byStatus) {
+          const r = await prisma.swWebhookDelivery.updateMany({
+            where: { id: { in: ids }, lockedBy: token },
+            data: { status: 'delivered', attempts: { increment: 1 }, nextAttemptAt: null, lastStatus, lastError: null, lastAttemptAt: at, deliveredAt: at, lockedUntil: null, lockedBy: null, updatedAt: at },
+          });
+          count += r.count;
+        }
+        return count;
+      }),
     resetDelivery: (id, now) =>
       guard(async () => {
         const at = new Date(now);

@@ -192,6 +192,12 @@ export interface Store {
   /** Records an attempt and releases the claim. Resolves `false` (writing nothing) when `claim` no longer holds the row. */
   finishDelivery(id: string, claim: string, outcome: DeliveryOutcome): Promise<boolean>;
   /**
+   * Optional: records many successful first-or-later attempts of one claim at once (status `delivered`,
+   * `attempts + 1`, released). Resolves how many rows `claim` still held. Without it the worker calls
+   * {@link Store.finishDelivery} per row.
+   */
+  finishDelivered?(items: ReadonlyArray<{ id: string; last_status: number }>, claim: string, at: string): Promise<number>;
+  /**
    * Makes a row due again at `now` with its attempt count reset (replay). Resolves `null` when there is
    * no such row, `'claimed'` when a worker holds it right now.
    */

@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { flattenedVerify } from 'jose';
 import type { z } from 'zod';
+import { jsonTooDeep } from '../../core/json-depth.js';
 import { SubscriptionWebhooksError } from '../../errors.js';
 import type { ErrorCode } from '../../errors.js';
 import { APPLE_ROOT_CA_G3_DER } from './root-certificate.js';
@@ -138,7 +139,9 @@ const utf8 = new TextDecoder('utf-8', { fatal: true });
 function parseJsonObject(bytes: Uint8Array | null): Record<string, unknown> | null {
   if (!bytes) return null;
   try {
-    const value: unknown = JSON.parse(utf8.decode(bytes));
+    const text = utf8.decode(bytes);
+    if (jsonTooDeep(text)) return null;
+    const value: unknown = JSON.parse(text);
     return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
   } catch {
     return null;
