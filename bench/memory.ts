@@ -20,9 +20,9 @@ function discardingStore(): Store {
 
 export interface MemoryResult {
   notifications: number;
-  rss_mb_at_10k: number;
+  rss_mb_at_20k: number;
   rss_mb_at_end: number;
-  heap_mb_at_10k: number;
+  heap_mb_at_20k: number;
   heap_mb_at_end: number;
   rss_growth_pct: number;
 }
@@ -40,13 +40,13 @@ export async function runMemoryBench(total = 100_000): Promise<MemoryResult> {
     events++;
   });
   const mb = (n: number) => Math.round((n / 1024 / 1024) * 10) / 10;
-  let at10k = { rss: 0, heap: 0 };
+  let at20k = { rss: 0, heap: 0 };
   for (let i = 0; i < total; i++) {
     const { response } = await hooks.handle('apple', { headers: {}, rawBody: bodies[i % bodies.length]! });
     if (response.status !== 200) throw new Error(`unexpected ${response.status}: ${response.body}`);
-    if (i + 1 === 10_000) {
+    if (i + 1 === 20_000) {
       global.gc?.();
-      at10k = { rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed };
+      at20k = { rss: process.memoryUsage().rss, heap: process.memoryUsage().heapUsed };
     }
   }
   global.gc?.();
@@ -54,11 +54,11 @@ export async function runMemoryBench(total = 100_000): Promise<MemoryResult> {
   if (events < total) throw new Error('events missing');
   return {
     notifications: total,
-    rss_mb_at_10k: mb(at10k.rss),
+    rss_mb_at_20k: mb(at20k.rss),
     rss_mb_at_end: mb(end.rss),
-    heap_mb_at_10k: mb(at10k.heap),
+    heap_mb_at_20k: mb(at20k.heap),
     heap_mb_at_end: mb(end.heapUsed),
-    rss_growth_pct: Math.round(((end.rss - at10k.rss) / at10k.rss) * 1000) / 10,
+    rss_growth_pct: Math.round(((end.rss - at20k.rss) / at20k.rss) * 1000) / 10,
   };
 }
 

@@ -52,7 +52,7 @@ try {
 }
 
 console.log('\nmemory (100,000 notifications in one process)…');
-const mem = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', `import('./bench/memory.ts').then(async (m) => console.log(JSON.stringify(await m.runMemoryBench(${smoke ? 11_000 : quick ? 20_000 : 100_000}))))`], {
+const mem = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', `import('./bench/memory.ts').then(async (m) => console.log(JSON.stringify(await m.runMemoryBench(${smoke ? 21_000 : quick ? 20_000 : 100_000}))))`], {
   cwd: root,
   encoding: 'utf8',
 });
@@ -120,7 +120,7 @@ ${outbound.map((o) => `| ${o.workers} | ${o.events_per_s} | ${o.p50_ms} / ${o.p9
 
 ### Memory (100,000 notifications through the core, nothing kept by the store)
 
-RSS ${memory.rss_mb_at_10k} MB after 10,000 → ${memory.rss_mb_at_end} MB at the end (**${results.rss_growth_pct}%**); heap ${memory.heap_mb_at_10k} → ${memory.heap_mb_at_end} MB.
+RSS ${memory.rss_mb_at_20k} MB after 20,000 → ${memory.rss_mb_at_end} MB at the end (**${results.rss_growth_pct}%**); heap ${memory.heap_mb_at_20k} → ${memory.heap_mb_at_end} MB.
 `;
 console.log(`\n${table}`);
 mkdirSync(`${root}bench/results`, { recursive: true });
