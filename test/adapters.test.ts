@@ -1,6 +1,6 @@
 /**
  * One adapter suite, run against every adapter on a real server on 127.0.0.1: Express 5, Express 4,
- * Koa, fetch (behind Node's own http server) and Next.js (`next build` + `next start` of
+ * Koa 3, Koa 2, fetch (behind Node's own http server) and Next.js (`next build` + `next start` of
  * examples/nextjs, once per run). Then each example is started with its README's commands.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -14,6 +14,7 @@ import { bodyParser } from '@koa/bodyparser';
 import express from 'express';
 import express4 from 'express4';
 import Koa from 'koa';
+import Koa2 from 'koa2';
 import koaBodyParser from 'koa-bodyparser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSubscriptionWebhooks, memoryStore, type SubscriptionWebhooks } from '../src/index.js';
@@ -98,6 +99,14 @@ const builders: Record<string, (options?: { parseFirst?: boolean; bodyTimeoutMs?
     const router = subscriptionWebhooksRouter(hooks, { getUserId: (ctx) => userFromHeader(ctx.req.headers), bodyTimeoutMs: o.bodyTimeoutMs });
     app.use(router.routes()).use(router.allowedMethods());
     return serve('Koa', app.callback(), events);
+  },
+  'Koa 2': async (o = {}) => {
+    const { hooks, events } = newHooks();
+    const app = new Koa2();
+    if (o.parseFirst) app.use(async (ctx, next) => ((ctx.request as unknown as { body: unknown }).body = JSON.parse(await new Response(Readable.toWeb(ctx.req) as ReadableStream).text()), next()));
+    const router = subscriptionWebhooksRouter(hooks, { getUserId: (ctx) => userFromHeader(ctx.req.headers), bodyTimeoutMs: o.bodyTimeoutMs });
+    app.use(router.routes() as never).use(router.allowedMethods() as never);
+    return serve('Koa 2', app.callback(), events);
   },
   fetch: async (o = {}) => {
     const { hooks, events } = newHooks();
