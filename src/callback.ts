@@ -4,6 +4,7 @@
  * @module subscription-webhooks/callback
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { readRawBody } from './core/body.js';
 import { getHeader } from './core/body.js';
 import type { HeadersLike } from './core/types.js';
 import { signatureMatches, webhookSignature } from './delivery/sign.js';
@@ -20,19 +21,10 @@ export interface VerifyWebhookOptions {
   now?: number;
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
-
 function bodyText(rawBody: unknown): string {
-  if (typeof rawBody === 'string') return rawBody;
-  if (rawBody instanceof Uint8Array) {
-    try {
-      return decoder.decode(rawBody);
-    } catch (cause) {
-      throw new SubscriptionWebhooksError('BODY_INVALID', 'Body is not valid UTF-8', { cause });
-    }
-  }
-  throw new SubscriptionWebhooksError(
-    'BODY_NOT_RAW',
+  return readRawBody(
+    rawBody,
+    Number.POSITIVE_INFINITY,
     'The webhook body was already parsed; the signature is over the exact raw bytes. Use route.express() / route.koa(), ' +
       "or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).",
   );

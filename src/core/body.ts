@@ -8,7 +8,11 @@ const decoder = new TextDecoder('utf-8', { fatal: true });
  * Decodes and size-checks the raw body; rejects parsed objects with a message naming the fix.
  * @throws SubscriptionWebhooksError `BODY_NOT_RAW`, `BODY_TOO_LARGE`, `BODY_INVALID` (not UTF-8)
  */
-export function readRawBody(rawBody: unknown, maxBytes: number): string {
+export function readRawBody(
+  rawBody: unknown,
+  maxBytes: number,
+  notRawMessage = 'The request body was already parsed; signatures are over the exact raw bytes. Mount the subscription-webhooks routes before any body parser (express.json(), koa-bodyparser), or pass the raw body as a string or Uint8Array.',
+): string {
   if (typeof rawBody === 'string') {
     if (Buffer.byteLength(rawBody, 'utf8') > maxBytes) throw new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`);
     return rawBody;
@@ -21,10 +25,7 @@ export function readRawBody(rawBody: unknown, maxBytes: number): string {
       throw new SubscriptionWebhooksError('BODY_INVALID', 'Body is not valid UTF-8', { cause });
     }
   }
-  throw new SubscriptionWebhooksError(
-    'BODY_NOT_RAW',
-    'The request body was already parsed; signatures are over the exact raw bytes. Mount the subscription-webhooks routes before any body parser (express.json(), koa-bodyparser), or pass the raw body as a string or Uint8Array.',
-  );
+  throw new SubscriptionWebhooksError('BODY_NOT_RAW', notRawMessage);
 }
 
 /** Parses a JSON object body. @throws SubscriptionWebhooksError `BODY_INVALID` */
