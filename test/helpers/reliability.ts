@@ -1,6 +1,7 @@
 /** Shared pieces of the reliability tests (test/reliability/): a retrying "provider" and bounded waits. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DomainEvent } from '../../src/index.js';
+import { expect } from 'vitest';
+import type { DomainEvent, Store } from '../../src/index.js';
 
 export const APPLE_PATH = '/api/users/app-store-notifications';
 
@@ -84,4 +85,30 @@ export function deliveryReport(received: readonly { id: string; body: string; st
     /** Ids whose repeated copies differ in body: must never happen (a redelivery is the same message). */
     inconsistent: [...bodies.entries()].filter(([, b]) => b.size > 1).map(([id]) => id),
   };
+}
+
+/**
+ * After a burst and its replays: exactly `count` inbox rows, the events byte-identical to the
+ * single-process `reference` (none twice), and one active contract per notification.
+ */
+export async function expectCompleteAndExact(store: Store, reference: Map<string, string>, count: number): Promise<void> {
+  expect(await store.countNotifications('apple')).toBe(count);
+  const events = await store.listEvents();
+  expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  const got = byId(events);
+  expect([...got.keys()].sort()).toEqual([...reference.keys()].sort());
+  for (const [id, json] of reference) expect(got.get(id), id).toBe(json);
+  const subs = await store.listSubscriptions();
+  expect(subs).toHaveLength(count);
+  expect(subs.every((s) => s.status === 'active')).toBe(true);
+}
+
+/** Waits (bounded) until every expected event reached the receiver; none missing, none unexpected, repeats identical. */
+export async function expectAllDelivered(received: readonly { id: string; body: string; status: number }[], ids: readonly string[], ms: number) {
+  await waitUntil(() => deliveryReport(received, ids).missing.length === 0, ms);
+  const report = deliveryReport(received, ids);
+  expect(report.missing).toEqual([]);
+  expect(report.unexpected).toEqual([]);
+  expect(report.inconsistent).toEqual([]);
+  return report;
 }

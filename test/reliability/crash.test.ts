@@ -15,7 +15,7 @@ import { createPostgresStore, type TestDatabase } from '../helpers/databases.js'
 import { startAppProcess, startDeliveryWorkerProcess, type AppProcess, type WorkerProcess } from '../helpers/app-processes.js';
 import { appleHarness, type AppleHarness } from '../helpers/apple-harness.js';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { APPLE_PATH, byId, deliveryReport, forEachBounded, postApple, waitUntil, type ProviderResult } from '../helpers/reliability.js';
+import { APPLE_PATH, byId, expectAllDelivered, expectCompleteAndExact, forEachBounded, postApple, waitUntil, type ProviderResult } from '../helpers/reliability.js';
 
 const NOTIFICATIONS = 200;
 const KILL_AFTER = 60; // responses
@@ -97,23 +97,11 @@ describe('crash: kill -9 mid-burst, restart, replay', { timeout: 180_000 }, () =
     expect(pending).toEqual([]);
 
     // Nothing lost, nothing doubled.
-    expect(await db.store.countNotifications('apple')).toBe(NOTIFICATIONS);
-    const events = await db.store.listEvents();
-    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
-    const got = byId(events);
-    expect([...got.keys()].sort()).toEqual([...reference.keys()].sort());
-    for (const [id, json] of reference) expect(got.get(id), id).toBe(json);
-    const subs = await db.store.listSubscriptions();
-    expect(subs).toHaveLength(NOTIFICATIONS);
-    expect(subs.every((s) => s.status === 'active')).toBe(true);
+    await expectCompleteAndExact(db.store, reference, NOTIFICATIONS);
 
     // The outbox: every event reaches the receiver.
     const ids = [...reference.keys()];
-    await waitUntil(() => deliveryReport(receiver!.received, ids).missing.length === 0, 60_000);
-    const report = deliveryReport(receiver.received, ids);
-    expect(report.missing).toEqual([]);
-    expect(report.unexpected).toEqual([]);
-    expect(report.inconsistent).toEqual([]);
+    const report = await expectAllDelivered(receiver!.received, ids, 60_000);
     expect(report.repeated).toContain(cutId); // the delivery cut by the crash was sent again, same id and body
     expect(report.repeated.length).toBeLessThanOrEqual(BATCH);
     await waitUntil(async () => (await db!.store.listDeliveries({ status: 'delivered', limit: ids.length + 1 })).length === ids.length, 30_000);

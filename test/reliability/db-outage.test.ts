@@ -15,7 +15,7 @@ import { startRestartablePostgres, type RestartablePostgres } from '../helpers/e
 import { startAppProcess, startDeliveryWorkerProcess, type AppProcess, type WorkerProcess } from '../helpers/app-processes.js';
 import { appleHarness, type AppleHarness } from '../helpers/apple-harness.js';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { APPLE_PATH, byId, deliveryReport, forEachBounded, postApple, waitUntil, type ProviderResult } from '../helpers/reliability.js';
+import { APPLE_PATH, byId, expectAllDelivered, expectCompleteAndExact, forEachBounded, postApple, waitUntil, type ProviderResult } from '../helpers/reliability.js';
 import type { PrismaClient } from '../generated/postgresql/client.js';
 
 const NOTIFICATIONS = 200;
@@ -100,24 +100,12 @@ describe('database outage mid-burst', { timeout: 180_000 }, () => {
     }
     expect(pending).toEqual([]);
 
-    expect(await db.store.countNotifications('apple')).toBe(NOTIFICATIONS);
-    const events = await db.store.listEvents();
-    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
-    const got = byId(events);
-    expect([...got.keys()].sort()).toEqual([...reference.keys()].sort());
-    for (const [id, json] of reference) expect(got.get(id), id).toBe(json);
-    const subs = await db.store.listSubscriptions();
-    expect(subs).toHaveLength(NOTIFICATIONS);
-    expect(subs.every((s) => s.status === 'active')).toBe(true);
+    await expectCompleteAndExact(db.store, reference, NOTIFICATIONS);
 
     // The worker resumed by itself: every event delivered. A row it had claimed when the database went
     // down is retried once its claim lapses ((20/8 + 1) x 2 s + 30 s), hence the generous bound.
     const ids = [...reference.keys()];
-    await waitUntil(() => deliveryReport(receiver!.received, ids).missing.length === 0, 90_000);
-    const report = deliveryReport(receiver.received, ids);
-    expect(report.missing).toEqual([]);
-    expect(report.unexpected).toEqual([]);
-    expect(report.inconsistent).toEqual([]);
+    const report = await expectAllDelivered(receiver!.received, ids, 90_000);
     expect(worker.child.exitCode).toBeNull();
     expect(apps.every((a) => a.child.exitCode === null)).toBe(true);
     console.log(`db-outage: ${failed.length} answered 500 and were replayed; ${report.repeated.length} deliveries repeated`);
