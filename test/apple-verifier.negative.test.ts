@@ -7,20 +7,11 @@ import { createAppleVerifier } from '../src/providers/apple/verifier.js';
 import type { AppleVerifierOptions } from '../src/providers/apple/verifier.js';
 import { createAppleTestSigner } from '../src/testing/apple-signer.js';
 import type { AppleTestSigner } from '../src/testing/apple-signer.js';
-import { isSubscriptionWebhooksError } from '../src/errors.js';
+import { codeOf } from './helpers/code-of.js';
 
 const BUNDLE = 'com.example.app';
 const DAY = 86_400_000;
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'ACCEPTED';
-  } catch (error) {
-    if (isSubscriptionWebhooksError(error)) return error.code;
-    throw error;
-  }
-}
 
 const b64url = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
 const json64 = (value: unknown) => b64url(JSON.stringify(value));

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { createAppleVerifier } from '../src/providers/apple/verifier.js';
 import type { AppleVerifier } from '../src/providers/apple/verifier.js';
-import { isSubscriptionWebhooksError } from '../src/errors.js';
+import { codeOf } from './helpers/code-of.js';
 
 // Ten JWS really signed by Apple (see the manifest for provenance). Several leaf certificates have
 // expired since: they must verify because certificates are checked at the payload's signedDate.
@@ -57,15 +57,6 @@ function flipByte(jws: string, index: 1 | 2, at: (length: number) => number): st
   return parts.join('.');
 }
 
-async function codeOf(promise: Promise<unknown>): Promise<string> {
-  try {
-    await promise;
-    return 'ACCEPTED';
-  } catch (error) {
-    if (isSubscriptionWebhooksError(error)) return error.code;
-    throw error;
-  }
-}
 
 describe('real Apple-signed JWS verify with the bundled root', () => {
   it('the manifest lists ten vectors', () => {
