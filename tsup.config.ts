@@ -9,6 +9,7 @@ export default defineConfig({
     fetch: 'adapters/fetch.ts',
     testing: 'src/testing/index.ts',
     prisma: 'src/prisma.ts',
+    pg: 'src/pg.ts',
     callback: 'src/callback.ts',
     // The `subscription-webhooks` bin (package.json "bin"); esbuild keeps its #!/usr/bin/env node line.
     cli: 'src/cli/bin.ts',

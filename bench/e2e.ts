@@ -19,12 +19,12 @@ export interface LoadResult {
 }
 
 /** One autocannon run: every request a distinct body from `bodies` (or the duplicate mix given). */
-async function fire(url: string, bodies: string[], opts: { seconds: number; rate?: number; connections?: number }): Promise<LoadResult> {
+async function fire(url: string, bodies: string[], opts: { seconds: number; rate?: number; connections?: number; amount?: number }): Promise<LoadResult> {
   let i = 0;
   const result = await autocannon({
     url,
     connections: opts.connections ?? 32,
-    duration: opts.seconds,
+    ...(opts.amount ? { amount: opts.amount } : { duration: opts.seconds }),
     ...(opts.rate ? { overallRate: opts.rate } : {}),
     requests: [
       {
@@ -50,7 +50,8 @@ function medianOf(results: LoadResult[]): LoadResult {
 
 export interface E2eScenario {
   name: string;
-  store: 'postgresql' | 'sqlite';
+  /** `pg`: pgStore; `postgresql`: prismaStore on PostgreSQL; `sqlite`: prismaStore on SQLite. */
+  store: 'pg' | 'postgresql' | 'sqlite';
   verifier: 'ours' | 'apple';
 }
 
@@ -72,7 +73,7 @@ export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario
   const sat: LoadResult[] = [];
   const dup: LoadResult[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const db: BenchDb = scenario.store === 'postgresql' ? await freshPostgres(pgServer) : await freshSqlite();
+    const db: BenchDb = scenario.store === 'sqlite' ? await freshSqlite() : await freshPostgres(pgServer);
     const server = await startChild('bench/lib/server.ts', { STORE: scenario.store, DATABASE_URL: db.url, VERIFIER: scenario.verifier, ROOT_CERT: root });
     let cursor = 0;
     const take = (n: number) => {
@@ -82,7 +83,7 @@ export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario
       return slice;
     };
     try {
-      await fire(server.url, take(100), { seconds: 1, connections: 8 }); // warm-up: JIT, pool, chain cache
+      await fire(server.url, take(300), { seconds: 1, amount: 300, connections: 8 }); // warm-up: JIT, pool, chain cache
       for (const rate of o.rates) (perLoad[rate] ??= []).push(await fire(server.url, take(Math.ceil(rate * o.seconds * 1.1) + 50), { seconds: o.seconds, rate }));
       const remaining = o.pool.length - cursor;
       sat.push(await fire(server.url, take(Math.floor(remaining / 2)), { seconds: o.seconds }));

@@ -2,7 +2,7 @@ import { createSubscriptionWebhooks, type Store, type StoreTransaction } from '.
 import { freshPostgres, postgresServer } from './lib/databases.js';
 import { APP_APPLE_ID, benchSigner, BUNDLE_ID, signedBodies } from './lib/fixtures.js';
 const s = await postgresServer();
-const db = await freshPostgres(s.url);
+const db = await freshPostgres(s.url, 10, process.env.STORE === 'pg' ? 'pg' : 'prisma');
 const stats = new Map<string, { n: number; ms: number }>();
 const wrapTx = (tx: StoreTransaction) => new Proxy(tx, { get(t, k) { const f = (t as any)[k]; if (typeof f !== 'function') return f; return async (...a: unknown[]) => { const t0 = performance.now(); try { return await f.apply(t, a); } finally { const e = stats.get(String(k)) ?? { n: 0, ms: 0 }; e.n++; e.ms += performance.now() - t0; stats.set(String(k), e); } }; } });
 const store: Store = new Proxy(db.store, { get(t, k) { if (k === 'transaction') return (fn: any) => { const t0 = performance.now(); return t.transaction((tx) => fn(wrapTx(tx))).finally(() => { const e = stats.get('(transaction total)') ?? { n: 0, ms: 0 }; e.n++; e.ms += performance.now() - t0; stats.set('(transaction total)', e); }); }; return (t as any)[k]; } });

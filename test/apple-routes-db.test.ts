@@ -1,6 +1,6 @@
 import { afterEach } from 'vitest';
 import { appleRouteSuite } from './apple-routes.suite.js';
-import { createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
 
 // The same EVENTS.md matrix as on the memory store, through real Express, on real databases.
 const open: { close: () => Promise<void> }[] = [];
@@ -16,6 +16,12 @@ appleRouteSuite('Prisma + SQLite', async () => {
 
 appleRouteSuite('Prisma + PostgreSQL', async () => {
   const db = await createPostgresStore();
+  open.push(db);
+  return db.store;
+});
+
+appleRouteSuite('pg driver + PostgreSQL', async () => {
+  const db = await createPgDriverStore();
   open.push(db);
   return db.store;
 });

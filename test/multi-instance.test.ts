@@ -25,10 +25,15 @@ describe('several app processes sharing one PostgreSQL', { timeout: 180_000 }, (
     h = await appleHarness(); // used only to sign; the apps under test are the child processes
   });
 
-  it('4 processes each receive the same 100 notifications concurrently: exactly 100 inbox rows, every event once', async () => {
+  // Prisma everywhere, pgStore everywhere, and both at once on one database (the two stores share the tables).
+  it.each([
+    ['prismaStore', ['prisma', 'prisma', 'prisma', 'prisma']],
+    ['pgStore', ['pg', 'pg', 'pg', 'pg']],
+    ['prismaStore and pgStore mixed', ['prisma', 'pg', 'prisma', 'pg']],
+  ])('4 processes (%s) each receive the same 100 notifications concurrently: exactly 100 inbox rows, every event once', async (_name, stores) => {
     const db = await createPostgresStore();
     dbs.push(db);
-    const apps = await Promise.all(Array.from({ length: 4 }, () => startAppProcess(db.url, h.signer.rootCertificate)));
+    const apps = await Promise.all(stores.map((store) => startAppProcess(db.url, h.signer.rootCertificate, { env: { TEST_STORE: store } })));
     procs.push(...apps);
     // 100 notifications: 50 contracts, each SUBSCRIBED then DID_RENEW. All purchases are sent first, then all
     // renewals, so the expected event set is exact (the order within a contract is covered by the route suite).
@@ -68,7 +73,7 @@ describe('several app processes sharing one PostgreSQL', { timeout: 180_000 }, (
     await Promise.all(apps.map((a) => a.stop()));
   });
 
-  it('restart: process A records half a lifecycle and exits, process B finishes it; same state and events as one process', async () => {
+  it('restart: process A (prismaStore) records half a lifecycle and exits, process B (pgStore) finishes it; same state and events as one process', async () => {
     const c = h.contract({ appAccountToken: crypto.randomUUID() });
     const t1 = c.transaction();
     const t2 = c.transaction();
@@ -85,7 +90,7 @@ describe('several app processes sharing one PostgreSQL', { timeout: 180_000 }, (
       for (const [i, p] of lifecycle.entries()) {
         if (i === split) {
           await app.stop();
-          app = await startAppProcess(db.url, h.signer.rootCertificate);
+          app = await startAppProcess(db.url, h.signer.rootCertificate, { env: { TEST_STORE: 'pg' } });
         }
         expect((await post(app.url, p)).status).toBe(200);
       }

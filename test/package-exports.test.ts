@@ -14,6 +14,7 @@ const expected: Record<string, string[]> = {
   'subscription-webhooks/next': ['nextRouteHandler', 'nextApiHandler'],
   'subscription-webhooks/fetch': ['fetchHandler', 'fetchRouteHandler'],
   'subscription-webhooks/prisma': ['prismaStore'],
+  'subscription-webhooks/pg': ['pgStore', 'isDatabaseUnavailable'],
   'subscription-webhooks/callback': ['createCallbackRoute', 'verifyWebhook'],
   'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite', 'signXsollaBody'],
 };

@@ -1,11 +1,12 @@
 import { PrismaPg } from '@prisma/adapter-pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubscriptionWebhooksError } from '../src/errors.js';
-import { isDatabaseUnavailable, prismaStore } from '../src/store/prisma.js';
+import { prismaStore } from '../src/store/prisma.js';
+import { isDatabaseUnavailable } from '../src/store/sql-common.js';
 import { readSqlMigrations, splitSqlStatements } from '../src/store/prisma-migrate.js';
 import type { Store } from '../src/store/types.js';
 import { sampleInbox, sampleOrder, sampleSubscription } from '../src/testing/store-conformance.js';
-import { createPostgresStore, createSqliteStore, type TestDatabase } from './helpers/databases.js';
+import { createPgDriverStore, createPostgresStore, createSqliteStore, type TestDatabase } from './helpers/databases.js';
 import { freePort } from './helpers/embedded-postgres.js';
 import { PrismaClient as PgClient } from './generated/postgresql/client.js';
 
@@ -48,11 +49,15 @@ describe('prismaStore: database unreachable', () => {
   });
 });
 
-describe('prismaStore on PostgreSQL: concurrency', () => {
+// The same concurrency guarantees from both PostgreSQL stores (pgStore reports unique violations as 23505).
+describe.each([
+  { name: 'prismaStore', make: () => createPostgresStore(), uniqueCode: 'P2002' },
+  { name: 'pgStore', make: () => createPgDriverStore(), uniqueCode: '23505' },
+])('$name on PostgreSQL: concurrency', ({ make, uniqueCode }) => {
   let db: TestDatabase<PgClient>;
   let store: Store;
   beforeAll(async () => {
-    db = await createPostgresStore();
+    db = await make();
     store = db.store;
   });
   afterAll(() => db?.close());
@@ -80,7 +85,7 @@ describe('prismaStore on PostgreSQL: concurrency', () => {
     expect((await store.getSubscription('apple', `contract_${s}`))?.metadata.count).toBe(2);
   });
 
-  it('two transactions creating the same subscription: the loser gets P2002 and is retried, no update lost', async () => {
+  it('two transactions creating the same subscription: the loser gets a unique violation and is retried, no update lost', async () => {
     const s = unique();
     const attempts = { n: 0 };
     let reads = 0;
@@ -106,7 +111,7 @@ describe('prismaStore on PostgreSQL: concurrency', () => {
         await tx.saveOrder(sampleOrder(`${s}b`, { no: `no_${s}` }));
       })
       .catch((e: unknown) => e);
-    expect((error as { code?: string }).code).toBe('P2002');
+    expect((error as { code?: string }).code).toBe(uniqueCode);
     expect(runs).toBe(4); // first run + maxRetries (3)
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 
 // Every public export (of every package entry) carries TSDoc: users read it in their editor.
 const root = new URL('..', import.meta.url).pathname;
-const entries = ['src/index.ts', 'src/prisma.ts', 'src/testing/index.ts', 'adapters/express.ts'];
+const entries = ['src/index.ts', 'src/prisma.ts', 'src/pg.ts', 'src/testing/index.ts', 'adapters/express.ts'];
 
 function undocumented(): string[] {
   const program = ts.createProgram(entries.map((e) => root + e), { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true });

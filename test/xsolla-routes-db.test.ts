@@ -1,6 +1,6 @@
 import { afterEach } from 'vitest';
 import { xsollaRouteSuite } from './xsolla-routes.suite.js';
-import { createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
 
 // The same EVENTS.md § Xsolla matrix as on the memory store, through real Express, on real databases.
 const open: { close: () => Promise<void> }[] = [];
@@ -16,6 +16,12 @@ xsollaRouteSuite('Prisma + SQLite', async () => {
 
 xsollaRouteSuite('Prisma + PostgreSQL', async () => {
   const db = await createPostgresStore();
+  open.push(db);
+  return db.store;
+});
+
+xsollaRouteSuite('pg driver + PostgreSQL', async () => {
+  const db = await createPgDriverStore();
   open.push(db);
   return db.store;
 });

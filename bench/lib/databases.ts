@@ -6,6 +6,7 @@ import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { applySqlMigrations } from '../../src/store/prisma-migrate.js';
 import { prismaStore } from '../../src/prisma.js';
+import { pgStore } from '../../src/pg.js';
 import type { Store } from '../../src/index.js';
 import { startEmbeddedPostgres } from '../../test/helpers/embedded-postgres.js';
 import { PrismaClient as PgClient } from '../../test/generated/postgresql/client.js';
@@ -24,8 +25,8 @@ export async function postgresServer(): Promise<{ url: string; stop: () => Promi
 }
 
 let counter = 0;
-/** A fresh, migrated database on the server. */
-export async function freshPostgres(serverUrl: string, poolSize = 10): Promise<BenchDb & { prisma: PgClient }> {
+/** A fresh, migrated database on the server; `store` is `pgStore` on its own pool when `driver` is `pg`. */
+export async function freshPostgres(serverUrl: string, poolSize = 10, driver: 'prisma' | 'pg' = 'prisma'): Promise<BenchDb & { prisma: PgClient }> {
   const name = `sw_bench_${process.pid}_${counter++}`;
   const admin = new pg.Client({ connectionString: serverUrl });
   await admin.connect();
@@ -36,11 +37,13 @@ export async function freshPostgres(serverUrl: string, poolSize = 10): Promise<B
   u.pathname = `/${name}`;
   const prisma = new PgClient({ adapter: new PrismaPg({ connectionString: u.toString(), max: poolSize }) });
   await applySqlMigrations(prisma, 'postgresql');
+  const pool = driver === 'pg' ? new pg.Pool({ connectionString: u.toString(), max: poolSize }) : undefined;
   return {
     prisma,
-    store: prismaStore(prisma),
+    store: pool ? pgStore(pool) : prismaStore(prisma),
     url: u.toString(),
     async close() {
+      await pool?.end();
       await prisma.$disconnect();
       const a = new pg.Client({ connectionString: serverUrl });
       await a.connect();

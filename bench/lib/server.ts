@@ -1,12 +1,14 @@
 /**
  * The Express example as a separate process for the HTTP benchmarks, so the load generator never
- * shares an event loop with the server. Env: STORE=postgresql|sqlite, DATABASE_URL (PostgreSQL URL or
+ * shares an event loop with the server. Env: STORE=pg (pgStore) | postgresql (prismaStore) | sqlite, DATABASE_URL (PostgreSQL URL or
  * SQLite file), VERIFIER=ours|apple, ROOT_CERT (base64 DER). Prints {"port":N} when listening.
  */
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { createSubscriptionWebhooks } from '../../src/handler.js';
+import pg from 'pg';
 import { prismaStore } from '../../src/prisma.js';
+import { pgStore } from '../../src/pg.js';
 import { createApp } from '../../examples/express/app.js';
 import { PrismaClient as PgClient } from '../../test/generated/postgresql/client.js';
 import { PrismaClient as SqliteClient } from '../../test/generated/sqlite/client.js';
@@ -14,13 +16,17 @@ import { appleLibraryVerifier } from './apple-library-verifier.js';
 import { APP_APPLE_ID, BUNDLE_ID } from './fixtures.js';
 
 const root = Buffer.from(process.env.ROOT_CERT!, 'base64');
+const { STORE, DATABASE_URL, POOL } = process.env;
+const pool = STORE === 'pg' ? new pg.Pool({ connectionString: DATABASE_URL!, max: Number(POOL ?? 10) }) : undefined;
 const prisma =
-  process.env.STORE === 'sqlite'
-    ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: process.env.DATABASE_URL! }) })
-    : new PgClient({ adapter: new PrismaPg({ connectionString: process.env.DATABASE_URL!, max: Number(process.env.POOL ?? 10) }) });
-const silent = { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m}\n`) };
+  STORE === 'sqlite'
+    ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: DATABASE_URL! }) })
+    : STORE === 'postgresql'
+      ? new PgClient({ adapter: new PrismaPg({ connectionString: DATABASE_URL!, max: Number(POOL ?? 10) }) })
+      : undefined;
+const silent = { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m} ${JSON.stringify(o, (_k, v) => (v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code, stack: v.stack?.split("\n").slice(0, 4).join(" | ") } : v)).slice(0, 1500)}\n`) };
 const hooks = createSubscriptionWebhooks(
-  { apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environments: ['Production'], rootCertificates: [root] }, store: prismaStore(prisma as never), logger: silent },
+  { apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environments: ['Production'], rootCertificates: [root] }, store: pool ? pgStore(pool) : prismaStore(prisma! as never), logger: silent },
   process.env.VERIFIER === 'apple' ? { appleVerifier: appleLibraryVerifier(root, BUNDLE_ID, APP_APPLE_ID) } : undefined,
 );
 const server = createApp(hooks).listen(0, '127.0.0.1', () => {
@@ -29,5 +35,5 @@ const server = createApp(hooks).listen(0, '127.0.0.1', () => {
 });
 process.on('SIGTERM', () => {
   server.close();
-  void prisma.$disconnect().then(() => process.exit(0));
+  void Promise.all([prisma?.$disconnect(), pool?.end()]).then(() => process.exit(0));
 });

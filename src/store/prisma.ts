@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import type {
   ClaimedDelivery,
@@ -146,31 +146,6 @@ async function findSetting(c: PrismaStoreTxClient, idOrMount: string): Promise<N
   return r && toSetting(r);
 }
 
-interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown }; cause?: unknown }
-function chain(error: unknown): ErrorLike[] {
-  const out: ErrorLike[] = [];
-  for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) out.push(e as ErrorLike);
-  return out;
-}
-const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P03', '53300', 'SQLITE_CANTOPEN']);
-const UNAVAILABLE_TEXT = /can't reach database|connection (refused|terminated|closed|timeout)|timed out fetching a new connection|server has closed the connection|unable to start a transaction in the given time|DatabaseNotReachable|ECONNREFUSED|connect ETIMEDOUT/i;
-/**
- * True when `error` (or any error in its `cause` chain) means the database could not be reached:
- * connection refused or dropped, Prisma P1001/P1017/P2024, pool or transaction-start timeout.
- * @example
- * if (isDatabaseUnavailable(e)) answer500AndLetTheProviderRetry();
- */
-export function isDatabaseUnavailable(error: unknown): boolean {
-  return chain(error).some((e) => UNAVAILABLE_CODES.has(String(e.code)) || UNAVAILABLE_TEXT.test(String(e.message ?? '')));
-}
-/** Serialization failure / deadlock, or a concurrent insert of the same order or subscription. */
-function isRetryable(error: unknown): boolean {
-  return chain(error).some(
-    (e) => e.code === 'P2034' || e.code === '40001' || e.code === '40P01' ||
-      (e.code === 'P2002' && (['SwOrder', 'SwSubscription'].includes(String(e.meta?.modelName)) || /sw_(orders|subscriptions)/.test(String(e.message)))),
-  );
-}
-
 /**
  * One multi-row INSERT as raw SQL (PostgreSQL placeholders). The outbox rows are written on every
  * notification, and a raw statement costs a fraction of `createMany`'s trip through Prisma's query
@@ -212,14 +187,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
   const provider = options.provider ?? (detected === 'postgresql' || detected === 'postgres' ? 'postgresql' : 'sqlite');
   const txOptions = { maxWait: options.maxWait ?? 10_000, timeout: options.timeout ?? 15_000, ...(provider === 'postgresql' ? { isolationLevel: 'ReadCommitted' as const } : {}) };
 
-  async function guard<T>(run: () => PromiseLike<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (isDatabaseUnavailable(error)) throw new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Database unavailable (${provider}): ${String((error as Error).message ?? error).split('\n').at(-1)}`, { cause: error });
-      throw error;
-    }
-  }
+  const guard = <T>(run: () => PromiseLike<T>): Promise<T> => guardUnavailable(provider, run);
 
   function wrap(tx: PrismaStoreTxClient): StoreTransaction {
     const readNull = new Set<string>();
@@ -332,15 +300,8 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
 
   return {
     name: `prisma:${provider}`,
-    async transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await guard(() => prisma.$transaction((tx) => fn(wrap(tx)), txOptions));
-        } catch (error) {
-          if (attempt >= (options.maxRetries ?? 3) || !isRetryable(error)) throw error;
-          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
-        }
-      }
+    transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+      return retryConflicts(options.maxRetries ?? 3, () => guard(() => prisma.$transaction((tx) => fn(wrap(tx)), txOptions)));
     },
     getOrderByNo: (no) => guard(async () => { const r = await prisma.swOrder.findUnique({ where: { no } }); return r && toOrder(r) }),
     getSubscription: (p, contractId) => guard(async () => { const r = await prisma.swSubscription.findUnique({ where: subKey(p, contractId) }); return r && toSubscription(r) }),

@@ -6,6 +6,7 @@ import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { pgStore, type PgStoreOptions } from '../../src/store/postgres.js';
 import { prismaStore, type PrismaStoreOptions } from '../../src/store/prisma.js';
 import { applySqlMigrations } from '../../src/store/prisma-migrate.js';
 import type { Store } from '../../src/store/types.js';
@@ -80,6 +81,25 @@ export async function createPostgresStore(options: PrismaStoreOptions = {}, serv
       } finally {
         await a.end();
       }
+    },
+  };
+}
+
+/**
+ * A fresh PostgreSQL database (migrated like {@link createPostgresStore}) with `pgStore` on its own
+ * node-postgres pool as `store`; `prisma` stays connected for assertions through the Prisma models.
+ */
+export async function createPgDriverStore(options: PgStoreOptions = {}, serverUrl?: string): Promise<TestDatabase<PgClient> & { pool: pg.Pool }> {
+  const db = await createPostgresStore({}, serverUrl);
+  const pool = new pg.Pool({ connectionString: db.url, max: 10 });
+  pool.on('error', () => {}); // idle clients dropped by a stopped server must not crash the test process
+  return {
+    ...db,
+    pool,
+    store: pgStore(pool, options),
+    close: async () => {
+      await pool.end();
+      await db.close();
     },
   };
 }

@@ -1,0 +1,8 @@
+/**
+ * `subscription-webhooks/pg`: the store on PostgreSQL through node-postgres, on the tables of the
+ * Prisma fragment. For apps where notification volume matters (see BENCHMARKS.md).
+ * @packageDocumentation
+ */
+export { pgStore } from './store/postgres.js';
+export type { PgPool, PgPoolClient, PgQueryable, PgStoreOptions } from './store/postgres.js';
+export { isDatabaseUnavailable } from './store/sql-common.js';

@@ -1,0 +1,436 @@
+import { randomUUID } from 'node:crypto';
+import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { guardUnavailable, retryConflicts } from './sql-common.js';
+import type {
+  ClaimedDelivery,
+  DeliveryRecord,
+  InboxRecord,
+  NotificationSettingRecord,
+  Store,
+  StoreTransaction,
+  WebhookEndpointRecord,
+} from './types.js';
+
+/** What `pgStore` needs from a connection: node-postgres' `query(text, values)`. */
+export interface PgQueryable {
+  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+}
+/** A pooled connection: {@link PgQueryable} plus `release` (node-postgres `PoolClient`). */
+export interface PgPoolClient extends PgQueryable {
+  /** Pass an error (or `true`) to discard a broken connection instead of returning it to the pool. */
+  release(destroy?: Error | boolean): void;
+}
+/** A node-postgres `Pool` (or anything shaped like one, e.g. `@neondatabase/serverless`'s `Pool`). */
+export interface PgPool extends PgQueryable {
+  connect(): Promise<PgPoolClient>;
+  end?(): Promise<void>;
+}
+
+/** Options for {@link pgStore}. */
+export interface PgStoreOptions {
+  /** Times a unit of work is run again after a serialization failure, deadlock or order/subscription insert race. Default 3. */
+  maxRetries?: number;
+  /** Call `pool.end()` in `store.close()`. Default false (the app owns its pool). */
+  endPoolOnClose?: boolean;
+}
+
+type Row = Record<string, unknown>;
+
+// Timestamps are `timestamp(3) without time zone` holding UTC (as Prisma writes them). We send ISO
+// strings (PostgreSQL drops the trailing `Z` for this type, keeping the UTC wall time) and read them
+// back through to_char, so neither the app's pg type parsers nor the process time zone can shift them.
+const select = (columns: readonly string[], timestamps: readonly string[], alias = ''): string =>
+  columns.map((c) => (timestamps.includes(c) ? `to_char(${alias}"${c}", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "${c}"` : `${alias}"${c}"`)).join(', ');
+const iso = (v: string | null): string | null => (v === null ? null : new Date(v).toISOString());
+const jsonParam = (v: unknown): string => JSON.stringify(v ?? null);
+const jsonOrNullParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v ?? null) as string | null;
+
+/** One table's columns in order, which of them are timestamps, and how a domain object maps onto them. */
+interface Table<T> {
+  name: string;
+  columns: readonly string[];
+  timestamps: readonly string[];
+  values(x: T): unknown[];
+  read(r: Row): T;
+}
+
+const ORDERS: Table<Order> = {
+  name: 'sw_orders',
+  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at'],
+  timestamps: ['paid_at', 'created_at', 'updated_at'],
+  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, iso(o.paid_at), jsonParam(o.metadata), jsonOrNullParam(o.subscription_data), iso(o.created), iso(o.updated)],
+  read: (r) => ({
+    id: str(r.id), no: str(r.no), trade_no: strOrNull(r.trade_no), origin_no: strOrNull(r.origin_no), status: r.status as Order['status'], user_id: strOrNull(r.user_id),
+    product_id: strOrNull(r.product_id), provider: r.provider as Provider, amount: r.amount === null ? null : Number(r.amount), currency: strOrNull(r.currency),
+    paid_at: strOrNull(r.paid_at), metadata: r.metadata as Order['metadata'], subscription_data: (r.subscription_data ?? null) as Order['subscription_data'],
+    created: str(r.created_at), updated: str(r.updated_at),
+  }),
+};
+const SUBSCRIPTIONS: Table<Subscription> = {
+  name: 'sw_subscriptions',
+  columns: ['id', 'provider', 'contract_id', 'user_id', 'product_id', 'status', 'auto_renew', 'current_period_start', 'current_period_end', 'pending_product_id', 'environment', 'latest_transaction_id', 'notification_settings', 'setting_id', 'metadata', 'last_event_at', 'created_at', 'updated_at'],
+  timestamps: ['current_period_start', 'current_period_end', 'last_event_at', 'created_at', 'updated_at'],
+  values: (s) => [s.id, s.provider, s.contract_id, s.user_id, s.product_id, s.status, s.auto_renew, iso(s.current_period_start), iso(s.current_period_end), s.pending_product_id, s.environment,
+    s.latest_transaction_id, jsonOrNullParam(s.notification_settings), s.setting_id, jsonParam(s.metadata), iso(s.last_event_at), iso(s.created), iso(s.updated)],
+  read: (r) => ({
+    id: str(r.id), provider: r.provider as Provider, contract_id: str(r.contract_id), user_id: strOrNull(r.user_id), product_id: str(r.product_id),
+    status: r.status as Subscription['status'], auto_renew: r.auto_renew as boolean, current_period_start: strOrNull(r.current_period_start),
+    current_period_end: strOrNull(r.current_period_end), pending_product_id: strOrNull(r.pending_product_id), environment: r.environment as Subscription['environment'],
+    latest_transaction_id: strOrNull(r.latest_transaction_id), notification_settings: (r.notification_settings ?? null) as Subscription['notification_settings'],
+    setting_id: strOrNull(r.setting_id), metadata: r.metadata as Subscription['metadata'], last_event_at: strOrNull(r.last_event_at),
+    created: str(r.created_at), updated: str(r.updated_at),
+  }),
+};
+const INBOX: Table<InboxRecord> = {
+  name: 'sw_notifications',
+  columns: ['provider', 'notification_id', 'notification_type', 'subtype', 'environment', 'signed_at', 'received_at', 'raw_body', 'payload'],
+  timestamps: ['signed_at', 'received_at'],
+  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, iso(n.signed_at), iso(n.received_at), n.raw_body, jsonParam(n.payload)],
+  read: (r) => ({
+    provider: r.provider as Provider, notification_id: str(r.notification_id), notification_type: str(r.notification_type), subtype: strOrNull(r.subtype),
+    environment: strOrNull(r.environment), signed_at: strOrNull(r.signed_at), received_at: str(r.received_at), raw_body: str(r.raw_body), payload: r.payload,
+  }),
+};
+const SETTINGS: Table<NotificationSettingRecord> = {
+  name: 'sw_notification_settings',
+  columns: ['id', 'type', 'mount_location', 'description', 'component_did', 'settings', 'created_at', 'updated_at'],
+  timestamps: ['created_at', 'updated_at'],
+  values: (s) => [s.id, s.type, s.mountLocation, s.description, s.componentDid, jsonParam(s.settings), iso(s.created), iso(s.updated)],
+  read: (r) => ({
+    id: str(r.id), type: 'notification', mountLocation: str(r.mount_location), description: strOrNull(r.description), componentDid: strOrNull(r.component_did),
+    settings: r.settings as NotificationSettingRecord['settings'], created: str(r.created_at), updated: str(r.updated_at),
+  }),
+};
+const ENDPOINTS: Table<WebhookEndpointRecord> = {
+  name: 'sw_webhook_endpoints',
+  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at'],
+  timestamps: ['previous_secret_expires_at', 'created_at', 'updated_at'],
+  values: (e) => [e.id, e.url, jsonParam(e.enabled_events), e.status, e.secret, e.previous_secret, iso(e.previous_secret_expires_at), e.description, jsonParam(e.metadata), iso(e.created), iso(e.updated)],
+  read: (r) => ({
+    id: str(r.id), url: str(r.url), enabled_events: r.enabled_events as string[], status: r.status as WebhookEndpointRecord['status'], secret: str(r.secret),
+    previous_secret: strOrNull(r.previous_secret), previous_secret_expires_at: strOrNull(r.previous_secret_expires_at), description: strOrNull(r.description),
+    metadata: r.metadata as WebhookEndpointRecord['metadata'], created: str(r.created_at), updated: str(r.updated_at),
+  }),
+};
+const DELIVERIES: Table<DeliveryRecord> = {
+  name: 'sw_webhook_deliveries',
+  columns: ['id', 'endpoint_id', 'event_id', 'status', 'attempts', 'next_attempt_at', 'last_status', 'last_error', 'last_attempt_at', 'delivered_at', 'created_at', 'updated_at'],
+  timestamps: ['next_attempt_at', 'last_attempt_at', 'delivered_at', 'created_at', 'updated_at'],
+  values: (d) => [d.id, d.endpoint_id, d.event_id, d.status, d.attempts, iso(d.next_attempt_at), d.last_status, d.last_error, iso(d.last_attempt_at), iso(d.delivered_at), iso(d.created), iso(d.updated)],
+  read: (r) => ({
+    id: str(r.id), endpoint_id: str(r.endpoint_id), event_id: str(r.event_id), status: r.status as DeliveryRecord['status'], attempts: Number(r.attempts),
+    next_attempt_at: strOrNull(r.next_attempt_at), last_status: r.last_status === null ? null : Number(r.last_status), last_error: strOrNull(r.last_error),
+    last_attempt_at: strOrNull(r.last_attempt_at), delivered_at: strOrNull(r.delivered_at), created: str(r.created_at), updated: str(r.updated_at),
+  }),
+};
+
+const columnList = (columns: readonly string[]): string => columns.map((c) => `"${c}"`).join(', ');
+const placeholders = (rows: number, width: number, offset = 0): string =>
+  Array.from({ length: rows }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${offset + r * width + c + 1}`).join(', ')})`).join(', ');
+const selectFrom = <T>(t: Table<T>, where: string): string => `SELECT ${select(t.columns, t.timestamps)} FROM "${t.name}" ${where}`;
+/** INSERT of `rows` objects; `conflict` is the ON CONFLICT clause, if any. SQL text is built from our own column names only. */
+function insertSql<T>(t: Table<T>, rows: number, conflict = ''): string {
+  return `INSERT INTO "${t.name}" (${columnList(t.columns)}) VALUES ${placeholders(rows, t.columns.length)} ${conflict}`;
+}
+const onConflictUpdate = <T>(t: Table<T>, key: string): string => `ON CONFLICT (${key}) DO UPDATE SET ${t.columns.map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ')}`;
+const upsertSql = <T>(t: Table<T>, key: string): string => insertSql(t, 1, onConflictUpdate(t, key));
+const ORDER_UPSERT = onConflictUpdate(ORDERS, '"id"');
+const SUBSCRIPTION_UPSERT = onConflictUpdate(SUBSCRIPTIONS, '"provider", "contract_id"');
+const EVENT_COLUMNS = ['id', 'type', 'provider', 'created', 'body'] as const;
+
+/** A multi-row INSERT whose placeholders start after `offset`. */
+interface Write { table: string; columns: readonly string[]; rows: unknown[][]; conflict: string }
+function writeSql(w: Write, offset: number): string {
+  return `INSERT INTO "${w.table}" (${columnList(w.columns)}) VALUES ${placeholders(w.rows.length, w.columns.length, offset)} ${w.conflict}`;
+}
+// PostgreSQL accepts 65,535 bind parameters per statement; stay well below.
+const MAX_PARAMS = 30_000;
+/**
+ * Sends the writes buffered by a transaction in as few statements as possible: one, normally, with
+ * each INSERT a data-modifying CTE (`WITH w0 AS (INSERT …), w1 AS (INSERT …) SELECT 1`). Every extra
+ * round trip costs a socket write and a wakeup on both sides, which is most of a notification's CPU
+ * here (BENCHMARKS.md); the writes touch different rows, so their order inside the statement is free.
+ */
+async function flushWrites(c: PgQueryable, writes: Write[]): Promise<void> {
+  const pieces = writes.flatMap((w) => {
+    // Split a write whose rows alone exceed the parameter budget.
+    const perPiece = Math.max(1, Math.floor(MAX_PARAMS / w.columns.length));
+    return Array.from({ length: Math.ceil(w.rows.length / perPiece) }, (_, i) => ({ ...w, rows: w.rows.slice(i * perPiece, (i + 1) * perPiece) }));
+  });
+  let batch: Write[] = [];
+  let params = 0;
+  const send = async () => {
+    if (batch.length === 0) return;
+    const values: unknown[] = [];
+    const sql = batch.map((w) => {
+      const text = writeSql(w, values.length);
+      for (const row of w.rows) values.push(...row);
+      return text;
+    });
+    await c.query(sql.length === 1 ? sql[0]! : `WITH ${sql.map((q, i) => `w${i} AS (${q})`).join(', ')} SELECT 1`, values);
+    batch = [];
+    params = 0;
+  };
+  for (const w of pieces) {
+    const n = w.rows.length * w.columns.length;
+    if (params + n > MAX_PARAMS) await send();
+    batch.push(w);
+    params += n;
+  }
+  await send();
+}
+
+// Statement texts are built once: the hot path only binds values.
+const SQL = {
+  insertInbox: `INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${placeholders(1, INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`,
+  orderByNo: selectFrom(ORDERS, 'WHERE "no" = $1'),
+  orderByTradeNo: selectFrom(ORDERS, 'WHERE "provider" = $1 AND "trade_no" = $2'),
+  subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2'),
+  // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
+  setting: selectFrom(SETTINGS, 'WHERE "id" = $1 OR "mount_location" = $1 ORDER BY ("id" = $1) DESC LIMIT 1'),
+  settings: selectFrom(SETTINGS, 'ORDER BY "created_at", "id"'),
+  upsertSetting: upsertSql(SETTINGS, '"id"'),
+  endpoint: selectFrom(ENDPOINTS, 'WHERE "id" = $1'),
+  endpoints: selectFrom(ENDPOINTS, 'ORDER BY "created_at", "id"'),
+  endpointsById: selectFrom(ENDPOINTS, 'WHERE "id" = ANY($1::text[])'),
+  upsertEndpoint: upsertSql(ENDPOINTS, '"id"'),
+  delivery: selectFrom(DELIVERIES, 'WHERE "id" = $1'),
+  inbox: selectFrom(INBOX, 'WHERE "provider" = $1 AND "notification_id" = $2'),
+} as const;
+
+/**
+ * A {@link Store} on PostgreSQL through node-postgres (`pg`), on the same `sw_*` tables as
+ * `prismaStore` (create them from `prisma-schema/subscription-webhooks.prisma` with your Prisma
+ * migrations, or with `applySqlMigrations`). Use it when notification volume matters: a notification
+ * costs about a tenth of the CPU it costs through Prisma's query layer (see BENCHMARKS.md), because each
+ * statement goes straight to the driver. Prisma 7 apps can share one pool: `new PrismaPg(pool)`.
+ *
+ * Same guarantees as `prismaStore` on PostgreSQL: one transaction per notification (Read Committed),
+ * the subscription row locked with `SELECT … FOR UPDATE`, inbox duplicates absorbed by
+ * `ON CONFLICT DO NOTHING`, lost insert races and serialization failures re-run the unit of work, and an
+ * unreachable database is `STORE_UNAVAILABLE`. Passes the conformance suite of `subscription-webhooks/testing`.
+ *
+ * @param pool - a node-postgres `Pool` (sized for your concurrency; statement timeouts come from its config)
+ * @throws SubscriptionWebhooksError `STORE_UNAVAILABLE` (from every method) when the database cannot be reached
+ * @example
+ * ```ts
+ * import pg from 'pg';
+ * import { pgStore } from 'subscription-webhooks/pg';
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const hooks = createSubscriptionWebhooks({ store: pgStore(pool) });
+ * ```
+ */
+export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
+  const guard = <T>(run: () => PromiseLike<T>): Promise<T> => guardUnavailable('postgresql', run);
+  const one = async <T>(q: PgQueryable, t: Table<T>, sql: string, values: unknown[]): Promise<T | null> => {
+    const { rows } = await q.query(sql, values);
+    return rows[0] ? t.read(rows[0]) : null;
+  };
+  const many = async <T>(q: PgQueryable, t: Table<T>, sql: string, values: unknown[] = []): Promise<T[]> => (await q.query(sql, values)).rows.map(t.read);
+
+  /**
+   * The transaction's methods. Order, subscription, event and delivery writes are buffered and sent
+   * together by `flush()` just before COMMIT (see {@link flushWrites}); reads of buffered rows are
+   * answered from the buffer, and the one statement that could see them (deleting an endpoint's
+   * deliveries) flushes first. Constraint violations therefore surface at commit, and the whole unit
+   * of work re-runs on a lost race exactly as before.
+   */
+  function wrap(c: PgQueryable): StoreTransaction & { flush(): Promise<void> } {
+    const readNull = new Set<string>();
+    // Within one transaction a row read (and locked) once cannot change under us: answer again from memory.
+    const seen = new Map<string, Subscription | null>();
+    const orders = new Map<string, Order>();
+    const subscriptions = new Map<string, { sub: Subscription; insert: boolean }>();
+    let events: DomainEvent[] = [];
+    let deliveries: DeliveryRecord[] = [];
+    /** A row read from the database, unless this transaction has since rewritten it (then the buffered version, if it still matches). */
+    const orderRead = async (sql: string, values: unknown[], matches: (o: Order) => boolean): Promise<Order | null> => {
+      for (const o of orders.values()) if (matches(o)) return structuredClone(o);
+      const found = await one(c, ORDERS, sql, values);
+      return found && orders.has(found.id) ? null : found;
+    };
+    async function flush(): Promise<void> {
+      const writes: Write[] = [];
+      if (orders.size > 0) writes.push({ table: ORDERS.name, columns: ORDERS.columns, rows: [...orders.values()].map(ORDERS.values), conflict: ORDER_UPSERT });
+      const subs = [...subscriptions.values()];
+      // After reading nothing, a plain INSERT: a unique violation means another instance won the race (the unit of work re-runs).
+      const inserts = subs.filter((x) => x.insert).map((x) => SUBSCRIPTIONS.values(x.sub));
+      const upserts = subs.filter((x) => !x.insert).map((x) => SUBSCRIPTIONS.values(x.sub));
+      if (inserts.length > 0) writes.push({ table: SUBSCRIPTIONS.name, columns: SUBSCRIPTIONS.columns, rows: inserts, conflict: '' });
+      if (upserts.length > 0) writes.push({ table: SUBSCRIPTIONS.name, columns: SUBSCRIPTIONS.columns, rows: upserts, conflict: SUBSCRIPTION_UPSERT });
+      if (events.length > 0) writes.push({ table: 'sw_events', columns: EVENT_COLUMNS, rows: events.map((e) => [e.id, e.type, e.provider, iso(e.created), JSON.stringify(e)]), conflict: '' });
+      if (deliveries.length > 0) writes.push({ table: DELIVERIES.name, columns: DELIVERIES.columns, rows: deliveries.map(DELIVERIES.values), conflict: '' });
+      orders.clear();
+      subscriptions.clear();
+      events = [];
+      deliveries = [];
+      await flushWrites(c, writes);
+    }
+    return {
+      flush,
+      insertNotification: async (n) => (await c.query(SQL.insertInbox, [randomUUID(), ...INBOX.values(n)])).rowCount === 1,
+      getOrderByNo: (no) => orderRead(SQL.orderByNo, [no], (o) => o.no === no),
+      getOrderByTradeNo: (provider, tradeNo) => orderRead(SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
+      saveOrder: async (o) => void orders.set(o.id, structuredClone(o)),
+      async getSubscription(provider, contractId) {
+        const k = `${provider}\0${contractId}`;
+        if (seen.has(k)) return structuredClone(seen.get(k) ?? null);
+        const sub = await one(c, SUBSCRIPTIONS, `${SQL.subscription} FOR UPDATE`, [provider, contractId]);
+        if (!sub) readNull.add(k);
+        seen.set(k, sub);
+        return structuredClone(sub);
+      },
+      async saveSubscription(s) {
+        const k = `${s.provider}\0${s.contract_id}`;
+        const insert = readNull.has(k) || subscriptions.get(k)?.insert === true;
+        readNull.delete(k);
+        subscriptions.set(k, { sub: structuredClone(s), insert });
+        seen.set(k, structuredClone(s));
+      },
+      insertEvents: async (e) => void events.push(...structuredClone(e)),
+      getNotificationSetting: (idOrMount) => one(c, SETTINGS, SQL.setting, [idOrMount]),
+      saveNotificationSetting: async (s) => void (await c.query(SQL.upsertSetting, SETTINGS.values(s))),
+      deleteNotificationSetting: async (id) => (await c.query('DELETE FROM "sw_notification_settings" WHERE "id" = $1', [id])).rowCount === 1,
+      getWebhookEndpoint: (id) => one(c, ENDPOINTS, SQL.endpoint, [id]),
+      listWebhookEndpoints: () => many(c, ENDPOINTS, SQL.endpoints),
+      saveWebhookEndpoint: async (e) => void (await c.query(SQL.upsertEndpoint, ENDPOINTS.values(e))),
+      async deleteWebhookEndpoint(id) {
+        await flush();
+        await c.query('DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = $1', [id]);
+        return (await c.query('DELETE FROM "sw_webhook_endpoints" WHERE "id" = $1', [id])).rowCount === 1;
+      },
+      insertDeliveries: async (rows) => void deliveries.push(...structuredClone(rows)),
+    };
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; a connection that failed mid-way is discarded, not reused. */
+  async function inTransaction<T>(fn: (c: PgQueryable) => Promise<T>): Promise<T> {
+    const client = await pool.connect();
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      const result = await fn(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      try {
+        await client.query('ROLLBACK');
+      } catch (rollbackError) {
+        broken = rollbackError as Error;
+      }
+      throw error;
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  async function claim(now: string, limit: number, lockMs: number): Promise<ClaimedDelivery[]> {
+    const token = randomUUID();
+    const until = new Date(Date.parse(now) + lockMs).toISOString();
+    // One statement claims and reads back: concurrent workers skip each other's locked rows instead of waiting or double-claiming.
+    const { rows } = await pool.query(
+      `WITH claimed AS (
+        UPDATE "sw_webhook_deliveries" SET "locked_until" = $1, "locked_by" = $2
+        WHERE "id" IN (
+          SELECT d."id" FROM "sw_webhook_deliveries" d
+          LEFT JOIN "sw_webhook_endpoints" e ON e."id" = d."endpoint_id"
+          WHERE d."status" = 'pending' AND d."next_attempt_at" <= $3
+            AND (d."locked_until" IS NULL OR d."locked_until" < $3)
+            AND (e."status" IS NULL OR e."status" <> 'disabled')
+          ORDER BY d."next_attempt_at", d."id"
+          LIMIT $4
+          FOR UPDATE OF d SKIP LOCKED)
+        RETURNING *)
+      SELECT ${select(DELIVERIES.columns, DELIVERIES.timestamps, 'c.')}, ev."body" AS "__body"
+      FROM claimed c LEFT JOIN "sw_events" ev ON ev."id" = c."event_id"
+      ORDER BY c."next_attempt_at", c."id"`,
+      [until, token, iso(now), limit],
+    );
+    if (rows.length === 0) return [];
+    const endpointIds = [...new Set(rows.map((r) => str(r.endpoint_id)))];
+    const endpoints = new Map((await many(pool, ENDPOINTS, SQL.endpointsById, [endpointIds])).map((e) => [e.id, e]));
+    return rows.map((r) => ({ delivery: DELIVERIES.read(r), claim: token, body: (r.__body as string | null) ?? 'null', endpoint: endpoints.get(str(r.endpoint_id)) ?? null }));
+  }
+
+  const finishSql = `UPDATE "sw_webhook_deliveries" SET "status" = $3, "attempts" = $4, "next_attempt_at" = $5, "last_status" = $6, "last_error" = $7,
+    "last_attempt_at" = $8, "delivered_at" = $9, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = $10
+    WHERE "id" = $1 AND "locked_by" = $2 RETURNING "endpoint_id"`;
+
+  return {
+    name: 'pg:postgresql',
+    transaction: (fn) =>
+      retryConflicts(options.maxRetries ?? 3, () =>
+        guard(() =>
+          inTransaction(async (c) => {
+            const tx = wrap(c);
+            const result = await fn(tx);
+            await tx.flush();
+            return result;
+          }),
+        ),
+      ),
+    getOrderByNo: (no) => guard(() => one(pool, ORDERS, SQL.orderByNo, [no])),
+    getSubscription: (provider, contractId) => guard(() => one(pool, SUBSCRIPTIONS, SQL.subscription, [provider, contractId])),
+    listSubscriptions: (f = {}) =>
+      guard(() =>
+        many(pool, SUBSCRIPTIONS, selectFrom(SUBSCRIPTIONS, `WHERE ($1::text IS NULL OR "user_id" = $1) AND ($2::text IS NULL OR "provider" = $2)
+          AND ($3::text IS NULL OR "status" = $3) ORDER BY "created_at", "id"`), [f.userId ?? null, f.provider ?? null, f.status ?? null])),
+    getNotification: (provider, notificationId) => guard(() => one(pool, INBOX, SQL.inbox, [provider, notificationId])),
+    countNotifications: (provider) =>
+      guard(async () => Number((await pool.query('SELECT count(*)::int AS n FROM "sw_notifications" WHERE ($1::text IS NULL OR "provider" = $1)', [provider ?? null])).rows[0]!.n)),
+    listEvents: (o = {}) =>
+      guard(async () =>
+        (await pool.query('SELECT "body" FROM "sw_events" WHERE ($1::text IS NULL OR "type" = $1) ORDER BY "sequence" LIMIT $2', [o.type ?? null, o.limit ?? null])).rows.map(
+          (r) => JSON.parse(str(r.body)) as DomainEvent,
+        )),
+    getNotificationSetting: (idOrMount) => guard(() => one(pool, SETTINGS, SQL.setting, [idOrMount])),
+    listNotificationSettings: () => guard(() => many(pool, SETTINGS, SQL.settings)),
+    getWebhookEndpoint: (id) => guard(() => one(pool, ENDPOINTS, SQL.endpoint, [id])),
+    listWebhookEndpoints: () => guard(() => many(pool, ENDPOINTS, SQL.endpoints)),
+    getDelivery: (id) => guard(() => one(pool, DELIVERIES, SQL.delivery, [id])),
+    listDeliveries: (f = {}) =>
+      guard(() =>
+        many(pool, DELIVERIES, selectFrom(DELIVERIES, `WHERE ($1::text IS NULL OR "status" = $1) AND ($2::text IS NULL OR "endpoint_id" = $2)
+          AND ($3::text IS NULL OR "event_id" = $3) ORDER BY "created_at", "id" LIMIT $4`), [f.status ?? null, f.endpointId ?? null, f.eventId ?? null, f.limit ?? 100])),
+    claimDeliveries: ({ now, limit, lockMs }) => guard(() => claim(now, limit, lockMs)),
+    finishDelivery: (id, token, o) =>
+      guard(async () => {
+        const at = o.last_attempt_at ?? new Date().toISOString();
+        const values = [id, token, o.status, o.attempts, iso(o.next_attempt_at), o.last_status, o.last_error, iso(o.last_attempt_at), iso(o.delivered_at), iso(at)];
+        // The common case is one conditional UPDATE; only a 410 touches two tables and needs a transaction.
+        if (!o.disable_endpoint) return (await pool.query(finishSql, values)).rowCount === 1;
+        return inTransaction(async (c) => {
+          const { rows } = await c.query(finishSql, values);
+          if (rows.length !== 1) return false;
+          await c.query('UPDATE "sw_webhook_endpoints" SET "status" = \'disabled\', "updated_at" = $2 WHERE "id" = $1', [rows[0]!.endpoint_id, iso(at)]);
+          return true;
+        });
+      }),
+    finishDelivered: (items, token, at) =>
+      guard(async () => {
+        if (items.length === 0) return 0;
+        // One UPDATE for the whole round, whatever each receiver answered.
+        const { rowCount } = await pool.query(
+          `UPDATE "sw_webhook_deliveries" d SET "status" = 'delivered', "attempts" = d."attempts" + 1, "next_attempt_at" = NULL, "last_status" = v."last_status",
+            "last_error" = NULL, "last_attempt_at" = $3, "delivered_at" = $3, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = $3
+          FROM unnest($1::text[], $2::int[]) AS v("id", "last_status")
+          WHERE d."id" = v."id" AND d."locked_by" = $4`,
+          [items.map((i) => i.id), items.map((i) => i.last_status), iso(at), token],
+        );
+        return rowCount ?? 0;
+      }),
+    resetDelivery: (id, now) =>
+      guard(async () => {
+        const updated = await one(pool, DELIVERIES, `WITH r AS (UPDATE "sw_webhook_deliveries" SET "status" = 'pending', "attempts" = 0, "next_attempt_at" = $2, "delivered_at" = NULL,
+            "locked_until" = NULL, "locked_by" = NULL, "updated_at" = $2
+          WHERE "id" = $1 AND ("locked_until" IS NULL OR "locked_until" < $2) RETURNING *) SELECT ${select(DELIVERIES.columns, DELIVERIES.timestamps)} FROM r`, [id, iso(now)]);
+        if (updated) return updated;
+        return (await pool.query('SELECT 1 FROM "sw_webhook_deliveries" WHERE "id" = $1', [id])).rows.length === 1 ? 'claimed' : null;
+      }),
+    async close() {
+      if (options.endPoolOnClose) await pool.end?.();
+    },
+  };
+}
