@@ -1,10 +1,10 @@
 import { SubscriptionWebhooksError, type HandlerResponse, type HeadersLike, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
 
+// The default body timeout lives in the core, shared with `subscription-webhooks/callback`.
+export { DEFAULT_BODY_TIMEOUT_MS } from '../src/index.js';
+
 /** Who is calling the client transaction route: your session's user id, or null/undefined to answer 401. */
 export type GetUserId<Req> = (req: Req) => string | null | undefined | Promise<string | null | undefined>;
-
-/** Default cap on the time to receive a whole body: a slow-loris client gets 408 instead of holding a socket. */
-export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 
 /** One request as every adapter sees it: headers, a way to read the raw body, and the user (if any). */
 export interface AdapterRequest {

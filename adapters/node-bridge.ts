@@ -1,58 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SubscriptionWebhooksError, type HandlerResponse } from '../src/index.js';
+import type { ServerResponse } from 'node:http';
+import type { HandlerResponse } from '../src/index.js';
 
-/** Where a framework may have left the body: Express's `req.body`, Koa's `ctx.request.body` / `rawBody`. */
-export interface ParsedBody {
-  body?: unknown;
-  rawBody?: unknown;
-}
-
-/** Limits and wording of {@link readNodeBody}. */
-export interface NodeBodyOptions {
-  maxBytes: number;
-  timeoutMs: number;
-  /** How to fix `BODY_NOT_RAW` in this framework (goes into the error message). */
-  fix: string;
-}
-
-/**
- * Reads the exact request bytes, capped at `maxBytes` (413 `BODY_TOO_LARGE`) and `timeoutMs` (408
- * `BODY_TIMEOUT`). A body a parser kept as a Buffer or string is the raw body and is used as is; a
- * consumed stream means the raw bytes are gone, which `BODY_NOT_RAW` reports with the fix.
- */
-export function readNodeBody(req: IncomingMessage, parsed: ParsedBody, options: NodeBodyOptions): Promise<string | Uint8Array> {
-  for (const v of [parsed.rawBody, parsed.body]) if (typeof v === 'string' || v instanceof Uint8Array) return Promise.resolve(v);
-  // body-parser marks a body it consumed with `_body`; a stream that already ended has nothing left to read.
-  if ((req as { _body?: unknown })._body === true || req.readableEnded) {
-    return Promise.reject(new SubscriptionWebhooksError('BODY_NOT_RAW', `The request body was already consumed by a body parser. ${options.fix}`));
-  }
-  const { maxBytes } = options;
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (err: Error | null) => {
-      clearTimeout(timer);
-      req.off('data', onData).off('end', onEnd).off('error', done).off('aborted', onAborted);
-      // Stop reading but keep the socket: the answer (408/413) still has to be written on it.
-      if (err) req.pause();
-      if (err) reject(err);
-      else resolve(Buffer.concat(chunks));
-    };
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) done(tooLarge(maxBytes));
-      else chunks.push(chunk);
-    };
-    const onEnd = () => done(null);
-    const onAborted = () => done(new SubscriptionWebhooksError('BODY_INVALID', 'The client aborted the request'));
-    const timer = setTimeout(() => done(new SubscriptionWebhooksError('BODY_TIMEOUT', `Body not received within ${options.timeoutMs} ms`)), options.timeoutMs);
-    req.on('data', onData).on('end', onEnd).on('error', done).on('aborted', onAborted);
-  });
-}
-
-const tooLarge = (maxBytes: number) => new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`);
+// The reader lives in the core (src/core/node-body.ts) so that `subscription-webhooks/callback` uses it too.
+export { readNodeBody, type NodeBodyOptions, type ParsedBody } from '../src/index.js';
 
 /** Writes the core's answer to a Node response. */
 export function writeNodeResponse(res: ServerResponse, response: HandlerResponse): void {

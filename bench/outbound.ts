@@ -85,9 +85,9 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
 }
 
 /** `store`: the workers' store, `pg` (pgStore) or `prisma` (prismaStore). */
-export async function runOutbound(pgServer: string, runs: number, events = 10_000, store: 'pg' | 'prisma' = 'pg'): Promise<OutboundResult[]> {
+export async function runOutbound(pgServer: string, runs: number, events = 10_000, store: 'pg' | 'prisma' = 'pg', workerCounts = [1, 2]): Promise<OutboundResult[]> {
   const out: OutboundResult[] = [];
-  for (const workers of [1, 2]) {
+  for (const workers of workerCounts) {
     const results: OutboundResult[] = [];
     for (let r = 0; r < runs; r++) results.push(await oneRun(pgServer, workers, events, `w${workers}r${r}`, store));
     const m = { workers, events_per_s: Math.round(median(results.map((x) => x.events_per_s))), p50_ms: median(results.map((x) => x.p50_ms)), p99_ms: median(results.map((x) => x.p99_ms)) };

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { readRawBody } from './core/body.js';
 import { getHeader } from './core/body.js';
+import { DEFAULT_BODY_TIMEOUT_MS, readNodeBody } from './core/node-body.js';
 import type { HeadersLike } from './core/types.js';
 import { signatureMatches, webhookSignature } from './delivery/sign.js';
 import { SubscriptionWebhooksError } from './errors.js';
@@ -21,13 +22,10 @@ export interface VerifyWebhookOptions {
   now?: number;
 }
 
+const BODY_FIX = "Use route.express() / route.koa(), or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).";
+
 function bodyText(rawBody: unknown): string {
-  return readRawBody(
-    rawBody,
-    Number.POSITIVE_INFINITY,
-    'The webhook body was already parsed; the signature is over the exact raw bytes. Use route.express() / route.koa(), ' +
-      "or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).",
-  );
+  return readRawBody(rawBody, Number.POSITIVE_INFINITY, `The webhook body was already parsed; the signature is over the exact raw bytes. ${BODY_FIX}`);
 }
 
 /**
@@ -93,6 +91,13 @@ export interface CallbackRouteOptions<R = CallbackRequest> {
   toleranceSeconds?: number;
   /** Largest body read by the `.express()` / `.koa()` wrappers from the stream. @default 1048576 */
   maxBodyBytes?: number;
+  /**
+   * Longest wait, in ms, for the `.express()` / `.koa()` wrappers to receive the whole body from the stream;
+   * a slower client gets 408 `BODY_TIMEOUT` (with `connection: close`) and no handler runs. A body parser
+   * mounted before the route reads the body itself, under its own limits.
+   * @default 10000
+   */
+  bodyTimeoutMs?: number;
   /** Called with errors that turn into a non-2xx answer (bad signatures, throwing handlers). */
   onError?: (error: unknown) => void;
 }
@@ -105,6 +110,8 @@ export interface KoaLikeContext {
   request: { headers: IncomingMessage['headers']; body?: unknown; rawBody?: string };
   status: number;
   body: unknown;
+  /** Sets a response header (Koa's `ctx.set`); used for `connection: close` after a 408/413. */
+  set?(field: string, value: string): unknown;
 }
 
 /** What {@link createCallbackRoute} returns. */
@@ -117,36 +124,11 @@ export interface CallbackRoute {
   koa(): (ctx: KoaLikeContext, next?: () => Promise<unknown>) => Promise<void>;
 }
 
-const tooLarge = (maxBytes: number) => new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`);
-
-/**
- * Reads the body up to `maxBytes`. Too large (declared or streamed) rejects `BODY_TOO_LARGE` without
- * reading further, and keeps the socket so the 413 can still be written on it.
- */
-function readStream(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) return Promise.reject(tooLarge(maxBytes));
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const onData = (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > maxBytes) {
-        req.off('data', onData);
-        req.pause();
-        reject(tooLarge(maxBytes));
-        return;
-      }
-      chunks.push(chunk);
-    };
-    req.on('data', onData);
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
 /** A parsed body (an object) means a JSON parser ran first; raw bytes and strings are what we verify. */
 const isRaw = (v: unknown): v is string | Uint8Array => typeof v === 'string' || v instanceof Uint8Array;
+
+/** 408 and 413 are answered without reading the rest of the body. */
+const leavesBodyUnread = (status: number) => status === 408 || status === 413;
 
 function errorAnswer(err: unknown): { status: number; body: string } {
   const e = err instanceof SubscriptionWebhooksError ? err : null;
@@ -180,6 +162,7 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
   }
   if (typeof options.on !== 'object' || options.on === null) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `on` must map event types to handlers');
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const handlers = options.on as Record<string, CallbackHandler<EventType, R> | undefined>;
 
   async function post(req: CallbackRequest): Promise<{ code: 'OK' }> {
@@ -195,7 +178,8 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
     for (const c of candidates) if (isRaw(c)) return c;
     // Something already consumed the stream (a JSON body parser): the exact bytes are gone.
     if (candidates.some((c) => c !== undefined && c !== null) || stream.readableEnded) return bodyText(undefined);
-    return readStream(stream, maxBodyBytes);
+    // Capped in size (413 BODY_TOO_LARGE) and time (408 BODY_TIMEOUT); on either the stream is paused, not read further.
+    return readNodeBody(stream, {}, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: BODY_FIX });
   }
 
   return {
@@ -212,8 +196,8 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
         }
         res.statusCode = answer.status;
         res.setHeader('content-type', 'application/json; charset=utf-8');
-        // After a 413 the rest of the body is never read, so the connection cannot be reused.
-        if (answer.status === 413) res.setHeader('connection', 'close');
+        // After a 408/413 the rest of the body is never read, so the connection cannot be reused.
+        if (leavesBodyUnread(answer.status)) res.setHeader('connection', 'close');
         res.end(answer.body);
       };
     },
@@ -228,6 +212,7 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
           const a = errorAnswer(err);
           ctx.status = a.status;
           ctx.body = JSON.parse(a.body) as unknown;
+          if (leavesBodyUnread(a.status)) ctx.set?.('connection', 'close');
         }
       };
     },

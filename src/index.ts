@@ -1,4 +1,6 @@
 export { createSubscriptionWebhooks, readRawBody } from './handler.js';
+export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './core/node-body.js';
+export type { NodeBodyOptions, ParsedBody } from './core/node-body.js';
 export type {
   SubscriptionWebhooks,
   RouteName,

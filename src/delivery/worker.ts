@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store } from '../store/types.js';
 import { NOTIFIER_ENDPOINT_ID } from './outbox.js';
+import { createWebhookPoster } from './http-post.js';
 import { signatureHeader } from './sign.js';
 
 /** A delivery row as `hooks.delivery` returns it. */
@@ -90,6 +91,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
   let loop: Promise<void> | null = null;
   let sleeping: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   let wakeRequested = false;
+  const poster = createWebhookPoster(ERROR_TEXT_LIMIT);
 
   async function post(c: ClaimedDelivery): Promise<Attempt> {
     const endpoint = c.endpoint!;
@@ -99,32 +101,30 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     if (endpoint.previous_secret && endpoint.previous_secret_expires_at && Date.parse(endpoint.previous_secret_expires_at) > now()) secrets.push(endpoint.previous_secret);
     try {
       return await withTimeout(timeoutMs, async (signal) => {
-        const res = await fetch(endpoint.url, {
-          method: 'POST',
-          headers: {
+        const res = await poster.post(
+          endpoint.url,
+          {
             'content-type': 'application/json',
             'user-agent': 'subscription-webhooks',
             'webhook-id': id,
             'webhook-timestamp': String(timestamp),
             'webhook-signature': signatureHeader(secrets, id, timestamp, c.body),
           },
-          body: c.body,
-          redirect: 'manual',
+          c.body,
           signal,
-        });
-        const text = await res.text().catch(() => '');
+        );
         if (res.status >= 200 && res.status < 300) return { ok: true, status: res.status };
         return {
           ok: false,
           status: res.status,
-          error: `HTTP ${res.status}${text ? `: ${text.slice(0, ERROR_TEXT_LIMIT)}` : ''}`,
-          retryAfterMs: parseRetryAfter(res.headers.get('retry-after'), now()),
+          error: `HTTP ${res.status}${res.text ? `: ${res.text.slice(0, ERROR_TEXT_LIMIT)}` : ''}`,
+          retryAfterMs: parseRetryAfter(res.retryAfter, now()),
           gone: res.status === 410,
         };
       });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      return { ok: false, status: null, error: String(cause?.code ?? cause?.message ?? (err as Error).message ?? err).slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
+      const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+      return { ok: false, status: null, error: String(e.code ?? e.cause?.code ?? e.message ?? err).slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
     }
   }
 
@@ -261,6 +261,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
       interrupt();
       await loop;
       loop = null;
+      poster.close();
     },
     runOnce,
     wake() {
