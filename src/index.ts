@@ -29,7 +29,7 @@ export type {
   ManualNotification,
 } from './events/types.js';
 export { memoryStore } from './store/memory.js';
-export type { Store, StoreTransaction, InboxRecord, SubscriptionFilter } from './store/types.js';
+export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter } from './store/types.js';
 export type { Logger } from './logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
 export type { AppleVerifier, AppleVerifierOptions, VerifiedAppleNotification } from './providers/apple/verifier.js';

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubscriptionWebhooksError } from '../src/errors.js';
 import { pgStore } from '../src/store/postgres.js';
 import type { Store } from '../src/store/types.js';
-import { sampleDelivery, sampleEndpoint, sampleEvent, sampleOrder, sampleSubscription } from '../src/testing/store-conformance.js';
+import { sampleDelivery, sampleEndpoint, sampleEvent, sampleInbox, sampleOrder, sampleSetting, sampleSubscription } from '../src/testing/store-conformance.js';
 import { createPgDriverStore, type TestDatabase } from './helpers/databases.js';
 
 // pgStore-specific behaviour beyond the shared conformance suite (test/store-conformance.test.ts):
@@ -44,6 +44,52 @@ describe('pgStore', () => {
     await expect(failed).rejects.toThrow('boom');
     expect(await store.getOrderByNo(`no_${s}x`)).toBeNull();
     expect(await store.getSubscription('apple', `contract_${s}x`)).toBeNull();
+  });
+
+  it('insertNotificationAndLoad: one round trip answers the getters it covered exactly as queries would; a duplicate loads nothing', async () => {
+    const s = unique();
+    const endpoint = sampleEndpoint(s);
+    const setting = sampleSetting(s);
+    await store.transaction(async (tx) => {
+      await tx.saveOrder(sampleOrder(s, { trade_no: `tx_${s}` }));
+      await tx.saveSubscription(sampleSubscription(s));
+      await tx.saveWebhookEndpoint(endpoint);
+      await tx.saveNotificationSetting(setting);
+    });
+    const reads = {
+      subscriptions: [{ provider: 'apple' as const, contractId: `contract_${s}` }, { provider: 'apple' as const, contractId: `missing_${s}` }],
+      orderNos: [`no_${s}`, `nope_${s}`],
+      orderTradeNos: [{ provider: 'apple' as const, tradeNo: `tx_${s}` }],
+      settings: [setting.mountLocation, `nothing_${s}`],
+      webhookEndpoints: true,
+    };
+    const viaQueries = await store.transaction(async (tx) => ({
+      sub: await tx.getSubscription('apple', `contract_${s}`), missing: await tx.getSubscription('apple', `missing_${s}`),
+      byNo: await tx.getOrderByNo(`no_${s}`), nope: await tx.getOrderByNo(`nope_${s}`), byTrade: await tx.getOrderByTradeNo('apple', `tx_${s}`),
+      setting: await tx.getNotificationSetting(setting.mountLocation), noSetting: await tx.getNotificationSetting(`nothing_${s}`), endpoints: await tx.listWebhookEndpoints(),
+    }));
+    const loaded = await store.transaction(async (tx) => {
+      expect(await tx.insertNotificationAndLoad!(sampleInbox(s), reads)).toBe(true);
+      const out = {
+        sub: await tx.getSubscription('apple', `contract_${s}`), missing: await tx.getSubscription('apple', `missing_${s}`),
+        byNo: await tx.getOrderByNo(`no_${s}`), nope: await tx.getOrderByNo(`nope_${s}`), byTrade: await tx.getOrderByTradeNo('apple', `tx_${s}`),
+        setting: await tx.getNotificationSetting(setting.mountLocation), noSetting: await tx.getNotificationSetting(`nothing_${s}`), endpoints: await tx.listWebhookEndpoints(),
+      };
+      // A later write in the same transaction is seen by the getters.
+      await tx.saveWebhookEndpoint({ ...endpoint, description: 'changed' });
+      expect((await tx.listWebhookEndpoints()).find((e) => e.id === endpoint.id)?.description).toBe('changed');
+      // The missing subscription was read as absent, so saving it inserts it.
+      await tx.saveSubscription(sampleSubscription(`${s}m`, { contract_id: `missing_${s}` }));
+      return out;
+    });
+    expect(loaded).toEqual(viaQueries);
+    expect(loaded.sub?.contract_id).toBe(`contract_${s}`);
+    expect(loaded.missing).toBeNull();
+    expect(loaded.endpoints.some((e) => e.id === endpoint.id)).toBe(true);
+    expect(await store.getSubscription('apple', `missing_${s}`)).not.toBeNull();
+    // The same notification again: a duplicate, and nothing it would have read is taken from a load.
+    const again = await store.transaction((tx) => tx.insertNotificationAndLoad!(sampleInbox(s), reads));
+    expect(again).toBe(false);
   });
 
   it('a fan-out larger than one statement may carry (3,000 deliveries × 12 columns) is written completely', async () => {

@@ -2,7 +2,7 @@ import type { DomainEvent } from '../events/types.js';
 import { enqueueDeliveries } from '../delivery/outbox.js';
 import { planNotifications } from '../notifications/resolve.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
-import type { InboxRecord, StoreTransaction } from '../store/types.js';
+import type { InboxRecord, NotificationReads, StoreTransaction } from '../store/types.js';
 import type { CoreContext } from './types.js';
 
 /** What a provider's apply step returns: the events to append, plus anything the route answers with. */
@@ -19,17 +19,23 @@ export type CommitOutcome<A extends Applied> = { duplicate: true } | ({ duplicat
  * `manual.notification` events), append the events to the outbox and fan them out into delivery rows
  * (webhook endpoints, the notifier); after the commit, publish the events on the bus.
  * Nothing is acknowledged before this resolves. `outcome.events` includes the `manual.notification`s.
+ * `reads`: what `apply` will read, for stores that load it with the inbox insert in one round trip
+ * (the global notification setting and the endpoint list, read on every commit, are added here).
  */
 export async function commitNotification<A extends Applied>(
   ctx: CoreContext,
   inbox: InboxRecord,
   apply: (tx: StoreTransaction) => Promise<A>,
+  reads: NotificationReads = {},
 ): Promise<CommitOutcome<A>> {
   const { appId, locale, notifier } = ctx.config;
   let enqueued = 0;
   let unsent: DomainEvent[] = [];
   const outcome = await ctx.store.transaction(async (tx): Promise<CommitOutcome<A>> => {
-    if (!(await tx.insertNotification(inbox))) return { duplicate: true };
+    const inserted = tx.insertNotificationAndLoad
+      ? await tx.insertNotificationAndLoad(inbox, { ...reads, settings: [...(reads.settings ?? []), ...(appId ? [appId] : [])], webhookEndpoints: true })
+      : await tx.insertNotification(inbox);
+    if (!inserted) return { duplicate: true };
     const applied = await apply(tx);
     const plan = await planNotifications(tx, applied.events, { appId, locale });
     await tx.insertEvents(plan.events);

@@ -5,6 +5,7 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   InboxRecord,
+  NotificationReads,
   NotificationSettingRecord,
   Store,
   StoreTransaction,
@@ -19,11 +20,15 @@ export interface PgQueryable {
 export interface PgPoolClient extends PgQueryable {
   /** Pass an error (or `true`) to discard a broken connection instead of returning it to the pool. */
   release(destroy?: Error | boolean): void;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 /** A node-postgres `Pool` (or anything shaped like one, e.g. `@neondatabase/serverless`'s `Pool`). */
 export interface PgPool extends PgQueryable {
   connect(): Promise<PgPoolClient>;
   end?(): Promise<void>;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  listenerCount?(event: 'error'): number;
 }
 
 /** Options for {@link pgStore}. */
@@ -226,6 +231,30 @@ const SQL = {
   inbox: selectFrom(INBOX, 'WHERE "provider" = $1 AND "notification_id" = $2'),
 } as const;
 
+const asJson = <T>(t: Table<T>, from: string, where: string): string => `SELECT row_to_json(x) FROM (SELECT ${select(t.columns, t.timestamps)} FROM ${from} ${where}) x`;
+const INSERTED = 'EXISTS (SELECT 1 FROM ins)';
+/**
+ * The inbox insert and everything a notification reads, in one statement (see insertNotificationAndLoad).
+ * The subscriptions are locked only once the insert went through (the EXISTS on its RETURNING makes
+ * PostgreSQL run the insert first), so the lock order is the same as insertNotification then
+ * getSubscription, and a duplicate locks nothing. Parameters: the inbox row ($1–$10), one subscription
+ * key ($11, $12), one order number ($13), one order trade key ($14, $15) (null: none), setting keys
+ * ($16), endpoints wanted ($17). One key per unique index, compared with `=`: PostgreSQL then answers
+ * each from its index even in the generic plan it settles on for a prepared statement, whatever the
+ * table's size when that plan was made (measured: `= ANY(array)`, `IN (unnest …)` or an OR across two
+ * indexes were planned as scans of the whole table). Further keys are not loaded: their getters query.
+ */
+const INSERT_AND_LOAD = `WITH ins AS (${SQL.insertInbox} RETURNING 1),
+  s AS (SELECT ${select(SUBSCRIPTIONS.columns, SUBSCRIPTIONS.timestamps)} FROM "sw_subscriptions"
+    WHERE "provider" = $11::text AND "contract_id" = $12::text AND ${INSERTED} FOR UPDATE)
+SELECT 'i' AS "k", NULL::json AS "r" FROM ins
+UNION ALL SELECT 's', row_to_json(s) FROM s
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "no" = $13::text`)}) o(r)
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "provider" = $14::text AND "trade_no" = $15::text`)}) t(r)
+UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, '"sw_notification_settings"', `WHERE ${INSERTED} AND ("id" = ANY($16::text[]) OR "mount_location" = ANY($16::text[]))`)}) n(r)
+UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, '"sw_webhook_endpoints"', `WHERE ${INSERTED} AND $17::boolean`)}) e(r)`;
+const byCreated = <T extends { created: string; id: string }>(a: T, b: T): number => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 /**
  * A {@link Store} on PostgreSQL through node-postgres (`pg`), on the same `sw_*` tables as
  * `prismaStore` (create them from `prisma-schema/subscription-webhooks.prisma` with your Prisma
@@ -249,6 +278,10 @@ const SQL = {
  * ```
  */
 export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
+  // node-postgres emits 'error' on the pool when the server drops an idle connection (restart, failover,
+  // admin shutdown); with no listener that crashes the process. The next query reconnects, and one
+  // that fails meanwhile is STORE_UNAVAILABLE, so a pool without a listener of its own gets a quiet one.
+  if (pool.on && pool.listenerCount?.('error') === 0) pool.on('error', () => {});
   const guard = <T>(fn: () => PromiseLike<T>): Promise<T> => guardUnavailable('postgresql', fn);
   const run = preparedRunner(options.preparedStatements ?? true);
   const one = async <T>(q: PgQueryable, t: Table<T>, sql: string, values: unknown[]): Promise<T | null> => {
@@ -272,12 +305,42 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     const subscriptions = new Map<string, { sub: Subscription; insert: boolean }>();
     let events: DomainEvent[] = [];
     let deliveries: DeliveryRecord[] = [];
+    // What insertNotificationAndLoad read: lookups it covered are answered from here, not queried again.
+    const loadedOrders = new Map<string, Order[]>(); // by lookup key (`no:…` / `trade:provider:…`)
+    const loadedSettings = new Map<string, NotificationSettingRecord | null>();
+    let loadedEndpoints: WebhookEndpointRecord[] | null = null;
     /** A row read from the database, unless this transaction has since rewritten it (then the buffered version, if it still matches). */
-    const orderRead = async (sql: string, values: unknown[], matches: (o: Order) => boolean): Promise<Order | null> => {
+    const orderRead = async (key: string, sql: string, values: unknown[], matches: (o: Order) => boolean): Promise<Order | null> => {
       for (const o of orders.values()) if (matches(o)) return structuredClone(o);
-      const found = await one(c, ORDERS, sql, values);
-      return found && orders.has(found.id) ? null : found;
+      const loaded = loadedOrders.get(key);
+      const found = loaded ? (loaded.find(matches) ?? null) : await one(c, ORDERS, sql, values);
+      return found && orders.has(found.id) ? null : structuredClone(found);
     };
+    async function insertNotificationAndLoad(n: InboxRecord, reads: NotificationReads): Promise<boolean> {
+      const subs = (reads.subscriptions ?? []).slice(0, 1);
+      const trades = (reads.orderTradeNos ?? []).slice(0, 1);
+      const nos = (reads.orderNos ?? []).slice(0, 1);
+      const { rows } = await run(c, INSERT_AND_LOAD, [
+        randomUUID(), ...INBOX.values(n), subs[0]?.provider ?? null, subs[0]?.contractId ?? null, nos[0] ?? null,
+        trades[0]?.provider ?? null, trades[0]?.tradeNo ?? null, reads.settings ?? [], reads.webhookEndpoints === true,
+      ]);
+      if (!rows.some((r) => r.k === 'i')) return false;
+      const of = (k: string) => rows.filter((r) => r.k === k).map((r) => r.r as Row);
+      const subscriptionsRead = of('s').map(SUBSCRIPTIONS.read);
+      for (const { provider, contractId } of subs) {
+        const key = `${provider}\0${contractId}`;
+        const sub = subscriptionsRead.find((x) => x.provider === provider && x.contract_id === contractId) ?? null;
+        if (!sub) readNull.add(key);
+        seen.set(key, sub);
+      }
+      const ordersRead = of('o').map(ORDERS.read);
+      for (const no of nos) loadedOrders.set(`no:${no}`, ordersRead.filter((o) => o.no === no));
+      for (const { provider, tradeNo } of trades) loadedOrders.set(`trade:${provider}\0${tradeNo}`, ordersRead.filter((o) => o.provider === provider && o.trade_no === tradeNo));
+      const settingsRead = of('n').map(SETTINGS.read);
+      for (const key of reads.settings ?? []) loadedSettings.set(key, settingsRead.find((x) => x.id === key) ?? settingsRead.find((x) => x.mountLocation === key) ?? null);
+      if (reads.webhookEndpoints) loadedEndpoints = of('e').map(ENDPOINTS.read).sort(byCreated);
+      return true;
+    }
     async function flush(): Promise<void> {
       const writes: Write[] = [];
       if (orders.size > 0) writes.push({ table: ORDERS.name, columns: ORDERS.columns, rows: [...orders.values()].map(ORDERS.values), conflict: ORDER_UPSERT });
@@ -298,8 +361,10 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     return {
       flush,
       insertNotification: async (n) => (await run(c, SQL.insertInbox, [randomUUID(), ...INBOX.values(n)])).rowCount === 1,
-      getOrderByNo: (no) => orderRead(SQL.orderByNo, [no], (o) => o.no === no),
-      getOrderByTradeNo: (provider, tradeNo) => orderRead(SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
+      insertNotificationAndLoad,
+      getOrderByNo: (no) => orderRead(`no:${no}`, SQL.orderByNo, [no], (o) => o.no === no),
+      getOrderByTradeNo: (provider, tradeNo) =>
+        orderRead(`trade:${provider}\0${tradeNo}`, SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
       saveOrder: async (o) => void orders.set(o.id, structuredClone(o)),
       async getSubscription(provider, contractId) {
         const k = `${provider}\0${contractId}`;
@@ -317,13 +382,24 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
         seen.set(k, structuredClone(s));
       },
       insertEvents: async (e) => void events.push(...structuredClone(e)),
-      getNotificationSetting: (idOrMount) => one(c, SETTINGS, SQL.setting, [idOrMount]),
-      saveNotificationSetting: async (s) => void (await run(c, SQL.upsertSetting, SETTINGS.values(s))),
-      deleteNotificationSetting: async (id) => (await run(c, 'DELETE FROM "sw_notification_settings" WHERE "id" = $1', [id])).rowCount === 1,
+      getNotificationSetting: async (idOrMount) =>
+        loadedSettings.has(idOrMount) ? structuredClone(loadedSettings.get(idOrMount) ?? null) : one(c, SETTINGS, SQL.setting, [idOrMount]),
+      async saveNotificationSetting(s) {
+        loadedSettings.clear();
+        await run(c, SQL.upsertSetting, SETTINGS.values(s));
+      },
+      async deleteNotificationSetting(id) {
+        loadedSettings.clear();
+        return (await run(c, 'DELETE FROM "sw_notification_settings" WHERE "id" = $1', [id])).rowCount === 1;
+      },
       getWebhookEndpoint: (id) => one(c, ENDPOINTS, SQL.endpoint, [id]),
-      listWebhookEndpoints: () => many(c, ENDPOINTS, SQL.endpoints),
-      saveWebhookEndpoint: async (e) => void (await run(c, SQL.upsertEndpoint, ENDPOINTS.values(e))),
+      listWebhookEndpoints: async () => (loadedEndpoints ? structuredClone(loadedEndpoints) : many(c, ENDPOINTS, SQL.endpoints)),
+      async saveWebhookEndpoint(e) {
+        loadedEndpoints = null;
+        await run(c, SQL.upsertEndpoint, ENDPOINTS.values(e));
+      },
       async deleteWebhookEndpoint(id) {
+        loadedEndpoints = null;
         await flush();
         await run(c, 'DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = $1', [id]);
         return (await run(c, 'DELETE FROM "sw_webhook_endpoints" WHERE "id" = $1', [id])).rowCount === 1;
@@ -336,6 +412,12 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
   async function inTransaction<T>(fn: (c: PgQueryable) => Promise<T>): Promise<T> {
     const client = await pool.connect();
     let broken: Error | undefined;
+    // A connection lost while we hold it is reported twice: the pending query rejects (and becomes
+    // STORE_UNAVAILABLE), and the client emits 'error', which would crash the process unheard.
+    const onError = (error: Error) => {
+      broken = error;
+    };
+    client.on?.('error', onError);
     try {
       await client.query({ text: 'BEGIN ISOLATION LEVEL READ COMMITTED' });
       const result = await fn(client);
@@ -349,6 +431,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       }
       throw error;
     } finally {
+      client.removeListener?.('error', onError);
       client.release(broken);
     }
   }

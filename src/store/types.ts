@@ -19,6 +19,21 @@ export interface InboxRecord {
 }
 
 /**
+ * What a notification's unit of work is about to read, known before it starts (from the verified
+ * payload): a store may load it together with the inbox insert (see {@link StoreTransaction.insertNotificationAndLoad}).
+ */
+export interface NotificationReads {
+  /** Subscriptions by `(provider, contract_id)`; read and locked as {@link StoreTransaction.getSubscription} does. */
+  subscriptions?: ReadonlyArray<{ provider: Provider; contractId: string }>;
+  orderNos?: readonly string[];
+  orderTradeNos?: ReadonlyArray<{ provider: Provider; tradeNo: string }>;
+  /** Notification settings by id or mountLocation. */
+  settings?: readonly string[];
+  /** The webhook endpoint list. */
+  webhookEndpoints?: boolean;
+}
+
+/**
  * The writes and reads one notification needs, inside one atomic unit of work.
  * Implementations must make every method part of the same database transaction.
  */
@@ -28,6 +43,13 @@ export interface StoreTransaction {
    * (a redelivery); the caller then writes nothing else in this transaction.
    */
   insertNotification(row: InboxRecord): Promise<boolean>;
+  /**
+   * Optional: {@link insertNotification} plus, when the row was inserted, reading `reads` in the same
+   * round trip; the matching getters then answer from what was read (and the subscriptions stay locked,
+   * taken only after the insert, as with getSubscription). The core calls it instead of
+   * insertNotification when present. Getters for anything not in `reads` still query as usual.
+   */
+  insertNotificationAndLoad?(row: InboxRecord, reads: NotificationReads): Promise<boolean>;
   getOrderByNo(no: string): Promise<Order | null>;
   getOrderByTradeNo(provider: Provider, tradeNo: string): Promise<Order | null>;
   /** Insert or replace by `id` (`no` and `(provider, trade_no)` are unique too). */

@@ -52,7 +52,8 @@ describe('crash: kill -9 mid-burst, restart, replay', { timeout: 180_000 }, () =
     });
     const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: db.store });
     await hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] });
-    const [a, b] = await Promise.all([startAppProcess(db.url, h.signer.rootCertificate), startAppProcess(db.url, h.signer.rootCertificate)]);
+    // a on pgStore (the one killed), b on prismaStore.
+    const [a, b] = await Promise.all([startAppProcess(db.url, h.signer.rootCertificate, { env: { TEST_STORE: 'pg' } }), startAppProcess(db.url, h.signer.rootCertificate)]);
     worker = await startDeliveryWorkerProcess(db.url, { env: WORKER_ENV });
     procs.push(a!, b!, worker);
 
@@ -81,7 +82,7 @@ describe('crash: kill -9 mid-burst, restart, replay', { timeout: 180_000 }, () =
 
     // Restart: A again, and a worker whose clock runs 60 s ahead (past the crashed worker's claim
     // lock of (20/8 + 1) x 2 s + 30 s), which is what waiting for the lock to lapse would do.
-    const a2 = await startAppProcess(db.url, h.signer.rootCertificate);
+    const a2 = await startAppProcess(db.url, h.signer.rootCertificate, { env: { TEST_STORE: 'pg' } });
     const worker2 = await startDeliveryWorkerProcess(db.url, { env: { ...WORKER_ENV, DELIVERY_CLOCK_OFFSET_MS: '60000' } });
     procs.push(a2, worker2);
     // Apple's retries: every notification without a 200, again, until it gets one (bounded rounds).

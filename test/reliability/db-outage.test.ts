@@ -43,8 +43,9 @@ describe('database outage mid-burst', { timeout: 180_000 }, () => {
     receiver = await webhookReceiver();
     const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: db.store });
     await hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] });
-    const apps = await Promise.all([0, 1].map(() => startAppProcess(db!.url, h.signer.rootCertificate, { captureStderr: true })));
-    const worker = await startDeliveryWorkerProcess(db.url, { captureStderr: true, env: { DELIVERY_BATCH_SIZE: '20', DELIVERY_CONCURRENCY: '8', DELIVERY_TIMEOUT_MS: '2000' } });
+    // One app on prismaStore, one on pgStore: both must answer 500 while the database is down and recover.
+    const apps = await Promise.all(['prisma', 'pg'].map((store) => startAppProcess(db!.url, h.signer.rootCertificate, { captureStderr: true, env: { TEST_STORE: store } })));
+    const worker = await startDeliveryWorkerProcess(db.url, { captureStderr: true, env: { TEST_STORE: 'pg', DELIVERY_BATCH_SIZE: '20', DELIVERY_CONCURRENCY: '8', DELIVERY_TIMEOUT_MS: '2000' } });
     procs.push(...apps, worker);
 
     const payloads: string[] = [];

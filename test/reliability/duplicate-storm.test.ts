@@ -29,7 +29,8 @@ describe('duplicate storm: 4 app processes, 200 notifications x 50 copies', { ti
 
   it('exactly 200 inbox rows, exactly the reference events (by id and content), contracts in their final state', async () => {
     db = await createPostgresStore();
-    apps.push(...(await Promise.all(Array.from({ length: 4 }, () => startAppProcess(db!.url, h.signer.rootCertificate)))));
+    // Two processes on prismaStore, two on pgStore: both stores share the tables and the guarantees.
+    apps.push(...(await Promise.all(Array.from({ length: 4 }, (_, i) => startAppProcess(db!.url, h.signer.rootCertificate, { env: { TEST_STORE: i % 2 ? 'pg' : 'prisma' } })))));
     const contracts = Array.from({ length: CONTRACTS }, () => h.contract());
     const purchases: string[] = [];
     const renewals: string[] = [];

@@ -2,7 +2,7 @@ import { parseJsonObject, rawBodyText, readRawBody, stringField } from '../../co
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
 import type { SubscriptionWebhooksError } from '../../errors.js';
-import type { InboxRecord } from '../../store/types.js';
+import type { InboxRecord, NotificationReads } from '../../store/types.js';
 import { applyAppleNotification } from './apply.js';
 import type { AppleVerifier } from './verifier.js';
 
@@ -18,6 +18,13 @@ export function appleErrorResponse(e: SubscriptionWebhooksError): HandlerRespons
   const message = e.code === 'INTERNAL' ? 'Internal error' : e.code === 'STORE_UNAVAILABLE' ? 'Storage unavailable, retry later' : e.message;
   return appleAnswer(e.status, message, { processed: false, error: e.code });
 }
+
+/** What applying a notification about transaction `t` reads (see applyAppleNotification): its subscription and the orders it may pay. */
+const appleReads = (t: { originalTransactionId: string; transactionId: string; appAccountToken?: string }): NotificationReads => ({
+  subscriptions: [{ provider: 'apple', contractId: t.originalTransactionId }],
+  orderTradeNos: [{ provider: 'apple', tradeNo: t.transactionId }],
+  orderNos: t.appAccountToken ? [t.appAccountToken] : [],
+});
 
 /** JSON round trip: the decoded payload as it will be stored and emitted (no undefined, no class instances). */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
@@ -60,6 +67,7 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
           },
           ctx.logger,
         ),
+        verified.transaction ? appleReads(verified.transaction) : {},
       );
       let userId = outcome.duplicate ? null : outcome.userId;
       if (outcome.duplicate && verified.transaction) {
@@ -121,6 +129,7 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
           },
           ctx.logger,
         ),
+        appleReads(t),
       );
       const sub = outcome.duplicate ? await ctx.store.getSubscription('apple', t.originalTransactionId) : outcome.subscription;
       const data = {
