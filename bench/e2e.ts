@@ -7,25 +7,20 @@ import autocannon from 'autocannon';
 import type { AppleTestSigner } from '../src/testing/index.js';
 import { freshPostgres, freshSqlite, type BenchDb } from './lib/databases.js';
 import { median } from './lib/fixtures.js';
+import { paced, type LoadResult } from './lib/paced.js';
 import { startChild } from './lib/spawn.js';
 
 const PATH = '/api/users/app-store-notifications';
 
-export interface LoadResult {
-  req_per_s: number;
-  p50_ms: number;
-  p99_ms: number;
-  non2xx: number;
-}
+export type { LoadResult };
 
 /** One autocannon run: every request a distinct body from `bodies` (or the duplicate mix given). */
-async function fire(url: string, bodies: string[], opts: { seconds: number; rate?: number; connections?: number; amount?: number }): Promise<LoadResult> {
+async function fire(url: string, bodies: string[], opts: { seconds: number; connections?: number; amount?: number }): Promise<LoadResult> {
   let i = 0;
   const result = await autocannon({
     url,
     connections: opts.connections ?? 32,
     ...(opts.amount ? { amount: opts.amount } : { duration: opts.seconds }),
-    ...(opts.rate ? { overallRate: opts.rate } : {}),
     requests: [
       {
         method: 'POST',
@@ -84,7 +79,8 @@ export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario
     };
     try {
       await fire(server.url, take(300), { seconds: 1, amount: 300, connections: 8 }); // warm-up: JIT, pool, chain cache
-      for (const rate of o.rates) (perLoad[rate] ??= []).push(await fire(server.url, take(Math.ceil(rate * o.seconds * 1.1) + 50), { seconds: o.seconds, rate }));
+      // Fixed offered loads: open loop, evenly paced (bench/lib/paced.ts says why not autocannon's rate mode).
+      for (const rate of o.rates) (perLoad[rate] ??= []).push(await paced(server.url + PATH, take(Math.round(rate * o.seconds)), { seconds: o.seconds, rate }));
       const remaining = o.pool.length - cursor;
       sat.push(await fire(server.url, take(Math.floor(remaining / 2)), { seconds: o.seconds }));
       // 50% redeliveries: every body twice in a row, the second time as Apple's retry.

@@ -32,15 +32,19 @@ console.log(verify);
 console.log('\nend to end over HTTP…');
 const signer = await benchSigner();
 // Distinct signed bodies, signed once; every run uses a fresh database, so runs may share them.
-const pool = await signedBodies(signer, smoke ? 1500 : 9000);
+const pool = await signedBodies(signer, smoke ? 3000 : 9000);
 const pg = await postgresServer();
 const e2e: Record<string, E2eResult> = {};
 let outbound: OutboundResult[] = [];
 try {
   const rates = smoke ? [100] : [100, 500, 1000];
+  // Headline: pgStore (subscription-webhooks/pg), with the baseline on the same store. Then prismaStore on
+  // the same PostgreSQL (its own baseline too: the ratio users of the Prisma store get), and SQLite.
   for (const scenario of [
-    { name: 'ours_pg', store: 'postgresql', verifier: 'ours' },
-    { name: 'apple_pg', store: 'postgresql', verifier: 'apple' },
+    { name: 'ours_pg', store: 'pg', verifier: 'ours' },
+    { name: 'apple_pg', store: 'pg', verifier: 'apple' },
+    { name: 'ours_prisma_pg', store: 'postgresql', verifier: 'ours' },
+    { name: 'apple_prisma_pg', store: 'postgresql', verifier: 'apple' },
     { name: 'ours_sqlite', store: 'sqlite', verifier: 'ours' },
   ] as const) {
     e2e[scenario.name] = await runE2e(signer, pg.url, scenario, { runs, seconds, rates, pool });
@@ -74,6 +78,8 @@ const results = {
   e2e_pg_req_per_s: round(ours.saturation.req_per_s, 0),
   e2e_ratio_vs_apple_baseline: round(ours.saturation.req_per_s / e2e.apple_pg!.saturation.req_per_s, 2),
   e2e_p99_ms_at_500: ours.loads['500']?.p99_ms ?? Number.NaN,
+  e2e_prisma_pg_req_per_s: round(e2e.ours_prisma_pg!.saturation.req_per_s, 0),
+  e2e_prisma_ratio_vs_apple_baseline: round(e2e.ours_prisma_pg!.saturation.req_per_s / e2e.apple_prisma_pg!.saturation.req_per_s, 2),
   e2e_sqlite_req_per_s: round(e2e.ours_sqlite!.saturation.req_per_s, 0),
   e2e_pg_dup50_req_per_s: round(ours.duplicates50.req_per_s, 0),
   outbound_events_per_s: outbound.find((o) => o.workers === 1)!.events_per_s,
@@ -106,13 +112,15 @@ Offered load columns: achieved req/s / p50 ms / p99 ms.
 
 | server | 100/s | 500/s | 1,000/s | saturation req/s | 50% redeliveries req/s |
 |---|---|---|---|---|---|
-${row('ours, PostgreSQL', ours)}
-${row("Apple's library, PostgreSQL (baseline)", e2e.apple_pg!)}
-${row('ours, SQLite', e2e.ours_sqlite!)}
+${row('ours, PostgreSQL, pgStore', ours)}
+${row("Apple's library, PostgreSQL, pgStore (baseline)", e2e.apple_pg!)}
+${row('ours, PostgreSQL, prismaStore', e2e.ours_prisma_pg!)}
+${row("Apple's library, PostgreSQL, prismaStore (baseline)", e2e.apple_prisma_pg!)}
+${row('ours, SQLite, prismaStore', e2e.ours_sqlite!)}
 
-Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**.
+Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×** with pgStore, **${results.e2e_prisma_ratio_vs_apple_baseline}×** with prismaStore.
 
-### Outbound delivery (10,000 events to a receiver on 127.0.0.1, PostgreSQL, Standard Webhooks signing)
+### Outbound delivery (10,000 events to a receiver on 127.0.0.1, PostgreSQL through pgStore, Standard Webhooks signing)
 
 | workers | events/s (backlog drained) | enqueue→delivery p50 / p99 at 500 events/s |
 |---|---|---|
