@@ -40,6 +40,7 @@ function medianOf(results: LoadResult[]): LoadResult {
     p50_ms: median(results.map((r) => r.p50_ms)),
     p99_ms: median(results.map((r) => r.p99_ms)),
     non2xx: results.reduce((a, r) => a + r.non2xx, 0),
+    ...(results.some((r) => r.shed !== undefined) ? { shed: results.reduce((a, r) => a + (r.shed ?? 0), 0) } : {}),
   };
 }
 

@@ -7,7 +7,16 @@ export interface LoadResult {
   p50_ms: number;
   p99_ms: number;
   non2xx: number;
+  /** Paced runs only: requests not sent because {@link MAX_IN_FLIGHT} were already waiting (the server is past capacity). */
+  shed?: number;
 }
+
+/**
+ * At most this many requests wait for an answer; beyond it the generator sheds (and counts) rather than
+ * queue without bound, like a provider with a bounded retry queue. Past capacity the latency then reads
+ * as this queue drained at the server's rate (about MAX_IN_FLIGHT / capacity), not as the run's length.
+ */
+export const MAX_IN_FLIGHT = 256;
 
 /**
  * Open-loop load at a fixed offered rate: request i leaves at t0 + i/rate whether or not earlier ones
@@ -24,6 +33,7 @@ export async function paced(url: string, bodies: string[], o: { rate: number; se
   const target = new URL(url);
   const latencies: number[] = [];
   let non2xx = 0;
+  let shed = 0;
   const inFlight = new Set<Promise<void>>();
   const one = (body: string, due: number) =>
     new Promise<void>((resolve) => {
@@ -46,6 +56,10 @@ export async function paced(url: string, bodies: string[], o: { rate: number; se
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - t0) * o.rate) / 1000) + 1);
     for (; sent < due; sent++) {
+      if (inFlight.size >= MAX_IN_FLIGHT) {
+        shed++;
+        continue;
+      }
       const p = one(bodies[sent]!, t0 + (sent * 1000) / o.rate);
       inFlight.add(p);
       void p.then(() => inFlight.delete(p));
@@ -57,5 +71,5 @@ export async function paced(url: string, bodies: string[], o: { rate: number; se
   agent.destroy();
   const sorted = latencies.sort((a, b) => a - b);
   const at = (p: number) => Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN);
-  return { req_per_s: Math.round((latencies.length / elapsed) * 10) / 10, p50_ms: at(50), p99_ms: at(99), non2xx };
+  return { req_per_s: Math.round((latencies.length / elapsed) * 10) / 10, p50_ms: at(50), p99_ms: at(99), non2xx, shed };
 }

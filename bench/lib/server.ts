@@ -33,7 +33,10 @@ const server = createApp(hooks).listen(0, '127.0.0.1', () => {
   const a = server.address();
   process.stdout.write(`${JSON.stringify({ port: typeof a === 'object' && a ? a.port : 0 })}\n`);
 });
+// Stop taking requests, let those in flight finish (their database work included), then disconnect.
 process.on('SIGTERM', () => {
-  server.close();
-  void Promise.all([prisma?.$disconnect(), pool?.end()]).then(() => process.exit(0));
+  const exit = () => void Promise.all([prisma?.$disconnect(), pool?.end()]).then(() => process.exit(0));
+  server.close(exit);
+  server.closeIdleConnections();
+  setTimeout(exit, 3000).unref();
 });

@@ -1,6 +1,7 @@
 /**
- * Issue 9, item 6: the soak (`npm run test:soak`; not in CI). One app process (Express + prismaStore on
- * PostgreSQL + the delivery worker in the same process) takes SOAK_RATE notifications/s for SOAK_SECONDS:
+ * Issue 9, item 6: the soak (`npm run test:soak`; not in CI). One app process (Express + pgStore on
+ * PostgreSQL; SOAK_STORE=prisma for prismaStore) and one delivery worker process (SOAK_WORKER=inline runs
+ * the worker inside the app process instead) take SOAK_RATE notifications/s for SOAK_SECONDS:
  * 1% forged (a signature byte flipped), 5% duplicates (a recently acknowledged payload again), the rest
  * fresh purchases and renewals. The outbound receiver flaps: per 20 s, 14 s answering 200, 4 s 503,
  * 2 s refusing connections. Prints, every SOAK_REPORT_SECONDS: the app's RSS, the rate achieved, error
@@ -22,7 +23,7 @@ import { createSubscriptionWebhooks } from '../../src/index.js';
 import { prismaStore } from '../../src/prisma.js';
 import { applySqlMigrations } from '../../src/store/prisma-migrate.js';
 import { PrismaClient } from '../generated/postgresql/client.js';
-import { startAppProcess } from '../helpers/app-processes.js';
+import { startAppProcess, startDeliveryWorkerProcess } from '../helpers/app-processes.js';
 import { appleHarness } from '../helpers/apple-harness.js';
 import { startEmbeddedPostgres } from '../helpers/embedded-postgres.js';
 import { postApple } from '../helpers/reliability.js';
@@ -32,6 +33,8 @@ const RATE = Number(process.env.SOAK_RATE ?? 200);
 const REPORT_SECONDS = Number(process.env.SOAK_REPORT_SECONDS ?? 10);
 const MAX_IN_FLIGHT = 32; // beyond this the generator sheds (counted) rather than queue the app's pool: it is not keeping up
 const DRAIN_SECONDS = 180;
+const STORE = process.env.SOAK_STORE === 'prisma' ? 'prisma' : 'pg';
+const INLINE_WORKER = process.env.SOAK_WORKER === 'inline';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const rssMiB = (pid: number) => {
@@ -112,10 +115,12 @@ const flap = setInterval(() => {
 const h = await appleHarness(); // signs (its memory store is not used)
 const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store });
 await hooks.webhookEndpoints.create({ url: `http://127.0.0.1:${port}/hooks`, enabled_events: ['*'] });
+const retrySchedule = JSON.stringify([1000, 2000, 4000, 8000, 15_000, 30_000, 60_000, 60_000, 60_000]);
 const app = await startAppProcess(dbUrl, h.signer.rootCertificate, {
   captureStderr: true, // its error log lines are counted, not printed
-  env: { TEST_DELIVERY: '1', DELIVERY_RETRY_SCHEDULE: JSON.stringify([1000, 2000, 4000, 8000, 15_000, 30_000, 60_000, 60_000, 60_000]) },
+  env: { TEST_STORE: STORE, ...(INLINE_WORKER ? { TEST_DELIVERY: '1', DELIVERY_RETRY_SCHEDULE: retrySchedule } : {}) },
 });
+const worker = INLINE_WORKER ? null : await startDeliveryWorkerProcess(dbUrl, { captureStderr: true, env: { TEST_STORE: STORE, DELIVERY_RETRY_SCHEDULE: retrySchedule, DELIVERY_TIMEOUT_MS: '5000' } });
 const pid = app.child.pid!;
 
 // ---- load ----------------------------------------------------------------------------------------
@@ -194,11 +199,12 @@ async function one() {
 
 const backlog = async () => (await store.listDeliveries({ status: 'pending', limit: 100_000 })).length;
 const rssSeries: { t: number; rss: number }[] = [];
+const workerSeries: { t: number; rss: number }[] = [];
 const started = Date.now();
 let lastSent = 0;
 const pendingSends = new Set<Promise<unknown>>();
-log(`soak: ${SECONDS} s at ${RATE}/s (1% forged, 5% duplicates), receiver flapping 14 s up / 4 s 503 / 2 s down; app pid ${pid}`);
-log('t_s  rss_mib  rate/s  in_flight  acked  dup_acked  rejected  5xx  net_err  shed  rx_ok  rx_503  rx_repeat  backlog  lag_p50_ms  lag_p99_ms');
+log(`soak: ${SECONDS} s at ${RATE}/s (1% forged, 5% duplicates), receiver flapping 14 s up / 4 s 503 / 2 s down; ${STORE === 'pg' ? 'pgStore' : 'prismaStore'}; app pid ${pid}${worker ? `, worker pid ${worker.child.pid}` : ' (worker inline)'}`);
+log('t_s  rss_mib  worker_rss  rate/s  in_flight  acked  dup_acked  rejected  5xx  net_err  shed  rx_ok  rx_503  rx_repeat  backlog  lag_p50_ms  lag_p99_ms');
 let nextReport = started + REPORT_SECONDS * 1000;
 const tickMs = 50;
 for (let tick = 0; Date.now() - started < SECONDS * 1000; tick++) {
@@ -214,8 +220,9 @@ for (let tick = 0; Date.now() - started < SECONDS * 1000; tick++) {
     const t = Math.round((Date.now() - started) / 1000);
     const rss = rssMiB(pid);
     rssSeries.push({ t, rss });
+    if (worker) workerSeries.push({ t, rss: rssMiB(worker.child.pid!) });
     const lags = rx.lags.splice(0);
-    log([t, rss, Math.round((c.sent - lastSent) / REPORT_SECONDS), inFlight, c.ack, c.dupAck, c.rejected, c.status5xx, c.network, c.shed, rx.ok, rx.answered503, rx.repeats, await backlog(), pct(lags, 50), pct(lags, 99)].join('  '));
+    log([t, rss, workerSeries.at(-1)?.rss ?? '-', Math.round((c.sent - lastSent) / REPORT_SECONDS), inFlight, c.ack, c.dupAck, c.rejected, c.status5xx, c.network, c.shed, rx.ok, rx.answered503, rx.repeats, await backlog(), pct(lags, 50), pct(lags, 99)].join('  '));
     lastSent = c.sent;
   }
   await sleep(Math.max(0, wake - Date.now()));
@@ -233,12 +240,21 @@ const inbox = await store.countNotifications('apple');
 const ids = (await prisma.$queryRawUnsafe<{ id: string }[]>('SELECT "id" FROM "sw_events"')).map((r) => r.id);
 const undelivered = ids.filter((id) => !firstReceipt.has(id)).length;
 const rssFinal = rssMiB(pid);
-const warm = rssSeries.filter((s) => s.t >= Math.min(60, SECONDS / 3));
-const half = Math.floor(warm.length / 2);
+const workerRssFinal = worker ? rssMiB(worker.child.pid!) : null;
 const avg = (xs: { rss: number }[]) => (xs.length ? xs.reduce((a, s) => a + s.rss, 0) / xs.length : NaN);
-const firstHalf = avg(warm.slice(0, half));
-const secondHalf = avg(warm.slice(half));
-const flat = !(secondHalf > firstHalf * 1.25 + 16); // a leak shows as steady growth between the halves
+/** Average RSS of the first and second half of the warm part of a series; flat unless the second grew (a leak shows as steady growth). */
+const band = (series: { t: number; rss: number }[]) => {
+  const warm = series.filter((s) => s.t >= Math.min(60, SECONDS / 3));
+  const half = Math.floor(warm.length / 2);
+  const first = avg(warm.slice(0, half));
+  const second = avg(warm.slice(half));
+  return { first, second, flat: !(second > first * 1.25 + 16) };
+};
+const appBand = band(rssSeries);
+const workerBand = worker ? band(workerSeries) : null;
+const firstHalf = appBand.first;
+const secondHalf = appBand.second;
+const flat = appBand.flat && (workerBand?.flat ?? true);
 const summary = {
   seconds: SECONDS,
   target_rate: RATE,
@@ -265,12 +281,16 @@ const summary = {
   receiver_repeats_same_id: rx.repeats,
   drained_in_ms: drainedInMs,
   app_error_log_lines: app.stderr.join('').split('\n').filter(Boolean).length,
-  rss_mib: { min: Math.min(...rssSeries.map((s) => s.rss)), max: Math.max(...rssSeries.map((s) => s.rss)), warm_first_half_avg: Math.round(firstHalf), warm_second_half_avg: Math.round(secondHalf), final: rssFinal },
+  worker_error_log_lines: worker ? worker.stderr.join('').split('\n').filter(Boolean).length : null,
+  store: STORE,
+  worker: worker ? 'separate process' : 'inline',
+  rss_mib: { min: Math.min(...rssSeries.map((s) => s.rss)), max: Math.max(...rssSeries.map((s) => s.rss)), warm_first_half_avg: Math.round(firstHalf), warm_second_half_avg: Math.round(secondHalf), final: rssFinal, worker_final: workerRssFinal, ...(workerBand ? { worker_warm_first_half_avg: Math.round(workerBand.first), worker_warm_second_half_avg: Math.round(workerBand.second) } : {}) },
   rss_flat: flat,
 };
 log(JSON.stringify(summary));
 
 await app.stop();
+await worker?.stop();
 await prisma.$disconnect();
 await close();
 const drop = new pg.Client({ connectionString: serverUrl });
