@@ -79,7 +79,7 @@ export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario
       return slice;
     };
     try {
-      await fire(server.url, take(300), { seconds: 1, amount: 300, connections: 8 }); // warm-up: JIT, pool, chain cache
+      await fire(server.url, take(150), { seconds: 1, amount: 150, connections: 8 }); // warm-up: JIT, pool, chain cache
       // Fixed offered loads: open loop, evenly paced (bench/lib/paced.ts says why not autocannon's rate mode).
       for (const rate of o.rates) (perLoad[rate] ??= []).push(await paced(server.url + PATH, take(Math.round(rate * o.seconds)), { seconds: o.seconds, rate }));
       const remaining = o.pool.length - cursor;

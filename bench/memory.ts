@@ -8,10 +8,10 @@ import { APP_APPLE_ID, benchSigner, BUNDLE_ID, signedBodies } from './lib/fixtur
 
 /**
  * A Store that accepts every write and keeps nothing (reads find nothing). A Proxy, so it keeps up
- * with methods the Store interface gains: `list*` → [], `count*` → 0, `insertNotification` → true, else null.
+ * with methods the Store interface gains: `list*` → [], `count*` → 0, `insertNotification*` → true, else null.
  */
 function discardingStore(): Store {
-  const answer = (name: string) => (name.startsWith('list') ? [] : name.startsWith('count') ? 0 : name === 'insertNotification' ? true : null);
+  const answer = (name: string) => (name.startsWith('list') ? [] : name.startsWith('count') ? 0 : name.startsWith('insertNotification') ? true : null);
   const tx = new Proxy({}, { get: (_t, name) => async () => answer(String(name)) }) as StoreTransaction;
   return new Proxy({ name: 'discarding', transaction: (fn: (t: StoreTransaction) => Promise<unknown>) => fn(tx) } as unknown as Store, {
     get: (target, name) => (name in target ? (target as unknown as Record<string | symbol, unknown>)[name] : async () => answer(String(name))),

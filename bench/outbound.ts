@@ -66,10 +66,10 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
   const backlog = [...rx.arrivals.values()];
   const started = Math.min(...backlog);
   const drained = Math.max(...backlog);
-  // Latency: a steady 500 events/s for 4 s, 25 events every 50 ms, while the workers keep running.
+  // Latency: a steady 500 events/s for 2 s, 25 events every 50 ms, while the workers keep running.
   const committed = new Map<string, number>();
   let n = 0;
-  for (let tick = 0; tick < 80; tick++) {
+  for (let tick = 0; tick < 40; tick++) {
     const batch = Array.from({ length: 25 }, () => sampleEvent(`${tag}l`, n++));
     await enqueue(batch);
     const at = performance.timeOrigin + performance.now();

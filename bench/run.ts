@@ -106,7 +106,7 @@ Ours vs Apple's library: **${results.verify_ratio_vs_apple}×**; fraction of the
 
 ### End to end over HTTP (Express example, separate process, 127.0.0.1; durable commit before 200)
 
-Offered load columns: achieved req/s / p50 ms / p99 ms, paced open loop (evenly spaced arrivals, latency from each request's scheduled time, at most 256 waiting: past capacity the rest are shed and counted, summed over the runs). Saturation and redeliveries: autocannon, 32 connections.
+Offered load columns: achieved req/s / p50 ms / p99 ms, paced open loop (evenly spaced arrivals, latency from each request's scheduled time, at most 128 waiting: past capacity the rest are shed and counted, summed over the runs). Saturation and redeliveries: autocannon, 32 connections.
 
 | server | 100/s | 500/s | 1,000/s | saturation req/s | 50% redeliveries req/s |
 |---|---|---|---|---|---|

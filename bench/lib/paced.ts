@@ -16,7 +16,7 @@ export interface LoadResult {
  * queue without bound, like a provider with a bounded retry queue. Past capacity the latency then reads
  * as this queue drained at the server's rate (about MAX_IN_FLIGHT / capacity), not as the run's length.
  */
-export const MAX_IN_FLIGHT = 256;
+export const MAX_IN_FLIGHT = 128;
 
 /**
  * Open-loop load at a fixed offered rate: request i leaves at t0 + i/rate whether or not earlier ones
