@@ -115,7 +115,7 @@ ${row("Apple's library, PostgreSQL, pgStore (baseline)", e2e.apple_pg!)}
 ${row('ours, PostgreSQL, prismaStore', e2e.ours_prisma_pg!)}
 ${row('ours, SQLite, prismaStore', e2e.ours_sqlite!)}
 
-Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**. prismaStore on the same database: ${results.e2e_prisma_pg_req_per_s} req/s (${round(results.e2e_pg_req_per_s / results.e2e_prisma_pg_req_per_s, 2)}× less than pgStore).
+Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**. prismaStore on the same database: ${results.e2e_prisma_pg_req_per_s} req/s (pgStore serves ${round(results.e2e_pg_req_per_s / results.e2e_prisma_pg_req_per_s, 2)}× as many).
 
 ### Outbound delivery (10,000 events to a receiver on 127.0.0.1, PostgreSQL through pgStore, Standard Webhooks signing)
 
