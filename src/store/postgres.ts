@@ -161,21 +161,17 @@ const columnList = (columns: readonly string[]): string => columns.map((c) => `"
 const placeholders = (rows: number, width: number, offset = 0): string =>
   Array.from({ length: rows }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${offset + r * width + c + 1}`).join(', ')})`).join(', ');
 const selectFrom = <T>(t: Table<T>, where: string): string => `SELECT ${select(t.columns, t.timestamps)} FROM "${t.name}" ${where}`;
-/** INSERT of `rows` objects; `conflict` is the ON CONFLICT clause, if any. SQL text is built from our own column names only. */
-function insertSql<T>(t: Table<T>, rows: number, conflict = ''): string {
-  return `INSERT INTO "${t.name}" (${columnList(t.columns)}) VALUES ${placeholders(rows, t.columns.length)} ${conflict}`;
+/** A multi-row INSERT: `conflict` is its ON CONFLICT clause, if any. */
+interface Write { table: string; columns: readonly string[]; rows: unknown[][]; conflict: string }
+/** The INSERT text of `w`, its placeholders starting after `offset`. Built from our own table and column names only. */
+function writeSql(w: Pick<Write, 'table' | 'columns' | 'conflict'> & { rows: { length: number } }, offset = 0): string {
+  return `INSERT INTO "${w.table}" (${columnList(w.columns)}) VALUES ${placeholders(w.rows.length, w.columns.length, offset)} ${w.conflict}`;
 }
 const onConflictUpdate = <T>(t: Table<T>, key: string): string => `ON CONFLICT (${key}) DO UPDATE SET ${t.columns.map((c) => `"${c}" = EXCLUDED."${c}"`).join(', ')}`;
-const upsertSql = <T>(t: Table<T>, key: string): string => insertSql(t, 1, onConflictUpdate(t, key));
+const upsertSql = <T>(t: Table<T>, key: string): string => writeSql({ table: t.name, columns: t.columns, rows: { length: 1 }, conflict: onConflictUpdate(t, key) });
 const ORDER_UPSERT = onConflictUpdate(ORDERS, '"id"');
 const SUBSCRIPTION_UPSERT = onConflictUpdate(SUBSCRIPTIONS, '"provider", "contract_id"');
 const EVENT_COLUMNS = ['id', 'type', 'provider', 'created', 'body'] as const;
-
-/** A multi-row INSERT whose placeholders start after `offset`. */
-interface Write { table: string; columns: readonly string[]; rows: unknown[][]; conflict: string }
-function writeSql(w: Write, offset: number): string {
-  return `INSERT INTO "${w.table}" (${columnList(w.columns)}) VALUES ${placeholders(w.rows.length, w.columns.length, offset)} ${w.conflict}`;
-}
 // PostgreSQL accepts 65,535 bind parameters per statement; stay well below.
 const MAX_PARAMS = 30_000;
 /**
@@ -219,6 +215,7 @@ const SQL = {
   orderByNo: selectFrom(ORDERS, 'WHERE "no" = $1'),
   orderByTradeNo: selectFrom(ORDERS, 'WHERE "provider" = $1 AND "trade_no" = $2'),
   subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2'),
+  subscriptionForUpdate: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2 FOR UPDATE'),
   // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
   setting: selectFrom(SETTINGS, 'WHERE "id" = $1 OR "mount_location" = $1 ORDER BY ("id" = $1) DESC LIMIT 1'),
   settings: selectFrom(SETTINGS, 'ORDER BY "created_at", "id"'),
@@ -253,6 +250,10 @@ UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED}
 UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "provider" = $14::text AND "trade_no" = $15::text`)}) t(r)
 UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, '"sw_notification_settings"', `WHERE ${INSERTED} AND ("id" = ANY($16::text[]) OR "mount_location" = ANY($16::text[]))`)}) n(r)
 UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, '"sw_webhook_endpoints"', `WHERE ${INSERTED} AND $17::boolean`)}) e(r)`;
+// Keys of what a transaction has read or written: one spelling, shared by the loads and the getters.
+const subscriptionKey = (provider: Provider, contractId: string): string => `${provider}\0${contractId}`;
+const orderNoKey = (no: string): string => `no:${no}`;
+const orderTradeKey = (provider: Provider, tradeNo: string): string => `trade:${provider}\0${tradeNo}`;
 const byCreated = <T extends { created: string; id: string }>(a: T, b: T): number => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
@@ -306,7 +307,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     let events: DomainEvent[] = [];
     let deliveries: DeliveryRecord[] = [];
     // What insertNotificationAndLoad read: lookups it covered are answered from here, not queried again.
-    const loadedOrders = new Map<string, Order[]>(); // by lookup key (`no:…` / `trade:provider:…`)
+    const loadedOrders = new Map<string, Order[]>(); // by orderNoKey / orderTradeKey
     const loadedSettings = new Map<string, NotificationSettingRecord | null>();
     let loadedEndpoints: WebhookEndpointRecord[] | null = null;
     /** A row read from the database, unless this transaction has since rewritten it (then the buffered version, if it still matches). */
@@ -328,14 +329,14 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       const of = (k: string) => rows.filter((r) => r.k === k).map((r) => r.r as Row);
       const subscriptionsRead = of('s').map(SUBSCRIPTIONS.read);
       for (const { provider, contractId } of subs) {
-        const key = `${provider}\0${contractId}`;
+        const key = subscriptionKey(provider, contractId);
         const sub = subscriptionsRead.find((x) => x.provider === provider && x.contract_id === contractId) ?? null;
         if (!sub) readNull.add(key);
         seen.set(key, sub);
       }
       const ordersRead = of('o').map(ORDERS.read);
-      for (const no of nos) loadedOrders.set(`no:${no}`, ordersRead.filter((o) => o.no === no));
-      for (const { provider, tradeNo } of trades) loadedOrders.set(`trade:${provider}\0${tradeNo}`, ordersRead.filter((o) => o.provider === provider && o.trade_no === tradeNo));
+      for (const no of nos) loadedOrders.set(orderNoKey(no), ordersRead.filter((o) => o.no === no));
+      for (const { provider, tradeNo } of trades) loadedOrders.set(orderTradeKey(provider, tradeNo), ordersRead.filter((o) => o.provider === provider && o.trade_no === tradeNo));
       const settingsRead = of('n').map(SETTINGS.read);
       for (const key of reads.settings ?? []) loadedSettings.set(key, settingsRead.find((x) => x.id === key) ?? settingsRead.find((x) => x.mountLocation === key) ?? null);
       if (reads.webhookEndpoints) loadedEndpoints = of('e').map(ENDPOINTS.read).sort(byCreated);
@@ -362,20 +363,20 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       flush,
       insertNotification: async (n) => (await run(c, SQL.insertInbox, [randomUUID(), ...INBOX.values(n)])).rowCount === 1,
       insertNotificationAndLoad,
-      getOrderByNo: (no) => orderRead(`no:${no}`, SQL.orderByNo, [no], (o) => o.no === no),
+      getOrderByNo: (no) => orderRead(orderNoKey(no), SQL.orderByNo, [no], (o) => o.no === no),
       getOrderByTradeNo: (provider, tradeNo) =>
-        orderRead(`trade:${provider}\0${tradeNo}`, SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
+        orderRead(orderTradeKey(provider, tradeNo), SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
       saveOrder: async (o) => void orders.set(o.id, structuredClone(o)),
       async getSubscription(provider, contractId) {
-        const k = `${provider}\0${contractId}`;
+        const k = subscriptionKey(provider, contractId);
         if (seen.has(k)) return structuredClone(seen.get(k) ?? null);
-        const sub = await one(c, SUBSCRIPTIONS, `${SQL.subscription} FOR UPDATE`, [provider, contractId]);
+        const sub = await one(c, SUBSCRIPTIONS, SQL.subscriptionForUpdate, [provider, contractId]);
         if (!sub) readNull.add(k);
         seen.set(k, sub);
         return structuredClone(sub);
       },
       async saveSubscription(s) {
-        const k = `${s.provider}\0${s.contract_id}`;
+        const k = subscriptionKey(s.provider, s.contract_id);
         const insert = readNull.has(k) || subscriptions.get(k)?.insert === true;
         readNull.delete(k);
         subscriptions.set(k, { sub: structuredClone(s), insert });
@@ -440,7 +441,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     const token = randomUUID();
     const until = new Date(Date.parse(now) + lockMs).toISOString();
     // One statement claims and reads back: concurrent workers skip each other's locked rows instead of waiting or double-claiming.
-    const { rows } = await run(pool, 
+    const { rows } = await run(pool,
       `WITH claimed AS (
         UPDATE "sw_webhook_deliveries" SET "locked_until" = $1, "locked_by" = $2
         WHERE "id" IN (
@@ -522,7 +523,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       guard(async () => {
         if (items.length === 0) return 0;
         // One UPDATE for the whole round, whatever each receiver answered.
-        const { rowCount } = await run(pool, 
+        const { rowCount } = await run(pool,
           `UPDATE "sw_webhook_deliveries" d SET "status" = 'delivered', "attempts" = d."attempts" + 1, "next_attempt_at" = NULL, "last_status" = v."last_status",
             "last_error" = NULL, "last_attempt_at" = $3, "delivered_at" = $3, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = $3
           FROM unnest($1::text[], $2::int[]) AS v("id", "last_status")
