@@ -24,6 +24,44 @@ export interface VerifyWebhookOptions {
 
 const BODY_FIX = "Use route.express() / route.koa(), or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).";
 
+const SECRET_PREFIX = 'whsec_';
+/** The Standard Webhooks minimum key size (our own secrets are 32 bytes: {@link generateWebhookSecret}). */
+const MIN_SECRET_BYTES = 24;
+const SECRET_FORM = `"${SECRET_PREFIX}" followed by the standard base64 (A-Z a-z 0-9 + /, "=" padded) of at least ${MIN_SECRET_BYTES} bytes, with no whitespace`;
+
+/** Why a secret can never verify a delivery, or null when it is a usable `whsec_<base64>` secret. Never echoes the secret. */
+function secretProblem(secret: unknown): string | null {
+  if (typeof secret !== 'string') return `is a ${secret === null ? 'null' : typeof secret}, not a string`;
+  if (secret.length === 0) return 'is empty';
+  if (secret !== secret.trim()) return 'has leading or trailing whitespace (a newline from the env file?)';
+  if (!secret.startsWith(SECRET_PREFIX)) return `does not start with "${SECRET_PREFIX}" (a password or another provider's key?)`;
+  const b64 = secret.slice(SECRET_PREFIX.length);
+  if (b64.length === 0) return `is "${SECRET_PREFIX}" alone`;
+  // Canonical base64 only: what Buffer (and the standardwebhooks package) encode. Buffer.from() would
+  // silently skip stray characters and decode a different key than the sender's.
+  const key = Buffer.from(b64, 'base64');
+  if (!/^[A-Za-z0-9+/]+={0,2}$/.test(b64) || key.toString('base64') !== b64) return 'is not valid base64 after the prefix';
+  if (key.length < MIN_SECRET_BYTES) return `is a ${key.length}-byte key`;
+  return null;
+}
+
+/**
+ * The secrets as a non-empty list, each a usable `whsec_…` secret.
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` naming the expected form
+ */
+function checkedSecrets(secret: unknown, where: string): string[] {
+  const secrets: unknown[] = typeof secret === 'string' ? [secret] : Array.isArray(secret) ? [...(secret as unknown[])] : [secret];
+  if (secrets.length === 0) throw new SubscriptionWebhooksError('CONFIG_INVALID', `${where}: \`secret\` is an empty list; give the endpoint's secret: ${SECRET_FORM}`);
+  secrets.forEach((s, i) => {
+    const problem = secretProblem(s);
+    if (problem) {
+      const which = secrets.length > 1 ? `secret #${i + 1} of ${secrets.length}` : 'the secret';
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', `${where}: ${which} ${problem}; a webhook secret is ${SECRET_FORM} (as hooks.webhookEndpoints.create() returns it)`);
+    }
+  });
+  return secrets as string[];
+}
+
 function bodyText(rawBody: unknown): string {
   return readRawBody(rawBody, Number.POSITIVE_INFINITY, `The webhook body was already parsed; the signature is over the exact raw bytes. ${BODY_FIX}`);
 }
@@ -42,10 +80,13 @@ function bodyText(rawBody: unknown): string {
  *   res.json({ code: 'OK' });
  * });
  * ```
- * @throws SubscriptionWebhooksError `WEBHOOK_SIGNATURE_INVALID` (missing headers, no matching `v1` signature),
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` (a secret that is not `whsec_` + base64 of at least 24 bytes, checked
+ * before the request), `WEBHOOK_SIGNATURE_INVALID` (missing headers, no matching `v1` signature),
  * `WEBHOOK_TIMESTAMP_OUT_OF_RANGE` (more than 5 minutes off), `BODY_NOT_RAW`, `BODY_INVALID` (not JSON)
  */
 export function verifyWebhook(secret: string | readonly string[], headers: HeadersLike, rawBody: string | Uint8Array, options: VerifyWebhookOptions = {}): DomainEvent {
+  // The secret first: a secret that can never verify is the deployment's fault (500), not the sender's (400).
+  const secrets = checkedSecrets(secret, 'verifyWebhook');
   const body = bodyText(rawBody);
   const id = getHeader(headers, 'webhook-id');
   const ts = getHeader(headers, 'webhook-timestamp');
@@ -53,8 +94,6 @@ export function verifyWebhook(secret: string | readonly string[], headers: Heade
   if (!id || !ts || !sig) throw new SubscriptionWebhooksError('WEBHOOK_SIGNATURE_INVALID', 'Missing webhook-id, webhook-timestamp or webhook-signature header');
   if (!/^\d{1,15}$/.test(ts)) throw new SubscriptionWebhooksError('WEBHOOK_SIGNATURE_INVALID', 'webhook-timestamp is not a number of seconds');
   const timestamp = Number(ts);
-  const secrets = typeof secret === 'string' ? [secret] : [...secret];
-  if (secrets.length === 0) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'verifyWebhook needs at least one secret');
   const expected = secrets.map((s) => webhookSignature(s, id, timestamp, body));
   if (!signatureMatches(sig, expected)) throw new SubscriptionWebhooksError('WEBHOOK_SIGNATURE_INVALID', 'No webhook-signature matches the secret');
   const tolerance = options.toleranceSeconds ?? 300;
@@ -153,13 +192,11 @@ function errorAnswer(err: unknown): { status: number; body: string } {
  * });
  * // Express: app.post('/api/payment/callback', module.exports.express())
  * ```
- * @throws SubscriptionWebhooksError `CONFIG_INVALID` when `secret` is missing or `on` is not an object
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` when a `secret` is missing or not `whsec_` + base64 of at least 24 bytes
+ * (a password, a trailing newline, a short key: none could ever verify), or `on` is not an object
  */
 export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>(options: CallbackRouteOptions<R>): CallbackRoute {
-  const secrets = typeof options.secret === 'string' ? [options.secret] : [...(options.secret ?? [])];
-  if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.length === 0)) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `secret` must be the endpoint\'s "whsec_…" secret (or a list of them)');
-  }
+  const secrets = checkedSecrets(options.secret, 'createCallbackRoute');
   if (typeof options.on !== 'object' || options.on === null) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `on` must map event types to handlers');
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
