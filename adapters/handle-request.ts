@@ -1,4 +1,5 @@
 import { SubscriptionWebhooksError, type HandlerResponse, type HeadersLike, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
+import { logRejection } from '../src/logger.js';
 
 // The default body timeout lives in the core, shared with `subscription-webhooks/callback`.
 export { DEFAULT_BODY_TIMEOUT_MS } from '../src/index.js';
@@ -27,7 +28,8 @@ export async function handleRequest(hooks: SubscriptionWebhooks, route: RouteNam
     const rawBody = await req.readBody();
     return (await hooks.handle(route, { headers: req.headers, rawBody, userId })).response;
   } catch (err) {
-    hooks.logger.error({ err, route }, (err as Error).message);
+    // 413/408 at warn, a flood summarised per code (as the core's rejections); anything else at error.
+    logRejection(hooks.logger, err, { err, route }, (err as Error).message);
     return errorResponse(hooks, route, err);
   }
 }

@@ -3,7 +3,7 @@ import { SubscriptionWebhooksError } from './errors.js';
 import { EventBus } from './events/bus.js';
 import type { DomainEvent, NotificationSettings, Order, Provider, Subscription } from './events/types.js';
 import { randomId, randomUUID } from './ids.js';
-import { defaultLogger, type Logger } from './logger.js';
+import { defaultLogger, logRejection, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './core/types.js';
 import { appleNotificationRoute, appleTransactionRoute } from './providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
@@ -209,8 +209,8 @@ export function createSubscriptionWebhooks(
       return await module.handle(request);
     } catch (err) {
       const e = toError(err);
-      const log = e.status >= 500 ? logger.error : logger.warn;
-      log.call(logger, { code: e.code, route, err: e.cause ?? e }, `rejected: ${e.message}`);
+      // 4xx at warn, a flood summarised per code; 5xx at error, every one.
+      logRejection(logger, e, { code: e.code, route, err: e.cause ?? e }, `rejected: ${e.message}`);
       return { response: (module ?? routeModules.apple).errorResponse(e), events: [] };
     }
   }
