@@ -92,6 +92,14 @@ export function memoryStore(): Store {
       async getOrderByTradeNo(provider, tradeNo) {
         return findOrder(s, (o) => o.provider === provider && o.trade_no === tradeNo);
       },
+      async insertOrder(order) {
+        for (const o of s.orders.values()) {
+          if (o.id === order.id || o.no === order.no || (order.trade_no !== null && o.provider === order.provider && o.trade_no === order.trade_no)) {
+            throw new Error(`memoryStore: unique constraint failed on orders (order ${order.id} / ${order.no} / ${order.trade_no} exists)`);
+          }
+        }
+        s.orders.set(order.id, clone(order));
+      },
       async saveOrder(order) {
         for (const o of s.orders.values()) {
           if (o.id === order.id) continue;

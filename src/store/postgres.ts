@@ -212,8 +212,10 @@ async function flushWrites(run: Run, c: PgQueryable, writes: Write[]): Promise<v
 // Statement texts are built once: the hot path only binds values.
 const SQL = {
   insertInbox: `INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${placeholders(1, INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`,
+  // Inside a transaction an order is read locked: the state a unit of work decides on is the one it writes over.
   orderByNo: selectFrom(ORDERS, 'WHERE "no" = $1'),
-  orderByTradeNo: selectFrom(ORDERS, 'WHERE "provider" = $1 AND "trade_no" = $2'),
+  orderByNoForUpdate: selectFrom(ORDERS, 'WHERE "no" = $1 FOR UPDATE'),
+  orderByTradeNoForUpdate: selectFrom(ORDERS, 'WHERE "provider" = $1 AND "trade_no" = $2 FOR UPDATE'),
   subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2'),
   subscriptionForUpdate: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2 FOR UPDATE'),
   // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
@@ -228,7 +230,7 @@ const SQL = {
   inbox: selectFrom(INBOX, 'WHERE "provider" = $1 AND "notification_id" = $2'),
 } as const;
 
-const asJson = <T>(t: Table<T>, from: string, where: string): string => `SELECT row_to_json(x) FROM (SELECT ${select(t.columns, t.timestamps)} FROM ${from} ${where}) x`;
+const asJson = <T>(t: Table<T>, from: string, where: string, lock = ''): string => `SELECT row_to_json(x) FROM (SELECT ${select(t.columns, t.timestamps)} FROM ${from} ${where} ${lock}) x`;
 const INSERTED = 'EXISTS (SELECT 1 FROM ins)';
 /**
  * The inbox insert and everything a notification reads, in one statement (see insertNotificationAndLoad).
@@ -246,8 +248,8 @@ const INSERT_AND_LOAD = `WITH ins AS (${SQL.insertInbox} RETURNING 1),
     WHERE "provider" = $11::text AND "contract_id" = $12::text AND ${INSERTED} FOR UPDATE)
 SELECT 'i' AS "k", NULL::json AS "r" FROM ins
 UNION ALL SELECT 's', row_to_json(s) FROM s
-UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "no" = $13::text`)}) o(r)
-UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "provider" = $14::text AND "trade_no" = $15::text`)}) t(r)
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "no" = $13::text`, 'FOR UPDATE')}) o(r)
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "provider" = $14::text AND "trade_no" = $15::text`, 'FOR UPDATE')}) t(r)
 UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, '"sw_notification_settings"', `WHERE ${INSERTED} AND ("id" = ANY($16::text[]) OR "mount_location" = ANY($16::text[]))`)}) n(r)
 UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, '"sw_webhook_endpoints"', `WHERE ${INSERTED} AND $17::boolean`)}) e(r)`;
 // Keys of what a transaction has read or written: one spelling, shared by the loads and the getters.
@@ -302,7 +304,8 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     const readNull = new Set<string>();
     // Within one transaction a row read (and locked) once cannot change under us: answer again from memory.
     const seen = new Map<string, Subscription | null>();
-    const orders = new Map<string, Order>();
+    /** Buffered order writes by id: `insert` for a new order (a plain INSERT: a unique violation is a lost race and the unit of work re-runs). */
+    const orders = new Map<string, { order: Order; insert: boolean }>();
     const subscriptions = new Map<string, { sub: Subscription; insert: boolean }>();
     let events: DomainEvent[] = [];
     let deliveries: DeliveryRecord[] = [];
@@ -312,7 +315,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     let loadedEndpoints: WebhookEndpointRecord[] | null = null;
     /** A row read from the database, unless this transaction has since rewritten it (then the buffered version, if it still matches). */
     const orderRead = async (key: string, sql: string, values: unknown[], matches: (o: Order) => boolean): Promise<Order | null> => {
-      for (const o of orders.values()) if (matches(o)) return structuredClone(o);
+      for (const { order: o } of orders.values()) if (matches(o)) return structuredClone(o);
       const loaded = loadedOrders.get(key);
       const found = loaded ? (loaded.find(matches) ?? null) : await one(c, ORDERS, sql, values);
       return found && orders.has(found.id) ? null : structuredClone(found);
@@ -344,7 +347,11 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     }
     async function flush(): Promise<void> {
       const writes: Write[] = [];
-      if (orders.size > 0) writes.push({ table: ORDERS.name, columns: ORDERS.columns, rows: [...orders.values()].map(ORDERS.values), conflict: ORDER_UPSERT });
+      const orderWrites = [...orders.values()];
+      const orderInserts = orderWrites.filter((x) => x.insert).map((x) => ORDERS.values(x.order));
+      const orderUpserts = orderWrites.filter((x) => !x.insert).map((x) => ORDERS.values(x.order));
+      if (orderInserts.length > 0) writes.push({ table: ORDERS.name, columns: ORDERS.columns, rows: orderInserts, conflict: '' });
+      if (orderUpserts.length > 0) writes.push({ table: ORDERS.name, columns: ORDERS.columns, rows: orderUpserts, conflict: ORDER_UPSERT });
       const subs = [...subscriptions.values()];
       // After reading nothing, a plain INSERT: a unique violation means another instance won the race (the unit of work re-runs).
       const inserts = subs.filter((x) => x.insert).map((x) => SUBSCRIPTIONS.values(x.sub));
@@ -363,10 +370,11 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       flush,
       insertNotification: async (n) => (await run(c, SQL.insertInbox, [randomUUID(), ...INBOX.values(n)])).rowCount === 1,
       insertNotificationAndLoad,
-      getOrderByNo: (no) => orderRead(orderNoKey(no), SQL.orderByNo, [no], (o) => o.no === no),
+      getOrderByNo: (no) => orderRead(orderNoKey(no), SQL.orderByNoForUpdate, [no], (o) => o.no === no),
       getOrderByTradeNo: (provider, tradeNo) =>
-        orderRead(orderTradeKey(provider, tradeNo), SQL.orderByTradeNo, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
-      saveOrder: async (o) => void orders.set(o.id, structuredClone(o)),
+        orderRead(orderTradeKey(provider, tradeNo), SQL.orderByTradeNoForUpdate, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
+      insertOrder: async (o) => void orders.set(o.id, { order: structuredClone(o), insert: true }),
+      saveOrder: async (o) => void orders.set(o.id, { order: structuredClone(o), insert: orders.get(o.id)?.insert === true }),
       async getSubscription(provider, contractId) {
         const k = subscriptionKey(provider, contractId);
         if (seen.has(k)) return structuredClone(seen.get(k) ?? null);

@@ -37,7 +37,7 @@ interface Delegate<Row> {
  */
 export interface PrismaStoreTxClient {
   swNotification: { findUnique(args: { where: Where }): PromiseLike<NotificationRow | null>; count(args: { where: Where }): PromiseLike<number> };
-  swOrder: { findUnique(args: { where: Where }): PromiseLike<OrderRow | null>; upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown> };
+  swOrder: { findUnique(args: { where: Where }): PromiseLike<OrderRow | null>; create(args: { data: Where }): PromiseLike<unknown>; upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown> };
   swSubscription: {
     findUnique(args: { where: Where }): PromiseLike<SubscriptionRow | null>;
     findMany(args: { where: Where; orderBy: Where }): PromiseLike<SubscriptionRow[]>;
@@ -199,8 +199,21 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
           ON CONFLICT ("provider", "notification_id") DO NOTHING`;
         return n === 1;
       },
-      getOrderByNo: async (no) => { const r = await tx.swOrder.findUnique({ where: { no } }); return r && toOrder(r) },
-      getOrderByTradeNo: async (p, tradeNo) => { const r = await tx.swOrder.findUnique({ where: { provider_tradeNo: { provider: p, tradeNo } } }); return r && toOrder(r) },
+      // Lock first, then read (a separate statement, so under Read Committed it sees what a transaction
+      // that held the lock committed): the order a unit of work decides on is the one it writes over.
+      async getOrderByNo(no) {
+        if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_orders" WHERE "no" = ${no} FOR UPDATE`;
+        const r = await tx.swOrder.findUnique({ where: { no } });
+        return r && toOrder(r);
+      },
+      async getOrderByTradeNo(p, tradeNo) {
+        if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_orders" WHERE "provider" = ${p} AND "trade_no" = ${tradeNo} FOR UPDATE`;
+        const r = await tx.swOrder.findUnique({ where: { provider_tradeNo: { provider: p, tradeNo } } });
+        return r && toOrder(r);
+      },
+      async insertOrder(o) {
+        await tx.swOrder.create({ data: orderData(o) }); // P2002 here = lost race → retry fn
+      },
       async saveOrder(o) {
         const data = orderData(o);
         await tx.swOrder.upsert({ where: { id: o.id }, create: data, update: data });

@@ -50,9 +50,23 @@ export interface StoreTransaction {
    * insertNotification when present. Getters for anything not in `reads` still query as usual.
    */
   insertNotificationAndLoad?(row: InboxRecord, reads: NotificationReads): Promise<boolean>;
+  /**
+   * An order by its unique `no`. Where the database supports it, the row read stays locked until the
+   * transaction ends (PostgreSQL: `FOR UPDATE`), so the state a unit of work decides on is the state it
+   * writes over: read the order, then decide.
+   */
   getOrderByNo(no: string): Promise<Order | null>;
+  /** An order by its unique `(provider, trade_no)`; locked like {@link getOrderByNo}. */
   getOrderByTradeNo(provider: Provider, tradeNo: string): Promise<Order | null>;
-  /** Insert or replace by `id` (`no` and `(provider, trade_no)` are unique too). */
+  /**
+   * Insert a new order: a plain INSERT, never an upsert. When an order with the same `id`, `no` or
+   * `(provider, trade_no)` exists, or a concurrent transaction has just inserted one, the store throws a
+   * unique violation, which {@link Store.transaction} treats as a lost race: the unit of work runs again
+   * and this time reads the order the other one recorded. This is what makes one transaction id one
+   * order and one `order.paid`, whichever entry point (notification, client post, reconcile) gets there first.
+   */
+  insertOrder(order: Order): Promise<void>;
+  /** Insert or replace by `id` (`no` and `(provider, trade_no)` are unique too): for an order this transaction read (and so locked). */
   saveOrder(order: Order): Promise<void>;
   /** Read a subscription; where the database supports it, the row stays locked until the transaction ends. */
   getSubscription(provider: Provider, contractId: string): Promise<Subscription | null>;

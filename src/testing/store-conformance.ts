@@ -280,6 +280,39 @@ export function storeConformanceSuite(
       expect(await st.getOrderByNo(`no_${s}e`)).toStrictEqual(sampleOrder(`${s}e`, { trade_no: null }));
     });
 
+    it('insertOrder inserts a new order and refuses one whose id, no or (provider, trade_no) exists, writing nothing', async () => {
+      const st = await store();
+      const s = suffix();
+      await st.transaction((tx) => tx.insertOrder(sampleOrder(s)));
+      expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
+      for (const clash of [sampleOrder(s, { no: `other_${s}`, trade_no: `other_${s}` }), sampleOrder(`${s}b`, { no: `other_${s}`, trade_no: `trade_${s}` }), sampleOrder(`${s}c`, { no: `no_${s}`, trade_no: `other_${s}` })]) {
+        await expect(st.transaction((tx) => tx.insertOrder(clash))).rejects.toThrow();
+      }
+      expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
+      expect(await st.getOrderByNo(`other_${s}`)).toBeNull();
+    });
+
+    it('insertOrder race: of two units of work that both read no order and then insert it, exactly one inserts; the other runs again and reads it', async () => {
+      const st = await store();
+      const s = suffix();
+      let runs = 0;
+      const outcomes = await Promise.all(
+        [0, 1].map(() =>
+          st.transaction(async (tx) => {
+            runs += 1;
+            if (await tx.getOrderByTradeNo('apple', `trade_${s}`)) return 'found';
+            // Both read before either writes, where the store lets them run side by side.
+            await new Promise((r) => setTimeout(r, 50));
+            await tx.insertOrder(sampleOrder(s));
+            return 'inserted';
+          }),
+        ),
+      );
+      expect([...outcomes].sort()).toEqual(['found', 'inserted']);
+      expect(runs).toBeLessThanOrEqual(3);
+      expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
+    });
+
     it('saveOrder inserts, then replaces by id, round-tripping every field', async () => {
       const st = await store();
       const s = suffix();

@@ -163,7 +163,10 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       created: base?.created ?? created,
       updated: created,
     };
-    await tx.saveOrder(order);
+    // A new order is a plain insert: if another entry point recorded this transaction meanwhile, the
+    // insert fails and the whole unit of work runs again, then finding the order (not fresh: no order.paid).
+    if (base) await tx.saveOrder(order);
+    else await tx.insertOrder(order);
     return { order, fresh: true };
   };
 

@@ -212,6 +212,8 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
     const orderByTrade = await tx.getOrderByTradeNo('xsolla', tradeNo);
     const externalId = t.external_id !== undefined && t.external_id !== null ? String(t.external_id) : null;
 
+    /** The stored order {@link buildOrder} started from (read, so locked), if any. */
+    const read: { current: Order | null } = { current: orderByTrade };
     /** The order this transaction is about: recorded, claimed from the app's pending order, or new. */
     const buildOrder = async (status: Order['status']): Promise<Order> => {
       const byNo = !orderByTrade && externalId ? await tx.getOrderByNo(externalId) : null;
@@ -220,6 +222,7 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
         logger.debug({ externalId, transactionId: tradeNo }, 'Xsolla external_id matches no pending order: recording the transaction as a new order');
       }
       const base = orderByTrade ?? claimable;
+      read.current = base;
       return {
         id: base?.id ?? stableId('ord', 'xsolla', tradeNo),
         no: base?.no ?? nameUuid(`xsolla:${tradeNo}`),
@@ -239,6 +242,15 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
       };
     };
 
+    /**
+     * An order this unit of work read (and locked) is replaced; a new one is a plain insert, so when a
+     * concurrent payment or refund of the same transaction recorded it first, the unit of work runs again and sees it.
+     */
+    const saveOrInsert = async (order: Order): Promise<void> => {
+      if (read.current && read.current.id === order.id) await tx.saveOrder(order);
+      else await tx.insertOrder(order);
+    };
+
     if (n.notification_type === 'payment') {
       if (orderByTrade && orderByTrade.status !== 'pending') {
         // Already recorded (or refunded first, out of order): the payment adds nothing.
@@ -247,7 +259,7 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
         return result;
       }
       const order = await buildOrder('paid');
-      await tx.saveOrder(order);
+      await saveOrInsert(order);
       result.order = order;
       if (sub) {
         const linked = await tx.getSubscription('xsolla', String(sub.subscription_id));
@@ -264,7 +276,7 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
     // "partially refunded"); the event's source.notification_type says which it was.
     const current = orderByTrade ?? (await buildOrder('paid'));
     const order: Order = n.notification_type === 'refund' ? { ...current, status: 'refunded', updated: created } : { ...current, updated: created };
-    await tx.saveOrder(order);
+    await saveOrInsert(order);
     result.order = order;
     emit('order.refunded', order);
     return result;
