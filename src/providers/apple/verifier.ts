@@ -22,6 +22,13 @@ export const APPLE_INTERMEDIATE_OID = '1.2.840.113635.100.6.2.1';
 /** Clock skew tolerated on certificate validity, as in Apple's own library. */
 const MAX_SKEW_MS = 60_000;
 const BASIC_CONSTRAINTS_OID = '2.5.29.19';
+/**
+ * Size caps checked before anything is decoded or parsed (a forged header is otherwise decoded, JSON-parsed
+ * and its certificates ASN.1-parsed, up to the body limit). Apple's protected headers are ~4.4 K base64url
+ * characters and its x5c entries ~0.8-1.5 K base64 characters: the caps leave several times that.
+ */
+const MAX_HEADER_CHARS = 16 * 1024;
+const MAX_X5C_ENTRY_CHARS = 8 * 1024;
 
 /** Options of {@link createAppleVerifier}. */
 export interface AppleVerifierOptions {
@@ -102,6 +109,16 @@ interface ParsedJws {
 
 function fail(code: ErrorCode, message: string, cause?: unknown): never {
   throw new SubscriptionWebhooksError(code, message, cause === undefined ? undefined : { cause });
+}
+
+/**
+ * What leaves the verifier: its own errors as they are, anything else (a bug, a runtime without WebCrypto)
+ * as `INTERNAL` with the original as `cause`. Certificate parsing and checking errors never get here:
+ * verifyChain already turns them into `CERT_CHAIN_INVALID`.
+ */
+function asLibraryError(error: unknown): SubscriptionWebhooksError {
+  if (error instanceof SubscriptionWebhooksError) return error;
+  return new SubscriptionWebhooksError('INTERNAL', 'apple: unexpected failure while verifying signed data', { cause: error });
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
@@ -194,6 +211,8 @@ function splitCompact(jws: unknown): [string, string, string] {
  */
 function parseCompact(parts: [string, string, string], skipHeader = false): ParsedJws {
   const [h, p, s] = parts;
+  // Before decoding it: a skipped header is a known one, which passed this check.
+  if (!skipHeader && h.length > MAX_HEADER_CHARS) fail('JWS_MALFORMED', `JWS header exceeds ${MAX_HEADER_CHARS} characters`);
   const header = skipHeader ? null : parseJsonPart(h);
   if (!skipHeader && !header) fail('JWS_MALFORMED', 'JWS header is not base64url-encoded JSON object');
   const payload = parseJsonPart(p);
@@ -226,6 +245,25 @@ function validityOf(cert: x509.X509Certificate): { notBefore: number; notAfter: 
   return { notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
 }
 
+/** Canonical padded base64, as x5c carries certificates. */
+function encodeBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64');
+  let binary = '';
+  for (let i = 0; i < bytes.length; i++) binary += String.fromCharCode(bytes[i]!);
+  return btoa(binary);
+}
+
+/** An x5c entry (strict base64 of DER) as a certificate, or CERT_CHAIN_INVALID. */
+function parseCertificate(b64: string): x509.X509Certificate {
+  const der = decodeBase64(b64, false);
+  if (!der) return fail('CERT_CHAIN_INVALID', 'x5c entry is not base64');
+  try {
+    return new x509.X509Certificate(der);
+  } catch (error) {
+    return fail('CERT_CHAIN_INVALID', 'x5c entry is not a DER certificate', error);
+  }
+}
+
 /**
  * Creates a verifier for App Store signed data: notifications, transactions and renewal info.
  * It never fetches anything (`jku`, `x5u`, `jwk`, `kid` are ignored) and trusts only `rootCertificates`.
@@ -240,8 +278,11 @@ function validityOf(cert: x509.X509Certificate): { notBefore: number; notAfter: 
  * const { payload, transaction } = await verifier.verifyNotification(body.signedPayload);
  *
  * @throws {SubscriptionWebhooksError} `CONFIG_INVALID` for unusable options (no bundle id, no environments, a root that is not a certificate).
- * The returned methods reject with `JWS_MALFORMED`, `JWS_ALG_UNSUPPORTED`, `CERT_CHAIN_INVALID`, `CERT_OID_MISSING`,
- * `SIGNATURE_INVALID`, `BODY_INVALID`, `BUNDLE_ID_MISMATCH`, `APP_APPLE_ID_MISMATCH` or `ENVIRONMENT_REJECTED`.
+ * The returned methods reject only with {@link SubscriptionWebhooksError}: `JWS_MALFORMED` (also: a protected header over
+ * 16 K characters, refused before it is decoded), `JWS_ALG_UNSUPPORTED`, `CERT_CHAIN_INVALID` (also: an x5c entry over
+ * 8 K characters, refused before it is decoded, and any certificate that cannot be parsed or checked), `CERT_OID_MISSING`,
+ * `SIGNATURE_INVALID`, `BODY_INVALID`, `BUNDLE_ID_MISMATCH`, `APP_APPLE_ID_MISMATCH` or `ENVIRONMENT_REJECTED`;
+ * `INTERNAL` (500) only for an unexpected failure of ours.
  */
 export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifier {
   if (typeof options?.bundleId !== 'string' || options.bundleId === '') fail('CONFIG_INVALID', 'apple: bundleId is required');
@@ -253,13 +294,16 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
   const now = options.now ?? Date.now;
   const cacheSize = Math.max(0, Math.floor(options.chainCacheSize ?? 64));
   const crypto = globalThis.crypto;
-  const roots = (options.rootCertificates ?? [APPLE_ROOT_CA_G3_DER]).map((der, i) => {
+  const rootDers = options.rootCertificates ?? [APPLE_ROOT_CA_G3_DER];
+  const roots = rootDers.map((der, i) => {
     try {
       return new x509.X509Certificate(new Uint8Array(der));
     } catch (error) {
       return fail('CONFIG_INVALID', `apple: rootCertificates[${i}] is not a DER certificate`, error);
     }
   });
+  // The configured roots as x5c spells them: an x5c[2] equal to one of these is a certificate (it parsed above).
+  const rootsBase64 = new Set(rootDers.map((der) => encodeBase64(new Uint8Array(der))));
 
   // Least-recently-used cache of chains that passed, keyed by the exact x5c strings. A Map keeps
   // insertion order, which is all an LRU needs; a dependency would be more code than this.
@@ -305,19 +349,28 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
     if (knownHeaders.length > knownHeaderLimit) knownHeaders.pop();
   };
 
+  /**
+   * The chain check, where any failure is CERT_CHAIN_INVALID: the certificate library (asn1 parsing,
+   * WebCrypto) throws its own errors on forged input, e.g. an intermediate whose signature is not a DER
+   * ECDSA-Sig-Value; those are the sender's fault (4xx), never ours (5xx).
+   */
   async function verifyChain(x5c: string[]): Promise<VerifiedChain> {
-    const certs = x5c.map((b64) => {
-      const der = decodeBase64(b64, false);
-      if (!der) return fail('CERT_CHAIN_INVALID', 'x5c entry is not base64');
-      try {
-        return new x509.X509Certificate(der);
-      } catch (error) {
-        return fail('CERT_CHAIN_INVALID', 'x5c entry is not a DER certificate', error);
-      }
-    });
-    const [leaf, intermediate] = certs as [x509.X509Certificate, x509.X509Certificate, x509.X509Certificate];
+    try {
+      return await checkChain(x5c);
+    } catch (error) {
+      if (error instanceof SubscriptionWebhooksError) throw error;
+      return fail('CERT_CHAIN_INVALID', 'certificate chain could not be parsed or checked', error);
+    }
+  }
 
-    // x5c[2] is the sender's claim, never trusted: the intermediate must chain to a root we were configured with.
+  async function checkChain(x5c: string[]): Promise<VerifiedChain> {
+    const leaf = parseCertificate(x5c[0]!);
+    const intermediate = parseCertificate(x5c[1]!);
+    // x5c[2] is the sender's claim, never trusted and never used: it only has to be a certificate, as always.
+    // Apple sends a byte-identical copy of the configured root, which is one: only anything else is parsed.
+    if (!rootsBase64.has(x5c[2]!)) parseCertificate(x5c[2]!);
+
+    // The intermediate must chain to a root we were configured with.
     let root: x509.X509Certificate | undefined;
     for (const candidate of roots) {
       if (!sameBytes(intermediate.issuerName.toArrayBuffer(), candidate.subjectName.toArrayBuffer())) continue;
@@ -364,6 +417,10 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
       const x5c = header.x5c;
       if (!Array.isArray(x5c) || x5c.length !== 3 || !x5c.every((c): c is string => typeof c === 'string')) {
         fail('CERT_CHAIN_INVALID', 'x5c must hold exactly three certificates');
+      }
+      // Before decoding or parsing any of them (and before joining them into a cache key).
+      if (x5c[0]!.length > MAX_X5C_ENTRY_CHARS || x5c[1]!.length > MAX_X5C_ENTRY_CHARS || x5c[2]!.length > MAX_X5C_ENTRY_CHARS) {
+        fail('CERT_CHAIN_INVALID', `x5c entry exceeds ${MAX_X5C_ENTRY_CHARS} characters`);
       }
       const key = x5c.join('.');
       let cached = cacheGet(key);
@@ -434,65 +491,82 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
   }
 
   return {
+    // Each method converts whatever else was thrown at its boundary (see asLibraryError); try/catch costs nothing when nothing throws.
     async verifyJws(jws) {
-      return verifySigned(jws);
+      try {
+        return await verifySigned(jws);
+      } catch (error) {
+        throw asLibraryError(error);
+      }
     },
 
     async verifyTransaction(jws) {
-      const tx = parseWith(JWSTransactionDecodedPayloadSchema, await verifySigned(jws), 'transaction');
-      checkBundle(tx.bundleId, 'transaction');
-      checkEnvironment(tx.environment, 'transaction');
-      return tx;
+      try {
+        const tx = parseWith(JWSTransactionDecodedPayloadSchema, await verifySigned(jws), 'transaction');
+        checkBundle(tx.bundleId, 'transaction');
+        checkEnvironment(tx.environment, 'transaction');
+        return tx;
+      } catch (error) {
+        throw asLibraryError(error);
+      }
     },
 
     async verifyRenewalInfo(jws) {
-      const info = parseWith(JWSRenewalInfoDecodedPayloadSchema, await verifySigned(jws), 'renewal info');
-      checkEnvironment(info.environment, 'renewal info');
-      return info;
+      try {
+        const info = parseWith(JWSRenewalInfoDecodedPayloadSchema, await verifySigned(jws), 'renewal info');
+        checkEnvironment(info.environment, 'renewal info');
+        return info;
+      } catch (error) {
+        throw asLibraryError(error);
+      }
     },
 
     async verifyNotification(signedPayload) {
-      const payload = parseWith(ResponseBodyV2DecodedPayloadSchema, await verifySigned(signedPayload), 'notification');
-      const { data, summary, externalPurchaseToken, appData } = payload;
-      const transaction =
-        data?.signedTransactionInfo === undefined
-          ? undefined
-          : strictNested
-            ? await decodeNestedStrict(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo')
-            : decodeNested(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo');
-      const renewalInfo =
-        data?.signedRenewalInfo === undefined
-          ? undefined
-          : strictNested
-            ? await decodeNestedStrict(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo')
-            : decodeNested(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo');
+      try {
+        const payload = parseWith(ResponseBodyV2DecodedPayloadSchema, await verifySigned(signedPayload), 'notification');
+        const { data, summary, externalPurchaseToken, appData } = payload;
+        const transaction =
+          data?.signedTransactionInfo === undefined
+            ? undefined
+            : strictNested
+              ? await decodeNestedStrict(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo')
+              : decodeNested(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo');
+        const renewalInfo =
+          data?.signedRenewalInfo === undefined
+            ? undefined
+            : strictNested
+              ? await decodeNestedStrict(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo')
+              : decodeNested(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo');
 
-      // Same precedence as Apple's library: the first container present names the app and environment.
-      const source = data ?? summary ?? externalPurchaseToken ?? appData;
-      let environment: string | null = null;
-      if (source !== undefined && source === externalPurchaseToken) {
-        // externalPurchaseToken has no environment field; Apple marks sandbox tokens by this prefix.
-        environment = externalPurchaseToken.externalPurchaseId?.startsWith('SANDBOX') ? 'Sandbox' : 'Production';
-      } else if (source !== undefined) {
-        environment = (source as { environment?: string }).environment ?? null;
+        // Same precedence as Apple's library: the first container present names the app and environment.
+        const source = data ?? summary ?? externalPurchaseToken ?? appData;
+        let environment: string | null = null;
+        if (source !== undefined && source === externalPurchaseToken) {
+          // externalPurchaseToken has no environment field; Apple marks sandbox tokens by this prefix.
+          environment = externalPurchaseToken.externalPurchaseId?.startsWith('SANDBOX') ? 'Sandbox' : 'Production';
+        } else if (source !== undefined) {
+          environment = (source as { environment?: string }).environment ?? null;
+        }
+
+        checkBundle(source?.bundleId, 'notification');
+        if (transaction) checkBundle(transaction.bundleId, 'signedTransactionInfo');
+        const payloadAppAppleId = source?.appAppleId;
+        // Apple documents appAppleId as always present in Production; a Production payload without it, or
+        // with another app's, is not for us (Apple's own library rejects both too).
+        if (environment === 'Production' && payloadAppAppleId !== appAppleId) {
+          fail('APP_APPLE_ID_MISMATCH', `notification appAppleId ${payloadAppAppleId} is not ${appAppleId ?? '(none configured)'}`);
+        }
+        checkEnvironment(environment, 'notification');
+        if (transaction?.environment !== undefined) checkEnvironment(transaction.environment, 'signedTransactionInfo');
+        if (renewalInfo?.environment !== undefined) checkEnvironment(renewalInfo.environment, 'signedRenewalInfo');
+
+        const result: VerifiedAppleNotification = { payload, environment, signedDate: payload.signedDate };
+        if (transaction) result.transaction = transaction;
+        if (renewalInfo) result.renewalInfo = renewalInfo;
+        return result;
+      } catch (error) {
+        throw asLibraryError(error);
       }
-
-      checkBundle(source?.bundleId, 'notification');
-      if (transaction) checkBundle(transaction.bundleId, 'signedTransactionInfo');
-      const payloadAppAppleId = source?.appAppleId;
-      // Apple documents appAppleId as always present in Production; a Production payload without it, or
-      // with another app's, is not for us (Apple's own library rejects both too).
-      if (environment === 'Production' && payloadAppAppleId !== appAppleId) {
-        fail('APP_APPLE_ID_MISMATCH', `notification appAppleId ${payloadAppAppleId} is not ${appAppleId ?? '(none configured)'}`);
-      }
-      checkEnvironment(environment, 'notification');
-      if (transaction?.environment !== undefined) checkEnvironment(transaction.environment, 'signedTransactionInfo');
-      if (renewalInfo?.environment !== undefined) checkEnvironment(renewalInfo.environment, 'signedRenewalInfo');
-
-      const result: VerifiedAppleNotification = { payload, environment, signedDate: payload.signedDate };
-      if (transaction) result.transaction = transaction;
-      if (renewalInfo) result.renewalInfo = renewalInfo;
-      return result;
     },
   };
 }
