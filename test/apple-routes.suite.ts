@@ -355,7 +355,9 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const signedTransaction = await h.signer.signTransaction(tx);
       const first = await h.post(h.hooks.routes.appleTransactions, { signedTransaction });
       expect(first.status).toBe(200);
-      expect(first.body.data).toMatchObject({ processed: true, transactionId: tx.transactionId, userId: 'u-client', status: 'active' });
+      // An anonymous post (no getUserId here) learns the state, never who owns the purchase.
+      expect(first.body.data).toMatchObject({ processed: true, transactionId: tx.transactionId, userId: null, status: 'active' });
+      expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.user_id).toBe('u-client');
       expect(types(first.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
       const again = await h.post(h.hooks.routes.appleTransactions, { signedTransaction });
       expect(again.body.data).toMatchObject({ duplicate: true, status: 'active' });

@@ -1,6 +1,7 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
 import { eventId, nameUuid, stableId } from '../../ids.js';
+import { SubscriptionWebhooksError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { StoreTransaction } from '../../store/types.js';
 
@@ -21,6 +22,10 @@ export interface AppleTransactionFields {
   currency?: string;
   environment?: string;
   signedDate?: number;
+  /** Set when Apple refunded or revoked the transaction. */
+  revocationDate?: number;
+  /** PURCHASED or FAMILY_SHARED */
+  inAppOwnershipType?: string;
 }
 
 /** The fields of decoded renewal info that drive state. */
@@ -47,6 +52,8 @@ export interface AppleInput {
   decoded: Record<string, unknown>;
   /** The authenticated user, when the app told us (client transaction route). */
   userId?: string;
+  /** ms since epoch: when the request arrived (a client transaction that expired before it grants nothing). */
+  receivedAt?: number;
 }
 
 /** Result of applying one notification inside a transaction. */
@@ -61,6 +68,17 @@ export interface AppleApplyResult {
 }
 
 const ENDED = ENDED_STATUSES;
+/**
+ * The types whose meaning we map (EVENTS.md § Apple) plus our own CLIENT_TRANSACTION. Any other type,
+ * a documented one we do not map (METADATA_UPDATE, MIGRATION, ...) or one Apple adds later, is recorded
+ * and emits `provider.notification.received` only: it changes no order and no subscription, even when
+ * it carries a transaction, because we cannot know what it means.
+ */
+const STATEFUL_TYPES: ReadonlySet<string> = new Set([
+  'SUBSCRIBED', 'DID_RENEW', 'DID_CHANGE_RENEWAL_PREF', 'DID_CHANGE_RENEWAL_STATUS', 'DID_FAIL_TO_RENEW', 'GRACE_PERIOD_EXPIRED',
+  'EXPIRED', 'REFUND', 'REVOKE', 'REFUND_DECLINED', 'REFUND_REVERSED', 'CONSUMPTION_REQUEST', 'PRICE_INCREASE', 'RENEWAL_EXTENDED',
+  'RENEWAL_EXTENSION', 'OFFER_REDEEMED', 'ONE_TIME_CHARGE', 'CLIENT_TRANSACTION',
+]);
 const AUTO_RENEWABLE = 'Auto-Renewable Subscription';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -115,6 +133,12 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   const t = input.transaction;
   if (!t) return result;
   result.transactionId = t.transactionId;
+  if (!STATEFUL_TYPES.has(input.notificationType)) return result;
+  const client = input.notificationType === 'CLIENT_TRANSACTION';
+  // What the app's client posts is taken for what it is: a refunded or revoked transaction, or one whose
+  // period ended before it arrived, is recorded with that state and grants nothing.
+  const revokedAs: Order['status'] | null = client && t.revocationDate !== undefined ? (t.inAppOwnershipType === 'FAMILY_SHARED' ? 'revoked' : 'refunded') : null;
+  const expiredOnArrival = client && !revokedAs && t.expiresDate !== undefined && t.expiresDate <= (input.receivedAt ?? input.effectiveDate);
 
   const isSubscription = t.type === AUTO_RENEWABLE || (t.type === undefined && t.expiresDate !== undefined);
   const before = isSubscription ? await tx.getSubscription('apple', t.originalTransactionId) : null;
@@ -122,10 +146,23 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   // subscription state; the payment or refund it reports is still a fact, so its order is recorded.
   const stale = before?.last_event_at ? input.effectiveDate < Date.parse(before.last_event_at) : false;
 
-  const orderByTrade = await tx.getOrderByTradeNo('apple', t.transactionId);
+  let orderByTrade = await tx.getOrderByTradeNo('apple', t.transactionId);
   const orderByToken = t.appAccountToken ? await tx.getOrderByNo(t.appAccountToken) : null;
-  const userId = before?.user_id ?? orderByToken?.user_id ?? orderByTrade?.user_id ?? input.userId ?? null;
+  // Who owns the purchase (seed 003's order-based flow: the app's order for the appAccountToken says).
+  const owner = before?.user_id ?? orderByToken?.user_id ?? orderByTrade?.user_id ?? null;
+  if (client && input.userId && owner !== null && owner !== input.userId) {
+    // A signed-in user posting someone else's transaction learns nothing about it and changes nothing.
+    throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
+  }
+  // An ownerless purchase (an offer code, or bought before sign-in: no appAccountToken) is bound to the
+  // first signed-in user who posts it; the subscription row is locked, so two posters cannot both win.
+  const userId = owner ?? input.userId ?? null;
   result.userId = userId;
+  const binds = client && owner === null && userId !== null;
+  if (binds && orderByTrade) {
+    orderByTrade = { ...orderByTrade, user_id: userId, updated: created };
+    await tx.saveOrder(orderByTrade);
+  }
   if (stale) {
     result.stale = true;
     result.subscription = before;
@@ -185,6 +222,11 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       case 'CLIENT_TRANSACTION':
       case 'SUBSCRIBED':
       case 'DID_RENEW': {
+        if (revokedAs) {
+          // Recorded as refunded; Apple's REFUND / REVOKE notification is the one that emits order.refunded.
+          await existingOrder(revokedAs);
+          break;
+        }
         const { order, fresh } = await payOrder();
         if (fresh) emit('order.paid', order);
         else result.stale = true;
@@ -205,6 +247,13 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       case 'CONSUMPTION_REQUEST':
         emit('refund.requested', await existingOrder());
         break;
+    }
+    if (binds && before) {
+      // Ownership is not lifecycle state: an older transaction still binds an ownerless subscription.
+      const bound: Subscription = { ...before, user_id: userId, updated: created };
+      await tx.saveSubscription(bound);
+      result.subscription = bound;
+      emit('customer.subscription.updated', bound, { user_id: null });
     }
     return result;
   }
@@ -285,7 +334,25 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       if (sub === 'RESUBSCRIBE' || before) next.auto_renew = r?.autoRenewStatus !== undefined ? r.autoRenewStatus === 1 : true;
       break;
     case 'CLIENT_TRANSACTION':
-      await startOrRenew(!before || ENDED.includes(before.status) ? 'start' : 'renew');
+      if (revokedAs) {
+        pay.order = await existingOrder(revokedAs); // no order event: Apple's REFUND / REVOKE emits it
+        if (!before) {
+          next.status = revokedAs;
+          next.auto_renew = false;
+        }
+      } else if (expiredOnArrival) {
+        // A period that ended before the post: the payment is a fact, the access is over.
+        const paid = await payOrder();
+        if (paid.fresh) {
+          pay.order = paid.order;
+          pay.event = 'order.paid';
+        } else result.stale = true;
+        if (!before) {
+          next.status = 'expired';
+          next.auto_renew = false;
+        }
+      } else await startOrRenew(!before || ENDED.includes(before.status) ? 'start' : 'renew');
+      if (binds && before && out.length === 0) out.push('customer.subscription.updated');
       break;
     case 'DID_RENEW':
       await startOrRenew(sub === 'BILLING_RECOVERY' ? 'recover' : 'renew');

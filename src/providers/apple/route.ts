@@ -1,7 +1,7 @@
 import { parseJsonObject, rawBodyText, readRawBody, stringField } from '../../core/body.js';
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
-import type { SubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../errors.js';
 import type { InboxRecord, NotificationReads } from '../../store/types.js';
 import { applyAppleNotification } from './apply.js';
 import type { AppleVerifier } from './verifier.js';
@@ -100,44 +100,67 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
     async handle(request: HandlerRequest): Promise<HandlerResult> {
       const body = parseJsonObject(readRawBody(request.rawBody, ctx.config.maxBodyBytes));
       const t = await verifier().verifyTransaction(stringField(body, 'signedTransaction'));
-      const notificationId = `tx:${t.transactionId}`;
-      const inbox: InboxRecord = {
-        provider: 'apple',
-        notification_id: notificationId,
-        notification_type: 'CLIENT_TRANSACTION',
-        subtype: null,
-        environment: t.environment ?? null,
-        signed_at: t.signedDate !== undefined ? new Date(t.signedDate).toISOString() : null,
-        received_at: new Date().toISOString(),
-        raw_body: rawBodyText(request.rawBody),
-        payload: t,
-      };
+      const receivedAt = Date.now();
+      const caller = request.userId ?? undefined;
       // A client may fetch a transaction long after it happened: order it by purchase, not by signing date,
       // so it can never make a later server notification look stale.
-      const outcome = await commitNotification(ctx, inbox, (tx) =>
-        applyAppleNotification(
-          tx,
+      const commit = (notificationId: string) =>
+        commitNotification(
+          ctx,
           {
-            notificationId,
-            notificationType: 'CLIENT_TRANSACTION',
+            provider: 'apple',
+            notification_id: notificationId,
+            notification_type: 'CLIENT_TRANSACTION',
             subtype: null,
-            effectiveDate: t.purchaseDate ?? t.signedDate ?? Date.now(),
             environment: t.environment ?? null,
-            transaction: t,
-            decoded: plain({ transactionInfo: t }),
-            userId: request.userId ?? undefined,
+            signed_at: t.signedDate !== undefined ? new Date(t.signedDate).toISOString() : null,
+            received_at: new Date(receivedAt).toISOString(),
+            raw_body: rawBodyText(request.rawBody),
+            payload: t,
           },
-          ctx.logger,
-        ),
-        appleReads(t),
-      );
+          (tx) =>
+            applyAppleNotification(
+              tx,
+              {
+                notificationId,
+                notificationType: 'CLIENT_TRANSACTION',
+                subtype: null,
+                effectiveDate: t.purchaseDate ?? t.signedDate ?? receivedAt,
+                environment: t.environment ?? null,
+                transaction: t,
+                decoded: plain({ transactionInfo: t }),
+                userId: caller,
+                receivedAt,
+              },
+              ctx.logger,
+            ),
+          appleReads(t),
+        );
+      let outcome = await commit(`tx:${t.transactionId}`);
+      // Who owns it now (after the commit). A redelivered post (tx:<id> used up) is answered from the store.
+      const ownerNow = async (): Promise<string | null> => {
+        const sub = await ctx.store.getSubscription('apple', t.originalTransactionId);
+        if (sub) return sub.user_id;
+        return (await ctx.store.transaction((tx) => tx.getOrderByTradeNo('apple', t.transactionId)))?.user_id ?? null;
+      };
+      let owner = outcome.duplicate ? await ownerNow() : outcome.userId;
+      if (outcome.duplicate && caller && owner === null) {
+        // Posted before anyone signed in: the first signed-in poster binds it, once per contract.
+        outcome = await commit(`owner:${t.originalTransactionId}`);
+        owner = outcome.duplicate ? await ownerNow() : outcome.userId;
+      }
+      if (caller && owner !== null && owner !== caller) {
+        throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
+      }
+      // A signed-in caller gets here only for a purchase that is theirs or nobody's. The owner's id is named
+      // only to that owner (an anonymous post, on a route without getUserId, learns the state, never who owns it).
       const sub = outcome.duplicate ? await ctx.store.getSubscription('apple', t.originalTransactionId) : outcome.subscription;
       const data = {
         processed: true,
         transactionId: t.transactionId,
         originalTransactionId: t.originalTransactionId,
         productId: t.productId,
-        userId: sub?.user_id ?? (outcome.duplicate ? null : outcome.userId),
+        userId: owner !== null && owner === caller ? owner : null,
         status: sub?.status ?? null,
         expiresDate: sub?.current_period_end ?? null,
         ...(outcome.duplicate ? { duplicate: true } : {}),
