@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { jsonbText } from './json-safe.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type {
   ClaimedDelivery,
@@ -73,8 +74,8 @@ type Row = Record<string, unknown>;
 const select = (columns: readonly string[], timestamps: readonly string[], alias = ''): string =>
   columns.map((c) => (timestamps.includes(c) ? `to_char(${alias}"${c}", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "${c}"` : `${alias}"${c}"`)).join(', ');
 const iso = (v: string | null): string | null => (v === null ? null : new Date(v).toISOString());
-const jsonParam = (v: unknown): string => JSON.stringify(v ?? null);
-const jsonOrNullParam = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+const jsonParam = (v: unknown): string => jsonbText(v);
+const jsonOrNullParam = (v: unknown): string | null => (v === null || v === undefined ? null : jsonbText(v));
 const str = (v: unknown): string => v as string;
 const strOrNull = (v: unknown): string | null => (v ?? null) as string | null;
 

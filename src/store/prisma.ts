@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { jsonbSafe, jsonbText } from './json-safe.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import type {
@@ -77,8 +78,8 @@ const DbNull = { [Symbol.for('prisma.objectEnumValue')]: true, _getName: () => '
 const JsonNull = { [Symbol.for('prisma.objectEnumValue')]: true, _getName: () => 'JsonNull', toString: () => 'Prisma.JsonNull' };
 const date = (s: string | null): Date | null => (s === null ? null : new Date(s));
 const iso = (d: Date | null): string | null => (d === null ? null : d.toISOString());
-const json = (v: unknown): unknown => (v === null || v === undefined ? JsonNull : v);
-const jsonOrNull = (v: unknown): unknown => (v === null || v === undefined ? DbNull : v);
+const json = (v: unknown): unknown => (v === null || v === undefined ? JsonNull : jsonbSafe(v));
+const jsonOrNull = (v: unknown): unknown => (v === null || v === undefined ? DbNull : jsonbSafe(v));
 
 const orderData = (o: Order): Where => ({
   id: o.id, no: o.no, provider: o.provider, tradeNo: o.trade_no, originNo: o.origin_no, status: o.status, userId: o.user_id,
@@ -195,7 +196,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     return {
       async insertNotification(r) {
         const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload")
-          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${JSON.stringify(r.payload ?? null)})
+          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${jsonbText(r.payload)})
           ON CONFLICT ("provider", "notification_id") DO NOTHING`;
         return n === 1;
       },
