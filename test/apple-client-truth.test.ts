@@ -7,22 +7,14 @@
 import express from 'express';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryStore, type Store } from '../src/index.js';
 import { subscriptionWebhooks } from '../adapters/express.js';
 import { appleHarness, types } from './helpers/apple-harness.js';
-import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { EVERY_STORE } from './helpers/databases.js';
 
 const DAY = 86_400_000;
 const R = 'provider.notification.received';
 
-const stores: [string, () => Promise<{ store: Store; close: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: memoryStore(), close: async () => {} })],
-  ['Prisma + SQLite', () => createSqliteStore()],
-  ['Prisma + PostgreSQL', () => createPostgresStore()],
-  ['pg driver + PostgreSQL', () => createPgDriverStore()],
-];
-
-for (const [name, make] of stores) {
+for (const [name, make] of EVERY_STORE) {
   describe(`client transaction route and unknown types (${name})`, () => {
     const open: { close: () => Promise<void> }[] = [];
     afterEach(async () => {

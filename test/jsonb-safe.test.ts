@@ -5,17 +5,9 @@
  * and its later refund were never recorded.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { memoryStore, type Store } from '../src/index.js';
 import { jsonbText } from '../src/store/json-safe.js';
-import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { EVERY_STORE } from './helpers/databases.js';
 import { xsollaHarness } from './helpers/xsolla-harness.js';
-
-const stores: [string, () => Promise<{ store: Store; close: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: memoryStore(), close: async () => {} })],
-  ['Prisma + SQLite', () => createSqliteStore()],
-  ['Prisma + PostgreSQL', () => createPostgresStore()],
-  ['pg driver + PostgreSQL', () => createPgDriverStore()],
-];
 
 describe('jsonbText', () => {
   it('leaves clean values as JSON.stringify writes them, and replaces NUL and lone surrogates (in keys too) with U+FFFD', () => {
@@ -26,7 +18,7 @@ describe('jsonbText', () => {
   });
 });
 
-for (const [name, make] of stores) {
+for (const [name, make] of EVERY_STORE) {
   describe(`NUL and lone surrogates in a signed Xsolla body (${name})`, () => {
     const open: { close: () => Promise<void> }[] = [];
     afterEach(async () => {

@@ -10,9 +10,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { memoryStore, type DomainEvent, type Store, type StoreTransaction } from '../src/index.js';
+import { type DomainEvent, type Store, type StoreTransaction } from '../src/index.js';
 import { appleHarness, PRODUCT, type AppleHarness } from './helpers/apple-harness.js';
-import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { EVERY_STORE } from './helpers/databases.js';
 import { xsollaHarness } from './helpers/xsolla-harness.js';
 import { signXsollaBody } from '../src/testing/index.js';
 
@@ -66,13 +66,6 @@ function holding(inner: Store): HoldingStore {
   return store;
 }
 
-const stores: [string, () => Promise<{ store: Store; close: () => Promise<void> }>][] = [
-  ['memory', async () => ({ store: memoryStore(), close: async () => {} })],
-  ['Prisma + SQLite', () => createSqliteStore()],
-  ['Prisma + PostgreSQL', () => createPostgresStore()],
-  ['pg driver + PostgreSQL', () => createPgDriverStore()],
-];
-
 const servers: Server[] = [];
 afterAll(async () => {
   await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
@@ -116,7 +109,7 @@ async function purchase(h: AppleHarness, flow: Flow, userId: string) {
   return { tx, signedPayload, signedTransaction, c };
 }
 
-for (const [name, make] of stores) {
+for (const [name, make] of EVERY_STORE) {
   describe(`one transaction id = one order = one order.paid (${name})`, () => {
     const open: { close: () => Promise<void> }[] = [];
     afterEach(async () => {

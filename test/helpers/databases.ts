@@ -9,6 +9,7 @@ import { inject } from 'vitest';
 import { pgStore, type PgStoreOptions } from '../../src/store/postgres.js';
 import { prismaStore, type PrismaStoreOptions } from '../../src/store/prisma.js';
 import { applySqlMigrations } from '../../src/store/prisma-migrate.js';
+import { memoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
 import { PrismaClient as PgClient } from '../generated/postgresql/client.js';
 import { PrismaClient as SqliteClient } from '../generated/sqlite/client.js';
@@ -103,3 +104,14 @@ export async function createPgDriverStore(options: PgStoreOptions = {}, serverUr
     },
   };
 }
+
+/** A fresh store of one kind and how to dispose of it. */
+export type StoreFactory = () => Promise<{ store: Store; close: () => Promise<void> }>;
+
+/** Every store the product ships, each fresh per call: for suites whose guarantee must hold on all of them. */
+export const EVERY_STORE: ReadonlyArray<readonly [name: string, make: StoreFactory]> = [
+  ['memory', async () => ({ store: memoryStore(), close: async () => {} })],
+  ['Prisma + SQLite', () => createSqliteStore()],
+  ['Prisma + PostgreSQL', () => createPostgresStore()],
+  ['pg driver + PostgreSQL', () => createPgDriverStore()],
+];
