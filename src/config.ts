@@ -113,8 +113,18 @@ export interface SubscriptionWebhooksConfig {
     retrySchedule?: number[];
     /** Per-attempt timeout in ms (HTTP request or notifier call). @default 15000 */
     timeoutMs?: number;
-    /** Attempts run in parallel by one worker. @default 10 */
+    /**
+     * Attempts in flight in one worker, all endpoints together. Keep it well above `endpointConcurrency`, so
+     * endpoints that stop answering cannot take every slot.
+     * @default 50
+     */
     concurrency?: number;
+    /**
+     * Attempts in flight to any one endpoint (and to the notifier) in one worker. A slow or hanging
+     * endpoint holds at most this many; the other endpoints' deliveries go on beside it.
+     * @default 10
+     */
+    endpointConcurrency?: number;
     /** Rows claimed per round. @default 50 */
     batchSize?: number;
     /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
@@ -186,6 +196,7 @@ const configSchema = z.strictObject({
       retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
       timeoutMs: z.number().int().positive().optional(),
       concurrency: z.number().int().positive().max(1000).optional(),
+      endpointConcurrency: z.number().int().positive().max(1000).optional(),
       batchSize: z.number().int().positive().max(10_000).optional(),
       pollIntervalMs: z.number().int().positive().optional(),
       now: fn('delivery.now').optional(),
@@ -230,7 +241,15 @@ export interface ResolvedConfig {
   /** Normalized: `en` or `zh-CN`. */
   locale: string;
   allowPrivateUrls: boolean;
-  delivery: { retrySchedule: number[]; timeoutMs: number; concurrency: number; batchSize: number; pollIntervalMs: number; now: () => number };
+  delivery: {
+    retrySchedule: number[];
+    timeoutMs: number;
+    concurrency: number;
+    endpointConcurrency: number;
+    batchSize: number;
+    pollIntervalMs: number;
+    now: () => number;
+  };
 }
 
 /** `en`, or `zh-CN` for any Chinese tag: the two languages the built-in templates speak. */
@@ -390,7 +409,8 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     delivery: {
       retrySchedule: [...(c.delivery?.retrySchedule ?? DEFAULT_RETRY_SCHEDULE)],
       timeoutMs: c.delivery?.timeoutMs ?? 15_000,
-      concurrency: c.delivery?.concurrency ?? 10,
+      concurrency: c.delivery?.concurrency ?? 50,
+      endpointConcurrency: c.delivery?.endpointConcurrency ?? 10,
       batchSize: c.delivery?.batchSize ?? 50,
       pollIntervalMs: c.delivery?.pollIntervalMs ?? 1000,
       now: (c.delivery?.now as (() => number) | undefined) ?? Date.now,

@@ -85,13 +85,154 @@ type Attempt = { ok: true; status: number | null } | { ok: false; status: number
 /** Builds the worker on a store (one per `createSubscriptionWebhooks`). */
 export function createDeliveryWorker(store: Store, config: ResolvedConfig, logger: Logger): DeliveryWorker & { wake(): void } {
   const { retrySchedule, timeoutMs, concurrency, batchSize, pollIntervalMs, now } = config.delivery;
-  // A claim must outlive the slowest round it covers, or another worker could take the row meanwhile.
-  const lockMs = (Math.ceil(batchSize / concurrency) + 1) * timeoutMs + 30_000;
+  const endpointConcurrency = Math.min(config.delivery.endpointConcurrency, concurrency);
+  // A claim must outlive the longest wait of any row it covers: queued behind at most `batchSize` rows
+  // of its own target, `endpointConcurrency` of them at a time, each bounded by `timeoutMs`.
+  const lockMs = (Math.ceil(batchSize / endpointConcurrency) + 1) * timeoutMs + 30_000;
+  // A started worker claims again once fewer rows than this wait for targets that can take more.
+  const lowWater = Math.max(1, Math.floor(batchSize / 2));
   let running = false;
   let loop: Promise<void> | null = null;
   let sleeping: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   let wakeRequested = false;
   const poster = createWebhookPoster(ERROR_TEXT_LIMIT);
+
+  // Scheduling. Each target (an endpoint, or the notifier) has its own queue of claimed rows and at most
+  // `endpointConcurrency` attempts in flight; all targets together at most `concurrency`. Targets take
+  // turns (round robin), and every attempt is recorded when it ends: no attempt waits for a slower one.
+  interface Job {
+    c: ClaimedDelivery;
+    result: DeliveryRunResult;
+    done: () => void;
+  }
+  interface Target {
+    queue: Job[];
+    inFlight: number;
+  }
+  const targets = new Map<string, Target>();
+  /** Targets with queued rows, in turn order. */
+  const ready: string[] = [];
+  let inFlight = 0;
+
+  const heldBy = (t: Target): number => t.queue.length + t.inFlight;
+
+  /** Targets holding `endpointConcurrency` rows or more have enough to do: claims skip their rows. */
+  function saturated(): string[] {
+    const out: string[] = [];
+    for (const [id, t] of targets) if (heldBy(t) >= endpointConcurrency) out.push(id);
+    return out;
+  }
+
+  /** Rows held for targets that can still take more. */
+  function activeHeld(): number {
+    let n = 0;
+    for (const t of targets.values()) if (heldBy(t) < endpointConcurrency) n += heldBy(t);
+    return n;
+  }
+
+  function schedule(c: ClaimedDelivery, result: DeliveryRunResult): Promise<void> {
+    return new Promise<void>((done) => {
+      const id = c.delivery.endpoint_id;
+      let t = targets.get(id);
+      if (!t) targets.set(id, (t = { queue: [], inFlight: 0 }));
+      t.queue.push({ c, result, done });
+      if (t.queue.length === 1) ready.push(id);
+    });
+  }
+
+  function dispatch(): void {
+    let skipped = 0;
+    while (inFlight < concurrency && ready.length > skipped) {
+      const id = ready.shift()!;
+      const t = targets.get(id)!;
+      if (t.inFlight >= endpointConcurrency) {
+        ready.push(id);
+        skipped++;
+        continue;
+      }
+      skipped = 0;
+      const job = t.queue.shift()!;
+      if (t.queue.length > 0) ready.push(id);
+      t.inFlight++;
+      inFlight++;
+      void attempt(job).finally(() => {
+        const activeBefore = activeHeld();
+        t.inFlight--;
+        inFlight--;
+        const leftSaturation = heldBy(t) === endpointConcurrency - 1;
+        if (heldBy(t) === 0 && targets.get(id) === t) targets.delete(id);
+        job.done();
+        dispatch();
+        // Claim more when a target frees up or the runnable rows run low (edges only: not on every attempt).
+        if (running && (leftSaturation || (activeBefore >= lowWater && activeHeld() < lowWater))) wake();
+      });
+    }
+  }
+
+  async function attempt(job: Job): Promise<void> {
+    try {
+      await attemptOne(job.c, job.result);
+    } catch (err) {
+      // The claim lapses and the row is attempted again later.
+      logger.error({ err, deliveryId: job.c.delivery.id }, 'could not record a delivery attempt');
+    }
+  }
+
+  /** Hands the queued rows of a just-disabled endpoint back untouched, for when it is re-enabled. */
+  async function releaseQueued(endpointId: string): Promise<void> {
+    const t = targets.get(endpointId);
+    if (!t || t.queue.length === 0) return;
+    const jobs = t.queue.splice(0);
+    const at = ready.indexOf(endpointId);
+    if (at >= 0) ready.splice(at, 1);
+    if (heldBy(t) === 0) targets.delete(endpointId);
+    await Promise.all(
+      jobs.map(async ({ c, result, done }) => {
+        const { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at } = c.delivery;
+        try {
+          await store.finishDelivery(c.delivery.id, c.claim, { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at });
+        } catch (err) {
+          logger.error({ err, deliveryId: c.delivery.id }, 'could not release a delivery of a disabled endpoint; its claim lapses');
+        }
+        result.attempted--;
+        done();
+      }),
+    );
+  }
+
+  // Successes are recorded together when the store can (one UPDATE instead of one per row): each write
+  // takes every success that ended while the previous write ran (group commit, no timer). Until then the
+  // rows stay claimed, so a crash in between means those deliveries are made again after the claim
+  // lapses: at least once, with the same webhook-id, as for any crash mid-attempt.
+  let successes: { id: string; last_status: number; claim: string }[] = [];
+  let writes: Promise<void> = Promise.resolve();
+  let nextWrite: Promise<void> | null = null;
+  function recordSuccess(item: { id: string; last_status: number; claim: string }): Promise<void> {
+    successes.push(item);
+    if (nextWrite) return nextWrite;
+    const write = writes.then(async () => {
+      nextWrite = null;
+      const items = successes;
+      successes = [];
+      const byClaim = new Map<string, { id: string; last_status: number }[]>();
+      for (const { claim, id, last_status } of items) {
+        let rows = byClaim.get(claim);
+        if (!rows) byClaim.set(claim, (rows = []));
+        rows.push({ id, last_status });
+      }
+      for (const [claim, rows] of byClaim) {
+        try {
+          const recorded = await store.finishDelivered!(rows, claim, iso(now()));
+          if (recorded < rows.length) logger.warn({ delivered: rows.length, recorded }, 'some claims expired before their deliveries were recorded; another worker may repeat them');
+        } catch (err) {
+          logger.error({ err, delivered: rows.length }, 'could not record delivered attempts; they are made again after their claims lapse');
+        }
+      }
+    });
+    nextWrite = write;
+    writes = write;
+    return write;
+  }
 
   async function post(c: ClaimedDelivery): Promise<Attempt> {
     const endpoint = c.endpoint!;
@@ -141,35 +282,29 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     }
   }
 
-  async function attemptOne(c: ClaimedDelivery, result: DeliveryRunResult, gone: Set<string>, delivered?: { id: string; last_status: number }[]): Promise<void> {
+  async function attemptOne(c: ClaimedDelivery, result: DeliveryRunResult): Promise<void> {
     const d = c.delivery;
-    if (gone.has(d.endpoint_id)) {
-      // Disabled by a 410 earlier in this round: hand the row back untouched for when it is re-enabled.
-      const { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at } = d;
-      await store.finishDelivery(d.id, c.claim, { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at });
-      result.attempted--;
-      return;
-    }
     let attempt: Attempt;
     if (d.endpoint_id === NOTIFIER_ENDPOINT_ID) attempt = await notify(c);
     else if (!c.endpoint) attempt = { ok: false, status: null, error: 'endpoint deleted', retryAfterMs: null, gone: true };
     else attempt = await post(c);
     const at = now();
     const attempts = d.attempts + 1;
-    let outcome: DeliveryOutcome;
-    if (attempt.ok && delivered && attempt.status !== null) {
-      // Recorded with the rest of the round in one statement (see runOnce).
-      delivered.push({ id: d.id, last_status: attempt.status });
+    if (attempt.ok && store.finishDelivered && attempt.status !== null) {
       result.delivered++;
+      await recordSuccess({ id: d.id, last_status: attempt.status, claim: c.claim });
       return;
     }
+    let outcome: DeliveryOutcome;
+    let released: Promise<void> | undefined;
     if (attempt.ok) {
       outcome = { status: 'delivered', attempts, next_attempt_at: null, last_status: attempt.status, last_error: null, last_attempt_at: iso(at), delivered_at: iso(at) };
       result.delivered++;
     } else if (attempt.gone) {
       outcome = { status: 'disabled', attempts, next_attempt_at: null, last_status: attempt.status, last_error: attempt.error, last_attempt_at: iso(at), delivered_at: null, disable_endpoint: attempt.status === 410 };
       result.failed++;
-      gone.add(d.endpoint_id);
+      // Its rows still queued here are not attempted (handed back for when it is re-enabled).
+      released = releaseQueued(d.endpoint_id);
       logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id }, 'webhook receiver answered 410 Gone: endpoint disabled');
     } else if (attempts > retrySchedule.length) {
       outcome = { status: 'failed', attempts, next_attempt_at: null, last_status: attempt.status, last_error: attempt.error, last_attempt_at: iso(at), delivered_at: null };
@@ -184,37 +319,25 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     if (!(await store.finishDelivery(d.id, c.claim, outcome))) {
       logger.warn({ deliveryId: d.id }, 'delivery claim expired before the attempt was recorded; another worker may repeat it');
     }
+    await released;
+  }
+
+  function claimDue(limit: number): Promise<ClaimedDelivery[]> {
+    return store.claimDeliveries({ now: iso(now()), limit, lockMs, excludeEndpointIds: saturated() });
   }
 
   async function runOnce(): Promise<DeliveryRunResult> {
     const result: DeliveryRunResult = { attempted: 0, delivered: 0, retrying: 0, failed: 0 };
-    const claimed = await store.claimDeliveries({ now: iso(now()), limit: batchSize, lockMs });
+    const claimed = await claimDue(batchSize);
     result.attempted = claimed.length;
-    const gone = new Set<string>();
-    // Successes of the round are recorded together when the store can (one UPDATE instead of one per
-    // row). Until then the rows stay claimed, so a crash in between means those deliveries are made
-    // again after the claim lapses: at least once, with the same webhook-id, as for any crash mid-attempt.
-    const delivered: { id: string; last_status: number }[] | undefined = store.finishDelivered ? [] : undefined;
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: Math.min(concurrency, claimed.length) }, async () => {
-        while (next < claimed.length) {
-          const c = claimed[next++]!;
-          try {
-            await attemptOne(c, result, gone, delivered);
-          } catch (err) {
-            // The claim lapses and the row is attempted again later.
-            logger.error({ err, deliveryId: c.delivery.id }, 'could not record a delivery attempt');
-          }
-        }
-      }),
-    );
-    if (delivered && delivered.length > 0) {
-      const recorded = await store.finishDelivered!(delivered, claimed[0]!.claim, iso(now()));
-      if (recorded < delivered.length) logger.warn({ delivered: delivered.length, recorded }, 'some claims expired before their deliveries were recorded; another worker may repeat them');
-    }
+    const all = claimed.map((c) => schedule(c, result));
+    dispatch();
+    await Promise.all(all);
     return result;
   }
+
+  /** Rows a started worker holds (queued or in flight), until each is recorded. */
+  const pending = new Set<Promise<void>>();
 
   function sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
@@ -234,17 +357,36 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     resolve();
   }
 
+  // A started worker never waits for a round: it tops its rows up whenever targets with spare capacity
+  // run low, and otherwise sleeps until a commit wakes it, a target frees up, or the poll interval ends.
   async function poll(): Promise<void> {
     while (running) {
-      let attempted = 0;
       wakeRequested = false;
-      try {
-        attempted = (await runOnce()).attempted;
-      } catch (err) {
-        logger.error({ err }, 'delivery worker round failed; retrying after the poll interval');
+      let claimed = 0;
+      const active = activeHeld();
+      if (active < lowWater) {
+        try {
+          const rows = await claimDue(batchSize - active);
+          claimed = rows.length;
+          const result: DeliveryRunResult = { attempted: rows.length, delivered: 0, retrying: 0, failed: 0 };
+          for (const c of rows) {
+            const p = schedule(c, result).finally(() => pending.delete(p));
+            pending.add(p);
+          }
+          dispatch();
+        } catch (err) {
+          logger.error({ err }, 'delivery worker could not claim rows; retrying after the poll interval');
+        }
       }
-      if (running && attempted === 0 && !wakeRequested) await sleep(pollIntervalMs);
+      if (!running) break;
+      if (claimed > 0 && activeHeld() < lowWater) continue;
+      if (!wakeRequested) await sleep(pollIntervalMs);
     }
+  }
+
+  function wake(): void {
+    wakeRequested = true;
+    interrupt();
   }
 
   return {
@@ -261,13 +403,13 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
       interrupt();
       await loop;
       loop = null;
+      // Rows not started yet go back untouched; the attempts in flight end (each within timeoutMs).
+      await Promise.all([...targets.keys()].map((id) => releaseQueued(id)));
+      await Promise.all([...pending]);
       poster.close();
     },
     runOnce,
-    wake() {
-      wakeRequested = true;
-      interrupt();
-    },
+    wake,
     async replay(deliveryId) {
       const r = await store.resetDelivery(deliveryId, iso(now()));
       if (r === null) throw new SubscriptionWebhooksError('NOT_FOUND', `No delivery ${deliveryId}`);

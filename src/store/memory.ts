@@ -234,13 +234,13 @@ export function memoryStore(): Store {
       }
       return out;
     },
-    claimDeliveries({ now, limit, lockMs }) {
+    claimDeliveries({ now, limit, lockMs, excludeEndpointIds = [] }) {
       return mutate((s) => {
         const t = Date.parse(now);
         const claim = randomUUID();
         const due = [...s.deliveries.values()]
           .filter((d) => d.status === 'pending' && d.next_attempt_at !== null && Date.parse(d.next_attempt_at) <= t && (d.locked_until === null || d.locked_until < t))
-          .filter((d) => s.endpoints.get(d.endpoint_id)?.status !== 'disabled')
+          .filter((d) => s.endpoints.get(d.endpoint_id)?.status !== 'disabled' && !excludeEndpointIds.includes(d.endpoint_id))
           .sort((a, b) => Date.parse(a.next_attempt_at!) - Date.parse(b.next_attempt_at!))
           .slice(0, limit);
         return due.map((d): ClaimedDelivery => {

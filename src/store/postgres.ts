@@ -446,7 +446,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     }
   }
 
-  async function claim(now: string, limit: number, lockMs: number): Promise<ClaimedDelivery[]> {
+  async function claim(now: string, limit: number, lockMs: number, exclude: readonly string[]): Promise<ClaimedDelivery[]> {
     const token = randomUUID();
     const until = new Date(Date.parse(now) + lockMs).toISOString();
     // One statement claims and reads back: concurrent workers skip each other's locked rows instead of waiting or double-claiming.
@@ -459,6 +459,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
           WHERE d."status" = 'pending' AND d."next_attempt_at" <= $3
             AND (d."locked_until" IS NULL OR d."locked_until" < $3)
             AND (e."status" IS NULL OR e."status" <> 'disabled')
+            AND NOT (d."endpoint_id" = ANY($5::text[]))
           ORDER BY d."next_attempt_at", d."id"
           LIMIT $4
           FOR UPDATE OF d SKIP LOCKED)
@@ -466,7 +467,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       SELECT ${select(DELIVERIES.columns, DELIVERIES.timestamps, 'c.')}, ev."body" AS "__body"
       FROM claimed c LEFT JOIN "sw_events" ev ON ev."id" = c."event_id"
       ORDER BY c."next_attempt_at", c."id"`,
-      [until, token, iso(now), limit],
+      [until, token, iso(now), limit, [...exclude]],
     );
     if (rows.length === 0) return [];
     const endpointIds = [...new Set(rows.map((r) => str(r.endpoint_id)))];
@@ -514,7 +515,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       guard(() =>
         many(pool, DELIVERIES, selectFrom(DELIVERIES, `WHERE ($1::text IS NULL OR "status" = $1) AND ($2::text IS NULL OR "endpoint_id" = $2)
           AND ($3::text IS NULL OR "event_id" = $3) ORDER BY "created_at", "id" LIMIT $4`), [f.status ?? null, f.endpointId ?? null, f.eventId ?? null, f.limit ?? 100])),
-    claimDeliveries: ({ now, limit, lockMs }) => guard(() => claim(now, limit, lockMs)),
+    claimDeliveries: ({ now, limit, lockMs, excludeEndpointIds = [] }) => guard(() => claim(now, limit, lockMs, excludeEndpointIds)),
     finishDelivery: (id, token, o) =>
       guard(async () => {
         const at = o.last_attempt_at ?? new Date().toISOString();

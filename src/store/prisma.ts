@@ -277,7 +277,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
   const claimable = (now: Date): Where => ({ status: 'pending', nextAttemptAt: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] });
 
   /** Marks due rows with a fresh claim token, then reads back exactly the rows carrying it. */
-  async function claim(now: Date, limit: number, lockMs: number): Promise<ClaimedDelivery[]> {
+  async function claim(now: Date, limit: number, lockMs: number, exclude: readonly string[]): Promise<ClaimedDelivery[]> {
     const token = randomUUID();
     const until = new Date(now.getTime() + lockMs);
     if (provider === 'postgresql') {
@@ -289,6 +289,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
           WHERE d."status" = 'pending' AND d."next_attempt_at" <= ${now}
             AND (d."locked_until" IS NULL OR d."locked_until" < ${now})
             AND (e."status" IS NULL OR e."status" <> 'disabled')
+            AND NOT (d."endpoint_id" = ANY(${[...exclude]}::text[]))
           ORDER BY d."next_attempt_at", d."id"
           LIMIT ${limit}
           FOR UPDATE OF d SKIP LOCKED)`;
@@ -296,7 +297,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
       // SQLite has one writer at a time; the conditional update still keeps a second claimer off claimed rows.
       const disabled = (await prisma.swWebhookEndpoint.findMany({ where: { status: 'disabled' }, select: { id: true } })).map((e) => e.id);
       const due = await prisma.swWebhookDelivery.findMany({
-        where: { ...claimable(now), endpointId: { notIn: disabled } },
+        where: { ...claimable(now), endpointId: { notIn: [...disabled, ...exclude] } },
         orderBy: [{ nextAttemptAt: 'asc' }, { id: 'asc' }],
         take: limit,
         select: { id: true },
@@ -334,7 +335,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     listDeliveries: (f = {}) =>
       guard(async () =>
         (await prisma.swWebhookDelivery.findMany({ where: { status: f.status, endpointId: f.endpointId, eventId: f.eventId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: f.limit ?? 100 })).map(toDelivery)),
-    claimDeliveries: ({ now, limit, lockMs }) => guard(() => claim(new Date(now), limit, lockMs)),
+    claimDeliveries: ({ now, limit, lockMs, excludeEndpointIds = [] }) => guard(() => claim(new Date(now), limit, lockMs, excludeEndpointIds)),
     finishDelivery: (id, token, o) =>
       guard(async () => {
         const at = o.last_attempt_at === null ? new Date() : new Date(o.last_attempt_at);

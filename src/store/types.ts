@@ -222,9 +222,10 @@ export interface Store {
   /**
    * Atomically claims up to `limit` due rows (`pending`, `next_attempt_at <= now`, not claimed or the
    * claim expired, endpoint not disabled) for `lockMs`. Two concurrent callers never get the same row
-   * (PostgreSQL: `FOR UPDATE SKIP LOCKED`). `now` is ISO 8601.
+   * (PostgreSQL: `FOR UPDATE SKIP LOCKED`). `now` is ISO 8601. Rows of `excludeEndpointIds` are left
+   * alone (endpoints that already have as many rows in this worker as it attempts at once).
    */
-  claimDeliveries(options: { now: string; limit: number; lockMs: number }): Promise<ClaimedDelivery[]>;
+  claimDeliveries(options: { now: string; limit: number; lockMs: number; excludeEndpointIds?: readonly string[] }): Promise<ClaimedDelivery[]>;
   /** Records an attempt and releases the claim. Resolves `false` (writing nothing) when `claim` no longer holds the row. */
   finishDelivery(id: string, claim: string, outcome: DeliveryOutcome): Promise<boolean>;
   /**
