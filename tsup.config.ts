@@ -10,6 +10,7 @@ export default defineConfig({
     testing: 'src/testing/index.ts',
     prisma: 'src/prisma.ts',
     pg: 'src/pg.ts',
+    sqlite: 'src/sqlite.ts',
     callback: 'src/callback.ts',
     // The `subscription-webhooks` bin (package.json "bin"); esbuild keeps its #!/usr/bin/env node line.
     cli: 'src/cli/bin.ts',
@@ -23,5 +24,5 @@ export default defineConfig({
   // import.meta.url in CJS (the migrations helper locates the SQL that ships with the package).
   shims: true,
   target: 'node20',
-  external: ['express', 'koa', '@koa/router', 'next', '@prisma/client', '@apple/app-store-server-library'],
+  external: ['express', 'koa', '@koa/router', 'next', '@prisma/client', 'better-sqlite3', '@apple/app-store-server-library'],
 });

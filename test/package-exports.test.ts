@@ -15,6 +15,7 @@ const expected: Record<string, string[]> = {
   'subscription-webhooks/fetch': ['fetchHandler', 'fetchRouteHandler'],
   'subscription-webhooks/prisma': ['prismaStore'],
   'subscription-webhooks/pg': ['pgStore', 'isDatabaseUnavailable'],
+  'subscription-webhooks/sqlite': ['sqliteStore', 'applySqliteMigrations', 'isDatabaseUnavailable'],
   'subscription-webhooks/callback': ['createCallbackRoute', 'verifyWebhook'],
   'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite', 'signXsollaBody'],
 };

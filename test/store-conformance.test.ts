@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../src/store/memory.js';
 import type { Store } from '../src/store/types.js';
 import { storeConformanceSuite } from '../src/testing/store-conformance.js';
-import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { createPgDriverStore, createPostgresStore, createSqliteDriverStore, createSqliteStore } from './helpers/databases.js';
 
 const t = { describe, it, expect, beforeAll, afterAll };
 
@@ -14,5 +14,6 @@ const withCleanup = async (db: Promise<{ store: Store; close: () => Promise<void
 
 storeConformanceSuite('memory', () => memoryStore(), t);
 storeConformanceSuite('prisma + sqlite', () => withCleanup(createSqliteStore()), t);
+storeConformanceSuite('sqlite (better-sqlite3) + sqlite', () => withCleanup(createSqliteDriverStore()), t);
 storeConformanceSuite('prisma + postgresql', () => withCleanup(createPostgresStore()), t);
 storeConformanceSuite('pg + postgresql', () => withCleanup(createPgDriverStore()), t);

@@ -1,6 +1,6 @@
 import { afterEach } from 'vitest';
 import { xsollaRouteSuite } from './xsolla-routes.suite.js';
-import { createPgDriverStore, createPostgresStore, createSqliteStore } from './helpers/databases.js';
+import { createPgDriverStore, createPostgresStore, createSqliteDriverStore, createSqliteStore } from './helpers/databases.js';
 
 // The same EVENTS.md § Xsolla matrix as on the memory store, through real Express, on real databases.
 const open: { close: () => Promise<void> }[] = [];
@@ -10,6 +10,12 @@ afterEach(async () => {
 
 xsollaRouteSuite('Prisma + SQLite', async () => {
   const db = await createSqliteStore();
+  open.push(db);
+  return db.store;
+});
+
+xsollaRouteSuite('sqliteStore (better-sqlite3)', async () => {
+  const db = await createSqliteDriverStore();
   open.push(db);
   return db.store;
 });

@@ -22,12 +22,12 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /**
  * Serialization failure / deadlock (Prisma P2034, PostgreSQL 40001 / 40P01), or a concurrent insert
- * of the same order or subscription (Prisma P2002, PostgreSQL 23505 on `sw_orders` / `sw_subscriptions`).
+ * of the same order or subscription (Prisma P2002, PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE on `sw_orders` / `sw_subscriptions`).
  */
 export function isRetryable(error: unknown): boolean {
   return chain(error).some(
     (e) => e.code === 'P2034' || e.code === '40001' || e.code === '40P01' ||
-      ((e.code === 'P2002' || e.code === '23505') &&
+      ((e.code === 'P2002' || e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') &&
         (['SwOrder', 'SwSubscription'].includes(String(e.meta?.modelName)) || /sw_(orders|subscriptions)/.test(`${String(e.table)} ${String(e.constraint)} ${String(e.message)}`))),
   );
 }

@@ -4,11 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
+import Database from 'better-sqlite3';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { pgStore, type PgStoreOptions } from '../../src/store/postgres.js';
 import { prismaStore, type PrismaStoreOptions } from '../../src/store/prisma.js';
 import { applySqlMigrations } from '../../src/store/prisma-migrate.js';
+import { sqliteStore, type SqliteStoreOptions } from '../../src/store/sqlite.js';
 import { memoryStore } from '../../src/store/memory.js';
 import type { Store } from '../../src/store/types.js';
 import { PrismaClient as PgClient } from '../generated/postgresql/client.js';
@@ -38,6 +40,31 @@ export async function createSqliteStore(options: PrismaStoreOptions = {}): Promi
     url,
     close: async () => {
       await prisma.$disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * A fresh temp-file SQLite database with `sqliteStore` on its own better-sqlite3 handle, migrated by the
+ * store (`migrate: true`); `prisma` is a Prisma client on the same file for assertions through the models.
+ * `synchronous=FULL` as in production unless `options.synchronous` says otherwise.
+ */
+export async function createSqliteDriverStore(options: SqliteStoreOptions = {}): Promise<TestDatabase<SqliteClient> & { db: Database.Database }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sw-sqlite-driver-'));
+  const url = join(dir, 'test.db');
+  const db = new Database(url);
+  const store = sqliteStore(db, { migrate: true, ...options });
+  const prisma = new SqliteClient({ adapter: new PrismaBetterSqlite3({ url }) });
+  return {
+    store,
+    prisma,
+    db,
+    url,
+    close: async () => {
+      await store.close?.();
+      await prisma.$disconnect();
+      db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -112,6 +139,7 @@ export type StoreFactory = () => Promise<{ store: Store; close: () => Promise<vo
 export const EVERY_STORE: ReadonlyArray<readonly [name: string, make: StoreFactory]> = [
   ['memory', async () => ({ store: memoryStore(), close: async () => {} })],
   ['Prisma + SQLite', () => createSqliteStore()],
+  ['sqliteStore (better-sqlite3)', () => createSqliteDriverStore()],
   ['Prisma + PostgreSQL', () => createPostgresStore()],
   ['pg driver + PostgreSQL', () => createPgDriverStore()],
 ];

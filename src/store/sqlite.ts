@@ -1,0 +1,489 @@
+import { randomUUID } from 'node:crypto';
+import { SubscriptionWebhooksError } from '../errors.js';
+import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
+import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
+import type {
+  ClaimedDelivery,
+  DeliveryRecord,
+  InboxRecord,
+  NotificationSettingRecord,
+  Store,
+  StoreTransaction,
+  WebhookEndpointRecord,
+} from './types.js';
+
+/** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
+export interface SqliteStatement {
+  run(...params: unknown[]): { changes: number };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+}
+/** A `better-sqlite3` `Database` (versions 11 and 12), or anything shaped like one. */
+export interface SqliteDatabase {
+  prepare(sql: string): SqliteStatement;
+  exec(sql: string): unknown;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  readonly inTransaction: boolean;
+  readonly open: boolean;
+  close(): unknown;
+}
+
+/** Options for {@link sqliteStore}. */
+export interface SqliteStoreOptions {
+  /**
+   * `PRAGMA synchronous`. `FULL` (default): every commit is fsynced before any notification it holds is
+   * answered, so an acknowledged notification survives power loss and OS crashes. `NORMAL`: in WAL mode
+   * the WAL is fsynced only at checkpoints, which is faster; a crash of the process still loses nothing,
+   * but a power loss or OS crash can lose the last commits, which were already answered 200 (the provider
+   * does not redeliver them).
+   */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How long a writer waits for another process' write to finish (`PRAGMA busy_timeout`), ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Times a unit of work is run again after an order/subscription insert race. Default 3. */
+  maxRetries?: number;
+  /** Most units of work committed in one transaction (group commit). Default 64. */
+  maxBatch?: number;
+  /** Create the `sw_*` tables from the shipped migrations if they are missing (see {@link applySqliteMigrations}). Default false. */
+  migrate?: boolean;
+  /** Close the database in `store.close()`. Default false (the app owns its database handle). */
+  closeDatabaseOnClose?: boolean;
+}
+
+type Row = Record<string, unknown>;
+
+// Timestamps are written as Prisma's SQLite adapter writes DateTime (ISO 8601 with `+00:00`), so the
+// same file works with prismaStore, and text comparison orders them (fixed width, UTC).
+const ts = (v: string | null): string | null => (v === null ? null : new Date(v).toISOString().replace('Z', '+00:00'));
+const readTs = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(typeof v === 'string' ? v : Number(v)).toISOString());
+const readTsNotNull = (v: unknown): string => readTs(v)!;
+const json = (v: unknown): string => JSON.stringify(v ?? null);
+const jsonOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
+const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(String(v)));
+const str = (v: unknown): string => v as string;
+const strOrNull = (v: unknown): string | null => (v ?? null) as string | null;
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/** One table's columns in order and how a domain object maps onto them. */
+interface Table<T> {
+  name: string;
+  columns: readonly string[];
+  values(x: T): unknown[];
+  read(r: Row): T;
+}
+
+const ORDERS: Table<Order> = {
+  name: 'sw_orders',
+  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at'],
+  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, ts(o.paid_at), json(o.metadata), jsonOrNull(o.subscription_data), ts(o.created), ts(o.updated)],
+  read: (r) => ({
+    id: str(r.id), no: str(r.no), trade_no: strOrNull(r.trade_no), origin_no: strOrNull(r.origin_no), status: r.status as Order['status'], user_id: strOrNull(r.user_id),
+    product_id: strOrNull(r.product_id), provider: r.provider as Provider, amount: num(r.amount), currency: strOrNull(r.currency),
+    paid_at: readTs(r.paid_at), metadata: parse(r.metadata) as Order['metadata'], subscription_data: parse(r.subscription_data) as Order['subscription_data'],
+    created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
+  }),
+};
+const SUBSCRIPTIONS: Table<Subscription> = {
+  name: 'sw_subscriptions',
+  columns: ['id', 'provider', 'contract_id', 'user_id', 'product_id', 'status', 'auto_renew', 'current_period_start', 'current_period_end', 'pending_product_id', 'environment', 'latest_transaction_id', 'notification_settings', 'setting_id', 'metadata', 'last_event_at', 'created_at', 'updated_at'],
+  values: (s) => [s.id, s.provider, s.contract_id, s.user_id, s.product_id, s.status, s.auto_renew ? 1 : 0, ts(s.current_period_start), ts(s.current_period_end), s.pending_product_id, s.environment,
+    s.latest_transaction_id, jsonOrNull(s.notification_settings), s.setting_id, json(s.metadata), ts(s.last_event_at), ts(s.created), ts(s.updated)],
+  read: (r) => ({
+    id: str(r.id), provider: r.provider as Provider, contract_id: str(r.contract_id), user_id: strOrNull(r.user_id), product_id: str(r.product_id),
+    status: r.status as Subscription['status'], auto_renew: Number(r.auto_renew) === 1, current_period_start: readTs(r.current_period_start),
+    current_period_end: readTs(r.current_period_end), pending_product_id: strOrNull(r.pending_product_id), environment: r.environment as Subscription['environment'],
+    latest_transaction_id: strOrNull(r.latest_transaction_id), notification_settings: parse(r.notification_settings) as Subscription['notification_settings'],
+    setting_id: strOrNull(r.setting_id), metadata: parse(r.metadata) as Subscription['metadata'], last_event_at: readTs(r.last_event_at),
+    created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
+  }),
+};
+const INBOX: Table<InboxRecord> = {
+  name: 'sw_notifications',
+  columns: ['provider', 'notification_id', 'notification_type', 'subtype', 'environment', 'signed_at', 'received_at', 'raw_body', 'payload'],
+  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, ts(n.signed_at), ts(n.received_at), n.raw_body, json(n.payload)],
+  read: (r) => ({
+    provider: r.provider as Provider, notification_id: str(r.notification_id), notification_type: str(r.notification_type), subtype: strOrNull(r.subtype),
+    environment: strOrNull(r.environment), signed_at: readTs(r.signed_at), received_at: readTsNotNull(r.received_at), raw_body: str(r.raw_body), payload: parse(r.payload),
+  }),
+};
+const SETTINGS: Table<NotificationSettingRecord> = {
+  name: 'sw_notification_settings',
+  columns: ['id', 'type', 'mount_location', 'description', 'component_did', 'settings', 'created_at', 'updated_at'],
+  values: (s) => [s.id, s.type, s.mountLocation, s.description, s.componentDid, json(s.settings), ts(s.created), ts(s.updated)],
+  read: (r) => ({
+    id: str(r.id), type: 'notification', mountLocation: str(r.mount_location), description: strOrNull(r.description), componentDid: strOrNull(r.component_did),
+    settings: parse(r.settings) as NotificationSettingRecord['settings'], created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
+  }),
+};
+const ENDPOINTS: Table<WebhookEndpointRecord> = {
+  name: 'sw_webhook_endpoints',
+  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at'],
+  values: (e) => [e.id, e.url, json(e.enabled_events), e.status, e.secret, e.previous_secret, ts(e.previous_secret_expires_at), e.description, json(e.metadata), ts(e.created), ts(e.updated)],
+  read: (r) => ({
+    id: str(r.id), url: str(r.url), enabled_events: parse(r.enabled_events) as string[], status: r.status as WebhookEndpointRecord['status'], secret: str(r.secret),
+    previous_secret: strOrNull(r.previous_secret), previous_secret_expires_at: readTs(r.previous_secret_expires_at), description: strOrNull(r.description),
+    metadata: parse(r.metadata) as WebhookEndpointRecord['metadata'], created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
+  }),
+};
+const DELIVERIES: Table<DeliveryRecord> = {
+  name: 'sw_webhook_deliveries',
+  columns: ['id', 'endpoint_id', 'event_id', 'status', 'attempts', 'next_attempt_at', 'last_status', 'last_error', 'last_attempt_at', 'delivered_at', 'created_at', 'updated_at'],
+  values: (d) => [d.id, d.endpoint_id, d.event_id, d.status, d.attempts, ts(d.next_attempt_at), d.last_status, d.last_error, ts(d.last_attempt_at), ts(d.delivered_at), ts(d.created), ts(d.updated)],
+  read: (r) => ({
+    id: str(r.id), endpoint_id: str(r.endpoint_id), event_id: str(r.event_id), status: r.status as DeliveryRecord['status'], attempts: Number(r.attempts),
+    next_attempt_at: readTs(r.next_attempt_at), last_status: num(r.last_status), last_error: strOrNull(r.last_error),
+    last_attempt_at: readTs(r.last_attempt_at), delivered_at: readTs(r.delivered_at), created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
+  }),
+};
+
+const columnList = (columns: readonly string[]): string => columns.map((c) => `"${c}"`).join(', ');
+const params = (n: number): string => `(${Array.from({ length: n }, () => '?').join(', ')})`;
+const selectFrom = <T>(t: Table<T>, where: string): string => `SELECT ${columnList(t.columns)} FROM "${t.name}" ${where}`;
+const insertSql = <T>(t: Table<T>, conflict = ''): string => `INSERT INTO "${t.name}" (${columnList(t.columns)}) VALUES ${params(t.columns.length)} ${conflict}`;
+const upsertSql = <T>(t: Table<T>, key: string): string =>
+  insertSql(t, `ON CONFLICT (${key}) DO UPDATE SET ${t.columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`);
+
+// Statement texts, built once from our own table and column names (never input).
+const SQL = {
+  insertInbox: `INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${params(INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`,
+  inbox: selectFrom(INBOX, 'WHERE "provider" = ? AND "notification_id" = ?'),
+  countInbox: 'SELECT count(*) AS "n" FROM "sw_notifications" WHERE (@provider IS NULL OR "provider" = @provider)',
+  orderByNo: selectFrom(ORDERS, 'WHERE "no" = ?'),
+  orderByTradeNo: selectFrom(ORDERS, 'WHERE "provider" = ? AND "trade_no" = ?'),
+  insertOrder: insertSql(ORDERS),
+  upsertOrder: upsertSql(ORDERS, '"id"'),
+  subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = ? AND "contract_id" = ?'),
+  subscriptions: selectFrom(SUBSCRIPTIONS, `WHERE (@userId IS NULL OR "user_id" = @userId) AND (@provider IS NULL OR "provider" = @provider) AND (@status IS NULL OR "status" = @status) ORDER BY "created_at", "id"`),
+  insertSubscription: insertSql(SUBSCRIPTIONS),
+  upsertSubscription: upsertSql(SUBSCRIPTIONS, '"provider", "contract_id"'),
+  insertEvent: 'INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") VALUES (?, ?, ?, ?, ?)',
+  events: 'SELECT "body" FROM "sw_events" WHERE (@type IS NULL OR "type" = @type) ORDER BY "sequence" LIMIT @limit',
+  // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
+  setting: selectFrom(SETTINGS, 'WHERE "id" = @key OR "mount_location" = @key ORDER BY ("id" = @key) DESC LIMIT 1'),
+  settings: selectFrom(SETTINGS, 'ORDER BY "created_at", "id"'),
+  upsertSetting: upsertSql(SETTINGS, '"id"'),
+  deleteSetting: 'DELETE FROM "sw_notification_settings" WHERE "id" = ?',
+  endpoint: selectFrom(ENDPOINTS, 'WHERE "id" = ?'),
+  endpoints: selectFrom(ENDPOINTS, 'ORDER BY "created_at", "id"'),
+  upsertEndpoint: upsertSql(ENDPOINTS, '"id"'),
+  deleteEndpointDeliveries: 'DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = ?',
+  deleteEndpoint: 'DELETE FROM "sw_webhook_endpoints" WHERE "id" = ?',
+  insertDelivery: insertSql(DELIVERIES),
+  delivery: selectFrom(DELIVERIES, 'WHERE "id" = ?'),
+  deliveries: selectFrom(DELIVERIES, `WHERE (@status IS NULL OR "status" = @status) AND (@endpointId IS NULL OR "endpoint_id" = @endpointId) AND (@eventId IS NULL OR "event_id" = @eventId) ORDER BY "created_at", "id" LIMIT @limit`),
+  // SQLite has one writer at a time (this runs inside BEGIN IMMEDIATE): the rows chosen are the rows marked.
+  claim: `UPDATE "sw_webhook_deliveries" SET "locked_until" = @until, "locked_by" = @token
+    WHERE "id" IN (
+      SELECT d."id" FROM "sw_webhook_deliveries" d
+      LEFT JOIN "sw_webhook_endpoints" e ON e."id" = d."endpoint_id"
+      WHERE d."status" = 'pending' AND d."next_attempt_at" <= @now
+        AND (d."locked_until" IS NULL OR d."locked_until" < @now)
+        AND (e."status" IS NULL OR e."status" <> 'disabled')
+        AND d."endpoint_id" NOT IN (SELECT "value" FROM json_each(@exclude))
+      ORDER BY d."next_attempt_at", d."id"
+      LIMIT @limit)`,
+  claimed: `SELECT ${DELIVERIES.columns.map((c) => `d."${c}"`).join(', ')}, ev."body" AS "__body" FROM "sw_webhook_deliveries" d
+    LEFT JOIN "sw_events" ev ON ev."id" = d."event_id" WHERE d."locked_by" = ? ORDER BY d."next_attempt_at", d."id"`,
+  finish: `UPDATE "sw_webhook_deliveries" SET "status" = ?, "attempts" = ?, "next_attempt_at" = ?, "last_status" = ?, "last_error" = ?,
+    "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
+    WHERE "id" = ? AND "locked_by" = ? RETURNING "endpoint_id"`,
+  finishDelivered: `UPDATE "sw_webhook_deliveries" SET "status" = 'delivered', "attempts" = "attempts" + 1, "next_attempt_at" = NULL, "last_status" = @lastStatus,
+    "last_error" = NULL, "last_attempt_at" = @at, "delivered_at" = @at, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
+    WHERE "id" = @id AND "locked_by" = @token`,
+  disableEndpoint: `UPDATE "sw_webhook_endpoints" SET "status" = 'disabled', "updated_at" = ? WHERE "id" = ?`,
+  reset: `UPDATE "sw_webhook_deliveries" SET "status" = 'pending', "attempts" = 0, "next_attempt_at" = @at, "delivered_at" = NULL,
+    "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
+    WHERE "id" = @id AND ("locked_until" IS NULL OR "locked_until" < @at)`,
+} as const;
+
+const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
+/** Maps "database cannot be written" errors (busy past the timeout, I/O, disk full, closed handle) to `STORE_UNAVAILABLE`. */
+function unavailable(error: unknown): SubscriptionWebhooksError | null {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  const closed = e instanceof TypeError && /database connection is not open/i.test(String(e.message));
+  if (!closed && !SQLITE_UNAVAILABLE.test(String(e?.code ?? '')) && !isDatabaseUnavailable(error)) return null;
+  return new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Database unavailable (sqlite): ${String(e?.message ?? error)}`, { cause: error });
+}
+const mapError = (error: unknown): unknown => unavailable(error) ?? error;
+
+/**
+ * Creates the `sw_*` tables on a `better-sqlite3` database from the migrations that ship with the
+ * package (`prisma-schema/migrations/sqlite`), in order and idempotently: applied names are recorded in
+ * `sw_migrations` (the same table `applySqlMigrations` uses, so either may run first). Safe to run from
+ * several processes at once: each migration runs inside `BEGIN IMMEDIATE`, the check included.
+ * @returns the names of the migrations applied now (empty when up to date)
+ * @throws the database error of the failing statement (that migration is rolled back)
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * applySqliteMigrations(new Database('./subscription-webhooks.db')); // ['0001_init'] the first time
+ * ```
+ */
+export function applySqliteMigrations(db: SqliteDatabase, options: { migrations?: SqlMigration[] } = {}): string[] {
+  const migrations = options.migrations ?? readSqlMigrations('sqlite');
+  const applied: string[] = [];
+  db.exec('CREATE TABLE IF NOT EXISTS "sw_migrations" ("name" TEXT NOT NULL PRIMARY KEY, "applied_at" DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP)');
+  for (const m of migrations) {
+    db.exec('BEGIN IMMEDIATE');
+    try {
+      if (!db.prepare('SELECT 1 FROM "sw_migrations" WHERE "name" = ?').get(m.name)) {
+        for (const statement of splitSqlStatements(m.sql)) db.exec(statement);
+        db.prepare('INSERT INTO "sw_migrations" ("name") VALUES (?)').run(m.name);
+        applied.push(m.name);
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      if (db.inTransaction) db.exec('ROLLBACK');
+      throw error;
+    }
+  }
+  return applied;
+}
+
+/** A queued unit of work: runs inside the group's transaction, answered after its COMMIT. */
+interface Unit {
+  run(tx: StoreTransaction): Promise<unknown>;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A {@link Store} on SQLite through `better-sqlite3` (an optional peer dependency), on the same `sw_*`
+ * tables and migrations as `prismaStore` on SQLite (the same file works with either). The embedded
+ * store: no server, durable before the 200, and fast (see BENCHMARKS.md).
+ *
+ * - WAL journal, `synchronous=FULL` by default: a notification is answered only after the commit that
+ *   holds it is fsynced (see {@link SqliteStoreOptions.synchronous} for `NORMAL`'s trade-off).
+ * - Group commit: units of work that arrive together run one after the other inside one
+ *   `BEGIN IMMEDIATE` transaction and are committed with one fsync. Each runs inside its own SAVEPOINT:
+ *   one that throws is rolled back alone, and its neighbours commit; every one is answered only after
+ *   the COMMIT that holds it (a failed COMMIT fails them all, and nothing was acknowledged).
+ * - Several processes may share one file: writers take the lock with `BEGIN IMMEDIATE` and wait up to
+ *   `busyTimeoutMs` for each other; a database that stays locked, or cannot be written, is `STORE_UNAVAILABLE`.
+ * - A new order or a subscription saved after reading `null` is a plain INSERT: a unique violation
+ *   (another process won the race) rolls the unit of work back to its savepoint and runs it again.
+ * - Reads outside a transaction see committed data only (they wait for the open group to commit).
+ *
+ * Sets `journal_mode=WAL`, `synchronous` and `busy_timeout` on `db`.
+ *
+ * @param db - a `better-sqlite3` database (`new Database(file)`), used by this store only
+ * @throws SubscriptionWebhooksError `STORE_UNAVAILABLE` (from every method) when the database cannot be written
+ * @example
+ * ```ts
+ * import Database from 'better-sqlite3';
+ * import { sqliteStore } from 'subscription-webhooks/sqlite';
+ * const hooks = createSubscriptionWebhooks({ store: sqliteStore(new Database('./subscription-webhooks.db'), { migrate: true }) });
+ * ```
+ */
+export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}): Store {
+  db.pragma('journal_mode = WAL');
+  db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
+  if (options.migrate) applySqliteMigrations(db);
+  const maxRetries = options.maxRetries ?? 3;
+  const maxBatch = Math.max(1, options.maxBatch ?? 64);
+
+  const statements = new Map<string, SqliteStatement>();
+  const stmt = (sql: string): SqliteStatement => {
+    let s = statements.get(sql);
+    if (!s) {
+      s = db.prepare(sql);
+      statements.set(sql, s);
+    }
+    return s;
+  };
+  const one = <T>(t: Table<T>, sql: string, ...values: unknown[]): T | null => {
+    const r = stmt(sql).get(...values) as Row | undefined;
+    return r ? t.read(r) : null;
+  };
+  const many = <T>(t: Table<T>, sql: string, ...values: unknown[]): T[] => (stmt(sql).all(...values) as Row[]).map(t.read);
+
+  function wrap(): StoreTransaction {
+    const readNull = new Set<string>();
+    const subKey = (provider: Provider, contractId: string) => `${provider}\0${contractId}`;
+    return {
+      insertNotification: async (n) => stmt(SQL.insertInbox).run(randomUUID(), ...INBOX.values(n)).changes === 1,
+      getOrderByNo: async (no) => one(ORDERS, SQL.orderByNo, no),
+      getOrderByTradeNo: async (provider, tradeNo) => one(ORDERS, SQL.orderByTradeNo, provider, tradeNo),
+      insertOrder: async (o) => void stmt(SQL.insertOrder).run(...ORDERS.values(o)),
+      saveOrder: async (o) => void stmt(SQL.upsertOrder).run(...ORDERS.values(o)),
+      async getSubscription(provider, contractId) {
+        const sub = one(SUBSCRIPTIONS, SQL.subscription, provider, contractId);
+        if (!sub) readNull.add(subKey(provider, contractId));
+        return sub;
+      },
+      async saveSubscription(s) {
+        // After reading nothing, a plain INSERT: a unique violation means another process won the race (the unit of work re-runs).
+        const insert = readNull.delete(subKey(s.provider, s.contract_id));
+        stmt(insert ? SQL.insertSubscription : SQL.upsertSubscription).run(...SUBSCRIPTIONS.values(s));
+      },
+      async insertEvents(events) {
+        const insert = stmt(SQL.insertEvent);
+        for (const e of events) insert.run(e.id, e.type, e.provider, ts(e.created), JSON.stringify(e));
+      },
+      getNotificationSetting: async (idOrMount) => one(SETTINGS, SQL.setting, { key: idOrMount }),
+      saveNotificationSetting: async (s) => void stmt(SQL.upsertSetting).run(...SETTINGS.values(s)),
+      deleteNotificationSetting: async (id) => stmt(SQL.deleteSetting).run(id).changes === 1,
+      getWebhookEndpoint: async (id) => one(ENDPOINTS, SQL.endpoint, id),
+      listWebhookEndpoints: async () => many(ENDPOINTS, SQL.endpoints),
+      saveWebhookEndpoint: async (e) => void stmt(SQL.upsertEndpoint).run(...ENDPOINTS.values(e)),
+      async deleteWebhookEndpoint(id) {
+        stmt(SQL.deleteEndpointDeliveries).run(id);
+        return stmt(SQL.deleteEndpoint).run(id).changes === 1;
+      },
+      async insertDeliveries(rows) {
+        const insert = stmt(SQL.insertDelivery);
+        for (const d of rows) insert.run(...DELIVERIES.values(d));
+      },
+    };
+  }
+
+  // ---- group commit -------------------------------------------------------------------------------
+  const queue: Unit[] = [];
+  let draining = false;
+  /** True between BEGIN and COMMIT/ROLLBACK of a group: plain reads wait, so they never see uncommitted rows. */
+  let inGroup = false;
+  let groupDone: Promise<void> = Promise.resolve();
+  let closed = false;
+
+  function enqueue<T>(run: (tx: StoreTransaction) => Promise<T>): Promise<T> {
+    if (closed) return Promise.reject(new SubscriptionWebhooksError('STORE_UNAVAILABLE', 'Database unavailable (sqlite): the store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
+      if (!draining) {
+        draining = true;
+        // setImmediate: every request that arrived in this turn of the event loop joins the first group.
+        setImmediate(() => void drain());
+      }
+    });
+  }
+
+  async function drain(): Promise<void> {
+    try {
+      while (queue.length > 0) await runGroup(queue.splice(0, maxBatch));
+    } finally {
+      draining = false;
+    }
+  }
+
+  async function runGroup(batch: Unit[]): Promise<void> {
+    try {
+      db.exec('BEGIN IMMEDIATE');
+    } catch (error) {
+      for (const u of batch) u.reject(mapError(error));
+      return;
+    }
+    inGroup = true;
+    let endGroup!: () => void;
+    groupDone = new Promise((r) => (endGroup = r));
+    const done: { unit: Unit; value: unknown }[] = [];
+    try {
+      for (const unit of batch) {
+        for (let attempt = 0; ; attempt++) {
+          db.exec('SAVEPOINT sw_unit');
+          try {
+            const value = await unit.run(wrap());
+            db.exec('RELEASE sw_unit');
+            done.push({ unit, value });
+            break;
+          } catch (error) {
+            // A statement error that ended the whole transaction (I/O, disk full) fails the group.
+            if (!db.inTransaction) throw error;
+            db.exec('ROLLBACK TO sw_unit');
+            db.exec('RELEASE sw_unit');
+            if (attempt < maxRetries && isRetryable(error)) continue;
+            unit.reject(mapError(error));
+            break;
+          }
+        }
+      }
+      db.exec('COMMIT');
+    } catch (error) {
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK');
+      } catch {
+        // The transaction is gone either way.
+      }
+      const mapped = mapError(error);
+      for (const { unit } of done) unit.reject(mapped);
+      // Units not yet run (the group failed before them) are failed too: nothing of theirs was written.
+      for (const unit of batch) if (!done.some((d) => d.unit === unit)) unit.reject(mapped);
+      return;
+    } finally {
+      inGroup = false;
+      endGroup();
+    }
+    for (const { unit, value } of done) unit.resolve(value);
+  }
+
+  /** A read or write outside `transaction`: waits while a group is open (its rows are not committed yet). */
+  async function now<T>(fn: () => T): Promise<T> {
+    while (inGroup) await groupDone;
+    try {
+      return fn();
+    } catch (error) {
+      throw mapError(error);
+    }
+  }
+  /** A write outside `transaction`: one unit of the next group (it commits with its neighbours). */
+  const write = <T>(fn: () => T): Promise<T> => enqueue(async () => fn());
+
+  function claim(nowIso: string, limit: number, lockMs: number, exclude: readonly string[]): ClaimedDelivery[] {
+    const token = randomUUID();
+    const until = new Date(Date.parse(nowIso) + lockMs).toISOString();
+    if (stmt(SQL.claim).run({ until: ts(until), token, now: ts(nowIso), limit, exclude: JSON.stringify(exclude) }).changes === 0) return [];
+    const rows = stmt(SQL.claimed).all(token) as Row[];
+    const endpoints = new Map<string, WebhookEndpointRecord | null>();
+    for (const r of rows) {
+      const id = str(r.endpoint_id);
+      if (!endpoints.has(id)) endpoints.set(id, one(ENDPOINTS, SQL.endpoint, id));
+    }
+    return rows.map((r) => ({ delivery: DELIVERIES.read(r), claim: token, body: (r.__body as string | null) ?? 'null', endpoint: endpoints.get(str(r.endpoint_id)) ?? null }));
+  }
+
+  return {
+    name: 'sqlite',
+    transaction: (fn) => enqueue(fn),
+    getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
+    getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
+    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, { userId: f.userId ?? null, provider: f.provider ?? null, status: f.status ?? null })),
+    getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
+    countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get({ provider: provider ?? null }) as Row).n)),
+    listEvents: (o = {}) => now(() => (stmt(SQL.events).all({ type: o.type ?? null, limit: o.limit ?? -1 }) as Row[]).map((r) => JSON.parse(str(r.body)) as DomainEvent)),
+    getNotificationSetting: (idOrMount) => now(() => one(SETTINGS, SQL.setting, { key: idOrMount })),
+    listNotificationSettings: () => now(() => many(SETTINGS, SQL.settings)),
+    getWebhookEndpoint: (id) => now(() => one(ENDPOINTS, SQL.endpoint, id)),
+    listWebhookEndpoints: () => now(() => many(ENDPOINTS, SQL.endpoints)),
+    getDelivery: (id) => now(() => one(DELIVERIES, SQL.delivery, id)),
+    listDeliveries: (f = {}) => now(() => many(DELIVERIES, SQL.deliveries, { status: f.status ?? null, endpointId: f.endpointId ?? null, eventId: f.eventId ?? null, limit: f.limit ?? 100 })),
+    claimDeliveries: ({ now: at, limit, lockMs, excludeEndpointIds = [] }) => write(() => claim(at, limit, lockMs, excludeEndpointIds)),
+    finishDelivery: (id, token, o) =>
+      write(() => {
+        const at = o.last_attempt_at ?? new Date().toISOString();
+        const row = stmt(SQL.finish).get(o.status, o.attempts, ts(o.next_attempt_at), o.last_status, o.last_error, ts(o.last_attempt_at), ts(o.delivered_at), ts(at), id, token) as Row | undefined;
+        if (!row) return false;
+        if (o.disable_endpoint) stmt(SQL.disableEndpoint).run(ts(at), row.endpoint_id);
+        return true;
+      }),
+    finishDelivered: (items, token, at) =>
+      write(() => {
+        const update = stmt(SQL.finishDelivered);
+        let count = 0;
+        for (const { id, last_status } of items) count += update.run({ id, lastStatus: last_status, at: ts(at), token }).changes;
+        return count;
+      }),
+    resetDelivery: (id, at) =>
+      write(() => {
+        const changed = stmt(SQL.reset).run({ id, at: ts(at) }).changes === 1;
+        const row = one(DELIVERIES, SQL.delivery, id);
+        if (!row) return null;
+        return changed ? row : ('claimed' as const);
+      }),
+    async close() {
+      closed = true;
+      while (draining || inGroup) await new Promise((r) => setImmediate(r));
+      if (options.closeDatabaseOnClose && db.open) db.close();
+    },
+  };
+}
