@@ -1,11 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NextFunction, Request, Response } from 'express';
 import { createSubscriptionWebhooks, type SubscriptionWebhooks } from '../src/index.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
 import { readNodeBody, writeNodeResponse } from './node-bridge.js';
 
-/** Express-compatible request (Express 4 and 5). Only what we read. */
-type Req = IncomingMessage & { path?: string; body?: unknown; rawBody?: unknown };
-type Next = (err?: unknown) => void;
 
 const FIX = 'Mount subscriptionWebhooks() before it (e.g. before express.json()), or use express.raw({ type: "*/*" }) on these routes.';
 
@@ -13,9 +10,10 @@ const FIX = 'Mount subscriptionWebhooks() before it (e.g. before express.json())
 export interface ExpressOptions {
   /**
    * Who is calling the client transaction route: your session's user id, or null/undefined to answer 401.
-   * Without it, the route relies on the order (appAccountToken) to know the user.
+   * `req` is Express's own `Request`, so what your auth middleware adds (and declares through module
+   * augmentation, e.g. express-session's `req.session`) is typed. Without it, the route relies on the order (appAccountToken) to know the user.
    */
-  getUserId?: GetUserId<Req>;
+  getUserId?: GetUserId<Request>;
   /**
    * Longest wait for the whole body, in ms; slower clients get 408 `BODY_TIMEOUT`.
    * @default 10000
@@ -40,13 +38,14 @@ export interface ExpressOptions {
  */
 export function subscriptionWebhooks(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: ExpressOptions = {}) {
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
-  return async function subscriptionWebhooksMiddleware(req: Req, res: ServerResponse, next: Next): Promise<void> {
-    const route = routeFor(hooks, req.path ?? (req.url ?? '/').split('?')[0]!);
+  return async function subscriptionWebhooksMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
+    // Mounted under a path (`app.use('/api', mw)`, a Router) Express strips it from req.path: add baseUrl back.
+    const route = routeFor(hooks, (req.baseUrl ?? '') + (req.path ?? (req.url ?? '/').split('?')[0]!));
     if (!route) return next();
     if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed(hooks, route));
     const response = await handleRequest(hooks, route, {
       headers: req.headers,
-      readBody: () => readNodeBody(req, req, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
+      readBody: () => readNodeBody(req, req as Request & { rawBody?: unknown }, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
       getUserId: getUserId && (() => getUserId(req)),
     });
     writeNodeResponse(res, response);

@@ -1,4 +1,5 @@
 import type { NextApiRequest, NextApiResponse } from 'next';
+import type { NextRequest } from 'next/server.js';
 import type { RouteName, SubscriptionWebhooks } from '../src/index.js';
 import { fetchRouteHandler, type FetchOptions } from './fetch.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
@@ -24,8 +25,17 @@ const FIX = 'Turn off Next.js body parsing for this API route: export const conf
  * export const { POST } = nextRouteHandler(hooks, 'apple');
  * ```
  */
-export function nextRouteHandler(hooks: HooksOrGetter, route: RouteName, options: FetchOptions = {}): { POST: (request: Request) => Promise<Response> } {
-  return { POST: (request) => fetchRouteHandler(resolve(hooks), route, options)(request) };
+export function nextRouteHandler(hooks: HooksOrGetter, route: RouteName, options: NextRouteOptions = {}): { POST: (request: Request) => Promise<Response> } {
+  return { POST: (request) => fetchRouteHandler(resolve(hooks), route, options as FetchOptions)(request) };
+}
+
+/** Options of {@link nextRouteHandler}. */
+export interface NextRouteOptions extends Omit<FetchOptions, 'getUserId'> {
+  /**
+   * Who is calling the client transaction route: your session's user id, or null/undefined to answer 401.
+   * `req` is the `NextRequest` Next.js hands to route handlers (cookies, nextUrl, headers).
+   */
+  getUserId?: GetUserId<NextRequest>;
 }
 
 /** Options of {@link nextApiHandler}. */

@@ -1,8 +1,11 @@
 import type { Logger } from '../logger.js';
 import type { DomainEvent, EventType } from './types.js';
 
-/** A subscriber for events of type `T`. May be async; its errors are logged, never rethrown. */
-export type EventHandler<T extends EventType = EventType> = (event: DomainEvent<T>) => void | Promise<void>;
+/**
+ * A subscriber for events of type `T`. May be async and may return anything (a returned promise is
+ * awaited, its value ignored), so `async (e) => prisma.user.update(…)` fits; its errors are logged, never rethrown.
+ */
+export type EventHandler<T extends EventType = EventType> = (event: DomainEvent<T>) => unknown;
 
 /**
  * In-process event bus. Handlers run after the notification's transaction has committed,
