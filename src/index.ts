@@ -68,6 +68,16 @@ export type {
   LastTransaction,
   TransactionHistoryRequest,
   TransactionHistoryPage,
+  ConsumptionRequest,
+  ConsumptionDeliveryStatus,
+  ConsumptionRefundPreference,
+  ExtendReasonCode,
+  ExtendRenewalDateRequest,
+  ExtendRenewalDateResult,
+  MassExtendRenewalDateRequest,
+  MassExtendRenewalDateStatus,
+  OrderLookupResult,
+  RefundHistoryPage,
 } from './providers/apple/api.js';
 export { reconcileAppleNotifications } from './providers/apple/reconcile.js';
 export type {

@@ -1,7 +1,8 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { decodeProtectedHeader, jwtVerify } from 'jose';
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { z } from 'zod';
 
 /** What the fake saw for one request. */
 export interface SeenRequest {
@@ -14,6 +15,8 @@ export interface SeenRequest {
   claims: Record<string, unknown> | null;
   token: string | null;
   authError: string | null;
+  /** Why the body did not match Apple's request schema for the endpoint (null: it did, or it has none). */
+  schemaError: string | null;
 }
 
 /** A scripted answer that replaces the normal handling of the next matching request. */
@@ -78,9 +81,118 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
     }
   }
 
+  // Apple's request bodies of the write endpoints, strict (an unknown key is a schema error here).
+  const uuid = z.string().regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i);
+  const bodies = {
+    consumption: z.strictObject({
+      customerConsented: z.boolean(),
+      deliveryStatus: z.enum(['DELIVERED', 'UNDELIVERED_QUALITY_ISSUE', 'UNDELIVERED_WRONG_ITEM', 'UNDELIVERED_SERVER_OUTAGE', 'UNDELIVERED_OTHER']),
+      sampleContentProvided: z.boolean(),
+      consumptionPercentage: z.number().int().min(0).max(100000).optional(),
+      refundPreference: z.enum(['DECLINE', 'GRANT_FULL', 'GRANT_PRORATED']).optional(),
+    }),
+    appAccountToken: z.strictObject({ appAccountToken: uuid }),
+    extend: z.strictObject({ extendByDays: z.number().int().min(1).max(90), extendReasonCode: z.number().int().min(0).max(3), requestIdentifier: z.string().min(1).max(128) }),
+    massExtend: z.strictObject({
+      requestIdentifier: z.string().min(1).max(128),
+      extendByDays: z.number().int().min(1).max(90),
+      extendReasonCode: z.number().int().min(0).max(3),
+      productId: z.string().min(1),
+      storefrontCountryCodes: z.array(z.string().regex(/^[A-Z]{3}$/)).min(1).optional(),
+    }),
+  };
+  /** What the write endpoints received (successful calls only), in order. */
+  const consumption: Array<{ transactionId: string; body: unknown }> = [];
+  const appAccountTokens = new Map<string, string>();
+  const extensions: Array<{ originalTransactionId: string; body: unknown }> = [];
+  const massExtensions = new Map<string, { productId: string; body: unknown; complete: boolean; succeededCount?: number; failedCount?: number; completeDate?: number }>();
+  /** Original transaction ids Apple refuses to extend (403 4030004). */
+  const ineligibleForExtension = new Set<string>();
+  const orders = new Map<string, string[]>();
+  const refunds = new Map<string, string[]>();
+
+  const originalOf = (jws: string) => (decodeJwt(jws) as { originalTransactionId?: string }).originalTransactionId;
+  const knowsTransaction = (id: string) => transactions.has(id);
+  const knowsOriginal = (id: string) => [...transactions.values()].some((jws) => originalOf(jws) === id);
+  const schemaFail = (r: SeenRequest, error: z.ZodError): Scripted => {
+    r.schemaError = error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
+    return { status: 400, body: { errorCode: 4000000, errorMessage: `Invalid request: ${r.schemaError}` } };
+  };
+
+  function writeRoute(r: SeenRequest): Scripted | null {
+    let m = /^\/inApps\/v2\/transactions\/consumption\/([^/]+)$/.exec(r.path);
+    if (m) {
+      if (r.method !== 'PUT') return { status: 405 };
+      const parsed = bodies.consumption.safeParse(r.body);
+      if (!parsed.success) return schemaFail(r, parsed.error);
+      if (parsed.data.customerConsented !== true) return { status: 400, body: { errorCode: 4000183, errorMessage: 'Invalid request. The customer consented field is invalid.' } };
+      if (parsed.data.deliveryStatus !== 'DELIVERED' && (parsed.data.consumptionPercentage ?? 0) !== 0) {
+        return { status: 400, body: { errorCode: 4000187, errorMessage: 'Invalid request. Consumption percentage must be 0 when undelivered.' } };
+      }
+      const id = decodeURIComponent(m[1]!);
+      if (!knowsTransaction(id)) return { status: 404, body: { errorCode: 4040010, errorMessage: 'Transaction id not found.' } };
+      consumption.push({ transactionId: id, body: parsed.data });
+      return { status: 202 };
+    }
+    m = /^\/inApps\/v1\/transactions\/([^/]+)\/appAccountToken$/.exec(r.path);
+    if (m) {
+      if (r.method !== 'PUT') return { status: 405 };
+      const parsed = bodies.appAccountToken.safeParse(r.body);
+      if (!parsed.success) return schemaFail(r, parsed.error);
+      const id = decodeURIComponent(m[1]!);
+      if (!knowsOriginal(id)) return { status: 404, body: { errorCode: 4040005, errorMessage: 'Original transaction id not found.' } };
+      appAccountTokens.set(id, parsed.data.appAccountToken);
+      return { status: 200 };
+    }
+    if (r.path === '/inApps/v1/subscriptions/extend/mass') {
+      if (r.method !== 'POST') return { status: 405 };
+      const parsed = bodies.massExtend.safeParse(r.body);
+      if (!parsed.success) return schemaFail(r, parsed.error);
+      if (!massExtensions.has(parsed.data.requestIdentifier)) massExtensions.set(parsed.data.requestIdentifier, { productId: parsed.data.productId, body: parsed.data, complete: false });
+      return { status: 200, body: { requestIdentifier: parsed.data.requestIdentifier } };
+    }
+    m = /^\/inApps\/v1\/subscriptions\/extend\/mass\/([^/]+)\/([^/]+)$/.exec(r.path);
+    if (m) {
+      if (r.method !== 'GET') return { status: 405 };
+      const found = massExtensions.get(decodeURIComponent(m[2]!));
+      if (!found || found.productId !== decodeURIComponent(m[1]!)) return { status: 404, body: { errorCode: 4040009, errorMessage: 'Subscription-renewal-date extension request not found.' } };
+      const { complete, succeededCount, failedCount, completeDate } = found;
+      return { status: 200, body: { requestIdentifier: decodeURIComponent(m[2]!), complete, ...(complete ? { succeededCount, failedCount, completeDate } : {}) } };
+    }
+    m = /^\/inApps\/v1\/subscriptions\/extend\/([^/]+)$/.exec(r.path);
+    if (m) {
+      if (r.method !== 'PUT') return { status: 405 };
+      const parsed = bodies.extend.safeParse(r.body);
+      if (!parsed.success) return schemaFail(r, parsed.error);
+      const id = decodeURIComponent(m[1]!);
+      if (!knowsOriginal(id)) return { status: 404, body: { errorCode: 4040005, errorMessage: 'Original transaction id not found.' } };
+      if (ineligibleForExtension.has(id)) return { status: 403, body: { errorCode: 4030004, errorMessage: 'Forbidden - subscription state ineligible for extension.' } };
+      extensions.push({ originalTransactionId: id, body: parsed.data });
+      return { status: 200, body: { originalTransactionId: id, webOrderLineItemId: `${id}-w`, success: true, effectiveDate: 1_900_000_000_000 + parsed.data.extendByDays * 86_400_000 } };
+    }
+    m = /^\/inApps\/v1\/lookup\/([^/]+)$/.exec(r.path);
+    if (m) {
+      if (r.method !== 'GET') return { status: 405 };
+      const found = orders.get(decodeURIComponent(m[1]!));
+      return { status: 200, body: found ? { status: 0, signedTransactions: found } : { status: 1 } };
+    }
+    m = /^\/inApps\/v2\/refund\/lookup\/([^/]+)$/.exec(r.path);
+    if (m) {
+      if (r.method !== 'GET') return { status: 405 };
+      const all = refunds.get(decodeURIComponent(m[1]!));
+      if (!all) return { status: 404, body: { errorCode: 4040010, errorMessage: 'Transaction id not found.' } };
+      const offset = Number(r.query.get('revision') ?? 0);
+      const hasMore = offset + pageSize < all.length;
+      return { status: 200, body: { revision: String(offset + pageSize), hasMore, signedTransactions: all.slice(offset, offset + pageSize) } };
+    }
+    return null;
+  }
+
   const encodeToken = (offset: number, body: unknown) => Buffer.from(JSON.stringify({ offset, body })).toString('base64url');
 
   function route(r: SeenRequest): Scripted {
+    const written = writeRoute(r);
+    if (written) return written;
     if (r.method === 'POST' && r.path === '/inApps/v1/notifications/history') {
       const body = r.body as { startDate?: number; endDate?: number; onlyFailures?: boolean; notificationType?: string; transactionId?: string };
       if (typeof body?.startDate !== 'number') return { status: 400, body: { errorCode: 4000015, errorMessage: 'Invalid start date.' } };
@@ -158,6 +270,7 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
           claims: null,
           token: null,
           authError: null,
+          schemaError: null,
         };
         seen.push(record);
         const i = script.findIndex((s) => s.match(record));
@@ -184,6 +297,15 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
     transactions,
     statuses,
     transactionHistory,
+    consumption,
+    appAccountTokens,
+    extensions,
+    massExtensions,
+    ineligibleForExtension,
+    /** Order id (as on the customer's receipt) → the signed transactions Look Up Order ID answers. */
+    orders,
+    /** Any transaction id of the customer → their refunded signed transactions (Get Refund History). */
+    refunds,
     /** The next requested test notification will report this. */
     setTestNotification(value: { signedPayload: string; sendAttempts: unknown[] }) {
       nextTestNotification = value;

@@ -1,4 +1,4 @@
-import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { SubscriptionWebhooksError, type ErrorCode } from '../../errors.js';
@@ -139,6 +139,97 @@ export interface TransactionHistoryPage {
   transactions: JWSTransactionDecodedPayload[];
 }
 
+/** Apple's `deliveryStatus` (Send Consumption Information): did the purchase reach the customer and work? */
+export type ConsumptionDeliveryStatus = 'DELIVERED' | 'UNDELIVERED_QUALITY_ISSUE' | 'UNDELIVERED_WRONG_ITEM' | 'UNDELIVERED_SERVER_OUTAGE' | 'UNDELIVERED_OTHER';
+
+/** Apple's `refundPreference`: what you would like the App Store to decide. */
+export type ConsumptionRefundPreference = 'DECLINE' | 'GRANT_FULL' | 'GRANT_PRORATED';
+
+/**
+ * The body of Send Consumption Information (Apple's `ConsumptionRequest`, the current, string-valued
+ * schema of `PUT /inApps/v2/transactions/consumption/{transactionId}`). Apple uses it, with its own data,
+ * to decide the customer's refund request; send it only when the customer consented.
+ */
+export interface ConsumptionRequest {
+  /** Required, and must be `true`: Apple rejects anything else (send nothing when the customer did not consent). */
+  customerConsented: boolean;
+  /** Required: whether the purchase was delivered and works. */
+  deliveryStatus: ConsumptionDeliveryStatus;
+  /** Required: whether you offered a free sample, trial or description of the content before the purchase. */
+  sampleContentProvided: boolean;
+  /**
+   * How much of the purchase the customer used, in thousandths of a percent (0 to 100000; 50000 = 50 %).
+   * Must be 0 (or absent) when `deliveryStatus` is not `DELIVERED`; leave it out for a prorated subscription refund.
+   */
+  consumptionPercentage?: number;
+  /** Your preference; optional. `GRANT_PRORATED` is for subscriptions (Apple computes the share). */
+  refundPreference?: ConsumptionRefundPreference;
+}
+
+/** Apple's `extendReasonCode`: 0 undeclared, 1 customer satisfaction, 2 other, 3 service issue or outage. */
+export type ExtendReasonCode = 0 | 1 | 2 | 3;
+
+/** Body of {@link AppStoreServerApi.extendSubscriptionRenewalDate}. */
+export interface ExtendRenewalDateRequest {
+  /** Days to add, 1 to 90 (Apple allows two extensions per subscription per year, 180 days in all). */
+  extendByDays: number;
+  extendReasonCode: ExtendReasonCode;
+  /** Your id for this extension (at most 128 characters); a retry with the same id is not applied twice. @default a random UUID */
+  requestIdentifier?: string;
+}
+
+/** Result of {@link AppStoreServerApi.extendSubscriptionRenewalDate}. */
+export interface ExtendRenewalDateResult {
+  /** The id sent (yours, or the generated one). */
+  requestIdentifier: string;
+  /** True when Apple extended the subscription. */
+  success: boolean;
+  /** The new expiration date, ms since epoch (null when Apple did not say). */
+  effectiveDate: number | null;
+  originalTransactionId: string | null;
+  webOrderLineItemId: string | null;
+}
+
+/** Body of {@link AppStoreServerApi.extendRenewalDateForAllActiveSubscribers}. */
+export interface MassExtendRenewalDateRequest extends ExtendRenewalDateRequest {
+  /** The auto-renewable subscription product whose active subscribers get the extension. */
+  productId: string;
+  /** Only these storefronts (ISO 3166-1 alpha-3, e.g. `USA`); absent: every storefront. */
+  storefrontCountryCodes?: string[];
+}
+
+/** Result of {@link AppStoreServerApi.getRenewalDateExtensionStatus}. */
+export interface MassExtendRenewalDateStatus {
+  requestIdentifier: string;
+  /** True once Apple processed every subscriber; the counts and `completeDate` are set only then. */
+  complete: boolean;
+  /** ms since epoch */
+  completeDate: number | null;
+  succeededCount: number | null;
+  failedCount: number | null;
+}
+
+/** Result of {@link AppStoreServerApi.lookUpOrderId}. */
+export interface OrderLookupResult {
+  /** Apple's `OrderLookupStatus`: 0 the order id is valid, 1 it is invalid or holds no purchase of this app. */
+  status: number;
+  /** True when `status` is 0. */
+  valid: boolean;
+  signedTransactions: string[];
+  /** `signedTransactions`, verified and decoded, in the same order. */
+  transactions: JWSTransactionDecodedPayload[];
+}
+
+/** One page of {@link AppStoreServerApi.getRefundHistory} (Get Refund History, v2). */
+export interface RefundHistoryPage {
+  /** Pass it back for the next page; keep the last one to fetch only newer refunds later. */
+  revision: string | null;
+  hasMore: boolean;
+  signedTransactions: string[];
+  /** `signedTransactions`, verified and decoded (ascending `revocationDate`). */
+  transactions: JWSTransactionDecodedPayload[];
+}
+
 /**
  * The App Store Server API client returned by {@link createAppStoreServerApi} (and `hooks.apple.api`).
  * Every method rejects with {@link AppStoreServerApiError} for HTTP failures, or with the verifier's codes
@@ -159,6 +250,48 @@ export interface AppStoreServerApi {
   getTransactionInfo(transactionId: string): Promise<{ signedTransactionInfo: string; transaction: JWSTransactionDecodedPayload }>;
   /** `GET /inApps/v2/history/{transactionId}`: one page (up to 20) of the customer's transactions. */
   getTransactionHistory(transactionId: string, request?: TransactionHistoryRequest): Promise<TransactionHistoryPage>;
+  /**
+   * `PUT /inApps/v2/transactions/consumption/{transactionId}`: answers a `CONSUMPTION_REQUEST` (within
+   * 12 hours of it). Checked before sending: `customerConsented` true, the enums, `consumptionPercentage`
+   * 0 to 100000 and 0 unless `DELIVERED`.
+   * @example await api.sendConsumptionInformation(transactionId, { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true, consumptionPercentage: 25000 });
+   * @throws {SubscriptionWebhooksError} `INVALID_ARGUMENT` for a body Apple would refuse
+   */
+  sendConsumptionInformation(transactionId: string, request: ConsumptionRequest): Promise<void>;
+  /**
+   * `PUT /inApps/v1/transactions/{originalTransactionId}/appAccountToken`: sets (or replaces) the UUID that
+   * Apple then carries as `appAccountToken` in the subscription's later transactions and notifications.
+   * @example await api.setAppAccountToken('2000000123456789', order.no);
+   * @throws {SubscriptionWebhooksError} `INVALID_ARGUMENT` when the token is not a UUID
+   */
+  setAppAccountToken(originalTransactionId: string, appAccountToken: string): Promise<void>;
+  /**
+   * `PUT /inApps/v1/subscriptions/extend/{originalTransactionId}`: moves one active subscription's renewal date.
+   * Apple answers 403 (`APPLE_API_ERROR`, `apiErrorCode` 4030004 ineligible, 4030005 too many extensions) when it cannot.
+   * @example await api.extendSubscriptionRenewalDate('2000000123456789', { extendByDays: 7, extendReasonCode: 3 });
+   */
+  extendSubscriptionRenewalDate(originalTransactionId: string, request: ExtendRenewalDateRequest): Promise<ExtendRenewalDateResult>;
+  /**
+   * `POST /inApps/v1/subscriptions/extend/mass`: extends every eligible active subscriber of a product;
+   * Apple works through them over hours (RENEWAL_EXTENSION / RENEWAL_EXTENDED notifications). Check with
+   * {@link AppStoreServerApi.getRenewalDateExtensionStatus}.
+   * @example const { requestIdentifier } = await api.extendRenewalDateForAllActiveSubscribers({ productId: 'pro.monthly', extendByDays: 3, extendReasonCode: 3 });
+   */
+  extendRenewalDateForAllActiveSubscribers(request: MassExtendRenewalDateRequest): Promise<{ requestIdentifier: string }>;
+  /** `GET /inApps/v1/subscriptions/extend/mass/{productId}/{requestIdentifier}`: progress of a mass extension. */
+  getRenewalDateExtensionStatus(productId: string, requestIdentifier: string): Promise<MassExtendRenewalDateStatus>;
+  /**
+   * `GET /inApps/v1/lookup/{orderId}`: the purchases of the order id on the customer's App Store receipt
+   * (e.g. `MK5TTTVWJH`), verified. An unknown order id is `{ valid: false }`, not an error.
+   * @example const { valid, transactions } = await api.lookUpOrderId('MK5TTTVWJH');
+   */
+  lookUpOrderId(orderId: string): Promise<OrderLookupResult>;
+  /**
+   * `GET /inApps/v2/refund/lookup/{transactionId}`: one page (up to 20) of the customer's refunded purchases,
+   * from any of their transaction ids, verified.
+   * @example let page = await api.getRefundHistory(id); while (page.hasMore) page = await api.getRefundHistory(id, page.revision);
+   */
+  getRefundHistory(transactionId: string, revision?: string | null): Promise<RefundHistoryPage>;
 }
 
 /**
@@ -233,7 +366,66 @@ const schemas = {
     signedTransactions: z.array(z.string()).optional(),
   }),
   error: z.looseObject({ errorCode: z.number().optional(), errorMessage: z.string().optional() }),
+  /** 200/202 with no body (or one we do not need). */
+  empty: z.unknown(),
+  extend: z.looseObject({
+    originalTransactionId: z.string().optional(),
+    webOrderLineItemId: z.string().optional(),
+    success: z.boolean(),
+    effectiveDate: z.number().optional(),
+  }),
+  massExtend: z.looseObject({ requestIdentifier: z.string().min(1) }),
+  massExtendStatus: z.looseObject({
+    requestIdentifier: z.string().min(1),
+    complete: z.boolean(),
+    completeDate: z.number().optional(),
+    succeededCount: z.number().optional(),
+    failedCount: z.number().optional(),
+  }),
+  orderLookup: z.looseObject({ status: z.number().int(), signedTransactions: z.array(z.string()).optional() }),
+  refundHistory: z.looseObject({ revision: z.string().optional(), hasMore: z.boolean().optional(), signedTransactions: z.array(z.string()).optional() }),
 };
+
+const DELIVERY_STATUSES: readonly ConsumptionDeliveryStatus[] = ['DELIVERED', 'UNDELIVERED_QUALITY_ISSUE', 'UNDELIVERED_WRONG_ITEM', 'UNDELIVERED_SERVER_OUTAGE', 'UNDELIVERED_OTHER'];
+const REFUND_PREFERENCES: readonly ConsumptionRefundPreference[] = ['DECLINE', 'GRANT_FULL', 'GRANT_PRORATED'];
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function invalid(message: string): never {
+  throw new SubscriptionWebhooksError('INVALID_ARGUMENT', message);
+}
+
+/**
+ * The consumption body exactly as Apple's schema allows it (unknown keys dropped), or `INVALID_ARGUMENT`.
+ * @internal exported for the automatic answer to CONSUMPTION_REQUEST
+ */
+export function consumptionBody(request: ConsumptionRequest): Record<string, unknown> {
+  if (typeof request !== 'object' || request === null) invalid('consumption request must be an object');
+  if (request.customerConsented !== true) invalid('customerConsented must be true: Apple refuses consumption data the customer did not consent to (send nothing instead)');
+  if (!DELIVERY_STATUSES.includes(request.deliveryStatus)) invalid(`deliveryStatus must be one of ${DELIVERY_STATUSES.join(', ')}`);
+  if (typeof request.sampleContentProvided !== 'boolean') invalid('sampleContentProvided must be a boolean');
+  const body: Record<string, unknown> = { customerConsented: true, deliveryStatus: request.deliveryStatus, sampleContentProvided: request.sampleContentProvided };
+  if (request.consumptionPercentage !== undefined) {
+    const p = request.consumptionPercentage;
+    if (!Number.isInteger(p) || p < 0 || p > 100_000) invalid('consumptionPercentage must be an integer from 0 to 100000 (thousandths of a percent)');
+    if (request.deliveryStatus !== 'DELIVERED' && p !== 0) invalid('consumptionPercentage must be 0 when deliveryStatus is not DELIVERED');
+    body.consumptionPercentage = p;
+  }
+  if (request.refundPreference !== undefined) {
+    if (!REFUND_PREFERENCES.includes(request.refundPreference)) invalid(`refundPreference must be one of ${REFUND_PREFERENCES.join(', ')}`);
+    body.refundPreference = request.refundPreference;
+  }
+  return body;
+}
+
+function extendFields(request: ExtendRenewalDateRequest): { extendByDays: number; extendReasonCode: number; requestIdentifier: string } {
+  if (typeof request !== 'object' || request === null) invalid('extension request must be an object');
+  const { extendByDays, extendReasonCode } = request;
+  if (!Number.isInteger(extendByDays) || extendByDays < 1 || extendByDays > 90) invalid('extendByDays must be an integer from 1 to 90');
+  if (![0, 1, 2, 3].includes(extendReasonCode)) invalid('extendReasonCode must be 0 (undeclared), 1 (customer satisfaction), 2 (other) or 3 (service issue or outage)');
+  const requestIdentifier = request.requestIdentifier ?? randomUUID();
+  if (typeof requestIdentifier !== 'string' || requestIdentifier === '' || requestIdentifier.length > 128) invalid('requestIdentifier must be a non-empty string of at most 128 characters');
+  return { extendByDays, extendReasonCode, requestIdentifier };
+}
 
 /** Unverified history page: reconcile verifies each payload on the handler path instead, so one bad item fails alone. */
 export interface RawNotificationHistoryPage {
@@ -349,7 +541,7 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
   const backoff = (attempt: number) => Math.min(maxRetryDelayMs, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
 
   async function call<T>(
-    method: 'GET' | 'POST',
+    method: 'GET' | 'POST' | 'PUT',
     path: string,
     schema: z.ZodType<T>,
     init: { query?: Array<[string, string]>; body?: unknown } = {},
@@ -529,6 +721,70 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
         transactions,
       };
     },
+
+    async sendConsumptionInformation(transactionId, request) {
+      const body = consumptionBody(request);
+      await call('PUT', `/inApps/v2/transactions/consumption/${seg(transactionId)}`, schemas.empty, { body });
+    },
+
+    async setAppAccountToken(originalTransactionId, appAccountToken) {
+      if (typeof appAccountToken !== 'string' || !UUID.test(appAccountToken)) invalid('appAccountToken must be a UUID');
+      await call('PUT', `/inApps/v1/transactions/${seg(originalTransactionId)}/appAccountToken`, schemas.empty, { body: { appAccountToken: appAccountToken.toLowerCase() } });
+    },
+
+    async extendSubscriptionRenewalDate(originalTransactionId, request) {
+      const body = extendFields(request);
+      const r = await call('PUT', `/inApps/v1/subscriptions/extend/${seg(originalTransactionId)}`, schemas.extend, { body });
+      return {
+        requestIdentifier: body.requestIdentifier,
+        success: r.success,
+        effectiveDate: r.effectiveDate ?? null,
+        originalTransactionId: r.originalTransactionId ?? null,
+        webOrderLineItemId: r.webOrderLineItemId ?? null,
+      };
+    },
+
+    async extendRenewalDateForAllActiveSubscribers(request) {
+      const fields = extendFields(request);
+      if (typeof request.productId !== 'string' || request.productId === '') invalid('productId is required');
+      const body: Record<string, unknown> = { ...fields, productId: request.productId };
+      if (request.storefrontCountryCodes !== undefined) {
+        const codes = request.storefrontCountryCodes;
+        if (!Array.isArray(codes) || codes.length === 0 || !codes.every((c) => typeof c === 'string' && /^[A-Z]{3}$/.test(c))) {
+          invalid('storefrontCountryCodes must be a non-empty list of ISO 3166-1 alpha-3 codes such as "USA" (omit it for every storefront)');
+        }
+        body.storefrontCountryCodes = codes;
+      }
+      const r = await call('POST', '/inApps/v1/subscriptions/extend/mass', schemas.massExtend, { body });
+      return { requestIdentifier: r.requestIdentifier };
+    },
+
+    async getRenewalDateExtensionStatus(productId, requestIdentifier) {
+      const r = await call('GET', `/inApps/v1/subscriptions/extend/mass/${seg(productId)}/${seg(requestIdentifier)}`, schemas.massExtendStatus);
+      return {
+        requestIdentifier: r.requestIdentifier,
+        complete: r.complete,
+        completeDate: r.completeDate ?? null,
+        succeededCount: r.succeededCount ?? null,
+        failedCount: r.failedCount ?? null,
+      };
+    },
+
+    async lookUpOrderId(orderId) {
+      const r = await call('GET', `/inApps/v1/lookup/${seg(orderId)}`, schemas.orderLookup);
+      const signedTransactions = r.signedTransactions ?? [];
+      const transactions: JWSTransactionDecodedPayload[] = [];
+      for (const jws of signedTransactions) transactions.push(await verifier.verifyTransaction(jws));
+      return { status: r.status, valid: r.status === 0, signedTransactions, transactions };
+    },
+
+    async getRefundHistory(transactionId, revision = null) {
+      const r = await call('GET', `/inApps/v2/refund/lookup/${seg(transactionId)}`, schemas.refundHistory, { query: revision ? [['revision', revision]] : [] });
+      const signedTransactions = r.signedTransactions ?? [];
+      const transactions: JWSTransactionDecodedPayload[] = [];
+      for (const jws of signedTransactions) transactions.push(await verifier.verifyTransaction(jws));
+      return { revision: r.revision ?? null, hasMore: r.hasMore === true, signedTransactions, transactions };
+    },
   };
   rawHistory.set(api, fetchHistory);
   return api;
@@ -555,5 +811,12 @@ export function unconfiguredAppStoreServerApi(): AppStoreServerApi {
     getAllSubscriptionStatuses: reject,
     getTransactionInfo: reject,
     getTransactionHistory: reject,
+    sendConsumptionInformation: reject,
+    setAppAccountToken: reject,
+    extendSubscriptionRenewalDate: reject,
+    extendRenewalDateForAllActiveSubscribers: reject,
+    getRenewalDateExtensionStatus: reject,
+    lookUpOrderId: reject,
+    getRefundHistory: reject,
   };
 }
