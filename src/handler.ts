@@ -259,6 +259,8 @@ export function createSubscriptionWebhooks(
           provider: i.provider ?? 'apple',
           amount: i.amount ?? null,
           currency: i.currency ?? null,
+          amount_refunded: null,
+          refund_reason: null,
           paid_at: null,
           metadata: i.metadata ?? {},
           subscription_data: i.subscriptionData?.notificationSettings ? { notification_settings: i.subscriptionData.notificationSettings } : null,
@@ -271,7 +273,7 @@ export function createSubscriptionWebhooks(
       get: (no) => theStore.getOrderByNo(no),
     },
     settings: createNotificationSettingsApi(theStore),
-    webhookEndpoints: createWebhookEndpointsApi(theStore, { allowPrivateUrls: resolved.allowPrivateUrls, now: resolved.delivery.now }),
+    webhookEndpoints: createWebhookEndpointsApi(theStore, { allowPrivateUrls: resolved.allowPrivateUrls, now: resolved.delivery.now, resolve: resolved.dnsLookup }),
     delivery: {
       get running() {
         return delivery.running;

@@ -103,16 +103,54 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('active');
     });
 
-    it('DID_CHANGE_RENEWAL_PREF/UPGRADE: upgraded with previous product_id; new product', async () => {
+    for (const type of ['DID_CHANGE_RENEWAL_PREF', 'OFFER_REDEEMED'] as const) {
+      it(`${type}/UPGRADE: upgraded with previous product_id, then order.paid for the new charged transaction (the user's)`, async () => {
+        const h = await setup();
+        const { c, order, userId } = await subscribed(h);
+        const up = c.transaction({ productId: PRODUCT_YEARLY, transactionReason: 'PURCHASE', price: 49990 });
+        const r = await h.notify(type, 'UPGRADE', { transaction: up, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY, productId: PRODUCT_YEARLY }) });
+        expect(r.status).toBe(200);
+        expect(types(r.events)).toEqual([R, S('upgraded'), 'order.paid']);
+        expect(r.events[1]!.data.previous_attributes).toEqual({ product_id: PRODUCT });
+        const paid = r.events[2]!.data.object as { no: string };
+        expect(paid.no).not.toBe(order.no); // a new order: the first one stays the first charge
+        expect(await h.hooks.orders.get(paid.no)).toMatchObject({ status: 'paid', trade_no: up.transactionId, origin_no: c.originalTransactionId, user_id: userId, product_id: PRODUCT_YEARLY, amount: 49990, currency: 'USD', amount_refunded: null });
+        expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'paid', product_id: PRODUCT });
+        expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', product_id: PRODUCT_YEARLY, pending_product_id: null, latest_transaction_id: up.transactionId });
+        // Apple redelivers: one order, one order.paid.
+        const again = await h.post(h.hooks.routes.apple, { signedPayload: r.signedPayload });
+        expect(again.body.data).toMatchObject({ duplicate: true });
+        expect((await h.store.listEvents({ type: 'order.paid' })).length).toBe(2);
+      });
+    }
+
+    it('UPGRADE out of order: after a later renewal the upgrade still records its charge (order.paid), state unchanged', async () => {
+      const h = await setup();
+      const { c, userId } = await subscribed(h);
+      const up = c.transaction({ productId: PRODUCT_YEARLY, transactionReason: 'PURCHASE', price: 49990 });
+      const renewal = c.transaction({ productId: PRODUCT_YEARLY });
+      const late = await h.sign('DID_CHANGE_RENEWAL_PREF', 'UPGRADE', { transaction: up, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY }) });
+      const renewed = await h.notify('DID_RENEW', undefined, { transaction: renewal, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY }) });
+      expect(types(renewed.events)).toEqual([R, S('renewed'), 'order.paid']);
+      const r = await h.post(h.hooks.routes.apple, { signedPayload: late });
+      expect(r.status).toBe(200);
+      expect(types(r.events)).toEqual([R, 'order.paid']);
+      expect(r.events[1]!.data.object).toMatchObject({ trade_no: up.transactionId, amount: 49990, user_id: userId, status: 'paid' });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ latest_transaction_id: renewal.transactionId, product_id: PRODUCT_YEARLY });
+    });
+
+    it('UPGRADE after the app\'s client posted its transaction: no second order, no second order.paid', async () => {
       const h = await setup();
       const { c } = await subscribed(h);
-      const r = await h.notify('DID_CHANGE_RENEWAL_PREF', 'UPGRADE', {
-        transaction: c.transaction({ productId: PRODUCT_YEARLY }),
-        renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY, productId: PRODUCT_YEARLY }),
-      });
-      expect(types(r.events)).toEqual([R, S('upgraded')]);
-      expect(r.events[1]!.data.previous_attributes).toEqual({ product_id: PRODUCT });
-      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', product_id: PRODUCT_YEARLY, pending_product_id: null });
+      const up = c.transaction({ productId: PRODUCT_YEARLY, transactionReason: 'PURCHASE', price: 49990 });
+      const client = await h.post(h.hooks.routes.appleTransactions, { signedTransaction: await h.signer.signTransaction(up) });
+      expect(client.status).toBe(200);
+      expect(types(client.events)).toContain('order.paid');
+      const r = await h.notify('DID_CHANGE_RENEWAL_PREF', 'UPGRADE', { transaction: up, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY }) });
+      expect(r.status).toBe(200);
+      expect(types(r.events)).not.toContain('order.paid');
+      expect((await h.store.listEvents({ type: 'order.paid' })).length).toBe(2);
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ product_id: PRODUCT_YEARLY, status: 'active' });
     });
 
     it('DID_CHANGE_RENEWAL_PREF/DOWNGRADE: updated with pending_product_id; then no subtype clears it', async () => {
@@ -171,10 +209,49 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
     it('REFUND: order.refunded, deleted; order refunded; status refunded', async () => {
       const h = await setup();
       const { c, tx, order } = await subscribed(h);
-      const r = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 0 } });
+      const r = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 0, revocationType: 'REFUND_FULL' } });
       expect(types(r.events)).toEqual([R, 'order.refunded', S('deleted')]);
-      expect((await h.hooks.orders.get(order.no))?.status).toBe('refunded');
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'refunded', amount: 9990, amount_refunded: 9990, refund_reason: 'other' });
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('refunded');
+    });
+
+    it('REFUND/REFUND_PRORATED: order.refunded only; order partially_refunded with amount_refunded = price × percentage / 100000; subscription goes on', async () => {
+      const h = await setup();
+      const { c, tx, order } = await subscribed(h);
+      // 9990 × 33333 / 100000 = 3329.9667 → 3330 (rounded half up to the milliunit)
+      const r = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 1, revocationType: 'REFUND_PRORATED', revocationPercentage: 33333 } });
+      expect(r.status).toBe(200);
+      expect(types(r.events)).toEqual([R, 'order.refunded']);
+      expect(r.events[1]!.data.object).toMatchObject({ status: 'partially_refunded', amount_refunded: 3330, refund_reason: 'app_issue' });
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 3330, refund_reason: 'app_issue' });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', auto_renew: true });
+      // A later full refund of the same transaction: all of it, and the subscription ends.
+      const full = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 1, revocationType: 'REFUND_FULL' } });
+      expect(types(full.events)).toEqual([R, 'order.refunded', S('deleted')]);
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'refunded', amount_refunded: 9990 });
+      // A prorated refund arriving after the full one (out of order) does not undo it.
+      const lateProrated = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 10000 } });
+      expect(lateProrated.status).toBe(200);
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'refunded', amount_refunded: 9990 });
+      expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('refunded');
+    });
+
+    it('REFUND_PRORATED out of order: the refund arrives before the purchase; the order is recorded partially refunded and the late purchase pays nothing twice', async () => {
+      const h = await setup();
+      const order = await h.hooks.orders.create({ userId: 'u-prorated', productId: PRODUCT });
+      const c = h.contract({ appAccountToken: order.no });
+      const tx = c.transaction();
+      const purchase = await h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: tx, renewalInfo: c.renewal() });
+      const refund = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 50000 } });
+      expect(refund.status).toBe(200);
+      expect(types(refund.events)).toEqual([R, S('created'), 'order.refunded']);
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 4995, user_id: 'u-prorated' });
+      expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('active');
+      const late = await h.post(h.hooks.routes.apple, { signedPayload: purchase });
+      expect(late.status).toBe(200);
+      expect(types(late.events)).not.toContain('order.paid');
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'partially_refunded', amount_refunded: 4995 });
+      expect((await h.store.listEvents({ type: 'order.paid' })).length).toBe(0);
     });
 
     it('REVOKE: order.refunded, deleted; order revoked; status revoked', async () => {
@@ -199,9 +276,10 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const h = await setup();
       const { c, tx, order } = await subscribed(h);
       await h.notify('REFUND', undefined, { transaction: tx });
+      expect((await h.hooks.orders.get(order.no))?.amount_refunded).toBe(9990);
       const r = await h.notify('REFUND_REVERSED', undefined, { transaction: tx });
       expect(types(r.events)).toEqual([R, 'refund.reversed', S('started')]);
-      expect((await h.hooks.orders.get(order.no))?.status).toBe('paid');
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'paid', amount_refunded: null });
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('active');
     });
 
@@ -218,7 +296,7 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       ['PRICE_INCREASE', 'ACCEPTED'],
       ['RENEWAL_EXTENDED', undefined],
       ['RENEWAL_EXTENSION', 'FAILURE'],
-      ['OFFER_REDEEMED', 'UPGRADE'],
+      ['OFFER_REDEEMED', undefined],
     ] as const) {
       it(`${type}${subtype ? `/${subtype}` : ''}: updated; status unchanged`, async () => {
         const h = await setup();

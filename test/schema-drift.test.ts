@@ -3,7 +3,7 @@
  * regenerating the migration SQL (run on a scratch copy of prisma-schema/ in a temp dir).
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +35,23 @@ describe('schema:check (migration SQL drift)', () => {
     const r = await runCheck(scratch);
     expect(r.out).toContain('schema:check OK');
     expect(r.code).toBe(0);
+  });
+
+  it('checks every migration folder on both flavours: a later migration missing for PostgreSQL is drift there', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'sw-drift-pg-'));
+    try {
+      cpSync(join(root, 'prisma-schema'), join(copy, 'prisma-schema'), { recursive: true });
+      const pgDir = join(copy, 'prisma-schema', 'migrations', 'postgresql');
+      const later = readdirSync(pgDir).sort().slice(1);
+      expect(later.length).toBeGreaterThan(0); // 0002_lifecycle_entitlements and after
+      for (const name of later) rmSync(join(pgDir, name), { recursive: true });
+      const r = await runCheck(copy);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(/postgresql: applying the committed migrations does not reach the schema/);
+      expect(r.out).not.toMatch(/sqlite: applying/);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('fails with a clear message when the fragment changed but the SQL was not regenerated', async () => {

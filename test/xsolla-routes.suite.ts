@@ -217,20 +217,51 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       const r = await h.post(c.refund(4242));
       expect(r.status).toBe(204);
       expect(types(r.events)).toEqual([R, 'order.refunded']);
-      expect(await order(h, 4242)).toMatchObject({ status: 'refunded', amount: 9990 });
+      expect(await order(h, 4242)).toMatchObject({ status: 'refunded', amount: 9990, amount_refunded: 9990, refund_reason: 'canceled_by_request' });
       expect(r.events[0]!.livemode).toBe(false);
     });
 
-    it('partial_refund: order.refunded; the order stays paid; a second partial refund is a new notification', async () => {
+    it('refund_details.code reaches the order as refund_reason (chargeback, fraud; an undocumented code kept as xsolla_<code>)', async () => {
+      const h = await setup();
+      const c = h.contract();
+      for (const [trade, code, reason] of [[5001, 2, 'chargeback'], [5002, 4, 'potential_fraud'], [5003, 12, 'friendly_fraud'], [5004, 99, 'xsolla_99']] as const) {
+        await h.post(c.payment(trade));
+        const r = await h.post(c.refund(trade, 'refund', 9.99, code));
+        expect(r.status).toBe(204);
+        expect(r.events[1]!.data.object).toMatchObject({ status: 'refunded', refund_reason: reason });
+        expect(await order(h, trade)).toMatchObject({ status: 'refunded', refund_reason: reason });
+      }
+    });
+
+    it('partial_refund: order.refunded; the order is partially_refunded with the amount; partial refunds add up, reaching the amount makes it refunded', async () => {
       const h = await setup();
       const c = h.contract();
       await h.post(c.payment(4343));
-      const r = await h.post(c.refund(4343, 'partial_refund', 2.5));
+      const r = await h.post(c.refund(4343, 'partial_refund', 2.5, 9));
       expect(types(r.events)).toEqual([R, 'order.refunded']);
       expect(r.events[1]!.source.notification_type).toBe('partial_refund');
-      expect(await order(h, 4343)).toMatchObject({ status: 'paid' });
+      expect(r.events[1]!.data.object).toMatchObject({ status: 'partially_refunded', amount_refunded: 2500 });
+      expect(await order(h, 4343)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 2500, refund_reason: 'requested_by_customer' });
       const second = await h.post(c.refund(4343, 'partial_refund', 1.5));
       expect(types(second.events)).toEqual([R, 'order.refunded']);
+      expect(await order(h, 4343)).toMatchObject({ status: 'partially_refunded', amount_refunded: 4000 });
+      const rest = await h.post(c.refund(4343, 'partial_refund', 5.99));
+      expect(rest.status).toBe(204);
+      expect(await order(h, 4343)).toMatchObject({ status: 'refunded', amount_refunded: 9990 });
+    });
+
+    it('partial_refund out of order: before the payment it records the order partially refunded at the plan price; the late payment adds no order.paid', async () => {
+      const h = await setup();
+      const c = h.contract();
+      const r = await h.post(c.refund(4444, 'partial_refund', 3));
+      expect(r.status).toBe(204);
+      expect(types(r.events)).toEqual([R, 'order.refunded']);
+      expect(await order(h, 4444)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 3000 });
+      const late = await h.post(c.payment(4444));
+      expect(late.status).toBe(204);
+      expect(types(late.events)).toEqual([R]);
+      expect(await order(h, 4444)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 3000 });
+      expect((await h.store.listEvents({ type: 'order.paid' })).length).toBe(0);
     });
 
     it('a refund for a transaction never seen records the refunded order; the late payment adds nothing', async () => {
@@ -241,7 +272,7 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       const late = await h.post(c.payment(9191));
       expect(late.status).toBe(204);
       expect(types(late.events)).toEqual([R]);
-      expect(await order(h, 9191)).toMatchObject({ status: 'refunded' });
+      expect(await order(h, 9191)).toMatchObject({ status: 'refunded', amount: 9990, amount_refunded: 9990 });
     });
 
     it('any other notification_type: recorded, 204, provider.notification.received only', async () => {

@@ -66,6 +66,7 @@ export async function openEngine(kind: DbKind, url: string, files: SchemaFile[])
   const tracked = Object.assign(Object.create(factory) as typeof factory, {
     connect: async () => {
       const c = await factory.connect();
+      if (kind === 'postgresql') readCharAsText(c);
       connections.push(c);
       return c;
     },
@@ -122,6 +123,53 @@ export async function openEngine(kind: DbKind, url: string, files: SchemaFile[])
       await Promise.all(connections.splice(0).map((c) => c.dispose()));
     },
   };
+}
+
+const PG_CHAR = 18;
+const PG_TEXT = 25;
+/** The driver-adapter column type the engine expects for `"char"` (ColumnTypeEnum.Character). */
+const CHARACTER = 6;
+let charPatched = false;
+
+/**
+ * PostgreSQL's catalog type `"char"` (OID 18, e.g. `pg_constraint.contype`) is one the pg driver adapter
+ * refuses ("Column type 'char' could not be deserialized"), so the wasm engine cannot introspect a
+ * PostgreSQL database through it (needed to diff from a database with earlier migrations applied).
+ * node-pg returns its values as one-character strings: let them through as text, and report their
+ * columns as the Character type the engine reads them as. Patches the adapter's query class once (it is
+ * shared by the connection and its transactions); dev-time only.
+ */
+function readCharAsText(connection: object): void {
+  if (charPatched) return;
+  type Proto = Record<string, unknown>;
+  const charColumns = new WeakMap<object, number[]>(); // result rows → indices of "char" columns
+  let performIOAt: Proto | null = null;
+  let queryRawAt: Proto | null = null;
+  for (let p = Object.getPrototypeOf(connection) as Proto | null; p; p = Object.getPrototypeOf(p) as Proto | null) {
+    if (!performIOAt && Object.prototype.hasOwnProperty.call(p, 'performIO')) performIOAt = p;
+    if (!queryRawAt && Object.prototype.hasOwnProperty.call(p, 'queryRaw')) queryRawAt = p;
+  }
+  if (!performIOAt || !queryRawAt) return;
+  const performIO = performIOAt.performIO as (this: unknown, ...a: unknown[]) => Promise<{ fields?: { dataTypeID: number }[]; rows?: object }>;
+  performIOAt.performIO = async function (this: unknown, ...a: unknown[]) {
+    const result = await performIO.apply(this, a);
+    const indices: number[] = [];
+    (result.fields ?? []).forEach((f, i) => {
+      if (f.dataTypeID === PG_CHAR) {
+        f.dataTypeID = PG_TEXT;
+        indices.push(i);
+      }
+    });
+    if (indices.length > 0 && result.rows) charColumns.set(result.rows, indices);
+    return result;
+  };
+  const queryRaw = queryRawAt.queryRaw as (this: unknown, ...a: unknown[]) => Promise<{ columnTypes: number[]; rows: object }>;
+  queryRawAt.queryRaw = async function (this: unknown, ...a: unknown[]) {
+    const result = await queryRaw.apply(this, a);
+    for (const i of charColumns.get(result.rows) ?? []) result.columnTypes[i] = CHARACTER;
+    return result;
+  };
+  charPatched = true;
 }
 
 /** The schema files for `kind`: a datasource-only main file plus the given model files. */

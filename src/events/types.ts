@@ -12,8 +12,11 @@ export type SubscriptionStatus =
   | 'revoked'
   | 'refunded';
 
-/** Status of an order. */
-export type OrderStatus = 'pending' | 'paid' | 'refunded' | 'revoked';
+/**
+ * Status of an order. `partially_refunded`: part of the amount was refunded (`amount_refunded` says
+ * how much) and the purchase keeps its access; `refunded` / `revoked`: all of it.
+ */
+export type OrderStatus = 'pending' | 'paid' | 'partially_refunded' | 'refunded' | 'revoked';
 
 /** Per-subscription notification settings (seed: `subscription_data.notification_settings`). */
 export interface NotificationSettings {
@@ -66,6 +69,17 @@ export interface Order {
   /** Minor units as the provider reports them (Apple: milliunits of `currency`). */
   amount: number | null;
   currency: string | null;
+  /**
+   * How much of `amount` was refunded, in the same unit (null: nothing). A full refund sets it to
+   * `amount`; Apple's prorated refund to `amount × revocationPercentage / 100000` (rounded half up to
+   * the unit); Xsolla's `partial_refund`s add up.
+   */
+  amount_refunded: number | null;
+  /**
+   * Why the provider refunded, when it says: Apple `revocationReason` (`app_issue`, `other`); Xsolla
+   * `refund_details.code` (`chargeback`, `potential_fraud`, `friendly_fraud`, ..., else `xsolla_<code>`).
+   */
+  refund_reason: string | null;
   /** ISO 8601 */
   paid_at: string | null;
   metadata: Record<string, unknown>;

@@ -90,12 +90,13 @@ interface Table<T> {
 
 const ORDERS: Table<Order> = {
   name: 'sw_orders',
-  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at'],
+  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at', 'amount_refunded', 'refund_reason'],
   timestamps: ['paid_at', 'created_at', 'updated_at'],
-  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, iso(o.paid_at), jsonParam(o.metadata), jsonOrNullParam(o.subscription_data), iso(o.created), iso(o.updated)],
+  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, iso(o.paid_at), jsonParam(o.metadata), jsonOrNullParam(o.subscription_data), iso(o.created), iso(o.updated), o.amount_refunded ?? null, o.refund_reason ?? null],
   read: (r) => ({
     id: str(r.id), no: str(r.no), trade_no: strOrNull(r.trade_no), origin_no: strOrNull(r.origin_no), status: r.status as Order['status'], user_id: strOrNull(r.user_id),
     product_id: strOrNull(r.product_id), provider: r.provider as Provider, amount: r.amount === null ? null : Number(r.amount), currency: strOrNull(r.currency),
+    amount_refunded: r.amount_refunded === null || r.amount_refunded === undefined ? null : Number(r.amount_refunded), refund_reason: strOrNull(r.refund_reason),
     paid_at: strOrNull(r.paid_at), metadata: r.metadata as Order['metadata'], subscription_data: (r.subscription_data ?? null) as Order['subscription_data'],
     created: str(r.created_at), updated: str(r.updated_at),
   }),

@@ -15,7 +15,7 @@ import type {
 
 // Rows as Prisma returns them for the models in prisma-schema/subscription-webhooks.prisma.
 interface NotificationRow { provider: string; notificationId: string; notificationType: string; subtype: string | null; environment: string | null; signedAt: Date | null; receivedAt: Date; rawBody: string; payload: unknown }
-interface OrderRow { id: string; no: string; provider: string; tradeNo: string | null; originNo: string | null; status: string; userId: string | null; productId: string | null; amount: number | null; currency: string | null; paidAt: Date | null; metadata: unknown; subscriptionData: unknown; createdAt: Date; updatedAt: Date }
+interface OrderRow { id: string; no: string; provider: string; tradeNo: string | null; originNo: string | null; status: string; userId: string | null; productId: string | null; amount: number | null; currency: string | null; amountRefunded?: number | null; refundReason?: string | null; paidAt: Date | null; metadata: unknown; subscriptionData: unknown; createdAt: Date; updatedAt: Date }
 interface SubscriptionRow { id: string; provider: string; contractId: string; userId: string | null; productId: string; status: string; autoRenew: boolean; currentPeriodStart: Date | null; currentPeriodEnd: Date | null; pendingProductId: string | null; environment: string; latestTransactionId: string | null; notificationSettings: unknown; settingId: string | null; metadata: unknown; lastEventAt: Date | null; createdAt: Date; updatedAt: Date }
 interface SettingRow { id: string; type: string; mountLocation: string; description: string | null; componentDid: string | null; settings: unknown; createdAt: Date; updatedAt: Date }
 interface EndpointRow { id: string; url: string; enabledEvents: unknown; status: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null; description: string | null; metadata: unknown; createdAt: Date; updatedAt: Date }
@@ -83,12 +83,14 @@ const jsonOrNull = (v: unknown): unknown => (v === null || v === undefined ? DbN
 
 const orderData = (o: Order): Where => ({
   id: o.id, no: o.no, provider: o.provider, tradeNo: o.trade_no, originNo: o.origin_no, status: o.status, userId: o.user_id,
-  productId: o.product_id, amount: o.amount, currency: o.currency, paidAt: date(o.paid_at), metadata: json(o.metadata),
+  productId: o.product_id, amount: o.amount, currency: o.currency, amountRefunded: o.amount_refunded ?? null, refundReason: o.refund_reason ?? null,
+  paidAt: date(o.paid_at), metadata: json(o.metadata),
   subscriptionData: jsonOrNull(o.subscription_data), createdAt: new Date(o.created), updatedAt: new Date(o.updated),
 });
 const toOrder = (r: OrderRow): Order => ({
   id: r.id, no: r.no, trade_no: r.tradeNo, origin_no: r.originNo, status: r.status as Order['status'], user_id: r.userId,
-  product_id: r.productId, provider: r.provider as Provider, amount: r.amount, currency: r.currency, paid_at: iso(r.paidAt),
+  product_id: r.productId, provider: r.provider as Provider, amount: r.amount, currency: r.currency,
+  amount_refunded: r.amountRefunded ?? null, refund_reason: r.refundReason ?? null, paid_at: iso(r.paidAt),
   metadata: r.metadata as Order['metadata'], subscription_data: (r.subscriptionData ?? null) as Order['subscription_data'],
   created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
 });

@@ -46,6 +46,8 @@ export function sampleOrder(s: string, over: Partial<Order> = {}): Order {
     provider: 'apple',
     amount: 9990,
     currency: 'USD',
+    amount_refunded: 4995,
+    refund_reason: 'app_issue',
     paid_at: iso(1_700_000_000_123),
     metadata: { setting_id: 'set_1', nested: { a: [1, 'two', null, true] }, unicode: 'héllo ✓' },
     subscription_data: { notification_settings: { self_handle: true, include_events: ['order.paid'], exclude_events: [] } },
@@ -328,6 +330,8 @@ export function storeConformanceSuite(
         product_id: null,
         amount: null,
         currency: null,
+        amount_refunded: null,
+        refund_reason: null,
         paid_at: null,
         metadata: {},
         subscription_data: null,
@@ -335,7 +339,7 @@ export function storeConformanceSuite(
       };
       await st.transaction((tx) => tx.saveOrder(second));
       expect(await st.getOrderByNo(first.no)).toStrictEqual(second);
-      const third: Order = { ...second, amount: 0, subscription_data: {}, metadata: { empty: '', zero: 0, no: false } };
+      const third: Order = { ...second, amount: 0, amount_refunded: 0, status: 'partially_refunded', subscription_data: {}, metadata: { empty: '', zero: 0, no: false } };
       await st.transaction((tx) => tx.saveOrder(third));
       expect(await st.getOrderByNo(first.no)).toStrictEqual(third);
       await st.transaction(async (tx) => {

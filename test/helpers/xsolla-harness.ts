@@ -136,7 +136,7 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
           custom_parameters: { parameter1: 'value1' },
         };
       },
-      refund(transactionId: number, type: 'refund' | 'partial_refund' = 'refund', amount = 9.99) {
+      refund(transactionId: number, type: 'refund' | 'partial_refund' = 'refund', amount = 9.99, code: number | string = 1) {
         return {
           notification_type: type,
           settings,
@@ -146,7 +146,7 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
           },
           user: { ip: '127.0.0.1', phone: '18777976552', email: 'email@example.com', id: userId, name: 'John Smith', country: 'US' },
           transaction: { id: transactionId, external_id: '1', dry_run: 1, agreement: 1 },
-          refund_details: { code: 1, reason: 'Cancellation by the user request', author: 'John Smith' },
+          refund_details: { code, reason: 'Cancellation by the user request', author: 'John Smith' },
           payment_details: { payment: { currency: 'USD', amount }, payout: { currency: 'USD', amount } },
         };
       },

@@ -88,6 +88,8 @@ async function play(store: Store, order: readonly number[]): Promise<Outcome> {
     provider: 'apple',
     amount: 9990,
     currency: 'USD',
+    amount_refunded: null,
+    refund_reason: null,
     paid_at: null,
     metadata: {},
     subscription_data: null,

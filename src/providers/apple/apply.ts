@@ -24,6 +24,12 @@ export interface AppleTransactionFields {
   signedDate?: number;
   /** Set when Apple refunded or revoked the transaction. */
   revocationDate?: number;
+  /** 0 other, 1 an issue with the app. */
+  revocationReason?: number;
+  /** REFUND_FULL, REFUND_PRORATED or FAMILY_REVOKE. */
+  revocationType?: string;
+  /** For REFUND_PRORATED: the refunded share of the price, in thousandths of a percent (50000 = 50 %). */
+  revocationPercentage?: number;
   /** PURCHASED or FAMILY_SHARED */
   inAppOwnershipType?: string;
 }
@@ -96,6 +102,23 @@ const TRACKED: readonly (keyof Subscription)[] = [
 ];
 
 const diff = (before: Subscription, after: Subscription) => previousAttributes(before, after, TRACKED);
+
+/** Apple `revocationReason` as `Order.refund_reason`. */
+const appleRefundReason = (reason: number | undefined): string | null => (reason === 1 ? 'app_issue' : reason === 0 ? 'other' : null);
+
+/**
+ * The refunded part of `price` for a prorated refund: `price × percentage / 100000`, computed on
+ * integers (BigInt) and rounded half up to the unit, so it is exact for any price Apple reports.
+ * Null when either is unknown.
+ */
+export function proratedRefund(price: number | null, percentage: number | undefined): number | null {
+  if (price === null || percentage === undefined || !Number.isSafeInteger(price) || !Number.isSafeInteger(percentage)) return null;
+  const p = BigInt(Math.min(Math.max(percentage, 0), 100000));
+  return Number((BigInt(price) * p * 2n + 100000n) / 200000n);
+}
+
+/** A charged plan change: Apple's immediate upgrade, which bills a new transaction at once. */
+const isChargedUpgrade = (type: string, subtype: string | null): boolean => subtype === 'UPGRADE' && (type === 'DID_CHANGE_RENEWAL_PREF' || type === 'OFFER_REDEEMED');
 
 /**
  * Applies one verified Apple notification (or client transaction) to orders and subscriptions,
@@ -194,6 +217,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       provider: 'apple',
       amount: t.price ?? base?.amount ?? null,
       currency: t.currency ?? base?.currency ?? null,
+      amount_refunded: base?.amount_refunded ?? null,
+      refund_reason: base?.refund_reason ?? null,
       paid_at: iso(t.purchaseDate) ?? created,
       metadata: base?.metadata ?? {},
       subscription_data: base?.subscription_data ?? null,
@@ -208,20 +233,40 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   };
 
   /** The order for a refund-family notification, created from the transaction if we never saw it. */
-  const existingOrder = async (status?: Order['status']): Promise<Order> => {
+  const existingOrder = async (status?: Order['status'], changes: Partial<Order> = {}): Promise<Order> => {
     const current = orderByTrade ?? (await payOrder()).order;
-    if (!status || current.status === status) return current;
-    const order: Order = { ...current, status, updated: created };
+    const order: Order = { ...current, ...(status ? { status } : {}), ...changes };
+    if ((Object.keys(order) as (keyof Order)[]).every((k) => order[k] === current[k])) return current;
+    order.updated = created;
     await tx.saveOrder(order);
     return order;
   };
+
+  /** REFUND: prorated (a part, access kept) or full (all of it). */
+  const prorated = t.revocationType === 'REFUND_PRORATED';
+  const refundOrder = async (): Promise<Order> => {
+    const reason = appleRefundReason(t.revocationReason);
+    const current = orderByTrade ?? (await payOrder()).order;
+    if (prorated) {
+      // A prorated refund never undoes a full one that arrived first.
+      if (current.status === 'refunded' || current.status === 'revoked') return current;
+      const refunded = proratedRefund(current.amount ?? t.price ?? null, t.revocationPercentage);
+      return existingOrder('partially_refunded', { amount_refunded: refunded, refund_reason: reason ?? current.refund_reason });
+    }
+    return existingOrder('refunded', { amount_refunded: current.amount, refund_reason: reason ?? current.refund_reason });
+  };
+  const revokeOrder = (): Promise<Order> => existingOrder('revoked', { refund_reason: appleRefundReason(t.revocationReason) ?? orderByTrade?.refund_reason ?? null });
 
   if (!isSubscription || stale) {
     switch (input.notificationType) {
       case 'ONE_TIME_CHARGE':
       case 'CLIENT_TRANSACTION':
       case 'SUBSCRIBED':
-      case 'DID_RENEW': {
+      case 'DID_RENEW':
+      case 'DID_CHANGE_RENEWAL_PREF':
+      case 'OFFER_REDEEMED': {
+        // An upgrade's transaction is a charge even when it arrives after newer state: its order is recorded.
+        if ((input.notificationType === 'DID_CHANGE_RENEWAL_PREF' || input.notificationType === 'OFFER_REDEEMED') && !isChargedUpgrade(input.notificationType, input.subtype)) break;
         if (revokedAs) {
           // Recorded as refunded; Apple's REFUND / REVOKE notification is the one that emits order.refunded.
           await existingOrder(revokedAs);
@@ -233,16 +278,16 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
         break;
       }
       case 'REFUND':
-        emit('order.refunded', await existingOrder('refunded'));
+        emit('order.refunded', await refundOrder());
         break;
       case 'REVOKE':
-        emit('order.refunded', await existingOrder('revoked'));
+        emit('order.refunded', await revokeOrder());
         break;
       case 'REFUND_DECLINED':
         emit('refund.declined', await existingOrder());
         break;
       case 'REFUND_REVERSED':
-        emit('refund.reversed', await existingOrder('paid'));
+        emit('refund.reversed', await existingOrder('paid', { amount_refunded: null }));
         break;
       case 'CONSUMPTION_REQUEST':
         emit('refund.requested', await existingOrder());
@@ -311,6 +356,25 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     event: null,
   };
 
+  /** An immediate upgrade: a new, charged transaction for the higher product, in effect now. */
+  const upgrade = async (): Promise<void> => {
+    const paid = await payOrder();
+    if (paid.fresh) {
+      pay.order = paid.order;
+      pay.event = 'order.paid';
+    }
+    next.status = activeStatus;
+    next.product_id = t.productId;
+    next.pending_product_id = null;
+    // Already recorded (the app's client posted the upgrade's transaction first) and already on this
+    // product: nothing new to say.
+    if (!paid.fresh && before?.product_id === t.productId && before.status === activeStatus) {
+      result.stale = true;
+      return;
+    }
+    out.push('customer.subscription.upgraded');
+  };
+
   const startOrRenew = async (kind: 'start' | 'renew' | 'recover'): Promise<void> => {
     const paid = await payOrder();
     if (!paid.fresh) {
@@ -359,10 +423,7 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       break;
     case 'DID_CHANGE_RENEWAL_PREF':
       if (sub === 'UPGRADE') {
-        next.status = activeStatus;
-        next.product_id = t.productId;
-        next.pending_product_id = null;
-        out.push('customer.subscription.upgraded');
+        await upgrade();
       } else if (sub === 'DOWNGRADE') {
         next.pending_product_id = r?.autoRenewProductId ?? next.pending_product_id;
         out.push('customer.subscription.updated');
@@ -394,8 +455,10 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       break;
     case 'REFUND':
     case 'REVOKE':
-      pay.order = await existingOrder(type === 'REFUND' ? 'refunded' : 'revoked');
+      pay.order = type === 'REFUND' ? await refundOrder() : await revokeOrder();
       pay.event = 'order.refunded';
+      // A prorated refund returns part of the money; the subscription goes on.
+      if (type === 'REFUND' && pay.order.status === 'partially_refunded') break;
       next.status = type === 'REFUND' ? 'refunded' : 'revoked';
       next.auto_renew = false;
       out.push('customer.subscription.deleted');
@@ -405,7 +468,7 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       pay.event = 'refund.declined';
       break;
     case 'REFUND_REVERSED':
-      pay.order = await existingOrder('paid');
+      pay.order = await existingOrder('paid', { amount_refunded: null });
       pay.event = 'refund.reversed';
       if (ENDED.includes(next.status)) {
         next.status = activeStatus;
@@ -416,10 +479,13 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       pay.order = await existingOrder();
       pay.event = 'refund.requested';
       break;
+    case 'OFFER_REDEEMED':
+      if (sub === 'UPGRADE') await upgrade();
+      else out.push('customer.subscription.updated');
+      break;
     case 'PRICE_INCREASE':
     case 'RENEWAL_EXTENDED':
     case 'RENEWAL_EXTENSION':
-    case 'OFFER_REDEEMED':
       out.push('customer.subscription.updated');
       break;
     default:

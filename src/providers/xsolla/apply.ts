@@ -56,6 +56,30 @@ export function toMilliunits(amount: number | string | null | undefined): number
   return m[1] && milli !== 0 ? -milli : milli;
 }
 
+/** Xsolla's documented refund codes (`refund_details.code`) as `Order.refund_reason`. */
+const REFUND_REASONS: Readonly<Record<string, string>> = {
+  1: 'canceled_by_request',
+  2: 'chargeback',
+  3: 'integration_error',
+  4: 'potential_fraud',
+  5: 'test_payment',
+  6: 'invoice_expired',
+  7: 'payment_system_fraud',
+  8: 'canceled_by_payment_system',
+  9: 'requested_by_customer',
+  10: 'requested_by_merchant',
+  11: 'fraud_reported_by_account_holder',
+  12: 'friendly_fraud',
+  13: 'duplicate',
+};
+
+/** `refund_details.code` → `Order.refund_reason` (an undocumented code: `xsolla_<code>`). */
+export function xsollaRefundReason(code: number | string | null | undefined): string | null {
+  if (code === null || code === undefined || String(code).trim() === '') return null;
+  const c = String(code).trim();
+  return REFUND_REASONS[c] ?? `xsolla_${c}`;
+}
+
 /**
  * Applies one verified Xsolla notification to subscriptions and orders per EVENTS.md § Xsolla and
  * returns the domain events to append to the outbox. Pure apart from `tx`: safe to run again when
@@ -208,7 +232,10 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
     created = iso(t.payment_date ?? t.date) ?? input.receivedAt;
     emit('provider.notification.received', input.decoded);
     const sub = n.purchase?.subscription ?? null;
-    const money = n.purchase?.total ?? n.payment_details?.payment ?? (sub?.amount != null && sub.currency ? { amount: sub.amount, currency: sub.currency } : null);
+    const planPrice = sub?.amount != null && sub.currency ? { amount: sub.amount, currency: sub.currency } : null;
+    // A partial refund's totals are the refunded part, not the price: an order it creates (the payment
+    // not seen yet) takes the plan's price, when Xsolla includes it.
+    const money = n.notification_type === 'partial_refund' ? planPrice : (n.purchase?.total ?? n.payment_details?.payment ?? planPrice);
     const orderByTrade = await tx.getOrderByTradeNo('xsolla', tradeNo);
     const externalId = t.external_id !== undefined && t.external_id !== null ? String(t.external_id) : null;
 
@@ -234,6 +261,8 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
         provider: 'xsolla',
         amount: base?.trade_no ? base.amount : (toMilliunits(money?.amount) ?? base?.amount ?? null),
         currency: base?.trade_no ? base.currency : (money?.currency ?? base?.currency ?? null),
+        amount_refunded: base?.amount_refunded ?? null,
+        refund_reason: base?.refund_reason ?? null,
         paid_at: base?.paid_at ?? iso(t.payment_date) ?? created,
         metadata: base?.metadata ?? (externalId ? { xsolla_external_id: externalId } : {}),
         subscription_data: base?.subscription_data ?? null,
@@ -253,9 +282,19 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
 
     if (n.notification_type === 'payment') {
       if (orderByTrade && orderByTrade.status !== 'pending') {
-        // Already recorded (or refunded first, out of order): the payment adds nothing.
+        // Already recorded (or refunded first, out of order): the payment adds no event. A refund that
+        // came first could not know the amount paid: the payment fills it in.
         result.stale = true;
         result.order = orderByTrade;
+        const paid = toMilliunits(money?.amount);
+        if (orderByTrade.amount === null && paid !== null) {
+          const full = orderByTrade.amount_refunded !== null && orderByTrade.amount_refunded >= paid;
+          const status = orderByTrade.status === 'partially_refunded' && full ? 'refunded' : orderByTrade.status;
+          const order: Order = { ...orderByTrade, amount: paid, currency: money?.currency ?? orderByTrade.currency, status, updated: created };
+          if (order.status === 'refunded' && orderByTrade.status === 'refunded' && orderByTrade.amount_refunded === null) order.amount_refunded = paid;
+          await tx.saveOrder(order);
+          result.order = order;
+        }
         return result;
       }
       const order = await buildOrder('paid');
@@ -272,10 +311,23 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
       return result;
     }
 
-    // refund / partial_refund. A partial refund leaves the order paid (OrderStatus has no
-    // "partially refunded"); the event's source.notification_type says which it was.
+    // refund / partial_refund. A full refund refunds the whole amount. A partial refund's amount is
+    // the one it reports (payment_details.payment, else purchase.total); one transaction may be partially
+    // refunded more than once (each is its own inbox row), so the amounts add up; once they reach the
+    // order's amount it is refunded.
     const current = orderByTrade ?? (await buildOrder('paid'));
-    const order: Order = n.notification_type === 'refund' ? { ...current, status: 'refunded', updated: created } : { ...current, updated: created };
+    const reason = xsollaRefundReason(n.refund_details?.code) ?? current.refund_reason;
+    let order: Order;
+    if (n.notification_type === 'refund') {
+      order = { ...current, status: 'refunded', amount_refunded: current.amount, refund_reason: reason, updated: created };
+    } else if (current.status === 'refunded' || current.status === 'revoked') {
+      order = { ...current, refund_reason: reason, updated: created }; // a full refund already covers it
+    } else {
+      const part = toMilliunits(n.payment_details?.payment?.amount ?? n.purchase?.total?.amount);
+      const total = part === null ? current.amount_refunded : (current.amount_refunded ?? 0) + Math.abs(part);
+      const full = total !== null && current.amount !== null && total >= current.amount;
+      order = { ...current, status: full ? 'refunded' : 'partially_refunded', amount_refunded: total, refund_reason: reason, updated: created };
+    }
     await saveOrInsert(order);
     result.order = order;
     emit('order.refunded', order);
