@@ -51,7 +51,8 @@ async function receiver() {
 async function oneRun(pgServer: string, workers: number, events: number, tag: string, store: 'pg' | 'prisma'): Promise<OutboundResult> {
   const db = await freshPostgres(pgServer, 4, store);
   const rx = await receiver();
-  const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] }, store: db.store, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  // The receiver is on 127.0.0.1, so private targets must be allowed (NODE_ENV is production here).
+  const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] }, store: db.store, allowPrivateUrls: true, logger: { debug() {}, info() {}, warn() {}, error() {} } });
   await hooks.webhookEndpoints.create({ url: rx.url, enabled_events: ['*'] });
   const enqueue = async (batch: DomainEvent[]) =>
     db.store.transaction(async (tx) => {

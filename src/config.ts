@@ -96,13 +96,19 @@ export interface SubscriptionWebhooksConfig {
    */
   locale?: string;
   /**
-   * Allow webhook endpoint URLs with `http:` or private, loopback and link-local hosts when
-   * NODE_ENV=production. Refused by default there because an endpoint URL makes this server send
-   * requests on the caller's behalf (SSRF): into your own network, cloud metadata services, localhost.
-   * Outside production such URLs are always allowed (local receivers in development and tests).
-   * @default false
+   * Allow webhook endpoints with `http:` URLs or private, loopback, link-local and other reserved
+   * addresses. Refused otherwise, because an endpoint URL makes this server send requests on the
+   * caller's behalf (SSRF): into your own network, cloud metadata services, localhost. Checked when an
+   * endpoint is registered and again at every connection, against every address the host resolves to
+   * (the connection goes to a checked address, so DNS rebinding cannot reach a private one).
+   * @default true only when NODE_ENV is `development` or `test`; false otherwise, unset NODE_ENV included
    */
   allowPrivateUrls?: boolean;
+  /**
+   * Resolves webhook endpoint host names, for the SSRF check and the connection that follows it.
+   * @default the system resolver (`dns.lookup(host, { all: true })`)
+   */
+  dnsLookup?: (hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
   /** The outbound webhook and notifier delivery worker (`hooks.delivery`). */
   delivery?: {
     /**
@@ -191,6 +197,7 @@ const configSchema = z.strictObject({
   notifier: fn('notifier').optional(),
   locale: z.string().min(2).optional(),
   allowPrivateUrls: z.boolean().optional(),
+  dnsLookup: fn('dnsLookup').optional(),
   delivery: z
     .strictObject({
       retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
@@ -240,7 +247,9 @@ export interface ResolvedConfig {
   notifier: ((notification: UserNotification) => Promise<void>) | undefined;
   /** Normalized: `en` or `zh-CN`. */
   locale: string;
+  /** Effective: the option, else NODE_ENV development/test. */
   allowPrivateUrls: boolean;
+  dnsLookup: ((hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>) | undefined;
   delivery: {
     retrySchedule: number[];
     timeoutMs: number;
@@ -405,7 +414,8 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     appId: c.appId,
     notifier: c.notifier as ResolvedConfig['notifier'],
     locale: normalizeLocale(c.locale) ?? 'en',
-    allowPrivateUrls: c.allowPrivateUrls ?? false,
+    allowPrivateUrls: c.allowPrivateUrls ?? (env.NODE_ENV === 'development' || env.NODE_ENV === 'test'),
+    dnsLookup: c.dnsLookup as ResolvedConfig['dnsLookup'],
     delivery: {
       retrySchedule: [...(c.delivery?.retrySchedule ?? DEFAULT_RETRY_SCHEDULE)],
       timeoutMs: c.delivery?.timeoutMs ?? 15_000,

@@ -13,6 +13,9 @@ const hooks = createSubscriptionWebhooks({
   apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] },
   store: pool ? pgStore(pool) : prismaStore(prisma!),
   logger: { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m} ${JSON.stringify(o)}\n`) },
+  // The receiver is on 127.0.0.1: allowed explicitly (these processes run with NODE_ENV=production).
+  // Connections still go through the connect-time lookup; only its verdict on loopback is waived.
+  allowPrivateUrls: true,
   delivery: { pollIntervalMs: 20, concurrency: 32, batchSize: 200 },
 });
 hooks.delivery.start();

@@ -1,5 +1,4 @@
-import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { SubscriptionWebhooksError } from '../errors.js';
 import { EVENT_TYPES } from '../events/types.js';
@@ -7,13 +6,14 @@ import { randomId } from '../ids.js';
 import { unknownEventError } from '../notifications/event-names.js';
 import type { Store, WebhookEndpointRecord } from '../store/types.js';
 import { generateWebhookSecret } from './sign.js';
+import { isPrivateAddress, privateTargetsAllowed, systemResolver, type HostResolver } from './ssrf.js';
 
 /** A registered outbound webhook endpoint, as `hooks.webhookEndpoints` returns it. */
 export type WebhookEndpoint = WebhookEndpointRecord;
 
 /** Input of `hooks.webhookEndpoints.create`. */
 export interface CreateWebhookEndpointInput {
-  /** Where events are POSTed. http(s); see `allowPrivateUrls` for production limits. */
+  /** Where events are POSTed: https, and a public host, unless private targets are allowed (see `allowPrivateUrls`). */
   url: string;
   /** Event types to send, or `['*']` for all (including `manual.notification`). */
   enabled_events: string[];
@@ -35,7 +35,7 @@ export interface WebhookEndpointsApi {
    * });
    * // give webhook.secret to the receiving app's createCallbackRoute({ secret })
    * @throws SubscriptionWebhooksError `CONFIG_INVALID` for unknown event names (the message lists the valid ones),
-   * `INVALID_ARGUMENT` for a malformed URL or field, `WEBHOOK_URL_NOT_ALLOWED` for `http:` or a private host in production
+   * `INVALID_ARGUMENT` for a malformed URL or field, `WEBHOOK_URL_NOT_ALLOWED` for `http:` or a private host (unless `allowPrivateUrls`, or NODE_ENV development/test)
    */
   create(input: CreateWebhookEndpointInput): Promise<WebhookEndpoint>;
   get(id: string): Promise<WebhookEndpoint | null>;
@@ -78,29 +78,16 @@ function checkEvents(names: string[]): string[] {
   return [...new Set(names)];
 }
 
-// Loopback, private, link-local (cloud metadata), CGNAT, unspecified, multicast and reserved ranges.
-const blocked = new BlockList();
-for (const [net, prefix] of [['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['224.0.0.0', 3]] as const) {
-  blocked.addSubnet(net, prefix, 'ipv4');
-}
-for (const [net, prefix] of [['::', 127], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8]] as const) blocked.addSubnet(net, prefix, 'ipv6');
-
-/** True for addresses an internet-facing webhook must never reach. */
-export function isPrivateAddress(address: string): boolean {
-  const v4mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  if (v4mapped) return blocked.check(v4mapped[1]!, 'ipv4');
-  const family = isIP(address);
-  if (family === 4) return blocked.check(address, 'ipv4');
-  if (family === 6) return blocked.check(address, 'ipv6');
-  return false;
-}
+export { isPrivateAddress } from './ssrf.js';
 
 /**
- * An endpoint URL must be http(s). In production (NODE_ENV=production) without `allowPrivateUrls`,
- * it must be https and its host must not be, or resolve to, a private or loopback address (SSRF).
+ * An endpoint URL must be http(s). Unless private targets are allowed (`allowPrivateUrls`, or NODE_ENV
+ * `development`/`test` when it is unset), it must be https and its host must not be, or resolve to, a
+ * private or reserved address (SSRF). The same check runs again at every connection (see http-post.ts).
+ * @param enforce - check http: and private hosts. @default NODE_ENV is neither `development` nor `test`
  * @throws SubscriptionWebhooksError `INVALID_ARGUMENT`, `WEBHOOK_URL_NOT_ALLOWED`
  */
-export async function checkEndpointUrl(raw: string, allowPrivateUrls: boolean, production = process.env.NODE_ENV === 'production'): Promise<string> {
+export async function checkEndpointUrl(raw: string, allowPrivateUrls: boolean, enforce = !privateTargetsAllowed(undefined), resolve: HostResolver = systemResolver): Promise<string> {
   let url: URL;
   try {
     url = new URL(raw);
@@ -109,28 +96,31 @@ export async function checkEndpointUrl(raw: string, allowPrivateUrls: boolean, p
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhook endpoint \`url\` must be http(s), got ${url.protocol}`);
   if (url.username || url.password) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'webhook endpoint `url` must not carry credentials (the signature authenticates us)');
-  if (!production || allowPrivateUrls) return url.toString();
-  const refuse = (why: string) => new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused in production: ${why} (set \`allowPrivateUrls: true\` if this is intended)`);
+  if (!enforce || allowPrivateUrls) return url.toString();
+  const refuse = (why: string) =>
+    new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused: ${why} (set \`allowPrivateUrls: true\` if this is intended; NODE_ENV=development or test allows it too)`);
   if (url.protocol === 'http:') throw refuse('http: sends events and signatures in clear text');
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host.endsWith('.local')) throw refuse(`${host} is a local host name`);
   if (isIP(host)) {
-    if (isPrivateAddress(host)) throw refuse(`${host} is a private or loopback address`);
+    if (isPrivateAddress(host)) throw refuse(`${host} is a private or reserved address`);
     return url.toString();
   }
-  let addresses: { address: string }[];
+  let addresses: ReadonlyArray<{ address: string }>;
   try {
-    addresses = await lookup(host, { all: true, verbatim: true });
+    addresses = await resolve(host);
   } catch (cause) {
-    throw new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused in production: ${host} does not resolve`, { cause });
+    throw new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused: ${host} does not resolve`, { cause });
   }
+  if (addresses.length === 0) throw refuse(`${host} does not resolve`);
   const bad = addresses.find((a) => isPrivateAddress(a.address));
-  if (bad) throw refuse(`${host} resolves to ${bad.address}, a private or loopback address`);
+  if (bad) throw refuse(`${host} resolves to ${bad.address}, a private or reserved address`);
   return url.toString();
 }
 
 /** Builds `hooks.webhookEndpoints` on a store. */
-export function createWebhookEndpointsApi(store: Store, options: { allowPrivateUrls: boolean; now: () => number }): WebhookEndpointsApi {
+export function createWebhookEndpointsApi(store: Store, options: { allowPrivateUrls: boolean; now: () => number; resolve?: HostResolver }): WebhookEndpointsApi {
+  const checkUrl = (raw: string) => checkEndpointUrl(raw, options.allowPrivateUrls, true, options.resolve);
   async function change(id: string, fn: (current: WebhookEndpointRecord, now: string) => WebhookEndpointRecord): Promise<WebhookEndpointRecord> {
     return store.transaction(async (tx) => {
       const current = await tx.getWebhookEndpoint(id);
@@ -144,7 +134,7 @@ export function createWebhookEndpointsApi(store: Store, options: { allowPrivateU
     async create(input) {
       const i = parse(createSchema, input, 'create');
       const enabled = checkEvents(i.enabled_events);
-      const url = await checkEndpointUrl(i.url, options.allowPrivateUrls);
+      const url = await checkUrl(i.url);
       const now = new Date(options.now()).toISOString();
       const record: WebhookEndpointRecord = {
         id: randomId('we'),
@@ -167,7 +157,7 @@ export function createWebhookEndpointsApi(store: Store, options: { allowPrivateU
     async update(id, patch) {
       const p = parse(updateSchema, patch, 'update');
       const enabled = p.enabled_events === undefined ? undefined : checkEvents(p.enabled_events);
-      const url = p.url === undefined ? undefined : await checkEndpointUrl(p.url, options.allowPrivateUrls);
+      const url = p.url === undefined ? undefined : await checkUrl(p.url);
       return change(id, (c, now) => ({
         ...c,
         url: url ?? c.url,

@@ -1,5 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
+import { connectLookup, isPrivateAddress, systemResolver, TargetRefusedError, type HostResolver } from './ssrf.js';
 
 /** What a webhook POST came back with: the status, `retry-after`, and the start of the body (for `last_error`). */
 export interface PostResult {
@@ -15,18 +17,28 @@ export interface PostResult {
  * CPU of the same POST here, and the worker's throughput is bounded by exactly that CPU. Redirects are
  * not followed (a 3xx is a failed attempt); the body of every answer is read to the end so the
  * connection can be reused, keeping only the first `keepChars` characters.
+ *
+ * SSRF: with `check` on, `http:` targets are refused, an IP-literal host must be public, and a host
+ * name is resolved by `resolve` at connect time with every address checked; the socket connects to a
+ * checked address (see {@link connectLookup}). A refusal rejects with {@link TargetRefusedError}.
  */
-export function createWebhookPoster(keepChars: number) {
+export function createWebhookPoster(keepChars: number, ssrf: { check: boolean; resolve?: HostResolver } = { check: false }) {
   const agents = { http: new HttpAgent({ keepAlive: true }), https: new HttpsAgent({ keepAlive: true }) };
+  const lookup = connectLookup(ssrf.resolve ?? systemResolver, ssrf.check);
   return {
     post(url: string, headers: Record<string, string>, body: string, signal: AbortSignal): Promise<PostResult> {
       const target = new URL(url);
       const secure = target.protocol === 'https:';
+      if (ssrf.check) {
+        if (!secure) return Promise.reject(new TargetRefusedError('refused: http: sends events and signatures in clear text (allowPrivateUrls is off)'));
+        const host = target.hostname.replace(/^\[|\]$/g, '');
+        if (isIP(host) && isPrivateAddress(host)) return Promise.reject(new TargetRefusedError(`refused: ${host} is a private or reserved address`));
+      }
       const send = secure ? httpsRequest : httpRequest;
       return new Promise<PostResult>((resolve, reject) => {
         const req = send(
           target,
-          { method: 'POST', agent: secure ? agents.https : agents.http, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+          { method: 'POST', agent: secure ? agents.https : agents.http, lookup, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
           (res: IncomingMessage) => {
             let text = '';
             res.setEncoding('utf8');

@@ -7,6 +7,7 @@ import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, 
 import { NOTIFIER_ENDPOINT_ID } from './outbox.js';
 import { createWebhookPoster } from './http-post.js';
 import { signatureHeader } from './sign.js';
+import { TargetRefusedError } from './ssrf.js';
 
 /** A delivery row as `hooks.delivery` returns it. */
 export type WebhookDelivery = DeliveryRecord;
@@ -95,7 +96,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
   let loop: Promise<void> | null = null;
   let sleeping: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   let wakeRequested = false;
-  const poster = createWebhookPoster(ERROR_TEXT_LIMIT);
+  const poster = createWebhookPoster(ERROR_TEXT_LIMIT, { check: !config.allowPrivateUrls, resolve: config.dnsLookup });
 
   // Scheduling. Each target (an endpoint, or the notifier) has its own queue of claimed rows and at most
   // `endpointConcurrency` attempts in flight; all targets together at most `concurrency`. Targets take
@@ -264,6 +265,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
         };
       });
     } catch (err) {
+      if (err instanceof TargetRefusedError) return { ok: false, status: null, error: err.message.slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
       const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
       return { ok: false, status: null, error: String(e.code ?? e.cause?.code ?? e.message ?? err).slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
     }
