@@ -75,11 +75,13 @@ interface Table<T> {
 
 const ORDERS: Table<Order> = {
   name: 'sw_orders',
-  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at'],
-  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, ts(o.paid_at), json(o.metadata), jsonOrNull(o.subscription_data), ts(o.created), ts(o.updated)],
+  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at', 'amount_refunded', 'refund_reason'],
+  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, ts(o.paid_at), json(o.metadata), jsonOrNull(o.subscription_data), ts(o.created), ts(o.updated),
+    o.amount_refunded ?? null, o.refund_reason ?? null],
   read: (r) => ({
     id: str(r.id), no: str(r.no), trade_no: strOrNull(r.trade_no), origin_no: strOrNull(r.origin_no), status: r.status as Order['status'], user_id: strOrNull(r.user_id),
     product_id: strOrNull(r.product_id), provider: r.provider as Provider, amount: num(r.amount), currency: strOrNull(r.currency),
+    amount_refunded: num(r.amount_refunded), refund_reason: strOrNull(r.refund_reason),
     paid_at: readTs(r.paid_at), metadata: parse(r.metadata) as Order['metadata'], subscription_data: parse(r.subscription_data) as Order['subscription_data'],
     created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
   }),
@@ -277,9 +279,10 @@ interface Unit {
  * ```
  */
 export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}): Store {
+  // busy_timeout first: another process may hold the lock that switching to WAL or migrating needs.
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   db.pragma('journal_mode = WAL');
   db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
-  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   if (options.migrate) applySqliteMigrations(db);
   const maxRetries = options.maxRetries ?? 3;
   const maxBatch = Math.max(1, options.maxBatch ?? 64);
