@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { resolveConfig } from '../config.js';
 import { isSubscriptionWebhooksError, SubscriptionWebhooksError } from '../errors.js';
-import { AppStoreServerApiError, createAppStoreServerApi, type AppStoreServerApi } from '../providers/apple/api.js';
+import { AppStoreServerApiError, createAppStoreServerApi, type AppStoreServerApi, type ExtendReasonCode } from '../providers/apple/api.js';
+import type { JWSTransactionDecodedPayload } from '../providers/apple/schemas.js';
 import { reconcileAppleNotifications, toTimestamp } from '../providers/apple/reconcile.js';
 import { createAppleVerifier } from '../providers/apple/verifier.js';
 import { loadOrCreateChain, untrustedSigner, type LocalChain } from './local-chain.js';
@@ -44,6 +45,16 @@ Commands
   reconcile --since <7d|ISO date> [--until ..] [--only-failures] [--url <route>]
                                                   walk Apple's notification history; with --url, POST each
                                                   notification to your route (duplicates are skipped there)
+  apple lookup-order <ORDER_ID>                   the purchases of an order id from the customer's App Store
+                                                  receipt (verified); exit 1 when Apple does not know it
+  apple extend <originalTransactionId> --days <1-90> --reason <code>
+                                                  extend one subscription's renewal date
+  apple extend --all --product <id> --days <1-90> --reason <code> [--storefronts USA,FRA]
+                                                  extend every active subscriber of a product (asynchronous)
+  apple extend status --product <id> --request-id <id>
+                                                  progress of an --all extension
+  apple refund-history <transactionId> [--revision <token>]
+                                                  every refunded purchase of that customer (all pages)
   schema path                                     print where the Prisma schema fragment is
 
 Options
@@ -53,8 +64,11 @@ Options
   --environment <env>    Sandbox (default for simulate) or Production
   --orders-url <url>     with --user: where to create the order (default <origin of --url>/api/orders,
                          the Express example's route; POST { productId } with header x-user-id)
+  --reason <code>        extension reason: 0 or undeclared, 1 or customer-satisfaction, 2 or other,
+                         3 or service-issue
+  --request-id <id>      extension request identifier (default a new UUID; repeat it to retry safely)
 
-Environment (test-notification, reconcile): APPLE_BUNDLE_ID, APPLE_APP_APPLE_ID, APPLE_ENVIRONMENTS,
+Environment (test-notification, reconcile, apple): APPLE_BUNDLE_ID, APPLE_APP_APPLE_ID, APPLE_ENVIRONMENTS,
   APPLE_KEY_ID, APPLE_ISSUER_ID, APPLE_PRIVATE_KEY_PATH, APPLE_API_BASE_URL, APPLE_ROOT_CERTIFICATES
 
 Exit codes: 0 ok, 1 something checked failed, 2 usage, 3 configuration, 4 Apple or the server unreachable.
@@ -80,6 +94,12 @@ const OPTIONS = {
   until: { type: 'string' },
   'only-failures': { type: 'boolean' },
   wait: { type: 'string' },
+  days: { type: 'string' },
+  reason: { type: 'string' },
+  'request-id': { type: 'string' },
+  all: { type: 'boolean' },
+  storefronts: { type: 'string' },
+  revision: { type: 'string' },
 } as const;
 
 type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -398,6 +418,105 @@ async function reconcile(flags: Flags, io: CliIo): Promise<number> {
   return EXIT.OK;
 }
 
+const iso = (ms: number | undefined | null) => (ms === undefined || ms === null ? null : new Date(ms).toISOString());
+
+/** The columns support needs from a transaction. */
+function transactionRow(t: JWSTransactionDecodedPayload) {
+  return {
+    transactionId: t.transactionId,
+    originalTransactionId: t.originalTransactionId,
+    productId: t.productId,
+    purchaseDate: iso(t.purchaseDate),
+    expiresDate: iso(t.expiresDate),
+    revocationDate: iso(t.revocationDate),
+    appAccountToken: t.appAccountToken ?? null,
+  };
+}
+
+function transactionTable(rows: ReturnType<typeof transactionRow>[]): string {
+  return table(
+    ['transaction', 'original', 'product', 'purchased', 'expires', 'revoked', 'appAccountToken'],
+    rows.map((r) => [r.transactionId, r.originalTransactionId, r.productId, r.purchaseDate, r.expiresDate, r.revocationDate, r.appAccountToken]),
+  );
+}
+
+const REASONS: Record<string, ExtendReasonCode> = { undeclared: 0, 'customer-satisfaction': 1, other: 2, 'service-issue': 3 };
+
+function extensionFlags(flags: Flags): { extendByDays: number; extendReasonCode: ExtendReasonCode; requestIdentifier?: string } {
+  if (!flags.days || !/^\d+$/.test(flags.days) || Number(flags.days) < 1 || Number(flags.days) > 90) throw new UsageError('--days must be a whole number from 1 to 90');
+  const reason = flags.reason === undefined ? undefined : /^[0-3]$/.test(flags.reason) ? (Number(flags.reason) as ExtendReasonCode) : REASONS[flags.reason];
+  if (reason === undefined) throw new UsageError('--reason must be 0 (undeclared), 1 (customer-satisfaction), 2 (other) or 3 (service-issue)');
+  return { extendByDays: Number(flags.days), extendReasonCode: reason, ...(flags['request-id'] ? { requestIdentifier: flags['request-id'] } : {}) };
+}
+
+async function appleCommand(sub: string | undefined, arg: string | undefined, extra: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  const out = (json: unknown, text: string) => io.stdout(flags.json ? `${JSON.stringify(json)}\n` : text);
+  switch (sub) {
+    case 'lookup-order': {
+      if (!arg) throw new UsageError('apple lookup-order needs the order id from the customer\'s receipt, e.g. MK5TTTVWJH');
+      const r = await apiFromEnv(flags, io).lookUpOrderId(arg);
+      const rows = r.transactions.map(transactionRow);
+      out(
+        { ok: r.valid, orderId: arg, status: r.status, transactions: rows },
+        r.valid ? `order ${arg}: ${rows.length} purchase(s)\n\n${transactionTable(rows)}` : `order ${arg}: not a valid order id of this app (status ${r.status})\n`,
+      );
+      return r.valid ? EXIT.OK : EXIT.FAILED;
+    }
+    case 'extend': {
+      if (arg === 'status') {
+        if (!flags.product || !flags['request-id']) throw new UsageError('apple extend status needs --product and --request-id');
+        const s = await apiFromEnv(flags, io).getRenewalDateExtensionStatus(flags.product, flags['request-id']);
+        out(
+          { ok: true, ...s },
+          s.complete
+            ? `extension ${s.requestIdentifier}: complete ${iso(s.completeDate) ?? ''}, ${s.succeededCount ?? 0} extended, ${s.failedCount ?? 0} failed\n`
+            : `extension ${s.requestIdentifier}: in progress\n`,
+        );
+        return EXIT.OK;
+      }
+      const fields = extensionFlags(flags);
+      if (flags.all) {
+        if (arg) throw new UsageError('apple extend --all takes no transaction id (it extends every active subscriber of --product)');
+        if (!flags.product) throw new UsageError('apple extend --all needs --product <subscription product id>');
+        const storefrontCountryCodes = flags.storefronts ? flags.storefronts.split(',').map((c) => c.trim().toUpperCase()) : undefined;
+        const r = await apiFromEnv(flags, io).extendRenewalDateForAllActiveSubscribers({ ...fields, productId: flags.product, ...(storefrontCountryCodes ? { storefrontCountryCodes } : {}) });
+        out(
+          { ok: true, productId: flags.product, requestIdentifier: r.requestIdentifier },
+          `requested: every active subscriber of ${flags.product} +${fields.extendByDays} days\nrequest id ${r.requestIdentifier}\n` +
+            `check: subscription-webhooks apple extend status --product ${flags.product} --request-id ${r.requestIdentifier}\n`,
+        );
+        return EXIT.OK;
+      }
+      if (!arg || extra) throw new UsageError('apple extend needs one original transaction id (or --all --product <id>)');
+      const r = await apiFromEnv(flags, io).extendSubscriptionRenewalDate(arg, fields);
+      out(
+        { ok: r.success, ...r, effectiveDate: iso(r.effectiveDate) },
+        `${r.success ? 'extended' : 'NOT extended'}: ${arg} +${fields.extendByDays} days${r.effectiveDate ? `, now renews ${iso(r.effectiveDate)}` : ''} (request id ${r.requestIdentifier})\n`,
+      );
+      return r.success ? EXIT.OK : EXIT.FAILED;
+    }
+    case 'refund-history': {
+      if (!arg) throw new UsageError('apple refund-history needs a transaction id of the customer');
+      const api = apiFromEnv(flags, io);
+      const rows: ReturnType<typeof transactionRow>[] = [];
+      let revision: string | null = flags.revision ?? null;
+      for (;;) {
+        const page = await api.getRefundHistory(arg, revision);
+        rows.push(...page.transactions.map(transactionRow));
+        revision = page.revision ?? revision;
+        if (!page.hasMore) break;
+      }
+      out(
+        { ok: true, transactionId: arg, refunds: rows, revision },
+        `${rows.length} refunded purchase(s)\n\n${transactionTable(rows)}\nrevision ${revision ?? '(none)'}: pass --revision to list only later refunds next time\n`,
+      );
+      return EXIT.OK;
+    }
+    default:
+      throw new UsageError('apple what? lookup-order <ORDER_ID>, extend …, or refund-history <transactionId>');
+  }
+}
+
 /** The package's `prisma-schema/subscription-webhooks.prisma`, found upwards from this module (src/cli or dist). */
 export function schemaPath(): string {
   let dir = typeof __filename === 'string' ? dirname(__filename) : dirname(fileURLToPath(import.meta.url));
@@ -422,7 +541,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     const parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
     flags = parsed.values as Flags;
-    const [command, sub, arg] = parsed.positionals;
+    const [command, sub, arg, extra] = parsed.positionals;
     if (flags.help || !command) {
       io.stdout(USAGE);
       return command || flags.help ? EXIT.OK : EXIT.USAGE;
@@ -443,6 +562,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         return await testNotification(flags, io);
       case 'reconcile':
         return await reconcile(flags, io);
+      case 'apple':
+        return await appleCommand(sub, arg, extra, flags, io);
       case 'schema':
         if (sub !== 'path') throw new UsageError('did you mean: schema path');
         if (flags.json) io.stdout(`${JSON.stringify({ path: schemaPath() })}\n`);
