@@ -133,10 +133,33 @@ export interface SubscriptionWebhooksConfig {
     endpointConcurrency?: number;
     /** Rows claimed per round. @default 50 */
     batchSize?: number;
+    /**
+     * Keep the start of a failed answer's body in the delivery's `last_error` (which otherwise holds
+     * the status and its reason only, at most 200 characters). Off by default: whoever can read
+     * `last_error` could otherwise read responses from any URL an endpoint is pointed at.
+     * @default false
+     */
+    recordResponseBody?: boolean;
     /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
     pollIntervalMs?: number;
     /** The clock (ms since epoch) for due times and `webhook-timestamp`; tests pass a fake clock. @default Date.now */
     now?: () => number;
+  };
+  /**
+   * What each product grants (`hooks.entitlements`): Apple product ids and Xsolla plan ids, each with the
+   * entitlements it unlocks, e.g. `{ 'com.example.pro.monthly': { entitlements: ['pro'] } }`. A transaction
+   * for a product not listed is still recorded (money is never dropped): the order gets
+   * `metadata.unknown_product: true` and a warning is logged. Without this key no entitlements are kept.
+   */
+  products?: Record<string, { entitlements: string[] }>;
+  /** How `hooks.entitlements` answers. */
+  entitlements?: {
+    /**
+     * Whether a subscription in billing retry (`past_due`: the renewal failed and Apple or Xsolla keeps
+     * trying, no grace period) still grants its entitlements.
+     * @default false
+     */
+    pastDueActive?: boolean;
   };
   /** URL paths the adapters mount. */
   routes?: {
@@ -206,9 +229,14 @@ const configSchema = z.strictObject({
       endpointConcurrency: z.number().int().positive().max(1000).optional(),
       batchSize: z.number().int().positive().max(10_000).optional(),
       pollIntervalMs: z.number().int().positive().optional(),
+      recordResponseBody: z.boolean().optional(),
       now: fn('delivery.now').optional(),
     })
     .optional(),
+  products: z
+    .record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) }))
+    .optional(),
+  entitlements: z.strictObject({ pastDueActive: z.boolean().optional() }).optional(),
   routes: z
     .strictObject({
       apple: z.string().startsWith('/').optional(),
@@ -242,6 +270,9 @@ export interface ResolvedConfig {
     apiBaseUrl: string;
   } | null;
   routes: { apple: string; appleTransactions: string; xsolla: string };
+  /** Product id → entitlements; `null` when `products` is not configured (no entitlements kept). */
+  products: Readonly<Record<string, readonly string[]>> | null;
+  entitlements: { pastDueActive: boolean };
   maxBodyBytes: number;
   appId: string | undefined;
   notifier: ((notification: UserNotification) => Promise<void>) | undefined;
@@ -257,6 +288,7 @@ export interface ResolvedConfig {
     endpointConcurrency: number;
     batchSize: number;
     pollIntervalMs: number;
+    recordResponseBody: boolean;
     now: () => number;
   };
 }
@@ -405,6 +437,8 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
   return {
     apple,
     xsolla,
+    products: c.products ? Object.fromEntries(Object.entries(c.products).map(([id, p]) => [id, [...new Set(p.entitlements)]])) : null,
+    entitlements: { pastDueActive: c.entitlements?.pastDueActive ?? false },
     routes: {
       apple: c.routes?.apple ?? '/api/users/app-store-notifications',
       appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',
@@ -423,6 +457,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
       endpointConcurrency: c.delivery?.endpointConcurrency ?? 10,
       batchSize: c.delivery?.batchSize ?? 50,
       pollIntervalMs: c.delivery?.pollIntervalMs ?? 1000,
+      recordResponseBody: c.delivery?.recordResponseBody ?? false,
       now: (c.delivery?.now as (() => number) | undefined) ?? Date.now,
     },
   };

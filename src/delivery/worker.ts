@@ -1,3 +1,4 @@
+import { STATUS_CODES } from 'node:http';
 import type { ResolvedConfig, UserNotification } from '../config.js';
 import { SubscriptionWebhooksError } from '../errors.js';
 import type { DomainEvent, Order, Subscription } from '../events/types.js';
@@ -54,7 +55,19 @@ export interface DeliveryWorker {
 }
 
 const MAX_RETRY_AFTER_MS = 86_400_000;
-const ERROR_TEXT_LIMIT = 500;
+/** `last_error` is at most this long: a status and a short reason, never a whole answer. */
+export const ERROR_TEXT_LIMIT = 200;
+
+/**
+ * `last_error` for an HTTP answer: the status and its standard reason phrase; the start of the body
+ * only with `recordResponseBody` (an admin screen showing it would make the worker a way to read
+ * responses from any URL an endpoint names).
+ */
+export function httpFailureText(status: number, body: string, recordResponseBody: boolean): string {
+  const head = `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`;
+  const text = recordResponseBody && body ? `${head}: ${body.replace(/\s+/g, ' ').trim()}` : head;
+  return text.slice(0, ERROR_TEXT_LIMIT);
+}
 
 /** `retry-after` as seconds or an HTTP date, in ms from `now`; null when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now: number): number | null {
@@ -96,7 +109,8 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
   let loop: Promise<void> | null = null;
   let sleeping: { timer: NodeJS.Timeout; resolve: () => void } | null = null;
   let wakeRequested = false;
-  const poster = createWebhookPoster(ERROR_TEXT_LIMIT, { check: !config.allowPrivateUrls, resolve: config.dnsLookup });
+  const { recordResponseBody } = config.delivery;
+  const poster = createWebhookPoster(recordResponseBody ? ERROR_TEXT_LIMIT : 0, { check: !config.allowPrivateUrls, resolve: config.dnsLookup });
 
   // Scheduling. Each target (an endpoint, or the notifier) has its own queue of claimed rows and at most
   // `endpointConcurrency` attempts in flight; all targets together at most `concurrency`. Targets take
@@ -259,7 +273,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
         return {
           ok: false,
           status: res.status,
-          error: `HTTP ${res.status}${res.text ? `: ${res.text.slice(0, ERROR_TEXT_LIMIT)}` : ''}`,
+          error: httpFailureText(res.status, res.text, recordResponseBody),
           retryAfterMs: parseRetryAfter(res.retryAfter, now()),
           gone: res.status === 410,
         };
