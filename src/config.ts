@@ -83,7 +83,12 @@ export interface SubscriptionWebhooksConfig {
     /** Base URL of the subscriptions API. @default "https://subscriptions.xsolla.com" */
     apiBaseUrl?: string;
   };
-  /** Where orders, subscriptions, the inbox and the outbox live. @default memoryStore() (warns when NODE_ENV=production) */
+  /**
+   * Where orders, subscriptions, the inbox and the outbox live. @default `sqliteStore` on
+   * `SUBSCRIPTION_WEBHOOKS_DATABASE_URL` or `./subscription-webhooks.db` when better-sqlite3 is installed
+   * (tables created on first start; under NODE_ENV=test without that variable, `memoryStore()`); else
+   * `memoryStore()` (warns when NODE_ENV=production)
+   */
   store?: Store;
   /** The global notification setting's `mountLocation`. */
   appId?: string;

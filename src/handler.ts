@@ -18,7 +18,7 @@ import {
   type XsollaUserSubscriptionsPage,
 } from './providers/xsolla/api.js';
 import { xsollaRoute } from './providers/xsolla/route.js';
-import { memoryStore } from './store/memory.js';
+import { defaultStore } from './store/default-store.js';
 import { createNotificationSettingsApi, type NotificationSettingsApi } from './notifications/settings.js';
 import { checkNotificationSettings } from './notifications/event-names.js';
 import { createWebhookEndpointsApi, type WebhookEndpointsApi } from './delivery/endpoints.js';
@@ -153,16 +153,8 @@ export function createSubscriptionWebhooks(
 ): SubscriptionWebhooks {
   const resolved = resolveConfig(config);
   const logger = config?.logger ?? defaultLogger();
-  let store = config?.store;
-  if (!store) {
-    store = memoryStore();
-    if (process.env.NODE_ENV === 'production') {
-      logger.warn(
-        { code: 'memory-store-in-production' },
-        'subscription-webhooks is using the in-memory store: orders, subscriptions and events are lost on restart. Pass `store: prismaStore(prisma)`.',
-      );
-    }
-  }
+  // No store: SQLite on SUBSCRIPTION_WEBHOOKS_DATABASE_URL or ./subscription-webhooks.db when better-sqlite3 is installed (memory under NODE_ENV=test).
+  const store = config?.store ?? defaultStore(logger);
   const bus = new EventBus(logger);
   let verifier: AppleVerifier | null = null;
   const apple = resolved.apple;

@@ -3,14 +3,14 @@
  * signed subscription lifecycle at it over HTTP, and prints every answer, every domain event and
  * the final subscription. Signs with a local test chain (the app trusts its root, as your tests would).
  */
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import { createSubscriptionWebhooks, type DomainEvent } from '../../src/index.js';
-import { prismaStore } from '../../src/prisma.js';
+import { sqliteStore } from '../../src/sqlite.js';
 import { createAppleTestSigner } from '../../src/testing/index.js';
 import { createApp } from './app.js';
-import { openDatabase } from './db.js';
 
 const BUNDLE_ID = 'com.example.demo';
 const APP_APPLE_ID = 1234567890;
@@ -19,14 +19,17 @@ const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
 const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
 
 const file = join(process.cwd(), '.data', 'demo.sqlite');
-rmSync(file, { force: true });
-const prisma = await openDatabase(file);
-console.log(`${bold('database')}  SQLite at ${file} (created and migrated just now)`);
+for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+mkdirSync(dirname(file), { recursive: true });
+const db = new Database(file);
+// sqliteStore: WAL, durable before each 200 (synchronous=FULL); `migrate` creates the tables from the shipped SQL.
+const store = sqliteStore(db, { migrate: true });
+console.log(`${bold('database')}  SQLite at ${file} via sqliteStore (created and migrated just now)`);
 
 const signer = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Sandbox' });
 const hooks = createSubscriptionWebhooks({
   apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] },
-  store: prismaStore(prisma),
+  store,
 });
 const events: DomainEvent[] = [];
 hooks.bus.subscribe((event) => {
@@ -94,7 +97,8 @@ const forged = await call('7. a forged notification (signed by another chain)', 
 const subs = await (await fetch(`${base}/api/subscriptions`, { headers: { 'x-user-id': userId } })).json();
 console.log(`\n${bold('final subscription')} ${JSON.stringify(subs, null, 2)}`);
 server.close();
-await prisma.$disconnect();
+await store.close?.();
+db.close();
 
 // The demo doubles as a smoke test: it exits non-zero when the lifecycle did not come out as documented.
 const expected = [
