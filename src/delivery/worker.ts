@@ -5,6 +5,7 @@ import type { DomainEvent, Order, Subscription } from '../events/types.js';
 import type { Logger } from '../logger.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store } from '../store/types.js';
+import { attemptAction, type ActionTargets } from './action-targets.js';
 import { NOTIFIER_ENDPOINT_ID } from './outbox.js';
 import { createWebhookPoster } from './http-post.js';
 import { signatureHeader } from './sign.js';
@@ -94,10 +95,10 @@ async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<
   }
 }
 
-type Attempt = { ok: true; status: number | null } | { ok: false; status: number | null; error: string; retryAfterMs: number | null; gone?: boolean };
+type Attempt = { ok: true; status: number | null } | { ok: false; status: number | null; error: string; retryAfterMs: number | null; gone?: boolean; permanent?: boolean };
 
 /** Builds the worker on a store (one per `createSubscriptionWebhooks`). */
-export function createDeliveryWorker(store: Store, config: ResolvedConfig, logger: Logger): DeliveryWorker & { wake(): void } {
+export function createDeliveryWorker(store: Store, config: ResolvedConfig, logger: Logger, actions?: ActionTargets): DeliveryWorker & { wake(): void } {
   const { retrySchedule, timeoutMs, concurrency, batchSize, pollIntervalMs, now } = config.delivery;
   const endpointConcurrency = Math.min(config.delivery.endpointConcurrency, concurrency);
   // A claim must outlive the longest wait of any row it covers: queued behind at most `batchSize` rows
@@ -302,6 +303,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     const d = c.delivery;
     let attempt: Attempt;
     if (d.endpoint_id === NOTIFIER_ENDPOINT_ID) attempt = await notify(c);
+    else if (actions?.handles(d.endpoint_id)) attempt = await attemptAction(actions, c, timeoutMs);
     else if (!c.endpoint) attempt = { ok: false, status: null, error: 'endpoint deleted', retryAfterMs: null, gone: true };
     else attempt = await post(c);
     const at = now();
@@ -322,7 +324,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
       // Its rows still queued here are not attempted (handed back for when it is re-enabled).
       released = releaseQueued(d.endpoint_id);
       logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id }, 'webhook receiver answered 410 Gone: endpoint disabled');
-    } else if (attempts > retrySchedule.length) {
+    } else if (attempts > retrySchedule.length || attempt.permanent) {
       outcome = { status: 'failed', attempts, next_attempt_at: null, last_status: attempt.status, last_error: attempt.error, last_attempt_at: iso(at), delivered_at: null };
       result.failed++;
       logger.error({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error }, 'delivery failed after its last attempt (kept for hooks.delivery.replay)');
