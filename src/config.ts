@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { SubscriptionWebhooksError } from './errors.js';
 import { APPLE_ROOT_CA_G3_DER } from './providers/apple/root-certificate.js';
+import type { ConsumptionPolicy } from './providers/apple/actions.js';
 import type { Logger } from './logger.js';
 import type { Store } from './store/types.js';
 
@@ -64,6 +65,15 @@ export interface SubscriptionWebhooksConfig {
       /** @default "Production" when `environments` includes it, else "Sandbox" */
       environment?: 'Production' | 'Sandbox';
     };
+    /**
+     * Answers Apple's `CONSUMPTION_REQUEST` (a customer asked Apple for a refund): return the
+     * consumption information to send (Send Consumption Information), or `null` to send nothing. Called
+     * once per request after it is committed, by `hooks.delivery` (retried, never lost), within Apple's
+     * 12-hour window; what was sent is kept on the order as `metadata.apple_consumption`. Needs `api`.
+     * @default none: nothing is sent
+     * @example consumption: async ({ order }) => ({ customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true })
+     */
+    consumption?: ConsumptionPolicy;
   };
   /**
    * Xsolla subscription webhooks and the user-subscriptions API. Defaults come from env
@@ -206,6 +216,7 @@ const configSchema = z.strictObject({
           environment: z.enum(['Production', 'Sandbox']).optional(),
         })
         .optional(),
+      consumption: fn('apple.consumption').optional(),
     })
     .optional(),
   xsolla: z
@@ -267,6 +278,8 @@ export interface ResolvedConfig {
     strictNested: boolean;
     /** App Store Server API settings; `null` when no key is configured. */
     api: { keyId: string; issuerId: string; privateKey: string; baseUrl: string | undefined; environment: 'Production' | 'Sandbox' } | null;
+    /** `apple.consumption`, when given. */
+    consumption: ConsumptionPolicy | undefined;
   } | null;
   xsolla: {
     projectId: number;
@@ -429,6 +442,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
             environment: c.apple.api.environment ?? (environments.includes('Production') ? 'Production' : 'Sandbox'),
           }
         : null,
+      consumption: c.apple.consumption as ConsumptionPolicy | undefined,
     };
   }
   const xsolla: ResolvedConfig['xsolla'] = c.xsolla
