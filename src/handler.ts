@@ -9,6 +9,7 @@ import { appleNotificationRoute, appleTransactionRoute } from './providers/apple
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
 import { createAppStoreServerApi, unconfiguredAppStoreServerApi } from './providers/apple/api.js';
 import { createAppleApiHooks, type AppleApiHooks } from './providers/apple/reconcile.js';
+import { createAppleActions, type AppleActionHooks } from './providers/apple/actions.js';
 import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload } from './providers/apple/schemas.js';
 import {
   createXsollaSubscriptionsApi,
@@ -82,7 +83,8 @@ export interface SubscriptionWebhooks {
     /** Verify a StoreKit 2 `jwsRepresentation` (same code as the transaction inside a notification). */
     verifyTransaction(jws: string): Promise<JWSTransactionDecodedPayload>;
     verifyRenewalInfo(jws: string): Promise<JWSRenewalInfoDecodedPayload>;
-  } & AppleApiHooks;
+  } & AppleApiHooks &
+    AppleActionHooks;
   /** Xsolla's user-subscriptions API for the configured project (`xsolla.apiBaseUrl`). */
   xsolla: {
     /**
@@ -186,7 +188,11 @@ export function createSubscriptionWebhooks(
     return xsollaApi;
   };
 
-  const delivery = createDeliveryWorker(theStore, resolved, logger);
+  // Apple's after-commit calls (appAccountToken, consumption answers) are delivery targets; appleActions is set below.
+  const delivery = createDeliveryWorker(theStore, resolved, logger, {
+    handles: (id) => appleActions.targets.handles(id),
+    attempt: (c) => appleActions.targets.attempt(c),
+  });
   const ctx: CoreContext = { config: resolved, store: theStore, bus, logger, onDeliveriesEnqueued: () => delivery.wake() };
   const routeModules: Record<RouteName, RouteModule> = {
     apple: appleNotificationRoute(ctx, requireVerifier),
@@ -215,6 +221,15 @@ export function createSubscriptionWebhooks(
     apple?.api && verifier
       ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier })
       : unconfiguredAppStoreServerApi();
+  if (apple?.consumption && !apple.api) {
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'apple.consumption needs the App Store Server API: pass apple.api or set APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH');
+  }
+  // The worker's client: one HTTP attempt per delivery attempt, ended before the worker's own timeout (the worker retries).
+  const appleWorkerApi =
+    apple?.api && verifier
+      ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier, maxRetries: 0, timeoutMs: Math.max(100, Math.floor(resolved.delivery.timeoutMs * 0.9)) })
+      : appleApi;
+  const appleActions = createAppleActions({ store: theStore, config: resolved, logger, api: appleApi, workerApi: appleWorkerApi });
   const appleApiHooks = createAppleApiHooks(appleApi, async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response, logger);
 
   const mounts: { path: string; route: RouteName }[] = [];
@@ -285,6 +300,7 @@ export function createSubscriptionWebhooks(
       verifyTransaction: (jws) => requireVerifier().verifyTransaction(jws),
       verifyRenewalInfo: (jws) => requireVerifier().verifyRenewalInfo(jws),
       ...appleApiHooks,
+      ...appleActions.hooks,
     },
     xsolla: {
       listUserSubscriptions: async (input) => requireXsollaApi().listUserSubscriptions(input),

@@ -68,16 +68,55 @@ async function sqliteStoreTx(db: Database.Database) {
 }
 
 describe('sqliteStore', () => {
-  it('sets WAL, synchronous=FULL and a busy timeout by default; synchronous=NORMAL on request', () => {
+  it('sets WAL, a busy timeout, and synchronous=NORMAL on the connection (FULL durability is the store own WAL fsync)', () => {
     const a = open();
     sqliteStore(a, { migrate: true });
     expect(a.pragma('journal_mode', { simple: true })).toBe('wal');
-    expect(a.pragma('synchronous', { simple: true })).toBe(2); // FULL
+    expect(a.pragma('synchronous', { simple: true })).toBe(1); // NORMAL: checkpoints synced by SQLite
     expect(a.pragma('busy_timeout', { simple: true })).toBe(5000);
     const b = open();
     sqliteStore(b, { synchronous: 'NORMAL', busyTimeoutMs: 1234 });
-    expect(b.pragma('synchronous', { simple: true })).toBe(1); // NORMAL
     expect(b.pragma('busy_timeout', { simple: true })).toBe(1234);
+  });
+
+  it('synchronous FULL (default): a committed unit is answered only after the WAL fsync that covers it; units committed meanwhile share the next fsync', async () => {
+    const syncs: { release: () => void; fail: (e: Error) => void }[] = [];
+    let called!: () => void;
+    let syncCalled = new Promise<void>((r) => (called = r));
+    const syncWal = () =>
+      new Promise<void>((resolve, reject) => {
+        syncs.push({ release: resolve, fail: reject });
+        called();
+      });
+    const store = sqliteStore(open(), { migrate: true, syncWal } as never);
+    let answered = false;
+    const first = store.transaction((tx) => tx.insertOrder(sampleOrder('d1'))).then(() => (answered = true));
+    await syncCalled;
+    // Committed (a separate reader sees it) but not answered: the fsync is still in flight.
+    expect((await store.getOrderByNo('no_d1'))?.id).toBe('ord_d1');
+    expect(answered).toBe(false);
+    syncCalled = new Promise<void>((r) => (called = r));
+    // Two more units commit while the first fsync runs; they wait for the next one, together.
+    const later = Promise.all([0, 1].map((i) => store.transaction((tx) => tx.insertOrder(sampleOrder(`d2${i}`)))));
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(syncs).toHaveLength(1);
+    syncs[0]!.release();
+    await first;
+    expect(answered).toBe(true);
+    await syncCalled;
+    expect(syncs).toHaveLength(2);
+    // A failed fsync: committed but not acknowledged, STORE_UNAVAILABLE (the provider's retry is then a duplicate).
+    syncs[1]!.fail(new Error('EIO'));
+    const outcomes = await later.then(() => 'resolved', (e: unknown) => e);
+    expect(outcomes).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+  });
+
+  it('synchronous NORMAL: answered right after COMMIT, no fsync of its own', async () => {
+    let syncs = 0;
+    const store = sqliteStore(open(), { migrate: true, synchronous: 'NORMAL', syncWal: async () => void syncs++ } as never);
+    await store.transaction((tx) => tx.insertOrder(sampleOrder('n1')));
+    expect(syncs).toBe(0);
   });
 
   it('group commit: concurrent units of work share one transaction; each is answered only after its COMMIT; a throwing one is rolled back alone', async () => {

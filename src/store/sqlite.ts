@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { open, type FileHandle } from 'node:fs/promises';
 import { SubscriptionWebhooksError } from '../errors.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
@@ -26,17 +27,22 @@ export interface SqliteDatabase {
   pragma(source: string, options?: { simple?: boolean }): unknown;
   readonly inTransaction: boolean;
   readonly open: boolean;
+  /** The file the database was opened with (`:memory:` or '' for an in-memory or temporary database). */
+  readonly name: string;
+  readonly memory: boolean;
   close(): unknown;
 }
 
 /** Options for {@link sqliteStore}. */
 export interface SqliteStoreOptions {
   /**
-   * `PRAGMA synchronous`. `FULL` (default): every commit is fsynced before any notification it holds is
-   * answered, so an acknowledged notification survives power loss and OS crashes. `NORMAL`: in WAL mode
-   * the WAL is fsynced only at checkpoints, which is faster; a crash of the process still loses nothing,
-   * but a power loss or OS crash can lose the last commits, which were already answered 200 (the provider
-   * does not redeliver them).
+   * Durability. `FULL` (default): the WAL is fsynced after every commit before any notification it holds
+   * is answered, so an acknowledged notification survives power loss and OS crashes. The store does that
+   * fsync itself, off the event loop (the connection runs `PRAGMA synchronous=NORMAL`, which keeps
+   * checkpoints synced): while one fsync is in flight the next groups are verified and committed, and one
+   * fsync then covers them all. `NORMAL`: no fsync per commit (the WAL is synced at checkpoints only):
+   * faster, and a crash of the process still loses nothing, but a power loss or OS crash can lose the last
+   * commits, which were already answered 200 (the provider does not send them again).
    */
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a writer waits for another process' write to finish (`PRAGMA busy_timeout`), ms. Default 5000. */
@@ -120,12 +126,13 @@ const SETTINGS: Table<NotificationSettingRecord> = {
 };
 const ENDPOINTS: Table<WebhookEndpointRecord> = {
   name: 'sw_webhook_endpoints',
-  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at'],
-  values: (e) => [e.id, e.url, json(e.enabled_events), e.status, e.secret, e.previous_secret, ts(e.previous_secret_expires_at), e.description, json(e.metadata), ts(e.created), ts(e.updated)],
+  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at', 'secret_key_id', 'failing_since'],
+  values: (e) => [e.id, e.url, json(e.enabled_events), e.status, e.secret, e.previous_secret, ts(e.previous_secret_expires_at), e.description, json(e.metadata), ts(e.created), ts(e.updated), e.secret_key_id ?? null, ts(e.failing_since ?? null)],
   read: (r) => ({
     id: str(r.id), url: str(r.url), enabled_events: parse(r.enabled_events) as string[], status: r.status as WebhookEndpointRecord['status'], secret: str(r.secret),
     previous_secret: strOrNull(r.previous_secret), previous_secret_expires_at: readTs(r.previous_secret_expires_at), description: strOrNull(r.description),
     metadata: parse(r.metadata) as WebhookEndpointRecord['metadata'], created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
+    secret_key_id: strOrNull(r.secret_key_id ?? null), failing_since: readTs(r.failing_since ?? null),
   }),
 };
 const DELIVERIES: Table<DeliveryRecord> = {
@@ -255,8 +262,9 @@ interface Unit {
  * tables and migrations as `prismaStore` on SQLite (the same file works with either). The embedded
  * store: no server, durable before the 200, and fast (see BENCHMARKS.md).
  *
- * - WAL journal, `synchronous=FULL` by default: a notification is answered only after the commit that
- *   holds it is fsynced (see {@link SqliteStoreOptions.synchronous} for `NORMAL`'s trade-off).
+ * - WAL journal, `synchronous: 'FULL'` by default: a notification is answered only after the commit that
+ *   holds it is fsynced; the store fsyncs the WAL itself, off the event loop, so one fsync covers every
+ *   group committed while the previous one ran (see {@link SqliteStoreOptions.synchronous} for `NORMAL`'s trade-off).
  * - Group commit: units of work that arrive together run one after the other inside one
  *   `BEGIN IMMEDIATE` transaction and are committed with one fsync. Each runs inside its own SAVEPOINT:
  *   one that throws is rolled back alone, and its neighbours commit; every one is answered only after
@@ -267,7 +275,7 @@ interface Unit {
  *   (another process won the race) rolls the unit of work back to its savepoint and runs it again.
  * - Reads outside a transaction see committed data only (they wait for the open group to commit).
  *
- * Sets `journal_mode=WAL`, `synchronous` and `busy_timeout` on `db`.
+ * Sets `journal_mode=WAL`, `synchronous=NORMAL` (see above) and `busy_timeout` on `db`.
  *
  * @param db - a `better-sqlite3` database (`new Database(file)`), used by this store only
  * @throws SubscriptionWebhooksError `STORE_UNAVAILABLE` (from every method) when the database cannot be written
@@ -282,7 +290,9 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
   // busy_timeout first: another process may hold the lock that switching to WAL or migrating needs.
   db.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
   db.pragma('journal_mode = WAL');
-  db.pragma(`synchronous = ${options.synchronous === 'NORMAL' ? 'NORMAL' : 'FULL'}`);
+  // FULL durability is provided by syncing the WAL ourselves (off the event loop) before answering;
+  // NORMAL keeps SQLite's own syncs at checkpoints, which is what makes resetting the WAL safe.
+  db.pragma('synchronous = NORMAL');
   if (options.migrate) applySqliteMigrations(db);
   const maxRetries = options.maxRetries ?? 3;
   const maxBatch = Math.max(1, options.maxBatch ?? 64);
@@ -417,7 +427,48 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
       inGroup = false;
       endGroup();
     }
-    for (const { unit, value } of done) unit.resolve(value);
+    if (done.length > 0) durable(done);
+  }
+
+  // ---- durability: the WAL is fsynced (libuv thread pool) before a committed unit is answered ----------
+  const fullSync = options.synchronous !== 'NORMAL' && !db.memory && db.name !== '' && db.name !== ':memory:';
+  let wal: Promise<FileHandle> | undefined;
+  const syncWal =
+    (options as { syncWal?: () => Promise<void> }).syncWal ??
+    (async () => {
+      wal ??= open(`${db.name}-wal`, 'r');
+      await (await wal).datasync();
+    });
+  let waiting: { unit: Unit; value: unknown }[] = [];
+  let syncing = false;
+  function durable(done: { unit: Unit; value: unknown }[]): void {
+    if (!fullSync) {
+      for (const { unit, value } of done) unit.resolve(value);
+      return;
+    }
+    waiting.push(...done);
+    if (!syncing) void syncLoop();
+  }
+  /** One fsync at a time; whatever committed while it ran waits for the next one (group commit across groups). */
+  async function syncLoop(): Promise<void> {
+    syncing = true;
+    try {
+      while (waiting.length > 0) {
+        const batch = waiting;
+        waiting = [];
+        try {
+          await syncWal();
+          for (const { unit, value } of batch) unit.resolve(value);
+        } catch (error) {
+          // Committed but not known durable: not acknowledged (the provider sends it again; a duplicate then).
+          wal = undefined;
+          const failed = new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Database unavailable (sqlite): fsync of the WAL failed: ${(error as Error).message}`, { cause: error });
+          for (const { unit } of batch) unit.reject(failed);
+        }
+      }
+    } finally {
+      syncing = false;
+    }
   }
 
   /** A read or write outside `transaction`: waits while a group is open (its rows are not committed yet). */
@@ -485,7 +536,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
       }),
     async close() {
       closed = true;
-      while (draining || inGroup) await new Promise((r) => setImmediate(r));
+      while (draining || inGroup || syncing) await new Promise((r) => setImmediate(r));
+      if (wal) await (await wal).close().catch(() => {});
       if (options.closeDatabaseOnClose && db.open) db.close();
     },
   };
