@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { SubscriptionWebhooksError } from './errors.js';
+import { configIssueMessage } from './config-hints.js';
 import { APPLE_ROOT_CA_G3_DER } from './providers/apple/root-certificate.js';
 import type { ConsumptionPolicy } from './providers/apple/actions.js';
 import type { Logger } from './logger.js';
@@ -195,7 +196,8 @@ const APPLE_ENVIRONMENTS = ['Production', 'Sandbox', 'Xcode', 'LocalTesting'] as
 
 const fn = (name: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `${name} must be a function` });
 
-const configSchema = z.strictObject({
+/** The config's schema (exported for the reference test of docs/configuration.md). @internal */
+export const configSchema = z.strictObject({
   apple: z
     .strictObject({
       bundleId: z.string().min(1, 'must be a non-empty bundle id, e.g. "com.example.app"'),
@@ -403,11 +405,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const path = issue.path.join('.') || (issue.code === 'unrecognized_keys' ? String(issue.keys[0]) : '(root)');
-    const key = issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys].join('.') : path;
-    const why = issue.code === 'unrecognized_keys' ? 'is not a known option' : issue.message;
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`${key}\` ${why}`);
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: ${configIssueMessage(configSchema, parsed.error.issues)}`);
   }
   const c = parsed.data;
   if (!c.apple && !c.xsolla) {

@@ -80,6 +80,8 @@ export type {
   RefundHistoryPage,
 } from './providers/apple/api.js';
 export { reconcileAppleNotifications } from './providers/apple/reconcile.js';
+export { APPLE_APP_ACCOUNT_TOKEN_TARGET, APPLE_CONSUMPTION_TARGET } from './providers/apple/actions.js';
+export type { AppleActionHooks, ConsumptionInput, ConsumptionPolicy, ConsumptionRecord } from './providers/apple/actions.js';
 export type {
   AppleApiHooks,
   ReconcileOptions,

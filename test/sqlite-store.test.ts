@@ -31,21 +31,30 @@ function open(path = file()): Database.Database {
   return db;
 }
 
-/** The database with every exec() recorded, and a COMMIT that can be made to fail once. */
+/** The database with every transaction-control statement recorded, and a COMMIT that can be made to fail once. */
 function spied(db: Database.Database, onCommit: () => void = () => {}) {
   const log: string[] = [];
   let failNextCommit = false;
+  const control = /^(BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE)/;
   const proxy = new Proxy(db, {
     get(target, prop) {
-      if (prop === 'exec') {
+      if (prop === 'prepare') {
         return (sql: string) => {
-          log.push(sql);
-          if (sql === 'COMMIT') onCommit();
-          if (sql === 'COMMIT' && failNextCommit) {
-            failNextCommit = false;
-            throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
-          }
-          return target.exec(sql);
+          const statement = target.prepare(sql);
+          if (!control.test(sql)) return statement;
+          return {
+            run: () => {
+              log.push(sql);
+              if (sql === 'COMMIT') {
+                onCommit();
+                if (failNextCommit) {
+                  failNextCommit = false;
+                  throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+                }
+              }
+              return statement.run();
+            },
+          };
         };
       }
       const v = Reflect.get(target, prop, target) as unknown;

@@ -311,6 +311,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     return r ? t.read(r) : null;
   };
   const many = <T>(t: Table<T>, sql: string, ...values: unknown[]): T[] => (stmt(sql).all(...values) as Row[]).map(t.read);
+  /** Transaction control through prepared statements too (exec() parses its text on every call). */
+  const control = (sql: 'BEGIN IMMEDIATE' | 'SAVEPOINT sw_unit' | 'RELEASE sw_unit' | 'ROLLBACK TO sw_unit' | 'COMMIT' | 'ROLLBACK'): void => void stmt(sql).run();
 
   function wrap(): StoreTransaction {
     const readNull = new Set<string>();
@@ -382,7 +384,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   async function runGroup(batch: Unit[]): Promise<void> {
     try {
-      db.exec('BEGIN IMMEDIATE');
+      control('BEGIN IMMEDIATE');
     } catch (error) {
       for (const u of batch) u.reject(mapError(error));
       return;
@@ -394,27 +396,27 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     try {
       for (const unit of batch) {
         for (let attempt = 0; ; attempt++) {
-          db.exec('SAVEPOINT sw_unit');
+          control('SAVEPOINT sw_unit');
           try {
             const value = await unit.run(wrap());
-            db.exec('RELEASE sw_unit');
+            control('RELEASE sw_unit');
             done.push({ unit, value });
             break;
           } catch (error) {
             // A statement error that ended the whole transaction (I/O, disk full) fails the group.
             if (!db.inTransaction) throw error;
-            db.exec('ROLLBACK TO sw_unit');
-            db.exec('RELEASE sw_unit');
+            control('ROLLBACK TO sw_unit');
+            control('RELEASE sw_unit');
             if (attempt < maxRetries && isRetryable(error)) continue;
             unit.reject(mapError(error));
             break;
           }
         }
       }
-      db.exec('COMMIT');
+      control('COMMIT');
     } catch (error) {
       try {
-        if (db.inTransaction) db.exec('ROLLBACK');
+        if (db.inTransaction) control('ROLLBACK');
       } catch {
         // The transaction is gone either way.
       }
