@@ -1,5 +1,4 @@
 import { SubscriptionWebhooksError, type HandlerResponse, type HeadersLike, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
-import { logRejection } from '../src/logger.js';
 
 // The default body timeout lives in the core, shared with `subscription-webhooks/callback`.
 export { DEFAULT_BODY_TIMEOUT_MS } from '../src/index.js';
@@ -28,9 +27,8 @@ export async function handleRequest(hooks: SubscriptionWebhooks, route: RouteNam
     const rawBody = await req.readBody();
     return (await hooks.handle(route, { headers: req.headers, rawBody, userId })).response;
   } catch (err) {
-    // 413/408 at warn, a flood summarised per code (as the core's rejections); anything else at error.
-    logRejection(hooks.logger, err, { err, route }, (err as Error).message);
-    return errorResponse(hooks, route, err);
+    // Logged as the core logs its own: 413/408 at warn, a flood summarised per code; anything else at error.
+    return errorResponse(hooks, route, err, true);
   }
 }
 
@@ -41,8 +39,8 @@ export function routeFor(hooks: SubscriptionWebhooks, path: string): RouteName |
 }
 
 /** The answer for an error raised outside the core (body reading, method), in the route's own wire format. */
-export function errorResponse(hooks: SubscriptionWebhooks, route: RouteName, err: unknown): HandlerResponse {
-  const response = hooks.errorResponse(route, err);
+export function errorResponse(hooks: SubscriptionWebhooks, route: RouteName, err: unknown, log = false): HandlerResponse {
+  const response = hooks.errorResponse(route, err, { log });
   // After 408/413 the rest of the body is never read, so the connection cannot be reused.
   const headers: Record<string, string> = { ...response.headers };
   if (response.status === 408 || response.status === 413) headers.connection = 'close';

@@ -62,8 +62,10 @@ export interface SubscriptionWebhooks {
   /**
    * Words an error in the wire format of `route` (Apple's `{ code, message, data }`, Xsolla's `{ error }`).
    * For adapters, whose own failures (body too large or too slow, wrong method) happen before `handle`.
+   * With `{ log: true }` the error is logged as `handle` logs its own: 4xx at warn (a flood summarised
+   * per code), 5xx at error.
    */
-  errorResponse(route: RouteName, error: unknown): HandlerResponse;
+  errorResponse(route: RouteName, error: unknown, options?: { log?: boolean }): HandlerResponse;
   /** Orders (seed 003): create one before purchase; its `no` is the `appAccountToken` you pass to StoreKit. */
   orders: {
     create(input: CreateOrderInput): Promise<Order>;
@@ -213,8 +215,10 @@ export function createSubscriptionWebhooks(
     }
   }
 
-  function errorResponse(route: RouteName, error: unknown): HandlerResponse {
-    return (routeModules[route] ?? routeModules.apple).errorResponse(toError(error));
+  function errorResponse(route: RouteName, error: unknown, options: { log?: boolean } = {}): HandlerResponse {
+    const e = toError(error);
+    if (options.log) logRejection(logger, e, { code: e.code, route, err: e.cause ?? e }, `rejected: ${e.message}`);
+    return (routeModules[route] ?? routeModules.apple).errorResponse(e);
   }
 
   const appleApi =
