@@ -22,6 +22,8 @@ export interface SeenRequest {
 /** A scripted answer that replaces the normal handling of the next matching request. */
 export interface Scripted {
   status: number;
+  /** Never answer (the caller sees a hung request); nothing is recorded. `seen` resolves `held` waiters. */
+  hold?: boolean;
   body?: unknown;
   headers?: Record<string, string>;
 }
@@ -51,6 +53,8 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
   const testNotifications = new Map<string, { signedPayload: string; sendAttempts: unknown[] }>();
   let nextTestNotification: { signedPayload: string; sendAttempts: unknown[] } | null = null;
   const script: Array<{ match: (r: SeenRequest) => boolean; answer: Scripted }> = [];
+  const held: import('node:http').ServerResponse[] = [];
+  const heldWaiters: Array<(r: SeenRequest) => void> = [];
 
   async function authenticate(req: IncomingMessage, record: SeenRequest): Promise<boolean> {
     const auth = req.headers.authorization ?? '';
@@ -278,6 +282,11 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
         if (i >= 0) answer = script.splice(i, 1)[0]!.answer;
         else if (!(await authenticate(req, record))) answer = { status: 401 };
         else answer = route(record);
+        if (answer.hold) {
+          held.push(res);
+          for (const w of heldWaiters.splice(0)) w(record);
+          return;
+        }
         res.writeHead(answer.status, { ...(answer.body !== undefined ? { 'content-type': 'application/json' } : {}), ...answer.headers });
         res.end(answer.body === undefined ? undefined : JSON.stringify(answer.body));
       })();
@@ -314,7 +323,13 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
     failNext(path: string, answer: Scripted, count = 1) {
       for (let i = 0; i < count; i++) script.push({ match: (r) => r.path === path, answer });
     },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    /** Resolves with the next request a `hold` answer keeps hanging. */
+    nextHeld: () => new Promise<SeenRequest>((resolve) => heldWaiters.push(resolve)),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const r of held.splice(0)) r.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -2,8 +2,9 @@ import { parseJsonObject, rawBodyText, readRawBody, stringField } from '../../co
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
 import { SubscriptionWebhooksError } from '../../errors.js';
-import type { InboxRecord, NotificationReads } from '../../store/types.js';
-import { applyAppleNotification } from './apply.js';
+import type { InboxRecord, NotificationReads, StoreTransaction } from '../../store/types.js';
+import { appleActionRows } from './actions.js';
+import { applyAppleNotification, type AppleTransactionFields } from './apply.js';
 import type { AppleVerifier } from './verifier.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
@@ -25,6 +26,19 @@ const appleReads = (t: { originalTransactionId: string; transactionId: string; a
   orderTradeNos: [{ provider: 'apple', tradeNo: t.transactionId }],
   orderNos: t.appAccountToken ? [t.appAccountToken] : [],
 });
+
+/**
+ * Who owns transaction `t` before this unit of work changes anything (its subscription's user, else its
+ * order's): the rows the unit of work reads and locks anyway. Only for a transaction without an
+ * appAccountToken (the one that could name an owner through the app's order).
+ */
+async function ownerBefore(tx: StoreTransaction, t: AppleTransactionFields): Promise<string | null> {
+  const sub = await tx.getSubscription('apple', t.originalTransactionId);
+  if (sub) return sub.user_id;
+  return (await tx.getOrderByTradeNo('apple', t.transactionId))?.user_id ?? null;
+}
+
+const nowIso = (ctx: CoreContext) => new Date(ctx.config.delivery.now()).toISOString();
 
 /** JSON round trip: the decoded payload as it will be stored and emitted (no undefined, no class instances). */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
@@ -52,23 +66,35 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
         raw_body: rawBodyText(request.rawBody),
         payload: decoded,
       };
-      const outcome = await commitNotification(ctx, inbox, (tx) =>
-        applyAppleNotification(
-          tx,
-          {
-            notificationId: p.notificationUUID,
-            notificationType: p.notificationType,
-            subtype: p.subtype ?? null,
-            effectiveDate: p.signedDate,
-            environment: verified.environment,
-            transaction: verified.transaction,
-            renewalInfo: verified.renewalInfo,
-            decoded,
-          },
-          ctx.logger,
-        ),
+      // A CONSUMPTION_REQUEST is answered after the commit, by the delivery worker (apple.consumption).
+      const answers = p.notificationType === 'CONSUMPTION_REQUEST' && verified.transaction !== undefined && ctx.config.apple?.consumption !== undefined;
+      let actionRows = 0;
+      const outcome = await commitNotification(
+        ctx,
+        inbox,
+        async (tx) => {
+          const applied = await applyAppleNotification(
+            tx,
+            {
+              notificationId: p.notificationUUID,
+              notificationType: p.notificationType,
+              subtype: p.subtype ?? null,
+              effectiveDate: p.signedDate,
+              environment: verified.environment,
+              transaction: verified.transaction,
+              renewalInfo: verified.renewalInfo,
+              decoded,
+            },
+            ctx.logger,
+          );
+          const rows = answers ? appleActionRows(applied.events, { consumption: true }, nowIso(ctx)) : [];
+          if (rows.length > 0) await tx.insertDeliveries(rows);
+          actionRows = rows.length;
+          return applied;
+        },
         verified.transaction ? appleReads(verified.transaction) : {},
       );
+      if (!outcome.duplicate && actionRows > 0) ctx.onDeliveriesEnqueued?.();
       let userId = outcome.duplicate ? null : outcome.userId;
       if (outcome.duplicate && verified.transaction) {
         userId = (await ctx.store.getSubscription('apple', verified.transaction.originalTransactionId))?.user_id ?? null;
@@ -104,8 +130,13 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
       const caller = request.userId ?? undefined;
       // A client may fetch a transaction long after it happened: order it by purchase, not by signing date,
       // so it can never make a later server notification look stale.
-      const commit = (notificationId: string) =>
-        commitNotification(
+      // Binding a purchase that carries no appAccountToken to the signed-in poster also sets the token at
+      // Apple (after the commit, through the delivery worker), so that its later notifications carry it.
+      const mayBind = caller !== undefined && !t.appAccountToken && t.inAppOwnershipType !== 'FAMILY_SHARED' && (ctx.config.apple?.api ?? null) !== null;
+      let actionRows = 0;
+      const commit = async (notificationId: string) => {
+        actionRows = 0;
+        const committed = await commitNotification(
           ctx,
           {
             provider: 'apple',
@@ -118,8 +149,9 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
             raw_body: rawBodyText(request.rawBody),
             payload: t,
           },
-          (tx) =>
-            applyAppleNotification(
+          async (tx) => {
+            const owner = mayBind ? await ownerBefore(tx, t) : undefined;
+            const applied = await applyAppleNotification(
               tx,
               {
                 notificationId,
@@ -133,9 +165,18 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
                 receivedAt,
               },
               ctx.logger,
-            ),
+            );
+            const binds = mayBind && owner === null && applied.userId === caller;
+            const rows = binds ? appleActionRows(applied.events, { appAccountToken: true }, nowIso(ctx)) : [];
+            if (rows.length > 0) await tx.insertDeliveries(rows);
+            actionRows = rows.length;
+            return applied;
+          },
           appleReads(t),
         );
+        if (!committed.duplicate && actionRows > 0) ctx.onDeliveriesEnqueued?.();
+        return committed;
+      };
       let outcome = await commit(`tx:${t.transactionId}`);
       // Who owns it now (after the commit). A redelivered post (tx:<id> used up) is answered from the store.
       const ownerNow = async (): Promise<string | null> => {
