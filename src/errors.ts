@@ -119,6 +119,9 @@ export class SubscriptionWebhooksError extends Error {
     this.status = HTTP_STATUS_BY_CODE[code];
   }
 }
+// The static method above refers to the class, so the bundler renames its inner binding
+// (`_SubscriptionWebhooksError`); keep the name users see in stack traces and `inspect`.
+Object.defineProperty(SubscriptionWebhooksError, 'name', { value: 'SubscriptionWebhooksError' });
 
 /** True when `value` is a {@link SubscriptionWebhooksError}, optionally with the given code. */
 export function isSubscriptionWebhooksError(value: unknown, code?: ErrorCode): value is SubscriptionWebhooksError {

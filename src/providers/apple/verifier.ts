@@ -14,6 +14,9 @@ import {
 } from './schemas.js';
 import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload } from './schemas.js';
 
+/** Said with an untrusted root: the usual cause in development is a test chain the config does not list. */
+const TEST_CHAIN_HINT = ' (signed by a test chain? list its root in apple.rootCertificates or env APPLE_ROOT_CERTIFICATES, in tests and development only)';
+
 /** Extension Apple puts on its App Store receipt-signing leaf certificates. */
 export const APPLE_LEAF_OID = '1.2.840.113635.100.6.11.1';
 /** Extension Apple puts on its WWDR intermediate certificates. */
@@ -379,7 +382,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
         break;
       }
     }
-    if (!root) fail('CERT_CHAIN_INVALID', 'intermediate certificate is not issued by a trusted root');
+    if (!root) fail('CERT_CHAIN_INVALID', `intermediate certificate is not issued by a trusted root${TEST_CHAIN_HINT}`);
     if (
       !sameBytes(leaf.issuerName.toArrayBuffer(), intermediate.subjectName.toArrayBuffer()) ||
       !(await leaf.verify({ publicKey: intermediate.publicKey, signatureOnly: true }, crypto))
@@ -471,7 +474,10 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
 
   function checkEnvironment(actual: string | null | undefined, what: string): void {
     if (typeof actual !== 'string' || !environments.has(actual)) {
-      fail('ENVIRONMENT_REJECTED', `${what} environment ${JSON.stringify(actual)} is not accepted`);
+      fail(
+        'ENVIRONMENT_REJECTED',
+        `${what} environment ${JSON.stringify(actual)} is not accepted: accepted are ${[...environments].join(', ')} (apple.environments, or env APPLE_ENVIRONMENTS, e.g. APPLE_ENVIRONMENTS=Production,Sandbox)`,
+      );
     }
   }
 
