@@ -4,6 +4,7 @@ import { SubscriptionWebhooksError } from './errors.js';
 import { configIssueMessage } from './config-hints.js';
 import { APPLE_ROOT_CA_G3_DER } from './providers/apple/root-certificate.js';
 import type { ConsumptionPolicy } from './providers/apple/actions.js';
+import { parseSecretKeys, SECRET_KEY_ENV, type SecretKey } from './delivery/secrets.js';
 import type { Logger } from './logger.js';
 import type { Store } from './store/types.js';
 
@@ -120,6 +121,14 @@ export interface SubscriptionWebhooksConfig {
    * @default true only when NODE_ENV is `development` or `test`; false otherwise, unset NODE_ENV included
    */
   allowPrivateUrls?: boolean;
+  /**
+   * The key that encrypts webhook endpoint signing secrets in the store (AES-256-GCM): base64 of 32
+   * random bytes (`openssl rand -base64 32`). To rotate it, give the new key first and the old ones
+   * after it (an array, or comma separated): every key decrypts, the first encrypts, and a secret is
+   * re-encrypted with the first key when it is rotated. Env `SUBSCRIPTION_WEBHOOKS_SECRET_KEY`.
+   * Without a key, secrets are stored in plaintext (a warning is logged once in production).
+   */
+  secretsKey?: string | string[];
   /**
    * Resolves webhook endpoint host names, for the SSRF check and the connection that follows it.
    * @default the system resolver (`dns.lookup(host, { all: true })`)
@@ -239,6 +248,7 @@ export const configSchema = z.strictObject({
   locale: z.string().min(2).optional(),
   allowPrivateUrls: z.boolean().optional(),
   dnsLookup: fn('dnsLookup').optional(),
+  secretsKey: z.union([z.string(), z.array(z.string())]).optional(),
   delivery: z
     .strictObject({
       retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
@@ -301,6 +311,8 @@ export interface ResolvedConfig {
   /** Effective: the option, else NODE_ENV development/test. */
   allowPrivateUrls: boolean;
   dnsLookup: ((hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>) | undefined;
+  /** From `secretsKey` or env `SUBSCRIPTION_WEBHOOKS_SECRET_KEY`; empty: secrets stored in plaintext. */
+  secretKeys: SecretKey[];
   delivery: {
     retrySchedule: number[];
     timeoutMs: number;
@@ -467,6 +479,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     locale: normalizeLocale(c.locale) ?? 'en',
     allowPrivateUrls: c.allowPrivateUrls ?? (env.NODE_ENV === 'development' || env.NODE_ENV === 'test'),
     dnsLookup: c.dnsLookup as ResolvedConfig['dnsLookup'],
+    secretKeys: c.secretsKey !== undefined ? parseSecretKeys(c.secretsKey, '`secretsKey`') : parseSecretKeys(env[SECRET_KEY_ENV], SECRET_KEY_ENV),
     delivery: {
       retrySchedule: [...(c.delivery?.retrySchedule ?? DEFAULT_RETRY_SCHEDULE)],
       timeoutMs: c.delivery?.timeoutMs ?? 15_000,

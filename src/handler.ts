@@ -23,6 +23,7 @@ import { defaultStore } from './store/default-store.js';
 import { createNotificationSettingsApi, type NotificationSettingsApi } from './notifications/settings.js';
 import { checkNotificationSettings } from './notifications/event-names.js';
 import { createWebhookEndpointsApi, type WebhookEndpointsApi } from './delivery/endpoints.js';
+import { createSecretBox } from './delivery/secrets.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
 import type { Store, SubscriptionFilter } from './store/types.js';
 import { z } from 'zod';
@@ -284,7 +285,7 @@ export function createSubscriptionWebhooks(
       get: (no) => theStore.getOrderByNo(no),
     },
     settings: createNotificationSettingsApi(theStore),
-    webhookEndpoints: createWebhookEndpointsApi(theStore, { allowPrivateUrls: resolved.allowPrivateUrls, now: resolved.delivery.now, resolve: resolved.dnsLookup }),
+    webhookEndpoints: createWebhookEndpointsApi(theStore, { allowPrivateUrls: resolved.allowPrivateUrls, now: resolved.delivery.now, resolve: resolved.dnsLookup, secrets: createSecretBox(resolved.secretKeys) }),
     delivery: {
       get running() {
         return delivery.running;

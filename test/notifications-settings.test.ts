@@ -154,8 +154,9 @@ describe('hooks.webhookEndpoints', () => {
     expect((await hooks.webhookEndpoints.update(w.id, { enabled_events: ['manual.notification'], status: 'disabled' })).enabled_events).toEqual(['manual.notification']);
     const r = await hooks.webhookEndpoints.rotateSecret(w.id);
     expect(r.secret).not.toBe(w.secret);
-    expect(r.previous_secret).toBe(w.secret);
-    expect(await hooks.webhookEndpoints.list()).toEqual([r]);
+    // Plaintext only from create and rotateSecret; everything else shows the secrets masked.
+    expect(r.previous_secret).toBe(`whsec_…${w.secret.slice(-4)}`);
+    expect(await hooks.webhookEndpoints.list()).toEqual([{ ...r, secret: `whsec_…${r.secret.slice(-4)}` }]);
     expect(await hooks.webhookEndpoints.del(w.id)).toEqual({ id: w.id, deleted: true });
     await expect(hooks.webhookEndpoints.del(w.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
     await expect(hooks.webhookEndpoints.rotateSecret(w.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });

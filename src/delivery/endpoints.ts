@@ -6,10 +6,18 @@ import { randomId } from '../ids.js';
 import { unknownEventError } from '../notifications/event-names.js';
 import type { Store, WebhookEndpointRecord } from '../store/types.js';
 import { generateWebhookSecret } from './sign.js';
+import { createSecretBox, maskSecret, type SecretBox } from './secrets.js';
 import { isPrivateAddress, privateTargetsAllowed, systemResolver, type HostResolver } from './ssrf.js';
 
-/** A registered outbound webhook endpoint, as `hooks.webhookEndpoints` returns it. */
-export type WebhookEndpoint = WebhookEndpointRecord;
+/**
+ * A registered outbound webhook endpoint, as `hooks.webhookEndpoints` returns it. `secret` is the
+ * plaintext `whsec_…` only from `create` and `rotateSecret`; `get`, `list` and `update` return it (and
+ * `previous_secret`) masked, `whsec_…abcd`.
+ */
+export type WebhookEndpoint = Omit<WebhookEndpointRecord, 'secret_key_id' | 'failing_since'> & {
+  /** ISO 8601: since when every attempt to it has failed (null: its last attempt succeeded, or none was made). */
+  failing_since: string | null;
+};
 
 /** Input of `hooks.webhookEndpoints.create`. */
 export interface CreateWebhookEndpointInput {
@@ -27,7 +35,8 @@ export type UpdateWebhookEndpointInput = Partial<CreateWebhookEndpointInput> & {
 /** `hooks.webhookEndpoints`: where signed events go (Standard Webhooks). */
 export interface WebhookEndpointsApi {
   /**
-   * Registers an endpoint with a new `whsec_…` secret. Events committed from now on are delivered to it.
+   * Registers an endpoint with a new `whsec_…` secret, returned here in plaintext (and by `rotateSecret`)
+   * only: store it where the receiver reads it. Events committed from now on are delivered to it.
    * @example
    * const webhook = await hooks.webhookEndpoints.create({
    *   url: 'https://your-app.com/api/payment/callback',
@@ -38,16 +47,18 @@ export interface WebhookEndpointsApi {
    * `INVALID_ARGUMENT` for a malformed URL or field, `WEBHOOK_URL_NOT_ALLOWED` for `http:` or a private host (unless `allowPrivateUrls`, or NODE_ENV development/test)
    */
   create(input: CreateWebhookEndpointInput): Promise<WebhookEndpoint>;
+  /** The endpoint, its secrets masked (`whsec_…abcd`). */
   get(id: string): Promise<WebhookEndpoint | null>;
-  /** Every endpoint, oldest first. */
+  /** Every endpoint, oldest first, secrets masked (`whsec_…abcd`). */
   list(): Promise<WebhookEndpoint[]>;
   /** @throws SubscriptionWebhooksError `NOT_FOUND`, and the errors of `create` */
   update(id: string, patch: UpdateWebhookEndpointInput): Promise<WebhookEndpoint>;
   /** Deletes the endpoint and its delivery rows. @throws SubscriptionWebhooksError `NOT_FOUND` */
   del(id: string): Promise<{ id: string; deleted: true }>;
   /**
-   * Issues a new secret. Until `graceMs` has passed, each delivery carries two signatures (new and old),
-   * so receivers can switch secrets without dropping a request.
+   * Issues a new secret, returned in plaintext (the old one masked). Until `graceMs` has passed, each
+   * delivery carries two signatures (new and old), so receivers can switch secrets without dropping a
+   * request. Both are stored encrypted with the current `secretsKey` (a plaintext row is encrypted now).
    * @param options.graceMs - how long the old secret keeps signing. @default 86400000 (24 h)
    * @throws SubscriptionWebhooksError `NOT_FOUND`
    */
@@ -119,8 +130,31 @@ export async function checkEndpointUrl(raw: string, allowPrivateUrls: boolean, e
 }
 
 /** Builds `hooks.webhookEndpoints` on a store. */
-export function createWebhookEndpointsApi(store: Store, options: { allowPrivateUrls: boolean; now: () => number; resolve?: HostResolver }): WebhookEndpointsApi {
+export function createWebhookEndpointsApi(
+  store: Store,
+  options: { allowPrivateUrls: boolean; now: () => number; resolve?: HostResolver; secrets?: SecretBox },
+): WebhookEndpointsApi {
   const checkUrl = (raw: string) => checkEndpointUrl(raw, options.allowPrivateUrls, true, options.resolve);
+  const box = options.secrets ?? createSecretBox([]);
+
+  /** The public view: secrets masked unless `reveal` gives the plaintext to return. */
+  function view(r: WebhookEndpointRecord, reveal?: string): WebhookEndpoint {
+    const { secret_key_id: _keyId, failing_since, ...rest } = r;
+    const masked = (stored: string, field: string): string => {
+      try {
+        return maskSecret(box.open(stored, r.id, field));
+      } catch {
+        return 'whsec_…????'; // encrypted with a key this process does not have
+      }
+    };
+    return {
+      ...rest,
+      secret: reveal ?? masked(r.secret, 'secret'),
+      previous_secret: r.previous_secret === null ? null : masked(r.previous_secret, 'previous_secret'),
+      failing_since: failing_since ?? null,
+    };
+  }
+
   async function change(id: string, fn: (current: WebhookEndpointRecord, now: string) => WebhookEndpointRecord): Promise<WebhookEndpointRecord> {
     return store.transaction(async (tx) => {
       const current = await tx.getWebhookEndpoint(id);
@@ -136,52 +170,66 @@ export function createWebhookEndpointsApi(store: Store, options: { allowPrivateU
       const enabled = checkEvents(i.enabled_events);
       const url = await checkUrl(i.url);
       const now = new Date(options.now()).toISOString();
+      const id = randomId('we');
+      const secret = generateWebhookSecret();
       const record: WebhookEndpointRecord = {
-        id: randomId('we'),
+        id,
         url,
         enabled_events: enabled,
         status: 'enabled',
-        secret: generateWebhookSecret(),
+        secret: box.seal(secret, id, 'secret'),
         previous_secret: null,
         previous_secret_expires_at: null,
         description: i.description ?? null,
         metadata: i.metadata ?? {},
         created: now,
         updated: now,
+        secret_key_id: box.keyId,
+        failing_since: null,
       };
       await store.transaction((tx) => tx.saveWebhookEndpoint(record));
-      return record;
+      return view(record, secret);
     },
-    get: (id) => store.getWebhookEndpoint(id),
-    list: () => store.listWebhookEndpoints(),
+    async get(id) {
+      const r = await store.getWebhookEndpoint(id);
+      return r && view(r);
+    },
+    list: async () => (await store.listWebhookEndpoints()).map((r) => view(r)),
     async update(id, patch) {
       const p = parse(updateSchema, patch, 'update');
       const enabled = p.enabled_events === undefined ? undefined : checkEvents(p.enabled_events);
       const url = p.url === undefined ? undefined : await checkUrl(p.url);
-      return change(id, (c, now) => ({
+      const next = await change(id, (c, now) => ({
         ...c,
         url: url ?? c.url,
         enabled_events: enabled ?? c.enabled_events,
         status: p.status ?? c.status,
         description: p.description === undefined ? c.description : p.description,
         metadata: p.metadata ?? c.metadata,
+        // Re-enabled by hand: the failing period starts again from the next failure.
+        failing_since: p.status === 'enabled' ? null : (c.failing_since ?? null),
         updated: now,
       }));
+      return view(next);
     },
     async del(id) {
       if (!(await store.transaction((tx) => tx.deleteWebhookEndpoint(id)))) throw new SubscriptionWebhooksError('NOT_FOUND', `No webhook endpoint ${id}`);
       return { id, deleted: true };
     },
-    rotateSecret(id, rotate = {}) {
+    async rotateSecret(id, rotate = {}) {
       const graceMs = rotate.graceMs ?? 86_400_000;
-      if (!Number.isInteger(graceMs) || graceMs < 0) return Promise.reject(new SubscriptionWebhooksError('INVALID_ARGUMENT', 'rotateSecret: `graceMs` must be a non-negative integer'));
-      return change(id, (c, now) => ({
+      if (!Number.isInteger(graceMs) || graceMs < 0) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'rotateSecret: `graceMs` must be a non-negative integer');
+      const secret = generateWebhookSecret();
+      const next = await change(id, (c, now) => ({
         ...c,
-        secret: generateWebhookSecret(),
-        previous_secret: graceMs > 0 ? c.secret : null,
+        secret: box.seal(secret, id, 'secret'),
+        // The old secret, re-encrypted with the current key (a plaintext or old-key row is encrypted anew).
+        previous_secret: graceMs > 0 ? box.seal(box.open(c.secret, id, 'secret'), id, 'previous_secret') : null,
         previous_secret_expires_at: graceMs > 0 ? new Date(Date.parse(now) + graceMs).toISOString() : null,
+        secret_key_id: box.keyId,
         updated: now,
       }));
+      return view(next, secret);
     },
   };
 }

@@ -8,6 +8,7 @@ import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, 
 import { attemptAction, type ActionTargets } from './action-targets.js';
 import { NOTIFIER_ENDPOINT_ID } from './outbox.js';
 import { createWebhookPoster } from './http-post.js';
+import { createSecretBox, warnOnceWithoutKey } from './secrets.js';
 import { signatureHeader } from './sign.js';
 import { TargetRefusedError } from './ssrf.js';
 
@@ -250,13 +251,30 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     return write;
   }
 
+  // Decrypted signing secrets by stored form (AES-GCM per attempt would be wasted CPU), bounded.
+  const box = createSecretBox(config.secretKeys);
+  warnOnceWithoutKey(config.secretKeys, logger);
+  const plaintexts = new Map<string, string>();
+  function opened(endpointId: string, field: string, stored: string): string {
+    const key = `${endpointId}\n${field}\n${stored}`;
+    let plain = plaintexts.get(key);
+    if (plain === undefined) {
+      plain = box.open(stored, endpointId, field);
+      if (plaintexts.size >= 10_000) plaintexts.clear();
+      plaintexts.set(key, plain);
+    }
+    return plain;
+  }
+
   async function post(c: ClaimedDelivery): Promise<Attempt> {
     const endpoint = c.endpoint!;
     const id = c.delivery.event_id;
     const timestamp = Math.floor(now() / 1000);
-    const secrets = [endpoint.secret];
-    if (endpoint.previous_secret && endpoint.previous_secret_expires_at && Date.parse(endpoint.previous_secret_expires_at) > now()) secrets.push(endpoint.previous_secret);
     try {
+      const secrets = [opened(endpoint.id, 'secret', endpoint.secret)];
+      if (endpoint.previous_secret && endpoint.previous_secret_expires_at && Date.parse(endpoint.previous_secret_expires_at) > now()) {
+        secrets.push(opened(endpoint.id, 'previous_secret', endpoint.previous_secret));
+      }
       return await withTimeout(timeoutMs, async (signal) => {
         const res = await poster.post(
           endpoint.url,
@@ -280,7 +298,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
         };
       });
     } catch (err) {
-      if (err instanceof TargetRefusedError) return { ok: false, status: null, error: err.message.slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
+      if (err instanceof TargetRefusedError || err instanceof SubscriptionWebhooksError) return { ok: false, status: null, error: err.message.slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
       const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
       return { ok: false, status: null, error: String(e.code ?? e.cause?.code ?? e.message ?? err).slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
     }

@@ -138,13 +138,14 @@ const SETTINGS: Table<NotificationSettingRecord> = {
 };
 const ENDPOINTS: Table<WebhookEndpointRecord> = {
   name: 'sw_webhook_endpoints',
-  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at'],
-  timestamps: ['previous_secret_expires_at', 'created_at', 'updated_at'],
-  values: (e) => [e.id, e.url, jsonParam(e.enabled_events), e.status, e.secret, e.previous_secret, iso(e.previous_secret_expires_at), e.description, jsonParam(e.metadata), iso(e.created), iso(e.updated)],
+  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at', 'secret_key_id', 'failing_since'],
+  timestamps: ['previous_secret_expires_at', 'created_at', 'updated_at', 'failing_since'],
+  values: (e) => [e.id, e.url, jsonParam(e.enabled_events), e.status, e.secret, e.previous_secret, iso(e.previous_secret_expires_at), e.description, jsonParam(e.metadata), iso(e.created), iso(e.updated), e.secret_key_id ?? null, iso(e.failing_since ?? null)],
   read: (r) => ({
     id: str(r.id), url: str(r.url), enabled_events: r.enabled_events as string[], status: r.status as WebhookEndpointRecord['status'], secret: str(r.secret),
     previous_secret: strOrNull(r.previous_secret), previous_secret_expires_at: strOrNull(r.previous_secret_expires_at), description: strOrNull(r.description),
     metadata: r.metadata as WebhookEndpointRecord['metadata'], created: str(r.created_at), updated: str(r.updated_at),
+    secret_key_id: strOrNull(r.secret_key_id ?? null), failing_since: strOrNull(r.failing_since ?? null),
   }),
 };
 const DELIVERIES: Table<DeliveryRecord> = {

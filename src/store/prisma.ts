@@ -18,7 +18,7 @@ interface NotificationRow { provider: string; notificationId: string; notificati
 interface OrderRow { id: string; no: string; provider: string; tradeNo: string | null; originNo: string | null; status: string; userId: string | null; productId: string | null; amount: number | null; currency: string | null; amountRefunded?: number | null; refundReason?: string | null; paidAt: Date | null; metadata: unknown; subscriptionData: unknown; createdAt: Date; updatedAt: Date }
 interface SubscriptionRow { id: string; provider: string; contractId: string; userId: string | null; productId: string; status: string; autoRenew: boolean; currentPeriodStart: Date | null; currentPeriodEnd: Date | null; pendingProductId: string | null; environment: string; latestTransactionId: string | null; notificationSettings: unknown; settingId: string | null; metadata: unknown; lastEventAt: Date | null; createdAt: Date; updatedAt: Date }
 interface SettingRow { id: string; type: string; mountLocation: string; description: string | null; componentDid: string | null; settings: unknown; createdAt: Date; updatedAt: Date }
-interface EndpointRow { id: string; url: string; enabledEvents: unknown; status: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null; description: string | null; metadata: unknown; createdAt: Date; updatedAt: Date }
+interface EndpointRow { id: string; url: string; enabledEvents: unknown; status: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null; description: string | null; metadata: unknown; createdAt: Date; updatedAt: Date; secretKeyId: string | null; failingSince: Date | null }
 interface DeliveryRow { id: string; endpointId: string; eventId: string; status: string; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; lastError: string | null; lastAttemptAt: Date | null; lockedUntil: Date | null; lockedBy: string | null; deliveredAt: Date | null; createdAt: Date; updatedAt: Date }
 
 type Where = Record<string, unknown>;
@@ -125,12 +125,13 @@ const toSetting = (r: SettingRow): NotificationSettingRecord => ({
 const endpointData = (e: WebhookEndpointRecord): Where => ({
   id: e.id, url: e.url, enabledEvents: json(e.enabled_events), status: e.status, secret: e.secret, previousSecret: e.previous_secret,
   previousSecretExpiresAt: date(e.previous_secret_expires_at), description: e.description, metadata: json(e.metadata),
-  createdAt: new Date(e.created), updatedAt: new Date(e.updated),
+  createdAt: new Date(e.created), updatedAt: new Date(e.updated), secretKeyId: e.secret_key_id ?? null, failingSince: date(e.failing_since ?? null),
 });
 const toEndpoint = (r: EndpointRow): WebhookEndpointRecord => ({
   id: r.id, url: r.url, enabled_events: r.enabledEvents as string[], status: r.status as WebhookEndpointRecord['status'], secret: r.secret,
   previous_secret: r.previousSecret, previous_secret_expires_at: iso(r.previousSecretExpiresAt), description: r.description,
   metadata: r.metadata as WebhookEndpointRecord['metadata'], created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
+  secret_key_id: r.secretKeyId ?? null, failing_since: iso(r.failingSince ?? null),
 });
 type DeliveryData = Omit<DeliveryRow, 'lockedUntil' | 'lockedBy'>;
 const deliveryData = (d: DeliveryRecord): DeliveryData => ({

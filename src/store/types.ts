@@ -114,7 +114,7 @@ export interface WebhookEndpointRecord {
   /** Event types, or `['*']` for every event. */
   enabled_events: string[];
   status: 'enabled' | 'disabled';
-  /** `whsec_<base64>`: the Standard Webhooks signing secret. */
+  /** `whsec_<base64>`: the Standard Webhooks signing secret; in a store, encrypted when a `secretsKey` is configured (see `secret_key_id`). */
   secret: string;
   /** After `rotateSecret`, the old secret also signs until `previous_secret_expires_at`. */
   previous_secret: string | null;
@@ -123,6 +123,13 @@ export interface WebhookEndpointRecord {
   metadata: Record<string, unknown>;
   created: string;
   updated: string;
+  /**
+   * The id of the `secretsKey` that encrypted `secret` and `previous_secret` (stored then as
+   * `enc:v1:<key id>:…`); null or absent: stored in plaintext. Stores persist it as given.
+   */
+  secret_key_id?: string | null;
+  /** ISO 8601: since when every attempt to it has failed; null or absent after a success. Stores persist it as given. */
+  failing_since?: string | null;
 }
 
 /** Where a delivery row is in its life. `disabled`: the receiver answered 410 (its endpoint was disabled). */

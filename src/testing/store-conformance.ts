@@ -142,6 +142,8 @@ export function sampleEndpoint(s: string, over: Partial<WebhookEndpointRecord> =
     metadata: { team: 'billing' },
     created: iso(1_700_000_000_000),
     updated: iso(1_700_000_000_002),
+    secret_key_id: '0123456789abcdef',
+    failing_since: iso(1_700_000_000_001),
     ...over,
   };
 }
@@ -533,7 +535,7 @@ export function storeConformanceSuite(
       const st = await store();
       const s = suffix();
       const full = sampleEndpoint(s);
-      const bare = sampleEndpoint(`${s}b`, { enabled_events: ['*'], status: 'disabled', previous_secret: null, previous_secret_expires_at: null, description: null, metadata: {} });
+      const bare = sampleEndpoint(`${s}b`, { enabled_events: ['*'], status: 'disabled', previous_secret: null, previous_secret_expires_at: null, description: null, metadata: {}, secret_key_id: null, failing_since: null });
       await st.transaction(async (tx) => {
         await tx.saveWebhookEndpoint(full);
         await tx.saveWebhookEndpoint(bare);
@@ -555,6 +557,30 @@ export function storeConformanceSuite(
       expect(await st.getWebhookEndpoint(full.id)).toBeNull();
       expect(await st.getDelivery(`dlv_${full.id}_evt_${s}_1`)).toBeNull();
       await st.transaction((tx) => tx.deleteWebhookEndpoint(bare.id));
+    });
+
+    it('deliveries: a claim leaves the rows of excludeEndpointIds alone', async () => {
+      const st = await store();
+      const s = suffix();
+      const t0 = 1_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const busy = sampleEndpoint(`${s}busy`);
+      const idle = sampleEndpoint(`${s}idle`);
+      const events = [1, 2].map((n) => sampleEvent(`${s}x`, n));
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(busy);
+        await tx.saveWebhookEndpoint(idle);
+        await tx.insertEvents(events);
+        await tx.insertDeliveries([sampleDelivery(busy.id, events[0]!.id, t0), sampleDelivery(idle.id, events[1]!.id, t0 + 1)]);
+      });
+      const now = iso(t0 + 10);
+      const mine = (c: { delivery: { endpoint_id: string } }[]) => c.map((x) => x.delivery.endpoint_id).filter((id) => id.includes(s));
+      const a = await st.claimDeliveries({ now, limit: 10, lockMs: 60_000, excludeEndpointIds: [busy.id] });
+      expect(mine(a)).toStrictEqual([idle.id]);
+      const b = await st.claimDeliveries({ now, limit: 10, lockMs: 60_000, excludeEndpointIds: [] });
+      expect(mine(b)).toStrictEqual([busy.id]);
+      // Leave nothing due for the other cases.
+      const done = { status: 'delivered' as const, attempts: 1, next_attempt_at: null, last_status: 204, last_error: null, last_attempt_at: now, delivered_at: now };
+      for (const c of [...a, ...b]) await st.finishDelivery(c.delivery.id, c.claim, done);
     });
 
     it('deliveries: claims take due rows once, skip disabled endpoints, and only the claim holder records the outcome', async () => {
