@@ -46,8 +46,8 @@ function medianOf(results: LoadResult[]): LoadResult {
 
 export interface E2eScenario {
   name: string;
-  /** `pg`: pgStore; `postgresql`: prismaStore on PostgreSQL; `sqlite`: prismaStore on SQLite. */
-  store: 'pg' | 'postgresql' | 'sqlite';
+  /** `pg`: pgStore; `postgresql`: prismaStore on PostgreSQL; `sqlite`: prismaStore on SQLite; `sqlite-driver`: sqliteStore (synchronous=FULL). */
+  store: 'pg' | 'postgresql' | 'sqlite' | 'sqlite-driver';
   verifier: 'ours' | 'apple';
 }
 
@@ -69,7 +69,7 @@ export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario
   const sat: LoadResult[] = [];
   const dup: LoadResult[] = [];
   for (let r = 0; r < o.runs; r++) {
-    const db: BenchDb = scenario.store === 'sqlite' ? await freshSqlite() : await freshPostgres(pgServer);
+    const db: BenchDb = scenario.store === 'sqlite' || scenario.store === 'sqlite-driver' ? await freshSqlite() : await freshPostgres(pgServer);
     const server = await startChild('bench/lib/server.ts', { STORE: scenario.store, DATABASE_URL: db.url, VERIFIER: scenario.verifier, ROOT_CERT: root });
     let cursor = 0;
     const take = (n: number) => {

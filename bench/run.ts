@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runE2e, type E2eResult } from './e2e.js';
+import { E2E_SCENARIOS } from './run-scenarios.js';
 import { benchSigner, signedBodies } from './lib/fixtures.js';
 import { postgresServer } from './lib/databases.js';
 import { runVerifyBench } from './verify.js';
@@ -38,14 +39,9 @@ const e2e: Record<string, E2eResult> = {};
 let outbound: OutboundResult[] = [];
 try {
   const rates = smoke ? [100] : [100, 500, 1000];
-  // Headline: pgStore (subscription-webhooks/pg), with the baseline on the same store. Then prismaStore on
-  // the same PostgreSQL, and SQLite (no baselines of their own: the run must stay under 10 minutes).
-  for (const scenario of [
-    { name: 'ours_pg', store: 'pg', verifier: 'ours' },
-    { name: 'apple_pg', store: 'pg', verifier: 'apple' },
-    { name: 'ours_prisma_pg', store: 'postgresql', verifier: 'ours' },
-    { name: 'ours_sqlite', store: 'sqlite', verifier: 'ours' },
-  ] as const) {
+  // Headline: pgStore (subscription-webhooks/pg), with the baseline on the same store; prismaStore on the
+  // same PostgreSQL; sqliteStore with its own baseline; prismaStore on SQLite (bench/run-scenarios.ts).
+  for (const scenario of E2E_SCENARIOS) {
     e2e[scenario.name] = await runE2e(signer, pg.url, scenario, { runs, seconds, rates, pool });
   }
   console.log('\noutbound delivery (10,000 events, PostgreSQL)…');
@@ -78,7 +74,13 @@ const results = {
   e2e_ratio_vs_apple_baseline: round(ours.saturation.req_per_s / e2e.apple_pg!.saturation.req_per_s, 2),
   e2e_p99_ms_at_500: ours.loads['500']?.p99_ms ?? Number.NaN,
   e2e_prisma_pg_req_per_s: round(e2e.ours_prisma_pg!.saturation.req_per_s, 0),
-  e2e_sqlite_req_per_s: round(e2e.ours_sqlite!.saturation.req_per_s, 0),
+  // sqliteStore (subscription-webhooks/sqlite, synchronous FULL); prismaStore on SQLite is e2e_prisma_sqlite_req_per_s.
+  e2e_sqlite_req_per_s: round(e2e.ours_sqlite_driver!.saturation.req_per_s, 0),
+  e2e_sqlite_ratio_vs_apple_baseline: round(e2e.ours_sqlite_driver!.saturation.req_per_s / e2e.apple_sqlite_driver!.saturation.req_per_s, 2),
+  e2e_sqlite_p99_ms_at_100: e2e.ours_sqlite_driver!.loads['100']?.p99_ms ?? Number.NaN,
+  e2e_sqlite_p99_ms_at_500: e2e.ours_sqlite_driver!.loads['500']?.p99_ms ?? Number.NaN,
+  e2e_prisma_sqlite_req_per_s: round(e2e.ours_sqlite!.saturation.req_per_s, 0),
+  e2e_prisma_pg_fraction_of_pgstore: round(e2e.ours_prisma_pg!.saturation.req_per_s / ours.saturation.req_per_s, 2),
   e2e_pg_dup50_req_per_s: round(ours.duplicates50.req_per_s, 0),
   outbound_events_per_s: outbound.find((o) => o.workers === 1)!.events_per_s,
   outbound_events_per_s_2_workers: outbound.find((o) => o.workers === 2)!.events_per_s,
@@ -113,9 +115,11 @@ Offered load columns: achieved req/s / p50 ms / p99 ms, paced open loop (evenly 
 ${row('ours, PostgreSQL, pgStore', ours)}
 ${row("Apple's library, PostgreSQL, pgStore (baseline)", e2e.apple_pg!)}
 ${row('ours, PostgreSQL, prismaStore', e2e.ours_prisma_pg!)}
+${row('ours, SQLite, sqliteStore (synchronous FULL: WAL fsynced before each 200)', e2e.ours_sqlite_driver!)}
+${row("Apple's library, SQLite, sqliteStore (baseline)", e2e.apple_sqlite_driver!)}
 ${row('ours, SQLite, prismaStore', e2e.ours_sqlite!)}
 
-Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**. prismaStore on the same database: ${results.e2e_prisma_pg_req_per_s} req/s (pgStore serves ${round(results.e2e_pg_req_per_s / results.e2e_prisma_pg_req_per_s, 2)}× as many).
+Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**. prismaStore on the same database: ${results.e2e_prisma_pg_req_per_s} req/s (pgStore serves ${round(results.e2e_pg_req_per_s / results.e2e_prisma_pg_req_per_s, 2)}× as many). SQLite through sqliteStore: ${results.e2e_sqlite_req_per_s} req/s, **${results.e2e_sqlite_ratio_vs_apple_baseline}×** its baseline; prismaStore on SQLite: ${results.e2e_prisma_sqlite_req_per_s} req/s.
 
 ### Outbound delivery (10,000 events to a receiver on 127.0.0.1, PostgreSQL through pgStore, Standard Webhooks signing)
 

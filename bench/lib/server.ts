@@ -1,7 +1,7 @@
 /**
  * The Express example as a separate process for the HTTP benchmarks, so the load generator never
- * shares an event loop with the server. Env: STORE=pg (pgStore) | postgresql (prismaStore) | sqlite, DATABASE_URL (PostgreSQL URL or
- * SQLite file), VERIFIER=ours|apple, ROOT_CERT (base64 DER). Prints {"port":N} when listening.
+ * shares an event loop with the server. Env: STORE=pg (pgStore) | postgresql (prismaStore) | sqlite (prismaStore) |
+ * sqlite-driver (sqliteStore, SQLITE_SYNCHRONOUS=FULL|NORMAL), DATABASE_URL (PostgreSQL URL or SQLite file), VERIFIER=ours|apple, ROOT_CERT (base64 DER). Prints {"port":N} when listening.
  */
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -9,6 +9,8 @@ import { createSubscriptionWebhooks } from '../../src/handler.js';
 import pg from 'pg';
 import { prismaStore } from '../../src/prisma.js';
 import { pgStore } from '../../src/pg.js';
+import Database from 'better-sqlite3';
+import { sqliteStore } from '../../src/sqlite.js';
 import { createApp } from '../../examples/express/app.js';
 import { PrismaClient as PgClient } from '../../test/generated/postgresql/client.js';
 import { PrismaClient as SqliteClient } from '../../test/generated/sqlite/client.js';
@@ -24,9 +26,15 @@ const prisma =
     : STORE === 'postgresql'
       ? new PgClient({ adapter: new PrismaPg({ connectionString: DATABASE_URL!, max: Number(POOL ?? 10) }) })
       : undefined;
+const sqliteDb = STORE === 'sqlite-driver' ? new Database(DATABASE_URL!) : undefined;
+const store = sqliteDb
+  ? sqliteStore(sqliteDb, { synchronous: process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL' })
+  : pool
+    ? pgStore(pool)
+    : prismaStore(prisma! as never);
 const silent = { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m} ${JSON.stringify(o, (_k, v) => (v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code, stack: v.stack?.split("\n").slice(0, 4).join(" | ") } : v)).slice(0, 1500)}\n`) };
 const hooks = createSubscriptionWebhooks(
-  { apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environments: ['Production'], rootCertificates: [root] }, store: pool ? pgStore(pool) : prismaStore(prisma! as never), logger: silent },
+  { apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environments: ['Production'], rootCertificates: [root] }, store, logger: silent },
   process.env.VERIFIER === 'apple' ? { appleVerifier: appleLibraryVerifier(root, BUNDLE_ID, APP_APPLE_ID) } : undefined,
 );
 const server = createApp(hooks).listen(0, '127.0.0.1', () => {
@@ -35,7 +43,10 @@ const server = createApp(hooks).listen(0, '127.0.0.1', () => {
 });
 // Stop taking requests, let those in flight finish (their database work included), then disconnect.
 process.on('SIGTERM', () => {
-  const exit = () => void Promise.all([prisma?.$disconnect(), pool?.end()]).then(() => process.exit(0));
+  const exit = () => void Promise.all([prisma?.$disconnect(), pool?.end(), store.close?.()]).then(() => {
+    sqliteDb?.close();
+    process.exit(0);
+  });
   server.close(exit);
   server.closeIdleConnections();
   setTimeout(exit, 3000).unref();
