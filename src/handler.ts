@@ -5,6 +5,7 @@ import type { DomainEvent, NotificationSettings, Order, Provider, Subscription }
 import { randomId, randomUUID } from './ids.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './core/types.js';
+import { logProcessed } from './core/processed-log.js';
 import { appleNotificationRoute, appleTransactionRoute } from './providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
 import { createAppStoreServerApi, unconfiguredAppStoreServerApi } from './providers/apple/api.js';
@@ -207,7 +208,10 @@ export function createSubscriptionWebhooks(
     const module = routeModules[route];
     try {
       if (!module) throw new SubscriptionWebhooksError('CONFIG_INVALID', `Unknown route "${String(route)}"`);
-      return await module.handle(request);
+      const started = performance.now();
+      const result = await module.handle(request);
+      if (result.response.status < 400) logProcessed(logger, route, result, performance.now() - started);
+      return result;
     } catch (err) {
       const e = toError(err);
       // 4xx at warn, a flood summarised per code; 5xx at error, every one.
