@@ -33,7 +33,7 @@ async function purchase(otid = newId()) {
   return { otid, tx, jws };
 }
 
-async function app(store: Store, over: { consumption?: (input: ConsumptionInput) => ConsumptionRequest | null | Promise<ConsumptionRequest | null> } = {}) {
+async function app(store: Store, over: { consumption?: (input: ConsumptionInput) => ConsumptionRequest | null | Promise<ConsumptionRequest | null>; timeoutMs?: number } = {}) {
   const clock = { now: Date.now() };
   const logger = recordingLogger();
   const hooks = createSubscriptionWebhooks({
@@ -46,7 +46,7 @@ async function app(store: Store, over: { consumption?: (input: ConsumptionInput)
     },
     store,
     logger,
-    delivery: { now: () => clock.now, retrySchedule: [1000, 1000, 1000], timeoutMs: 3000 },
+    delivery: { now: () => clock.now, retrySchedule: [1000, 1000, 1000], timeoutMs: over.timeoutMs ?? 3000 },
   });
   const server = express();
   server.use(subscriptionWebhooks(hooks, { getUserId: (req) => req.header('x-user-id') ?? null }));
@@ -223,6 +223,33 @@ describe('hooks.apple.setAppAccountToken and config', () => {
     } finally {
       await close();
     }
+  });
+
+  it('a policy slower than the attempt timeout: the attempt is recorded as failed and its late answer is never sent; the retry sends one', async () => {
+    let release: (() => void) | undefined;
+    let slow = true;
+    const answer: ConsumptionRequest = { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: false };
+    const a = await app((await EVERY_STORE[0]![1]()).store, {
+      timeoutMs: 200,
+      consumption: async () => {
+        if (slow) await new Promise<void>((r) => (release = r));
+        return answer;
+      },
+    });
+    const { otid, tx } = await purchase();
+    expect((await a.postNotification(await consumptionRequest(tx))).status).toBe(200);
+    await a.hooks.delivery.runOnce();
+    const [row] = await a.rows(APPLE_CONSUMPTION_TARGET);
+    expect(row).toMatchObject({ status: 'pending', attempts: 1 });
+    expect(row!.last_error).toMatch(/timed out/);
+    slow = false;
+    release!();
+    await new Promise((r) => setImmediate(r));
+    expect(seenOn(consumptionPath(otid))).toHaveLength(0);
+    a.clock.now += 1000;
+    await a.hooks.delivery.runOnce();
+    expect(await a.hooks.delivery.get(row!.id)).toMatchObject({ status: 'delivered', attempts: 2 });
+    expect(apple.consumption.filter((c) => c.transactionId === otid)).toEqual([{ transactionId: otid, body: answer }]);
   });
 
   it('apple.consumption without App Store Server API credentials is CONFIG_INVALID at creation', () => {

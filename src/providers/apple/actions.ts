@@ -115,17 +115,20 @@ export function createAppleActions(deps: { store: Store; config: ResolvedConfig;
   const readOrder = (tradeNo: string) => store.transaction((tx) => tx.getOrderByTradeNo('apple', tradeNo));
 
   /** The bound purchase's token: the no of its first purchase's order when we have it, else of the posted transaction's. */
-  async function bindToken(event: DomainEvent): Promise<ActionAttempt> {
+  const gaveUp = (): ActionAttempt => ({ ok: false, error: 'the attempt timed out before the call to Apple: not sent', retryAfterMs: null, permanent: false });
+
+  async function bindToken(event: DomainEvent, signal: AbortSignal): Promise<ActionAttempt> {
     const t = transactionOf((event.data.object as { transactionInfo?: unknown }).transactionInfo);
     if (!t) return { ok: false, error: 'the event holds no transaction', retryAfterMs: null, permanent: true };
     const order = (await readOrder(t.originalTransactionId)) ?? (await readOrder(t.transactionId));
     if (!order) return { ok: false, error: `no order for transaction ${t.transactionId}`, retryAfterMs: null, permanent: true };
+    if (signal.aborted) return gaveUp();
     await setToken(deps.workerApi, t.originalTransactionId, order.no);
     logger.info({ originalTransactionId: t.originalTransactionId, orderNo: order.no }, 'appAccountToken set at Apple for a purchase bound to its user');
     return { ok: true };
   }
 
-  async function answerConsumption(event: DomainEvent): Promise<ActionAttempt> {
+  async function answerConsumption(event: DomainEvent, signal: AbortSignal): Promise<ActionAttempt> {
     const policy = config.apple?.consumption;
     if (!policy) return { ok: false, error: 'no apple.consumption configured in this process', retryAfterMs: null, permanent: false };
     const notification = event.data.object as Record<string, unknown> & { notificationUUID?: string; signedDate?: number; data?: { transactionInfo?: unknown } };
@@ -140,6 +143,8 @@ export function createAppleActions(deps: { store: Store; config: ResolvedConfig;
     const subscription = await store.getSubscription('apple', t.originalTransactionId);
     const answer = await policy({ order, subscription, userId: subscription?.user_id ?? order.user_id, notification });
     const body = answer === null || answer === undefined ? null : consumptionBody(answer);
+    // A policy slower than the attempt timeout: the worker already recorded a failure and will retry.
+    if (signal.aborted) return gaveUp();
     if (body) await deps.workerApi.sendConsumptionInformation(t.transactionId, body as unknown as ConsumptionRequest);
     const record: ConsumptionRecord = { sent: body, at: new Date(now()).toISOString(), notification_id: String(notification.notificationUUID ?? '') };
     try {
@@ -159,11 +164,11 @@ export function createAppleActions(deps: { store: Store; config: ResolvedConfig;
     hooks: { setAppAccountToken: (originalTransactionId, orderNo) => setToken(deps.api, originalTransactionId, orderNo) },
     targets: {
       handles: (id) => id === APPLE_APP_ACCOUNT_TOKEN_TARGET || id === APPLE_CONSUMPTION_TARGET,
-      async attempt(c) {
+      async attempt(c, signal) {
         try {
           const event = JSON.parse(c.body) as DomainEvent | null;
           if (!event?.data) return { ok: false, error: `event ${c.delivery.event_id} not found`, retryAfterMs: null, permanent: true };
-          return c.delivery.endpoint_id === APPLE_CONSUMPTION_TARGET ? await answerConsumption(event) : await bindToken(event);
+          return c.delivery.endpoint_id === APPLE_CONSUMPTION_TARGET ? await answerConsumption(event, signal) : await bindToken(event, signal);
         } catch (err) {
           return failed(err);
         }
