@@ -195,7 +195,7 @@ export function createSubscriptionWebhooks(
   // Apple's after-commit calls (appAccountToken, consumption answers) are delivery targets; appleActions is set below.
   const delivery = createDeliveryWorker(theStore, resolved, logger, {
     handles: (id) => appleActions.targets.handles(id),
-    attempt: (c) => appleActions.targets.attempt(c),
+    attempt: (c, signal) => appleActions.targets.attempt(c, signal),
   });
   const ctx: CoreContext = { config: resolved, store: theStore, bus, logger, onDeliveriesEnqueued: () => delivery.wake() };
   const routeModules: Record<RouteName, RouteModule> = {
