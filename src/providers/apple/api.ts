@@ -278,7 +278,10 @@ export interface AppStoreServerApi {
    * @example const { requestIdentifier } = await api.extendRenewalDateForAllActiveSubscribers({ productId: 'pro.monthly', extendByDays: 3, extendReasonCode: 3 });
    */
   extendRenewalDateForAllActiveSubscribers(request: MassExtendRenewalDateRequest): Promise<{ requestIdentifier: string }>;
-  /** `GET /inApps/v1/subscriptions/extend/mass/{productId}/{requestIdentifier}`: progress of a mass extension. */
+  /**
+   * `GET /inApps/v1/subscriptions/extend/mass/{productId}/{requestIdentifier}`: progress of a mass extension.
+   * @example const { complete, succeededCount, failedCount } = await api.getRenewalDateExtensionStatus('pro.monthly', requestIdentifier);
+   */
   getRenewalDateExtensionStatus(productId: string, requestIdentifier: string): Promise<MassExtendRenewalDateStatus>;
   /**
    * `GET /inApps/v1/lookup/{orderId}`: the purchases of the order id on the customer's App Store receipt
