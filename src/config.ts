@@ -159,6 +159,14 @@ export interface SubscriptionWebhooksConfig {
     /** Rows claimed per round. @default 50 */
     batchSize?: number;
     /**
+     * An endpoint whose every attempt has failed for this long (ms since the first failure after its last
+     * success) is disabled at its next failure, and `webhook_endpoint.disabled` is emitted (bus, and the
+     * other endpoints that want it). Re-enable it with `webhookEndpoints.update(id, { status: 'enabled' })`.
+     * `null`: never disable for failing.
+     * @default 432000000 (5 days)
+     */
+    disableAfterMs?: number | null;
+    /**
      * Keep the start of a failed answer's body in the delivery's `last_error` (which otherwise holds
      * the status and its reason only, at most 200 characters). Off by default: whoever can read
      * `last_error` could otherwise read responses from any URL an endpoint is pointed at.
@@ -258,6 +266,7 @@ export const configSchema = z.strictObject({
       batchSize: z.number().int().positive().max(10_000).optional(),
       pollIntervalMs: z.number().int().positive().optional(),
       recordResponseBody: z.boolean().optional(),
+      disableAfterMs: z.number().int().positive().nullable().optional(),
       now: fn('delivery.now').optional(),
     })
     .optional(),
@@ -321,6 +330,7 @@ export interface ResolvedConfig {
     batchSize: number;
     pollIntervalMs: number;
     recordResponseBody: boolean;
+    disableAfterMs: number | null;
     now: () => number;
   };
 }
@@ -488,6 +498,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
       batchSize: c.delivery?.batchSize ?? 50,
       pollIntervalMs: c.delivery?.pollIntervalMs ?? 1000,
       recordResponseBody: c.delivery?.recordResponseBody ?? false,
+      disableAfterMs: c.delivery?.disableAfterMs === undefined ? 5 * 86_400_000 : c.delivery.disableAfterMs,
       now: (c.delivery?.now as (() => number) | undefined) ?? Date.now,
     },
   };

@@ -196,7 +196,7 @@ export function createSubscriptionWebhooks(
   const delivery = createDeliveryWorker(theStore, resolved, logger, {
     handles: (id) => appleActions.targets.handles(id),
     attempt: (c, signal) => appleActions.targets.attempt(c, signal),
-  });
+  }, bus);
   const ctx: CoreContext = { config: resolved, store: theStore, bus, logger, onDeliveriesEnqueued: () => delivery.wake() };
   const routeModules: Record<RouteName, RouteModule> = {
     apple: appleNotificationRoute(ctx, requireVerifier),

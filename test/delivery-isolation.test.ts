@@ -31,22 +31,23 @@ async function hangingServer() {
 }
 
 const EVENTS = 100;
-const TIMEOUT_MS = 6000;
+// Long, so that a loaded machine cannot blur the ordering: the healthy deliveries need a fraction of it.
+const TIMEOUT_MS = 30_000;
 const PER_ENDPOINT = 4;
 
 describe.each(EVERY_STORE)('outbound isolation on %s', (_name, make) => {
-  it('a hanging endpoint beside a healthy one: every healthy delivery completes before the hanging endpoint\'s first timeout fires, and it holds at most its own in-flight slots', { timeout: 90_000 }, async () => {
+  it('a hanging endpoint beside a healthy one: every healthy delivery completes before the hanging endpoint\'s first timeout fires, and it holds at most its own in-flight slots', { timeout: 120_000 }, async () => {
     const { store, close } = await make();
     const log: string[] = [];
+    let allHealthy!: () => void;
+    const healthyDone = new Promise<void>((r) => (allHealthy = r));
     const healthy = await webhookReceiver(({ id }) => {
       log.push(`healthy ${id}`);
+      if (log.filter((l) => l.startsWith('healthy ')).length === EVENTS) allHealthy();
       return { status: 200 };
     });
     const hanging = await hangingServer();
     let hangingId = '';
-    let inFlightAtFirstTimeout = -1;
-    let firstTimeout!: () => void;
-    const timedOut = new Promise<void>((r) => (firstTimeout = r));
     const hooks = createSubscriptionWebhooks({
       apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
       store,
@@ -55,14 +56,8 @@ describe.each(EVERY_STORE)('outbound isolation on %s', (_name, make) => {
         debug() {},
         info() {},
         warn(o: unknown, message?: string) {
-          const f = o as { endpointId?: string; error?: string };
-          if (f.endpointId === hangingId && message?.includes('will retry')) {
-            if (!log.includes('timeout')) {
-              inFlightAtFirstTimeout = hanging.requests.length;
-              firstTimeout();
-            }
-            log.push('timeout');
-          }
+          // A failed attempt to the hanging endpoint: only its timeout can produce one before it is closed.
+          if ((o as { endpointId?: string }).endpointId === hangingId && message?.includes('will retry')) log.push(`timeout ${(o as { error?: string }).error}`);
         },
         error() {},
       },
@@ -76,23 +71,23 @@ describe.each(EVERY_STORE)('outbound isolation on %s', (_name, make) => {
         await enqueueDeliveries(tx, events, [], { now: new Date().toISOString(), notifier: false });
       });
       hooks.delivery.start();
-      await timedOut;
+      await healthyDone;
+      // Every healthy delivery arrived, and the hanging endpoint's first timeout has not fired yet.
+      expect(new Set(log.map((l) => l.slice(8)))).toEqual(new Set(events.map((e) => e.id)));
+      expect(log.filter((l) => l.startsWith('timeout'))).toEqual([]);
+      // The hanging endpoint holds only its own slots: PER_ENDPOINT requests reached it, no more.
+      expect(hanging.requests).toHaveLength(PER_ENDPOINT);
+      // Closing it ends those attempts at once; then every healthy row is recorded as delivered.
+      await hanging.close();
       await hooks.delivery.stop();
-      // Every healthy delivery arrived, and all of them before the first timeout of the hanging endpoint.
-      const healthyIds = log.filter((l) => l.startsWith('healthy ')).map((l) => l.slice(8));
-      expect(new Set(healthyIds)).toEqual(new Set(events.map((e) => e.id)));
-      expect(log.indexOf('timeout')).toBeGreaterThan(log.findLastIndex((l) => l.startsWith('healthy ')));
-      // And they are recorded as delivered.
       const rows = await hooks.delivery.list({ endpointId: good.id, limit: 1000 });
       expect(rows.filter((r) => r.status === 'delivered')).toHaveLength(EVENTS);
-      // The hanging endpoint never had more than its own slots: requests reached it only PER_ENDPOINT at a time.
-      expect(inFlightAtFirstTimeout).toBe(PER_ENDPOINT);
       const stuck = await hooks.delivery.list({ endpointId: hangingId, limit: 1000 });
-      expect(stuck.filter((r) => r.attempts === 1).map((r) => r.last_error)).toEqual(Array(PER_ENDPOINT).fill(`timed out after ${TIMEOUT_MS} ms`));
+      expect(stuck.filter((r) => r.attempts === 1)).toHaveLength(PER_ENDPOINT);
       expect(stuck.filter((r) => r.attempts === 0)).toHaveLength(EVENTS - PER_ENDPOINT);
     } finally {
       await hooks.delivery.stop();
-      await hanging.close();
+      await hanging.close().catch(() => {});
       await healthy.stop();
       await close();
     }

@@ -15,8 +15,8 @@ import { webhookReceiver } from './helpers/webhook-receiver.js';
 
 const K1 = randomBytes(32).toString('base64');
 const K2 = randomBytes(32).toString('base64');
-const [{ id: K1_ID }] = parseSecretKeys(K1, 'test') as [{ id: string }];
-const [{ id: K2_ID }] = parseSecretKeys(K2, 'test') as [{ id: string }];
+const K1_ID = parseSecretKeys(K1, 'test')[0]!.id;
+const K2_ID = parseSecretKeys(K2, 'test')[0]!.id;
 const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 
 type RawRow = { secret: string; previous_secret: string | null; secret_key_id: string | null };

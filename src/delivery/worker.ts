@@ -1,12 +1,14 @@
 import { STATUS_CODES } from 'node:http';
 import type { ResolvedConfig, UserNotification } from '../config.js';
 import { SubscriptionWebhooksError } from '../errors.js';
-import type { DomainEvent, Order, Subscription } from '../events/types.js';
+import type { EventBus } from '../events/bus.js';
+import type { DomainEvent, Order, Subscription, WebhookEndpointDisabled } from '../events/types.js';
+import { stableId } from '../ids.js';
 import type { Logger } from '../logger.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
-import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store } from '../store/types.js';
+import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store, WebhookEndpointRecord } from '../store/types.js';
 import { attemptAction, type ActionTargets } from './action-targets.js';
-import { NOTIFIER_ENDPOINT_ID } from './outbox.js';
+import { enqueueDeliveries, NOTIFIER_ENDPOINT_ID } from './outbox.js';
 import { createWebhookPoster } from './http-post.js';
 import { createSecretBox, warnOnceWithoutKey } from './secrets.js';
 import { signatureHeader } from './sign.js';
@@ -99,7 +101,7 @@ async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<
 type Attempt = { ok: true; status: number | null } | { ok: false; status: number | null; error: string; retryAfterMs: number | null; gone?: boolean; permanent?: boolean };
 
 /** Builds the worker on a store (one per `createSubscriptionWebhooks`). */
-export function createDeliveryWorker(store: Store, config: ResolvedConfig, logger: Logger, actions?: ActionTargets): DeliveryWorker & { wake(): void } {
+export function createDeliveryWorker(store: Store, config: ResolvedConfig, logger: Logger, actions?: ActionTargets, bus?: EventBus): DeliveryWorker & { wake(): void } {
   const { retrySchedule, timeoutMs, concurrency, batchSize, pollIntervalMs, now } = config.delivery;
   const endpointConcurrency = Math.min(config.delivery.endpointConcurrency, concurrency);
   // A claim must outlive the longest wait of any row it covers: queued behind at most `batchSize` rows
@@ -317,6 +319,83 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     }
   }
 
+  // Endpoint health. `failing_since` is set on an endpoint's first failed attempt after a success and
+  // cleared by the next success; a failure when it is older than `disableAfterMs` disables the endpoint
+  // and emits `webhook_endpoint.disabled` (bus, and the other endpoints that want it), in one transaction.
+  const { disableAfterMs } = config.delivery;
+  /** What this worker last knew of each endpoint's failing_since (saves a write per attempt). */
+  const failingSince = new Map<string, string | null>();
+
+  async function trackHealth(endpoint: WebhookEndpointRecord, ok: boolean, error: string | null): Promise<void> {
+    try {
+      const known = failingSince.has(endpoint.id) ? failingSince.get(endpoint.id)! : (endpoint.failing_since ?? null);
+      if (ok) {
+        if (known === null) return;
+        failingSince.set(endpoint.id, null);
+        await store.transaction(async (tx) => {
+          const current = await tx.getWebhookEndpoint(endpoint.id);
+          if (current?.failing_since) await tx.saveWebhookEndpoint({ ...current, failing_since: null });
+        });
+        return;
+      }
+      if (known === null) {
+        const since = iso(now());
+        const stored = await store.transaction(async (tx) => {
+          const current = await tx.getWebhookEndpoint(endpoint.id);
+          if (!current) return null;
+          if (current.failing_since) return current.failing_since;
+          await tx.saveWebhookEndpoint({ ...current, failing_since: since });
+          return since;
+        });
+        failingSince.set(endpoint.id, stored);
+        return;
+      }
+      if (disableAfterMs !== null && now() - Date.parse(known) >= disableAfterMs) await autoDisable(endpoint.id, error);
+    } catch (err) {
+      logger.error({ err, endpointId: endpoint.id }, 'could not record the health of a webhook endpoint');
+    }
+  }
+
+  async function autoDisable(endpointId: string, lastError: string | null): Promise<void> {
+    const events = await store.transaction(async (tx): Promise<DomainEvent[]> => {
+      const current = await tx.getWebhookEndpoint(endpointId);
+      if (!current || current.status !== 'enabled' || !current.failing_since || now() - Date.parse(current.failing_since) < disableAfterMs!) return [];
+      const at = iso(now());
+      await tx.saveWebhookEndpoint({ ...current, status: 'disabled', updated: at });
+      const object: WebhookEndpointDisabled = {
+        id: current.id,
+        url: current.url,
+        enabled_events: current.enabled_events,
+        description: current.description,
+        metadata: current.metadata,
+        status: 'disabled',
+        reason: 'failing',
+        failing_since: current.failing_since,
+        disabled_at: at,
+        last_error: lastError,
+      };
+      // One id per failing period: a second worker disabling at the same moment collides on it and re-runs, finding it disabled.
+      const event = {
+        id: stableId('evt', 'webhook_endpoint.disabled', current.id, current.failing_since),
+        type: 'webhook_endpoint.disabled',
+        created: at,
+        provider: 'subscription-webhooks',
+        livemode: true,
+        data: { object },
+        source: { notification_id: `webhook_endpoint:${current.id}`, notification_type: 'webhook_endpoint.disabled' },
+      } as DomainEvent<'webhook_endpoint.disabled'>;
+      await tx.insertEvents([event]);
+      await enqueueDeliveries(tx, [event], [], { now: at, notifier: false });
+      return [event];
+    });
+    if (events.length === 0) return;
+    failingSince.delete(endpointId);
+    logger.warn({ endpointId, failingSince: (events[0]!.data.object as WebhookEndpointDisabled).failing_since }, 'webhook endpoint failed for longer than delivery.disableAfterMs: disabled');
+    await releaseQueued(endpointId);
+    await bus?.publish(events);
+    wake();
+  }
+
   async function attemptOne(c: ClaimedDelivery, result: DeliveryRunResult): Promise<void> {
     const d = c.delivery;
     let attempt: Attempt;
@@ -324,6 +403,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     else if (actions?.handles(d.endpoint_id)) attempt = await attemptAction(actions, c, timeoutMs);
     else if (!c.endpoint) attempt = { ok: false, status: null, error: 'endpoint deleted', retryAfterMs: null, gone: true };
     else attempt = await post(c);
+    if (c.endpoint && d.endpoint_id === c.endpoint.id) await trackHealth(c.endpoint, attempt.ok, attempt.ok ? null : attempt.error);
     const at = now();
     const attempts = d.attempts + 1;
     if (attempt.ok && store.finishDelivered && attempt.status !== null) {

@@ -89,6 +89,54 @@ export interface Order {
   updated: string;
 }
 
+/**
+ * Why an entitlement is (or is not) active, from the status of the subscription that grants it:
+ * `trial`, `active`, `canceled` (auto-renew off: active until the period ends), `grace_period` (active
+ * until the grace period ends), `billing_retry` (past_due: inactive unless `entitlements.pastDueActive`),
+ * `expired`, `refunded`, `revoked`; in `entitlement.revoked` only, `transferred` (the subscription now
+ * belongs to another user).
+ */
+export type EntitlementReason = 'trial' | 'active' | 'canceled' | 'grace_period' | 'billing_retry' | 'expired' | 'refunded' | 'revoked' | 'transferred';
+
+/** One entitlement of a user, as `hooks.entitlements.list(userId)` answers it. */
+export interface Entitlement {
+  /** The name from the `products` config, e.g. `pro`. */
+  entitlement: string;
+  active: boolean;
+  /** ISO 8601: when access ends as things stand (period end; grace period end); null when unknown. */
+  expires_at: string | null;
+  /** The granting subscription's `id` (`sub_…`). */
+  subscription_id: string;
+  provider: Provider;
+  product_id: string;
+  reason: EntitlementReason;
+}
+
+/** Payload of `entitlement.granted` / `entitlement.revoked`: the entitlement after the change, and whose it is. */
+export interface EntitlementChange extends Entitlement {
+  user_id: string;
+}
+
+/**
+ * Payload of `webhook_endpoint.disabled`: an outbound endpoint was disabled because every attempt to
+ * it failed for longer than `delivery.disableAfterMs`. Never carries its secrets.
+ */
+export interface WebhookEndpointDisabled {
+  /** `we_…` */
+  id: string;
+  url: string;
+  enabled_events: string[];
+  description: string | null;
+  metadata: Record<string, unknown>;
+  status: 'disabled';
+  reason: 'failing';
+  /** ISO 8601: the first failed attempt after its last success. */
+  failing_since: string;
+  disabled_at: string;
+  /** The last attempt's `last_error`. */
+  last_error: string | null;
+}
+
 /** Payload of `manual.notification`. */
 export interface ManualNotification {
   type: EventType;
@@ -115,7 +163,11 @@ export interface EventObjectMap {
   'test.notification': Record<string, unknown>;
   'provider.notification.received': Record<string, unknown>;
   'manual.notification': ManualNotification;
+  'webhook_endpoint.disabled': WebhookEndpointDisabled;
 }
+
+/** Events the library emits about itself rather than about a provider's notification. */
+export type LibraryEventType = 'webhook_endpoint.disabled';
 
 /** Every domain event type. */
 export type EventType = keyof EventObjectMap;
@@ -140,6 +192,7 @@ export const EVENT_TYPES = [
   'test.notification',
   'provider.notification.received',
   'manual.notification',
+  'webhook_endpoint.disabled',
 ] as const satisfies readonly EventType[];
 
 /**
@@ -152,7 +205,8 @@ export type DomainEvent<T extends EventType = EventType> = {
     type: K;
     /** ISO 8601: when the provider says it happened (Apple `signedDate`). */
     created: string;
-    provider: Provider;
+    /** The provider the event comes from; `subscription-webhooks` for the library's own (`webhook_endpoint.disabled`). */
+    provider: K extends LibraryEventType ? 'subscription-webhooks' : Provider;
     /** false for Sandbox / Xcode / LocalTesting / Xsolla dry runs. */
     livemode: boolean;
     data: { object: EventObjectMap[K]; previous_attributes?: Partial<EventObjectMap[K]> };

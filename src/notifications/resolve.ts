@@ -1,4 +1,4 @@
-import type { DomainEvent, ManualNotification, NotificationSettings, Order, Subscription } from '../events/types.js';
+import type { DomainEvent, ManualNotification, NotificationSettings, Order, Provider, Subscription } from '../events/types.js';
 import { stableId } from '../ids.js';
 import type { StoreTransaction } from '../store/types.js';
 import { DEFAULT_NOTIFIED_EVENTS, isSelfHandled } from './event-names.js';
@@ -91,7 +91,8 @@ export async function planNotifications(
         id: stableId('evt', 'manual.notification', event.id),
         type: 'manual.notification',
         created: event.created,
-        provider: event.provider,
+        // A user event: its provider is a real one.
+        provider: event.provider as Provider,
         livemode: event.livemode,
         data: { object },
         source: event.source,
