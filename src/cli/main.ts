@@ -500,11 +500,16 @@ async function appleCommand(sub: string | undefined, arg: string | undefined, ex
       const api = apiFromEnv(flags, io);
       const rows: ReturnType<typeof transactionRow>[] = [];
       let revision: string | null = flags.revision ?? null;
-      for (;;) {
+      // Bounded: 20 refunds a page, so 1000 pages is more than any customer has.
+      for (let pages = 0; pages < 1000; pages++) {
         const page = await api.getRefundHistory(arg, revision);
         rows.push(...page.transactions.map(transactionRow));
-        revision = page.revision ?? revision;
-        if (!page.hasMore) break;
+        const next = page.revision ?? revision;
+        if (!page.hasMore || next === revision) {
+          revision = next;
+          break;
+        }
+        revision = next;
       }
       out(
         { ok: true, transactionId: arg, refunds: rows, revision },
