@@ -1,7 +1,8 @@
 import { resolveConfig, type ResolvedConfig, type SubscriptionWebhooksConfig } from './config.js';
 import { SubscriptionWebhooksError } from './errors.js';
 import { EventBus } from './events/bus.js';
-import type { DomainEvent, NotificationSettings, Order, Provider, Subscription } from './events/types.js';
+import type { DomainEvent, Entitlement, NotificationSettings, Order, Provider, Subscription } from './events/types.js';
+import { resolveEntitlements } from './core/entitlements.js';
 import { randomId, randomUUID } from './ids.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './core/types.js';
@@ -82,6 +83,31 @@ export interface SubscriptionWebhooks {
   subscriptions: {
     get(contractId: string, provider?: Provider): Promise<Subscription | null>;
     list(filter?: SubscriptionFilter): Promise<Subscription[]>;
+  };
+  /**
+   * What a user may use right now, from the `products` config and the subscriptions' state: one read of
+   * the store (indexed by user). Empty when `products` is not configured.
+   */
+  entitlements: {
+    /**
+     * One entry per entitlement the user has or had (`active` says whether it counts now, `reason` why).
+     * Several subscriptions granting one entitlement: an active one wins, then the latest `expires_at`.
+     * @example
+     * ```ts
+     * const [pro] = await hooks.entitlements.list(userId); // { entitlement: 'pro', active: true, expires_at: '2026-…', reason: 'active', … }
+     * ```
+     * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` when `userId` is not a non-empty string.
+     */
+    list(userId: string): Promise<Entitlement[]>;
+    /**
+     * Whether `userId` may use `entitlement` now.
+     * @example
+     * ```ts
+     * if (!(await hooks.entitlements.has(req.user.id, 'pro'))) return res.status(402).end();
+     * ```
+     * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` when either argument is not a non-empty string.
+     */
+    has(userId: string, entitlement: string): Promise<boolean>;
   };
   apple: {
     /** Verify a StoreKit 2 `jwsRepresentation` (same code as the transaction inside a notification). */
@@ -179,6 +205,18 @@ export function createSubscriptionWebhooks(
     return verifier;
   };
   const theStore = store;
+  if (resolved.products && typeof theStore.listEntitlementGrants !== 'function') {
+    throw new SubscriptionWebhooksError(
+      'CONFIG_INVALID',
+      `Invalid subscription-webhooks config: \`products\` needs a store that keeps entitlements (${theStore.name} does not: ` +
+        'memoryStore, prismaStore with the SwEntitlementGrant model of the current fragment, and pgStore do)',
+    );
+  }
+  const listEntitlements = async (userId: string): Promise<Entitlement[]> => {
+    if (typeof userId !== 'string' || userId.length === 0) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'userId must be a non-empty string');
+    if (!resolved.products || !theStore.listEntitlementGrants) return [];
+    return resolveEntitlements(await theStore.listEntitlementGrants(userId), resolved.delivery.now(), resolved.entitlements.pastDueActive);
+  };
   const requireXsolla = () => {
     if (!resolved.xsolla) {
       throw new SubscriptionWebhooksError('CONFIG_INVALID', 'Xsolla is not configured: pass `xsolla: { projectId, secretKey }` or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET');
@@ -304,6 +342,13 @@ export function createSubscriptionWebhooks(
     subscriptions: {
       get: (contractId, provider = 'apple') => theStore.getSubscription(provider, contractId),
       list: (filter) => theStore.listSubscriptions(filter),
+    },
+    entitlements: {
+      list: listEntitlements,
+      async has(userId, entitlement) {
+        if (typeof entitlement !== 'string' || entitlement.length === 0) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'entitlement must be a non-empty string');
+        return (await listEntitlements(userId)).some((e) => e.entitlement === entitlement && e.active);
+      },
     },
     apple: {
       verifyTransaction: (jws) => requireVerifier().verifyTransaction(jws),

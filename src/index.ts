@@ -28,8 +28,11 @@ export type {
   NotificationSettings,
   ManualNotification,
 } from './events/types.js';
+  Entitlement,
+  EntitlementChange,
+  EntitlementReason,
 export { memoryStore } from './store/memory.js';
-export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter } from './store/types.js';
+export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord } from './store/types.js';
 export type { Logger } from './logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
 export type { AppleVerifier, AppleVerifierOptions, VerifiedAppleNotification } from './providers/apple/verifier.js';

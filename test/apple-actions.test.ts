@@ -252,6 +252,22 @@ describe('hooks.apple.setAppAccountToken and config', () => {
     expect(apple.consumption.filter((c) => c.transactionId === otid)).toEqual([{ transactionId: otid, body: answer }]);
   });
 
+  it('without App Store Server API credentials a binding writes no Apple row (nothing that could only fail)', async () => {
+    const saved = { ...process.env };
+    try {
+      for (const k of ['APPLE_KEY_ID', 'APPLE_ISSUER_ID', 'APPLE_PRIVATE_KEY_PATH']) delete process.env[k];
+      const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] }, store: (await EVERY_STORE[0]![1]()).store, logger: recordingLogger() });
+      const { otid, jws } = await purchase();
+      const r = await hooks.handle('appleTransaction', { headers: { 'content-type': 'application/json' }, rawBody: JSON.stringify({ signedTransaction: jws }), userId: 'user_7' });
+      expect(JSON.parse(r.response.body!).data.userId).toBe('user_7');
+      expect(await hooks.delivery.list({ endpointId: APPLE_APP_ACCOUNT_TOKEN_TARGET })).toEqual([]);
+      await hooks.delivery.runOnce();
+      expect(seenOn(tokenPath(otid))).toHaveLength(0);
+    } finally {
+      process.env = saved;
+    }
+  });
+
   it('apple.consumption without App Store Server API credentials is CONFIG_INVALID at creation', () => {
     const saved = { ...process.env };
     try {

@@ -1,5 +1,6 @@
 import type { DomainEvent } from '../events/types.js';
 import { enqueueDeliveries } from '../delivery/outbox.js';
+import { applyEntitlementChanges, entitlementEventId, keepsEntitlements, markUnknownProducts } from './entitlements.js';
 import { planNotifications } from '../notifications/resolve.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { InboxRecord, NotificationReads, StoreTransaction } from '../store/types.js';
@@ -37,7 +38,13 @@ export async function commitNotification<A extends Applied>(
       : await tx.insertNotification(inbox);
     if (!inserted) return { duplicate: true };
     const applied = await apply(tx);
-    const plan = await planNotifications(tx, applied.events, { appId, locale });
+    if (ctx.config.products) await markUnknownProducts(tx, applied.events, ctx.config.products, ctx.logger);
+    // Entitlements change in the same transaction as the state that changes them.
+    const changes = ctx.config.products && keepsEntitlements(tx)
+      ? await applyEntitlementChanges(tx, applied.events, { products: ctx.config.products, pastDueActive: ctx.config.entitlements.pastDueActive }, ctx.config.delivery.now(),
+          entitlementEventId(inbox.provider, inbox.notification_id, applied.events.length))
+      : [];
+    const plan = await planNotifications(tx, [...applied.events, ...changes], { appId, locale });
     await tx.insertEvents(plan.events);
     const now = new Date(ctx.config.delivery.now()).toISOString();
     // Assigned, not accumulated: the store may run this function again after a conflict.

@@ -160,6 +160,8 @@ export interface EventObjectMap {
   'refund.requested': Order;
   'refund.declined': Order;
   'refund.reversed': Order;
+  'entitlement.granted': EntitlementChange;
+  'entitlement.revoked': EntitlementChange;
   'test.notification': Record<string, unknown>;
   'provider.notification.received': Record<string, unknown>;
   'manual.notification': ManualNotification;
@@ -189,6 +191,8 @@ export const EVENT_TYPES = [
   'refund.requested',
   'refund.declined',
   'refund.reversed',
+  'entitlement.granted',
+  'entitlement.revoked',
   'test.notification',
   'provider.notification.received',
   'manual.notification',

@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type {
   ClaimedDelivery,
   DeliveryRecord,
+  EntitlementGrantRecord,
   InboxRecord,
   NotificationSettingRecord,
   Store,
@@ -26,6 +27,10 @@ interface MemoryState {
   deliveries: Map<string, DeliveryRecord & { locked_until: number | null; locked_by: string | null }>;
   /** event id → the event JSON as first serialized */
   bodies: Map<string, string>;
+  /** Entitlement grants by user id (the index a user's read uses), each by `subscription_id\0entitlement`; inner maps are replaced, never mutated. */
+  grants: Map<string, Map<string, EntitlementGrantRecord>>;
+  /** subscription id → the user its grants belong to */
+  grantOwner: Map<string, string>;
 }
 
 const key = (provider: Provider, id: string): string => `${provider}\u0000${id}`;
@@ -34,8 +39,15 @@ const clone = <T>(value: T): T => structuredClone(value);
 function emptyState(): MemoryState {
   return {
     inbox: new Map(), orders: new Map(), subscriptions: new Map(), events: [], eventIds: new Set(),
-    settings: new Map(), endpoints: new Map(), deliveries: new Map(), bodies: new Map(),
+    settings: new Map(), endpoints: new Map(), deliveries: new Map(), bodies: new Map(), grants: new Map(), grantOwner: new Map(),
   };
+}
+
+const byGrantKey = (a: EntitlementGrantRecord, b: EntitlementGrantRecord): number =>
+  a.entitlement < b.entitlement ? -1 : a.entitlement > b.entitlement ? 1 : a.subscription_id < b.subscription_id ? -1 : a.subscription_id > b.subscription_id ? 1 : 0;
+
+function userGrants(state: MemoryState, userId: string): EntitlementGrantRecord[] {
+  return [...(state.grants.get(userId)?.values() ?? [])].map(clone).sort(byGrantKey);
 }
 
 function findOrder(state: MemoryState, pred: (o: Order) => boolean): Order | null {
@@ -77,6 +89,8 @@ export function memoryStore(): Store {
       bodies: new Map(base.bodies),
     };
   }
+      grants: new Map(base.grants),
+      grantOwner: new Map(base.grantOwner),
 
   function makeTx(s: MemoryState): StoreTransaction {
     return {
@@ -119,6 +133,24 @@ export function memoryStore(): Store {
       },
       async insertEvents(events) {
         const seen = new Set<string>();
+      // Units of work run one at a time here: the user's grant set needs no lock of its own.
+      listEntitlementGrants: async (userId) => userGrants(s, userId),
+      async replaceEntitlementGrants(subscriptionId, grants) {
+        const owner = s.grantOwner.get(subscriptionId);
+        if (owner !== undefined) {
+          const kept = new Map([...(s.grants.get(owner) ?? [])].filter(([, g]) => g.subscription_id !== subscriptionId));
+          if (kept.size > 0) s.grants.set(owner, kept);
+          else s.grants.delete(owner);
+          s.grantOwner.delete(subscriptionId);
+        }
+        for (const g of grants) {
+          if (g.subscription_id !== subscriptionId) throw new Error(`memoryStore: grant for ${g.subscription_id} passed for ${subscriptionId}`);
+          const mine = new Map(s.grants.get(g.user_id) ?? []);
+          mine.set(`${g.subscription_id}\u0000${g.entitlement}`, clone(g));
+          s.grants.set(g.user_id, mine);
+          s.grantOwner.set(subscriptionId, g.user_id);
+        }
+      },
         for (const e of events) {
           if (s.eventIds.has(e.id) || seen.has(e.id)) throw new Error(`memoryStore: unique constraint failed on events.id (${e.id})`);
           seen.add(e.id);
@@ -194,6 +226,7 @@ export function memoryStore(): Store {
     },
     async listSubscriptions(filter: SubscriptionFilter = {}) {
       return [...state.subscriptions.values()]
+    listEntitlementGrants: async (userId: string) => userGrants(state, userId),
         .filter(
           (s) =>
             (filter.userId === undefined || s.user_id === filter.userId) &&

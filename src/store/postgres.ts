@@ -3,6 +3,7 @@ import type { DomainEvent, Order, Provider, Subscription } from '../events/types
 import { jsonbText } from './json-safe.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type {
+  EntitlementGrantRecord,
   ClaimedDelivery,
   DeliveryRecord,
   InboxRecord,
@@ -160,6 +161,19 @@ const DELIVERIES: Table<DeliveryRecord> = {
   }),
 };
 
+const GRANTS: Table<EntitlementGrantRecord> = {
+  name: 'sw_entitlement_grants',
+  columns: ['subscription_id', 'entitlement', 'user_id', 'provider', 'product_id', 'status', 'expires_at', 'updated_at'],
+  timestamps: ['expires_at', 'updated_at'],
+  values: (g) => [g.subscription_id, g.entitlement, g.user_id, g.provider, g.product_id, g.status, iso(g.expires_at), iso(g.updated)],
+  read: (r) => ({
+    subscription_id: str(r.subscription_id), entitlement: str(r.entitlement), user_id: str(r.user_id), provider: r.provider as Provider, product_id: str(r.product_id),
+    status: r.status as EntitlementGrantRecord['status'], expires_at: strOrNull(r.expires_at), updated: str(r.updated_at),
+  }),
+};
+/** First key of the advisory lock taken on a user's entitlements ("SW"); the second is hashtext(user_id). Same as prismaStore's. */
+const GRANT_LOCK_NAMESPACE = 0x5357;
+
 const columnList = (columns: readonly string[]): string => columns.map((c) => `"${c}"`).join(', ');
 const placeholders = (rows: number, width: number, offset = 0): string =>
   Array.from({ length: rows }, (_, r) => `(${Array.from({ length: width }, (_, c) => `$${offset + r * width + c + 1}`).join(', ')})`).join(', ');
@@ -231,6 +245,13 @@ const SQL = {
   upsertEndpoint: upsertSql(ENDPOINTS, '"id"'),
   delivery: selectFrom(DELIVERIES, 'WHERE "id" = $1'),
   inbox: selectFrom(INBOX, 'WHERE "provider" = $1 AND "notification_id" = $2'),
+  // One indexed read (sw_entitlement_grants_user_id_entitlement_idx) of a user's grants.
+  grantsOfUser: selectFrom(GRANTS, 'WHERE "user_id" = $1 ORDER BY "entitlement", "subscription_id"'),
+  lockUserGrants: `SELECT pg_advisory_xact_lock(${GRANT_LOCK_NAMESPACE}, hashtext($1::text))`,
+  // One statement: drop the subscription's grants that are no longer given, upsert the others.
+  replaceGrants: (rows: number): string =>
+    `WITH d AS (DELETE FROM "sw_entitlement_grants" WHERE "subscription_id" = $1 AND NOT ("entitlement" = ANY($2::text[])))` +
+    (rows === 0 ? ' SELECT 1' : ` ${writeSql({ table: GRANTS.name, columns: GRANTS.columns, rows: { length: rows }, conflict: onConflictUpdate(GRANTS, '"subscription_id", "entitlement"') }, 2)}`),
 } as const;
 
 const asJson = <T>(t: Table<T>, from: string, where: string, lock = ''): string => `SELECT row_to_json(x) FROM (SELECT ${select(t.columns, t.timestamps)} FROM ${from} ${where} ${lock}) x`;
@@ -305,6 +326,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
    */
   function wrap(c: PgQueryable): StoreTransaction & { flush(): Promise<void> } {
     const readNull = new Set<string>();
+    const lockedUsers = new Set<string>();
     // Within one transaction a row read (and locked) once cannot change under us: answer again from memory.
     const seen = new Map<string, Subscription | null>();
     /** Buffered order writes by id: `insert` for a new order (a plain INSERT: a unique violation is a lost race and the unit of work re-runs). */
@@ -417,6 +439,17 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
         return (await run(c, 'DELETE FROM "sw_webhook_endpoints" WHERE "id" = $1', [id])).rowCount === 1;
       },
       insertDeliveries: async (rows) => void deliveries.push(...structuredClone(rows)),
+      async listEntitlementGrants(userId) {
+        // Lock, then read in a second statement (Read Committed: it sees what the previous holder committed).
+        if (!lockedUsers.has(userId)) {
+          await run(c, SQL.lockUserGrants, [userId]);
+          lockedUsers.add(userId);
+        }
+        return many(c, GRANTS, SQL.grantsOfUser, [userId]);
+      },
+      async replaceEntitlementGrants(subscriptionId, grants) {
+        await run(c, SQL.replaceGrants(grants.length), [subscriptionId, grants.map((g) => g.entitlement), ...grants.flatMap(GRANTS.values)]);
+      },
     };
   }
 
@@ -496,6 +529,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       ),
     getOrderByNo: (no) => guard(() => one(pool, ORDERS, SQL.orderByNo, [no])),
     getSubscription: (provider, contractId) => guard(() => one(pool, SUBSCRIPTIONS, SQL.subscription, [provider, contractId])),
+    listEntitlementGrants: (userId) => guard(() => many(pool, GRANTS, SQL.grantsOfUser, [userId])),
     listSubscriptions: (f = {}) =>
       guard(() =>
         many(pool, SUBSCRIPTIONS, selectFrom(SUBSCRIPTIONS, `WHERE ($1::text IS NULL OR "user_id" = $1) AND ($2::text IS NULL OR "provider" = $2)

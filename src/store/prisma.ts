@@ -6,6 +6,7 @@ import type {
   ClaimedDelivery,
   DeliveryRecord,
   InboxRecord,
+  EntitlementGrantRecord,
   NotificationSettingRecord,
   Store,
   StoreTransaction,
@@ -22,6 +23,8 @@ interface EndpointRow { id: string; url: string; enabledEvents: unknown; status:
 interface DeliveryRow { id: string; endpointId: string; eventId: string; status: string; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; lastError: string | null; lastAttemptAt: Date | null; lockedUntil: Date | null; lockedBy: string | null; deliveredAt: Date | null; createdAt: Date; updatedAt: Date }
 
 type Where = Record<string, unknown>;
+interface GrantRow { subscriptionId: string; entitlement: string; userId: string; provider: string; productId: string; status: string; expiresAt: Date | null; updatedAt: Date }
+
 interface Delegate<Row> {
   findUnique(args: { where: Where }): PromiseLike<Row | null>;
   findFirst(args: { where: Where }): PromiseLike<Row | null>;
@@ -51,6 +54,12 @@ export interface PrismaStoreTxClient {
   swWebhookEndpoint: Delegate<EndpointRow>;
   swWebhookDelivery: Delegate<DeliveryRow> & { createMany(args: { data: DeliveryData[] }): PromiseLike<unknown> };
   $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
+  /** The `SwEntitlementGrant` model (fragment since migration 0002): without it the store keeps no entitlements. */
+  swEntitlementGrant?: {
+    findMany(args: { where: Where; orderBy: Where | Where[] }): PromiseLike<GrantRow[]>;
+    deleteMany(args: { where: Where }): PromiseLike<{ count: number }>;
+    createMany(args: { data: GrantRow[] }): PromiseLike<unknown>;
+  };
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 /** {@link PrismaStoreTxClient} plus interactive transactions: a `PrismaClient` instance. */
@@ -101,6 +110,18 @@ const subscriptionData = (s: Subscription): Where => ({
   notificationSettings: jsonOrNull(s.notification_settings), settingId: s.setting_id, metadata: json(s.metadata),
   lastEventAt: date(s.last_event_at), createdAt: new Date(s.created), updatedAt: new Date(s.updated),
 });
+const toGrant = (r: GrantRow): EntitlementGrantRecord => ({
+  subscription_id: r.subscriptionId, entitlement: r.entitlement, user_id: r.userId, provider: r.provider as Provider, product_id: r.productId,
+  status: r.status as EntitlementGrantRecord['status'], expires_at: iso(r.expiresAt), updated: r.updatedAt.toISOString(),
+});
+const grantData = (g: EntitlementGrantRecord): GrantRow => ({
+  subscriptionId: g.subscription_id, entitlement: g.entitlement, userId: g.user_id, provider: g.provider, productId: g.product_id,
+  status: g.status, expiresAt: date(g.expires_at), updatedAt: new Date(g.updated),
+});
+const GRANT_ORDER = [{ entitlement: 'asc' }, { subscriptionId: 'asc' }];
+/** First key of the PostgreSQL advisory lock taken on a user's entitlements ("SW"); the second is hashtext(user_id). */
+export const GRANT_LOCK_NAMESPACE = 0x5357;
+
 const toSubscription = (r: SubscriptionRow): Subscription => ({
   id: r.id, provider: r.provider as Provider, contract_id: r.contractId, user_id: r.userId, product_id: r.productId,
   status: r.status as Subscription['status'], auto_renew: r.autoRenew, current_period_start: iso(r.currentPeriodStart),
@@ -199,6 +220,8 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     return {
       async insertNotification(r) {
         const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload")
+  // Entitlements need the SwEntitlementGrant model: a client generated from an older fragment keeps none.
+  const grants = prisma.swEntitlementGrant ? (c: PrismaStoreTxClient) => c.swEntitlementGrant! : null;
           VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${jsonbText(r.payload)})
           ON CONFLICT ("provider", "notification_id") DO NOTHING`;
         return n === 1;
@@ -248,6 +271,19 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
           return;
         }
         await tx.swEvent.createMany({ data: events.map((e) => ({ id: e.id, type: e.type, provider: e.provider, created: new Date(e.created), body: JSON.stringify(e) })) });
+      ...(grants
+        ? {
+            async listEntitlementGrants(userId: string) {
+              // One user's entitlement changes run one at a time (the lock is released at commit).
+              if (provider === 'postgresql') await tx.$executeRaw`SELECT pg_advisory_xact_lock(${GRANT_LOCK_NAMESPACE}::int, hashtext(${userId}::text))`;
+              return (await grants(tx).findMany({ where: { userId }, orderBy: GRANT_ORDER })).map(toGrant);
+            },
+            async replaceEntitlementGrants(subscriptionId: string, rows: EntitlementGrantRecord[]) {
+              await grants(tx).deleteMany({ where: { subscriptionId } });
+              if (rows.length > 0) await grants(tx).createMany({ data: rows.map(grantData) });
+            },
+          }
+        : {}),
       },
       getNotificationSetting: (idOrMount) => findSetting(tx, idOrMount),
       async saveNotificationSetting(setting) {
@@ -335,6 +371,9 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     getWebhookEndpoint: (id) => guard(async () => { const r = await prisma.swWebhookEndpoint.findUnique({ where: { id } }); return r && toEndpoint(r) }),
     listWebhookEndpoints: () => guard(async () => (await prisma.swWebhookEndpoint.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toEndpoint)),
     getDelivery: (id) => guard(async () => { const r = await prisma.swWebhookDelivery.findUnique({ where: { id } }); return r && toDelivery(r) }),
+    ...(grants
+      ? { listEntitlementGrants: (userId: string) => guard(async () => (await grants(prisma).findMany({ where: { userId }, orderBy: GRANT_ORDER })).map(toGrant)) }
+      : {}),
     listDeliveries: (f = {}) =>
       guard(async () =>
         (await prisma.swWebhookDelivery.findMany({ where: { status: f.status, endpointId: f.endpointId, eventId: f.eventId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: f.limit ?? 100 })).map(toDelivery)),

@@ -1,4 +1,24 @@
-import type { DomainEvent, NotificationSettings, Order, Provider, Subscription } from '../events/types.js';
+import type { DomainEvent, NotificationSettings, Order, Provider, Subscription, SubscriptionStatus } from '../events/types.js';
+
+/**
+ * One entitlement one subscription grants its user (from the `products` config), kept beside the
+ * subscription so that a user's entitlements are one indexed read (`user_id`). Unique by
+ * `(subscription_id, entitlement)`. Whether it is active is decided when read (it depends on the clock).
+ */
+export interface EntitlementGrantRecord {
+  /** The subscription's `id` (`sub_…`). */
+  subscription_id: string;
+  entitlement: string;
+  user_id: string;
+  provider: Provider;
+  product_id: string;
+  /** The subscription's status when last written. */
+  status: SubscriptionStatus;
+  /** ISO 8601: when access ends in that status (period end; grace period end); null when unknown. */
+  expires_at: string | null;
+  /** ISO 8601 */
+  updated: string;
+}
 
 /** One row of the provider-notification inbox. Unique by `(provider, notification_id)`. */
 export interface InboxRecord {
@@ -72,6 +92,20 @@ export interface StoreTransaction {
   getSubscription(provider: Provider, contractId: string): Promise<Subscription | null>;
   /** Insert or replace by `(provider, contract_id)`. */
   saveSubscription(subscription: Subscription): Promise<void>;
+  /**
+   * Entitlements (optional, see {@link Store.listEntitlementGrants}): every grant of `userId`, one indexed query (on `user_id`). Inside a transaction the
+   * user's grant set stays locked until it ends, so two units of work changing one user's entitlements
+   * (two subscriptions of one user, or a transfer) run one after the other (PostgreSQL: a transaction-level
+   * advisory lock on the user id; SQLite and memory serialize writers anyway). Sorted by entitlement, then
+   * subscription_id. Buffered grants of this transaction are included.
+   */
+  listEntitlementGrants?(userId: string): Promise<EntitlementGrantRecord[]>;
+  /**
+   * Entitlements: make `grants` the complete set for subscription `subscriptionId` (rows of that
+   * subscription not in `grants` are deleted; the others inserted or replaced by `(subscription_id, entitlement)`).
+   * `grants` may be empty (the subscription grants nothing, e.g. it moved to no user).
+   */
+  replaceEntitlementGrants?(subscriptionId: string, grants: EntitlementGrantRecord[]): Promise<void>;
   /** Append to the event outbox. Event ids are unique. */
   insertEvents(events: DomainEvent[]): Promise<void>;
   /** A notification setting by id, else by `mountLocation` (seed 000: `metadata.setting_id` may be either). */
@@ -213,6 +247,13 @@ export interface Store {
   getOrderByNo(no: string): Promise<Order | null>;
   getSubscription(provider: Provider, contractId: string): Promise<Subscription | null>;
   listSubscriptions(filter?: SubscriptionFilter): Promise<Subscription[]>;
+  /**
+   * Entitlements: every grant of `userId`, one indexed query (see {@link StoreTransaction.listEntitlementGrants}), no lock.
+   * The three entitlement methods (this one and the transaction's `listEntitlementGrants` and
+   * `replaceEntitlementGrants`) are optional for a custom store, and required as a set when the
+   * `products` config is given (else `CONFIG_INVALID`); memoryStore, prismaStore and pgStore have them.
+   */
+  listEntitlementGrants?(userId: string): Promise<EntitlementGrantRecord[]>;
   getNotification(provider: Provider, notificationId: string): Promise<InboxRecord | null>;
   /** Number of inbox rows (for operations dashboards and tests). */
   countNotifications(provider?: Provider): Promise<number>;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import type { DeliveryRecord, InboxRecord, NotificationSettingRecord, Store, WebhookEndpointRecord } from '../store/types.js';
+import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, Store, WebhookEndpointRecord } from '../store/types.js';
 
 /** The subset of an `expect(...)` assertion the conformance suite uses (vitest / jest compatible). */
 export interface ConformanceAssertion {
@@ -653,6 +653,49 @@ export function storeConformanceSuite(
         await tx.deleteWebhookEndpoint(ep.id);
         await tx.deleteWebhookEndpoint(off.id);
       });
+    });
+
+    it('entitlement grants (listEntitlementGrants, replaceEntitlementGrants): one set per subscription, read by user, sorted; replace deletes, moves between users, rolls back', async () => {
+      const st = await store();
+      // Optional for a custom store, but required for the `products` config: a store without them fails here, by name.
+      if (typeof st.listEntitlementGrants !== 'function') throw new Error(`${st.name}: Store.listEntitlementGrants is missing (needed for the \`products\` config)`);
+      const s = suffix();
+      const [u1, u2, subA, subB] = [`user_${s}_1`, `user_${s}_2`, `sub_${s}_a`, `sub_${s}_b`];
+      const grant = (sub: string, entitlement: string, user: string, over: Partial<EntitlementGrantRecord> = {}): EntitlementGrantRecord => ({
+        subscription_id: sub, entitlement, user_id: user, provider: 'apple', product_id: 'com.example.pro.monthly', status: 'active',
+        expires_at: iso(1_800_000_000_123), updated: iso(1_700_000_000_456), ...over,
+      });
+      const list = (u: string) => st.listEntitlementGrants!(u);
+      await st.transaction(async (tx) => {
+        if (typeof tx.replaceEntitlementGrants !== 'function' || typeof tx.listEntitlementGrants !== 'function') {
+          throw new Error(`${st.name}: StoreTransaction.listEntitlementGrants / replaceEntitlementGrants are missing (needed for the \`products\` config)`);
+        }
+        await tx.replaceEntitlementGrants!(subA, [grant(subA, 'pro', u1), grant(subA, 'extra', u1, { status: 'in_grace_period', expires_at: null, provider: 'xsolla', product_id: 'plan_9' })]);
+        await tx.replaceEntitlementGrants!(subB, [grant(subB, 'pro', u1, { status: 'canceled' })]);
+        // Inside the transaction its own writes are read back.
+        expect((await tx.listEntitlementGrants!(u1)).map((g) => `${g.entitlement}/${g.subscription_id}`)).toStrictEqual([`extra/${subA}`, `pro/${subA}`, `pro/${subB}`]);
+      });
+      expect(await list(u1)).toStrictEqual([
+        grant(subA, 'extra', u1, { status: 'in_grace_period', expires_at: null, provider: 'xsolla', product_id: 'plan_9' }),
+        grant(subA, 'pro', u1),
+        grant(subB, 'pro', u1, { status: 'canceled' }),
+      ]);
+      // Replace: a grant no longer given is deleted, a kept one replaced.
+      await st.transaction((tx) => tx.replaceEntitlementGrants!(subA, [grant(subA, 'pro', u1, { status: 'expired', expires_at: iso(1_800_000_999_000) })]));
+      expect(await list(u1)).toStrictEqual([grant(subA, 'pro', u1, { status: 'expired', expires_at: iso(1_800_000_999_000) }), grant(subB, 'pro', u1, { status: 'canceled' })]);
+      // The subscription moves to another user: its grants leave the first.
+      await st.transaction((tx) => tx.replaceEntitlementGrants!(subA, [grant(subA, 'pro', u2)]));
+      expect((await list(u1)).map((g) => g.subscription_id)).toStrictEqual([subB]);
+      expect(await list(u2)).toStrictEqual([grant(subA, 'pro', u2)]);
+      // A throwing unit of work leaves none of its grant writes.
+      await expect(st.transaction(async (tx) => {
+        await tx.replaceEntitlementGrants!(subB, []);
+        throw new Error('boom in grants');
+      })).rejects.toThrow('boom in grants');
+      expect((await list(u1)).map((g) => g.subscription_id)).toStrictEqual([subB]);
+      await st.transaction((tx) => tx.replaceEntitlementGrants!(subB, []));
+      expect(await list(u1)).toStrictEqual([]);
+      expect(await list(`nobody_${s}`)).toStrictEqual([]);
     });
 
     it('transaction returns the value of fn', async () => {

@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { randomUUID } from 'node:crypto';
-import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Logger, type Store } from '../../src/index.js';
+import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Logger, type Store, type SubscriptionWebhooksConfig } from '../../src/index.js';
 import { subscriptionWebhooks, type ExpressOptions } from '../../adapters/express.js';
 import { createAppleTestSigner } from '../../src/testing/apple-signer.js';
 
@@ -44,6 +44,8 @@ export interface HarnessOptions {
   beforeRoutes?: (app: express.Express) => void;
   /** Extra trusted roots besides the shared signer's. */
   extraRoots?: Uint8Array[];
+  /** More config (products, entitlements, delivery.now, ...). */
+  config?: Omit<SubscriptionWebhooksConfig, 'apple' | 'store' | 'logger'>;
 }
 
 /**
@@ -58,6 +60,7 @@ export async function appleHarness(options: HarnessOptions = {}) {
     apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate, ...(options.extraRoots ?? [])] },
     store,
     logger,
+    ...options.config,
   });
   const makeApp = (options.express ?? express) as typeof express;
   const app = makeApp();

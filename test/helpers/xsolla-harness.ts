@@ -1,6 +1,6 @@
 import express from 'express';
 import request from 'supertest';
-import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Store } from '../../src/index.js';
+import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Store, type SubscriptionWebhooksConfig } from '../../src/index.js';
 import { subscriptionWebhooks } from '../../adapters/express.js';
 import { signXsollaBody } from '../../src/testing/index.js';
 import { recordingLogger } from './apple-harness.js';
@@ -21,6 +21,8 @@ export function xsollaDate(ms: number): string {
 export interface XsollaHarnessOptions {
   store?: Store;
   userExists?: (userId: string) => Promise<boolean>;
+  /** More config (products, entitlements, delivery.now, ...). */
+  config?: Omit<SubscriptionWebhooksConfig, 'xsolla' | 'store' | 'logger'>;
 }
 
 /**
@@ -34,6 +36,7 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
     xsolla: { projectId: PROJECT_ID, secretKey: SECRET, ...(options.userExists ? { userExists: options.userExists } : {}) },
     store,
     logger,
+    ...options.config,
   });
   const app = express();
   app.use(subscriptionWebhooks(hooks));

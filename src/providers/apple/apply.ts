@@ -445,6 +445,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       break;
     case 'DID_FAIL_TO_RENEW':
       next.status = sub === 'GRACE_PERIOD' ? 'in_grace_period' : 'past_due';
+      // Access lasts until the grace period ends (entitlements read it from here).
+      if (sub === 'GRACE_PERIOD' && r?.gracePeriodExpiresDate !== undefined) next.metadata = { ...next.metadata, grace_period_expires_at: iso(r.gracePeriodExpiresDate) };
       out.push('customer.subscription.past_due');
       break;
     case 'GRACE_PERIOD_EXPIRED':
