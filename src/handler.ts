@@ -43,6 +43,8 @@ export interface CreateOrderInput {
   currency?: string;
   metadata?: Record<string, unknown>;
   subscriptionData?: { notificationSettings?: NotificationSettings };
+  /** The same as `subscriptionData`, spelled as the order object stores it (give one or the other, not both). */
+  subscription_data?: { notification_settings?: NotificationSettings };
 }
 
 /** The object returned by {@link createSubscriptionWebhooks}. */
@@ -155,6 +157,7 @@ const createOrderSchema = z.strictObject({
   currency: z.string().length(3).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
   subscriptionData: z.strictObject({ notificationSettings: notificationSettingsSchema.optional() }).optional(),
+  subscription_data: z.strictObject({ notification_settings: notificationSettingsSchema.optional() }).optional(),
 });
 
 function toError(err: unknown): SubscriptionWebhooksError {
@@ -300,7 +303,12 @@ export function createSubscriptionWebhooks(
           throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `orders.create: \`${issue.path.join('.') || 'input'}\` ${issue.message}`);
         }
         const i = parsed.data;
-        if (i.subscriptionData?.notificationSettings) checkNotificationSettings(i.subscriptionData.notificationSettings, 'subscriptionData.notificationSettings');
+        if (i.subscriptionData !== undefined && i.subscription_data !== undefined) {
+          throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'orders.create: give `subscriptionData` or `subscription_data`, not both');
+        }
+        const requested = i.subscriptionData?.notificationSettings ?? i.subscription_data?.notification_settings;
+        const where = i.subscriptionData ? 'subscriptionData.notificationSettings' : 'subscription_data.notification_settings';
+        if (requested) checkNotificationSettings(requested, where);
         const now = new Date().toISOString();
         const order: Order = {
           id: randomId('ord'),
@@ -317,7 +325,7 @@ export function createSubscriptionWebhooks(
           refund_reason: null,
           paid_at: null,
           metadata: i.metadata ?? {},
-          subscription_data: i.subscriptionData?.notificationSettings ? { notification_settings: i.subscriptionData.notificationSettings } : null,
+          subscription_data: requested ? { notification_settings: requested } : null,
           created: now,
           updated: now,
         };

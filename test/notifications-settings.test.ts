@@ -115,6 +115,22 @@ describe('resolution (EVENTS.md § manual.notification): first match wins', () =
     expect(r.events[i + 1]!.type).toBe('manual.notification');
     expect(await t.store.listEvents({ type: 'manual.notification' })).toEqual(manual);
   });
+  it('orders.create accepts subscription_data.notification_settings (the order\'s own spelling) like subscriptionData.notificationSettings; both at once, or bad settings, are refused', async () => {
+    const t = await harness();
+    const o = await t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscription_data: { notification_settings: { self_handle: true, include_events: ['order.paid'] } } });
+    expect(o.subscription_data).toEqual({ notification_settings: { self_handle: true, include_events: ['order.paid'] } });
+    const c = t.h.contract({ appAccountToken: o.no });
+    const r = await t.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() });
+    expect(r.events.filter((e) => e.type === 'manual.notification').map((e) => (e.data.object as { type: string }).type)).toEqual(['order.paid']);
+    expect((await t.hooks.subscriptions.get(c.originalTransactionId))?.notification_settings).toEqual({ self_handle: true, include_events: ['order.paid'] });
+    await expect(
+      t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscriptionData: {}, subscription_data: {} }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscription_data: { notification_settings: { self_handle: true, include_events: ['bogus'] } } }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+  });
+
   it('without a notifier the rendered notification is logged at debug level, and nothing is enqueued for it', async () => {
     const debug: unknown[] = [];
     const t = await harness({ logger: { debug: (o: unknown) => void debug.push(o), info() {}, warn() {}, error() {} } });
