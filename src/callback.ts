@@ -11,6 +11,7 @@ import type { HeadersLike } from './core/types.js';
 import { signatureMatches, webhookSignature } from './delivery/sign.js';
 import { SubscriptionWebhooksError } from './errors.js';
 import type { DomainEvent, EventType } from './events/types.js';
+import type { Store } from './store/types.js';
 
 export type { HeadersLike } from './core/types.js';
 
@@ -139,6 +140,17 @@ export interface CallbackRouteOptions<R = CallbackRequest> {
   bodyTimeoutMs?: number;
   /** Called with errors that turn into a non-2xx answer (bad signatures, throwing handlers). */
   onError?: (error: unknown) => void;
+  /**
+   * Replay protection: a `webhook-id` whose handlers already succeeded is answered 200
+   * `{ code: 'OK', duplicate: true }` without running them again, for twice `toleranceSeconds` (the
+   * longest a captured request stays within the timestamp check). Ids are kept in memory (an LRU of
+   * `replayCacheSize`) unless a `store` is given: then in its `sw_webhook_receipts` table, shared by
+   * every instance (memoryStore, prismaStore, pgStore and sqliteStore implement it). The same id
+   * arriving while its handlers still run is answered 409 `CONFLICT`, so the sender retries it later.
+   */
+  store?: Pick<Store, 'hasWebhookReceipt' | 'recordWebhookReceipt'>;
+  /** Ids remembered in memory when no `store` is given. @default 10000 */
+  replayCacheSize?: number;
 }
 
 /** The minimal Express request/response used by {@link CallbackRoute.express} (Express 4 and 5 fit). */
@@ -155,12 +167,55 @@ export interface KoaLikeContext {
 
 /** What {@link createCallbackRoute} returns. */
 export interface CallbackRoute {
-  /** Verify, run the handlers, answer `{ code: 'OK' }`. Rejects (with the error's `status`) on a bad signature or a throwing handler. */
-  post(req: CallbackRequest): Promise<{ code: 'OK' }>;
+  /**
+   * Verify, run the handlers, answer `{ code: 'OK' }` (`duplicate: true` for a replay of an accepted
+   * `webhook-id`: no handler runs). Rejects (with the error's `status`) on a bad signature, a throwing
+   * handler, or 409 `CONFLICT` while the same id is being handled.
+   */
+  post(req: CallbackRequest): Promise<{ code: 'OK'; duplicate?: true }>;
   /** Express 4/5 handler: `app.post('/api/payment/callback', route.express())`. Mount it before `express.json()`, or give it `express.raw()`. */
   express(): (req: ExpressLikeRequest, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>;
   /** Koa handler: `router.post('/api/payment/callback', route.koa())`. Works with or without koa-bodyparser (uses `ctx.request.rawBody`). */
   koa(): (ctx: KoaLikeContext, next?: () => Promise<unknown>) => Promise<void>;
+}
+
+/**
+ * Which webhook ids were accepted within the replay window: in memory (insertion-ordered map, oldest
+ * evicted first) or in the store's receipt table; plus the ids being handled right now in this process.
+ */
+function replayGuard(store: Pick<Store, 'hasWebhookReceipt' | 'recordWebhookReceipt'> | undefined, size: number, windowMs: number) {
+  if (store && (typeof store.hasWebhookReceipt !== 'function' || typeof store.recordWebhookReceipt !== 'function')) {
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `store` must implement hasWebhookReceipt and recordWebhookReceipt (memoryStore, prismaStore, pgStore and sqliteStore do)');
+  }
+  if (!Number.isInteger(size) || size < 1) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `replayCacheSize` must be a positive integer');
+  const accepted = new Map<string, number>();
+  const inFlight = new Set<string>();
+  return {
+    async seen(id: string): Promise<boolean> {
+      const now = Date.now();
+      if (store) return store.hasWebhookReceipt!(id, new Date(now - windowMs).toISOString());
+      const at = accepted.get(id);
+      return at !== undefined && at >= now - windowMs;
+    },
+    begin(id: string): boolean {
+      if (inFlight.has(id)) return false;
+      inFlight.add(id);
+      return true;
+    },
+    end(id: string): void {
+      inFlight.delete(id);
+    },
+    async accept(id: string): Promise<void> {
+      const now = Date.now();
+      if (store) return store.recordWebhookReceipt!(id, new Date(now).toISOString(), new Date(now - windowMs).toISOString());
+      accepted.delete(id);
+      accepted.set(id, now);
+      for (const [old, at] of accepted) {
+        if (accepted.size <= size && at >= now - windowMs) break;
+        accepted.delete(old);
+      }
+    },
+  };
 }
 
 /** A parsed body (an object) means a JSON parser ran first; raw bytes and strings are what we verify. */
@@ -201,13 +256,24 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const handlers = options.on as Record<string, CallbackHandler<EventType, R> | undefined>;
+  const windowMs = 2 * (options.toleranceSeconds ?? 300) * 1000;
+  const receipts = replayGuard(options.store, options.replayCacheSize ?? 10_000, windowMs);
 
-  async function post(req: CallbackRequest): Promise<{ code: 'OK' }> {
+  async function post(req: CallbackRequest): Promise<{ code: 'OK'; duplicate?: true }> {
     const raw = req.rawBody ?? req.body;
     const event = verifyWebhook(secrets, req.headers, raw as string | Uint8Array, { toleranceSeconds: options.toleranceSeconds });
-    // Own handlers only: an event type naming an Object.prototype member ("constructor", "__proto__") has none.
-    if (Object.hasOwn(handlers, event.type)) await handlers[event.type]?.(event, req as R);
-    await handlers['*']?.(event, req as R);
+    const id = getHeader(req.headers, 'webhook-id')!;
+    if (await receipts.seen(id)) return { code: 'OK', duplicate: true };
+    if (!receipts.begin(id)) throw new SubscriptionWebhooksError('CONFLICT', `webhook ${id} is being handled right now; retry it later`);
+    try {
+      // Own handlers only: an event type naming an Object.prototype member ("constructor", "__proto__") has none.
+      if (Object.hasOwn(handlers, event.type)) await handlers[event.type]?.(event, req as R);
+      await handlers['*']?.(event, req as R);
+      // Accepted only once every handler succeeded: a failure leaves the id free for the sender's retry.
+      await receipts.accept(id);
+    } finally {
+      receipts.end(id);
+    }
     return { code: 'OK' };
   }
 

@@ -74,6 +74,8 @@ function findOrder(state: MemoryState, pred: (o: Order) => boolean): Order | nul
 export function memoryStore(): Store {
   let state = emptyState();
   let chain: Promise<unknown> = Promise.resolve();
+  /** Webhook receipts (callback replay protection): id → accepted at (ms). */
+  const receipts = new Map<string, number>();
 
   function stage(base: MemoryState): MemoryState {
     // Shallow map copies suffice: stored values are never mutated in place, only replaced.
@@ -238,6 +240,15 @@ export function memoryStore(): Store {
     async getNotification(provider, notificationId) {
       const row = state.inbox.get(key(provider, notificationId));
       return row ? clone(row) : null;
+    },
+    async hasWebhookReceipt(webhookId, since) {
+      const at = receipts.get(webhookId);
+      return at !== undefined && at >= Date.parse(since);
+    },
+    async recordWebhookReceipt(webhookId, at, forgetBefore) {
+      const cutoff = Date.parse(forgetBefore);
+      for (const [id, t] of receipts) if (t < cutoff) receipts.delete(id);
+      receipts.set(webhookId, Date.parse(at));
     },
     async countNotifications(provider) {
       if (provider === undefined) return state.inbox.size;

@@ -537,6 +537,13 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
     getNotification: (provider, notificationId) => guard(() => one(pool, INBOX, SQL.inbox, [provider, notificationId])),
     countNotifications: (provider) =>
       guard(async () => Number((await run(pool, 'SELECT count(*)::int AS n FROM "sw_notifications" WHERE ($1::text IS NULL OR "provider" = $1)', [provider ?? null])).rows[0]!.n)),
+    hasWebhookReceipt: (webhookId, since) =>
+      guard(async () => (await run(pool, 'SELECT 1 FROM "sw_webhook_receipts" WHERE "webhook_id" = $1 AND "received_at" >= $2', [webhookId, iso(since)])).rows.length === 1),
+    recordWebhookReceipt: (webhookId, at, forgetBefore) =>
+      guard(async () => {
+        await run(pool, `WITH old AS (DELETE FROM "sw_webhook_receipts" WHERE "received_at" < $3 AND "webhook_id" <> $1)
+          INSERT INTO "sw_webhook_receipts" ("webhook_id", "received_at") VALUES ($1, $2) ON CONFLICT ("webhook_id") DO UPDATE SET "received_at" = EXCLUDED."received_at"`, [webhookId, iso(at), iso(forgetBefore)]);
+      }),
     listEvents: (o = {}) =>
       guard(async () =>
         (await run(pool, 'SELECT "body" FROM "sw_events" WHERE ($1::text IS NULL OR "type" = $1) ORDER BY "sequence" LIMIT $2', [o.type ?? null, o.limit ?? null])).rows.map(

@@ -64,6 +64,12 @@ export interface PrismaStoreTxClient {
 }
 /** {@link PrismaStoreTxClient} plus interactive transactions: a `PrismaClient` instance. */
 export interface PrismaStoreClient extends PrismaStoreTxClient {
+  /** The `SwWebhookReceipt` model (migration 0003): callback replay protection on this store. */
+  swWebhookReceipt?: {
+    findFirst(args: { where: Where }): PromiseLike<unknown>;
+    upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown>;
+    deleteMany(args: { where: Where }): PromiseLike<{ count: number }>;
+  };
   $transaction<R>(fn: (tx: PrismaStoreTxClient) => Promise<R>, options?: { isolationLevel?: string; maxWait?: number; timeout?: number }): PromiseLike<R>;
   $disconnect(): PromiseLike<void>;
 }
@@ -313,6 +319,11 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     };
   }
 
+  const webhookReceipts = () => {
+    if (!prisma.swWebhookReceipt) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'prismaStore: the client has no SwWebhookReceipt model: regenerate it from the current schema fragment (migration 0003_outbound_secrets)');
+    return prisma.swWebhookReceipt;
+  };
+
   const claimable = (now: Date): Where => ({ status: 'pending', nextAttemptAt: { lte: now }, OR: [{ lockedUntil: null }, { lockedUntil: { lt: now } }] });
 
   /** Marks due rows with a fresh claim token, then reads back exactly the rows carrying it. */
@@ -364,6 +375,13 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     getNotification: (p, notificationId) =>
       guard(async () => { const r = await prisma.swNotification.findUnique({ where: { provider_notificationId: { provider: p, notificationId } } }); return r && toInbox(r) }),
     countNotifications: (p) => guard(() => prisma.swNotification.count({ where: { provider: p } })),
+    hasWebhookReceipt: (webhookId, since) => guard(async () => (await webhookReceipts().findFirst({ where: { webhookId, receivedAt: { gte: new Date(since) } } })) !== null),
+    recordWebhookReceipt: (webhookId, at, forgetBefore) =>
+      guard(async () => {
+        const receipts = webhookReceipts();
+        await receipts.deleteMany({ where: { receivedAt: { lt: new Date(forgetBefore) }, webhookId: { not: webhookId } } });
+        await receipts.upsert({ where: { webhookId }, create: { webhookId, receivedAt: new Date(at) }, update: { receivedAt: new Date(at) } });
+      }),
     listEvents: (o = {}) =>
       guard(async () => (await prisma.swEvent.findMany({ where: { type: o.type }, orderBy: { sequence: 'asc' }, take: o.limit, select: { body: true } })).map((r) => JSON.parse(r.body) as DomainEvent)),
     getNotificationSetting: (idOrMount) => guard(() => findSetting(prisma, idOrMount)),

@@ -506,6 +506,12 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, { userId: f.userId ?? null, provider: f.provider ?? null, status: f.status ?? null })),
     getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
     countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get({ provider: provider ?? null }) as Row).n)),
+    hasWebhookReceipt: (webhookId, since) => now(() => stmt('SELECT 1 FROM "sw_webhook_receipts" WHERE "webhook_id" = ? AND "received_at" >= ?').get(webhookId, ts(since)) !== undefined),
+    recordWebhookReceipt: (webhookId, at, forgetBefore) =>
+      write(() => {
+        stmt('DELETE FROM "sw_webhook_receipts" WHERE "received_at" < ? AND "webhook_id" <> ?').run(ts(forgetBefore), webhookId);
+        stmt('INSERT INTO "sw_webhook_receipts" ("webhook_id", "received_at") VALUES (?, ?) ON CONFLICT ("webhook_id") DO UPDATE SET "received_at" = excluded."received_at"').run(webhookId, ts(at));
+      }),
     listEvents: (o = {}) => now(() => (stmt(SQL.events).all({ type: o.type ?? null, limit: o.limit ?? -1 }) as Row[]).map((r) => JSON.parse(str(r.body)) as DomainEvent)),
     getNotificationSetting: (idOrMount) => now(() => one(SETTINGS, SQL.setting, { key: idOrMount })),
     listNotificationSettings: () => now(() => many(SETTINGS, SQL.settings)),

@@ -257,6 +257,13 @@ export interface Store {
   getNotification(provider: Provider, notificationId: string): Promise<InboxRecord | null>;
   /** Number of inbox rows (for operations dashboards and tests). */
   countNotifications(provider?: Provider): Promise<number>;
+  /**
+   * Optional, for the replay protection of `createCallbackRoute({ store })` (the receiving side):
+   * whether webhook id `webhookId` was recorded as accepted at or after `since` (ISO 8601). Receipt table: `sw_webhook_receipts`.
+   */
+  hasWebhookReceipt?(webhookId: string, since: string): Promise<boolean>;
+  /** Optional, with {@link Store.hasWebhookReceipt}: records `webhookId` as accepted at `at` and deletes receipts older than `forgetBefore`. */
+  recordWebhookReceipt?(webhookId: string, at: string, forgetBefore: string): Promise<void>;
   /** Events in commit order (oldest first). */
   listEvents(options?: { limit?: number; type?: DomainEvent['type'] }): Promise<DomainEvent[]>;
   getNotificationSetting(idOrMountLocation: string): Promise<NotificationSettingRecord | null>;
