@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
 import { SubscriptionWebhooksError } from '../errors.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
@@ -7,6 +9,7 @@ import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import type {
   ClaimedDelivery,
   DeliveryRecord,
+  EntitlementGrantRecord,
   InboxRecord,
   NotificationSettingRecord,
   Store,
@@ -53,6 +56,14 @@ export interface SqliteStoreOptions {
   maxBatch?: number;
   /** Create the `sw_*` tables from the shipped migrations if they are missing (see {@link applySqliteMigrations}). Default false. */
   migrate?: boolean;
+  /**
+   * Checkpoint the WAL into the database file from a worker thread with its own connection (every
+   * `checkpointIntervalMs`, default 200), instead of inside a commit on the event loop (SQLite's
+   * automatic checkpoint copies pages and fsyncs twice while every request waits). Default true for a
+   * database file; falls back to SQLite's automatic checkpoint when the worker cannot start.
+   */
+  backgroundCheckpoint?: boolean;
+  checkpointIntervalMs?: number;
   /** Close the database in `store.close()`. Default false (the app owns its database handle). */
   closeDatabaseOnClose?: boolean;
 }
@@ -146,6 +157,16 @@ const DELIVERIES: Table<DeliveryRecord> = {
   }),
 };
 
+const GRANTS: Table<EntitlementGrantRecord> = {
+  name: 'sw_entitlement_grants',
+  columns: ['subscription_id', 'entitlement', 'user_id', 'provider', 'product_id', 'status', 'expires_at', 'updated_at'],
+  values: (g) => [g.subscription_id, g.entitlement, g.user_id, g.provider, g.product_id, g.status, ts(g.expires_at), ts(g.updated)],
+  read: (r) => ({
+    subscription_id: str(r.subscription_id), entitlement: str(r.entitlement), user_id: str(r.user_id), provider: r.provider as Provider, product_id: str(r.product_id),
+    status: r.status as EntitlementGrantRecord['status'], expires_at: readTs(r.expires_at), updated: readTsNotNull(r.updated_at),
+  }),
+};
+
 const columnList = (columns: readonly string[]): string => columns.map((c) => `"${c}"`).join(', ');
 const params = (n: number): string => `(${Array.from({ length: n }, () => '?').join(', ')})`;
 const selectFrom = <T>(t: Table<T>, where: string): string => `SELECT ${columnList(t.columns)} FROM "${t.name}" ${where}`;
@@ -179,6 +200,10 @@ const SQL = {
   deleteEndpointDeliveries: 'DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = ?',
   deleteEndpoint: 'DELETE FROM "sw_webhook_endpoints" WHERE "id" = ?',
   insertDelivery: insertSql(DELIVERIES),
+  // One indexed read (sw_entitlement_grants_user_id_entitlement_idx) of a user's grants.
+  grantsOfUser: selectFrom(GRANTS, 'WHERE "user_id" = ? ORDER BY "entitlement", "subscription_id"'),
+  deleteGrantsExcept: 'DELETE FROM "sw_entitlement_grants" WHERE "subscription_id" = @id AND "entitlement" NOT IN (SELECT "value" FROM json_each(@keep))',
+  upsertGrant: upsertSql(GRANTS, '"subscription_id", "entitlement"'),
   delivery: selectFrom(DELIVERIES, 'WHERE "id" = ?'),
   deliveries: selectFrom(DELIVERIES, `WHERE (@status IS NULL OR "status" = @status) AND (@endpointId IS NULL OR "endpoint_id" = @endpointId) AND (@eventId IS NULL OR "event_id" = @eventId) ORDER BY "created_at", "id" LIMIT @limit`),
   // SQLite has one writer at a time (this runs inside BEGIN IMMEDIATE): the rows chosen are the rows marked.
@@ -248,6 +273,56 @@ export function applySqliteMigrations(db: SqliteDatabase, options: { migrations?
     }
   }
   return applied;
+}
+
+// The checkpointer thread: its own connection on the file, a PASSIVE checkpoint every interval (it never
+// waits for readers or writers; synchronous=NORMAL syncs the WAL before copying and the file after).
+const CHECKPOINTER = `
+const { parentPort, workerData } = require('node:worker_threads');
+const Database = require(workerData.module);
+const db = new Database(workerData.file);
+db.pragma('busy_timeout = 100');
+db.pragma('synchronous = NORMAL');
+const timer = setInterval(() => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} }, workerData.interval);
+parentPort.on('message', () => { clearInterval(timer); try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} db.close(); parentPort.close(); });
+`;
+
+/**
+ * Moves WAL checkpoints off the event loop: disables the automatic checkpoint on `db` and checkpoints
+ * from a worker thread instead. Returns null (automatic checkpoint kept) when better-sqlite3 cannot be
+ * resolved from here or the worker cannot start.
+ */
+function startCheckpointer(db: SqliteDatabase, interval: number): { stop(): Promise<void> } | null {
+  let module: string;
+  try {
+    module = createRequire(typeof __filename === 'string' ? __filename : import.meta.url).resolve('better-sqlite3');
+  } catch {
+    return null;
+  }
+  let worker: Worker;
+  try {
+    worker = new Worker(CHECKPOINTER, { eval: true, workerData: { module, file: db.name, interval } });
+  } catch {
+    return null;
+  }
+  worker.unref();
+  let failed = false;
+  worker.on('error', () => {
+    // Back to SQLite's own checkpoints on the event loop: slower, never unbounded.
+    failed = true;
+    if (db.open) db.pragma('wal_autocheckpoint = 1000');
+  });
+  db.pragma('wal_autocheckpoint = 0');
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  return {
+    async stop() {
+      // Kept alive until it has exited (unref'd, a pending close() would otherwise let the process end early).
+      worker.ref();
+      if (!failed) worker.postMessage('stop');
+      await exited;
+      if (db.open) db.pragma('wal_autocheckpoint = 1000');
+    },
+  };
 }
 
 /** A queued unit of work: runs inside the group's transaction, answered after its COMMIT. */
@@ -351,6 +426,13 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         const insert = stmt(SQL.insertDelivery);
         for (const d of rows) insert.run(...DELIVERIES.values(d));
       },
+      // SQLite has one writer at a time (this runs inside BEGIN IMMEDIATE): a user's grant set cannot change under us.
+      listEntitlementGrants: async (userId) => many(GRANTS, SQL.grantsOfUser, userId),
+      async replaceEntitlementGrants(subscriptionId, grants) {
+        stmt(SQL.deleteGrantsExcept).run({ id: subscriptionId, keep: JSON.stringify(grants.map((g) => g.entitlement)) });
+        const upsert = stmt(SQL.upsertGrant);
+        for (const g of grants) upsert.run(...GRANTS.values(g));
+      },
     };
   }
 
@@ -433,7 +515,9 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
   }
 
   // ---- durability: the WAL is fsynced (libuv thread pool) before a committed unit is answered ----------
-  const fullSync = options.synchronous !== 'NORMAL' && !db.memory && db.name !== '' && db.name !== ':memory:';
+  const onDisk = !db.memory && db.name !== '' && db.name !== ':memory:';
+  const fullSync = options.synchronous !== 'NORMAL' && onDisk;
+  const checkpointer = onDisk && options.backgroundCheckpoint !== false ? startCheckpointer(db, options.checkpointIntervalMs ?? 200) : null;
   let wal: Promise<FileHandle> | undefined;
   const syncWal =
     (options as { syncWal?: () => Promise<void> }).syncWal ??
@@ -517,6 +601,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     listNotificationSettings: () => now(() => many(SETTINGS, SQL.settings)),
     getWebhookEndpoint: (id) => now(() => one(ENDPOINTS, SQL.endpoint, id)),
     listWebhookEndpoints: () => now(() => many(ENDPOINTS, SQL.endpoints)),
+    listEntitlementGrants: (userId) => now(() => many(GRANTS, SQL.grantsOfUser, userId)),
     getDelivery: (id) => now(() => one(DELIVERIES, SQL.delivery, id)),
     listDeliveries: (f = {}) => now(() => many(DELIVERIES, SQL.deliveries, { status: f.status ?? null, endpointId: f.endpointId ?? null, eventId: f.eventId ?? null, limit: f.limit ?? 100 })),
     claimDeliveries: ({ now: at, limit, lockMs, excludeEndpointIds = [] }) => write(() => claim(at, limit, lockMs, excludeEndpointIds)),
@@ -546,6 +631,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
       closed = true;
       while (draining || inGroup || syncing) await new Promise((r) => setImmediate(r));
       if (wal) await (await wal).close().catch(() => {});
+      await checkpointer?.stop();
       if (options.closeDatabaseOnClose && db.open) db.close();
     },
   };
