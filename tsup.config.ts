@@ -6,6 +6,8 @@ export default defineConfig({
     express: 'adapters/express.ts',
     koa: 'adapters/koa.ts',
     next: 'adapters/next.ts',
+    'next/apple': 'adapters/next/apple.ts',
+    'next/xsolla': 'adapters/next/xsolla.ts',
     fetch: 'adapters/fetch.ts',
     testing: 'src/testing/index.ts',
     prisma: 'src/prisma.ts',

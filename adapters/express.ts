@@ -1,5 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
-import { createSubscriptionWebhooks, type SubscriptionWebhooks } from '../src/index.js';
+import { getDefaultHooks, type SubscriptionWebhooks } from '../src/index.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
 import { readNodeBody, writeNodeResponse } from './node-bridge.js';
 
@@ -36,7 +36,7 @@ export interface ExpressOptions {
  * With no arguments it builds hooks from env (`APPLE_BUNDLE_ID`, `APPLE_APP_APPLE_ID`, `APPLE_ENVIRONMENTS`).
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` (zero-argument form) when the env is incomplete.
  */
-export function subscriptionWebhooks(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: ExpressOptions = {}) {
+export function subscriptionWebhooks(hooks: SubscriptionWebhooks = getDefaultHooks(), options: ExpressOptions = {}) {
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   return async function subscriptionWebhooksMiddleware(req: Request, res: Response, next: NextFunction): Promise<void> {
     // Mounted under a path (`app.use('/api', mw)`, a Router) Express strips it from req.path: add baseUrl back.

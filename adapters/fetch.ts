@@ -1,4 +1,4 @@
-import { createSubscriptionWebhooks, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
+import { getDefaultHooks, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
 import { readWebBody, toWebResponse } from './web-bridge.js';
 
@@ -25,7 +25,7 @@ export interface FetchOptions {
  * app.post('/api/*', (c) => handle(c.req.raw));    // Hono
  * ```
  */
-export function fetchHandler(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: FetchOptions = {}): (request: Request) => Promise<Response> {
+export function fetchHandler(hooks: SubscriptionWebhooks = getDefaultHooks(), options: FetchOptions = {}): (request: Request) => Promise<Response> {
   return async (request) => {
     const route = routeFor(hooks, new URL(request.url).pathname);
     if (!route) return new Response('Not Found', { status: 404 });

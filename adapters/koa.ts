@@ -1,6 +1,6 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { createSubscriptionWebhooks, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
+import { getDefaultHooks, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
 import { readNodeBody } from './node-bridge.js';
 
@@ -35,7 +35,7 @@ export interface KoaOptions {
  * ```
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` (zero-argument form) when the env is incomplete.
  */
-export function subscriptionWebhooksRouter(hooks: SubscriptionWebhooks = createSubscriptionWebhooks(), options: KoaOptions = {}): Router {
+export function subscriptionWebhooksRouter(hooks: SubscriptionWebhooks = getDefaultHooks(), options: KoaOptions = {}): Router {
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   const router = new Router(options.prefix ? { prefix: options.prefix } : {});
   for (const { path, route } of hooks.mounts) {

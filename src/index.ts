@@ -1,4 +1,5 @@
 export { createSubscriptionWebhooks, readRawBody } from './handler.js';
+export { hooks, bus, getDefaultHooks } from './default-instance.js';
 export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './core/node-body.js';
 export type { NodeBodyOptions, ParsedBody } from './core/node-body.js';
 export type {

@@ -4,6 +4,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createSubscriptionWebhooks, memoryStore, SubscriptionWebhooksError } from '../src/index.js';
 import { subscriptionWebhooks } from '../adapters/express.js';
+import { resetDefaultHooks } from '../src/testing/index.js';
 import { appleRouteSuite } from './apple-routes.suite.js';
 import { appleHarness, PRODUCT, types } from './helpers/apple-harness.js';
 
@@ -87,6 +88,7 @@ describe('Express adapter: bodies and wiring', () => {
 
   it('zero-argument subscriptionWebhooks() reads the env and mounts the default paths', async () => {
     const saved = { ...process.env };
+    resetDefaultHooks();
     try {
       process.env.APPLE_BUNDLE_ID = 'com.example.env';
       process.env.APPLE_ENVIRONMENTS = 'Sandbox';
@@ -97,8 +99,10 @@ describe('Express adapter: bodies and wiring', () => {
       expect(r.status).toBe(400);
       expect(r.body.data.error).toBe('JWS_MALFORMED');
       process.env.APPLE_ENVIRONMENTS = 'Production,Sandbox';
+      resetDefaultHooks(); // the default instance is created once per process: forget it to re-read the env
       expect(() => subscriptionWebhooks()).toThrow(/apple\.appAppleId/);
     } finally {
+      resetDefaultHooks();
       process.env = saved;
     }
   });

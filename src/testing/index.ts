@@ -12,6 +12,7 @@ export type {
   AppleTestRenewalInfoInput,
 } from './apple-signer.js';
 export { signXsollaBody } from './xsolla.js';
+export { resetDefaultHooks } from '../default-instance.js';
 export { storeConformanceSuite } from './store-conformance.js';
 export type { ConformanceTestApi } from './store-conformance.js';
 export { signOutboundWebhook } from './outbound-webhook.js';
