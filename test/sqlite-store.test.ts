@@ -4,7 +4,7 @@
  * committed-only reads, a failed COMMIT failing the whole group as STORE_UNAVAILABLE, lost insert
  * races re-run, durability settings, and migrations shared with applySqlMigrations.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -244,6 +244,24 @@ describe('sqliteStore', () => {
       await tx.saveSubscription(sampleSubscription('s2', { status: 'canceled' }));
     });
     expect((await store.getSubscription('apple', 'contract_s2'))?.status).toBe('canceled');
+  });
+
+  it('checkpoints run on a worker thread: the store connection never checkpoints inside a commit, and the WAL still reaches the database file', async () => {
+    const path = file();
+    const db = open(path);
+    const store = sqliteStore(db, { migrate: true, checkpointIntervalMs: 20 });
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const before = statSync(path).size;
+    await Promise.all(Array.from({ length: 50 }, (_, i) => store.transaction((tx) => tx.insertOrder(sampleOrder(`ck${i}`, { metadata: { pad: 'x'.repeat(4000) } })))));
+    // In WAL mode the database file only grows when a checkpoint copies pages into it.
+    let grown = false;
+    for (let i = 0; i < 500 && !grown; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      grown = statSync(path).size > before;
+    }
+    expect(grown).toBe(true);
+    await store.close?.();
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000); // handed back on close
   });
 
   it('migrations: applySqliteMigrations is idempotent and shares sw_migrations with applySqlMigrations', () => {
