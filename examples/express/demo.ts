@@ -15,8 +15,10 @@ import { createApp } from './app.js';
 const BUNDLE_ID = 'com.example.demo';
 const APP_APPLE_ID = 1234567890;
 const DAY = 86_400_000;
-const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
-const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
+// Colour only on a terminal, and never with NO_COLOR (https://no-color.org): piped output stays plain text.
+const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+const dim = (s: string) => (colour ? `\x1b[2m${s}\x1b[0m` : s);
+const bold = (s: string) => (colour ? `\x1b[1m${s}\x1b[0m` : s);
 
 const file = join(process.cwd(), '.data', 'demo.sqlite');
 for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
