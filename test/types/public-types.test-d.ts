@@ -52,3 +52,12 @@ nextApiHandler(hooks, 'appleTransaction', { getUserId: (req) => (typeof req.cook
 fetchHandler(hooks, { getUserId: (req) => req.headers.get('x-user-id') });
 // @ts-expect-error getUserId must answer a string id (or null/undefined), not a number
 express().use(subscriptionWebhooks(hooks, { getUserId: () => 42 }));
+
+// The default instance: `hooks` is a SubscriptionWebhooks, `bus` its EventBus, with the same typed subscribe.
+import { bus as defaultBus, getDefaultHooks, hooks as defaultHooks, type EventBus, type SubscriptionWebhooks } from '../../src/index.js';
+expectTypeOf(defaultHooks).toEqualTypeOf<SubscriptionWebhooks>();
+expectTypeOf(defaultBus).toEqualTypeOf<EventBus>();
+expectTypeOf(getDefaultHooks).returns.toEqualTypeOf<SubscriptionWebhooks>();
+defaultBus.subscribe('customer.subscription.renewed', async (e) => db.user.update({ where: { id: e.data.object.user_id ?? '' }, data: { pro: true } }));
+// @ts-expect-error the default bus refuses unknown event types too
+defaultBus.subscribe('customer.subscription.renewd', () => undefined);
