@@ -185,6 +185,15 @@ export interface SubscriptionWebhooksConfig {
    * `metadata.unknown_product: true` and a warning is logged. Without this key no entitlements are kept.
    */
   products?: Record<string, { entitlements: string[] }>;
+  /**
+   * Who owns a subscription when a new purchase of it (a resubscription, an upgrade bought again)
+   * comes through an order of another user of your app (same Apple ID, another app account):
+   * `to_new_user` moves the subscription (and its entitlements) to that user and emits
+   * `customer.subscription.transferred` with `previous_attributes.user_id`; `keep` records the order
+   * for the new user and leaves the subscription with its owner. Renewals never move it.
+   * @default "to_new_user"
+   */
+  transfer?: 'to_new_user' | 'keep';
   /** How `hooks.entitlements` answers. */
   entitlements?: {
     /**
@@ -274,6 +283,7 @@ export const configSchema = z.strictObject({
     .record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) }))
     .optional(),
   entitlements: z.strictObject({ pastDueActive: z.boolean().optional() }).optional(),
+  transfer: z.enum(['to_new_user', 'keep']).optional(),
   routes: z
     .strictObject({
       apple: z.string().startsWith('/').optional(),
@@ -312,6 +322,7 @@ export interface ResolvedConfig {
   /** Product id → entitlements; `null` when `products` is not configured (no entitlements kept). */
   products: Readonly<Record<string, readonly string[]>> | null;
   entitlements: { pastDueActive: boolean };
+  transfer: 'to_new_user' | 'keep';
   maxBodyBytes: number;
   appId: string | undefined;
   notifier: ((notification: UserNotification) => Promise<void>) | undefined;
@@ -478,6 +489,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     xsolla,
     products: c.products ? Object.fromEntries(Object.entries(c.products).map(([id, p]) => [id, [...new Set(p.entitlements)]])) : null,
     entitlements: { pastDueActive: c.entitlements?.pastDueActive ?? false },
+    transfer: c.transfer ?? 'to_new_user',
     routes: {
       apple: c.routes?.apple ?? '/api/users/app-store-notifications',
       appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',

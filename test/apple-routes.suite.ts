@@ -60,13 +60,65 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
 
     it('SUBSCRIBED/RESUBSCRIBE after expiry: started, order.paid; active again', async () => {
       const h = await setup();
-      const { c } = await subscribed(h);
+      const { c, userId } = await subscribed(h);
       await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
-      const order2 = await h.hooks.orders.create({ userId: 'u-re', productId: PRODUCT });
+      const order2 = await h.hooks.orders.create({ userId, productId: PRODUCT }); // the owner's own new order (another user's: see transfer)
       const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
       expect(types(r.events)).toEqual([R, S('started'), 'order.paid']);
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))).toMatchObject({ status: 'active', auto_renew: true });
       expect((await h.hooks.orders.get(order2.no))?.status).toBe('paid');
+    });
+
+    it('transfer (default to_new_user): a resubscription through another user\'s order moves the subscription: transferred (previous user_id), started, order.paid for the new user; renewals follow the new owner', async () => {
+      const h = await setup();
+      const { c, userId } = await subscribed(h);
+      await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
+      const orderB = await h.hooks.orders.create({ userId: 'user-b', productId: PRODUCT });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      expect(r.status).toBe(200);
+      expect(r.body.data).toMatchObject({ userId: 'user-b' });
+      expect(types(r.events)).toEqual([R, S('transferred'), S('started'), 'order.paid']);
+      expect(r.events[1]!.data.previous_attributes).toEqual({ user_id: userId });
+      expect(r.events[1]!.data.object).toMatchObject({ user_id: 'user-b', contract_id: c.originalTransactionId });
+      expect(await h.hooks.orders.get(orderB.no)).toMatchObject({ status: 'paid', user_id: 'user-b' });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ user_id: 'user-b', status: 'active' });
+      const renewal = await h.notify('DID_RENEW', undefined, { transaction: c.transaction({ appAccountToken: orderB.no }), renewalInfo: c.renewal() });
+      expect(types(renewal.events)).toEqual([R, S('renewed'), 'order.paid']);
+      expect(renewal.events[2]!.data.object).toMatchObject({ user_id: 'user-b' });
+    });
+
+    it('transfer out of order: the new user\'s purchase arriving after newer state still moves it; an older purchase of the first user arriving last never takes it back', async () => {
+      const h = await setup();
+      const { c, userId } = await subscribed(h);
+      const orderA2 = await h.hooks.orders.create({ userId, productId: PRODUCT });
+      const orderB = await h.hooks.orders.create({ userId: 'user-b2', productId: PRODUCT });
+      const tA2 = c.transaction({ appAccountToken: orderA2.no, transactionReason: 'PURCHASE' });
+      const tB = c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' });
+      const tRenew = c.transaction({ appAccountToken: orderB.no });
+      const lateA = await h.sign('SUBSCRIBED', 'RESUBSCRIBE', { transaction: tA2, renewalInfo: c.renewal() });
+      const lateB = await h.sign('SUBSCRIBED', 'RESUBSCRIBE', { transaction: tB, renewalInfo: c.renewal() });
+      await h.notify('DID_RENEW', undefined, { transaction: tRenew, renewalInfo: c.renewal() });
+      const b = await h.post(h.hooks.routes.apple, { signedPayload: lateB });
+      expect(b.status).toBe(200);
+      expect(types(b.events)).toEqual([R, 'order.paid', S('transferred')]);
+      expect(b.events[2]!.data.previous_attributes).toEqual({ user_id: userId });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ user_id: 'user-b2', latest_transaction_id: tRenew.transactionId });
+      const a = await h.post(h.hooks.routes.apple, { signedPayload: lateA });
+      expect(a.status).toBe(200);
+      expect(types(a.events)).toEqual([R, 'order.paid']);
+      expect(await h.hooks.orders.get(orderA2.no)).toMatchObject({ status: 'paid', user_id: userId });
+      expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.user_id).toBe('user-b2');
+    });
+
+    it('transfer: keep leaves the subscription with its owner and records the order for the new user', async () => {
+      const h = await appleHarness({ store: await makeStore(), config: { transfer: 'keep' } });
+      const { c, userId } = await subscribed(h);
+      await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
+      const orderB = await h.hooks.orders.create({ userId: 'user-b3', productId: PRODUCT });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      expect(types(r.events)).toEqual([R, S('started'), 'order.paid']);
+      expect(await h.hooks.orders.get(orderB.no)).toMatchObject({ status: 'paid', user_id: 'user-b3' });
+      expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.user_id).toBe(userId);
     });
 
     it('DID_RENEW: renewed, order.paid; a new paid order for the contract\'s user; period moves forward', async () => {

@@ -144,6 +144,19 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       ]);
     });
 
+    it('transferred away: the first user\'s entitlement is revoked (reason transferred), the new owner\'s granted, in one commit', async () => {
+      const { h } = await apple();
+      const [u1, u2] = [`u_${Math.random().toString(36).slice(2)}`, `u_${Math.random().toString(36).slice(2)}`];
+      const { c } = await subscribe(h, u1);
+      const order2 = await h.hooks.orders.create({ userId: u2, productId: PRODUCT });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      expect(types(r.events)).toContain('customer.subscription.transferred');
+      expect(changes(r.events).sort()).toEqual(['+pro:active', '-pro:transferred']);
+      expect(await h.hooks.entitlements.has(u1, 'pro')).toBe(false);
+      expect(await h.hooks.entitlements.list(u1)).toEqual([]);
+      expect(await h.hooks.entitlements.has(u2, 'pro')).toBe(true);
+    });
+
     it('a product missing from the products config: the order is recorded (unknown_product: true, a warning), no entitlement', async () => {
       const { h } = await apple();
       const user = `u_${Math.random().toString(36).slice(2)}`;

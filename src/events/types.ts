@@ -150,6 +150,7 @@ export interface EventObjectMap {
   'customer.subscription.renewed': Subscription;
   'customer.subscription.upgraded': Subscription;
   'customer.subscription.updated': Subscription;
+  'customer.subscription.transferred': Subscription;
   'customer.subscription.canceled': Subscription;
   'customer.subscription.reactivated': Subscription;
   'customer.subscription.past_due': Subscription;
@@ -181,6 +182,7 @@ export const EVENT_TYPES = [
   'customer.subscription.renewed',
   'customer.subscription.upgraded',
   'customer.subscription.updated',
+  'customer.subscription.transferred',
   'customer.subscription.canceled',
   'customer.subscription.reactivated',
   'customer.subscription.past_due',

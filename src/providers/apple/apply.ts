@@ -60,6 +60,8 @@ export interface AppleInput {
   userId?: string;
   /** ms since epoch: when the request arrived (a client transaction that expired before it grants nothing). */
   receivedAt?: number;
+  /** Config `transfer`: what a new purchase through another user's order does to the subscription. @default "to_new_user" */
+  transfer?: 'to_new_user' | 'keep';
 }
 
 /** Result of applying one notification inside a transaction. */
@@ -191,6 +193,19 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     result.subscription = before;
   }
 
+  // Transfer (config `transfer`): a new purchase (never a renewal) made through an order of another user
+  // of the app moves the subscription to that user. `metadata.owner_since` (the purchase date that set the
+  // owner) keeps it right whatever the order of delivery: an older purchase never takes it back.
+  const purchase = !(t.transactionReason ? t.transactionReason === 'RENEWAL' : input.notificationType === 'DID_RENEW');
+  const ownerSince = typeof before?.metadata?.owner_since === 'string' ? Date.parse(before.metadata.owner_since) : null;
+  const buyer = orderByToken?.user_id ?? null;
+  const newerPurchase = !client && purchase && !revokedAs && t.purchaseDate !== undefined && (ownerSince === null || t.purchaseDate > ownerSince);
+  const transferTo =
+    newerPurchase && before && before.user_id !== null && buyer !== null && buyer !== before.user_id && (input.transfer ?? 'to_new_user') === 'to_new_user' ? buyer : null;
+  // The latest purchase by the owner (or with no order to say otherwise) moves owner_since forward, so an
+  // older purchase by someone else, delivered later, cannot move the subscription.
+  const confirmsOwner = newerPurchase && !transferTo && (buyer === null || buyer === (before?.user_id ?? userId));
+
   /** Finds or creates the paid order for this transaction. `fresh` is false when it had already been recorded. */
   const payOrder = async (): Promise<{ order: Order; fresh: boolean }> => {
     if (orderByTrade && orderByTrade.status !== 'pending') return { order: orderByTrade, fresh: false };
@@ -293,6 +308,19 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
         emit('refund.requested', await existingOrder());
         break;
     }
+    if (transferTo && before) {
+      // Ownership is not lifecycle state: a purchase older than the state applied still moves the subscription.
+      const moved: Subscription = { ...before, user_id: transferTo, metadata: { ...before.metadata, owner_since: iso(t.purchaseDate) }, updated: created };
+      await tx.saveSubscription(moved);
+      result.subscription = moved;
+      result.userId = transferTo;
+      emit('customer.subscription.transferred', moved, { user_id: before.user_id });
+    } else if (confirmsOwner && before && !binds) {
+      // Bookkeeping only (no event, `updated` unchanged): the state itself is not older than it was.
+      const kept: Subscription = { ...before, metadata: { ...before.metadata, owner_since: iso(t.purchaseDate) } };
+      await tx.saveSubscription(kept);
+      result.subscription = kept;
+    }
     if (binds && before) {
       // Ownership is not lifecycle state: an older transaction still binds an ownerless subscription.
       const bound: Subscription = { ...before, user_id: userId, updated: created };
@@ -389,6 +417,13 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     if (kind === 'recover') out.push('customer.subscription.recovered');
     if (kind !== 'start') out.push('customer.subscription.renewed');
   };
+
+  if (transferTo && before) {
+    next.user_id = transferTo;
+    next.metadata = { ...next.metadata, owner_since: iso(t.purchaseDate) };
+  } else if (confirmsOwner) {
+    next.metadata = { ...next.metadata, owner_since: iso(t.purchaseDate) };
+  }
 
   const type = input.notificationType;
   const sub = input.subtype;
@@ -495,6 +530,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       break;
   }
 
+  // The move comes first: the lifecycle events that follow are the new owner's.
+  if (transferTo && before) out.unshift('customer.subscription.transferred');
   next.last_event_at = before?.last_event_at && Date.parse(before.last_event_at) > input.effectiveDate ? before.last_event_at : created;
   next.updated = created;
   await tx.saveSubscription(next);
@@ -508,7 +545,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   const orderFirst = pay.event !== null && pay.event !== 'order.paid';
   if (orderFirst && pay.order && pay.event) emit(pay.event, pay.order);
   for (const e of out) {
-    const prev = e === 'customer.subscription.upgraded' ? { product_id: before?.product_id ?? t.productId } : previous;
+    const prev =
+      e === 'customer.subscription.upgraded' ? { product_id: before?.product_id ?? t.productId } : e === 'customer.subscription.transferred' ? { user_id: before?.user_id ?? null } : previous;
     emit(e, next, e === 'customer.subscription.created' ? undefined : prev);
   }
   if (!orderFirst && pay.order && pay.event) emit(pay.event, pay.order);

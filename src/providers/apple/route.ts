@@ -84,6 +84,7 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
               transaction: verified.transaction,
               renewalInfo: verified.renewalInfo,
               decoded,
+              transfer: ctx.config.transfer,
             },
             ctx.logger,
           );
