@@ -3,19 +3,12 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SubscriptionWebhooksError } from '../errors.js';
-import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import type { DomainEvent, Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
-import type {
-  ClaimedDelivery,
-  DeliveryRecord,
-  EntitlementGrantRecord,
-  InboxRecord,
-  NotificationSettingRecord,
-  Store,
-  StoreTransaction,
-  WebhookEndpointRecord,
-} from './types.js';
+import * as TABLE from './sql-tables.js';
+import { sqliteCodec, type TableSpec } from './sql-tables.js';
+import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
 export interface SqliteStatement {
@@ -73,14 +66,7 @@ type Row = Record<string, unknown>;
 // Timestamps are written as Prisma's SQLite adapter writes DateTime (ISO 8601 with `+00:00`), so the
 // same file works with prismaStore, and text comparison orders them (fixed width, UTC).
 const ts = (v: string | null): string | null => (v === null ? null : new Date(v).toISOString().replace('Z', '+00:00'));
-const readTs = (v: unknown): string | null => (v === null || v === undefined ? null : new Date(typeof v === 'string' ? v : Number(v)).toISOString());
-const readTsNotNull = (v: unknown): string => readTs(v)!;
-const json = (v: unknown): string => JSON.stringify(v ?? null);
-const jsonOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : JSON.stringify(v));
-const parse = (v: unknown): unknown => (v === null || v === undefined ? null : JSON.parse(String(v)));
 const str = (v: unknown): string => v as string;
-const strOrNull = (v: unknown): string | null => (v ?? null) as string | null;
-const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /** One table's columns in order and how a domain object maps onto them. */
 interface Table<T> {
@@ -90,82 +76,30 @@ interface Table<T> {
   read(r: Row): T;
 }
 
-const ORDERS: Table<Order> = {
-  name: 'sw_orders',
-  columns: ['id', 'no', 'provider', 'trade_no', 'origin_no', 'status', 'user_id', 'product_id', 'amount', 'currency', 'paid_at', 'metadata', 'subscription_data', 'created_at', 'updated_at', 'amount_refunded', 'refund_reason'],
-  values: (o) => [o.id, o.no, o.provider, o.trade_no, o.origin_no, o.status, o.user_id, o.product_id, o.amount, o.currency, ts(o.paid_at), json(o.metadata), jsonOrNull(o.subscription_data), ts(o.created), ts(o.updated),
-    o.amount_refunded ?? null, o.refund_reason ?? null],
-  read: (r) => ({
-    id: str(r.id), no: str(r.no), trade_no: strOrNull(r.trade_no), origin_no: strOrNull(r.origin_no), status: r.status as Order['status'], user_id: strOrNull(r.user_id),
-    product_id: strOrNull(r.product_id), provider: r.provider as Provider, amount: num(r.amount), currency: strOrNull(r.currency),
-    amount_refunded: num(r.amount_refunded), refund_reason: strOrNull(r.refund_reason),
-    paid_at: readTs(r.paid_at), metadata: parse(r.metadata) as Order['metadata'], subscription_data: parse(r.subscription_data) as Order['subscription_data'],
-    created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
-  }),
-};
-const SUBSCRIPTIONS: Table<Subscription> = {
-  name: 'sw_subscriptions',
-  columns: ['id', 'provider', 'contract_id', 'user_id', 'product_id', 'status', 'auto_renew', 'current_period_start', 'current_period_end', 'pending_product_id', 'environment', 'latest_transaction_id', 'notification_settings', 'setting_id', 'metadata', 'last_event_at', 'created_at', 'updated_at'],
-  values: (s) => [s.id, s.provider, s.contract_id, s.user_id, s.product_id, s.status, s.auto_renew ? 1 : 0, ts(s.current_period_start), ts(s.current_period_end), s.pending_product_id, s.environment,
-    s.latest_transaction_id, jsonOrNull(s.notification_settings), s.setting_id, json(s.metadata), ts(s.last_event_at), ts(s.created), ts(s.updated)],
-  read: (r) => ({
-    id: str(r.id), provider: r.provider as Provider, contract_id: str(r.contract_id), user_id: strOrNull(r.user_id), product_id: str(r.product_id),
-    status: r.status as Subscription['status'], auto_renew: Number(r.auto_renew) === 1, current_period_start: readTs(r.current_period_start),
-    current_period_end: readTs(r.current_period_end), pending_product_id: strOrNull(r.pending_product_id), environment: r.environment as Subscription['environment'],
-    latest_transaction_id: strOrNull(r.latest_transaction_id), notification_settings: parse(r.notification_settings) as Subscription['notification_settings'],
-    setting_id: strOrNull(r.setting_id), metadata: parse(r.metadata) as Subscription['metadata'], last_event_at: readTs(r.last_event_at),
-    created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
-  }),
-};
-const INBOX: Table<InboxRecord> = {
-  name: 'sw_notifications',
-  columns: ['provider', 'notification_id', 'notification_type', 'subtype', 'environment', 'signed_at', 'received_at', 'raw_body', 'payload'],
-  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, ts(n.signed_at), ts(n.received_at), n.raw_body, json(n.payload)],
-  read: (r) => ({
-    provider: r.provider as Provider, notification_id: str(r.notification_id), notification_type: str(r.notification_type), subtype: strOrNull(r.subtype),
-    environment: strOrNull(r.environment), signed_at: readTs(r.signed_at), received_at: readTsNotNull(r.received_at), raw_body: str(r.raw_body), payload: parse(r.payload),
-  }),
-};
-const SETTINGS: Table<NotificationSettingRecord> = {
-  name: 'sw_notification_settings',
-  columns: ['id', 'type', 'mount_location', 'description', 'component_did', 'settings', 'created_at', 'updated_at'],
-  values: (s) => [s.id, s.type, s.mountLocation, s.description, s.componentDid, json(s.settings), ts(s.created), ts(s.updated)],
-  read: (r) => ({
-    id: str(r.id), type: 'notification', mountLocation: str(r.mount_location), description: strOrNull(r.description), componentDid: strOrNull(r.component_did),
-    settings: parse(r.settings) as NotificationSettingRecord['settings'], created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
-  }),
-};
-const ENDPOINTS: Table<WebhookEndpointRecord> = {
-  name: 'sw_webhook_endpoints',
-  columns: ['id', 'url', 'enabled_events', 'status', 'secret', 'previous_secret', 'previous_secret_expires_at', 'description', 'metadata', 'created_at', 'updated_at', 'secret_key_id', 'failing_since'],
-  values: (e) => [e.id, e.url, json(e.enabled_events), e.status, e.secret, e.previous_secret, ts(e.previous_secret_expires_at), e.description, json(e.metadata), ts(e.created), ts(e.updated), e.secret_key_id ?? null, ts(e.failing_since ?? null)],
-  read: (r) => ({
-    id: str(r.id), url: str(r.url), enabled_events: parse(r.enabled_events) as string[], status: r.status as WebhookEndpointRecord['status'], secret: str(r.secret),
-    previous_secret: strOrNull(r.previous_secret), previous_secret_expires_at: readTs(r.previous_secret_expires_at), description: strOrNull(r.description),
-    metadata: parse(r.metadata) as WebhookEndpointRecord['metadata'], created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
-    secret_key_id: strOrNull(r.secret_key_id ?? null), failing_since: readTs(r.failing_since ?? null),
-  }),
-};
-const DELIVERIES: Table<DeliveryRecord> = {
-  name: 'sw_webhook_deliveries',
-  columns: ['id', 'endpoint_id', 'event_id', 'status', 'attempts', 'next_attempt_at', 'last_status', 'last_error', 'last_attempt_at', 'delivered_at', 'created_at', 'updated_at'],
-  values: (d) => [d.id, d.endpoint_id, d.event_id, d.status, d.attempts, ts(d.next_attempt_at), d.last_status, d.last_error, ts(d.last_attempt_at), ts(d.delivered_at), ts(d.created), ts(d.updated)],
-  read: (r) => ({
-    id: str(r.id), endpoint_id: str(r.endpoint_id), event_id: str(r.event_id), status: r.status as DeliveryRecord['status'], attempts: Number(r.attempts),
-    next_attempt_at: readTs(r.next_attempt_at), last_status: num(r.last_status), last_error: strOrNull(r.last_error),
-    last_attempt_at: readTs(r.last_attempt_at), delivered_at: readTs(r.delivered_at), created: readTsNotNull(r.created_at), updated: readTsNotNull(r.updated_at),
-  }),
-};
-
-const GRANTS: Table<EntitlementGrantRecord> = {
-  name: 'sw_entitlement_grants',
-  columns: ['subscription_id', 'entitlement', 'user_id', 'provider', 'product_id', 'status', 'expires_at', 'updated_at'],
-  values: (g) => [g.subscription_id, g.entitlement, g.user_id, g.provider, g.product_id, g.status, ts(g.expires_at), ts(g.updated)],
-  read: (r) => ({
-    subscription_id: str(r.subscription_id), entitlement: str(r.entitlement), user_id: str(r.user_id), provider: r.provider as Provider, product_id: str(r.product_id),
-    status: r.status as EntitlementGrantRecord['status'], expires_at: readTs(r.expires_at), updated: readTsNotNull(r.updated_at),
-  }),
-};
+/** A table of the shared description (sql-tables.ts) with SQLite's encoding: values in column order, rows decoded. */
+function sqliteTable<T>(spec: TableSpec<T>): Table<T> {
+  const cols = spec.columns;
+  return {
+    name: spec.name,
+    columns: cols.map((c) => c.name),
+    values: (x) => {
+      const row = spec.toRow(x);
+      return cols.map((c) => sqliteCodec.encode(c, row[c.name]));
+    },
+    read: (r) => {
+      const row: Row = {};
+      for (const c of cols) row[c.name] = sqliteCodec.decode(c, r[c.name]);
+      return spec.fromRow(row);
+    },
+  };
+}
+const ORDERS = sqliteTable(TABLE.ORDERS);
+const SUBSCRIPTIONS = sqliteTable(TABLE.SUBSCRIPTIONS);
+const INBOX = sqliteTable(TABLE.INBOX);
+const SETTINGS = sqliteTable(TABLE.SETTINGS);
+const ENDPOINTS = sqliteTable(TABLE.ENDPOINTS);
+const DELIVERIES = sqliteTable(TABLE.DELIVERIES);
+const GRANTS = sqliteTable(TABLE.GRANTS);
 
 const columnList = (columns: readonly string[]): string => columns.map((c) => `"${c}"`).join(', ');
 const params = (n: number): string => `(${Array.from({ length: n }, () => '?').join(', ')})`;

@@ -1,0 +1,96 @@
+/**
+ * The one description of our tables (src/store/sql-tables.ts) matches the Prisma fragment and the
+ * committed migrations for SQLite and PostgreSQL, column for column: same tables, same columns, same
+ * nullability, compatible types.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { readSqlMigrations, splitSqlStatements } from '../src/store/prisma-migrate.js';
+import { TABLES, type ColumnType } from '../src/store/sql-tables.js';
+
+const root = join(import.meta.dirname, '..');
+type Columns = Map<string, { type: string; nullable: boolean }>;
+
+/** Tables and columns as the migrations leave them (CREATE TABLE, then ALTER TABLE ... ADD COLUMN). */
+function fromMigrations(kind: 'sqlite' | 'postgresql'): Map<string, Columns> {
+  const tables = new Map<string, Columns>();
+  for (const m of readSqlMigrations(kind, join(root, 'prisma-schema', 'migrations', kind))) {
+    for (const st of splitSqlStatements(m.sql)) {
+      const create = /^CREATE TABLE "(\w+)" \(([\s\S]*)\)$/.exec(st);
+      if (create) {
+        const cols: Columns = new Map();
+        for (const line of create[2]!.split('\n')) {
+          const col = /^\s*"(\w+)" ([A-Z]+[A-Z0-9()]*)(.*?),?$/.exec(line);
+          if (col) cols.set(col[1]!, { type: col[2]!, nullable: !/NOT NULL/.test(col[3]!) });
+        }
+        tables.set(create[1]!, cols);
+      }
+      // SQLite: one ADD COLUMN per statement; PostgreSQL: `ALTER TABLE "t" ADD COLUMN "a" …, ADD COLUMN "b" …`.
+      const alter = /^ALTER TABLE "(\w+)"/.exec(st);
+      if (alter) {
+        for (const add of st.matchAll(/ADD COLUMN\s+"(\w+)" ([A-Z]+[A-Z0-9()]*)([^,]*)/g)) {
+          tables.get(alter[1]!)!.set(add[1]!, { type: add[2]!, nullable: !/NOT NULL/.test(add[3]!) });
+        }
+      }
+    }
+  }
+  return tables;
+}
+
+/** Tables and columns of the `.prisma` fragment (`@map` names, `?` = nullable). */
+function fromPrisma(): Map<string, Columns> {
+  const text = readFileSync(join(root, 'prisma-schema', 'subscription-webhooks.prisma'), 'utf8');
+  const tables = new Map<string, Columns>();
+  for (const model of text.matchAll(/^model \w+ \{([\s\S]*?)^\}/gm)) {
+    const body = model[1]!;
+    const table = /@@map\("(\w+)"\)/.exec(body)![1]!;
+    const cols: Columns = new Map();
+    for (const line of body.split('\n')) {
+      const f = /^\s*(\w+)\s+(\w+)(\??)(.*)$/.exec(line);
+      if (!f || line.trim().startsWith('//') || line.trim().startsWith('@@')) continue;
+      cols.set(/@map\("(\w+)"\)/.exec(f[4]!)?.[1] ?? f[1]!, { type: f[2]!, nullable: f[3] === '?' });
+    }
+    tables.set(table, cols);
+  }
+  return tables;
+}
+
+const SQL_TYPES: Record<'sqlite' | 'postgresql', Record<ColumnType, string[]>> = {
+  sqlite: { text: ['TEXT'], timestamp: ['DATETIME'], json: ['JSONB'], bool: ['BOOLEAN'], int: ['INTEGER'], real: ['REAL'] },
+  postgresql: { text: ['TEXT'], timestamp: ['TIMESTAMP(3)'], json: ['JSONB'], bool: ['BOOLEAN'], int: ['INTEGER', 'SERIAL'], real: ['DOUBLE'] },
+};
+const PRISMA_TYPES: Record<ColumnType, string> = { text: 'String', timestamp: 'DateTime', json: 'Json', bool: 'Boolean', int: 'Int', real: 'Float' };
+
+describe('one description of our tables', () => {
+  const described = new Map(TABLES.map((t) => [t.name, [...t.columns, ...t.internal]]));
+
+  for (const kind of ['sqlite', 'postgresql'] as const) {
+    it(`matches the ${kind} migrations column for column (names, nullability, types)`, () => {
+      const migrated = fromMigrations(kind);
+      migrated.delete('sw_migrations');
+      expect([...described.keys()].sort()).toEqual([...migrated.keys()].sort());
+      for (const [table, columns] of described) {
+        const actual = migrated.get(table)!;
+        expect(columns.map((c) => c.name).sort(), table).toEqual([...actual.keys()].sort());
+        for (const c of columns) {
+          expect(actual.get(c.name)!.nullable, `${table}.${c.name} nullable`).toBe(c.nullable);
+          expect(SQL_TYPES[kind][c.type], `${table}.${c.name} type`).toContain(actual.get(c.name)!.type);
+        }
+      }
+    });
+  }
+
+  it('matches the Prisma fragment column for column (names, nullability, types)', () => {
+    const models = fromPrisma();
+    expect([...described.keys()].sort()).toEqual([...models.keys()].sort());
+    for (const [table, columns] of described) {
+      const actual = models.get(table)!;
+      expect(columns.map((c) => c.name).sort(), table).toEqual([...actual.keys()].sort());
+      for (const c of columns) {
+        expect(actual.get(c.name)!.nullable, `${table}.${c.name} nullable`).toBe(c.nullable);
+        expect(actual.get(c.name)!.type, `${table}.${c.name} type`).toBe(PRISMA_TYPES[c.type]);
+      }
+    }
+  });
+});
