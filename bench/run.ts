@@ -11,7 +11,7 @@ import { E2E_SCENARIOS } from './run-scenarios.js';
 import { benchSigner, signedBodies } from './lib/fixtures.js';
 import { postgresServer } from './lib/databases.js';
 import { runVerifyBench } from './verify.js';
-import { runOutbound, type OutboundResult } from './outbound.js';
+import { runNoisyNeighbour, runOutbound, type NoisyNeighbourResult, type OutboundResult } from './outbound.js';
 
 // SMOKE=1 (npm run bench:smoke, run by CI): tiny counts so the benchmark code cannot rot; no figures
 // are asserted and neither BENCHMARKS.md nor latest.json is written.
@@ -37,6 +37,7 @@ const pool = await signedBodies(signer, smoke ? 3000 : 9000);
 const pg = await postgresServer();
 const e2e: Record<string, E2eResult> = {};
 let outbound: OutboundResult[] = [];
+let noisy: NoisyNeighbourResult = { p99_alone_ms: Number.NaN, p99_beside_hanging_ms: Number.NaN, ratio: Number.NaN };
 try {
   const rates = smoke ? [100] : [100, 500, 1000];
   // Headline: pgStore (subscription-webhooks/pg), with the baseline on the same store; prismaStore on the
@@ -46,6 +47,8 @@ try {
   }
   console.log('\noutbound delivery (10,000 events, PostgreSQL)…');
   outbound = await runOutbound(pg.url, runs, smoke ? 300 : quick ? 2000 : 10_000);
+  console.log('\noutbound noisy neighbour (a healthy endpoint alone, then beside one that never answers)…');
+  noisy = await runNoisyNeighbour(pg.url, runs, smoke ? 4 : 60);
 } finally {
   await pg.stop();
 }
@@ -85,6 +88,8 @@ const results = {
   outbound_events_per_s: outbound.find((o) => o.workers === 1)!.events_per_s,
   outbound_events_per_s_2_workers: outbound.find((o) => o.workers === 2)!.events_per_s,
   outbound_p99_ms: outbound.find((o) => o.workers === 1)!.p99_ms,
+  outbound_noisy_neighbour_p99_ratio: noisy.ratio,
+  outbound_noisy_neighbour: noisy,
   rss_growth_pct: memory.rss_growth_pct ?? Number.NaN,
   outbound,
   e2e,
@@ -126,6 +131,8 @@ Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**
 | workers | events/s (backlog drained) | enqueue→delivery p50 / p99 at 500 events/s |
 |---|---|---|
 ${outbound.map((o) => `| ${o.workers} | ${o.events_per_s} | ${o.p50_ms} / ${o.p99_ms} ms |`).join('\n')}
+
+Noisy neighbour (one worker, 500 events/s to a healthy endpoint, 1 s attempt timeout): p99 enqueue→delivery ${noisy.p99_alone_ms} ms alone, ${noisy.p99_beside_hanging_ms} ms beside an endpoint that never answers: ratio **${noisy.ratio}** (target <= 1.5).
 
 ### Memory (100,000 notifications through the core, nothing kept by the store)
 

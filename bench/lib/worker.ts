@@ -16,7 +16,17 @@ const hooks = createSubscriptionWebhooks({
   // The receiver is on 127.0.0.1: allowed explicitly (these processes run with NODE_ENV=production).
   // Connections still go through the connect-time lookup; only its verdict on loopback is waived.
   allowPrivateUrls: true,
-  delivery: { pollIntervalMs: 20, concurrency: 32, batchSize: 200 },
+  // Endpoint secrets encrypted at rest, as in production (SECRETS_KEY from the benchmark).
+  secretsKey: process.env.SECRETS_KEY || undefined,
+  // ENDPOINT_CONCURRENCY: the throughput run has a single endpoint and lets it use all 32 slots; the
+  // noisy-neighbour run keeps the default (10 per endpoint).
+  delivery: {
+    pollIntervalMs: 20,
+    concurrency: 32,
+    batchSize: 200,
+    ...(process.env.ENDPOINT_CONCURRENCY ? { endpointConcurrency: Number(process.env.ENDPOINT_CONCURRENCY) } : {}),
+    ...(process.env.DELIVERY_TIMEOUT_MS ? { timeoutMs: Number(process.env.DELIVERY_TIMEOUT_MS) } : {}),
+  },
 });
 hooks.delivery.start();
 process.stdout.write(`${JSON.stringify({ ready: true, port: 0 })}\n`);
