@@ -201,6 +201,40 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       expect((await h.store.getNotification('xsolla', 'payment:555'))?.environment).toBe('Sandbox');
     });
 
+    it('per-subscription notification settings through the order named by external_id: subscription created before the payment', async () => {
+      const h = await setup();
+      const c = h.contract();
+      await h.post(c.create());
+      const pending = await h.hooks.orders.create({
+        userId: c.userId, productId: PLAN, provider: 'xsolla',
+        subscription_data: { notification_settings: { self_handle: true, include_events: ['customer.subscription.renewed'] } },
+      });
+      await h.post(c.payment(881, { externalId: pending.no }));
+      expect((await sub(h, c.subscriptionId))?.notification_settings).toEqual({ self_handle: true, include_events: ['customer.subscription.renewed'] });
+      const renewed = await h.post(c.update(30));
+      expect(types(renewed.events)).toEqual([R, 'customer.subscription.renewed', 'manual.notification']);
+      expect((renewed.events[2]!.data.object as { type: string }).type).toBe('customer.subscription.renewed');
+    });
+
+    it('per-subscription notification settings through the order named by external_id: payment before the subscription (found by its subscription id)', async () => {
+      const h = await setup();
+      const c = h.contract();
+      const pending = await h.hooks.orders.create({
+        userId: c.userId, productId: PLAN, provider: 'xsolla',
+        subscriptionData: { notificationSettings: { self_handle: true, include_events: ['customer.subscription.started'] } },
+        metadata: { setting_id: 'set_from_order' },
+      });
+      await h.post(c.payment(882, { externalId: pending.no }));
+      const created = await h.post(c.create());
+      // A store without the optional getLatestOrderByOriginNo keeps the documented fallback: no settings from the order.
+      if (!(await h.store.transaction(async (tx) => typeof tx.getLatestOrderByOriginNo === 'function'))) {
+        expect(types(created.events)).toEqual([R, 'customer.subscription.created', 'customer.subscription.started']);
+        return;
+      }
+      expect(types(created.events)).toEqual([R, 'customer.subscription.created', 'customer.subscription.started', 'manual.notification']);
+      expect(await sub(h, c.subscriptionId)).toMatchObject({ notification_settings: { self_handle: true, include_events: ['customer.subscription.started'] }, setting_id: 'set_from_order' });
+    });
+
     it('payment whose transaction.external_id is an order the app created: that order is paid', async () => {
       const h = await setup();
       const c = h.contract();

@@ -108,6 +108,14 @@ export function memoryStore(): Store {
       async getOrderByTradeNo(provider, tradeNo) {
         return findOrder(s, (o) => o.provider === provider && o.trade_no === tradeNo);
       },
+      async getLatestOrderByOriginNo(provider, originNo) {
+        let latest: Order | null = null;
+        for (const o of s.orders.values()) {
+          if (o.provider !== provider || o.origin_no !== originNo) continue;
+          if (!latest || o.created > latest.created || (o.created === latest.created && o.id > latest.id)) latest = o;
+        }
+        return latest ? clone(latest) : null;
+      },
       async insertOrder(order) {
         for (const o of s.orders.values()) {
           if (o.id === order.id || o.no === order.no || (order.trade_no !== null && o.provider === order.provider && o.trade_no === order.trade_no)) {

@@ -233,6 +233,7 @@ const SQL = {
   orderByNo: selectFrom(ORDERS, 'WHERE "no" = $1'),
   orderByNoForUpdate: selectFrom(ORDERS, 'WHERE "no" = $1 FOR UPDATE'),
   orderByTradeNoForUpdate: selectFrom(ORDERS, 'WHERE "provider" = $1 AND "trade_no" = $2 FOR UPDATE'),
+  latestOrderByOriginNo: selectFrom(ORDERS, 'WHERE "provider" = $1 AND "origin_no" = $2 ORDER BY "created_at" DESC, "id" DESC LIMIT 1'),
   subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2'),
   subscriptionForUpdate: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = $1 AND "contract_id" = $2 FOR UPDATE'),
   // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
@@ -398,6 +399,13 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
       getOrderByNo: (no) => orderRead(orderNoKey(no), SQL.orderByNoForUpdate, [no], (o) => o.no === no),
       getOrderByTradeNo: (provider, tradeNo) =>
         orderRead(orderTradeKey(provider, tradeNo), SQL.orderByTradeNoForUpdate, [provider, tradeNo], (o) => o.provider === provider && o.trade_no === tradeNo),
+      async getLatestOrderByOriginNo(provider, originNo) {
+        // Orders this unit of work wrote are not in the table yet: the newest of both.
+        const found = await one(c, ORDERS, SQL.latestOrderByOriginNo, [provider, originNo]);
+        const buffered = [...orders.values()].map((x) => x.order).filter((o) => o.provider === provider && o.origin_no === originNo);
+        const all = [...(found && !orders.has(found.id) ? [found] : []), ...buffered].sort((a, b) => (a.created < b.created ? 1 : a.created > b.created ? -1 : a.id < b.id ? 1 : -1));
+        return all[0] ? structuredClone(all[0]) : null;
+      },
       insertOrder: async (o) => void orders.set(o.id, { order: structuredClone(o), insert: true }),
       saveOrder: async (o) => void orders.set(o.id, { order: structuredClone(o), insert: orders.get(o.id)?.insert === true }),
       async getSubscription(provider, contractId) {

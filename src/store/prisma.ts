@@ -41,7 +41,7 @@ interface Delegate<Row> {
  */
 export interface PrismaStoreTxClient {
   swNotification: { findUnique(args: { where: Where }): PromiseLike<NotificationRow | null>; count(args: { where: Where }): PromiseLike<number> };
-  swOrder: { findUnique(args: { where: Where }): PromiseLike<OrderRow | null>; create(args: { data: Where }): PromiseLike<unknown>; upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown> };
+  swOrder: { findUnique(args: { where: Where }): PromiseLike<OrderRow | null>; findFirst(args: { where: Where; orderBy: Where[] }): PromiseLike<OrderRow | null>; create(args: { data: Where }): PromiseLike<unknown>; upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown> };
   swSubscription: {
     findUnique(args: { where: Where }): PromiseLike<SubscriptionRow | null>;
     findMany(args: { where: Where; orderBy: Where }): PromiseLike<SubscriptionRow[]>;
@@ -245,6 +245,10 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         return r && toOrder(r);
       },
       async insertOrder(o) {
+      async getLatestOrderByOriginNo(p, originNo) {
+        const r = await tx.swOrder.findFirst({ where: { provider: p, originNo }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
+        return r && toOrder(r);
+      },
         await tx.swOrder.create({ data: orderData(o) }); // P2002 here = lost race → retry fn
       },
       async saveOrder(o) {

@@ -79,6 +79,13 @@ export interface StoreTransaction {
   /** An order by its unique `(provider, trade_no)`; locked like {@link getOrderByNo}. */
   getOrderByTradeNo(provider: Provider, tradeNo: string): Promise<Order | null>;
   /**
+   * Optional: the most recently created order with this `(provider, origin_no)` (the provider's subscription
+   * id; indexed), not locked. Lets a subscription first seen after its payment find the app's order, and
+   * with it the per-subscription notification settings (Xsolla). Without it those settings apply only
+   * when the subscription exists before its payment.
+   */
+  getLatestOrderByOriginNo?(provider: Provider, originNo: string): Promise<Order | null>;
+  /**
    * Insert a new order: a plain INSERT, never an upsert. When an order with the same `id`, `no` or
    * `(provider, trade_no)` exists, or a concurrent transaction has just inserted one, the store throws a
    * unique violation, which {@link Store.transaction} treats as a lost race: the unit of work runs again

@@ -698,6 +698,25 @@ export function storeConformanceSuite(
       expect(await list(`nobody_${s}`)).toStrictEqual([]);
     });
 
+    it('getLatestOrderByOriginNo: the newest order of (provider, origin_no), including this transaction\'s own writes; null when none', async () => {
+      const st = await store();
+      const s = suffix();
+      const origin = `origin_latest_${s}`;
+      await st.transaction(async (tx) => {
+        if (typeof tx.getLatestOrderByOriginNo !== 'function') {
+          throw new Error(`${st.name}: StoreTransaction.getLatestOrderByOriginNo is missing (optional; Xsolla per-subscription settings need it when the payment comes first)`);
+        }
+        await tx.insertOrder(sampleOrder(`${s}_old`, { origin_no: origin, provider: 'xsolla', created: iso(1_700_000_000_000) }));
+        await tx.insertOrder(sampleOrder(`${s}_other`, { origin_no: origin, provider: 'apple', created: iso(1_900_000_000_000) }));
+      });
+      await st.transaction(async (tx) => {
+        expect((await tx.getLatestOrderByOriginNo!('xsolla', origin))?.id).toBe(`ord_${s}_old`);
+        await tx.insertOrder(sampleOrder(`${s}_new`, { origin_no: origin, provider: 'xsolla', created: iso(1_800_000_000_000) }));
+        expect(await tx.getLatestOrderByOriginNo!('xsolla', origin)).toStrictEqual(sampleOrder(`${s}_new`, { origin_no: origin, provider: 'xsolla', created: iso(1_800_000_000_000) }));
+        expect(await tx.getLatestOrderByOriginNo!('xsolla', `none_${s}`)).toBeNull();
+      });
+    });
+
     it('transaction returns the value of fn', async () => {
       const st = await store();
       expect(await st.transaction(async () => ({ ok: 42 }))).toStrictEqual({ ok: 42 });

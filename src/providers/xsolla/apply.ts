@@ -80,6 +80,15 @@ export function xsollaRefundReason(code: number | string | null | undefined): st
   return REFUND_REASONS[c] ?? `xsolla_${c}`;
 }
 
+/** The notification settings an order asks for, for a subscription that has none of its own yet. */
+function settingsFrom(order: Order, sub: Subscription): Pick<Subscription, 'notification_settings' | 'setting_id'> {
+  const setting = order.metadata?.setting_id;
+  return {
+    notification_settings: sub.notification_settings ?? order.subscription_data?.notification_settings ?? null,
+    setting_id: sub.setting_id ?? (typeof setting === 'string' ? setting : null),
+  };
+}
+
 /**
  * Applies one verified Xsolla notification to subscriptions and orders per EVENTS.md § Xsolla and
  * returns the domain events to append to the outbox. Pure apart from `tx`: safe to run again when
@@ -142,6 +151,12 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
           updated: created,
         };
     if (next.user_id === null) next.user_id = String(n.user.id);
+    // Per-subscription notification settings come with the app's order (its `no` was the payment's
+    // external_id); a subscription first seen after that payment finds it by the subscription id.
+    if (!before && tx.getLatestOrderByOriginNo) {
+      const order = await tx.getLatestOrderByOriginNo('xsolla', contractId);
+      if (order) Object.assign(next, settingsFrom(order, next));
+    }
 
     const out: EventType[] = [];
     const prevEnd = ms(before?.current_period_end);
@@ -304,7 +319,7 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
         const linked = await tx.getSubscription('xsolla', String(sub.subscription_id));
         if (linked) {
           const env = input.dryRun ? 'Sandbox' : linked.environment;
-          await tx.saveSubscription({ ...linked, latest_transaction_id: tradeNo, environment: env, updated: created });
+          await tx.saveSubscription({ ...linked, ...settingsFrom(order, linked), latest_transaction_id: tradeNo, environment: env, updated: created });
         }
       }
       emit('order.paid', order);
