@@ -100,6 +100,7 @@ export { DEFAULT_NOTIFIED_EVENTS, USER_EVENT_TYPES } from './notifications/event
 export { renderUserNotification } from './notifications/render.js';
 export type { WebhookEndpointsApi, WebhookEndpoint, CreateWebhookEndpointInput, UpdateWebhookEndpointInput } from './delivery/endpoints.js';
 export type { DeliveryWorker, DeliveryRunResult, WebhookDelivery } from './delivery/worker.js';
+export type { WebhookEndpointDisabled, LibraryEventType } from './events/types.js';
 export type {
   NotificationSettingRecord,
   WebhookEndpointRecord,
