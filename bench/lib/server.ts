@@ -28,7 +28,7 @@ const prisma =
       : undefined;
 const sqliteDb = STORE === 'sqlite-driver' ? new Database(DATABASE_URL!) : undefined;
 const store = sqliteDb
-  ? sqliteStore(sqliteDb, { synchronous: process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL' })
+  ? sqliteStore(sqliteDb, { synchronous: process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL', backgroundCheckpoint: process.env.SQLITE_BACKGROUND_CHECKPOINT !== '0' })
   : pool
     ? pgStore(pool)
     : prismaStore(prisma! as never);
