@@ -28,10 +28,10 @@ export type {
   Provider,
   NotificationSettings,
   ManualNotification,
-} from './events/types.js';
   Entitlement,
   EntitlementChange,
   EntitlementReason,
+} from './events/types.js';
 export { memoryStore } from './store/memory.js';
 export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord } from './store/types.js';
 export type { Logger } from './logger.js';
