@@ -115,6 +115,7 @@ const SQL = {
   countInbox: 'SELECT count(*) AS "n" FROM "sw_notifications" WHERE (@provider IS NULL OR "provider" = @provider)',
   orderByNo: selectFrom(ORDERS, 'WHERE "no" = ?'),
   orderByTradeNo: selectFrom(ORDERS, 'WHERE "provider" = ? AND "trade_no" = ?'),
+  latestOrderByOriginNo: selectFrom(ORDERS, 'WHERE "provider" = ? AND "origin_no" = ? ORDER BY "created_at" DESC, "id" DESC LIMIT 1'),
   insertOrder: insertSql(ORDERS),
   upsertOrder: upsertSql(ORDERS, '"id"'),
   subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = ? AND "contract_id" = ?'),
@@ -330,6 +331,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
       insertNotification: async (n) => stmt(SQL.insertInbox).run(randomUUID(), ...INBOX.values(n)).changes === 1,
       getOrderByNo: async (no) => one(ORDERS, SQL.orderByNo, no),
       getOrderByTradeNo: async (provider, tradeNo) => one(ORDERS, SQL.orderByTradeNo, provider, tradeNo),
+      // Writes go straight to the table inside the open transaction, so this unit's own orders are included.
+      getLatestOrderByOriginNo: async (provider, originNo) => one(ORDERS, SQL.latestOrderByOriginNo, provider, originNo),
       insertOrder: async (o) => void stmt(SQL.insertOrder).run(...ORDERS.values(o)),
       saveOrder: async (o) => void stmt(SQL.upsertOrder).run(...ORDERS.values(o)),
       async getSubscription(provider, contractId) {
