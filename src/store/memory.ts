@@ -89,10 +89,10 @@ export function memoryStore(): Store {
       endpoints: new Map(base.endpoints),
       deliveries: new Map(base.deliveries),
       bodies: new Map(base.bodies),
-    };
-  }
       grants: new Map(base.grants),
       grantOwner: new Map(base.grantOwner),
+    };
+  }
 
   function makeTx(s: MemoryState): StoreTransaction {
     return {
@@ -141,8 +141,6 @@ export function memoryStore(): Store {
       async saveSubscription(subscription) {
         s.subscriptions.set(key(subscription.provider, subscription.contract_id), clone(subscription));
       },
-      async insertEvents(events) {
-        const seen = new Set<string>();
       // Units of work run one at a time here: the user's grant set needs no lock of its own.
       listEntitlementGrants: async (userId) => userGrants(s, userId),
       async replaceEntitlementGrants(subscriptionId, grants) {
@@ -161,6 +159,8 @@ export function memoryStore(): Store {
           s.grantOwner.set(subscriptionId, g.user_id);
         }
       },
+      async insertEvents(events) {
+        const seen = new Set<string>();
         for (const e of events) {
           if (s.eventIds.has(e.id) || seen.has(e.id)) throw new Error(`memoryStore: unique constraint failed on events.id (${e.id})`);
           seen.add(e.id);
@@ -234,9 +234,9 @@ export function memoryStore(): Store {
       const sub = state.subscriptions.get(key(provider, contractId));
       return sub ? clone(sub) : null;
     },
+    listEntitlementGrants: async (userId: string) => userGrants(state, userId),
     async listSubscriptions(filter: SubscriptionFilter = {}) {
       return [...state.subscriptions.values()]
-    listEntitlementGrants: async (userId: string) => userGrants(state, userId),
         .filter(
           (s) =>
             (filter.userId === undefined || s.user_id === filter.userId) &&

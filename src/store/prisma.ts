@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { SubscriptionWebhooksError } from '../errors.js';
 import { jsonbSafe, jsonbText } from './json-safe.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import type {
   ClaimedDelivery,
   DeliveryRecord,
-  InboxRecord,
   EntitlementGrantRecord,
+  InboxRecord,
   NotificationSettingRecord,
   Store,
   StoreTransaction,
@@ -22,9 +23,9 @@ interface SettingRow { id: string; type: string; mountLocation: string; descript
 interface EndpointRow { id: string; url: string; enabledEvents: unknown; status: string; secret: string; previousSecret: string | null; previousSecretExpiresAt: Date | null; description: string | null; metadata: unknown; createdAt: Date; updatedAt: Date; secretKeyId: string | null; failingSince: Date | null }
 interface DeliveryRow { id: string; endpointId: string; eventId: string; status: string; attempts: number; nextAttemptAt: Date | null; lastStatus: number | null; lastError: string | null; lastAttemptAt: Date | null; lockedUntil: Date | null; lockedBy: string | null; deliveredAt: Date | null; createdAt: Date; updatedAt: Date }
 
-type Where = Record<string, unknown>;
 interface GrantRow { subscriptionId: string; entitlement: string; userId: string; provider: string; productId: string; status: string; expiresAt: Date | null; updatedAt: Date }
 
+type Where = Record<string, unknown>;
 interface Delegate<Row> {
   findUnique(args: { where: Where }): PromiseLike<Row | null>;
   findFirst(args: { where: Where }): PromiseLike<Row | null>;
@@ -53,13 +54,13 @@ export interface PrismaStoreTxClient {
   swNotificationSetting: Delegate<SettingRow>;
   swWebhookEndpoint: Delegate<EndpointRow>;
   swWebhookDelivery: Delegate<DeliveryRow> & { createMany(args: { data: DeliveryData[] }): PromiseLike<unknown> };
-  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
   /** The `SwEntitlementGrant` model (fragment since migration 0002): without it the store keeps no entitlements. */
   swEntitlementGrant?: {
     findMany(args: { where: Where; orderBy: Where | Where[] }): PromiseLike<GrantRow[]>;
     deleteMany(args: { where: Where }): PromiseLike<{ count: number }>;
     createMany(args: { data: GrantRow[] }): PromiseLike<unknown>;
   };
+  $executeRaw(query: TemplateStringsArray, ...values: unknown[]): PromiseLike<number>;
   $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 /** {@link PrismaStoreTxClient} plus interactive transactions: a `PrismaClient` instance. */
@@ -109,13 +110,6 @@ const toOrder = (r: OrderRow): Order => ({
   metadata: r.metadata as Order['metadata'], subscription_data: (r.subscriptionData ?? null) as Order['subscription_data'],
   created: r.createdAt.toISOString(), updated: r.updatedAt.toISOString(),
 });
-const subscriptionData = (s: Subscription): Where => ({
-  id: s.id, provider: s.provider, contractId: s.contract_id, userId: s.user_id, productId: s.product_id, status: s.status,
-  autoRenew: s.auto_renew, currentPeriodStart: date(s.current_period_start), currentPeriodEnd: date(s.current_period_end),
-  pendingProductId: s.pending_product_id, environment: s.environment, latestTransactionId: s.latest_transaction_id,
-  notificationSettings: jsonOrNull(s.notification_settings), settingId: s.setting_id, metadata: json(s.metadata),
-  lastEventAt: date(s.last_event_at), createdAt: new Date(s.created), updatedAt: new Date(s.updated),
-});
 const toGrant = (r: GrantRow): EntitlementGrantRecord => ({
   subscription_id: r.subscriptionId, entitlement: r.entitlement, user_id: r.userId, provider: r.provider as Provider, product_id: r.productId,
   status: r.status as EntitlementGrantRecord['status'], expires_at: iso(r.expiresAt), updated: r.updatedAt.toISOString(),
@@ -128,6 +122,13 @@ const GRANT_ORDER = [{ entitlement: 'asc' }, { subscriptionId: 'asc' }];
 /** First key of the PostgreSQL advisory lock taken on a user's entitlements ("SW"); the second is hashtext(user_id). */
 export const GRANT_LOCK_NAMESPACE = 0x5357;
 
+const subscriptionData = (s: Subscription): Where => ({
+  id: s.id, provider: s.provider, contractId: s.contract_id, userId: s.user_id, productId: s.product_id, status: s.status,
+  autoRenew: s.auto_renew, currentPeriodStart: date(s.current_period_start), currentPeriodEnd: date(s.current_period_end),
+  pendingProductId: s.pending_product_id, environment: s.environment, latestTransactionId: s.latest_transaction_id,
+  notificationSettings: jsonOrNull(s.notification_settings), settingId: s.setting_id, metadata: json(s.metadata),
+  lastEventAt: date(s.last_event_at), createdAt: new Date(s.created), updatedAt: new Date(s.updated),
+});
 const toSubscription = (r: SubscriptionRow): Subscription => ({
   id: r.id, provider: r.provider as Provider, contract_id: r.contractId, user_id: r.userId, product_id: r.productId,
   status: r.status as Subscription['status'], auto_renew: r.autoRenew, current_period_start: iso(r.currentPeriodStart),
@@ -219,6 +220,8 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
   const txOptions = { maxWait: options.maxWait ?? 10_000, timeout: options.timeout ?? 15_000, ...(provider === 'postgresql' ? { isolationLevel: 'ReadCommitted' as const } : {}) };
 
   const guard = <T>(run: () => PromiseLike<T>): Promise<T> => guardUnavailable(provider, run);
+  // Entitlements need the SwEntitlementGrant model: a client generated from an older fragment keeps none.
+  const grants = prisma.swEntitlementGrant ? (c: PrismaStoreTxClient) => c.swEntitlementGrant! : null;
 
   function wrap(tx: PrismaStoreTxClient): StoreTransaction {
     const readNull = new Set<string>();
@@ -226,8 +229,6 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     return {
       async insertNotification(r) {
         const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload")
-  // Entitlements need the SwEntitlementGrant model: a client generated from an older fragment keeps none.
-  const grants = prisma.swEntitlementGrant ? (c: PrismaStoreTxClient) => c.swEntitlementGrant! : null;
           VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${jsonbText(r.payload)})
           ON CONFLICT ("provider", "notification_id") DO NOTHING`;
         return n === 1;
@@ -244,11 +245,11 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         const r = await tx.swOrder.findUnique({ where: { provider_tradeNo: { provider: p, tradeNo } } });
         return r && toOrder(r);
       },
-      async insertOrder(o) {
       async getLatestOrderByOriginNo(p, originNo) {
         const r = await tx.swOrder.findFirst({ where: { provider: p, originNo }, orderBy: [{ createdAt: 'desc' }, { id: 'desc' }] });
         return r && toOrder(r);
       },
+      async insertOrder(o) {
         await tx.swOrder.create({ data: orderData(o) }); // P2002 here = lost race → retry fn
       },
       async saveOrder(o) {
@@ -274,13 +275,6 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         else await tx.swSubscription.upsert({ where: subKey(s.provider, s.contract_id), create: data, update: data });
         seen.set(k, structuredClone(s));
       },
-      async insertEvents(events) {
-        if (events.length === 0) return;
-        if (provider === 'postgresql') {
-          await insertRows(tx, 'sw_events', ['id', 'type', 'provider', 'created', 'body'], events.map((e) => [e.id, e.type, e.provider, new Date(e.created), JSON.stringify(e)]));
-          return;
-        }
-        await tx.swEvent.createMany({ data: events.map((e) => ({ id: e.id, type: e.type, provider: e.provider, created: new Date(e.created), body: JSON.stringify(e) })) });
       ...(grants
         ? {
             async listEntitlementGrants(userId: string) {
@@ -294,6 +288,13 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
             },
           }
         : {}),
+      async insertEvents(events) {
+        if (events.length === 0) return;
+        if (provider === 'postgresql') {
+          await insertRows(tx, 'sw_events', ['id', 'type', 'provider', 'created', 'body'], events.map((e) => [e.id, e.type, e.provider, new Date(e.created), JSON.stringify(e)]));
+          return;
+        }
+        await tx.swEvent.createMany({ data: events.map((e) => ({ id: e.id, type: e.type, provider: e.provider, created: new Date(e.created), body: JSON.stringify(e) })) });
       },
       getNotificationSetting: (idOrMount) => findSetting(tx, idOrMount),
       async saveNotificationSetting(setting) {
@@ -374,6 +375,9 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     },
     getOrderByNo: (no) => guard(async () => { const r = await prisma.swOrder.findUnique({ where: { no } }); return r && toOrder(r) }),
     getSubscription: (p, contractId) => guard(async () => { const r = await prisma.swSubscription.findUnique({ where: subKey(p, contractId) }); return r && toSubscription(r) }),
+    ...(grants
+      ? { listEntitlementGrants: (userId: string) => guard(async () => (await grants(prisma).findMany({ where: { userId }, orderBy: GRANT_ORDER })).map(toGrant)) }
+      : {}),
     listSubscriptions: (f: SubscriptionFilter = {}) =>
       guard(async () => (await prisma.swSubscription.findMany({ where: { userId: f.userId, provider: f.provider, status: f.status }, orderBy: { createdAt: 'asc' } })).map(toSubscription)),
     getNotification: (p, notificationId) =>
@@ -393,9 +397,6 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     getWebhookEndpoint: (id) => guard(async () => { const r = await prisma.swWebhookEndpoint.findUnique({ where: { id } }); return r && toEndpoint(r) }),
     listWebhookEndpoints: () => guard(async () => (await prisma.swWebhookEndpoint.findMany({ orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] })).map(toEndpoint)),
     getDelivery: (id) => guard(async () => { const r = await prisma.swWebhookDelivery.findUnique({ where: { id } }); return r && toDelivery(r) }),
-    ...(grants
-      ? { listEntitlementGrants: (userId: string) => guard(async () => (await grants(prisma).findMany({ where: { userId }, orderBy: GRANT_ORDER })).map(toGrant)) }
-      : {}),
     listDeliveries: (f = {}) =>
       guard(async () =>
         (await prisma.swWebhookDelivery.findMany({ where: { status: f.status, endpointId: f.endpointId, eventId: f.eventId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: f.limit ?? 100 })).map(toDelivery)),
