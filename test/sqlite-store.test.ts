@@ -196,13 +196,19 @@ describe('sqliteStore', () => {
 
   it('reads outside a transaction never see a group that is still open (they wait for its outcome)', async () => {
     const store = sqliteStore(open(), { migrate: true });
-    let read: Promise<unknown> | undefined;
+    let written!: () => void;
+    const isWritten = new Promise<void>((r) => (written = r));
+    let proceed!: () => void;
+    const mayProceed = new Promise<void>((r) => (proceed = r));
     const failing = store.transaction(async (tx) => {
       await tx.insertOrder(sampleOrder('open'));
-      read = store.getOrderByNo('no_open'); // started while the row is written but not committed
-      await new Promise((r) => setTimeout(r, 20));
+      written();
+      await mayProceed;
       throw new Error('rolled back');
     });
+    await isWritten;
+    const read = store.getOrderByNo('no_open'); // another caller, while the row is written but not committed
+    proceed();
     await expect(failing).rejects.toThrow('rolled back');
     expect(await read).toBeNull();
   });
@@ -262,6 +268,18 @@ describe('sqliteStore', () => {
     expect(grown).toBe(true);
     await store.close?.();
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(1000); // handed back on close
+  });
+
+  it('store calls made from inside a unit of work (a read, a nested transaction) join it instead of waiting for it', { timeout: 10_000 }, async () => {
+    const store = sqliteStore(open(), { migrate: true });
+    const seen = await store.transaction(async (tx) => {
+      await tx.insertOrder(sampleOrder('inner'));
+      const read = await store.getOrderByNo('no_inner'); // its own connection and open transaction
+      const nested = await store.transaction((t) => t.getOrderByNo('no_inner'));
+      return [read?.id, nested?.id];
+    });
+    expect(seen).toEqual(['ord_inner', 'ord_inner']);
+    expect((await store.getOrderByNo('no_inner'))?.id).toBe('ord_inner');
   });
 
   it('migrations: applySqliteMigrations is idempotent and shares sw_migrations with applySqlMigrations', () => {

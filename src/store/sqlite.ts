@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SubscriptionWebhooksError } from '../errors.js';
@@ -375,6 +376,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   // ---- group commit -------------------------------------------------------------------------------
   const queue: Unit[] = [];
+  /** Set while a unit of work runs, for the store calls it makes (see enqueue and now). */
+  const insideUnit = new AsyncLocalStorage<boolean>();
   let draining = false;
   /** True between BEGIN and COMMIT/ROLLBACK of a group: plain reads wait, so they never see uncommitted rows. */
   let inGroup = false;
@@ -383,6 +386,9 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   function enqueue<T>(run: (tx: StoreTransaction) => Promise<T>): Promise<T> {
     if (closed) return Promise.reject(new SubscriptionWebhooksError('STORE_UNAVAILABLE', 'Database unavailable (sqlite): the store is closed'));
+    // Called from inside a unit of work (a nested transaction, a claim): it joins that unit's transaction,
+    // which is open on this connection; queueing it behind the group would wait for itself.
+    if (insideUnit.getStore()) return Promise.resolve().then(() => run(wrap()));
     return new Promise<T>((resolve, reject) => {
       queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (!draining) {
@@ -417,7 +423,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         for (let attempt = 0; ; attempt++) {
           control('SAVEPOINT sw_unit');
           try {
-            const value = await unit.run(wrap());
+            const value = await insideUnit.run(true, () => unit.run(wrap()));
             control('RELEASE sw_unit');
             done.push({ unit, value });
             break;
@@ -496,7 +502,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   /** A read or write outside `transaction`: waits while a group is open (its rows are not committed yet). */
   async function now<T>(fn: () => T): Promise<T> {
-    while (inGroup) await groupDone;
+    // From inside a unit of work: its own connection and transaction (waiting would wait for itself).
+    if (!insideUnit.getStore()) while (inGroup) await groupDone;
     try {
       return fn();
     } catch (error) {
