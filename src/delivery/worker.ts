@@ -491,7 +491,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
           }
           dispatch();
         } catch (err) {
-          logger.error({ err }, 'delivery worker could not claim rows; retrying after the poll interval');
+          logger.error({ err }, 'delivery worker round failed (could not claim rows); retrying after the poll interval');
         }
       }
       if (!running) break;
