@@ -32,6 +32,8 @@ const signer = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: AP
 const hooks = createSubscriptionWebhooks({
   apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] },
   store,
+  // What each product grants: hooks.entitlements answers "may this user use Pro now?".
+  products: { 'com.example.pro.monthly': { entitlements: ['pro'] } },
 });
 const events: DomainEvent[] = [];
 hooks.bus.subscribe((event) => {
@@ -55,6 +57,13 @@ async function call(label: string, path: string, body: unknown, headers: Record<
 }
 
 const userId = 'user_42';
+const pro: boolean[] = [];
+const checkPro = async (when: string) => {
+  const has = await hooks.entitlements.has(userId, 'pro');
+  pro.push(has);
+  console.log(`   ${dim('entitlement')} has(${userId}, 'pro') ${when}: ${bold(String(has))}`);
+};
+await checkPro('before any purchase');
 const order = await call('1. app creates an order (its no is the appAccountToken)', '/api/orders', { productId: 'com.example.pro.monthly' }, { 'x-user-id': userId });
 const appAccountToken = (order.json as { no: string }).no;
 
@@ -87,10 +96,13 @@ const notify = async (label: string, notificationType: string, subtype: string |
 };
 
 const first = await notify('2. Apple: SUBSCRIBED / INITIAL_BUY', 'SUBSCRIBED', 'INITIAL_BUY', 1);
+await checkPro('after the purchase');
 const dup = await call('3. Apple redelivers the same notification', hooks.routes.apple, { signedPayload: first.signedPayload });
 await notify('4. Apple: DID_RENEW', 'DID_RENEW', undefined, 2);
 await notify('5. Apple: DID_CHANGE_RENEWAL_STATUS / AUTO_RENEW_DISABLED', 'DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', 2, 0);
+await checkPro('after cancelling (access until the period ends)');
 await notify('6. Apple: EXPIRED / VOLUNTARY', 'EXPIRED', 'VOLUNTARY', 2, 0);
+await checkPro('after expiry');
 const attacker = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Sandbox' });
 const forged = await call('7. a forged notification (signed by another chain)', hooks.routes.apple, {
   signedPayload: await attacker.signNotification({ notificationType: 'SUBSCRIBED', subtype: 'RESUBSCRIBE', data: { transaction: tx(3) } }),
@@ -104,10 +116,10 @@ db.close();
 
 // The demo doubles as a smoke test: it exits non-zero when the lifecycle did not come out as documented.
 const expected = [
-  'provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid',
+  'provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid', 'entitlement.granted',
   'provider.notification.received', 'customer.subscription.renewed', 'order.paid',
   'provider.notification.received', 'customer.subscription.canceled',
-  'provider.notification.received', 'customer.subscription.deleted',
+  'provider.notification.received', 'customer.subscription.deleted', 'entitlement.revoked',
 ];
 const problems = [
   first.status === 200 ? null : 'SUBSCRIBED was not accepted',
@@ -115,9 +127,10 @@ const problems = [
   forged.status === 400 ? null : 'the forged notification was not rejected',
   JSON.stringify(events.map((e) => e.type)) === JSON.stringify(expected) ? null : `unexpected events: ${events.map((e) => e.type).join(', ')}`,
   (subs as { status: string }[])[0]?.status === 'expired' ? null : 'the subscription did not end expired',
+  JSON.stringify(pro) === JSON.stringify([false, true, true, false]) ? null : `has(user, 'pro') was ${pro.join(', ')} (expected false, true, true, false)`,
 ].filter(Boolean);
 if (problems.length) {
   console.error(`\ndemo FAILED: ${problems.join('; ')}`);
   process.exit(1);
 }
-console.log(`\n${bold('demo OK')}: ${events.length} events, duplicate acknowledged without events, forgery rejected with 400.`);
+console.log(`\n${bold('demo OK')}: ${events.length} events, duplicate acknowledged without events, forgery rejected with 400, 'pro' granted by the purchase and revoked at expiry.`);
