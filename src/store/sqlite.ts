@@ -377,7 +377,10 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
   // ---- group commit -------------------------------------------------------------------------------
   const queue: Unit[] = [];
   /** Set while a unit of work runs, for the store calls it makes (see enqueue and now). */
-  const insideUnit = new AsyncLocalStorage<boolean>();
+  const insideUnit = new AsyncLocalStorage<Unit>();
+  let running: Unit | null = null;
+  /** True only for calls from the unit of work running now (not from a task it left behind). */
+  const fromRunningUnit = (): boolean => running !== null && insideUnit.getStore() === running;
   let draining = false;
   /** True between BEGIN and COMMIT/ROLLBACK of a group: plain reads wait, so they never see uncommitted rows. */
   let inGroup = false;
@@ -388,7 +391,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     if (closed) return Promise.reject(new SubscriptionWebhooksError('STORE_UNAVAILABLE', 'Database unavailable (sqlite): the store is closed'));
     // Called from inside a unit of work (a nested transaction, a claim): it joins that unit's transaction,
     // which is open on this connection; queueing it behind the group would wait for itself.
-    if (insideUnit.getStore()) return Promise.resolve().then(() => run(wrap()));
+    if (fromRunningUnit()) return Promise.resolve().then(() => run(wrap()));
     return new Promise<T>((resolve, reject) => {
       queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       if (!draining) {
@@ -423,7 +426,13 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         for (let attempt = 0; ; attempt++) {
           control('SAVEPOINT sw_unit');
           try {
-            const value = await insideUnit.run(true, () => unit.run(wrap()));
+            running = unit;
+            let value: unknown;
+            try {
+              value = await insideUnit.run(unit, () => unit.run(wrap()));
+            } finally {
+              running = null;
+            }
             control('RELEASE sw_unit');
             done.push({ unit, value });
             break;
@@ -503,7 +512,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
   /** A read or write outside `transaction`: waits while a group is open (its rows are not committed yet). */
   async function now<T>(fn: () => T): Promise<T> {
     // From inside a unit of work: its own connection and transaction (waiting would wait for itself).
-    if (!insideUnit.getStore()) while (inGroup) await groupDone;
+    if (!fromRunningUnit()) while (inGroup) await groupDone;
     try {
       return fn();
     } catch (error) {
