@@ -235,13 +235,16 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
       },
       // Lock first, then read (a separate statement, so under Read Committed it sees what a transaction
       // that held the lock committed): the order a unit of work decides on is the one it writes over.
+      // When the lock found no row, the answer is "none", even if a concurrent transaction commits one
+      // before the read: a row we do not hold must not be decided on. The later INSERT then fails on the
+      // unique index and the unit of work runs again, this time locking the row.
       async getOrderByNo(no) {
-        if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_orders" WHERE "no" = ${no} FOR UPDATE`;
+        if (provider === 'postgresql' && (await tx.$executeRaw`SELECT 1 FROM "sw_orders" WHERE "no" = ${no} FOR UPDATE`) === 0) return null;
         const r = await tx.swOrder.findUnique({ where: { no } });
         return r && toOrder(r);
       },
       async getOrderByTradeNo(p, tradeNo) {
-        if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_orders" WHERE "provider" = ${p} AND "trade_no" = ${tradeNo} FOR UPDATE`;
+        if (provider === 'postgresql' && (await tx.$executeRaw`SELECT 1 FROM "sw_orders" WHERE "provider" = ${p} AND "trade_no" = ${tradeNo} FOR UPDATE`) === 0) return null;
         const r = await tx.swOrder.findUnique({ where: { provider_tradeNo: { provider: p, tradeNo } } });
         return r && toOrder(r);
       },
@@ -261,8 +264,9 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         // from memory. Saves two round trips when an order event resolves its subscription's settings.
         const k = `${p}\0${contractId}`;
         if (seen.has(k)) return structuredClone(seen.get(k) ?? null);
-        if (provider === 'postgresql') await tx.$executeRaw`SELECT 1 FROM "sw_subscriptions" WHERE "provider" = ${p} AND "contract_id" = ${contractId} FOR UPDATE`;
-        const r = await tx.swSubscription.findUnique({ where: subKey(p, contractId) });
+        // As for orders: no row locked means none read (a row committed meanwhile makes the INSERT fail and the unit re-run).
+        const locked = provider !== 'postgresql' || (await tx.$executeRaw`SELECT 1 FROM "sw_subscriptions" WHERE "provider" = ${p} AND "contract_id" = ${contractId} FOR UPDATE`) > 0;
+        const r = locked ? await tx.swSubscription.findUnique({ where: subKey(p, contractId) }) : null;
         if (!r) readNull.add(k);
         const sub = r && toSubscription(r);
         seen.set(k, sub);

@@ -1,9 +1,14 @@
 import { SubscriptionWebhooksError } from '../errors.js';
 
-interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown }; table?: unknown; constraint?: unknown; cause?: unknown }
+interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
 function chain(error: unknown): ErrorLike[] {
   const out: ErrorLike[] = [];
-  for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) out.push(e as ErrorLike);
+  for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) {
+    out.push(e as ErrorLike);
+    // Prisma 7 reports a database error on a raw query as P2010, the database's own code only in here.
+    const original = (e as ErrorLike).meta?.driverAdapterError?.cause?.originalCode;
+    if (original !== undefined) out.push({ code: String(original) });
+  }
   return out;
 }
 const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', 'SQLITE_CANTOPEN']);

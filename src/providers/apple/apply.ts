@@ -171,8 +171,10 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   // subscription state; the payment or refund it reports is still a fact, so its order is recorded.
   const stale = before?.last_event_at ? input.effectiveDate < Date.parse(before.last_event_at) : false;
 
-  let orderByTrade = await tx.getOrderByTradeNo('apple', t.transactionId);
+  // Orders are locked as they are read: by `no` first, then by transaction id, the order every store
+  // uses (pgStore's combined load too), so two units of work never wait for each other in a cycle.
   const orderByToken = t.appAccountToken ? await tx.getOrderByNo(t.appAccountToken) : null;
+  let orderByTrade = await tx.getOrderByTradeNo('apple', t.transactionId);
   // Who owns the purchase (seed 003's order-based flow: the app's order for the appAccountToken says).
   const owner = before?.user_id ?? orderByToken?.user_id ?? orderByTrade?.user_id ?? null;
   if (client && input.userId && owner !== null && owner !== input.userId) {
@@ -249,11 +251,24 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     return { order, fresh: true };
   };
 
-  /** The order for a refund-family notification, created from the transaction if we never saw it. */
-  const existingOrder = async (status?: Order['status'], changes: Partial<Order> = {}): Promise<Order> => {
+  /**
+   * A refund-family status change this notification would make, when the order was already written by
+   * something newer (Apple redelivers a failed REFUND hours after the REFUND_REVERSED that undid it; an
+   * app posts a JWS it fetched while the transaction was refunded). Such a change is not made, and its
+   * event is not emitted: the order keeps what the newer notification decided.
+   */
+  const refundChange = { superseded: false };
+  // When this notification speaks for the order: the revocation itself for a client-posted transaction.
+  const speaksAt = client && t.revocationDate !== undefined ? t.revocationDate : input.effectiveDate;
+  /** The order for a refund-family notification, created from the transaction if we never saw it. `touch`: record this notification's date even when nothing else changes. */
+  const existingOrder = async (status?: Order['status'], changes: Partial<Order> = {}, touch = false): Promise<Order> => {
     const current = orderByTrade ?? (await payOrder()).order;
+    if (status && status !== current.status && Date.parse(current.updated) > speaksAt) {
+      refundChange.superseded = true;
+      return current;
+    }
     const order: Order = { ...current, ...(status ? { status } : {}), ...changes };
-    if ((Object.keys(order) as (keyof Order)[]).every((k) => order[k] === current[k])) return current;
+    if (!touch && (Object.keys(order) as (keyof Order)[]).every((k) => order[k] === current[k])) return current;
     order.updated = created;
     await tx.saveOrder(order);
     return order;
@@ -295,16 +310,17 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
         break;
       }
       case 'REFUND':
-        emit('order.refunded', await refundOrder());
+      case 'REVOKE': {
+        const refunded = input.notificationType === 'REFUND' ? await refundOrder() : await revokeOrder();
+        if (!refundChange.superseded) emit('order.refunded', refunded);
         break;
-      case 'REVOKE':
-        emit('order.refunded', await revokeOrder());
-        break;
+      }
       case 'REFUND_DECLINED':
         emit('refund.declined', await existingOrder());
         break;
       case 'REFUND_REVERSED':
-        emit('refund.reversed', await existingOrder('paid', { amount_refunded: null }));
+        // Touched even when already paid: a REFUND older than this reversal, delivered later, is then superseded.
+        emit('refund.reversed', await existingOrder('paid', { amount_refunded: null }, true));
         break;
       case 'CONSUMPTION_REQUEST':
         emit('refund.requested', await existingOrder());
@@ -496,6 +512,10 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     case 'REVOKE':
       pay.order = type === 'REFUND' ? await refundOrder() : await revokeOrder();
       pay.event = 'order.refunded';
+      if (refundChange.superseded) {
+        pay.event = null; // a newer notification already decided this order (and this subscription)
+        break;
+      }
       // A prorated refund returns part of the money; the subscription goes on.
       if (type === 'REFUND' && pay.order.status === 'partially_refunded') break;
       next.status = type === 'REFUND' ? 'refunded' : 'revoked';
@@ -507,7 +527,7 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       pay.event = 'refund.declined';
       break;
     case 'REFUND_REVERSED':
-      pay.order = await existingOrder('paid', { amount_refunded: null });
+      pay.order = await existingOrder('paid', { amount_refunded: null }, true);
       pay.event = 'refund.reversed';
       if (ENDED.includes(next.status)) {
         next.status = activeStatus;
