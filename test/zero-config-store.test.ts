@@ -75,6 +75,18 @@ describe('zero-config store', () => {
     expect(existsSync(join(root, 'subscription-webhooks.db'))).toBe(false);
   });
 
+  it('one store per file per process; once closed, the next call opens the file again', async () => {
+    const env = { NODE_ENV: 'test', SUBSCRIPTION_WEBHOOKS_DATABASE_URL: join(tmp(), 'one.db') };
+    const a = defaultStore(recordingLogger(), env);
+    expect(defaultStore(recordingLogger(), env)).toBe(a);
+    await a.transaction((tx) => tx.insertNotification({ provider: 'apple', notification_id: 'n1', notification_type: 'TEST', subtype: null, environment: null, signed_at: null, received_at: new Date().toISOString(), raw_body: '{}', payload: {} }));
+    await a.close?.();
+    const b = defaultStore(recordingLogger(), env);
+    expect(b).not.toBe(a);
+    expect(await b.countNotifications()).toBe(1);
+    await b.close?.();
+  });
+
   it('SUBSCRIPTION_WEBHOOKS_DATABASE_URL=:memory: gives an in-process SQLite store', () => {
     const store = defaultStore(recordingLogger(), { NODE_ENV: 'test', SUBSCRIPTION_WEBHOOKS_DATABASE_URL: ':memory:' });
     expect(store.name).toBe('sqlite');

@@ -53,12 +53,18 @@ export function defaultStore(logger: Logger, env: Readonly<Record<string, string
     const existing = file === ':memory:' ? undefined : opened.get(file);
     if (existing) return existing;
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-    let store: Store;
+    let inner: Store;
     try {
-      store = sqliteStore(new Database(file), { migrate: true });
+      // The handle is ours: closing the store closes it.
+      inner = sqliteStore(new Database(file), { migrate: true, closeDatabaseOnClose: true });
     } catch (error) {
       throw new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Cannot open the SQLite database at ${file}: ${(error as Error).message}`, { cause: error });
     }
+    // Closed, it is forgotten: a later call opens the file again.
+    const store: Store = { ...inner, name: inner.name, close: async () => {
+      if (opened.get(file) === store) opened.delete(file);
+      await inner.close?.();
+    } };
     if (file !== ':memory:') opened.set(file, store);
     logger.info({ code: 'sqlite-store', file }, `subscription-webhooks is persisting to SQLite at ${file} (pass \`store\` to use your own database).`);
     return store;
