@@ -123,7 +123,6 @@ const SQL = {
   subscriptions: selectFrom(SUBSCRIPTIONS, `WHERE (@userId IS NULL OR "user_id" = @userId) AND (@provider IS NULL OR "provider" = @provider) AND (@status IS NULL OR "status" = @status) ORDER BY "created_at", "id"`),
   insertSubscription: insertSql(SUBSCRIPTIONS),
   upsertSubscription: upsertSql(SUBSCRIPTIONS, '"provider", "contract_id"'),
-  insertEvent: 'INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") VALUES (?, ?, ?, ?, ?)',
   events: 'SELECT "body" FROM "sw_events" WHERE (@type IS NULL OR "type" = @type) ORDER BY "sequence" LIMIT @limit',
   // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
   setting: selectFrom(SETTINGS, 'WHERE "id" = @key OR "mount_location" = @key ORDER BY ("id" = @key) DESC LIMIT 1'),
@@ -166,6 +165,9 @@ const SQL = {
     "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
     WHERE "id" = @id AND ("locked_until" IS NULL OR "locked_until" < @at)`,
 } as const;
+
+const insertEventsSql = (rows: number): string =>
+  `INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`;
 
 const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
 /** Maps "database cannot be written" errors (busy past the timeout, I/O, disk full, closed handle) to `STORE_UNAVAILABLE`. */
@@ -347,8 +349,11 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         stmt(insert ? SQL.insertSubscription : SQL.upsertSubscription).run(...SUBSCRIPTIONS.values(s));
       },
       async insertEvents(events) {
-        const insert = stmt(SQL.insertEvent);
-        for (const e of events) insert.run(e.id, e.type, e.provider, ts(e.created), JSON.stringify(e));
+        // Up to 8 rows per statement (one prepared text per row count): a notification's events in one run.
+        for (let i = 0; i < events.length; i += 8) {
+          const chunk = events.slice(i, i + 8);
+          stmt(insertEventsSql(chunk.length)).run(...chunk.flatMap((e) => [e.id, e.type, e.provider, ts(e.created), JSON.stringify(e)]));
+        }
       },
       getNotificationSetting: async (idOrMount) => one(SETTINGS, SQL.setting, { key: idOrMount }),
       saveNotificationSetting: async (s) => void stmt(SQL.upsertSetting).run(...SETTINGS.values(s)),
