@@ -6,8 +6,6 @@
  * wrapper holds the first unit of work right before its first order write, after its reads, while the
  * second runs). Xsolla: a refund overlapping a first-time (retried) payment always ends refunded.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { type DomainEvent, type Store, type StoreTransaction } from '../src/index.js';
@@ -15,6 +13,7 @@ import { appleHarness, PRODUCT, type AppleHarness } from './helpers/apple-harnes
 import { EVERY_STORE } from './helpers/databases.js';
 import { xsollaHarness } from './helpers/xsolla-harness.js';
 import { signXsollaBody } from '../src/testing/index.js';
+import { loopbackServers, postJson } from './helpers/loopback.js';
 
 const ROUNDS = 50;
 
@@ -66,23 +65,8 @@ function holding(inner: Store): HoldingStore {
   return store;
 }
 
-const servers: Server[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-});
-
-async function listen(app: Parameters<typeof createServer>[1]): Promise<string> {
-  const server = createServer(app);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-
-async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : {}) as { data?: Record<string, unknown> } };
-}
+const { listen, closeAll } = loopbackServers();
+afterAll(closeAll);
 
 const count = (events: DomainEvent[], type: string, tradeNo?: string) =>
   events.filter((e) => e.type === type && (tradeNo === undefined || (e.data.object as { trade_no?: string; latest_transaction_id?: string }).trade_no === tradeNo || (e.data.object as { latest_transaction_id?: string }).latest_transaction_id === tradeNo)).length;

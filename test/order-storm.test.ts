@@ -4,31 +4,18 @@
  * Every request must be answered 200 (a unit of work that loses insert races must not run out of
  * retries), every transaction one order and one order.paid. Records how many attempts units needed.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { Store, StoreTransaction } from '../src/index.js';
 import { appleHarness } from './helpers/apple-harness.js';
 import { createPgDriverStore, createPostgresStore, type StoreFactory } from './helpers/databases.js';
+import { loopbackServers, postJson } from './helpers/loopback.js';
 
 const ROUNDS = Number(process.env.RACE_ROUNDS ?? 8);
 const RENEWALS = Number(process.env.RACE_RENEWALS ?? 2);
 
-const servers: Server[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-});
-async function listen(app: Parameters<typeof createServer>[1]): Promise<string> {
-  const server = createServer(app);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  return { status: res.status, text: await res.text() };
-}
+const { listen, closeAll } = loopbackServers();
+afterAll(closeAll);
 
 /** Counts the attempts of every unit of work; with DIAG=1 the store is made with maxRetries 0 and this wrapper retries (up to 10), recording why. */
 const DIAG = process.env.RACE_DIAG === '1';

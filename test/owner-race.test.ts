@@ -3,30 +3,16 @@
  * signed-in users, with Apple's notification for it: exactly one user ends up owning it, that user (and
  * only that user) was answered with its own userId, the other signed-in user got 409, nobody got a 5xx.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import express from 'express';
 import { subscriptionWebhooks } from '../adapters/express.js';
 import { appleHarness } from './helpers/apple-harness.js';
 import { EVERY_STORE } from './helpers/databases.js';
+import { loopbackServers, postJson } from './helpers/loopback.js';
 
 const ROUNDS = Number(process.env.RACE_ROUNDS ?? 10);
-const servers: Server[] = [];
-afterAll(async () => {
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-});
-async function listen(app: Parameters<typeof createServer>[1]): Promise<string> {
-  const server = createServer(app);
-  servers.push(server);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
-async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
-  const text = await res.text();
-  return { status: res.status, data: ((text ? JSON.parse(text) : {}) as { data?: Record<string, unknown> }).data ?? {} };
-}
+const { listen, closeAll } = loopbackServers();
+afterAll(closeAll);
 
 for (const [name, make] of EVERY_STORE.filter(([n]) => n === 'memory' || n.includes('PostgreSQL'))) {
   describe(`ownerless purchase posted by many at once (${name})`, { timeout: 300_000 }, () => {
