@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppStoreServerApiError, createAppStoreServerApi, type AppStoreServerApiOptions } from '../src/index.js';
+import { AppStoreServerApiError, type AppStoreServerApiOptions } from '../src/index.js';
 import { createAppleTestSigner } from '../src/testing/apple-signer.js';
 import { APP_APPLE_ID, BUNDLE_ID, sharedSigner } from './helpers/apple-harness.js';
-import { startFakeAppleApi, type FakeAppleApi, type SeenRequest } from './helpers/fake-apple-api.js';
+import { fakeAppleApiClient, seenSince, startFakeAppleApi, type FakeAppleApi, type SeenRequest } from './helpers/fake-apple-api.js';
 
 let apple: FakeAppleApi;
 let signer: Awaited<ReturnType<typeof sharedSigner>>;
@@ -14,29 +14,8 @@ beforeAll(async () => {
 });
 afterAll(() => apple.close());
 
-function client(over: Partial<AppStoreServerApiOptions> = {}) {
-  const sleeps: number[] = [];
-  const api = createAppStoreServerApi({
-    keyId: apple.keyId,
-    issuerId: apple.issuerId,
-    privateKey: apple.privateKeyPem,
-    bundleId: BUNDLE_ID,
-    environment: 'Production',
-    appAppleId: APP_APPLE_ID,
-    baseUrl: apple.baseUrl,
-    rootCertificates: [signer.rootCertificate],
-    sleep: async (ms) => {
-      sleeps.push(ms);
-    },
-    ...over,
-  });
-  return { api, sleeps };
-}
-
-const since = (path: string) => {
-  const start = apple.seen.length;
-  return () => apple.seen.slice(start).filter((r) => r.path === path);
-};
+const client = (over: Partial<AppStoreServerApiOptions> = {}) => fakeAppleApiClient(apple, signer.rootCertificate, over);
+const since = (path: string) => seenSince(apple, path);
 
 /** The request reached the stand-in with a valid ES256 token for our key and bundle, and a body of Apple's schema. */
 function wellFormed(r: SeenRequest | undefined, method: string) {

@@ -2,11 +2,11 @@ import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AppStoreServerApiError, createAppStoreServerApi, createSubscriptionWebhooks, type AppStoreServerApiOptions } from '../src/index.js';
+import { AppStoreServerApiError, createSubscriptionWebhooks, type AppStoreServerApiOptions } from '../src/index.js';
 import { parseRetryAfter } from '../src/providers/apple/api.js';
 import { createAppleTestSigner } from '../src/testing/apple-signer.js';
 import { APP_APPLE_ID, BUNDLE_ID, sharedSigner } from './helpers/apple-harness.js';
-import { startFakeAppleApi, type FakeAppleApi } from './helpers/fake-apple-api.js';
+import { fakeAppleApiClient, seenSince, startFakeAppleApi, type FakeAppleApi } from './helpers/fake-apple-api.js';
 
 let apple: FakeAppleApi;
 let signer: Awaited<ReturnType<typeof sharedSigner>>;
@@ -17,29 +17,8 @@ beforeAll(async () => {
 });
 afterAll(() => apple.close());
 
-function client(over: Partial<AppStoreServerApiOptions> = {}) {
-  const sleeps: number[] = [];
-  const api = createAppStoreServerApi({
-    keyId: apple.keyId,
-    issuerId: apple.issuerId,
-    privateKey: apple.privateKeyPem,
-    bundleId: BUNDLE_ID,
-    environment: 'Production',
-    appAppleId: APP_APPLE_ID,
-    baseUrl: apple.baseUrl,
-    rootCertificates: [signer.rootCertificate],
-    sleep: async (ms) => {
-      sleeps.push(ms);
-    },
-    ...over,
-  });
-  return { api, sleeps };
-}
-
-const since = (path: string) => {
-  const start = apple.seen.length;
-  return () => apple.seen.slice(start).filter((r) => r.path === path);
-};
+const client = (over: Partial<AppStoreServerApiOptions> = {}) => fakeAppleApiClient(apple, signer.rootCertificate, over);
+const since = (path: string) => seenSince(apple, path);
 
 async function rejection(p: Promise<unknown>): Promise<AppStoreServerApiError> {
   const e = await p.then(

@@ -3,6 +3,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { z } from 'zod';
+import { createAppStoreServerApi, type AppStoreServerApiOptions } from '../../src/index.js';
+import { APP_APPLE_ID, BUNDLE_ID } from './apple-harness.js';
 
 /** What the fake saw for one request. */
 export interface SeenRequest {
@@ -334,3 +336,29 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
 }
 
 export type FakeAppleApi = Awaited<ReturnType<typeof startFakeAppleApi>>;
+
+/** An App Store Server API client pointed at the stand-in, trusting `rootCertificate`; retry sleeps are recorded, not slept. */
+export function fakeAppleApiClient(apple: FakeAppleApi, rootCertificate: Uint8Array, over: Partial<AppStoreServerApiOptions> = {}) {
+  const sleeps: number[] = [];
+  const api = createAppStoreServerApi({
+    keyId: apple.keyId,
+    issuerId: apple.issuerId,
+    privateKey: apple.privateKeyPem,
+    bundleId: BUNDLE_ID,
+    environment: 'Production',
+    appAppleId: APP_APPLE_ID,
+    baseUrl: apple.baseUrl,
+    rootCertificates: [rootCertificate],
+    sleep: async (ms) => {
+      sleeps.push(ms);
+    },
+    ...over,
+  });
+  return { api, sleeps };
+}
+
+/** The requests the stand-in sees on `path` from now on. */
+export function seenSince(apple: FakeAppleApi, path: string): () => SeenRequest[] {
+  const start = apple.seen.length;
+  return () => apple.seen.slice(start).filter((r) => r.path === path);
+}
