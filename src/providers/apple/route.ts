@@ -1,6 +1,7 @@
 import { parseJsonObject, rawBodyText, readRawBody, stringField } from '../../core/body.js';
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
+import type { Subscription } from '../../events/types.js';
 import { SubscriptionWebhooksError } from '../../errors.js';
 import type { InboxRecord, NotificationReads, StoreTransaction } from '../../store/types.js';
 import { appleActionRows } from './actions.js';
@@ -180,23 +181,24 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
       };
       let outcome = await commit(`tx:${t.transactionId}`);
       // Who owns it now (after the commit). A redelivered post (tx:<id> used up) is answered from the store.
-      const ownerNow = async (): Promise<string | null> => {
+      // Who owns it now, and its state: what the commit returned, or (a redelivered post: tx:<id> used up) the store, read once.
+      const stored = async (o: typeof outcome): Promise<{ owner: string | null; sub: Subscription | null }> => {
+        if (!o.duplicate) return { owner: o.userId, sub: o.subscription };
         const sub = await ctx.store.getSubscription('apple', t.originalTransactionId);
-        if (sub) return sub.user_id;
-        return (await ctx.store.transaction((tx) => tx.getOrderByTradeNo('apple', t.transactionId)))?.user_id ?? null;
+        if (sub) return { owner: sub.user_id, sub };
+        return { owner: (await ctx.store.transaction((tx) => tx.getOrderByTradeNo('apple', t.transactionId)))?.user_id ?? null, sub: null };
       };
-      let owner = outcome.duplicate ? await ownerNow() : outcome.userId;
+      let { owner, sub } = await stored(outcome);
       if (outcome.duplicate && caller && owner === null) {
         // Posted before anyone signed in: the first signed-in poster binds it, once per contract.
         outcome = await commit(`owner:${t.originalTransactionId}`);
-        owner = outcome.duplicate ? await ownerNow() : outcome.userId;
+        ({ owner, sub } = await stored(outcome));
       }
       if (caller && owner !== null && owner !== caller) {
         throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
       }
       // A signed-in caller gets here only for a purchase that is theirs or nobody's. The owner's id is named
       // only to that owner (an anonymous post, on a route without getUserId, learns the state, never who owns it).
-      const sub = outcome.duplicate ? await ctx.store.getSubscription('apple', t.originalTransactionId) : outcome.subscription;
       const data = {
         processed: true,
         transactionId: t.transactionId,
