@@ -51,7 +51,12 @@ function readmeCommands(example: string): string[] {
 function sh(example: string, command: string, env: Record<string, string>, background = false) {
   // A user's shell: not vitest's NODE_ENV=test.
   const { NODE_ENV: _, ...shell } = process.env;
-  const child = spawn('bash', ['-c', command], { cwd: join(clone, 'examples', example), detached: true, env: { ...shell, NEXT_TELEMETRY_DISABLED: '1', npm_config_audit: 'false', npm_config_fund: 'false', ...env } });
+  const child = spawn('bash', ['-c', command], {
+    cwd: join(clone, 'examples', example),
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...shell, NEXT_TELEMETRY_DISABLED: '1', npm_config_audit: 'false', npm_config_fund: 'false', ...env } as unknown as NodeJS.ProcessEnv, // without NODE_ENV, which some type packages declare required
+  });
   children.push(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
