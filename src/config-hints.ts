@@ -12,6 +12,11 @@ export const CONFIG_ENV: Readonly<Record<string, string>> = {
   'apple.api.baseUrl': 'APPLE_API_BASE_URL',
   'xsolla.projectId': 'XSOLLA_PROJECT_ID',
   'xsolla.secretKey': 'XSOLLA_WEBHOOK_SECRET',
+  'google.packageName': 'GOOGLE_PLAY_PACKAGE_NAME',
+  'google.audience': 'GOOGLE_PLAY_PUSH_AUDIENCE',
+  'google.serviceAccountEmail': 'GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT',
+  'google.jwksUrl': 'GOOGLE_PLAY_JWKS_URL',
+  'google.api.keyFile': 'GOOGLE_PLAY_KEY_FILE',
 };
 
 type Issue = z.core.$ZodIssue;

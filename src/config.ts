@@ -96,6 +96,35 @@ export interface SubscriptionWebhooksConfig {
     apiBaseUrl?: string;
   };
   /**
+   * Google Play Real-time developer notifications (Cloud Pub/Sub push) and the Play Developer API.
+   * Defaults come from env `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PLAY_PUSH_AUDIENCE`,
+   * `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`, `GOOGLE_PLAY_JWKS_URL`, `GOOGLE_PLAY_KEY_FILE`.
+   */
+  google?: {
+    /** Your app's package name, e.g. `com.example.app`: pushes for another package are refused. Env `GOOGLE_PLAY_PACKAGE_NAME`. */
+    packageName: string;
+    /** The audience of the push subscription's OIDC token (the push endpoint URL unless you set another). Env `GOOGLE_PLAY_PUSH_AUDIENCE`. */
+    audience: string;
+    /** The service account the push subscription authenticates as (its token's `email`). Env `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`. */
+    serviceAccountEmail: string;
+    /** Where Google publishes the keys that sign push tokens. Env `GOOGLE_PLAY_JWKS_URL`. @default "https://www.googleapis.com/oauth2/v3/certs" */
+    jwksUrl?: string;
+    /**
+     * The Play Developer API (state of a purchase, acknowledgement). Without it, notifications are recorded
+     * and emitted as `provider.notification.received` only. Env `GOOGLE_PLAY_KEY_FILE` (the JSON key file, read once).
+     */
+    api?: {
+      /** The service account's JSON key: the file's contents, or the parsed object. Give this or `keyFile`. */
+      serviceAccountKey?: string | Record<string, unknown>;
+      /** Path of the JSON key file (read once, when the config is resolved). */
+      keyFile?: string;
+      /** @default "https://androidpublisher.googleapis.com" */
+      baseUrl?: string;
+      /** @default the key's `token_uri`, else "https://oauth2.googleapis.com/token" */
+      tokenUrl?: string;
+    };
+  };
+  /**
    * Where orders, subscriptions, the inbox and the outbox live. @default `sqliteStore` on
    * `SUBSCRIPTION_WEBHOOKS_DATABASE_URL` or `./subscription-webhooks.db` when better-sqlite3 is installed
    * (tables created on first start; under NODE_ENV=test without that variable, `memoryStore()`); else
@@ -211,6 +240,8 @@ export interface SubscriptionWebhooksConfig {
     appleTransactions?: string;
     /** @default "/api/xsolla/webhooks" */
     xsolla?: string;
+    /** @default "/api/google/rtdn" */
+    google?: string;
   };
   /** Largest request body accepted, in bytes (larger → 413 `BODY_TOO_LARGE`). @default 1048576 */
   maxBodyBytes?: number;
@@ -255,6 +286,22 @@ export const configSchema = z.strictObject({
       apiBaseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
     })
     .optional(),
+  google: z
+    .strictObject({
+      packageName: z.string().min(1, 'must be your app\'s package name, e.g. "com.example.app" (env GOOGLE_PLAY_PACKAGE_NAME)'),
+      audience: z.string().min(1, 'must be the push subscription\'s audience, usually the push endpoint URL (env GOOGLE_PLAY_PUSH_AUDIENCE)'),
+      serviceAccountEmail: z.string().includes('@', { message: 'must be the push subscription\'s service account email (env GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT)' }),
+      jwksUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+      api: z
+        .strictObject({
+          serviceAccountKey: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+          keyFile: z.string().min(1).optional(),
+          baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+          tokenUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   store: z
     .custom<Store>((v) => typeof v === 'object' && v !== null && typeof (v as Store).transaction === 'function', {
       message: 'must be a Store, e.g. memoryStore() or prismaStore(prisma)',
@@ -289,6 +336,7 @@ export const configSchema = z.strictObject({
       apple: z.string().startsWith('/').optional(),
       appleTransactions: z.string().startsWith('/').optional(),
       xsolla: z.string().startsWith('/').optional(),
+      google: z.string().startsWith('/').optional(),
     })
     .optional(),
   maxBodyBytes: z.number().int().positive().optional(),
@@ -318,7 +366,15 @@ export interface ResolvedConfig {
     userExists: ((userId: string) => Promise<boolean>) | undefined;
     apiBaseUrl: string;
   } | null;
-  routes: { apple: string; appleTransactions: string; xsolla: string };
+  google: {
+    packageName: string;
+    audience: string;
+    serviceAccountEmail: string;
+    jwksUrl: string;
+    /** Play Developer API credentials; `null` when not configured. */
+    api: { clientEmail: string; privateKey: string; privateKeyId: string | undefined; tokenUrl: string; baseUrl: string } | null;
+  } | null;
+  routes: { apple: string; appleTransactions: string; xsolla: string; google: string };
   /** Product id → entitlements; `null` when `products` is not configured (no entitlements kept). */
   products: Readonly<Record<string, readonly string[]>> | null;
   entitlements: { pastDueActive: boolean };
@@ -420,6 +476,58 @@ function xsollaFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> | undefi
   return out;
 }
 
+/** Reads the Google Play settings from the environment when no `google` key is given. */
+function googleFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> | undefined {
+  if (!env.GOOGLE_PLAY_PACKAGE_NAME && !env.GOOGLE_PLAY_PUSH_AUDIENCE && !env.GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT) return undefined;
+  // Any one variable still yields an object, so validation names the missing key.
+  const out: Record<string, unknown> = {};
+  if (env.GOOGLE_PLAY_PACKAGE_NAME) out.packageName = env.GOOGLE_PLAY_PACKAGE_NAME;
+  if (env.GOOGLE_PLAY_PUSH_AUDIENCE) out.audience = env.GOOGLE_PLAY_PUSH_AUDIENCE;
+  if (env.GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT) out.serviceAccountEmail = env.GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT;
+  return out;
+}
+
+/** Fills `google.jwksUrl` and `google.api` from the environment when absent; never mutates the caller's object. */
+function googleExtrasFromEnv(google: unknown, env: NodeJS.ProcessEnv): unknown {
+  if (typeof google !== 'object' || google === null) return google;
+  const out: Record<string, unknown> = { ...(google as Record<string, unknown>) };
+  if (out.jwksUrl === undefined && env.GOOGLE_PLAY_JWKS_URL) out.jwksUrl = env.GOOGLE_PLAY_JWKS_URL;
+  if (out.api === undefined && env.GOOGLE_PLAY_KEY_FILE) out.api = { keyFile: env.GOOGLE_PLAY_KEY_FILE };
+  return out;
+}
+
+/** The Play Developer API credentials from `google.api`: the service account's JSON key, given or read from `keyFile`. */
+function googleApiCredentials(api: { serviceAccountKey?: string | Record<string, unknown>; keyFile?: string; baseUrl?: string; tokenUrl?: string }): NonNullable<ResolvedConfig['google']>['api'] {
+  const bad = (why: string, cause?: unknown) => new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`google.api\` ${why}`, { cause });
+  if ((api.serviceAccountKey === undefined) === (api.keyFile === undefined)) throw bad('needs one of `serviceAccountKey` (the JSON key) or `keyFile` (its path; env GOOGLE_PLAY_KEY_FILE)');
+  let key: unknown = api.serviceAccountKey;
+  if (api.keyFile !== undefined) {
+    try {
+      key = readFileSync(api.keyFile, 'utf8');
+    } catch (cause) {
+      throw bad(`keyFile ${api.keyFile} cannot be read`, cause);
+    }
+  }
+  if (typeof key === 'string') {
+    try {
+      key = JSON.parse(key);
+    } catch (cause) {
+      throw bad('service account key is not JSON (download it from Google Cloud console → IAM → Service accounts → Keys)', cause);
+    }
+  }
+  const k = key as Record<string, unknown>;
+  if (typeof k?.client_email !== 'string' || typeof k.private_key !== 'string' || !k.private_key.includes('PRIVATE KEY')) {
+    throw bad('service account key must have `client_email` and a PEM `private_key` (a JSON key of type service_account)');
+  }
+  return {
+    clientEmail: k.client_email,
+    privateKey: k.private_key,
+    privateKeyId: typeof k.private_key_id === 'string' ? k.private_key_id : undefined,
+    tokenUrl: api.tokenUrl ?? (typeof k.token_uri === 'string' ? k.token_uri : 'https://oauth2.googleapis.com/token'),
+    baseUrl: (api.baseUrl ?? 'https://androidpublisher.googleapis.com').replace(/\/+$/, ''),
+  };
+}
+
 /**
  * Validates the config once. Throws `CONFIG_INVALID` naming the first bad key.
  * @throws SubscriptionWebhooksError CONFIG_INVALID
@@ -435,17 +543,23 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     const fromEnv = xsollaFromEnv(env);
     if (fromEnv) raw.xsolla = fromEnv;
   }
+  if (raw.google === undefined) {
+    const fromEnv = googleFromEnv(env);
+    if (fromEnv) raw.google = fromEnv;
+  }
+  if (raw.google !== undefined) raw.google = googleExtrasFromEnv(raw.google, env);
   for (const key of Object.keys(raw)) if (raw[key] === undefined) delete raw[key];
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: ${configIssueMessage(configSchema, parsed.error.issues)}`);
   }
   const c = parsed.data;
-  if (!c.apple && !c.xsolla) {
+  if (!c.apple && !c.xsolla && !c.google) {
     throw new SubscriptionWebhooksError(
       'CONFIG_INVALID',
       'Invalid subscription-webhooks config: no provider is configured: pass `apple: { bundleId }` (or set APPLE_BUNDLE_ID) ' +
-        'and/or `xsolla: { projectId, secretKey }` (or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET)',
+        'and/or `xsolla: { projectId, secretKey }` (or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET) ' +
+        'and/or `google: { packageName, audience, serviceAccountEmail }` (or set GOOGLE_PLAY_PACKAGE_NAME, GOOGLE_PLAY_PUSH_AUDIENCE and GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT)',
     );
   }
   let apple: ResolvedConfig['apple'] = null;
@@ -484,9 +598,19 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
         apiBaseUrl: (c.xsolla.apiBaseUrl ?? 'https://subscriptions.xsolla.com').replace(/\/+$/, ''),
       }
     : null;
+  const google: ResolvedConfig['google'] = c.google
+    ? {
+        packageName: c.google.packageName,
+        audience: c.google.audience,
+        serviceAccountEmail: c.google.serviceAccountEmail,
+        jwksUrl: c.google.jwksUrl ?? 'https://www.googleapis.com/oauth2/v3/certs',
+        api: c.google.api ? googleApiCredentials(c.google.api) : null,
+      }
+    : null;
   return {
     apple,
     xsolla,
+    google,
     products: c.products ? Object.fromEntries(Object.entries(c.products).map(([id, p]) => [id, [...new Set(p.entitlements)]])) : null,
     entitlements: { pastDueActive: c.entitlements?.pastDueActive ?? false },
     transfer: c.transfer ?? 'to_new_user',
@@ -494,6 +618,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
       apple: c.routes?.apple ?? '/api/users/app-store-notifications',
       appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',
       xsolla: c.routes?.xsolla ?? '/api/xsolla/webhooks',
+      google: c.routes?.google ?? '/api/google/rtdn',
     },
     maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024,
     appId: c.appId,

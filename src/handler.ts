@@ -21,6 +21,7 @@ import {
   type XsollaUserSubscriptionsPage,
 } from './providers/xsolla/api.js';
 import { xsollaRoute } from './providers/xsolla/route.js';
+import { createGooglePlay } from './providers/google/wiring.js';
 import { defaultStore } from './store/default-store.js';
 import { createNotificationSettingsApi, type NotificationSettingsApi } from './notifications/settings.js';
 import { checkNotificationSettings } from './notifications/event-names.js';
@@ -152,7 +153,7 @@ const notificationSettingsSchema = z.strictObject({
 const createOrderSchema = z.strictObject({
   userId: z.string().min(1),
   productId: z.string().min(1),
-  provider: z.enum(['apple', 'xsolla']).optional(),
+  provider: z.enum(['apple', 'xsolla', 'google']).optional(),
   amount: z.number().int().nonnegative().optional(),
   currency: z.string().length(3).optional(),
   metadata: z.record(z.string(), z.unknown()).optional(),
@@ -233,16 +234,19 @@ export function createSubscriptionWebhooks(
     return xsollaApi;
   };
 
-  // Apple's after-commit calls (appAccountToken, consumption answers) are delivery targets; appleActions is set below.
+  const google = createGooglePlay(resolved, logger);
+  // Provider calls after a commit (Apple's appAccountToken and consumption answers, Google's acknowledgements)
+  // are delivery targets; appleActions is set below.
   const delivery = createDeliveryWorker(theStore, resolved, logger, {
-    handles: (id) => appleActions.targets.handles(id),
-    attempt: (c, signal) => appleActions.targets.attempt(c, signal),
+    handles: (id) => appleActions.targets.handles(id) || google.targets.handles(id),
+    attempt: (c, signal) => (google.targets.handles(c.delivery.endpoint_id) ? google.targets : appleActions.targets).attempt(c, signal),
   }, bus);
   const ctx: CoreContext = { config: resolved, store: theStore, bus, logger, onDeliveriesEnqueued: () => delivery.wake() };
   const routeModules: Record<RouteName, RouteModule> = {
     apple: appleNotificationRoute(ctx, requireVerifier),
     appleTransaction: appleTransactionRoute(ctx, requireVerifier),
     xsolla: xsollaRoute(ctx, requireXsolla),
+    google: google.route(ctx),
   };
 
   async function handle(route: RouteName, request: HandlerRequest): Promise<HandlerResult> {
@@ -285,6 +289,7 @@ export function createSubscriptionWebhooks(
   const mounts: { path: string; route: RouteName }[] = [];
   if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransactions, route: 'appleTransaction' });
   if (resolved.xsolla) mounts.push({ path: resolved.routes.xsolla, route: 'xsolla' });
+  if (resolved.google) mounts.push({ path: resolved.routes.google, route: 'google' });
 
   return {
     routes: resolved.routes,

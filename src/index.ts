@@ -85,6 +85,7 @@ export type {
 } from './providers/apple/api.js';
 export { reconcileAppleNotifications } from './providers/apple/reconcile.js';
 export { APPLE_APP_ACCOUNT_TOKEN_TARGET, APPLE_CONSUMPTION_TARGET } from './providers/apple/actions.js';
+export { GOOGLE_ACKNOWLEDGE_TARGET } from './providers/google/actions.js';
 export type { AppleActionHooks, ConsumptionInput, ConsumptionPolicy, ConsumptionRecord } from './providers/apple/actions.js';
 export type {
   AppleApiHooks,

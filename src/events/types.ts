@@ -1,5 +1,5 @@
 /** Payment providers the library understands. */
-export type Provider = 'apple' | 'xsolla';
+export type Provider = 'apple' | 'xsolla' | 'google';
 
 /** Lifecycle status of a subscription (a "member contract"). */
 export type SubscriptionStatus =

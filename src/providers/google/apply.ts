@@ -1,0 +1,375 @@
+import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
+import { eventId, nameUuid, stableId } from '../../ids.js';
+import type { Logger } from '../../logger.js';
+import type { StoreTransaction } from '../../store/types.js';
+import type { GoogleMoney, ProductPurchase, SubscriptionPurchaseV2 } from './schemas.js';
+
+/** What the route hands to {@link applyGoogleNotification}. */
+export interface GoogleInput {
+  /** The Pub/Sub `messageId` (the inbox id). */
+  notificationId: string;
+  /** `SUBSCRIPTION_RENEWED`, `ONE_TIME_PRODUCT_PURCHASED`, `VOIDED_PURCHASE`, `TEST_NOTIFICATION`, or `UNKNOWN_<n>`. */
+  notificationType: string;
+  /** ms since epoch: the notification's `eventTimeMillis`. */
+  eventTime: number;
+  /** ms since epoch: when the purchase's state was read from the Play Developer API. */
+  fetchedAt: number;
+  /** What `provider.notification.received` carries: the DeveloperNotification, with the purchase read from the API. */
+  decoded: Record<string, unknown>;
+  purchaseToken: string | null;
+  /** The contract (the first purchase token of its `linkedPurchaseToken` chain), for a subscription. */
+  contractId?: string;
+  subscription?: SubscriptionPurchaseV2;
+  product?: { productId: string; purchase: ProductPurchase };
+  voided?: { orderId: string; productType?: number; refundType?: number; voidedReason?: number };
+  /** Config `transfer`. */
+  transfer?: 'to_new_user' | 'keep';
+}
+
+/** Result of applying one notification inside a transaction. */
+export interface GoogleApplyResult {
+  events: DomainEvent[];
+  subscription: Subscription | null;
+  order: Order | null;
+  /** The purchase needs acknowledging (after the commit). */
+  acknowledge: { kind: 'subscription' | 'product'; productId: string; purchaseToken: string } | null;
+  /** True when the notification changed no state (older than the state applied, or about a replaced purchase token). */
+  stale: boolean;
+}
+
+const TRACKED: readonly (keyof Subscription)[] = ['status', 'product_id', 'auto_renew', 'current_period_start', 'current_period_end', 'latest_transaction_id', 'user_id'];
+const iso = (v: string | number | undefined | null): string | null => (v === undefined || v === null || v === '' ? null : new Date(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v).toISOString());
+
+/** Google `Money` in milliunits (the unit Apple reports): `units × 1000 + nanos / 10⁶`, rounded. */
+export function googleMilliunits(m: GoogleMoney | undefined): number | null {
+  if (!m || (m.units === undefined && m.nanos === undefined)) return null;
+  const units = Number(m.units ?? 0);
+  if (!Number.isSafeInteger(units)) return null;
+  return units * 1000 + Math.round((m.nanos ?? 0) / 1e6);
+}
+
+/** `voidedReason` (Voided Purchases API) as `Order.refund_reason`. */
+const VOIDED_REASONS: Readonly<Record<number, string>> = {
+  0: 'other',
+  1: 'remorse',
+  2: 'not_received',
+  3: 'defective',
+  4: 'accidental_purchase',
+  5: 'fraud',
+  6: 'friendly_fraud',
+  7: 'chargeback',
+  8: 'unacknowledged_purchase',
+};
+
+/** Why a voided purchase was voided: its `voidedReason` when given, else its `refundType`. */
+export function googleRefundReason(v: { refundType?: number; voidedReason?: number }): string {
+  if (v.voidedReason !== undefined) return VOIDED_REASONS[v.voidedReason] ?? `google_${v.voidedReason}`;
+  return v.refundType === 2 ? 'partial_refund' : 'full_refund';
+}
+
+/** The subscription status a `subscriptionState` means (`null`: no subscription yet, e.g. a pending purchase). */
+function statusOf(s: SubscriptionPurchaseV2, expiry: number | null, at: number): SubscriptionStatus | null {
+  switch (s.subscriptionState) {
+    case 'SUBSCRIPTION_STATE_ACTIVE':
+      return 'active';
+    case 'SUBSCRIPTION_STATE_CANCELED':
+      return expiry !== null && expiry > at ? 'canceled' : 'expired';
+    case 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD':
+      return 'in_grace_period';
+    case 'SUBSCRIPTION_STATE_ON_HOLD':
+      return 'past_due';
+    case 'SUBSCRIPTION_STATE_PAUSED':
+    case 'SUBSCRIPTION_STATE_EXPIRED':
+      return 'expired';
+    default:
+      return null;
+  }
+}
+
+/** The `subscriptionState`s in which a notification type means what it says; in any other, newer state has overtaken it. */
+const EXPECTED: Readonly<Record<string, readonly string[]>> = {
+  SUBSCRIPTION_CANCELED: ['SUBSCRIPTION_STATE_CANCELED', 'SUBSCRIPTION_STATE_EXPIRED'],
+  SUBSCRIPTION_ON_HOLD: ['SUBSCRIPTION_STATE_ON_HOLD'],
+  SUBSCRIPTION_IN_GRACE_PERIOD: ['SUBSCRIPTION_STATE_IN_GRACE_PERIOD'],
+  SUBSCRIPTION_RESTARTED: ['SUBSCRIPTION_STATE_ACTIVE'],
+  SUBSCRIPTION_PAUSED: ['SUBSCRIPTION_STATE_PAUSED'],
+  SUBSCRIPTION_EXPIRED: ['SUBSCRIPTION_STATE_EXPIRED', 'SUBSCRIPTION_STATE_CANCELED'],
+  SUBSCRIPTION_REVOKED: ['SUBSCRIPTION_STATE_EXPIRED', 'SUBSCRIPTION_STATE_CANCELED'],
+};
+const PAYMENT_TYPES = new Set(['SUBSCRIPTION_PURCHASED', 'SUBSCRIPTION_RENEWED', 'SUBSCRIPTION_RECOVERED']);
+const UPDATE_TYPES = new Set(['SUBSCRIPTION_PRICE_CHANGE_CONFIRMED', 'SUBSCRIPTION_PRICE_CHANGE_UPDATED', 'SUBSCRIPTION_DEFERRED', 'SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED']);
+
+/**
+ * Applies one Google Play notification, with the purchase state read from the Play Developer API, to
+ * subscriptions and orders, and returns the domain events. Pure apart from `tx`: safe to run again when
+ * the store retries a transaction.
+ */
+export async function applyGoogleNotification(tx: StoreTransaction, input: GoogleInput, logger: Logger): Promise<GoogleApplyResult> {
+  const events: DomainEvent[] = [];
+  const result: GoogleApplyResult = { events, subscription: null, order: null, acknowledge: null, stale: false };
+  const created = new Date(input.eventTime).toISOString();
+  const livemode = !(input.subscription?.testPurchase !== undefined || input.product?.purchase.purchaseType === 0);
+  const source = { notification_id: input.notificationId, notification_type: input.notificationType };
+  const emit = <T extends EventType>(type: T, object: EventObjectMap[T], previous?: Partial<EventObjectMap[T]>): void => {
+    events.push({
+      id: eventId('google', input.notificationId, events.length),
+      type,
+      created,
+      provider: 'google',
+      livemode,
+      data: previous ? { object, previous_attributes: previous } : { object },
+      source,
+    } as DomainEvent);
+  };
+  emit('provider.notification.received', input.decoded);
+
+  if (input.notificationType === 'TEST_NOTIFICATION') {
+    emit('test.notification', input.decoded);
+    return result;
+  }
+
+  /** The paid order for `orderId`: recorded already (`fresh` false), claimed from the app's pending order, or new. */
+  const payOrder = async (o: { orderId: string; productId: string; originNo: string | null; accountId: string | undefined; renewal: boolean; amount: number | null; currency: string | null; paidAt: string | null; userId: string | null }): Promise<{ order: Order; fresh: boolean }> => {
+    const byNo = o.accountId ? await tx.getOrderByNo(o.accountId) : null;
+    const byTrade = await tx.getOrderByTradeNo('google', o.orderId);
+    if (byTrade && byTrade.status !== 'pending') return { order: byTrade, fresh: false };
+    // The app's pending order (its no = obfuscatedExternalAccountId) pays for a purchase, never for a renewal.
+    const claimable = byNo && byNo.status === 'pending' && !o.renewal ? byNo : null;
+    if (o.accountId && !byNo && !o.renewal) logger.warn({ obfuscatedExternalAccountId: o.accountId, orderId: o.orderId }, 'obfuscatedExternalAccountId matches no order: recording the purchase without a user (create orders with hooks.orders.create)');
+    const base = byTrade ?? claimable;
+    const order: Order = {
+      id: base?.id ?? stableId('ord', 'google', o.orderId),
+      no: base?.no ?? nameUuid(`google:${o.orderId}`),
+      trade_no: o.orderId,
+      origin_no: o.originNo,
+      status: 'paid',
+      user_id: base?.user_id ?? o.userId ?? (byNo && !o.renewal ? byNo.user_id : null),
+      product_id: o.productId,
+      provider: 'google',
+      amount: o.amount ?? base?.amount ?? null,
+      currency: o.currency ?? base?.currency ?? null,
+      amount_refunded: base?.amount_refunded ?? null,
+      refund_reason: base?.refund_reason ?? null,
+      paid_at: o.paidAt ?? created,
+      metadata: base?.metadata ?? {},
+      subscription_data: base?.subscription_data ?? null,
+      created: base?.created ?? created,
+      updated: created,
+    };
+    if (base) await tx.saveOrder(order);
+    else await tx.insertOrder(order);
+    return { order, fresh: true };
+  };
+
+  if (input.voided) {
+    const v = input.voided;
+    const current = await tx.getOrderByTradeNo('google', v.orderId);
+    const reason = googleRefundReason(v);
+    // A voided purchase we never saw paid is still a fact: the order is recorded, refunded.
+    const base: Order = current ?? {
+      id: stableId('ord', 'google', v.orderId),
+      no: nameUuid(`google:${v.orderId}`),
+      trade_no: v.orderId,
+      origin_no: v.productType === 1 ? (input.contractId ?? input.purchaseToken) : null,
+      status: 'paid',
+      user_id: null,
+      product_id: null,
+      provider: 'google',
+      amount: null,
+      currency: null,
+      amount_refunded: null,
+      refund_reason: null,
+      paid_at: null,
+      metadata: {},
+      subscription_data: null,
+      created,
+      updated: created,
+    };
+    if (base.status === 'refunded' && base.refund_reason === reason) {
+      result.order = base;
+      result.stale = true;
+      return result;
+    }
+    const order: Order = { ...base, status: 'refunded', amount_refunded: base.amount, refund_reason: reason, updated: created };
+    if (current) await tx.saveOrder(order);
+    else await tx.insertOrder(order);
+    result.order = order;
+    emit('order.refunded', order);
+    return result;
+  }
+
+  if (input.product) {
+    const { productId, purchase } = input.product;
+    // Pending (2) is not paid yet; canceled (1) is a pending purchase that never completed.
+    if (input.notificationType !== 'ONE_TIME_PRODUCT_PURCHASED' || purchase.purchaseState !== 0 || !purchase.orderId) return result;
+    const paid = await payOrder({
+      orderId: purchase.orderId,
+      productId,
+      originNo: null,
+      accountId: purchase.obfuscatedExternalAccountId,
+      renewal: false,
+      amount: null,
+      currency: null,
+      paidAt: iso(purchase.purchaseTimeMillis),
+      userId: null,
+    });
+    result.order = paid.order;
+    if (paid.fresh) emit('order.paid', paid.order);
+    else result.stale = true;
+    if (purchase.acknowledgementState === 0 && input.purchaseToken) result.acknowledge = { kind: 'product', productId, purchaseToken: input.purchaseToken };
+    return result;
+  }
+
+  const s = input.subscription;
+  if (!s || !input.contractId || !input.purchaseToken) return result;
+  const type = input.notificationType;
+  const item = s.lineItems[0]!;
+  const expiry = item.expiryTime ? Date.parse(item.expiryTime) : null;
+  const status = statusOf(s, expiry, input.fetchedAt);
+  const before = await tx.getSubscription('google', input.contractId);
+  const replaced = s.canceledStateContext?.replacementCancellation !== undefined;
+  const currentToken = typeof before?.metadata?.google_purchase_token === 'string' ? before.metadata.google_purchase_token : null;
+  // About a purchase token the chain has moved past (an upgrade replaced it): its end is not the contract's end.
+  const replacedTokens = Array.isArray(before?.metadata?.google_replaced_tokens) ? (before.metadata.google_replaced_tokens as unknown[]) : [];
+  const superseded = replaced || replacedTokens.includes(input.purchaseToken);
+  // Two reads of the API may commit in either order: the later read is the truth.
+  const fetchedBefore = typeof before?.metadata?.google_fetched_at === 'string' ? Date.parse(before.metadata.google_fetched_at) : null;
+  const older = fetchedBefore !== null && input.fetchedAt < fetchedBefore;
+
+  const userHint = before?.user_id ?? null;
+  const orderId = item.latestSuccessfulOrderId ?? s.latestOrderId;
+  const renewal = orderId !== undefined && /\.\.\d+$/.test(orderId);
+  let paid: { order: Order; fresh: boolean } | null = null;
+  const paying = PAYMENT_TYPES.has(type) && orderId !== undefined && status !== null;
+  if (paying) {
+    const byNoOwner = s.externalAccountIdentifiers?.obfuscatedExternalAccountId;
+    paid = await payOrder({
+      orderId,
+      productId: item.productId,
+      originNo: input.contractId,
+      accountId: byNoOwner,
+      renewal: renewal || type !== 'SUBSCRIPTION_PURCHASED',
+      amount: googleMilliunits(item.autoRenewingPlan?.recurringPrice),
+      currency: item.autoRenewingPlan?.recurringPrice?.currencyCode ?? null,
+      paidAt: renewal ? null : iso(s.startTime),
+      userId: userHint,
+    });
+    result.order = paid.order;
+  }
+  if (status !== null && s.acknowledgementState === 'ACKNOWLEDGEMENT_STATE_PENDING' && (status === 'active' || status === 'canceled' || status === 'in_grace_period')) {
+    result.acknowledge = { kind: 'subscription', productId: item.productId, purchaseToken: input.purchaseToken };
+  }
+  if (status === null || superseded || older) {
+    result.stale = true;
+    result.subscription = before;
+    if (paid?.fresh) emit('order.paid', paid.order);
+    return result;
+  }
+
+  const orderUser = paid && paid.fresh ? paid.order.user_id : null;
+  const next: Subscription = before
+    ? { ...before, metadata: { ...before.metadata } }
+    : {
+        id: stableId('sub', 'google', input.contractId),
+        provider: 'google',
+        contract_id: input.contractId,
+        user_id: orderUser,
+        product_id: item.productId,
+        status,
+        auto_renew: item.autoRenewingPlan?.autoRenewEnabled ?? false,
+        current_period_start: null,
+        current_period_end: null,
+        pending_product_id: null,
+        environment: livemode ? 'Production' : 'Sandbox',
+        latest_transaction_id: null,
+        notification_settings: null,
+        setting_id: null,
+        metadata: {},
+        last_event_at: null,
+        created,
+        updated: created,
+      };
+  if (!before && paid?.fresh) {
+    const o = paid.order;
+    next.notification_settings = o.subscription_data?.notification_settings ?? null;
+    next.setting_id = typeof o.metadata?.setting_id === 'string' ? o.metadata.setting_id : null;
+  }
+  if (next.user_id === null && orderUser !== null) next.user_id = orderUser;
+  // Facts of the snapshot: the state Google holds now.
+  const previousProduct = before?.product_id ?? item.productId;
+  next.product_id = item.productId;
+  next.status = status;
+  next.auto_renew = item.autoRenewingPlan?.autoRenewEnabled ?? false;
+  if (expiry !== null) next.current_period_end = new Date(expiry).toISOString();
+  if (paid?.fresh) {
+    next.current_period_start = paid.order.paid_at;
+    next.latest_transaction_id = orderId ?? next.latest_transaction_id;
+  } else if (!before) next.current_period_start = iso(s.startTime);
+  if (orderId !== undefined && next.latest_transaction_id === null) next.latest_transaction_id = orderId;
+  if (currentToken !== null && currentToken !== input.purchaseToken) next.metadata.google_replaced_tokens = [...replacedTokens, currentToken].slice(-20);
+  next.metadata.google_purchase_token = input.purchaseToken;
+  next.metadata.google_fetched_at = new Date(input.fetchedAt).toISOString();
+  if (item.offerDetails?.basePlanId) next.metadata.google_base_plan_id = item.offerDetails.basePlanId;
+  if (status === 'in_grace_period' && expiry !== null) next.metadata.grace_period_expires_at = new Date(expiry).toISOString();
+  else delete next.metadata.grace_period_expires_at;
+  if (s.subscriptionState === 'SUBSCRIPTION_STATE_PAUSED') next.metadata.google_paused = true;
+  else delete next.metadata.google_paused;
+  if (type === 'SUBSCRIPTION_REVOKED') {
+    next.status = 'revoked';
+    next.auto_renew = false;
+  }
+  const wasEnded = before !== null && ENDED_STATUSES.includes(before.status);
+  // One end is enough: a revoked subscription that then expires stays revoked.
+  if (wasEnded && ENDED_STATUSES.includes(next.status)) next.status = before.status;
+
+  const out: EventType[] = [];
+  const matches = !EXPECTED[type] || EXPECTED[type]!.includes(s.subscriptionState);
+  const upgradedFrom = before && input.purchaseToken !== currentToken && previousProduct !== item.productId ? previousProduct : null;
+  switch (type) {
+    case 'SUBSCRIPTION_PURCHASED':
+    case 'SUBSCRIPTION_RENEWED':
+    case 'SUBSCRIPTION_RECOVERED':
+      if (!paid?.fresh) break; // the order was recorded already: nothing new happened
+      if (!before || wasEnded) out.push('customer.subscription.started');
+      else if (upgradedFrom !== null) out.push('customer.subscription.upgraded');
+      else if (type === 'SUBSCRIPTION_PURCHASED') out.push('customer.subscription.updated');
+      else {
+        if (type === 'SUBSCRIPTION_RECOVERED') out.push('customer.subscription.recovered');
+        out.push('customer.subscription.renewed');
+      }
+      break;
+    case 'SUBSCRIPTION_CANCELED':
+      if (matches) out.push(next.status === 'expired' ? 'customer.subscription.deleted' : 'customer.subscription.canceled');
+      break;
+    case 'SUBSCRIPTION_ON_HOLD':
+    case 'SUBSCRIPTION_IN_GRACE_PERIOD':
+      if (matches) out.push('customer.subscription.past_due');
+      break;
+    case 'SUBSCRIPTION_RESTARTED':
+      if (matches) out.push('customer.subscription.reactivated');
+      break;
+    case 'SUBSCRIPTION_PAUSED':
+    case 'SUBSCRIPTION_EXPIRED':
+    case 'SUBSCRIPTION_REVOKED':
+      if (matches && !wasEnded) out.push('customer.subscription.deleted');
+      break;
+    default:
+      if (UPDATE_TYPES.has(type)) out.push('customer.subscription.updated');
+  }
+  const previous = before ? previousAttributes(before, next, TRACKED) : undefined;
+  // A notification newer state has overtaken still brings the subscription to that state: say what changed.
+  if (out.length === 0 && before && previous && !paid?.fresh) out.push('customer.subscription.updated');
+  if (!before) out.unshift('customer.subscription.created');
+
+  next.last_event_at = before?.last_event_at && Date.parse(before.last_event_at) > input.eventTime ? before.last_event_at : created;
+  next.updated = created;
+  await tx.saveSubscription(next);
+  result.subscription = next;
+  for (const e of out) {
+    const prev = e === 'customer.subscription.upgraded' ? { product_id: upgradedFrom! } : e === 'customer.subscription.created' || (e === 'customer.subscription.started' && !before) ? undefined : previous;
+    emit(e, next, prev);
+  }
+  if (paid?.fresh) emit('order.paid', paid.order);
+  return result;
+}

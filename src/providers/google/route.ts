@@ -1,0 +1,197 @@
+import { getHeader, parseJsonObject, rawBodyText, readRawBody } from '../../core/body.js';
+import { commitNotification } from '../../core/commit.js';
+import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
+import type { ResolvedConfig } from '../../config.js';
+import { SubscriptionWebhooksError, isSubscriptionWebhooksError } from '../../errors.js';
+import type { InboxRecord, NotificationReads } from '../../store/types.js';
+import { googleActionRows } from './actions.js';
+import type { GooglePlayApi } from './api.js';
+import { applyGoogleNotification, type GoogleInput } from './apply.js';
+import type { createPushTokenVerifier } from './oidc.js';
+import { developerNotificationSchema, ONE_TIME_NOTIFICATION_TYPES, pushBodySchema, SUBSCRIPTION_NOTIFICATION_TYPES, type DeveloperNotification } from './schemas.js';
+
+/** The Google settings the route needs (the resolved `google` config). */
+export type GoogleRouteConfig = NonNullable<ResolvedConfig['google']>;
+
+const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
+
+/** The answer to a push: `{ processed, messageId, notificationType, duplicate? }` (Pub/Sub reads only the status). */
+const answer = (status: number, body: Record<string, unknown>): HandlerResponse => ({ status, headers: { ...JSON_HEADERS }, body: JSON.stringify(body) });
+
+/** The wire format of an error: `{ "error": { "code", "message" } }`; only the stable code and a safe message leave the server. */
+export function googleErrorResponse(e: SubscriptionWebhooksError): HandlerResponse {
+  const message = e.code === 'INTERNAL' ? 'Internal error' : e.code === 'STORE_UNAVAILABLE' ? 'Storage unavailable, retry later' : e.message;
+  return answer(e.status, { error: { code: e.code, message } });
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/** `message.data`: standard base64 of a JSON DeveloperNotification. @throws BODY_INVALID */
+export function decodeDeveloperNotification(data: string): DeveloperNotification {
+  if (!BASE64.test(data)) throw new SubscriptionWebhooksError('BODY_INVALID', '`message.data` is not base64');
+  const json = parseJsonObject(readRawBody(new Uint8Array(Buffer.from(data, 'base64')), Number.MAX_SAFE_INTEGER));
+  const parsed = developerNotificationSchema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new SubscriptionWebhooksError('BODY_INVALID', `\`message.data.${issue.path.join('.')}\` ${issue.message}`);
+  }
+  const n = parsed.data;
+  const kinds = [n.subscriptionNotification, n.oneTimeProductNotification, n.voidedPurchaseNotification, n.testNotification].filter((k) => k !== undefined);
+  if (kinds.length > 1) throw new SubscriptionWebhooksError('BODY_INVALID', '`message.data` holds more than one notification');
+  return n;
+}
+
+/** The notification's type name: `SUBSCRIPTION_*`, `ONE_TIME_PRODUCT_*`, `VOIDED_PURCHASE`, `TEST_NOTIFICATION`, else `UNKNOWN`. */
+export function googleNotificationType(n: DeveloperNotification): string {
+  if (n.subscriptionNotification) return SUBSCRIPTION_NOTIFICATION_TYPES[n.subscriptionNotification.notificationType] ?? `SUBSCRIPTION_NOTIFICATION_${n.subscriptionNotification.notificationType}`;
+  if (n.oneTimeProductNotification) return ONE_TIME_NOTIFICATION_TYPES[n.oneTimeProductNotification.notificationType] ?? `ONE_TIME_PRODUCT_NOTIFICATION_${n.oneTimeProductNotification.notificationType}`;
+  if (n.voidedPurchaseNotification) return 'VOIDED_PURCHASE';
+  if (n.testNotification) return 'TEST_NOTIFICATION';
+  return 'UNKNOWN';
+}
+
+/** The inbox id under which a purchase token linked into a chain records its contract (`linkedPurchaseToken`). */
+export const tokenAliasId = (purchaseToken: string) => `token:${purchaseToken}`;
+
+/** JSON round trip: as stored and emitted (no undefined). */
+const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
+
+/**
+ * `POST /api/google/rtdn`: Google Play Real-time developer notifications, pushed by Cloud Pub/Sub.
+ * Authenticates the push's OIDC token, decodes `message.data`, checks `packageName`, reads the purchase
+ * from the Play Developer API, and commits (inbox by `messageId` + state + events) before answering 200.
+ */
+export function googleRoute(
+  ctx: CoreContext,
+  deps: () => { config: GoogleRouteConfig; verifier: ReturnType<typeof createPushTokenVerifier>; api: GooglePlayApi | null },
+): RouteModule {
+  /** The contract of a purchase token: its own subscription, else the one it was linked into, else its `linkedPurchaseToken`'s. */
+  async function contractOf(token: string, linked: string | undefined): Promise<string> {
+    if (await ctx.store.getSubscription('google', token)) return token;
+    const alias = await ctx.store.getNotification('google', tokenAliasId(token));
+    const named = (alias?.payload as { contract_id?: unknown } | null)?.contract_id;
+    if (typeof named === 'string') return named;
+    if (linked) return contractOf(linked, undefined);
+    return token;
+  }
+
+  return {
+    errorResponse: googleErrorResponse,
+    async handle(request: HandlerRequest): Promise<HandlerResult> {
+      const { config, verifier, api } = deps();
+      const text = readRawBody(request.rawBody, ctx.config.maxBodyBytes);
+      await verifier.verify(getHeader(request.headers, 'authorization'));
+      const parsedBody = pushBodySchema.safeParse(parseJsonObject(text));
+      if (!parsedBody.success) {
+        const issue = parsedBody.error.issues[0]!;
+        throw new SubscriptionWebhooksError('BODY_INVALID', `\`${issue.path.join('.') || 'body'}\` ${issue.message}`);
+      }
+      const message = parsedBody.data.message;
+      const messageId = message.messageId ?? message.message_id;
+      if (!messageId) throw new SubscriptionWebhooksError('BODY_INVALID', '`message.messageId` is required');
+      const n = decodeDeveloperNotification(message.data);
+      if (n.packageName !== config.packageName) throw new SubscriptionWebhooksError('GOOGLE_PACKAGE_MISMATCH', `packageName ${n.packageName} is not this app (${config.packageName})`);
+      const type = googleNotificationType(n);
+      const duplicate = (): HandlerResult => ({ response: answer(200, { processed: true, messageId, notificationType: type, duplicate: true }), events: [] });
+      // Redelivered: answered without asking Google again (the inbox insert below still decides a race).
+      if (await ctx.store.getNotification('google', messageId)) return duplicate();
+
+      const fetchedAt = Date.now();
+      const input: GoogleInput = {
+        notificationId: messageId,
+        notificationType: type,
+        eventTime: n.eventTimeMillis,
+        fetchedAt,
+        decoded: {},
+        purchaseToken: null,
+        transfer: ctx.config.transfer,
+      };
+      const missing = async <T>(read: () => Promise<T>): Promise<T | null> => {
+        try {
+          return await read();
+        } catch (err) {
+          // A purchase Google no longer knows (or never did): recorded, no state to apply. Anything else is retried.
+          if (isSubscriptionWebhooksError(err, 'GOOGLE_API_NOT_FOUND')) {
+            ctx.logger.warn({ messageId, type, err }, 'Google Play does not know this purchase: the notification is recorded without state');
+            return null;
+          }
+          throw err;
+        }
+      };
+      let purchase: unknown;
+      let reads: NotificationReads = {};
+      if (n.subscriptionNotification) {
+        const token = n.subscriptionNotification.purchaseToken;
+        input.purchaseToken = token;
+        const s = api ? await missing(() => api.getSubscription(token)) : null;
+        if (s) {
+          input.subscription = s;
+          input.contractId = await contractOf(token, s.linkedPurchaseToken);
+          reads = { subscriptions: [{ provider: 'google', contractId: input.contractId }] };
+        }
+        purchase = s;
+      } else if (n.oneTimeProductNotification) {
+        const { purchaseToken, sku } = n.oneTimeProductNotification;
+        input.purchaseToken = purchaseToken;
+        const p = api ? await missing(() => api.getProduct(sku, purchaseToken)) : null;
+        if (p) input.product = { productId: sku, purchase: p };
+        purchase = p;
+      } else if (n.voidedPurchaseNotification) {
+        const v = n.voidedPurchaseNotification;
+        input.purchaseToken = v.purchaseToken;
+        input.voided = {
+          orderId: v.orderId,
+          productType: v.productType,
+          refundType: v.refundType,
+          voidedReason: typeof v.voidedReason === 'number' ? v.voidedReason : undefined,
+        };
+        if (v.productType === 1) input.contractId = await contractOf(v.purchaseToken, undefined);
+        reads = { orderTradeNos: [{ provider: 'google', tradeNo: v.orderId }] };
+      }
+      input.decoded = plain({ ...n, ...(purchase ? { purchase } : {}), messageId, publishTime: message.publishTime ?? message.publish_time });
+
+      const receivedAt = new Date().toISOString();
+      const inbox: InboxRecord = {
+        provider: 'google',
+        notification_id: messageId,
+        notification_type: type,
+        subtype: null,
+        environment: input.subscription?.testPurchase !== undefined || input.product?.purchase.purchaseType === 0 ? 'Sandbox' : purchase ? 'Production' : null,
+        signed_at: new Date(n.eventTimeMillis).toISOString(),
+        received_at: receivedAt,
+        raw_body: rawBodyText(request.rawBody),
+        payload: input.decoded,
+      };
+      let actionRows = 0;
+      const outcome = await commitNotification(
+        ctx,
+        inbox,
+        async (tx) => {
+          const applied = await applyGoogleNotification(tx, input, ctx.logger);
+          // Later notifications for a token linked into a chain find its contract through this row.
+          if (input.contractId && input.purchaseToken && input.contractId !== input.purchaseToken && input.subscription) {
+            await tx.insertNotification({
+              provider: 'google',
+              notification_id: tokenAliasId(input.purchaseToken),
+              notification_type: 'PURCHASE_TOKEN_LINK',
+              subtype: null,
+              environment: inbox.environment,
+              signed_at: inbox.signed_at,
+              received_at: receivedAt,
+              raw_body: '',
+              payload: { contract_id: input.contractId, linked_purchase_token: input.subscription.linkedPurchaseToken ?? null },
+            });
+          }
+          const rows = applied.acknowledge ? googleActionRows(applied.events, new Date(ctx.config.delivery.now()).toISOString()) : [];
+          if (rows.length > 0) await tx.insertDeliveries(rows);
+          actionRows = rows.length;
+          return applied;
+        },
+        reads,
+      );
+      if (outcome.duplicate) return duplicate();
+      if (actionRows > 0) ctx.onDeliveriesEnqueued?.();
+      return { response: answer(200, { processed: true, messageId, notificationType: type }), events: outcome.events };
+    },
+  };
+}

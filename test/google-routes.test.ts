@@ -1,0 +1,310 @@
+/**
+ * Google Play Real-time developer notifications through real Express over HTTP, on every store, against the
+ * local stand-ins for Google's JWKS, OAuth token endpoint and Play Developer API: every notification type's
+ * events and state, duplicates, out of order, the API failing (5xx, 429) and retried, acknowledgements
+ * retried after a failure, and an upgrade through `linkedPurchaseToken` kept on one contract.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Order } from '../src/index.js';
+import { createGooglePlayTestKit, type GooglePlayTestKit } from '../src/testing/index.js';
+import { EVERY_STORE } from './helpers/databases.js';
+import { googleHarness, PRODUCT, PRODUCT_PREMIUM, types, type GoogleHarness } from './helpers/google-harness.js';
+
+const R = 'provider.notification.received';
+const S = (s: string) => `customer.subscription.${s}`;
+const DAY = 86_400_000;
+let n = 0;
+const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++n}`;
+
+for (const [name, make] of EVERY_STORE) {
+  describe(`Google Play RTDN through Express (${name})`, () => {
+    let kit: GooglePlayTestKit;
+    const open: { close: () => Promise<void> }[] = [];
+    beforeAll(async () => {
+      kit = await createGooglePlayTestKit();
+    });
+    afterAll(async () => {
+      await kit.close();
+    });
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((d) => d.close()));
+    });
+    async function setup(config: NonNullable<Parameters<typeof googleHarness>[0]>['config'] = {}): Promise<GoogleHarness> {
+      const db = await make();
+      open.push(db);
+      return googleHarness({ store: db.store, kit, config });
+    }
+    const orderOf = async (h: GoogleHarness, tradeNo: string): Promise<Order | null> =>
+      h.store.transaction((tx) => tx.getOrderByTradeNo('google', tradeNo));
+
+    it('SUBSCRIPTION_PURCHASED: created, started, order.paid; the app\'s order (obfuscatedExternalAccountId) is claimed; acknowledged after the commit', async () => {
+      const h = await setup();
+      const order = await h.hooks.orders.create({ userId: 'u1', productId: PRODUCT, provider: 'google' });
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      const r = await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, accountId: order.no, price: { units: '9', nanos: 990_000_000, currencyCode: 'USD' } });
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ processed: true, notificationType: 'SUBSCRIPTION_PURCHASED' });
+      expect(types(r.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
+      expect(r.events.every((e) => e.provider === 'google' && e.livemode)).toBe(true);
+      const s = await h.sub(token);
+      expect(s).toMatchObject({ provider: 'google', contract_id: token, user_id: 'u1', product_id: PRODUCT, status: 'active', auto_renew: true, latest_transaction_id: orderId });
+      const paid = await h.hooks.orders.get(order.no);
+      expect(paid).toMatchObject({ status: 'paid', trade_no: orderId, origin_no: token, user_id: 'u1', amount: 9990, currency: 'USD' });
+      expect(kit.acknowledged).not.toContain(`subscription:${PRODUCT}:${token}`);
+      await h.hooks.delivery.runOnce();
+      expect(kit.acknowledged).toContain(`subscription:${PRODUCT}:${token}`);
+    });
+
+    it('every subscription notification type maps onto the lifecycle events and status', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const start = Date.now();
+      const o1 = uniq('GPA');
+      const base = { productId: PRODUCT, orderId: o1, startTime: start, expiryTime: start + 30 * DAY, acknowledged: true };
+      const steps: Array<[string, Parameters<GoogleHarness['notify']>[2], string[], string]> = [
+        ['SUBSCRIPTION_PURCHASED', base, [R, S('created'), S('started'), 'order.paid'], 'active'],
+        ['SUBSCRIPTION_CANCELED', { ...base, state: 'SUBSCRIPTION_STATE_CANCELED' }, [R, S('canceled')], 'canceled'],
+        ['SUBSCRIPTION_RESTARTED', base, [R, S('reactivated')], 'active'],
+        ['SUBSCRIPTION_RENEWED', { ...base, orderId: `${o1}..0`, expiryTime: start + 60 * DAY }, [R, S('renewed'), 'order.paid'], 'active'],
+        ['SUBSCRIPTION_IN_GRACE_PERIOD', { ...base, orderId: `${o1}..0`, state: 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD', expiryTime: start + 63 * DAY }, [R, S('past_due')], 'in_grace_period'],
+        ['SUBSCRIPTION_ON_HOLD', { ...base, orderId: `${o1}..0`, state: 'SUBSCRIPTION_STATE_ON_HOLD', expiryTime: start + 60 * DAY }, [R, S('past_due')], 'past_due'],
+        ['SUBSCRIPTION_RECOVERED', { ...base, orderId: `${o1}..1`, expiryTime: start + 90 * DAY }, [R, S('recovered'), S('renewed'), 'order.paid'], 'active'],
+        ['SUBSCRIPTION_PRICE_CHANGE_CONFIRMED', { ...base, orderId: `${o1}..1`, expiryTime: start + 90 * DAY }, [R, S('updated')], 'active'],
+        ['SUBSCRIPTION_PRICE_CHANGE_UPDATED', { ...base, orderId: `${o1}..1`, expiryTime: start + 90 * DAY }, [R, S('updated')], 'active'],
+        ['SUBSCRIPTION_DEFERRED', { ...base, orderId: `${o1}..1`, expiryTime: start + 120 * DAY }, [R, S('updated')], 'active'],
+        ['SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED', { ...base, orderId: `${o1}..1`, expiryTime: start + 120 * DAY }, [R, S('updated')], 'active'],
+        ['SUBSCRIPTION_PAUSED', { ...base, orderId: `${o1}..1`, state: 'SUBSCRIPTION_STATE_PAUSED', expiryTime: start + 120 * DAY }, [R, S('deleted')], 'expired'],
+        ['SUBSCRIPTION_RENEWED', { ...base, orderId: `${o1}..2`, expiryTime: start + 150 * DAY }, [R, S('started'), 'order.paid'], 'active'],
+        ['SUBSCRIPTION_REVOKED', { ...base, orderId: `${o1}..2`, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: start + 150 * DAY }, [R, S('deleted')], 'revoked'],
+        ['SUBSCRIPTION_EXPIRED', { ...base, orderId: `${o1}..2`, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: start + 150 * DAY }, [R], 'revoked'],
+      ];
+      for (const [type, purchase, expected, status] of steps) {
+        const r = await h.notify(type, token, purchase);
+        expect(r.status, type).toBe(200);
+        expect(types(r.events), type).toEqual(expected);
+        expect((await h.sub(token))?.status, type).toBe(status);
+      }
+      const s = await h.sub(token);
+      expect(s?.current_period_end).toBe(new Date(start + 150 * DAY).toISOString());
+      // One order per orderId: the purchase and three renewals.
+      for (const id of [o1, `${o1}..0`, `${o1}..1`, `${o1}..2`]) expect((await orderOf(h, id))?.status, id).toBe('paid');
+    });
+
+    it('grace period: in_grace_period with grace_period_expires_at; expiry straight from purchase: deleted', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const now = Date.now();
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
+      await h.notify('SUBSCRIPTION_IN_GRACE_PERIOD', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD', expiryTime: now + 3 * DAY, acknowledged: true });
+      expect((await h.sub(token))?.metadata.grace_period_expires_at).toBe(new Date(now + 3 * DAY).toISOString());
+      const r = await h.notify('SUBSCRIPTION_EXPIRED', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: now - 1000, acknowledged: true });
+      expect(types(r.events)).toEqual([R, S('deleted')]);
+      expect((await h.sub(token))?.metadata.grace_period_expires_at).toBeUndefined();
+    });
+
+    it('a canceled subscription whose period already ended is deleted, not canceled', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
+      const r = await h.notify('SUBSCRIPTION_CANCELED', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_CANCELED', expiryTime: Date.now() - 1000, acknowledged: true });
+      expect(types(r.events)).toEqual([R, S('deleted')]);
+      expect((await h.sub(token))?.status).toBe('expired');
+    });
+
+    it('a redelivered message (same messageId) answers 200 duplicate, asks Google nothing and records nothing', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: uniq('GPA') }));
+      const push = await kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', token));
+      const first = await h.post(push);
+      expect(first.status).toBe(200);
+      const inbox = await h.store.countNotifications('google');
+      const events = (await h.store.listEvents()).length;
+      const calls = kit.seen.length;
+      for (let i = 0; i < 3; i++) {
+        const again = await h.post(push);
+        expect(again.status).toBe(200);
+        expect(again.body).toMatchObject({ duplicate: true, messageId: push.messageId });
+        expect(again.events).toEqual([]);
+      }
+      expect(await h.store.countNotifications('google')).toBe(inbox);
+      expect((await h.store.listEvents()).length).toBe(events);
+      expect(kit.seen.slice(calls).filter((s) => s.path.includes('androidpublisher'))).toEqual([]);
+    });
+
+    it('two messages about one renewal (two messageIds) pay it once', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, acknowledged: true });
+      const renewal = { productId: PRODUCT, orderId: `${orderId}..0`, expiryTime: Date.now() + 60 * DAY, acknowledged: true };
+      const a = await h.notify('SUBSCRIPTION_RENEWED', token, renewal);
+      const b = await h.notify('SUBSCRIPTION_RENEWED', token, renewal);
+      expect(types(a.events)).toEqual([R, S('renewed'), 'order.paid']);
+      expect(types(b.events)).toEqual([R]);
+      expect((await h.store.listEvents({ type: 'order.paid' })).filter((e) => (e.data.object as Order).trade_no === `${orderId}..0`)).toHaveLength(1);
+    });
+
+    it('out of order: a CANCELED delivered after RESTARTED, read when Google says active, cancels nothing', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const purchase = { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true, startTime: Date.now(), expiryTime: Date.now() + 30 * DAY };
+      await h.notify('SUBSCRIPTION_PURCHASED', token, purchase);
+      // Google already holds the restarted state when the late CANCELED is read.
+      const late = await h.notify('SUBSCRIPTION_CANCELED', token, purchase);
+      expect(types(late.events)).toEqual([R]);
+      expect((await h.sub(token))?.status).toBe('active');
+    });
+
+    it('out of order: a renewal delivered before its purchase pays each order once, and the purchase adds no second start', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      const renewed = await h.notify('SUBSCRIPTION_RENEWED', token, { productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true });
+      expect(types(renewed.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
+      // The purchase's message, read now, sees the same state (latest order = the renewal): nothing new.
+      const purchased = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', token)));
+      expect(types(purchased.events)).toEqual([R]);
+      expect((await h.store.listEvents({ type: 'order.paid' })).filter((e) => (e.data.object as Order).origin_no === token)).toHaveLength(1);
+    });
+
+    it('upgrade through linkedPurchaseToken: one contract, upgraded + order.paid; the replaced token\'s end ends nothing; a later renewal of the new token stays on the contract', async () => {
+      const h = await setup();
+      const old = uniq('tok');
+      const next = uniq('tok');
+      const o1 = uniq('GPA');
+      const o2 = uniq('GPA');
+      await h.notify('SUBSCRIPTION_PURCHASED', old, { productId: PRODUCT, orderId: o1, acknowledged: true });
+      const up = await h.notify('SUBSCRIPTION_PURCHASED', next, { productId: PRODUCT_PREMIUM, orderId: o2, linkedPurchaseToken: old });
+      expect(up.status).toBe(200);
+      expect(types(up.events)).toEqual([R, S('upgraded'), 'order.paid']);
+      expect(up.events[1]!.data.previous_attributes).toEqual({ product_id: PRODUCT });
+      const s = await h.sub(old);
+      expect(s).toMatchObject({ contract_id: old, product_id: PRODUCT_PREMIUM, status: 'active', latest_transaction_id: o2 });
+      expect(s?.metadata.google_purchase_token).toBe(next);
+      expect(await h.sub(next)).toBeNull();
+      expect((await h.store.listSubscriptions({ provider: 'google' })).filter((x) => x.contract_id === old || x.contract_id === next)).toHaveLength(1);
+      // Google expires the replaced token.
+      const ended = await h.notify('SUBSCRIPTION_EXPIRED', old, { productId: PRODUCT, orderId: o1, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: Date.now() - 1000, replaced: true, acknowledged: true });
+      expect(types(ended.events)).toEqual([R]);
+      expect((await h.sub(old))?.status).toBe('active');
+      const renewed = await h.notify('SUBSCRIPTION_RENEWED', next, { productId: PRODUCT_PREMIUM, orderId: `${o2}..0`, linkedPurchaseToken: old, expiryTime: Date.now() + 60 * DAY, acknowledged: true });
+      expect(types(renewed.events)).toEqual([R, S('renewed'), 'order.paid']);
+      expect((await orderOf(h, `${o2}..0`))?.origin_no).toBe(old);
+      // A second upgrade in the chain (linked to the second token) still finds the first contract.
+      const third = uniq('tok');
+      const again = await h.notify('SUBSCRIPTION_PURCHASED', third, { productId: PRODUCT, orderId: uniq('GPA'), linkedPurchaseToken: next, acknowledged: true });
+      expect(types(again.events)).toEqual([R, S('upgraded'), 'order.paid']);
+      expect((await h.sub(old))?.metadata.google_purchase_token).toBe(third);
+    });
+
+    it('voidedPurchaseNotification: order.refunded with the reason; a redelivery refunds nothing twice', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, acknowledged: true, price: { units: '4', currencyCode: 'EUR' } });
+      const voided = { voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 1, refundType: 1 } };
+      const r = await h.post(kit.push(voided));
+      expect(types(r.events)).toEqual([R, 'order.refunded']);
+      expect(r.events[1]!.data.object).toMatchObject({ trade_no: orderId, status: 'refunded', amount_refunded: 4000, refund_reason: 'full_refund' });
+      const again = await h.post(kit.push(voided));
+      expect(types(again.events)).toEqual([R]);
+      const chargeback = await h.post(kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 1, refundType: 1, voidedReason: 7 } }));
+      expect(chargeback.events[1]!.data.object).toMatchObject({ refund_reason: 'chargeback' });
+    });
+
+    it('oneTimeProductNotification: order.paid once, acknowledged; canceled pending purchase: nothing paid', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      kit.setProduct('coins_100', token, { purchaseState: 0, acknowledgementState: 0, orderId, purchaseTimeMillis: String(Date.now()), productId: 'coins_100' });
+      const r = await h.post(kit.push({ oneTimeProductNotification: { version: '1.0', notificationType: 1, purchaseToken: token, sku: 'coins_100' } }));
+      expect(types(r.events)).toEqual([R, 'order.paid']);
+      expect(r.events[1]!.data.object).toMatchObject({ trade_no: orderId, product_id: 'coins_100', status: 'paid', provider: 'google' });
+      await h.hooks.delivery.runOnce();
+      expect(kit.acknowledged).toContain(`product:coins_100:${token}`);
+      const again = await h.post(kit.push({ oneTimeProductNotification: { version: '1.0', notificationType: 1, purchaseToken: token, sku: 'coins_100' } }));
+      expect(types(again.events)).toEqual([R]);
+      const pending = uniq('tok');
+      kit.setProduct('coins_100', pending, { purchaseState: 1, acknowledgementState: 0 });
+      const canceled = await h.post(kit.push({ oneTimeProductNotification: { version: '1.0', notificationType: 2, purchaseToken: pending, sku: 'coins_100' } }));
+      expect(types(canceled.events)).toEqual([R]);
+    });
+
+    it('testNotification: test.notification; a test purchase is livemode false', async () => {
+      const h = await setup();
+      const r = await h.post(kit.push({ testNotification: { version: '1.0' } }));
+      expect(r.status).toBe(200);
+      expect(types(r.events)).toEqual([R, 'test.notification']);
+      const token = uniq('tok');
+      const t = await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), test: true, acknowledged: true });
+      expect(t.events.every((e) => !e.livemode)).toBe(true);
+      expect((await h.sub(token))?.environment).toBe('Sandbox');
+    });
+
+    it('the Play Developer API failing with 5xx, then 429 with Retry-After: retried within the push; still failing: 503 and nothing recorded, so Pub/Sub redelivers', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true }));
+      kit.script({ status: 503, match: `subscriptionsv2/tokens/${token}` });
+      kit.script({ status: 429, match: `subscriptionsv2/tokens/${token}`, headers: { 'retry-after': '1' } });
+      const ok = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', token)));
+      expect(ok.status).toBe(200);
+      expect(types(ok.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
+      expect(kit.seen.filter((s) => s.path.endsWith(`subscriptionsv2/tokens/${token}`)).map((s) => s.status)).toEqual([503, 429, 200]);
+
+      const down = uniq('tok');
+      kit.setSubscription(down, kit.subscriptionPurchase({ productId: PRODUCT, orderId: uniq('GPA') }));
+      kit.script({ status: 500, match: `subscriptionsv2/tokens/${down}`, times: 4 });
+      const push = await kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', down));
+      const failed = await h.post(push);
+      expect(failed.status).toBe(503);
+      expect(failed.body.error?.code).toBe('GOOGLE_API_UNAVAILABLE');
+      expect(await h.store.getNotification('google', push.messageId)).toBeNull();
+      expect(await h.sub(down)).toBeNull();
+      // Pub/Sub redelivers the same message: now it goes through.
+      const retried = await h.post(push);
+      expect(retried.status).toBe(200);
+      expect((await h.sub(down))?.status).toBe('active');
+    }, 60_000);
+
+    it('acknowledgement retried after a failure, and not sent again once done', async () => {
+      let clock = Date.now();
+      const h = await setup({ delivery: { now: () => clock, retrySchedule: [1000, 1000] } });
+      const token = uniq('tok');
+      kit.script({ status: 500, match: `subscriptions/${PRODUCT}/tokens/${token}:acknowledge` });
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA') });
+      await h.hooks.delivery.runOnce();
+      expect(kit.acknowledged).not.toContain(`subscription:${PRODUCT}:${token}`);
+      const [row] = await h.store.listDeliveries({ endpointId: 'google.acknowledge', status: 'pending' });
+      expect(row?.last_error).toMatch(/GOOGLE_API_UNAVAILABLE/);
+      clock += 1500;
+      await h.hooks.delivery.runOnce();
+      expect(kit.acknowledged.filter((a) => a === `subscription:${PRODUCT}:${token}`)).toHaveLength(1);
+      const rows = await h.store.listDeliveries({ endpointId: 'google.acknowledge' });
+      expect(rows.find((d) => d.id === row!.id)?.status).toBe('delivered');
+      // Replayed: read first, already acknowledged, so not sent again.
+      await h.hooks.delivery.replay(row!.id);
+      await h.hooks.delivery.runOnce();
+      expect(kit.acknowledged.filter((a) => a === `subscription:${PRODUCT}:${token}`)).toHaveLength(1);
+    });
+
+    it('a purchase Google does not know is recorded without state (200), not retried forever', async () => {
+      const h = await setup();
+      const r = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', uniq('unknown'))));
+      expect(r.status).toBe(200);
+      expect(types(r.events)).toEqual([R]);
+    });
+
+    it('entitlements follow Google subscriptions', async () => {
+      const h = await setup({ products: { [PRODUCT]: { entitlements: ['pro'] } } });
+      const order = await h.hooks.orders.create({ userId: 'ent_user', productId: PRODUCT, provider: 'google' });
+      const token = uniq('tok');
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), accountId: order.no, acknowledged: true });
+      expect(await h.hooks.entitlements.has('ent_user', 'pro')).toBe(true);
+      await h.notify('SUBSCRIPTION_REVOKED', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: Date.now() - 1000, acknowledged: true });
+      expect(await h.hooks.entitlements.has('ent_user', 'pro')).toBe(false);
+    });
+  });
+}

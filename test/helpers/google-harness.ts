@@ -1,0 +1,59 @@
+import express from 'express';
+import request from 'supertest';
+import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Store, type SubscriptionWebhooksConfig } from '../../src/index.js';
+import { subscriptionWebhooks } from '../../adapters/express.js';
+import { createGooglePlayTestKit, type GooglePlayPush, type GooglePlayTestKit } from '../../src/testing/index.js';
+import { recordingLogger } from './apple-harness.js';
+
+export const PRODUCT = 'pro_monthly';
+export const PRODUCT_PREMIUM = 'premium_monthly';
+
+export interface GoogleHarnessOptions {
+  store?: Store;
+  kit?: GooglePlayTestKit;
+  /** More config (products, delivery, ...). */
+  config?: Omit<SubscriptionWebhooksConfig, 'google' | 'store' | 'logger'>;
+}
+
+export interface GooglePost {
+  status: number;
+  body: { processed?: boolean; duplicate?: boolean; messageId?: string; notificationType?: string; error?: { code: string; message: string } };
+  events: DomainEvent[];
+}
+
+/**
+ * An Express app wired to the library for Google Play, and the local Google stand-in (JWKS, OAuth token
+ * endpoint, Play Developer API). `post` sends a push over real HTTP (supertest).
+ */
+export async function googleHarness(options: GoogleHarnessOptions = {}) {
+  const kit = options.kit ?? (await createGooglePlayTestKit());
+  const logger = recordingLogger();
+  const store = options.store ?? memoryStore();
+  const hooks = createSubscriptionWebhooks({ google: kit.config(), store, logger, ...options.config });
+  const app = express();
+  app.use(subscriptionWebhooks(hooks));
+  const seen: DomainEvent[] = [];
+  hooks.bus.subscribe((e) => {
+    seen.push(e);
+  });
+
+  async function post(push: GooglePlayPush | Promise<GooglePlayPush>): Promise<GooglePost> {
+    const p = await push;
+    const before = seen.length;
+    const res = await request(app).post(hooks.routes.google).set(p.headers).send(p.body);
+    return { status: res.status, body: res.body as GooglePost['body'], events: seen.slice(before) };
+  }
+  /** Sets the purchase Google holds for `token` and pushes the notification `type` about it. */
+  async function notify(type: string, token: string, purchase: Parameters<GooglePlayTestKit['subscriptionPurchase']>[0], opts: { messageId?: string } = {}) {
+    kit.setSubscription(token, kit.subscriptionPurchase(purchase));
+    return post(kit.push(kit.subscriptionNotification(type, token), opts));
+  }
+  const sub = (contractId: string) => hooks.subscriptions.get(contractId, 'google');
+  async function nothingRecorded() {
+    return (await store.countNotifications()) === 0 && (await store.listEvents()).length === 0 && (await store.listSubscriptions()).length === 0;
+  }
+  return { kit, hooks, app, store, logger, seen, post, notify, sub, nothingRecorded, close: () => kit.close() };
+}
+
+export type GoogleHarness = Awaited<ReturnType<typeof googleHarness>>;
+export const types = (events: DomainEvent[]) => events.map((e) => e.type);
