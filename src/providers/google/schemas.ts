@@ -17,7 +17,13 @@ export const pushBodySchema = z.looseObject({
 });
 
 /** A JSON `long`: Google writes int64 values as decimal strings; a number is accepted too. */
-const long = z.union([z.string().regex(/^\d{1,16}$/, 'must be a decimal integer'), z.number().int().nonnegative()]).transform((v) => Number(v));
+const long = z
+  .union([z.string().regex(/^\d{1,16}$/, 'must be a decimal integer'), z.number().int().nonnegative()])
+  .transform((v) => Number(v))
+  // Milliseconds a Date can hold: beyond, there is no date to speak of.
+  .refine((v) => v <= 8.64e15, 'must be a time in milliseconds since 1970');
+/** An RFC 3339 timestamp, as the Play Developer API writes them. */
+const timestamp = z.string().refine((v) => !Number.isNaN(Date.parse(v)) && Math.abs(Date.parse(v)) <= 8.64e15, 'must be an RFC 3339 timestamp');
 const token = z.string().min(1).max(4096);
 
 /** `subscriptionNotification`: 1 RECOVERED … 20 PENDING_PURCHASE_CANCELED. */
@@ -89,7 +95,7 @@ export type GoogleMoney = z.infer<typeof money>;
 export const subscriptionPurchaseV2Schema = z.looseObject({
   kind: z.string().optional(),
   regionCode: z.string().optional(),
-  startTime: z.string().optional(),
+  startTime: timestamp.optional(),
   /** SUBSCRIPTION_STATE_PENDING, _ACTIVE, _PAUSED, _IN_GRACE_PERIOD, _ON_HOLD, _CANCELED, _EXPIRED, _PENDING_PURCHASE_CANCELED. */
   subscriptionState: z.string(),
   latestOrderId: z.string().optional(),
@@ -105,7 +111,7 @@ export const subscriptionPurchaseV2Schema = z.looseObject({
     .array(
       z.looseObject({
         productId: z.string(),
-        expiryTime: z.string().optional(),
+        expiryTime: timestamp.optional(),
         latestSuccessfulOrderId: z.string().optional(),
         autoRenewingPlan: z
           .looseObject({ autoRenewEnabled: z.boolean().optional(), recurringPrice: money.optional() })
