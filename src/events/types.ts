@@ -137,6 +137,23 @@ export interface WebhookEndpointDisabled {
   last_error: string | null;
 }
 
+/**
+ * Payload of `customer.consent.rescinded` (Apple `RESCIND_CONSENT`): a parent or guardian withdrew
+ * consent for the app account. The app should stop serving that account; its entitlements are revoked.
+ */
+export interface ConsentRescinded {
+  /** The app user, from the app transaction's `appAccountToken` (an order's `no`) or the account's subscriptions; null when unknown. */
+  user_id: string | null;
+  /** The verified, decoded `appData.signedAppTransactionInfo` (Apple's AppTransaction), as Apple sent it. */
+  app_transaction: Record<string, unknown>;
+  /** `appData.appAppleId`, `bundleId` and `environment` of the notification. */
+  app_apple_id: number | null;
+  bundle_id: string | null;
+  environment: string | null;
+  /** The subscriptions of that user whose entitlements were revoked (their `id`s). */
+  revoked_subscription_ids: string[];
+}
+
 /** Payload of `manual.notification`. */
 export interface ManualNotification {
   type: EventType;
@@ -156,6 +173,8 @@ export interface EventObjectMap {
   'customer.subscription.past_due': Subscription;
   'customer.subscription.recovered': Subscription;
   'customer.subscription.deleted': Subscription;
+  'customer.subscription.trial_will_end': Subscription;
+  'customer.consent.rescinded': ConsentRescinded;
   'order.paid': Order;
   'order.refunded': Order;
   'refund.requested': Order;
@@ -188,6 +207,8 @@ export const EVENT_TYPES = [
   'customer.subscription.past_due',
   'customer.subscription.recovered',
   'customer.subscription.deleted',
+  'customer.subscription.trial_will_end',
+  'customer.consent.rescinded',
   'order.paid',
   'order.refunded',
   'refund.requested',
@@ -215,7 +236,15 @@ export type DomainEvent<T extends EventType = EventType> = {
     provider: K extends LibraryEventType ? 'subscription-webhooks' : Provider;
     /** false for Sandbox / Xcode / LocalTesting / Xsolla dry runs. */
     livemode: boolean;
-    data: { object: EventObjectMap[K]; previous_attributes?: Partial<EventObjectMap[K]> };
+    data: {
+      object: EventObjectMap[K];
+      previous_attributes?: Partial<EventObjectMap[K]>;
+      /**
+       * Why, when the event alone does not say: `no_renewal_received` on a `customer.subscription.past_due`
+       * from the lifecycle sweep (the period ended and no renewal arrived within `lifecycle.renewalGraceMs`).
+       */
+      reason?: string;
+    };
     source: { notification_id: string; notification_type: string; subtype?: string };
   };
 }[T];

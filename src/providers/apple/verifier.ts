@@ -9,10 +9,11 @@ import type { ErrorCode } from '../../errors.js';
 import { APPLE_ROOT_CA_G3_DER } from './root-certificate.js';
 import {
   JWSRenewalInfoDecodedPayloadSchema,
+  JWSAppTransactionDecodedPayloadSchema,
   JWSTransactionDecodedPayloadSchema,
   ResponseBodyV2DecodedPayloadSchema,
 } from './schemas.js';
-import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload } from './schemas.js';
+import type { JWSAppTransactionDecodedPayload, JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload } from './schemas.js';
 
 /** Said with an untrusted root: the usual cause in development is a test chain the config does not list. */
 const TEST_CHAIN_HINT = ' (signed by a test chain? list its root in apple.rootCertificates or env APPLE_ROOT_CERTIFICATES, in tests and development only)';
@@ -59,6 +60,8 @@ export interface VerifiedAppleNotification {
   transaction?: JWSTransactionDecodedPayload;
   /** The decoded `data.signedRenewalInfo`, if present. */
   renewalInfo?: JWSRenewalInfoDecodedPayload;
+  /** The decoded `appData.signedAppTransactionInfo` (RESCIND_CONSENT), if present; checked like the nested transaction. */
+  appTransaction?: JWSAppTransactionDecodedPayload;
   /** The environment the notification belongs to, `null` if it names none. */
   environment: string | null;
   /** The notification's `signedDate` (ms since epoch). */
@@ -544,6 +547,13 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
               ? await decodeNestedStrict(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo')
               : decodeNested(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo');
 
+        const appTransaction =
+          appData?.signedAppTransactionInfo === undefined
+            ? undefined
+            : strictNested
+              ? await decodeNestedStrict(appData.signedAppTransactionInfo, JWSAppTransactionDecodedPayloadSchema, 'signedAppTransactionInfo')
+              : decodeNested(appData.signedAppTransactionInfo, JWSAppTransactionDecodedPayloadSchema, 'signedAppTransactionInfo');
+
         // Same precedence as Apple's library: the first container present names the app and environment.
         const source = data ?? summary ?? externalPurchaseToken ?? appData;
         let environment: string | null = null;
@@ -556,6 +566,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
 
         checkBundle(source?.bundleId, 'notification');
         if (transaction) checkBundle(transaction.bundleId, 'signedTransactionInfo');
+        if (appTransaction) checkBundle(appTransaction.bundleId, 'signedAppTransactionInfo');
         const payloadAppAppleId = source?.appAppleId;
         // Apple documents appAppleId as always present in Production; a Production payload without it, or
         // with another app's, is not for us (Apple's own library rejects both too).
@@ -569,6 +580,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
         const result: VerifiedAppleNotification = { payload, environment, signedDate: payload.signedDate };
         if (transaction) result.transaction = transaction;
         if (renewalInfo) result.renewalInfo = renewalInfo;
+        if (appTransaction) result.appTransaction = appTransaction;
         return result;
       } catch (error) {
         throw asLibraryError(error);
