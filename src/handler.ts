@@ -284,8 +284,9 @@ export function createSubscriptionWebhooks(
       ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier, maxRetries: 0, timeoutMs: Math.max(100, Math.floor(resolved.delivery.timeoutMs * 0.9)) })
       : appleApi;
   const appleActions = createAppleActions({ store: theStore, config: resolved, logger, api: appleApi, workerApi: appleWorkerApi });
-  // The lifecycle sweep asks Apple about overdue Apple subscriptions when the App Store Server API is configured.
-  const lifecycle = createLifecycle(ctx, apple?.api && verifier ? { apple: (sub) => checkAppleStatus(ctx, appleApi, sub) } : {});
+  // The lifecycle sweep asks Apple about overdue Apple subscriptions when the App Store Server API is configured
+  // (one attempt per sweep, like the worker's calls: a failure is retried by a later sweep).
+  const lifecycle = createLifecycle(ctx, apple?.api && verifier ? { apple: (sub) => checkAppleStatus(ctx, appleWorkerApi, sub) } : {});
   const { intervalMs } = resolved.lifecycle;
   const sweepSchedule = intervalMs !== null && lifecycle.supported ? createSweepSchedule(() => lifecycle.sweep(), intervalMs, logger) : null;
   const appleApiHooks = createAppleApiHooks(appleApi, async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response, logger);
