@@ -611,7 +611,7 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     case 'PRICE_CHANGE': {
       // `updated` only when something a user would see changed: the plan's name, price, commitment or product.
       const seen = (x: Subscription | null) => [x?.product_id, x?.pending_product_id, x?.current_period_end, ...PLAN_FIELDS.map((k) => x?.metadata?.[k])];
-      if (!same(seen(before), seen(next))) out.push('customer.subscription.updated');
+      if (before && !same(seen(before), seen(next))) out.push('customer.subscription.updated');
       break;
     }
     default:
