@@ -106,7 +106,7 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const { c, tx } = await subscribe(h, uid(), 'app-tx-p');
       const r = await h.notify('PRICE_CHANGE', undefined, { transaction: tx, renewalInfo: c.renewal({ renewalPrice: 12990, currency: 'USD' }) });
       expect(types(r.events)).toEqual([R, U]);
-      expect(r.events[1]!.data.object).toMatchObject({ metadata: { pending_price: { amount: 12990, currency: 'USD' } } });
+      expect((r.events[1]!.data.object as Subscription).metadata).toMatchObject({ pending_price: { amount: 12990, currency: 'USD' } });
       expect(r.events[1]!.data.previous_attributes).toEqual({ metadata: { pending_price: null } });
       const same = await h.notify('PRICE_CHANGE', undefined, { transaction: tx, renewalInfo: c.renewal({ renewalPrice: 12990, currency: 'USD' }) });
       expect(types(same.events)).toEqual([R]);
@@ -148,7 +148,7 @@ for (const [storeName, makeStore] of EVERY_STORE) {
         renewal_commitment: { commitmentRenewalPrice: 119880, commitmentAutoRenewStatus: 1 },
         descriptors: { display_name: 'Pro Plus' },
       });
-      expect(Object.keys(migrated.events[1]!.data.previous_attributes!.metadata as object).sort()).toEqual(['billing_plan_type', 'commitment', 'previous_contract_id', 'renewal_billing_plan_type', 'renewal_commitment']);
+      expect(Object.keys((migrated.events[1]!.data.previous_attributes as Partial<Subscription>).metadata!).sort()).toEqual(['billing_plan_type', 'commitment', 'previous_contract_id', 'renewal_billing_plan_type', 'renewal_commitment']);
       expect(after.status).toBe('active');
     });
   });

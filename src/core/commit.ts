@@ -64,7 +64,7 @@ export async function commitUnit<A extends Applied>(
       ? await applyEntitlementChanges(tx, applied.events, { products: ctx.config.products, pastDueActive: ctx.config.entitlements.pastDueActive }, ctx.config.delivery.now(),
           entitlementEventId(unit.provider, unit.unitId, applied.events.length), applied.touched)
       : [];
-    const plan = await planNotifications(tx, [...applied.events, ...changes], { appId, locale });
+    const plan = await planNotifications(tx, [...applied.events, ...changes], { appId, locale }, applied.touched);
     await tx.insertEvents(plan.events);
     const now = new Date(ctx.config.delivery.now()).toISOString();
     // Assigned, not accumulated: the store may run this function again after a conflict.

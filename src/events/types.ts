@@ -154,7 +154,11 @@ export interface ConsentRescinded {
   revoked_subscription_ids: string[];
 }
 
-/** Payload of `manual.notification`. */
+/**
+ * Payload of `manual.notification`. `entity`: the event's Subscription or Order (for `entitlement.granted` /
+ * `entitlement.revoked`: the subscription that grants the entitlement, whose settings decided); `userDid`:
+ * the user to tell (for an entitlement event, the user whose entitlements changed).
+ */
 export interface ManualNotification {
   type: EventType;
   data: { entity: Subscription | Order; userDid: string | null; context: Record<string, unknown> };
