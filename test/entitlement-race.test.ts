@@ -9,23 +9,19 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { EntitlementChange, Store, StoreTransaction } from '../src/index.js';
 import { appleHarness, PRODUCT, PRODUCT_YEARLY } from './helpers/apple-harness.js';
 import { createPgDriverStore, createPostgresStore } from './helpers/databases.js';
+import { gate } from './helpers/gate.js';
 
 const PRODUCTS = { [PRODUCT]: { entitlements: ['pro'] }, [PRODUCT_YEARLY]: { entitlements: ['pro'] } };
 const USERS = 12;
 
 /** Holds the next unit of work that reads a user's grants, right after the read, until `release()`. */
 function holdAfterGrantRead(store: Store) {
-  let armed = false;
-  let reached!: () => void;
-  let release!: () => void;
-  const atGate = new Promise<void>((r) => (reached = r));
-  const gate = new Promise<void>((r) => (release = r));
+  const g = gate();
   const held: Store = {
     ...store,
     transaction: (fn) =>
       store.transaction((tx) => {
-        if (!armed) return fn(tx);
-        armed = false;
+        if (!g.take()) return fn(tx);
         let once = true;
         const wrapped: StoreTransaction = {
           ...tx,
@@ -33,8 +29,7 @@ function holdAfterGrantRead(store: Store) {
             const grants = await tx.listEntitlementGrants!(userId);
             if (once) {
               once = false;
-              reached();
-              await gate;
+              await g.wait();
             }
             return grants;
           },
@@ -42,7 +37,7 @@ function holdAfterGrantRead(store: Store) {
         return fn(wrapped);
       }),
   };
-  return { store: held, arm: () => (armed = true), atGate, release: () => release() };
+  return { store: held, arm: g.arm, atGate: g.atGate, release: g.release };
 }
 
 for (const [name, create] of [

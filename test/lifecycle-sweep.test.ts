@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DomainEvent, EntitlementChange, Store, StoreTransaction, Subscription } from '../src/index.js';
 import { appleHarness, PRODUCT, sharedSigner, types } from './helpers/apple-harness.js';
 import { EVERY_STORE } from './helpers/databases.js';
+import { gate } from './helpers/gate.js';
 import { startFakeAppleApi, type FakeAppleApi } from './helpers/fake-apple-api.js';
 import { webhookReceiver } from './helpers/webhook-receiver.js';
 
@@ -26,28 +27,19 @@ const uid = () => `u_${Math.random().toString(36).slice(2)}`;
  * does, locking) the subscription. Either is a worst point for a second sweep to arrive.
  */
 function holdingStore(store: Store, where: 'before' | 'inside') {
-  let armed = false;
-  let reached!: () => void;
-  let release!: () => void;
-  const atGate = new Promise<void>((r) => (reached = r));
-  const gate = new Promise<void>((r) => (release = r));
+  const g = gate();
   const held: Store = {
     ...store,
     async transaction(fn) {
-      const holdHere = armed;
-      armed = false;
-      if (holdHere && where === 'before') {
-        reached();
-        await gate;
-      }
+      const holdHere = g.take();
+      if (holdHere && where === 'before') await g.wait();
       return store.transaction((tx) => {
         if (!holdHere || where === 'before') return fn(tx);
         const wrapped: StoreTransaction = {
           ...tx,
           async getSubscription(provider, contractId) {
             const sub = await tx.getSubscription(provider, contractId);
-            reached();
-            await gate;
+            await g.wait();
             return sub;
           },
         };
@@ -55,7 +47,7 @@ function holdingStore(store: Store, where: 'before' | 'inside') {
       });
     },
   };
-  return { store: held, arm: () => (armed = true), atGate, release: () => release() };
+  return { store: held, arm: g.arm, atGate: g.atGate, release: g.release };
 }
 
 let apple: FakeAppleApi;

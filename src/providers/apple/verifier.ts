@@ -488,8 +488,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
     return parseWith(schema, await verifySigned(jws), what);
   }
 
-  // Synchronous (one promise round trip less per nested JWS); called from the async verifyNotification,
-  // so whatever it throws still becomes a rejection of that promise.
+  // Synchronous; called from the async verifyNotification, so whatever it throws still becomes a rejection of that promise.
   function decodeNested<T>(jws: string, schema: z.ZodType<T>, what: string): T {
     // Not verified by default: the outer signature already covers these exact bytes.
     // Only the payload is read: its header (another ~4 KB certificate chain) and signature are not used.
@@ -534,25 +533,13 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
       try {
         const payload = parseWith(ResponseBodyV2DecodedPayloadSchema, await verifySigned(signedPayload), 'notification');
         const { data, summary, externalPurchaseToken, appData } = payload;
-        const transaction =
-          data?.signedTransactionInfo === undefined
-            ? undefined
-            : strictNested
-              ? await decodeNestedStrict(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo')
-              : decodeNested(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo');
-        const renewalInfo =
-          data?.signedRenewalInfo === undefined
-            ? undefined
-            : strictNested
-              ? await decodeNestedStrict(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo')
-              : decodeNested(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo');
-
-        const appTransaction =
-          appData?.signedAppTransactionInfo === undefined
-            ? undefined
-            : strictNested
-              ? await decodeNestedStrict(appData.signedAppTransactionInfo, JWSAppTransactionDecodedPayloadSchema, 'signedAppTransactionInfo')
-              : decodeNested(appData.signedAppTransactionInfo, JWSAppTransactionDecodedPayloadSchema, 'signedAppTransactionInfo');
+        const nested = async <T>(jws: string | undefined, schema: z.ZodType<T>, what: string): Promise<T | undefined> =>
+          jws === undefined ? undefined : strictNested ? decodeNestedStrict(jws, schema, what) : decodeNested(jws, schema, what);
+        const [transaction, renewalInfo, appTransaction] = await Promise.all([
+          nested(data?.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo'),
+          nested(data?.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo'),
+          nested(appData?.signedAppTransactionInfo, JWSAppTransactionDecodedPayloadSchema, 'signedAppTransactionInfo'),
+        ]);
 
         // Same precedence as Apple's library: the first container present names the app and environment.
         const source = data ?? summary ?? externalPurchaseToken ?? appData;
