@@ -11,6 +11,7 @@ import type { DomainEvent, EntitlementChange, Store, StoreTransaction, Subscript
 import { appleHarness, PRODUCT, sharedSigner, types } from './helpers/apple-harness.js';
 import { EVERY_STORE } from './helpers/databases.js';
 import { gate } from './helpers/gate.js';
+import { xsollaHarness } from './helpers/xsolla-harness.js';
 import { startFakeAppleApi, type FakeAppleApi } from './helpers/fake-apple-api.js';
 import { webhookReceiver } from './helpers/webhook-receiver.js';
 
@@ -150,6 +151,27 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(r).toMatchObject({ pastDue: 1 });
       const [pastDue] = await h.store.listEvents({ type: 'customer.subscription.past_due' });
       expect(pastDue!.data).toMatchObject({ previous_attributes: { status: 'trialing' }, reason: 'no_renewal_received' });
+    });
+
+    it('Xsolla: a subscription whose next charge never came becomes past_due (no API to ask); a trial gets trial_will_end', async () => {
+      const made = await makeStore();
+      open.push(made);
+      const clock = { now: Date.now() };
+      const x = xsollaHarness({ store: made.store, config: { products: { plan_pro: { entitlements: ['pro'] } }, delivery: { now: () => clock.now }, lifecycle: { intervalMs: null } } });
+      const paid = x.contract({ planId: 'plan_pro' });
+      expect((await x.post(paid.create())).status).toBe(204);
+      const trial = x.contract({ planId: 'plan_pro' });
+      expect((await x.post(trial.create({ trial: { value: 7, type: 'day' } }))).status).toBe(204);
+      expect((await x.hooks.subscriptions.get(trial.subscriptionId, 'xsolla'))!.status).toBe('trialing');
+      clock.now = paid.nextCharge() - 2 * DAY;
+      expect(await x.hooks.lifecycle.sweep()).toMatchObject({ trialWillEnd: 1, pastDue: 0 });
+      clock.now = paid.nextCharge() + 2 * DAY;
+      expect(await x.hooks.lifecycle.sweep()).toMatchObject({ pastDue: 2, appleChecked: 0 });
+      const [event] = await x.store.listEvents({ type: 'customer.subscription.past_due' });
+      expect(event!.provider).toBe('xsolla');
+      expect(event!.data).toMatchObject({ reason: 'no_renewal_received', object: { provider: 'xsolla' } });
+      expect(await x.hooks.entitlements.has(paid.userId, 'pro')).toBe(false);
+      expect(await x.hooks.lifecycle.sweep({ now: clock.now + DAY })).toMatchObject({ claimed: 0 });
     });
 
     it('run by the started delivery worker every lifecycle.intervalMs', async () => {

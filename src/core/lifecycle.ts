@@ -99,7 +99,7 @@ export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subsc
           type,
           created,
           provider: object.provider,
-          livemode: object.environment === 'Production' || object.environment === 'production',
+          livemode: object.environment === 'Production',
           data: { object, ...extra },
           source: { notification_id: unitId, notification_type: `lifecycle.${kind}` },
         }) as DomainEvent;
