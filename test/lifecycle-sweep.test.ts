@@ -7,7 +7,7 @@
  * real webhook receiver.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { DomainEvent, EntitlementChange, Store, StoreTransaction, Subscription } from '../src/index.js';
+import { memoryStore, type DomainEvent, type EntitlementChange, type Store, type StoreTransaction, type Subscription } from '../src/index.js';
 import { appleHarness, PRODUCT, sharedSigner, types } from './helpers/apple-harness.js';
 import { EVERY_STORE } from './helpers/databases.js';
 import { gate } from './helpers/gate.js';
@@ -253,3 +253,17 @@ for (const [storeName, makeStore] of EVERY_STORE) {
     }
   });
 }
+
+describe('lifecycle sweep: bad input and stores that cannot sweep', () => {
+  it('a bad `now` is INVALID_ARGUMENT; a store without claimSweepDue is CONFIG_INVALID for the sweep and the worker does not sweep with it', async () => {
+    const h = await appleHarness({ config: { lifecycle: { intervalMs: null } } });
+    await expect(h.hooks.lifecycle.sweep({ now: 'not a date' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', status: 400 });
+    const { claimSweepDue: _c, releaseSweepClaim: _r, ...rest } = memoryStore();
+    const custom = await appleHarness({ store: { ...rest, name: 'custom' } as Store, config: { lifecycle: { intervalMs: 10 } } });
+    await expect(custom.hooks.lifecycle.sweep()).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('claimSweepDue') });
+    custom.hooks.delivery.start();
+    await new Promise((r) => setTimeout(r, 50));
+    await custom.hooks.delivery.stop();
+    expect(custom.logger.errors).toEqual([]);
+  });
+});
