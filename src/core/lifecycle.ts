@@ -164,6 +164,7 @@ export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subsc
     }
     const at = options.now === undefined ? ctx.config.delivery.now() : readTime(options.now);
     const result: LifecycleSweepResult = { claimed: 0, trialWillEnd: 0, pastDue: 0, appleChecked: 0, failed: 0 };
+    const seen = new Set<string>();
     for (let batch = 0; batch < MAX_BATCHES; batch++) {
       const claimed = await store.claimSweepDue({
         now: new Date(at).toISOString(),
@@ -174,6 +175,9 @@ export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subsc
       });
       result.claimed += claimed.length;
       for (const c of claimed) {
+        // Claimed again within this sweep (released as not due, yet the store still finds it due): left to its claim's lapse.
+        if (seen.has(c.subscription.id)) continue;
+        seen.add(c.subscription.id);
         try {
           await settle(c, at, result, store);
         } catch (err) {
