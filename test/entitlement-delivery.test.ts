@@ -9,6 +9,7 @@ import type { DomainEvent, EntitlementChange, ManualNotification, Subscription, 
 import { appleHarness, PRODUCT, types } from './helpers/apple-harness.js';
 import { EVERY_STORE } from './helpers/databases.js';
 import { webhookReceiver } from './helpers/webhook-receiver.js';
+import { xsollaHarness } from './helpers/xsolla-harness.js';
 
 const PRODUCTS = { [PRODUCT]: { entitlements: ['pro'] } };
 const APP_ID = 'com.example.app.notifications';
@@ -72,6 +73,24 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       // The built-in notifier: the lifecycle messages the settings leave to it, never entitlement events.
       expect(notified.map((n) => `${n.eventType}:${n.userId}`)).toEqual([`customer.subscription.started:${user}`, `customer.subscription.deleted:${user}`, `customer.subscription.started:${other}`]);
       expect((second.events.find((e) => e.type === 'customer.subscription.started')!.data.object as Subscription).user_id).toBe(other);
+    });
+
+    it('Xsolla: the order named by external_id gives the subscription settings that take over entitlement.granted / revoked (manual.notification)', async () => {
+      const made = await makeStore();
+      open.push(made);
+      const x = xsollaHarness({ store: made.store, config: { products: { plan_pro: { entitlements: ['pro'] } }, lifecycle: { intervalMs: null } } });
+      const c = x.contract({ planId: 'plan_pro' });
+      const pending = await x.hooks.orders.create({
+        userId: c.userId, productId: 'plan_pro', provider: 'xsolla',
+        subscription_data: { notification_settings: { self_handle: true, include_events: ['entitlement.granted', 'entitlement.revoked'] } },
+      });
+      expect((await x.post(c.payment(991, { externalId: pending.no }))).status).toBe(204);
+      const created = await x.post(c.create());
+      if (!(await x.store.transaction(async (tx) => typeof tx.getLatestOrderByOriginNo === 'function'))) return; // no settings from a later order without it
+      expect(types(created.events).slice(-2)).toEqual(['entitlement.granted', 'manual.notification']);
+      expect(created.events.at(-1)!.data.object).toMatchObject({ type: 'entitlement.granted', data: { userDid: c.userId, entity: { provider: 'xsolla', contract_id: c.subscriptionId } } });
+      const ended = await x.post(c.cancel(x.now - 86_400_000));
+      expect(types(ended.events).slice(-2)).toEqual(['entitlement.revoked', 'manual.notification']);
     });
   });
 }
