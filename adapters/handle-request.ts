@@ -3,7 +3,7 @@ import { SubscriptionWebhooksError, type HandlerResponse, type HeadersLike, type
 // The default body timeout lives in the core, shared with `subscription-webhooks/callback`.
 export { DEFAULT_BODY_TIMEOUT_MS } from '../src/index.js';
 
-/** Who is calling the client transaction route: your session's user id, or null/undefined to answer 401. */
+/** Who is calling a client route (Apple transactions, Google purchase tokens): your session's user id, or null/undefined to answer 401. */
 export type GetUserId<Req> = (req: Req) => string | null | undefined | Promise<string | null | undefined>;
 
 /** One request as every adapter sees it: headers, a way to read the raw body, and the user (if any). */
@@ -20,7 +20,7 @@ export interface AdapterRequest {
 export async function handleRequest(hooks: SubscriptionWebhooks, route: RouteName, req: AdapterRequest): Promise<HandlerResponse> {
   try {
     let userId: string | null | undefined;
-    if (route === 'appleTransaction' && req.getUserId) {
+    if ((route === 'appleTransaction' || route === 'googlePurchase') && req.getUserId) {
       userId = await req.getUserId();
       if (!userId) return unauthorizedResponse();
     }

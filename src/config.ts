@@ -257,6 +257,8 @@ export interface SubscriptionWebhooksConfig {
     xsolla?: string;
     /** @default "/api/google/rtdn" */
     google?: string;
+    /** The client route for purchase tokens (needs `google.api`). @default "/api/google/purchases" */
+    googlePurchases?: string;
   };
   /** Largest request body accepted, in bytes (larger → 413 `BODY_TOO_LARGE`). @default 1048576 */
   maxBodyBytes?: number;
@@ -360,6 +362,7 @@ export const configSchema = z.strictObject({
       appleTransactions: z.string().startsWith('/').optional(),
       xsolla: z.string().startsWith('/').optional(),
       google: z.string().startsWith('/').optional(),
+      googlePurchases: z.string().startsWith('/').optional(),
     })
     .optional(),
   maxBodyBytes: z.number().int().positive().optional(),
@@ -397,7 +400,7 @@ export interface ResolvedConfig {
     /** Play Developer API credentials; `null` when not configured. */
     api: { clientEmail: string; privateKey: string; privateKeyId: string | undefined; tokenUrl: string; baseUrl: string } | null;
   } | null;
-  routes: { apple: string; appleTransactions: string; xsolla: string; google: string };
+  routes: { apple: string; appleTransactions: string; xsolla: string; google: string; googlePurchases: string };
   /** Product id → entitlements; `null` when `products` is not configured (no entitlements kept). */
   products: Readonly<Record<string, readonly string[]>> | null;
   entitlements: { pastDueActive: boolean };
@@ -649,6 +652,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
       appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',
       xsolla: c.routes?.xsolla ?? '/api/xsolla/webhooks',
       google: c.routes?.google ?? '/api/google/rtdn',
+      googlePurchases: c.routes?.googlePurchases ?? '/api/google/purchases',
     },
     maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024,
     appId: c.appId,

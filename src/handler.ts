@@ -251,6 +251,7 @@ export function createSubscriptionWebhooks(
     appleTransaction: appleTransactionRoute(ctx, requireVerifier),
     xsolla: xsollaRoute(ctx, requireXsolla),
     google: google.route(ctx),
+    googlePurchase: google.purchaseRoute(ctx),
   };
 
   async function handle(route: RouteName, request: HandlerRequest): Promise<HandlerResult> {
@@ -290,7 +291,10 @@ export function createSubscriptionWebhooks(
   const appleActions = createAppleActions({ store: theStore, config: resolved, logger, api: appleApi, workerApi: appleWorkerApi });
   // The lifecycle sweep asks Apple about overdue Apple subscriptions when the App Store Server API is configured
   // (one attempt per sweep, like the worker's calls: a failure is retried by a later sweep).
-  const lifecycle = createLifecycle(ctx, apple?.api && verifier ? { apple: (sub) => checkAppleStatus(ctx, appleWorkerApi, sub) } : {});
+  const lifecycle = createLifecycle(ctx, {
+    ...(apple?.api && verifier ? { apple: (sub: Subscription) => checkAppleStatus(ctx, appleWorkerApi, sub) } : {}),
+    ...google.statusCheck(ctx),
+  });
   const { intervalMs } = resolved.lifecycle;
   const sweepSchedule = intervalMs !== null && lifecycle.supported ? createSweepSchedule(() => lifecycle.sweep(), intervalMs, logger) : null;
   const appleApiHooks = createAppleApiHooks(appleApi, async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response, logger);
@@ -299,6 +303,7 @@ export function createSubscriptionWebhooks(
   if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransactions, route: 'appleTransaction' });
   if (resolved.xsolla) mounts.push({ path: resolved.routes.xsolla, route: 'xsolla' });
   if (resolved.google) mounts.push({ path: resolved.routes.google, route: 'google' });
+  if (resolved.google?.api) mounts.push({ path: resolved.routes.googlePurchases, route: 'googlePurchase' });
 
   return {
     routes: resolved.routes,

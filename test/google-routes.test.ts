@@ -4,6 +4,7 @@
  * events and state, duplicates, out of order, the API failing (5xx, 429) and retried, acknowledgements
  * retried after a failure, and an upgrade through `linkedPurchaseToken` kept on one contract.
  */
+import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Order } from '../src/index.js';
 import { createGooglePlayTestKit, type GooglePlayTestKit } from '../src/testing/index.js';
@@ -295,6 +296,159 @@ for (const [name, make] of EVERY_STORE) {
       const r = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', uniq('unknown'))));
       expect(r.status).toBe(200);
       expect(types(r.events)).toEqual([R]);
+    });
+
+    it('forged, expired, wrong audience, wrong service account, unverified email, unknown kid: 4xx with a stable code, nothing recorded', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: uniq('GPA') }));
+      const now = Math.floor(Date.now() / 1000);
+      const forged = (await import('node:crypto')).generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
+      const cases: Array<[Parameters<GooglePlayTestKit['push']>[1], number, string]> = [
+        [{ token: { privateKey: forged } }, 401, 'GOOGLE_TOKEN_INVALID'],
+        [{ token: { iat: now - 7200, exp: now - 3600 } }, 401, 'GOOGLE_TOKEN_EXPIRED'],
+        [{ token: { audience: 'https://elsewhere.example.com/push' } }, 401, 'GOOGLE_AUDIENCE_MISMATCH'],
+        [{ token: { email: 'intruder@evil.iam.gserviceaccount.com' } }, 403, 'GOOGLE_SERVICE_ACCOUNT_MISMATCH'],
+        [{ token: { email_verified: false } }, 403, 'GOOGLE_SERVICE_ACCOUNT_MISMATCH'],
+        [{ token: { kid: 'not-a-google-key' } }, 401, 'GOOGLE_TOKEN_INVALID'],
+        [{ authorization: null }, 401, 'GOOGLE_AUTH_MISSING'],
+      ];
+      for (const [opts, status, code] of cases) {
+        const r = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', token), opts));
+        expect([r.status, r.body.error?.code], code).toEqual([status, code]);
+      }
+      expect(await h.nothingRecorded()).toBe(true);
+    });
+
+    it('a kid rotation: a push signed with the new key verifies (the key set is fetched again)', async () => {
+      const own = await createGooglePlayTestKit();
+      try {
+        const db = await make();
+        open.push(db);
+        const h = await googleHarness({ store: db.store, kit: own });
+        expect((await h.post(own.push({ testNotification: {} }))).status).toBe(200);
+        own.rotateKey({ retireOld: true });
+        const r = await h.post(own.push({ testNotification: {} }));
+        expect(r.status).toBe(200);
+        expect(types(r.events)).toEqual([R, 'test.notification']);
+        expect(await h.store.countNotifications('google')).toBe(2);
+      } finally {
+        await own.close();
+      }
+    });
+
+    it('an older read of the API, committed after a newer one, changes nothing', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const start = Date.now();
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      const stored = await h.sub(token);
+      const { applyGoogleNotification } = await import('../src/providers/google/apply.js');
+      const purchase = kit.subscriptionPurchase({ productId: PRODUCT, state: 'SUBSCRIPTION_STATE_CANCELED', acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      const { subscriptionPurchaseV2Schema } = await import('../src/providers/google/schemas.js');
+      const result = await h.store.transaction((tx) =>
+        applyGoogleNotification(
+          tx,
+          {
+            notificationId: uniq('late'),
+            notificationType: 'SUBSCRIPTION_CANCELED',
+            eventTime: start,
+            fetchedAt: Date.parse(String(stored!.metadata.google_fetched_at)) - 1,
+            decoded: {},
+            purchaseToken: token,
+            contractId: token,
+            subscription: subscriptionPurchaseV2Schema.parse(purchase),
+          },
+          h.logger,
+        ),
+      );
+      expect(result.stale).toBe(true);
+      expect(types(result.events)).toEqual([R]);
+      expect((await h.sub(token))?.status).toBe('active');
+    });
+
+    it('the lifecycle sweep asks Google about an overdue subscription: a renewal we never heard of is applied once; an unknown purchase goes past_due', async () => {
+      const h = await setup({ lifecycle: { intervalMs: null, renewalGraceMs: 1000 } });
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      const start = Date.now() - 40 * DAY;
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      // Google renewed it; the RTDN never arrived.
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true, startTime: start, expiryTime: start + 60 * DAY }));
+      const first = await h.hooks.lifecycle.sweep();
+      expect(first).toMatchObject({ pastDue: 0, failed: 0 });
+      expect((await h.sub(token))).toMatchObject({ status: 'active', latest_transaction_id: `${orderId}..0`, current_period_end: new Date(start + 60 * DAY).toISOString() });
+      expect((await orderOf(h, `${orderId}..0`))?.status).toBe('paid');
+      const renewedEvents = (await h.store.listEvents({ type: 'customer.subscription.renewed' })).filter((e) => (e.data.object as { contract_id: string }).contract_id === token);
+      expect(renewedEvents).toHaveLength(1);
+      await h.hooks.lifecycle.sweep();
+      expect((await h.store.listEvents({ type: 'customer.subscription.renewed' })).filter((e) => (e.data.object as { contract_id: string }).contract_id === token)).toHaveLength(1);
+
+      const gone = uniq('tok');
+      await h.notify('SUBSCRIPTION_PURCHASED', gone, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      kit.script({ status: 410, match: `subscriptionsv2/tokens/${gone}` });
+      await h.hooks.lifecycle.sweep();
+      expect((await h.sub(gone))?.status).toBe('past_due');
+    });
+
+    it('client route: a posted purchase token is read from Google, bound to the signed-in poster, deduplicated with the notification, refused to another user', async () => {
+      const db = await make();
+      open.push(db);
+      const h = await googleHarness({ store: db.store, kit, expressOptions: { getUserId: (req) => (req.headers['x-user-id'] as string | undefined) ?? null } });
+      const postAs = async (userId: string | null, body: unknown) => {
+        const before = h.seen.length;
+        let req = request(h.app).post(h.hooks.routes.googlePurchases).set('content-type', 'application/json');
+        if (userId) req = req.set('x-user-id', userId);
+        const res = await req.send(JSON.stringify(body));
+        return { status: res.status, body: res.body as Record<string, unknown> & { error?: { code: string } }, events: h.seen.slice(before) };
+      };
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId }));
+      const first = await postAs('alice', { purchaseToken: token });
+      expect(first.status).toBe(200);
+      expect(first.body).toMatchObject({ processed: true, purchaseToken: token, orderId, productId: PRODUCT, userId: 'alice', status: 'active' });
+      expect(types(first.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
+      expect((await h.sub(token))?.user_id).toBe('alice');
+      // Google's notification of the same purchase: the order is already paid, nothing new.
+      const rtdn = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', token)));
+      expect(types(rtdn.events)).toEqual([R]);
+      const again = await postAs('alice', { purchaseToken: token });
+      expect(again.body).toMatchObject({ duplicate: true, userId: 'alice' });
+      const stranger = await postAs('mallory', { purchaseToken: token });
+      expect([stranger.status, stranger.body.error?.code]).toEqual([409, 'SUBSCRIPTION_OWNED_BY_OTHER_USER']);
+      expect(JSON.stringify(stranger.body)).not.toContain('alice');
+      const anonymous = await request(h.app).post(h.hooks.routes.googlePurchases).set('content-type', 'application/json').send(JSON.stringify({ purchaseToken: token }));
+      expect(anonymous.status).toBe(401);
+      // A renewal Google made since: the post records it once.
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true, expiryTime: Date.now() + 60 * DAY }));
+      // Posted first by someone else: refused, and nothing of it recorded.
+      const early = await postAs('mallory', { purchaseToken: token });
+      expect([early.status, early.body.error?.code]).toEqual([409, 'SUBSCRIPTION_OWNED_BY_OTHER_USER']);
+      expect(await h.store.getNotification('google', `client:${token}:${orderId}..0`)).toBeNull();
+      expect(await orderOf(h, `${orderId}..0`)).toBeNull();
+      const renewed = await postAs('alice', { purchaseToken: token });
+      expect(types(renewed.events)).toEqual([R, S('renewed'), 'order.paid']);
+      // Bought before sign-in (no obfuscated account id): first seen through Google, then bound to the first poster.
+      const ownerless = uniq('tok');
+      await h.notify('SUBSCRIPTION_PURCHASED', ownerless, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
+      expect((await h.sub(ownerless))?.user_id).toBeNull();
+      const bound = await postAs('carol', { purchaseToken: ownerless });
+      expect(bound.body).toMatchObject({ userId: 'carol' });
+      expect(bound.body.duplicate).toBeUndefined();
+      expect(types(bound.events)).toEqual([R, S('updated')]);
+      expect(bound.events[1]!.data.previous_attributes).toEqual({ user_id: null });
+      expect((await h.sub(ownerless))?.user_id).toBe('carol');
+      // One-time products, and bad input.
+      const coins = uniq('tok');
+      kit.setProduct('coins_100', coins, { purchaseState: 0, acknowledgementState: 1, orderId: uniq('GPA'), purchaseTimeMillis: String(Date.now()) });
+      const bought = await postAs('bob', { purchaseToken: coins, productId: 'coins_100', type: 'inapp' });
+      expect(types(bought.events)).toEqual([R, 'order.paid']);
+      expect(bought.events[1]!.data.object).toMatchObject({ user_id: 'bob', product_id: 'coins_100' });
+      expect([(await postAs('bob', { purchaseToken: coins, type: 'inapp' })).status]).toEqual([400]);
+      expect((await postAs('bob', { purchaseToken: '' })).body.error?.code).toBe('BODY_INVALID');
+      const unknown = await postAs('bob', { purchaseToken: uniq('nope') });
+      expect([unknown.status, unknown.body.error?.code]).toEqual([404, 'GOOGLE_API_NOT_FOUND']);
     });
 
     it('entitlements follow Google subscriptions', async () => {

@@ -5,7 +5,7 @@ import type { Logger } from '../logger.js';
 import type { Store } from '../store/types.js';
 
 /** Routes the core handles. */
-export type RouteName = 'apple' | 'appleTransaction' | 'xsolla' | 'google';
+export type RouteName = 'apple' | 'appleTransaction' | 'xsolla' | 'google' | 'googlePurchase';
 
 /** Request headers: a Fetch `Headers`, or a Node-style record. */
 export type HeadersLike = Headers | Record<string, string | string[] | undefined>;

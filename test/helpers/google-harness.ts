@@ -1,7 +1,7 @@
 import express from 'express';
 import request from 'supertest';
 import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Store, type SubscriptionWebhooksConfig } from '../../src/index.js';
-import { subscriptionWebhooks } from '../../adapters/express.js';
+import { subscriptionWebhooks, type ExpressOptions } from '../../adapters/express.js';
 import { createGooglePlayTestKit, type GooglePlayPush, type GooglePlayTestKit } from '../../src/testing/index.js';
 import { recordingLogger } from './apple-harness.js';
 
@@ -13,6 +13,8 @@ export interface GoogleHarnessOptions {
   kit?: GooglePlayTestKit;
   /** More config (products, delivery, ...). */
   config?: Omit<SubscriptionWebhooksConfig, 'google' | 'store' | 'logger'>;
+  /** Options of the Express adapter (getUserId for the client route). */
+  expressOptions?: ExpressOptions;
 }
 
 export interface GooglePost {
@@ -31,7 +33,7 @@ export async function googleHarness(options: GoogleHarnessOptions = {}) {
   const store = options.store ?? memoryStore();
   const hooks = createSubscriptionWebhooks({ google: kit.config(), store, logger, ...options.config });
   const app = express();
-  app.use(subscriptionWebhooks(hooks));
+  app.use(subscriptionWebhooks(hooks, options.expressOptions));
   const seen: DomainEvent[] = [];
   hooks.bus.subscribe((e) => {
     seen.push(e);

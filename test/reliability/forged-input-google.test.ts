@@ -191,7 +191,7 @@ describe('forged and malformed Google Play pushes, generated (fast-check, fixed 
     await fc.assert(
       fc.asyncProperty(fc.array(bodyMutation, { minLength: 1, maxLength: 2 }), async (mutations) => {
         tally.body += 1;
-        let b = utf8(validBody);
+        let b: Buffer = utf8(validBody);
         for (const m of mutations) {
           try {
             b = m.apply(b);

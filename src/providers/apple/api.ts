@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { SubscriptionWebhooksError, type ErrorCode } from '../../errors.js';
 import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload } from './schemas.js';
 import { createAppleVerifier, type AppleVerifier, type VerifiedAppleNotification } from './verifier.js';
+import { retryWait, type RetryPolicy } from '../retry-wait.js';
 
 /** Environments the App Store Server API serves. */
 export type AppStoreServerApiEnvironment = 'Production' | 'Sandbox';
@@ -542,6 +543,7 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
   }
 
   const backoff = (attempt: number) => Math.min(maxRetryDelayMs, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  const retryPolicy: RetryPolicy = { maxRetries, maxDelayMs: maxRetryDelayMs, backoff };
 
   async function call<T>(
     method: 'GET' | 'POST' | 'PUT',
@@ -565,8 +567,9 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (cause) {
-        if (attempt < maxRetries) {
-          await sleep(backoff(attempt));
+        const wait = retryWait(null, null, attempt, retryPolicy);
+        if (wait !== null) {
+          await sleep(wait);
           continue;
         }
         throw new AppStoreServerApiError('APPLE_API_UNAVAILABLE', `App Store Server API unreachable (${endpoint})`, { httpStatus: null, endpoint }, { cause });
@@ -605,20 +608,16 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
           details,
         );
       }
+      const retryAfterMs = res.status === 429 ? parseRetryAfter(res.headers.get('retry-after'), now()) : null;
+      const wait = retryWait(res.status, retryAfterMs, attempt, retryPolicy);
+      if (wait !== null) {
+        await sleep(wait);
+        continue;
+      }
       if (res.status === 429) {
-        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now());
-        const wait = retryAfterMs ?? backoff(attempt);
-        if (attempt < maxRetries && wait <= maxRetryDelayMs) {
-          await sleep(wait);
-          continue;
-        }
         throw new AppStoreServerApiError('APPLE_API_RATE_LIMITED', `App Store Server API rate limit exceeded (${endpoint})${said}`, { ...details, retryAfterMs });
       }
       if (res.status >= 500) {
-        if (attempt < maxRetries) {
-          await sleep(backoff(attempt));
-          continue;
-        }
         throw new AppStoreServerApiError('APPLE_API_UNAVAILABLE', `App Store Server API failed with ${res.status} after ${attempt + 1} attempts (${endpoint})${said}`, details);
       }
       const code: ErrorCode = res.status === 404 ? 'APPLE_API_NOT_FOUND' : 'APPLE_API_ERROR';

@@ -3,6 +3,7 @@ import { SignJWT } from 'jose';
 import type { z } from 'zod';
 import { SubscriptionWebhooksError, type ErrorCode } from '../../errors.js';
 import { parseRetryAfter } from '../apple/api.js';
+import { retryWait, type RetryPolicy } from '../retry-wait.js';
 import { productPurchaseSchema, subscriptionPurchaseV2Schema, type ProductPurchase, type SubscriptionPurchaseV2 } from './schemas.js';
 
 /** The OAuth scope of the Play Developer API. */
@@ -84,6 +85,7 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
   const now = options.now ?? Date.now;
   const doFetch = options.fetch ?? globalThis.fetch;
   const backoff = (attempt: number) => Math.min(maxRetryDelayMs, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+  const retryPolicy: RetryPolicy = { maxRetries, maxDelayMs: maxRetryDelayMs, backoff };
 
   let cached: { token: string; expiresAt: number } | null = null;
   let exchanging: Promise<string> | null = null;
@@ -101,8 +103,9 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
         res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
         text = await res.text();
       } catch (cause) {
-        if (attempt < maxRetries) {
-          await sleep(backoff(attempt));
+        const wait = retryWait(null, null, attempt, retryPolicy);
+        if (wait !== null) {
+          await sleep(wait);
           continue;
         }
         throw new GooglePlayApiError('GOOGLE_API_UNAVAILABLE', `Google Play Developer API unreachable (${what})`, { httpStatus: null }, { cause });
@@ -113,20 +116,16 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
         attempt--;
         continue;
       }
+      const retryAfterMs = res.status === 429 ? parseRetryAfter(res.headers.get('retry-after'), now()) : null;
+      const wait = retryWait(res.status, retryAfterMs, attempt, retryPolicy);
+      if (wait !== null) {
+        await sleep(wait);
+        continue;
+      }
       if (res.status === 429) {
-        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now());
-        const wait = retryAfterMs ?? backoff(attempt);
-        if (attempt < maxRetries && wait <= maxRetryDelayMs) {
-          await sleep(wait);
-          continue;
-        }
         throw new GooglePlayApiError('GOOGLE_API_RATE_LIMITED', `Google Play Developer API rate limit (${what})${said}`, { httpStatus: 429, retryAfterMs });
       }
       if (res.status >= 500) {
-        if (attempt < maxRetries) {
-          await sleep(backoff(attempt));
-          continue;
-        }
         throw new GooglePlayApiError('GOOGLE_API_UNAVAILABLE', `Google Play Developer API failed with ${res.status} after ${attempt + 1} attempts (${what})${said}`, { httpStatus: res.status });
       }
       if (res.status === 401 || res.status === 403) {

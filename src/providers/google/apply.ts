@@ -1,6 +1,7 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
 import { eventId, nameUuid, stableId } from '../../ids.js';
+import { SubscriptionWebhooksError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { StoreTransaction } from '../../store/types.js';
 import type { GoogleMoney, ProductPurchase, SubscriptionPurchaseV2 } from './schemas.js';
@@ -25,6 +26,8 @@ export interface GoogleInput {
   voided?: { orderId: string; productType?: number; refundType?: number; voidedReason?: number };
   /** Config `transfer`. */
   transfer?: 'to_new_user' | 'keep';
+  /** The app's signed-in user who posted the purchase token (the client route): an ownerless purchase is bound to them. */
+  userId?: string;
 }
 
 /** Result of applying one notification inside a transaction. */
@@ -97,7 +100,14 @@ const EXPECTED: Readonly<Record<string, readonly string[]>> = {
   SUBSCRIPTION_EXPIRED: ['SUBSCRIPTION_STATE_EXPIRED', 'SUBSCRIPTION_STATE_CANCELED'],
   SUBSCRIPTION_REVOKED: ['SUBSCRIPTION_STATE_EXPIRED', 'SUBSCRIPTION_STATE_CANCELED'],
 };
-const PAYMENT_TYPES = new Set(['SUBSCRIPTION_PURCHASED', 'SUBSCRIPTION_RENEWED', 'SUBSCRIPTION_RECOVERED']);
+/** `CLIENT_PURCHASE`: a purchase token the app's client posted (the client route). */
+const PAYMENT_TYPES = new Set(['SUBSCRIPTION_PURCHASED', 'SUBSCRIPTION_RENEWED', 'SUBSCRIPTION_RECOVERED', 'CLIENT_PURCHASE']);
+const PURCHASE_TYPES = new Set(['SUBSCRIPTION_PURCHASED', 'CLIENT_PURCHASE']);
+
+/** A signed-in poster of someone else's purchase learns nothing about it and changes nothing. */
+function checkOwner(owner: string | null, caller: string | undefined): void {
+  if (caller !== undefined && owner !== null && owner !== caller) throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
+}
 const UPDATE_TYPES = new Set(['SUBSCRIPTION_PRICE_CHANGE_CONFIRMED', 'SUBSCRIPTION_PRICE_CHANGE_UPDATED', 'SUBSCRIPTION_DEFERRED', 'SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED']);
 
 /**
@@ -133,7 +143,16 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   const payOrder = async (o: { orderId: string; productId: string; originNo: string | null; accountId: string | undefined; renewal: boolean; amount: number | null; currency: string | null; paidAt: string | null; userId: string | null }): Promise<{ order: Order; fresh: boolean }> => {
     const byNo = o.accountId ? await tx.getOrderByNo(o.accountId) : null;
     const byTrade = await tx.getOrderByTradeNo('google', o.orderId);
-    if (byTrade && byTrade.status !== 'pending') return { order: byTrade, fresh: false };
+    checkOwner(byTrade?.user_id ?? (byNo && !o.renewal ? byNo.user_id : null), input.userId);
+    if (byTrade && byTrade.status !== 'pending') {
+      // An ownerless order (bought before sign-in) is bound to the first signed-in poster.
+      if (byTrade.user_id === null && input.userId !== undefined) {
+        const bound = { ...byTrade, user_id: input.userId, updated: created };
+        await tx.saveOrder(bound);
+        return { order: bound, fresh: false };
+      }
+      return { order: byTrade, fresh: false };
+    }
     // The app's pending order (its no = obfuscatedExternalAccountId) pays for a purchase, never for a renewal.
     const claimable = byNo && byNo.status === 'pending' && !o.renewal ? byNo : null;
     if (o.accountId && !byNo && !o.renewal) logger.warn({ obfuscatedExternalAccountId: o.accountId, orderId: o.orderId }, 'obfuscatedExternalAccountId matches no order: recording the purchase without a user (create orders with hooks.orders.create)');
@@ -144,7 +163,7 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
       trade_no: o.orderId,
       origin_no: o.originNo,
       status: 'paid',
-      user_id: base?.user_id ?? o.userId ?? (byNo && !o.renewal ? byNo.user_id : null),
+      user_id: base?.user_id ?? o.userId ?? (byNo && !o.renewal ? byNo.user_id : null) ?? input.userId ?? null,
       product_id: o.productId,
       provider: 'google',
       amount: o.amount ?? base?.amount ?? null,
@@ -202,7 +221,7 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   if (input.product) {
     const { productId, purchase } = input.product;
     // Pending (2) is not paid yet; canceled (1) is a pending purchase that never completed.
-    if (input.notificationType !== 'ONE_TIME_PRODUCT_PURCHASED' || purchase.purchaseState !== 0 || !purchase.orderId) return result;
+    if ((input.notificationType !== 'ONE_TIME_PRODUCT_PURCHASED' && input.notificationType !== 'CLIENT_PURCHASE') || purchase.purchaseState !== 0 || !purchase.orderId) return result;
     const paid = await payOrder({
       orderId: purchase.orderId,
       productId,
@@ -228,6 +247,7 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   const expiry = item.expiryTime ? Date.parse(item.expiryTime) : null;
   const status = statusOf(s, expiry, input.fetchedAt);
   const before = await tx.getSubscription('google', input.contractId);
+  checkOwner(before?.user_id ?? null, input.userId);
   const replaced = s.canceledStateContext?.replacementCancellation !== undefined;
   const currentToken = typeof before?.metadata?.google_purchase_token === 'string' ? before.metadata.google_purchase_token : null;
   // About a purchase token the chain has moved past (an upgrade replaced it): its end is not the contract's end.
@@ -249,7 +269,7 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
       productId: item.productId,
       originNo: input.contractId,
       accountId: byNoOwner,
-      renewal: renewal || type !== 'SUBSCRIPTION_PURCHASED',
+      renewal: renewal || !PURCHASE_TYPES.has(type),
       amount: googleMilliunits(item.autoRenewingPlan?.recurringPrice),
       currency: item.autoRenewingPlan?.recurringPrice?.currencyCode ?? null,
       paidAt: renewal ? null : iso(s.startTime),
@@ -296,6 +316,7 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     next.setting_id = typeof o.metadata?.setting_id === 'string' ? o.metadata.setting_id : null;
   }
   if (next.user_id === null && orderUser !== null) next.user_id = orderUser;
+  if (next.user_id === null && input.userId !== undefined) next.user_id = input.userId;
   // Facts of the snapshot: the state Google holds now.
   const previousProduct = before?.product_id ?? item.productId;
   next.product_id = item.productId;
@@ -328,12 +349,13 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   const upgradedFrom = before && input.purchaseToken !== currentToken && previousProduct !== item.productId ? previousProduct : null;
   switch (type) {
     case 'SUBSCRIPTION_PURCHASED':
+    case 'CLIENT_PURCHASE':
     case 'SUBSCRIPTION_RENEWED':
     case 'SUBSCRIPTION_RECOVERED':
       if (!paid?.fresh) break; // the order was recorded already: nothing new happened
       if (!before || wasEnded) out.push('customer.subscription.started');
       else if (upgradedFrom !== null) out.push('customer.subscription.upgraded');
-      else if (type === 'SUBSCRIPTION_PURCHASED') out.push('customer.subscription.updated');
+      else if (type === 'SUBSCRIPTION_PURCHASED' || (type === 'CLIENT_PURCHASE' && !renewal)) out.push('customer.subscription.updated');
       else {
         if (type === 'SUBSCRIPTION_RECOVERED') out.push('customer.subscription.recovered');
         out.push('customer.subscription.renewed');

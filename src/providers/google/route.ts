@@ -53,6 +53,16 @@ export function googleNotificationType(n: DeveloperNotification): string {
 /** The inbox id under which a purchase token linked into a chain records its contract (`linkedPurchaseToken`). */
 export const tokenAliasId = (purchaseToken: string) => `token:${purchaseToken}`;
 
+/** The contract of a purchase token: its own subscription, else the one it was linked into, else its `linkedPurchaseToken`'s. */
+export async function contractOfToken(ctx: CoreContext, token: string, linked: string | undefined): Promise<string> {
+  if (await ctx.store.getSubscription('google', token)) return token;
+  const alias = await ctx.store.getNotification('google', tokenAliasId(token));
+  const named = (alias?.payload as { contract_id?: unknown } | null)?.contract_id;
+  if (typeof named === 'string') return named;
+  if (linked) return contractOfToken(ctx, linked, undefined);
+  return token;
+}
+
 /** JSON round trip: as stored and emitted (no undefined). */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
 
@@ -65,16 +75,6 @@ export function googleRoute(
   ctx: CoreContext,
   deps: () => { config: GoogleRouteConfig; verifier: ReturnType<typeof createPushTokenVerifier>; api: GooglePlayApi | null },
 ): RouteModule {
-  /** The contract of a purchase token: its own subscription, else the one it was linked into, else its `linkedPurchaseToken`'s. */
-  async function contractOf(token: string, linked: string | undefined): Promise<string> {
-    if (await ctx.store.getSubscription('google', token)) return token;
-    const alias = await ctx.store.getNotification('google', tokenAliasId(token));
-    const named = (alias?.payload as { contract_id?: unknown } | null)?.contract_id;
-    if (typeof named === 'string') return named;
-    if (linked) return contractOf(linked, undefined);
-    return token;
-  }
-
   return {
     errorResponse: googleErrorResponse,
     async handle(request: HandlerRequest): Promise<HandlerResult> {
@@ -126,7 +126,7 @@ export function googleRoute(
         const s = api ? await missing(() => api.getSubscription(token)) : null;
         if (s) {
           input.subscription = s;
-          input.contractId = await contractOf(token, s.linkedPurchaseToken);
+          input.contractId = await contractOfToken(ctx, token, s.linkedPurchaseToken);
           reads = { subscriptions: [{ provider: 'google', contractId: input.contractId }] };
         }
         purchase = s;
@@ -145,53 +145,63 @@ export function googleRoute(
           refundType: v.refundType,
           voidedReason: typeof v.voidedReason === 'number' ? v.voidedReason : undefined,
         };
-        if (v.productType === 1) input.contractId = await contractOf(v.purchaseToken, undefined);
+        if (v.productType === 1) input.contractId = await contractOfToken(ctx, v.purchaseToken, undefined);
         reads = { orderTradeNos: [{ provider: 'google', tradeNo: v.orderId }] };
       }
       input.decoded = plain({ ...n, ...(purchase ? { purchase } : {}), messageId, publishTime: message.publishTime ?? message.publish_time });
 
-      const receivedAt = new Date().toISOString();
-      const inbox: InboxRecord = {
-        provider: 'google',
-        notification_id: messageId,
-        notification_type: type,
-        subtype: null,
-        environment: input.subscription?.testPurchase !== undefined || input.product?.purchase.purchaseType === 0 ? 'Sandbox' : purchase ? 'Production' : null,
-        signed_at: new Date(n.eventTimeMillis).toISOString(),
-        received_at: receivedAt,
-        raw_body: rawBodyText(request.rawBody),
-        payload: input.decoded,
-      };
-      let actionRows = 0;
-      const outcome = await commitNotification(
-        ctx,
-        inbox,
-        async (tx) => {
-          const applied = await applyGoogleNotification(tx, input, ctx.logger);
-          // Later notifications for a token linked into a chain find its contract through this row.
-          if (input.contractId && input.purchaseToken && input.contractId !== input.purchaseToken && input.subscription) {
-            await tx.insertNotification({
-              provider: 'google',
-              notification_id: tokenAliasId(input.purchaseToken),
-              notification_type: 'PURCHASE_TOKEN_LINK',
-              subtype: null,
-              environment: inbox.environment,
-              signed_at: inbox.signed_at,
-              received_at: receivedAt,
-              raw_body: '',
-              payload: { contract_id: input.contractId, linked_purchase_token: input.subscription.linkedPurchaseToken ?? null },
-            });
-          }
-          const rows = applied.acknowledge ? googleActionRows(applied.events, new Date(ctx.config.delivery.now()).toISOString()) : [];
-          if (rows.length > 0) await tx.insertDeliveries(rows);
-          actionRows = rows.length;
-          return applied;
-        },
-        reads,
-      );
+      const outcome = await commitGoogleNotification(ctx, input, { rawBody: rawBodyText(request.rawBody), reads, hasPurchase: Boolean(purchase) });
       if (outcome.duplicate) return duplicate();
-      if (actionRows > 0) ctx.onDeliveriesEnqueued?.();
       return { response: answer(200, { processed: true, messageId, notificationType: type }), events: outcome.events };
     },
   };
+}
+
+/**
+ * Commits one Google notification (or a state read the lifecycle sweep made): the inbox row, the state
+ * change and its events, the alias row of a purchase token linked into a chain, and the acknowledgement
+ * row of a purchase that needs one, in one transaction.
+ */
+export async function commitGoogleNotification(ctx: CoreContext, input: GoogleInput, options: { rawBody: string; reads: NotificationReads; hasPurchase: boolean }) {
+  const receivedAt = new Date().toISOString();
+  const inbox: InboxRecord = {
+    provider: 'google',
+    notification_id: input.notificationId,
+    notification_type: input.notificationType,
+    subtype: null,
+    environment: input.subscription?.testPurchase !== undefined || input.product?.purchase.purchaseType === 0 ? 'Sandbox' : options.hasPurchase ? 'Production' : null,
+    signed_at: new Date(input.eventTime).toISOString(),
+    received_at: receivedAt,
+    raw_body: options.rawBody,
+    payload: input.decoded,
+  };
+  let actionRows = 0;
+  const outcome = await commitNotification(
+    ctx,
+    inbox,
+    async (tx) => {
+      const applied = await applyGoogleNotification(tx, input, ctx.logger);
+      // Later notifications for a token linked into a chain find its contract through this row.
+      if (input.contractId && input.purchaseToken && input.contractId !== input.purchaseToken && input.subscription) {
+        await tx.insertNotification({
+          provider: 'google',
+          notification_id: tokenAliasId(input.purchaseToken),
+          notification_type: 'PURCHASE_TOKEN_LINK',
+          subtype: null,
+          environment: inbox.environment,
+          signed_at: inbox.signed_at,
+          received_at: receivedAt,
+          raw_body: '',
+          payload: { contract_id: input.contractId, linked_purchase_token: input.subscription.linkedPurchaseToken ?? null },
+        });
+      }
+      const rows = applied.acknowledge ? googleActionRows(applied.events, new Date(ctx.config.delivery.now()).toISOString()) : [];
+      if (rows.length > 0) await tx.insertDeliveries(rows);
+      actionRows = rows.length;
+      return applied;
+    },
+    options.reads,
+  );
+  if (!outcome.duplicate && actionRows > 0) ctx.onDeliveriesEnqueued?.();
+  return outcome;
 }

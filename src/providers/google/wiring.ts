@@ -7,13 +7,19 @@ import { createGoogleActions } from './actions.js';
 import { createGooglePlayApi, type GooglePlayApi } from './api.js';
 import { createPushTokenVerifier } from './oidc.js';
 import { googleRoute } from './route.js';
+import { googlePurchaseRoute } from './client-route.js';
+import { checkGoogleStatus } from './status.js';
+import type { ProviderStatusCheck } from '../../core/lifecycle.js';
 
 /**
  * Google Play for one `createSubscriptionWebhooks`: the push route, and the acknowledgement delivery target.
  * The route's API client retries within the request; the worker's makes one attempt per delivery attempt,
  * ended before the worker's own timeout.
  */
-export function createGooglePlay(resolved: ResolvedConfig, logger: Logger): { route(ctx: CoreContext): RouteModule; targets: ActionTargets; api: GooglePlayApi | null } {
+export function createGooglePlay(
+  resolved: ResolvedConfig,
+  logger: Logger,
+): { route(ctx: CoreContext): RouteModule; purchaseRoute(ctx: CoreContext): RouteModule; targets: ActionTargets; api: GooglePlayApi | null; statusCheck(ctx: CoreContext): { google?: ProviderStatusCheck } } {
   const g = resolved.google;
   const apiOf = (extra: { maxRetries?: number; timeoutMs?: number } = {}): GooglePlayApi | null =>
     g?.api ? createGooglePlayApi({ packageName: g.packageName, ...g.api, ...extra }) : null;
@@ -30,6 +36,9 @@ export function createGooglePlay(resolved: ResolvedConfig, logger: Logger): { ro
         }
         return { config: g, verifier, api };
       }),
+    purchaseRoute: (ctx) => googlePurchaseRoute(ctx, () => ({ api })),
     targets: createGoogleActions({ api: () => workerApi, logger }),
+    // The lifecycle sweep asks Google about overdue Google subscriptions (one attempt per sweep, as the worker's calls).
+    statusCheck: (ctx) => (workerApi ? { google: (sub) => checkGoogleStatus(ctx, workerApi, sub) } : {}),
   };
 }
