@@ -18,7 +18,8 @@ describe('prismaStore: database unreachable', () => {
     const port = await freePort(); // nothing listens there
     const prisma = new PgClient({ adapter: new PrismaPg({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 }) });
     const store = prismaStore(prisma);
-    expect(store.name).toBe('prisma:postgresql');
+    // The provider is detected by the first query, which cannot run here.
+    expect(store.name).toBe('prisma');
     for (const call of [
       () => store.transaction((tx) => tx.insertNotification(sampleInbox(unique()))),
       () => store.getOrderByNo('x'),
@@ -33,6 +34,19 @@ describe('prismaStore: database unreachable', () => {
       expect(isDatabaseUnavailable((error as SubscriptionWebhooksError).cause)).toBe(true);
     }
     await prisma.$disconnect();
+  });
+
+  it('detects the database behind the client with one query, without Prisma internals; the provider option skips it', async () => {
+    const sqlite = await createSqliteStore();
+    const postgres = await createPostgresStore();
+    try {
+      expect([sqlite.store.name, postgres.store.name]).toEqual(['prisma', 'prisma']);
+      await Promise.all([sqlite.store.countNotifications(), postgres.store.countNotifications()]);
+      expect([sqlite.store.name, postgres.store.name]).toEqual(['prisma:sqlite', 'prisma:postgresql']);
+      expect(prismaStore(sqlite.prisma, { provider: 'sqlite' }).name).toBe('prisma:sqlite');
+    } finally {
+      await Promise.all([sqlite.close(), postgres.close()]);
+    }
   });
 
   it('does not classify ordinary errors as unavailable', async () => {
@@ -51,7 +65,8 @@ describe('prismaStore: database unreachable', () => {
 
 // The same concurrency guarantees from both PostgreSQL stores (pgStore reports unique violations as 23505).
 describe.each([
-  { name: 'prismaStore', make: () => createPostgresStore(), uniqueCode: 'P2002' },
+  // Prisma reports a database error on a raw query as P2010 (the 23505 inside meta.driverAdapterError).
+  { name: 'prismaStore', make: () => createPostgresStore(), uniqueCode: 'P2010' },
   { name: 'pgStore', make: () => createPgDriverStore(), uniqueCode: '23505' },
 ])('$name on PostgreSQL: concurrency', ({ make, uniqueCode }) => {
   let db: TestDatabase<PgClient>;

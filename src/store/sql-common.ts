@@ -1,13 +1,13 @@
 import { SubscriptionWebhooksError } from '../errors.js';
 
-interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
+interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown; table?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
 function chain(error: unknown): ErrorLike[] {
   const out: ErrorLike[] = [];
   for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) {
     out.push(e as ErrorLike);
     // Prisma 7 reports a database error on a raw query as P2010, the database's own code only in here.
-    const original = (e as ErrorLike).meta?.driverAdapterError?.cause?.originalCode;
-    if (original !== undefined) out.push({ code: String(original) });
+    const adapter = (e as ErrorLike).meta?.driverAdapterError?.cause;
+    if (adapter?.originalCode !== undefined) out.push({ code: String(adapter.originalCode), message: adapter.originalMessage, table: adapter.table });
   }
   return out;
 }
