@@ -176,3 +176,40 @@ describe('applySqlMigrations', () => {
     }
   });
 });
+
+describe('prismaStore on PostgreSQL: isolation', () => {
+  it('runs its transactions at Read Committed, asking for it only when the database default is another level', async () => {
+    const db = await createPostgresStore();
+    const clients: PgClient[] = [];
+    try {
+      const levels = async (prisma: PgClient) => {
+        const seen: unknown[] = [];
+        const spy = new Proxy(prisma, {
+          get(target, prop) {
+            if (prop === '$transaction') {
+              return (fn: (tx: unknown) => Promise<unknown>, options?: { isolationLevel?: string }) =>
+                target.$transaction(async (tx) => {
+                  seen.push(((await tx.$queryRawUnsafe('SHOW transaction_isolation')) as { transaction_isolation: string }[])[0]!.transaction_isolation);
+                  return fn(tx);
+                }, options as never);
+            }
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+        const store = prismaStore(spy as never, { provider: 'postgresql' });
+        await store.transaction((tx) => tx.insertNotification(sampleInbox(unique())));
+        return seen;
+      };
+      expect(await levels(db.prisma)).toEqual(['read committed']);
+      await db.prisma.$executeRawUnsafe(`ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET default_transaction_isolation = 'serializable'`);
+      const fresh = new PgClient({ adapter: new PrismaPg({ connectionString: db.url, max: 2 }) });
+      clients.push(fresh);
+      expect(((await fresh.$queryRawUnsafe('SHOW default_transaction_isolation')) as { default_transaction_isolation: string }[])[0]!.default_transaction_isolation).toBe('serializable');
+      expect(await levels(fresh)).toEqual(['read committed']);
+    } finally {
+      await Promise.all(clients.map((c) => c.$disconnect()));
+      await db.close();
+    }
+  });
+});

@@ -87,18 +87,25 @@ const METHODS = [
  */
 export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptions = {}): Store {
   const entitlements = prisma.swEntitlementGrant !== undefined;
+  const txOptions = { maxWait: options.maxWait ?? 10_000, timeout: options.timeout ?? 15_000 };
+  // PostgreSQL: Read Committed. Asking for it costs a round trip per transaction (SET TRANSACTION after
+  // BEGIN), so it is asked for only when the database's default is another level (checked once).
+  let isolation: Promise<typeof txOptions & { isolationLevel?: 'ReadCommitted' }> | undefined;
+  const postgresTxOptions = () =>
+    (isolation ??= Promise.resolve(prisma.$queryRawUnsafe('SHOW default_transaction_isolation')).then(
+      (rows) => ((rows as { default_transaction_isolation?: unknown }[])[0]?.default_transaction_isolation === 'read committed' ? txOptions : { ...txOptions, isolationLevel: 'ReadCommitted' as const }),
+      (error: unknown) => {
+        isolation = undefined;
+        throw error;
+      },
+    ));
   const build = (provider: Provider): Store =>
     sqlStore({
       name: `prisma:${provider}`,
       dialect: provider,
       codec: provider === 'postgresql' ? pgCodec : prismaSqliteCodec,
       db: connection(prisma),
-      transaction: (fn) =>
-        prisma.$transaction((tx) => fn(connection(tx)), {
-          maxWait: options.maxWait ?? 10_000,
-          timeout: options.timeout ?? 15_000,
-          ...(provider === 'postgresql' ? { isolationLevel: 'ReadCommitted' } : {}),
-        }) as Promise<never>,
+      transaction: async (fn) => prisma.$transaction((tx) => fn(connection(tx)), provider === 'postgresql' ? await postgresTxOptions() : txOptions) as Promise<never>,
       maxRetries: options.maxRetries ?? 3,
       // Entitlements need the SwEntitlementGrant model: a client generated from an older fragment keeps none.
       entitlements,
