@@ -86,6 +86,17 @@ export function sqlStore(config: SqlStoreConfig): Store {
   };
   const many = async <T>(c: SqlConnection, t: BoundTable<T>, sql: string, values: unknown[] = []): Promise<T[]> => (await c.query(sql, values)).map(t.read);
 
+  const combinedTexts = new Map<string, string>();
+  /** The one statement of several writes (texts cached by shape: tables, row counts, upserts). */
+  const combined = (batch: Write[]): string => {
+    const key = batch.map((w) => `${w.spec.name}:${w.rows.length}:${w.upsert}`).join('|');
+    let sql = combinedTexts.get(key);
+    if (sql === undefined) {
+      sql = SQL.combine!(batch.map((w) => SQL.insertRows(w.spec, w.rows.length, w.upsert)));
+      if (combinedTexts.size < 256) combinedTexts.set(key, sql);
+    }
+    return sql;
+  };
   /** Sends buffered writes in as few statements as the dialect allows (PostgreSQL: normally one). */
   async function flushWrites(c: SqlConnection, writes: Write[]): Promise<void> {
     const pieces = writes.flatMap((w) => {
@@ -102,7 +113,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
     const send = async () => {
       if (batch.length === 0) return;
       const values = batch.flatMap((w) => w.rows.flat());
-      const sql = batch.length === 1 ? SQL.insert(batch[0]!.spec, batch[0]!.rows.length, batch[0]!.upsert) : SQL.combine!(batch.map((w) => SQL.insertRows(w.spec, w.rows.length, w.upsert)));
+      const sql = batch.length === 1 ? SQL.insert(batch[0]!.spec, batch[0]!.rows.length, batch[0]!.upsert) : combined(batch);
       await c.execute(sql, values);
       batch = [];
       params = 0;
