@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import { PG_INSERT_AND_LOAD, sqlStatements } from './sql-statements.js';
-import * as TABLE from './sql-tables.js';
-import { bindTable, type BoundTable, type Codec, type ColumnSpec, type SqlDialect, type TableSpec } from './sql-tables.js';
+import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect, type TableSpec } from './sql-tables.js';
 import type {
   ClaimedDelivery,
   DeliveryRecord,
@@ -70,14 +69,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
   const { db, codec, dialect } = config;
   const pg = dialect === 'postgresql';
   const SQL = sqlStatements(dialect);
-  const ORDERS = bindTable(TABLE.ORDERS, codec);
-  const SUBSCRIPTIONS = bindTable(TABLE.SUBSCRIPTIONS, codec);
-  const INBOX = bindTable(TABLE.INBOX, codec);
-  const SETTINGS = bindTable(TABLE.SETTINGS, codec);
-  const ENDPOINTS = bindTable(TABLE.ENDPOINTS, codec);
-  const DELIVERIES = bindTable(TABLE.DELIVERIES, codec);
-  const GRANTS = bindTable(TABLE.GRANTS, codec);
-  const EVENTS = bindTable(TABLE.EVENTS, codec);
+  const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = bindTables(codec);
   const ts = (v: string | null): unknown => codec.encode(TIMESTAMP, v);
   const guard = <T>(fn: () => PromiseLike<T>): Promise<T> => guardUnavailable(dialect, fn);
   const one = async <T>(c: SqlConnection, t: BoundTable<T>, sql: string, values: unknown[]): Promise<T | null> => {

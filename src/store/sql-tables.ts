@@ -284,3 +284,17 @@ export function bindTable<T>(spec: TableSpec<T>, codec: Codec): BoundTable<T> {
     },
   };
 }
+
+/** Every table a store maps domain objects onto, bound to `codec`. */
+export function bindTables(codec: Codec) {
+  return {
+    ORDERS: bindTable(ORDERS, codec),
+    SUBSCRIPTIONS: bindTable(SUBSCRIPTIONS, codec),
+    INBOX: bindTable(INBOX, codec),
+    SETTINGS: bindTable(SETTINGS, codec),
+    ENDPOINTS: bindTable(ENDPOINTS, codec),
+    DELIVERIES: bindTable(DELIVERIES, codec),
+    GRANTS: bindTable(GRANTS, codec),
+    EVENTS: bindTable(EVENTS, codec),
+  };
+}

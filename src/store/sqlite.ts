@@ -8,8 +8,7 @@ import type { Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import { sqlStatements } from './sql-statements.js';
-import * as TABLE from './sql-tables.js';
-import { bindTable, sqliteCodec, type BoundTable, type TableSpec } from './sql-tables.js';
+import { bindTables, sqliteCodec, type BoundTable, type TableSpec } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
@@ -69,14 +68,7 @@ type Row = Record<string, unknown>;
 // as Prisma's SQLite adapter writes DateTime (ISO 8601 with `+00:00`), so the same file works with
 // prismaStore, and text comparison orders them (fixed width, UTC).
 const SQL = sqlStatements('sqlite');
-const ORDERS = bindTable(TABLE.ORDERS, sqliteCodec);
-const SUBSCRIPTIONS = bindTable(TABLE.SUBSCRIPTIONS, sqliteCodec);
-const INBOX = bindTable(TABLE.INBOX, sqliteCodec);
-const SETTINGS = bindTable(TABLE.SETTINGS, sqliteCodec);
-const ENDPOINTS = bindTable(TABLE.ENDPOINTS, sqliteCodec);
-const DELIVERIES = bindTable(TABLE.DELIVERIES, sqliteCodec);
-const GRANTS = bindTable(TABLE.GRANTS, sqliteCodec);
-const EVENTS = bindTable(TABLE.EVENTS, sqliteCodec);
+const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = bindTables(sqliteCodec);
 const TIMESTAMP = { name: '', type: 'timestamp', nullable: true } as const;
 const ts = (v: string | null): string | null => sqliteCodec.encode(TIMESTAMP, v) as string | null;
 const str = (v: unknown): string => v as string;
