@@ -4,8 +4,6 @@ import { sqlStore, type SqlConnection } from './sql-store.js';
 import { pgCodec, prismaSqliteCodec } from './sql-tables.js';
 import type { Store } from './types.js';
 
-export { GRANT_LOCK_NAMESPACE } from './sql-statements.js';
-
 /**
  * What `prismaStore` needs inside a transaction: Prisma's documented raw-query methods. Any client
  * generated from a schema that includes our fragment fits, whatever else the schema holds.

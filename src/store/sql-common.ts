@@ -27,7 +27,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /**
  * Serialization failure / deadlock (Prisma P2034, PostgreSQL 40001 / 40P01), or a concurrent insert
- * of the same order or subscription (Prisma P2002, PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE on `sw_orders` / `sw_subscriptions`).
+ * of the same order or subscription (Prisma P2002, or P2010 carrying the database code, PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE on `sw_orders` / `sw_subscriptions`).
  */
 export function isRetryable(error: unknown): boolean {
   return chain(error).some(
