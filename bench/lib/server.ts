@@ -3,6 +3,7 @@
  * shares an event loop with the server. Env: STORE=pg (pgStore) | postgresql (prismaStore) | sqlite (prismaStore) |
  * sqlite-driver (sqliteStore, SQLITE_SYNCHRONOUS=FULL|NORMAL), DATABASE_URL (PostgreSQL URL or SQLite file), VERIFIER=ours|apple, ROOT_CERT (base64 DER). Prints {"port":N} when listening.
  */
+import { createHash } from 'node:crypto';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { createSubscriptionWebhooks } from '../../src/handler.js';
@@ -24,7 +25,13 @@ const prisma =
   STORE === 'sqlite'
     ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: DATABASE_URL! }) })
     : STORE === 'postgresql'
-      ? new PgClient({ adapter: new PrismaPg({ connectionString: DATABASE_URL!, max: Number(POOL ?? 10) }) })
+      ? new PgClient({
+          adapter: new PrismaPg(
+            { connectionString: DATABASE_URL!, max: Number(POOL ?? 10) },
+            // PRISMA_PREPARED=1: named prepared statements (PrismaPg's statementNameGenerator), as pgStore sends them.
+            process.env.PRISMA_PREPARED === '1' ? { statementNameGenerator: (q) => `sw_${createHash('sha1').update(q.sql).digest('hex').slice(0, 20)}` } : undefined,
+          ),
+        })
       : undefined;
 const sqliteDb = STORE === 'sqlite-driver' ? new Database(DATABASE_URL!) : undefined;
 const backing = sqliteDb
