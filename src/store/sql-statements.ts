@@ -1,5 +1,11 @@
 import * as T from './sql-tables.js';
-import { selectColumns, type ColumnSpec, type SqlDialect, type TableSpec } from './sql-tables.js';
+import { selectColumns, type ColumnSpec, type SqlDialect } from './sql-tables.js';
+
+/** What a statement needs of a table: its name and columns. */
+export interface TableColumns {
+  name: string;
+  columns: readonly ColumnSpec[];
+}
 
 /**
  * The SQL the stores share, one text per dialect, built once from the table description (sql-tables.ts):
@@ -21,7 +27,7 @@ export const numbered = (sql: string): string => {
 const columnList = (columns: readonly ColumnSpec[]): string => columns.map((c) => `"${c.name}"`).join(', ');
 const rowPlaceholders = (rows: number, width: number): string => Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => '?').join(', ')})`).join(', ');
 /** `ON CONFLICT (key) DO UPDATE SET` every column of `spec`. */
-const onConflictUpdate = (spec: TableSpec<never>, key: string): string =>
+const onConflictUpdate = (spec: TableColumns, key: string): string =>
   `ON CONFLICT (${key}) DO UPDATE SET ${spec.columns.map((c) => `"${c.name}" = excluded."${c.name}"`).join(', ')}`;
 
 /** The statements of one dialect. */
@@ -32,19 +38,11 @@ export function sqlStatements(dialect: SqlDialect) {
   const forUpdate = pg ? ' FOR UPDATE' : '';
   /** `column` is one of the list bound at this placeholder ({@link SqlStatements.list} encodes the list). */
   const inList = (column: string): string => (pg ? `${column} = ANY(CAST(? AS text[]))` : `${column} IN (SELECT "value" FROM json_each(?))`);
-  const selectFrom = (spec: TableSpec<never>, where: string, alias = ''): string => `SELECT ${selectColumns(dialect, spec.columns, alias)} FROM "${spec.name}" ${where}`;
-  const s = <X>(spec: TableSpec<X>) => spec as unknown as TableSpec<never>;
-  const ORDERS = s(T.ORDERS);
-  const SUBSCRIPTIONS = s(T.SUBSCRIPTIONS);
-  const INBOX = s(T.INBOX);
-  const SETTINGS = s(T.SETTINGS);
-  const ENDPOINTS = s(T.ENDPOINTS);
-  const DELIVERIES = s(T.DELIVERIES);
-  const GRANTS = s(T.GRANTS);
-  const EVENTS = s(T.EVENTS);
+  const selectFrom = (spec: TableColumns, where: string, alias = ''): string => `SELECT ${selectColumns(dialect, spec.columns, alias)} FROM "${spec.name}" ${where}`;
+  const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = T;
 
   /** A multi-row INSERT of `spec`'s columns, `?` placeholders (unnumbered: writes are combined before numbering). */
-  const insertRows = (spec: TableSpec<never>, rows: number, conflict = ''): string =>
+  const insertRows = (spec: TableColumns, rows: number, conflict = ''): string =>
     `INSERT INTO "${spec.name}" (${columnList(spec.columns)}) VALUES ${rowPlaceholders(rows, spec.columns.length)}${conflict ? ` ${conflict}` : ''}`;
   const CONFLICT = {
     sw_orders: onConflictUpdate(ORDERS, '"id"'),
@@ -55,7 +53,7 @@ export function sqlStatements(dialect: SqlDialect) {
   } as const;
   const insertCache = new Map<string, string>();
   /** The INSERT of `rows` rows into `table` (upsert: on its key), numbered for the dialect; cached. */
-  const insert = (spec: TableSpec<never>, rows: number, upsert = false): string => {
+  const insert = (spec: TableColumns, rows: number, upsert = false): string => {
     const key = `${spec.name}:${rows}:${upsert}`;
     let sql = insertCache.get(key);
     if (sql === undefined) {
@@ -87,7 +85,7 @@ export function sqlStatements(dialect: SqlDialect) {
     /** Several INSERTs as one statement where the dialect allows it (PostgreSQL: data-modifying CTEs), else null. */
     combine: pg ? (inserts: string[]): string => numbered(`WITH ${inserts.map((q, i) => `w${i} AS (${q})`).join(', ')} SELECT 1`) : null,
     /** The unnumbered text of an INSERT, for {@link combine}. */
-    insertRows: (spec: TableSpec<never>, rows: number, upsert = false): string =>
+    insertRows: (spec: TableColumns, rows: number, upsert = false): string =>
       insertRows(spec, rows, upsert ? CONFLICT[spec.name as keyof typeof CONFLICT] : ''),
     insertInbox: text(`INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${rowPlaceholders(1, INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`),
     inbox: text(selectFrom(INBOX, 'WHERE "provider" = ? AND "notification_id" = ?')),
@@ -193,7 +191,7 @@ export const PG_INSERT_AND_LOAD = (() => {
   const st = sqlStatements('postgresql');
   const { ORDERS, SUBSCRIPTIONS, SETTINGS, ENDPOINTS } = st.tables;
   const inserted = 'EXISTS (SELECT 1 FROM ins)';
-  const asJson = (spec: TableSpec<never>, where: string, lock = ''): string =>
+  const asJson = (spec: TableColumns, where: string, lock = ''): string =>
     `SELECT row_to_json(x) FROM (SELECT ${selectColumns('postgresql', spec.columns)} FROM "${spec.name}" ${where} ${lock}) x`;
   return `WITH ins AS (${st.insertInbox} RETURNING 1),
   s AS (SELECT ${selectColumns('postgresql', SUBSCRIPTIONS.columns)} FROM "sw_subscriptions"

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
-import { PG_INSERT_AND_LOAD, sqlStatements } from './sql-statements.js';
-import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect, type TableSpec } from './sql-tables.js';
+import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';
+import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect } from './sql-tables.js';
 import type {
   ClaimedDelivery,
   DeliveryRecord,
@@ -51,7 +51,7 @@ const TIMESTAMP: ColumnSpec = { name: '', type: 'timestamp', nullable: true };
 const MAX_PARAMS = 30_000;
 
 /** A buffered multi-row INSERT (`upsert`: on the table's key). */
-interface Write { spec: TableSpec<never>; rows: unknown[][]; upsert: boolean }
+interface Write { spec: TableColumns; rows: unknown[][]; upsert: boolean }
 
 /**
  * A {@link Store} on SQL tables through any client that runs statements: the one implementation of the
@@ -168,7 +168,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
     async function flush(): Promise<void> {
       const writes: Write[] = [];
       const add = <T>(t: BoundTable<T>, items: T[], upsert: boolean) => {
-        if (items.length > 0) writes.push({ spec: t.spec as TableSpec<never>, rows: items.map(t.values), upsert });
+        if (items.length > 0) writes.push({ spec: t.spec, rows: items.map(t.values), upsert });
       };
       const orderWrites = [...orders.values()];
       add(ORDERS, orderWrites.filter((x) => x.insert).map((x) => x.order), false);
@@ -221,7 +221,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
         loadedSettings.has(idOrMount) ? structuredClone(loadedSettings.get(idOrMount) ?? null) : one(c, SETTINGS, SQL.setting, [idOrMount, idOrMount, idOrMount]),
       async saveNotificationSetting(s) {
         loadedSettings.clear();
-        await c.execute(SQL.insert(SETTINGS.spec as TableSpec<never>, 1, true), SETTINGS.values(s));
+        await c.execute(SQL.insert(SETTINGS.spec, 1, true), SETTINGS.values(s));
       },
       async deleteNotificationSetting(id) {
         loadedSettings.clear();
@@ -231,7 +231,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
       listWebhookEndpoints: async () => (loadedEndpoints ? structuredClone(loadedEndpoints) : many(c, ENDPOINTS, SQL.endpoints)),
       async saveWebhookEndpoint(e) {
         loadedEndpoints = null;
-        await c.execute(SQL.insert(ENDPOINTS.spec as TableSpec<never>, 1, true), ENDPOINTS.values(e));
+        await c.execute(SQL.insert(ENDPOINTS.spec, 1, true), ENDPOINTS.values(e));
       },
       async deleteWebhookEndpoint(id) {
         loadedEndpoints = null;

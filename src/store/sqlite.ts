@@ -8,7 +8,7 @@ import type { Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import { sqlStatements } from './sql-statements.js';
-import { bindTables, sqliteCodec, type BoundTable, type TableSpec } from './sql-tables.js';
+import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
@@ -72,9 +72,8 @@ const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, E
 const TIMESTAMP = { name: '', type: 'timestamp', nullable: true } as const;
 const ts = (v: string | null): string | null => sqliteCodec.encode(TIMESTAMP, v) as string | null;
 const str = (v: unknown): string => v as string;
-const spec = <T>(t: BoundTable<T>): TableSpec<never> => t.spec as TableSpec<never>;
-const UPSERT = { order: SQL.insert(spec(ORDERS), 1, true), subscription: SQL.insert(spec(SUBSCRIPTIONS), 1, true), setting: SQL.insert(spec(SETTINGS), 1, true), endpoint: SQL.insert(spec(ENDPOINTS), 1, true), grant: SQL.insert(spec(GRANTS), 1, true) };
-const INSERT = { order: SQL.insert(spec(ORDERS), 1), subscription: SQL.insert(spec(SUBSCRIPTIONS), 1), delivery: SQL.insert(spec(DELIVERIES), 1) };
+const UPSERT = { order: SQL.insert(ORDERS.spec, 1, true), subscription: SQL.insert(SUBSCRIPTIONS.spec, 1, true), setting: SQL.insert(SETTINGS.spec, 1, true), endpoint: SQL.insert(ENDPOINTS.spec, 1, true), grant: SQL.insert(GRANTS.spec, 1, true) };
+const INSERT = { order: SQL.insert(ORDERS.spec, 1), subscription: SQL.insert(SUBSCRIPTIONS.spec, 1), delivery: SQL.insert(DELIVERIES.spec, 1) };
 
 const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
 /** Maps "database cannot be written" errors (busy past the timeout, I/O, disk full, closed handle) to `STORE_UNAVAILABLE`. */
@@ -259,7 +258,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         // Up to 8 rows per statement (one prepared text per row count): a notification's events in one run.
         for (let i = 0; i < events.length; i += 8) {
           const chunk = events.slice(i, i + 8);
-          stmt(SQL.insert(spec(EVENTS), chunk.length)).run(...chunk.flatMap(EVENTS.values));
+          stmt(SQL.insert(EVENTS.spec, chunk.length)).run(...chunk.flatMap(EVENTS.values));
         }
       },
       getNotificationSetting: async (idOrMount) => one(SETTINGS, SQL.setting, idOrMount, idOrMount, idOrMount),
