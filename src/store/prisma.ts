@@ -62,13 +62,13 @@ const METHODS = [
  * - One interactive transaction per `transaction(fn)`, on your client (so it shares your pool), running
  *   the library's SQL through `$queryRawUnsafe` / `$executeRawUnsafe`: the same statements as `pgStore`
  *   and `sqliteStore`, one round trip where the model API would take several.
- * - Concurrency (PostgreSQL): isolation `ReadCommitted`, and `tx.getSubscription` reads the contract
- *   row with `SELECT ... FOR UPDATE` (one statement: the row read is the row locked), so two notifications for one subscription apply
- *   one after the other and neither update is lost. A subscription saved after reading `null` is
- *   INSERTed (not upserted): if another instance inserted it meanwhile, the unique violation
- *   makes the whole `fn` run again, this time seeing and locking the row. Serialization failures and
- *   deadlocks are retried the same way, up to `maxRetries` times. SQLite runs transactions
- *   one at a time, so none of this arises there.
+ * - Concurrency (PostgreSQL): isolation `ReadCommitted`, and `tx.getSubscription` (and the order
+ *   getters) read the row with `SELECT ... FOR UPDATE`, one statement, so the row read is the row
+ *   locked: two notifications for one subscription apply one after the other and neither update is
+ *   lost. A subscription or order saved after reading `null` is INSERTed (not upserted): if another
+ *   instance inserted it meanwhile, the unique violation makes the whole `fn` run again, this time
+ *   seeing and locking the row. Serialization failures and deadlocks are retried the same way, up to
+ *   `maxRetries` times. SQLite runs transactions one at a time, so none of this arises there.
  * - Duplicate inbox rows: `INSERT ... ON CONFLICT DO NOTHING` (SQLite and PostgreSQL syntax alike).
  *   A plain `create` that hits the unique index would abort the whole PostgreSQL transaction.
  *
