@@ -31,9 +31,11 @@ export type {
   Entitlement,
   EntitlementChange,
   EntitlementReason,
+  ConsentRescinded,
 } from './events/types.js';
+export type { LifecycleHooks, LifecycleSweepOptions, LifecycleSweepResult } from './core/lifecycle.js';
 export { memoryStore } from './store/memory.js';
-export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord } from './store/types.js';
+export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, ClaimedSubscription, SweepDueQuery } from './store/types.js';
 export type { Logger } from './logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
 export type { AppleVerifier, AppleVerifierOptions, VerifiedAppleNotification } from './providers/apple/verifier.js';
@@ -58,6 +60,7 @@ export type {
   ResponseBodyV2DecodedPayload,
   JWSTransactionDecodedPayload,
   JWSRenewalInfoDecodedPayload,
+  JWSAppTransactionDecodedPayload,
 } from './providers/apple/schemas.js';
 export { createAppStoreServerApi, AppStoreServerApiError, APP_STORE_SERVER_API_URLS } from './providers/apple/api.js';
 export type {

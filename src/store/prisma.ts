@@ -48,12 +48,6 @@ const connection = (c: PrismaStoreTxClient): SqlConnection => ({
   query: (text, values) => c.$queryRawUnsafe(text, ...values) as PromiseLike<Record<string, unknown>[]>,
   execute: (text, values) => c.$executeRawUnsafe(text, ...values),
 });
-/** Every method of a {@link Store}, for the store that waits for the provider to be known. */
-const METHODS = [
-  'transaction', 'getOrderByNo', 'getSubscription', 'listSubscriptions', 'listEntitlementGrants', 'getNotification', 'countNotifications',
-  'hasWebhookReceipt', 'recordWebhookReceipt', 'listEvents', 'getNotificationSetting', 'listNotificationSettings', 'getWebhookEndpoint',
-  'listWebhookEndpoints', 'getDelivery', 'listDeliveries', 'claimDeliveries', 'finishDelivery', 'finishDelivered', 'resetDelivery',
-] as const;
 
 /**
  * A {@link Store} on your Prisma client. Add `prisma-schema/subscription-webhooks.prisma` to your
@@ -134,10 +128,10 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     close,
   } as Store;
   const target = store as unknown as Record<string, unknown>;
-  for (const m of METHODS) {
-    if (m === 'listEntitlementGrants' && !entitlements) continue;
+  // The same methods as the store it will be (any dialect has the same set); each waits for it.
+  for (const m of Object.keys(build('sqlite')).filter((k) => k !== 'name')) {
     target[m] = (...args: unknown[]) => {
-      const call = (s: Store) => (s[m] as (...a: unknown[]) => unknown).apply(s, args);
+      const call = (s: Store) => ((s as unknown as Record<string, (...a: unknown[]) => unknown>)[m]!).apply(s, args);
       return inner ? call(inner) : ready().then(call);
     };
   }

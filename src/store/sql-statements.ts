@@ -73,6 +73,15 @@ export function sqlStatements(dialect: SqlDialect) {
       SELECT d."id" FROM "sw_webhook_deliveries" d
       LEFT JOIN "sw_webhook_endpoints" e ON e."id" = d."endpoint_id"
       ${deliveryFilter}${pg ? '\n      FOR UPDATE OF d SKIP LOCKED' : ''})`;
+  // Indexed on (status, current_period_end); rows another sweep holds (sweep_after in the future) are left alone.
+  const sweepUpdate = `UPDATE "sw_subscriptions" SET "sweep_claim" = ?, "sweep_after" = ?
+    WHERE "id" IN (
+      SELECT "id" FROM "sw_subscriptions"
+      WHERE ("sweep_after" IS NULL OR "sweep_after" <= ?) AND "current_period_end" IS NOT NULL
+        AND (("status" = 'trialing' AND "current_period_end" > ? AND "current_period_end" <= ?)
+          OR ("status" IN ('active', 'trialing') AND "current_period_end" <= ?))
+      ORDER BY "current_period_end", "id"
+      LIMIT ?${pg ? '\n      FOR UPDATE SKIP LOCKED' : ''})`;
   const claimedColumns = `${selectColumns(dialect, DELIVERIES.columns, 'd.')}, ev."body" AS "__body"`;
 
   return {
@@ -162,6 +171,19 @@ export function sqlStatements(dialect: SqlDialect) {
       : `UPDATE "sw_webhook_deliveries" SET "status" = 'delivered', "attempts" = "attempts" + 1, "next_attempt_at" = NULL, "last_status" = ?,
       "last_error" = NULL, "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
     WHERE "id" = ? AND "locked_by" = ?`,
+    /**
+     * The lifecycle sweep's claim of due subscriptions. Values: token, until, now, now, trial-ends-before,
+     * period-ended-before, limit. PostgreSQL: one statement that returns the claimed rows, skipping rows
+     * other sweeps hold. SQLite (one writer): then read them with {@link sweepClaimed}.
+     */
+    claimSweep: pg
+      ? numbered(`WITH claimed AS (${sweepUpdate}
+    RETURNING *)
+  SELECT ${selectColumns(dialect, SUBSCRIPTIONS.columns)} FROM claimed ORDER BY "current_period_end", "id"`)
+      : sweepUpdate,
+    sweepClaimed: text(selectFrom(SUBSCRIPTIONS, 'WHERE "sweep_claim" = ? ORDER BY "current_period_end", "id"')),
+    /** Values: after (null: due again at once), id, claim token. */
+    releaseSweep: text('UPDATE "sw_subscriptions" SET "sweep_claim" = NULL, "sweep_after" = ? WHERE "id" = ? AND "sweep_claim" = ?'),
     /** Replay: values at, at, id, at; returns the row when no worker holds it. */
     reset: text(`UPDATE "sw_webhook_deliveries" SET "status" = 'pending', "attempts" = 0, "next_attempt_at" = ?, "delivered_at" = NULL,
     "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?

@@ -319,6 +319,16 @@ export function sqlStore(config: SqlStoreConfig): Store {
       guard(() =>
         many(db, DELIVERIES, SQL.deliveries, [f.status ?? null, f.status ?? null, f.endpointId ?? null, f.endpointId ?? null, f.eventId ?? null, f.eventId ?? null, f.limit ?? 100])),
     claimDeliveries: ({ now, limit, lockMs, excludeEndpointIds = [] }) => guard(() => claim(now, limit, lockMs, excludeEndpointIds)),
+    claimSweepDue: ({ now, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
+      guard(async () => {
+        const token = randomUUID();
+        const until = new Date(Date.parse(now) + lockMs).toISOString();
+        const values = [token, ts(until), ts(now), ts(now), ts(trialEndsBefore), ts(periodEndedBefore), limit];
+        // PostgreSQL: one statement claims and reads back, concurrent sweeps skipping each other's locked rows.
+        const rows = pg ? await db.query(SQL.claimSweep, values) : (await db.execute(SQL.claimSweep, values)) === 0 ? [] : await db.query(SQL.sweepClaimed, [token]);
+        return rows.map((r) => ({ subscription: SUBSCRIPTIONS.read(r), claim: token }));
+      }),
+    releaseSweepClaim: (id, token, after) => guard(async () => (await db.execute(SQL.releaseSweep, [ts(after), id, token])) === 1),
     finishDelivery: (id, token, o) =>
       guard(async () => {
         const at = o.last_attempt_at ?? new Date().toISOString();

@@ -470,6 +470,14 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     listDeliveries: (f = {}) =>
       now(() => many(DELIVERIES, SQL.deliveries, f.status ?? null, f.status ?? null, f.endpointId ?? null, f.endpointId ?? null, f.eventId ?? null, f.eventId ?? null, f.limit ?? 100)),
     claimDeliveries: ({ now: at, limit, lockMs, excludeEndpointIds = [] }) => write(() => claim(at, limit, lockMs, excludeEndpointIds)),
+    claimSweepDue: ({ now: at, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
+      write(() => {
+        const token = randomUUID();
+        const until = new Date(Date.parse(at) + lockMs).toISOString();
+        const changed = stmt(SQL.claimSweep).run(token, ts(until), ts(at), ts(at), ts(trialEndsBefore), ts(periodEndedBefore), limit).changes;
+        return changed === 0 ? [] : many(SUBSCRIPTIONS, SQL.sweepClaimed, token).map((subscription) => ({ subscription, claim: token }));
+      }),
+    releaseSweepClaim: (id, token, after) => write(() => stmt(SQL.releaseSweep).run(ts(after), id, token).changes === 1),
     finishDelivery: (id, token, o) =>
       write(() => {
         const at = o.last_attempt_at ?? new Date().toISOString();
