@@ -8,7 +8,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { type DomainEvent, type Store, type StoreTransaction } from '../src/index.js';
+import { type DomainEvent, type Store } from '../src/index.js';
+import { holding } from './helpers/holding-store.js';
 import { appleHarness, PRODUCT, type AppleHarness } from './helpers/apple-harness.js';
 import { EVERY_STORE } from './helpers/databases.js';
 import { xsollaHarness } from './helpers/xsolla-harness.js';
@@ -16,54 +17,6 @@ import { signXsollaBody } from '../src/testing/index.js';
 import { loopbackServers, postJson } from './helpers/loopback.js';
 
 const ROUNDS = 50;
-
-/** A store whose units of work can be held once, right before their first order write. */
-interface HoldingStore extends Store {
-  /** Arms the hold: the next unit of work to write an order waits there until `release()`; resolves when one is held. */
-  arm(): Promise<void>;
-  release(): void;
-  /** How many units of work were held (a forced round that held none proves nothing). */
-  held: number;
-}
-
-function holding(inner: Store): HoldingStore {
-  let waiting: { reached: () => void; gate: Promise<void> } | null = null; // armed, no unit of work held yet
-  let open: (() => void) | null = null;
-  const store: HoldingStore = Object.create(inner) as HoldingStore;
-  store.held = 0;
-  store.arm = () =>
-    new Promise<void>((reached) => {
-      const gate = new Promise<void>((r) => (open = r));
-      waiting = { reached, gate };
-    });
-  store.release = () => {
-    waiting = null;
-    open?.();
-    open = null;
-  };
-  const holdHere = async () => {
-    const w = waiting;
-    if (!w) return;
-    waiting = null;
-    store.held += 1;
-    w.reached();
-    await w.gate;
-  };
-  store.transaction = <T>(fn: (tx: StoreTransaction) => Promise<T>) =>
-    inner.transaction((tx) => {
-      const wrapped: StoreTransaction = Object.create(tx) as StoreTransaction;
-      for (const m of ['saveOrder', 'insertOrder'] as const) {
-        const original = (tx as unknown as Record<string, ((...a: unknown[]) => Promise<unknown>) | undefined>)[m];
-        if (!original) continue;
-        (wrapped as unknown as Record<string, unknown>)[m] = async (...args: unknown[]) => {
-          await holdHere();
-          return original.apply(tx, args);
-        };
-      }
-      return fn(wrapped);
-    });
-  return store;
-}
 
 const { listen, closeAll } = loopbackServers();
 afterAll(closeAll);

@@ -284,6 +284,13 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     result.stale = true;
     result.subscription = before;
     if (paid?.fresh) emit('order.paid', paid.order);
+    // Ownership is not lifecycle state: an ownerless subscription is bound to its poster even from an older read.
+    if (before && before.user_id === null && input.userId !== undefined) {
+      const bound: Subscription = { ...before, user_id: input.userId, updated: created };
+      await tx.saveSubscription(bound);
+      result.subscription = bound;
+      emit('customer.subscription.updated', bound, { user_id: null });
+    }
     return result;
   }
 
