@@ -291,6 +291,22 @@ for (const [name, make] of EVERY_STORE) {
       expect(kit.acknowledged.filter((a) => a === `subscription:${PRODUCT}:${token}`)).toHaveLength(1);
     });
 
+    it('a notification type the library does not know, and a canceled pending purchase, change no state', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
+      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT_PREMIUM, orderId: uniq('GPA'), state: 'SUBSCRIPTION_STATE_EXPIRED', acknowledged: true }));
+      const future = await h.post(kit.push({ subscriptionNotification: { version: '1.0', notificationType: 99, purchaseToken: token } }));
+      expect(future.status).toBe(200);
+      expect(future.body.notificationType).toBe('SUBSCRIPTION_NOTIFICATION_99');
+      expect(types(future.events)).toEqual([R]);
+      expect(await h.sub(token)).toMatchObject({ status: 'active', product_id: PRODUCT });
+      const pending = uniq('tok');
+      const r = await h.notify('SUBSCRIPTION_PENDING_PURCHASE_CANCELED', pending, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED' });
+      expect(types(r.events)).toEqual([R]);
+      expect(await h.sub(pending)).toBeNull();
+    });
+
     it('a purchase Google does not know is recorded without state (200), not retried forever', async () => {
       const h = await setup();
       const r = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', uniq('unknown'))));

@@ -4,7 +4,7 @@ import { eventId, nameUuid, stableId } from '../../ids.js';
 import { SubscriptionWebhooksError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import type { StoreTransaction } from '../../store/types.js';
-import type { GoogleMoney, ProductPurchase, SubscriptionPurchaseV2 } from './schemas.js';
+import { SUBSCRIPTION_NOTIFICATION_TYPES, type GoogleMoney, type ProductPurchase, type SubscriptionPurchaseV2 } from './schemas.js';
 
 /** What the route hands to {@link applyGoogleNotification}. */
 export interface GoogleInput {
@@ -108,6 +108,7 @@ const PURCHASE_TYPES = new Set(['SUBSCRIPTION_PURCHASED', 'CLIENT_PURCHASE']);
 function checkOwner(owner: string | null, caller: string | undefined): void {
   if (caller !== undefined && owner !== null && owner !== caller) throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
 }
+const KNOWN_SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set([...Object.values(SUBSCRIPTION_NOTIFICATION_TYPES), 'CLIENT_PURCHASE']);
 const UPDATE_TYPES = new Set(['SUBSCRIPTION_PRICE_CHANGE_CONFIRMED', 'SUBSCRIPTION_PRICE_CHANGE_UPDATED', 'SUBSCRIPTION_DEFERRED', 'SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED']);
 
 /**
@@ -241,7 +242,8 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   }
 
   const s = input.subscription;
-  if (!s || !input.contractId || !input.purchaseToken) return result;
+  // A type the library does not know (one Google adds later) changes no state: we cannot know what it means.
+  if (!s || !input.contractId || !input.purchaseToken || !KNOWN_SUBSCRIPTION_TYPES.has(input.notificationType)) return result;
   const type = input.notificationType;
   const item = s.lineItems[0]!;
   const expiry = item.expiryTime ? Date.parse(item.expiryTime) : null;
