@@ -181,7 +181,8 @@ export async function commitGoogleNotification(ctx: CoreContext, input: GoogleIn
     inbox,
     async (tx) => {
       const applied = await applyGoogleNotification(tx, input, ctx.logger);
-      // Later notifications for a token linked into a chain find its contract through this row.
+      // Later notifications for a token linked into a chain find its contract through this row. It has no
+      // provider date (signed_at null), so pruning by date keeps it for as long as the contract lives.
       if (input.contractId && input.purchaseToken && input.contractId !== input.purchaseToken && input.subscription) {
         await tx.insertNotification({
           provider: 'google',
@@ -189,7 +190,7 @@ export async function commitGoogleNotification(ctx: CoreContext, input: GoogleIn
           notification_type: 'PURCHASE_TOKEN_LINK',
           subtype: null,
           environment: inbox.environment,
-          signed_at: inbox.signed_at,
+          signed_at: null,
           received_at: receivedAt,
           raw_body: '',
           payload: { contract_id: input.contractId, linked_purchase_token: input.subscription.linkedPurchaseToken ?? null },
