@@ -17,6 +17,7 @@ export const CONFIG_ENV: Readonly<Record<string, string>> = {
   'google.serviceAccountEmail': 'GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT',
   'google.jwksUrl': 'GOOGLE_PLAY_JWKS_URL',
   'google.api.keyFile': 'GOOGLE_PLAY_KEY_FILE',
+  'google.api.baseUrl': 'GOOGLE_PLAY_API_BASE_URL',
 };
 
 type Issue = z.core.$ZodIssue;

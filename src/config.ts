@@ -98,7 +98,7 @@ export interface SubscriptionWebhooksConfig {
   /**
    * Google Play Real-time developer notifications (Cloud Pub/Sub push) and the Play Developer API.
    * Defaults come from env `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PLAY_PUSH_AUDIENCE`,
-   * `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`, `GOOGLE_PLAY_JWKS_URL`, `GOOGLE_PLAY_KEY_FILE`.
+   * `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`, `GOOGLE_PLAY_JWKS_URL`, `GOOGLE_PLAY_KEY_FILE`, `GOOGLE_PLAY_API_BASE_URL`.
    */
   google?: {
     /** Your app's package name, e.g. `com.example.app`: pushes for another package are refused. Env `GOOGLE_PLAY_PACKAGE_NAME`. */
@@ -519,7 +519,7 @@ function googleExtrasFromEnv(google: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof google !== 'object' || google === null) return google;
   const out: Record<string, unknown> = { ...(google as Record<string, unknown>) };
   if (out.jwksUrl === undefined && env.GOOGLE_PLAY_JWKS_URL) out.jwksUrl = env.GOOGLE_PLAY_JWKS_URL;
-  if (out.api === undefined && env.GOOGLE_PLAY_KEY_FILE) out.api = { keyFile: env.GOOGLE_PLAY_KEY_FILE };
+  if (out.api === undefined && env.GOOGLE_PLAY_KEY_FILE) out.api = { keyFile: env.GOOGLE_PLAY_KEY_FILE, ...(env.GOOGLE_PLAY_API_BASE_URL ? { baseUrl: env.GOOGLE_PLAY_API_BASE_URL } : {}) };
   return out;
 }
 

@@ -85,7 +85,7 @@ describe('README and docs/', () => {
       const text = read(p);
       for (const m of text.matchAll(/npm run (?:--silent )?([\w:-]+)/g)) if (!['dev', 'build'].includes(m[1]!) || p !== 'docs/cli.md') expect(scripts, `${p}: npm run ${m[1]}`).toContain(m[1]);
       for (const m of text.matchAll(/npx subscription-webhooks ([a-z-]+)(?: ([a-z-]+))?/g)) {
-        const command = m[2] && ['apple', 'lifecycle', 'xsolla', 'path'].includes(m[2]) ? `${m[1]} ${m[2]}` : m[1]!;
+        const command = m[2] && ['apple', 'lifecycle', 'xsolla', 'google', 'path'].includes(m[2]) ? `${m[1]} ${m[2]}` : m[1]!;
         expect(usage, `${p}: npx subscription-webhooks ${command}`).toMatch(new RegExp(`\\n  ${command.replace(/-/g, '\\-')}\\b`));
       }
     }

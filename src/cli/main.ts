@@ -10,6 +10,7 @@ import type { JWSTransactionDecodedPayload } from '../providers/apple/schemas.js
 import { reconcileAppleNotifications, toTimestamp } from '../providers/apple/reconcile.js';
 import { createAppleVerifier } from '../providers/apple/verifier.js';
 import { loadOrCreateChain, untrustedSigner, type LocalChain } from './local-chain.js';
+import { googleSteps, loadOrCreateGoogleSimulator, runGoogleSteps } from './google.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = {
@@ -40,6 +41,11 @@ Commands
         [--user <id>] [--product <id>] [--original-transaction-id <id>] [--app-account-token <uuid>]
   simulate lifecycle --url <route> [--user <id>]  subscribe, redeliver, renew, turn off auto-renew, expire, forge
   simulate xsolla <type> --url <route> --secret <key> [--user <id>] [--project-id <n>]
+  simulate google env [--port <n>] [--package <name>]
+                                                  the env a dev server needs to trust the local Google stand-in
+  simulate google <lifecycle|TYPE> --url <route> [--token <purchaseToken>] [--product <id>]
+                                                  run the stand-in (push keys, token endpoint, Play Developer API)
+                                                  and push a purchase's lifecycle, or one notification, at the route
   chain                                           create (or show) the local test chain and how to trust it
   test-notification [--wait <seconds>]            ask Apple for a real TEST notification and report its delivery
   reconcile --since <7d|ISO date> [--until ..] [--only-failures] [--url <route>]
@@ -100,6 +106,9 @@ const OPTIONS = {
   all: { type: 'boolean' },
   storefronts: { type: 'string' },
   revision: { type: 'string' },
+  port: { type: 'string' },
+  package: { type: 'string' },
+  token: { type: 'string' },
 } as const;
 
 type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
@@ -342,6 +351,37 @@ async function simulateXsolla(type: string | undefined, flags: Flags, io: CliIo)
   return ok ? EXIT.OK : EXIT.FAILED;
 }
 
+/** The Google route's answer in a word: its error code, `duplicate` or `processed`. */
+function googleResult(body: string): string {
+  const json = safeJson(body) as { error?: { code?: string }; duplicate?: boolean } | string | null;
+  if (typeof json !== 'object' || json === null) return body.slice(0, 60);
+  return json.error?.code ?? (json.duplicate ? 'duplicate' : 'processed');
+}
+
+async function simulateGoogle(what: string | undefined, flags: Flags, io: CliIo): Promise<number> {
+  if (!what) throw new UsageError('simulate google needs env, lifecycle or a notification type, e.g. SUBSCRIPTION_RENEWED');
+  const port = flags.port === undefined ? undefined : Number(flags.port);
+  if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new UsageError('--port must be a TCP port');
+  const sim = await loadOrCreateGoogleSimulator(flags.dir ?? join(io.cwd, '.subscription-webhooks'), { port, packageName: flags.package });
+  const envLines = Object.entries(sim.env).map(([k, v]) => `${k}=${v}`).join('\n');
+  if (what === 'env') {
+    if (flags.json) io.stdout(`${JSON.stringify(sim.env)}\n`);
+    else io.stdout(`# Start your dev server with these (the stand-in listens on 127.0.0.1:${sim.port} while simulate google runs):\n${envLines}\n`);
+    return EXIT.OK;
+  }
+  const steps = googleSteps(what);
+  if (!steps) throw new UsageError(`unknown Google notification ${what}: lifecycle, TEST_NOTIFICATION or a SUBSCRIPTION_* type`);
+  const url = requireUrl(flags);
+  const rows = await runGoogleSteps(sim, steps, { url, token: flags.token ?? `sim-${randomUUID()}`, productId: flags.product ?? 'pro_monthly', post });
+  const ok = rows.every((r) => r.status === r.expected);
+  if (flags.json) io.stdout(`${JSON.stringify({ ok, steps: rows.map((r) => ({ ...r, body: safeJson(r.body) })) })}\n`);
+  else {
+    io.stdout(table(['notification', 'messageId', 'HTTP', 'expected', 'result'], rows.map((r) => [r.label, r.messageId, r.status, r.expected, googleResult(r.body)])));
+    if (!ok && rows.some((r) => r.status === 401 && r.expected === 200)) io.stdout(`\nYour server does not trust the stand-in yet. Start it with:\n${envLines}\n`);
+  }
+  return ok ? EXIT.OK : EXIT.FAILED;
+}
+
 function apiFromEnv(flags: Flags, io: CliIo): AppStoreServerApi {
   const resolved = resolveConfig(undefined, io.env);
   const apple = resolved.apple;
@@ -556,7 +596,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         if (sub === 'apple') return await simulateApple(arg, flags, io);
         if (sub === 'lifecycle') return await simulateLifecycle(flags, io);
         if (sub === 'xsolla') return await simulateXsolla(arg, flags, io);
-        throw new UsageError('simulate what? apple <TYPE[/SUBTYPE]>, lifecycle or xsolla <type>');
+        if (sub === 'google') return await simulateGoogle(arg, flags, io);
+        throw new UsageError('simulate what? apple <TYPE[/SUBTYPE]>, lifecycle, xsolla <type> or google <env|lifecycle|TYPE>');
       case 'chain': {
         const chain = await loadOrCreateChain(flags.dir ?? join(io.cwd, '.subscription-webhooks'));
         if (flags.json) io.stdout(`${JSON.stringify({ dir: chain.dir, rootCertificate: chain.rootPath, rootCertificatePem: chain.rootPemPath, created: chain.created })}\n`);

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportJWK, jwtVerify, SignJWT, type JWK } from 'jose';
@@ -24,8 +24,20 @@ export interface GooglePlaySeenRequest {
   status: number;
 }
 
+/** The kit's keys, as PEM: keep them to run a later kit that the same server still trusts. */
+export interface GooglePlayTestKitKeys {
+  /** Signs push tokens; its public half is the JWKS. */
+  push: { kid: string; privateKey: string };
+  /** The Play Developer API's service account. */
+  api: { keyId: string; privateKey: string; email: string };
+}
+
 /** Options of {@link createGooglePlayTestKit}. */
 export interface GooglePlayTestKitOptions {
+  /** Listen on this port of 127.0.0.1. @default a free port */
+  port?: number;
+  /** Keys from an earlier kit's `keys()`. @default new keys */
+  keys?: GooglePlayTestKitKeys;
   /** @default "com.example.app" */
   packageName?: string;
   /** The push audience. @default "https://example.com/api/google/rtdn" */
@@ -80,6 +92,8 @@ export interface GooglePlayTestKit {
   rotateKey(options?: { retireOld?: boolean }): string;
   /** Key ids currently published. */
   keyIds(): string[];
+  /** The current push key and the API service account key, as PEM (see {@link GooglePlayTestKitOptions.keys}). */
+  keys(): GooglePlayTestKitKeys;
   /** Sets what `purchases.subscriptionsv2.get` answers for `purchaseToken` (a SubscriptionPurchaseV2). */
   setSubscription(purchaseToken: string, purchase: Record<string, unknown>): void;
   /** Sets what `purchases.products.get` answers for `(productId, purchaseToken)` (a ProductPurchase). */
@@ -120,14 +134,13 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
   const serviceAccountEmail = options.serviceAccountEmail ?? 'rtdn-push@example-project.iam.gserviceaccount.com';
   const lifetime = options.accessTokenLifetimeSeconds ?? 3600;
   const keys: Array<{ kid: string; privateKey: KeyObject; jwk: JWK }> = [];
-  const addKey = async () => {
-    const { privateKey, publicKey } = rsa();
-    const kid = randomBytes(20).toString('hex');
-    keys.push({ kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } });
-    return kid;
-  };
-  await addKey();
-  const apiAccount = { ...rsa(), email: 'play-api@example-project.iam.gserviceaccount.com', keyId: randomBytes(20).toString('hex') };
+  const given = options.keys;
+  const pushKey = given ? createPrivateKey(given.push.privateKey) : rsa().privateKey;
+  const pushKid = given?.push.kid ?? randomBytes(20).toString('hex');
+  keys.push({ kid: pushKid, privateKey: pushKey, jwk: { ...(await exportJWK(createPublicKey(pushKey))), kid: pushKid, alg: 'RS256', use: 'sig' } });
+  const apiPrivate = given ? createPrivateKey(given.api.privateKey) : rsa().privateKey;
+  const apiAccount = { privateKey: apiPrivate, publicKey: createPublicKey(apiPrivate), email: given?.api.email ?? 'play-api@example-project.iam.gserviceaccount.com', keyId: given?.api.keyId ?? randomBytes(20).toString('hex') };
+  const pem = (k: KeyObject) => k.export({ type: 'pkcs8', format: 'pem' }).toString();
   const issued = new Map<string, number>();
   const subscriptions = new Map<string, Record<string, unknown>>();
   const products = new Map<string, Record<string, unknown>>();
@@ -224,7 +237,10 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
   const server = createServer((req, res) => {
     route(req, res).catch((err: unknown) => send(res, 500, { error: { code: 500, message: String(err) } }));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, '127.0.0.1', resolve);
+  });
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   const typeNumber = (type: string | number): number => {
@@ -254,7 +270,7 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
           type: 'service_account',
           project_id: 'example-project',
           private_key_id: apiAccount.keyId,
-          private_key: apiAccount.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+          private_key: pem(apiAccount.privateKey),
           client_email: apiAccount.email,
           token_uri: `${url}/token`,
         },
@@ -295,6 +311,10 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
       return kid;
     },
     keyIds: () => keys.map((k) => k.kid),
+    keys: () => {
+      const current = keys[keys.length - 1]!;
+      return { push: { kid: current.kid, privateKey: pem(current.privateKey) }, api: { keyId: apiAccount.keyId, privateKey: pem(apiAccount.privateKey), email: apiAccount.email } };
+    },
     setSubscription: (token, purchase) => void subscriptions.set(token, structuredClone(purchase)),
     setProduct: (productId, token, purchase) => void products.set(`${productId}\u0000${token}`, structuredClone(purchase)),
     subscriptionPurchase(i) {

@@ -163,9 +163,17 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
           return t.access_token;
         },
       );
-    })().finally(() => {
-      exchanging = null;
-    });
+    })()
+      .catch((err: unknown) => {
+        // invalid_grant and the like: the key is wrong or revoked, which no retry fixes.
+        if (err instanceof GooglePlayApiError && err.httpStatus !== null && err.httpStatus >= 400 && err.httpStatus < 500 && err.httpStatus !== 429) {
+          throw new GooglePlayApiError('GOOGLE_API_UNAUTHORIZED', `The OAuth token endpoint refused the service account key (${err.message})`, { httpStatus: err.httpStatus }, { cause: err });
+        }
+        throw err;
+      })
+      .finally(() => {
+        exchanging = null;
+      });
     return exchanging;
   }
 
