@@ -10,6 +10,7 @@ import type { Order } from '../src/index.js';
 import { createGooglePlayTestKit, type GooglePlayTestKit } from '../src/testing/index.js';
 import { EVERY_STORE } from './helpers/databases.js';
 import { googleHarness, PRODUCT, PRODUCT_PREMIUM, types, type GoogleHarness } from './helpers/google-harness.js';
+import { webhookReceiver } from './helpers/webhook-receiver.js';
 
 const R = 'provider.notification.received';
 const S = (s: string) => `customer.subscription.${s}`;
@@ -465,6 +466,30 @@ for (const [name, make] of EVERY_STORE) {
       expect((await postAs('bob', { purchaseToken: '' })).body.error?.code).toBe('BODY_INVALID');
       const unknown = await postAs('bob', { purchaseToken: uniq('nope') });
       expect([unknown.status, unknown.body.error?.code]).toEqual([404, 'GOOGLE_API_NOT_FOUND']);
+    });
+
+    it('per-subscription notification settings from the app\'s order (manual.notification), and signed delivery to a webhook endpoint', async () => {
+      const receiver = await webhookReceiver();
+      open.push({ close: () => receiver.stop() });
+      const h = await setup();
+      const endpoint = await h.hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['customer.subscription.started', 'order.paid', 'manual.notification'] });
+      const order = await h.hooks.orders.create({
+        userId: 'u_settings',
+        productId: PRODUCT,
+        provider: 'google',
+        subscriptionData: { notificationSettings: { self_handle: true, include_events: ['customer.subscription.started'] } },
+      });
+      const token = uniq('tok');
+      const r = await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), accountId: order.no, acknowledged: true });
+      expect(types(r.events)).toContain('manual.notification');
+      const manual = r.events.find((e) => e.type === 'manual.notification')!;
+      expect(manual.data.object).toMatchObject({ type: 'customer.subscription.started', data: { userDid: 'u_settings' } });
+      expect((await h.sub(token))?.notification_settings).toEqual({ self_handle: true, include_events: ['customer.subscription.started'] });
+      await h.hooks.delivery.runOnce();
+      const wanted = r.events.filter((e) => endpoint.enabled_events.includes(e.type)).map((e) => e.id).sort();
+      expect(receiver.accepted().sort()).toEqual(wanted);
+      expect(receiver.received.every((w) => w.signature.startsWith('v1,'))).toBe(true);
+      expect(JSON.parse(receiver.received.find((w) => w.id === r.events.find((e) => e.type === 'order.paid')!.id)!.body)).toMatchObject({ provider: 'google', type: 'order.paid' });
     });
 
     it('entitlements follow Google subscriptions', async () => {
