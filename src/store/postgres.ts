@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { sqlAdminSource } from '../admin/source.js';
 import { jsonbText } from './json-safe.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type {
@@ -524,6 +525,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
 
   return {
     name: 'pg:postgresql',
+    ...sqlAdminSource('postgresql', (sql, params) => guard(async () => (await pool.query({ text: sql, values: [...params] })).rows as Record<string, unknown>[])),
     transaction: (fn) =>
       retryConflicts(options.maxRetries ?? 3, () =>
         guard(() =>

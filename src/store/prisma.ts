@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SubscriptionWebhooksError } from '../errors.js';
+import { sqlAdminSource } from '../admin/source.js';
 import { jsonbSafe, jsonbText } from './json-safe.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
@@ -418,6 +419,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
 
   return {
     name: `prisma:${provider}`,
+    ...sqlAdminSource(provider, (sql, params) => guard(async () => (await (prisma as unknown as { $queryRawUnsafe(q: string, ...v: unknown[]): PromiseLike<unknown> }).$queryRawUnsafe(sql, ...params)) as Record<string, unknown>[])),
     transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
       return retryConflicts(options.maxRetries ?? 3, () => guard(() => prisma.$transaction((tx) => fn(wrap(tx)), txOptions)));
     },
