@@ -1,0 +1,178 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { adminDashboard } from '../adapters/express.js';
+import { adminDashboard as fetchDashboard } from '../adapters/fetch.js';
+import { createSubscriptionWebhooks, type AdminAuditEntry, type Logger, type AdminRole, type SubscriptionWebhooks } from '../src/index.js';
+import { eventId } from '../src/ids.js';
+import { memoryStore } from '../src/store/memory.js';
+import { sampleDelivery, sampleEvent, sampleInbox, sampleSubscription } from '../src/testing/store-conformance.js';
+import type { DomainEvent } from '../src/events/types.js';
+import { codeOf } from './helpers/code-of.js';
+import { webhookReceiver } from './helpers/webhook-receiver.js';
+
+const XSS = '<script>alert(1)</script>';
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const BASE = '/admin/subscriptions';
+
+function makeHooks(logger = quiet): SubscriptionWebhooks {
+  return createSubscriptionWebhooks({ store: memoryStore(), apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, delivery: { timeoutMs: 2000 }, logger });
+}
+
+describe('admin dashboard (Express, memory store)', () => {
+  const receiver = webhookReceiver();
+  let rx: Awaited<typeof receiver>;
+  let hooks: SubscriptionWebhooks;
+  let server: Server;
+  let origin: string;
+  let endpointId: string;
+  const audit: AdminAuditEntry[] = [];
+  const evt = eventId('apple', 'n-xss', 0);
+
+  beforeAll(async () => {
+    rx = await receiver;
+    hooks = makeHooks();
+    const endpoint = await hooks.webhookEndpoints.create({ url: rx.url, enabled_events: ['*'] });
+    endpointId = endpoint.id;
+    const sub = sampleSubscription('x', { id: 'sub_x', user_id: `user ${XSS}`, contract_id: 'cX' });
+    await hooks.store.transaction(async (tx) => {
+      await tx.insertNotification(sampleInbox('x', { notification_id: 'n-xss', notification_type: XSS, payload: { note: XSS, '<img src=x onerror=alert(2)>': 1 } }));
+      await tx.saveSubscription(sub);
+      await tx.insertEvents([sampleEvent('x', 0, { id: evt, data: { object: sub }, source: { notification_id: 'n-xss', notification_type: XSS } } as Partial<DomainEvent>)]);
+      await tx.insertDeliveries([sampleDelivery(endpointId, evt, Date.now(), { id: 'dlv_failed', status: 'failed', attempts: 8, next_attempt_at: null, last_status: 500, last_error: XSS })]);
+    });
+    const app = express();
+    app.use(BASE, adminDashboard(hooks, {
+      authorize: (req) => ({ role: (req.get('x-role') ?? 'denied') as AdminRole, actor: req.get('x-actor') ?? 'tester' }),
+      audit: (e) => void audit.push(e),
+    }));
+    server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    await rx.stop();
+  });
+
+  const get = (path: string, role: string) => fetch(`${origin}${BASE}${path}`, { headers: { 'x-role': role } });
+  const post = (path: string, role: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
+    fetch(`${origin}${BASE}${path}`, { method: 'POST', redirect: 'manual', headers: { 'x-role': role, 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+  const csrfOf = async (role = 'read-write') => /name="csrf" value="([^"]+)"/.exec(await (await get('/endpoints', role)).text())![1]!;
+
+  it('serves the pages with a strict Content-Security-Policy, its own CSS and JS, no inline script', async () => {
+    for (const path of ['/', '/notifications', '/notifications/apple/n-xss', '/subscriptions?q=cX', '/subscriptions/sub_x', '/orders', '/deliveries', '/endpoints']) {
+      const res = await get(path, 'read');
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+      const body = await res.text();
+      expect(body).not.toMatch(/<script>|<script [^s]|<style|style="/);
+      expect(body).toContain(`${BASE}/assets/dashboard.css`);
+    }
+    expect((await get('/assets/dashboard.css', 'denied')).headers.get('content-type')).toMatch(/^text\/css/);
+    expect((await get('/nope', 'read')).status).toBe(404);
+  });
+
+  it('renders attacker-controlled notification fields as text', async () => {
+    for (const path of ['/notifications', '/notifications/apple/n-xss', '/subscriptions?q=cX', '/deliveries?status=failed', '/subscriptions/sub_x']) {
+      const body = await (await get(path, 'read')).text();
+      expect(body, path).not.toContain(XSS);
+      expect(body, path).not.toContain('<img src=x');
+      expect(body, path).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    }
+  });
+
+  it('refuses the denied role everything but the static assets (page 403, API 403 JSON)', async () => {
+    expect((await get('/', 'denied')).status).toBe(403);
+    const api = await get('/api/notifications', 'denied');
+    expect(api.status).toBe(403);
+    expect(await api.json()).toEqual({ error: { code: 'FORBIDDEN', message: 'Not allowed' } });
+    expect((await post(`/deliveries/dlv_failed/replay`, 'denied', {})).status).toBe(403);
+  });
+
+  it('lets the read role read (pages and API) and shows it no action; refuses its POSTs', async () => {
+    expect(await (await get('/deliveries?status=failed', 'read')).text()).not.toContain('Replay');
+    const csrf = await csrfOf();
+    expect((await post('/deliveries/dlv_failed/replay', 'read', { csrf })).status).toBe(403);
+    expect((await hooks.delivery.get('dlv_failed'))!.status).toBe('failed');
+  });
+
+  it('refuses a POST without the form token, with a wrong one, or from another site', async () => {
+    expect((await post('/deliveries/dlv_failed/replay', 'read-write', {})).status).toBe(403);
+    expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf: 'x'.repeat(43) })).status).toBe(403);
+    // Another actor's token is not this actor's.
+    const other = /name="csrf" value="([^"]+)"/.exec(await (await fetch(`${origin}${BASE}/endpoints`, { headers: { 'x-role': 'read-write', 'x-actor': 'mallory' } })).text())![1]!;
+    expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf: other })).status).toBe(403);
+    const csrf = await csrfOf();
+    expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf }, { origin: 'https://evil.example' })).status).toBe(403);
+    expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf }, { 'sec-fetch-site': 'cross-site' })).status).toBe(403);
+    expect((await hooks.delivery.get('dlv_failed'))!.status).toBe('failed');
+    expect(audit).toEqual([]);
+  });
+
+  it('replays a failed delivery for the read-write role (audited), and it arrives at the receiver', async () => {
+    const csrf = await csrfOf();
+    const res = await post('/deliveries/dlv_failed/replay', 'read-write', { csrf });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe(`${BASE}/deliveries?status=pending`);
+    expect((await hooks.delivery.get('dlv_failed'))!.status).toBe('pending');
+    await hooks.delivery.runOnce();
+    expect(rx.received.map((r) => r.id)).toContain(evt);
+    expect((await hooks.delivery.get('dlv_failed'))!.status).toBe('delivered');
+    expect(audit.at(-1)).toMatchObject({ actor: 'tester', action: 'delivery.replay', target: 'dlv_failed', result: 'ok' });
+  });
+
+  it('rotates a secret: shown once on the answer, masked everywhere after', async () => {
+    const csrf = await csrfOf();
+    const res = await post(`/endpoints/${endpointId}/rotate`, 'read-write', { csrf });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('cache-control')).toBe('no-store');
+    const secret = /id="secret">(whsec_[^<]+)</.exec(await res.text())![1]!;
+    expect(secret).toMatch(/^whsec_[A-Za-z0-9+/=]{20,}$/);
+    for (const path of ['/endpoints', '/api/endpoints', '/deliveries', '/']) expect(await (await get(path, 'read-write')).text(), path).not.toContain(secret.slice(6, 20));
+    expect(audit.at(-1)).toMatchObject({ action: 'endpoint.rotate_secret', target: endpointId, result: 'ok' });
+  });
+
+  it('answers the JSON API with keyset pages and stable error codes', async () => {
+    const page = (await (await get('/api/notifications?limit=1', 'read')).json()) as { items: Array<{ notification_id: string }>; next: string | null };
+    expect(page.items.map((n) => n.notification_id)).toEqual(['n-xss']);
+    expect(page.next).toBeNull();
+    const bad = await get('/api/notifications?after=garbage', 'read');
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('INVALID_ARGUMENT');
+    expect((await get('/api/notifications?limit=abc', 'read')).status).toBe(400);
+    expect((await get('/api/notifications?provider=google', 'read')).status).toBe(400);
+    expect((await get('/api/subscriptions/sub_nope', 'read')).status).toBe(404);
+    const found = (await (await get('/api/subscriptions?q=cX', 'read')).json()) as { subscriptions: Array<{ id: string }> };
+    expect(found.subscriptions.map((s) => s.id)).toEqual(['sub_x']);
+    const detail = (await (await get('/api/notifications/apple/n-xss', 'read')).json()) as { events: Array<{ id: string }> };
+    expect(detail.events.map((e) => e.id)).toEqual([evt]);
+    expect((await fetch(`${origin}${BASE}/api/overview`, { method: 'POST', headers: { 'x-role': 'read-write' } })).status).toBe(405);
+  });
+});
+
+describe('admin dashboard mounting', () => {
+  it('refuses to start without authorize; allowUnauthenticated warns on every start and is refused in production', async () => {
+    const warnings: unknown[] = [];
+    const hooks = makeHooks({ ...quiet, warn: (o: unknown) => void warnings.push(o) });
+    expect(await codeOf(Promise.resolve().then(() => fetchDashboard(hooks, { basePath: BASE })))).toBe('CONFIG_INVALID');
+    fetchDashboard(hooks, { basePath: BASE, allowUnauthenticated: true });
+    fetchDashboard(hooks, { basePath: BASE, allowUnauthenticated: true });
+    expect(warnings).toHaveLength(2);
+    vi.stubEnv('NODE_ENV', 'production');
+    try {
+      expect(await codeOf(Promise.resolve().then(() => fetchDashboard(hooks, { basePath: BASE, allowUnauthenticated: true })))).toBe('CONFIG_INVALID');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('serves through the fetch adapter under its base path', async () => {
+    const handle = fetchDashboard(makeHooks(), { basePath: BASE, authorize: () => 'read' });
+    const res = await handle(new Request(`http://x${BASE}/api/overview`));
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ deliveries: { pending: 0, failed: 0, oldestPending: null } });
+  });
+});
