@@ -26,6 +26,7 @@ export interface AdminAuditEntry {
   result: string;
 }
 
+/** Options of the admin dashboard (`adminDashboard` in each adapter; {@link createAdminDashboard}). */
 export interface AdminDashboardOptions<R = Request> {
   /**
    * Decides, per request, what the caller may do (`read`, `read-write` or `denied`). Required: without it

@@ -26,17 +26,20 @@ export interface AdminReadModel {
   deliveryBacklog(): Promise<BacklogRow[]>;
 }
 
+/** Which page of a list: the cursor of the previous page and a size. */
 export interface PageRequest {
   /** The `next` of the previous page. */
   after?: string | null;
   /** @default 50 (at most 200) */
   limit?: number;
 }
+/** One page of a list, newest first; `next` is the cursor of the following page (null on the last). */
 export interface Page<T> {
   items: T[];
   next: string | null;
 }
 
+/** Filters of {@link AdminReadModel.listNotifications}. */
 export interface NotificationListFilter {
   provider?: Provider;
   type?: string;
@@ -47,25 +50,30 @@ export interface NotificationListFilter {
 }
 /** An inbox row without its body and payload. */
 export type NotificationSummary = Omit<InboxRecord, 'raw_body' | 'payload'>;
+/** A notification as the dashboard opens it. */
 export interface NotificationDetail {
   notification: InboxRecord;
   events: DomainEvent[];
   deliveries: DeliveryRecord[];
 }
 
+/** Filters of {@link AdminReadModel.listOrders}. */
 export interface OrderListFilter {
   provider?: Provider;
   status?: Order['status'];
   userId?: string;
 }
+/** Filters of {@link AdminReadModel.listDeliveries}. */
 export interface DeliveryListFilter {
   status?: DeliveryStatus;
   endpointId?: string;
 }
+/** A delivery row with its event's type. */
 export interface DeliverySummary extends DeliveryRecord {
   /** The event's type (null when the event row is gone). */
   event_type: string | null;
 }
+/** Pending or failed deliveries of one endpoint. */
 export interface BacklogRow {
   endpoint_id: string;
   status: 'pending' | 'failed';
@@ -74,11 +82,13 @@ export interface BacklogRow {
   oldest: string;
 }
 
+/** What a search for a user id, contract id, order no or transaction id found. */
 export interface SubscriptionSearchResult {
   subscriptions: Subscription[];
   /** Orders matched by number or transaction id. */
   orders: Order[];
 }
+/** A subscription as the dashboard opens it. */
 export interface SubscriptionDetail {
   subscription: Subscription;
   /** Orders of the contract (`origin_no` is the contract id), newest first, at most 100. */
@@ -90,6 +100,7 @@ export interface SubscriptionDetail {
   notifications: NotificationSummary[];
 }
 
+/** The overview page's counts. */
 export interface Overview {
   subscriptions: Array<{ status: Subscription['status']; provider: Provider; product_id: string; count: number }>;
   /** Notifications received per hour over the 48 hours before `now` (hour: `YYYY-MM-DDTHH`, UTC), hours with none left out. */
