@@ -162,7 +162,24 @@ function paged<T>(rows: T[], limit: number, key: (x: T) => [string, string]): Pa
 export function adminReadModel(store: Store): AdminReadModel {
   const source: AdminSource | null = adminSourceOf(store);
   if (!source) throw new SubscriptionWebhooksError('CONFIG_INVALID', `The admin dashboard reads memoryStore, sqliteStore, prismaStore and pgStore; store "${store.name}" is none of them`);
-  return source.kind === 'memory' ? memoryReadModel(source.state) : sqlReadModel(source.dialect, source.query);
+  return fromSource(source);
+}
+
+function fromSource(source: AdminSource): AdminReadModel {
+  if (source.kind === 'memory') return memoryReadModel(source.state);
+  if (source.kind === 'sql') return sqlReadModel(source.dialect, source.query);
+  // The store learns its dialect on first use: every method waits for it once.
+  let inner: Promise<AdminReadModel> | undefined;
+  const ready = (): Promise<AdminReadModel> =>
+    (inner ??= source.load().then(
+      (s) => (s ? fromSource(s) : Promise.reject(new SubscriptionWebhooksError('CONFIG_INVALID', 'The admin dashboard cannot read this store'))),
+      (error: unknown) => {
+        inner = undefined;
+        throw error;
+      },
+    ));
+  const methods = ['overview', 'listNotifications', 'getNotification', 'searchSubscriptions', 'getSubscription', 'listOrders', 'listDeliveries', 'deliveryBacklog'] as const satisfies ReadonlyArray<keyof AdminReadModel>;
+  return Object.fromEntries(methods.map((m) => [m, async (...args: unknown[]) => ((await ready())[m] as (...a: unknown[]) => unknown)(...args)])) as unknown as AdminReadModel;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,7 +26,9 @@ export type SqlQuery = (sql: string, params: readonly unknown[]) => Promise<Reco
 
 export type AdminSource =
   | { kind: 'memory'; state(): MemoryAdminState }
-  | { kind: 'sql'; dialect: SqlDialect; query: SqlQuery };
+  | { kind: 'sql'; dialect: SqlDialect; query: SqlQuery }
+  /** A store that learns its dialect on first use (prismaStore without `provider`): the source of the store it becomes. */
+  | { kind: 'deferred'; load(): Promise<AdminSource | null> };
 
 /** Spread into a SQL store's object: `{ name, ...sqlAdminSource('postgresql', query), ... }`. */
 export function sqlAdminSource(dialect: SqlDialect, query: SqlQuery): { [ADMIN_SOURCE]: AdminSource } {
@@ -41,4 +43,9 @@ export function memoryAdminSource(state: () => MemoryAdminState): { [ADMIN_SOURC
 /** The store's admin source, or null for a store that has none (a custom store). */
 export function adminSourceOf(store: object): AdminSource | null {
   return (store as { [ADMIN_SOURCE]?: AdminSource })[ADMIN_SOURCE] ?? null;
+}
+
+/** Spread into a store that becomes another on first use: `load` resolves that store. */
+export function deferredAdminSource(load: () => Promise<object>): { [ADMIN_SOURCE]: AdminSource } {
+  return { [ADMIN_SOURCE]: { kind: 'deferred', load: async () => adminSourceOf(await load()) } };
 }
