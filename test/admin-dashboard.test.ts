@@ -122,6 +122,8 @@ describe('admin dashboard (Express, memory store)', () => {
     expect(rx.received.map((r) => r.id)).toContain(evt);
     expect((await hooks.delivery.get('dlv_failed'))!.status).toBe('delivered');
     expect(audit.at(-1)).toMatchObject({ actor: 'tester', action: 'delivery.replay', target: 'dlv_failed', result: 'ok' });
+    const log = (await (await get('/api/audit', 'read')).json()) as { items: Array<{ actor: string; action: string; target: string }> };
+    expect(log.items.map((x) => [x.actor, x.action, x.target])).toEqual([['tester', 'delivery.replay', 'dlv_failed']]);
   });
 
   it('rotates a secret: shown once on the answer, masked everywhere after', async () => {

@@ -190,6 +190,20 @@ describe.each(EVERY_STORE)('admin read model on %s', (_name, make) => {
     expect(o.deliveries).toEqual({ pending: 2, failed: 1, oldestPending: at(249) });
     if (store.listEntitlementGrants) expect(o.entitlements).toEqual([{ entitlement: 'pro', status: 'active', count: 1 }, { entitlement: 'pro', status: 'canceled', count: 1 }]);
   });
+
+  it('records the audit log and lists it newest first, page by page', async () => {
+    await rm.recordAudit({ at: at(3), actor: `ops ${XSS}`, action: 'delivery.replay', target: 'dlv_1', result: 'ok' });
+    await rm.recordAudit({ at: at(2), actor: 'ops', action: 'endpoint.rotate_secret', target: 'we_1', result: 'ok' });
+    await rm.recordAudit({ at: at(1), actor: 'ops', action: 'endpoint.disable', target: 'we_2', result: 'NOT_FOUND' });
+    const { items, pages } = await all((after) => rm.listAudit({ after, limit: 2 }));
+    expect(pages).toBe(2);
+    expect(items.map((x) => [x.at, x.actor, x.action, x.target, x.result])).toEqual([
+      [at(1), 'ops', 'endpoint.disable', 'we_2', 'NOT_FOUND'],
+      [at(2), 'ops', 'endpoint.rotate_secret', 'we_1', 'ok'],
+      [at(3), `ops ${XSS}`, 'delivery.replay', 'dlv_1', 'ok'],
+    ]);
+    expect(new Set(items.map((x) => x.id)).size).toBe(3);
+  });
 });
 
 describe('admin read model on a custom store', () => {

@@ -40,7 +40,7 @@ export interface AdminDashboardOptions<R = Request> {
    * load balancer (a form rendered by one is posted to another). @default random per process
    */
   csrfSecret?: string;
-  /** Called once per state-changing action, after it ran (also logged at info). */
+  /** Called once per state-changing action, after it ran and was recorded in the audit log (table `sw_admin_audit`; also logged at info). */
   audit?: (entry: AdminAuditEntry) => void | Promise<void>;
   /** @default Date.now */
   now?: () => number;
@@ -95,6 +95,7 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
   async function record(entry: Omit<AdminAuditEntry, 'at'>): Promise<void> {
     const full = { at: new Date(now()).toISOString(), ...entry };
     hooks.logger.info({ audit: full }, 'admin action');
+    await rm().recordAudit(full);
     await options.audit?.(full);
   }
 
@@ -186,6 +187,9 @@ async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: str
     case 'deliveries':
       if (parts.length === 1) return rm.listDeliveries({ status: deliveryStatusParam(q), endpointId: opt(q, 'endpoint') }, pageParam(q));
       if (parts.length === 2 && a === 'backlog') return { items: await rm.deliveryBacklog() };
+      break;
+    case 'audit':
+      if (parts.length === 1) return rm.listAudit(pageParam(q));
       break;
     case 'endpoints':
       // Secrets are masked by the endpoints API (whsec_…abcd): never shown after creation.

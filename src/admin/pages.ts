@@ -13,7 +13,7 @@ export interface PageContext {
   now: number;
 }
 
-const NAV: Array<[string, string]> = [['/', 'Overview'], ['/notifications', 'Notifications'], ['/subscriptions', 'Subscriptions'], ['/orders', 'Orders'], ['/deliveries', 'Deliveries'], ['/endpoints', 'Endpoints']];
+const NAV: Array<[string, string]> = [['/', 'Overview'], ['/notifications', 'Notifications'], ['/subscriptions', 'Subscriptions'], ['/orders', 'Orders'], ['/deliveries', 'Deliveries'], ['/endpoints', 'Endpoints'], ['/audit', 'Audit log']];
 
 function layout(ctx: PageContext, title: string, body: Html | Array<Html | null>): Html {
   return h`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -165,6 +165,13 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
 ${action(ctx, `/endpoints/${enc(e.id)}/rotate`, 'Rotate secret', 'Issue a new secret? The old one keeps signing for 24 hours.')}</td></tr>`)),
       ctx.role === 'read-write' ? h`<h2>New endpoint</h2><form class="filters" method="post" action="${b}/endpoints"><input type="hidden" name="csrf" value="${ctx.csrf}">
 <input name="url" size="40" placeholder="https://…" required><input name="enabled_events" placeholder="event types, or *" value="*"><input name="description" placeholder="description"><button>Create</button></form>` : null,
+    ]);
+  }
+  if (what === 'audit' && parts.length === 1) {
+    const page = await rm.listAudit(pageParam(q));
+    return layout(ctx, 'Audit log', [
+      table(['When', 'Who', 'Action', 'Target', 'Result'], page.items.map((x) => h`<tr><td>${when(x.at)}</td><td>${x.actor}</td><td>${x.action}</td><td>${x.target}</td><td class="${x.result === 'ok' ? 'ok' : 'bad'}">${x.result}</td></tr>`)),
+      more(ctx, '/audit', q, page.next),
     ]);
   }
   return null;

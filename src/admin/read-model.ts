@@ -1,9 +1,9 @@
 import { SubscriptionWebhooksError } from '../errors.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import { eventId } from '../ids.js';
-import { DELIVERIES, GRANTS, ORDERS, SUBSCRIPTIONS, type ColumnSpec, type ColumnType, type TableSpec } from '../store/sql-tables.js';
+import { eventId, randomId } from '../ids.js';
+import { ADMIN_AUDIT, DELIVERIES, GRANTS, ORDERS, selectColumns, SUBSCRIPTIONS, type AdminAuditRecord, type Codec, type ColumnSpec, type ColumnType, type SqlDialect, type TableSpec } from '../store/sql-tables.js';
 import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
-import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlDialect, type SqlQuery } from './source.js';
+import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from './source.js';
 
 /**
  * The queries behind the admin dashboard and its JSON API, on every store the package ships
@@ -24,6 +24,10 @@ export interface AdminReadModel {
   listDeliveries(filter?: DeliveryListFilter, page?: PageRequest): Promise<Page<DeliverySummary>>;
   /** Pending and failed deliveries counted by endpoint (the notifier is endpoint `notifier`). */
   deliveryBacklog(): Promise<BacklogRow[]>;
+  /** Appends to the audit log (table `sw_admin_audit`; memoryStore: in process). */
+  recordAudit(entry: Omit<AdminAuditRecord, 'id'>): Promise<void>;
+  /** The audit log, newest first. */
+  listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>>;
 }
 
 /** Which page of a list: the cursor of the previous page and a size. */
@@ -166,8 +170,8 @@ export function adminReadModel(store: Store): AdminReadModel {
 }
 
 function fromSource(source: AdminSource): AdminReadModel {
-  if (source.kind === 'memory') return memoryReadModel(source.state);
-  if (source.kind === 'sql') return sqlReadModel(source.dialect, source.query);
+  if (source.kind === 'memory') return memoryReadModel(source.state, memoryAudit(source));
+  if (source.kind === 'sql') return sqlReadModel(source.dialect, source.codec, source.query);
   // The store learns its dialect on first use: every method waits for it once.
   let inner: Promise<AdminReadModel> | undefined;
   const ready = (): Promise<AdminReadModel> =>
@@ -178,7 +182,7 @@ function fromSource(source: AdminSource): AdminReadModel {
         throw error;
       },
     ));
-  const methods = ['overview', 'listNotifications', 'getNotification', 'searchSubscriptions', 'getSubscription', 'listOrders', 'listDeliveries', 'deliveryBacklog'] as const satisfies ReadonlyArray<keyof AdminReadModel>;
+  const methods = ['overview', 'listNotifications', 'getNotification', 'searchSubscriptions', 'getSubscription', 'listOrders', 'listDeliveries', 'deliveryBacklog', 'recordAudit', 'listAudit'] as const satisfies ReadonlyArray<keyof AdminReadModel>;
   return Object.fromEntries(methods.map((m) => [m, async (...args: unknown[]) => ((await ready())[m] as (...a: unknown[]) => unknown)(...args)])) as unknown as AdminReadModel;
 }
 
@@ -199,7 +203,15 @@ function keysetSlice<T>(rows: T[], key: (x: T) => [string, string], page: PageRe
 const summary = ({ raw_body: _b, payload: _p, ...rest }: InboxRecord): NotificationSummary => rest;
 const inboxKey = (n: { provider: string; notification_id: string }): string => `${n.provider}\u0000${n.notification_id}`;
 
-function memoryReadModel(state: () => MemoryAdminState): AdminReadModel {
+/** The memory store's audit log: in process, one per store (keyed by its admin source). */
+const MEMORY_AUDIT = new WeakMap<AdminSource, AdminAuditRecord[]>();
+function memoryAudit(source: AdminSource): AdminAuditRecord[] {
+  let log = MEMORY_AUDIT.get(source);
+  if (!log) MEMORY_AUDIT.set(source, (log = []));
+  return log;
+}
+
+function memoryReadModel(state: () => MemoryAdminState, audit: AdminAuditRecord[]): AdminReadModel {
   const clone = <T>(x: T): T => structuredClone(x);
   const eventsOf = (s: MemoryAdminState, ids: Set<string>) => s.events.filter((e) => ids.has(e.id));
   return {
@@ -298,6 +310,13 @@ function memoryReadModel(state: () => MemoryAdminState): AdminReadModel {
       }
       return sortBacklog([...rows.values()]);
     },
+    async recordAudit(entry) {
+      audit.push({ id: randomId('aud'), ...entry, at: isoArg('at', entry.at)! });
+    },
+    async listAudit(page = {}) {
+      const p = keysetSlice(audit, (x) => [x.at, x.id], page);
+      return { items: clone(p.items), next: p.next };
+    },
   };
 }
 
@@ -351,24 +370,22 @@ interface Sql {
   params: unknown[];
 }
 
-function sqlReadModel(dialect: SqlDialect, query: SqlQuery): AdminReadModel {
+function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): AdminReadModel {
   const pg = dialect === 'postgresql';
   const q = (): Sql => {
     const params: unknown[] = [];
     return {
       params,
       p(v, type = 'text') {
-        params.push(type === 'timestamp' && !pg ? new Date(v as string).toISOString().replace('Z', '+00:00') : v);
+        params.push(type === 'timestamp' ? codec.encode(TIMESTAMP, v) : v);
         return pg ? `$${params.length}${type === 'timestamp' ? '::timestamp' : ''}` : '?';
       },
     };
   };
-  const col = (c: ColumnSpec, alias = ''): string =>
-    pg && c.type === 'timestamp' ? `to_char(${alias}"${c.name}", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "${c.name}"` : `${alias}"${c.name}"`;
-  const cols = (columns: readonly ColumnSpec[], alias = ''): string => columns.map((c) => col(c, alias)).join(', ');
+  const cols = (columns: readonly ColumnSpec[], alias = ''): string => selectColumns(dialect, columns, alias);
   const decode = (columns: readonly ColumnSpec[], r: Record<string, unknown>): Record<string, unknown> => {
     const out: Record<string, unknown> = { ...r };
-    for (const c of columns) out[c.name] = decodeValue(c, r[c.name], pg);
+    for (const c of columns) out[c.name] = decodeValue(codec, c, r[c.name]);
     return out;
   };
   const read = <T>(t: TableSpec<T>, r: Record<string, unknown>): T => t.fromRow(decode(t.columns, r));
@@ -376,7 +393,7 @@ function sqlReadModel(dialect: SqlDialect, query: SqlQuery): AdminReadModel {
   const oldest = pg ? `to_char(min("created_at"), 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')` : 'min("created_at")';
   const run = (sql: string, s: Sql) => query(sql, s.params);
   const inList = (s: Sql, values: readonly unknown[]): string => values.map((v) => s.p(v)).join(', ');
-  const ts = (v: unknown): string => decodeValue({ name: '', type: 'timestamp', nullable: false }, v, pg) as string;
+  const ts = (v: unknown): string => decodeValue(codec, TIMESTAMP, v) as string;
   const inboxSummary = (r: Record<string, unknown>): NotificationSummary & { id: string } => {
     const d = decode(INBOX_SUMMARY_COLUMNS, r);
     return { id: String(d.id), provider: d.provider as Provider, notification_id: String(d.notification_id), notification_type: String(d.notification_type),
@@ -515,26 +532,32 @@ function sqlReadModel(dialect: SqlDialect, query: SqlQuery): AdminReadModel {
         WHERE "status" IN ('pending', 'failed') GROUP BY "endpoint_id", "status"`, []);
       return sortBacklog(rows.map((r) => ({ endpoint_id: String(r.endpoint_id), status: r.status as BacklogRow['status'], count: Number(r.count), oldest: ts(r.oldest) })));
     },
+    async recordAudit(entry) {
+      const s = q();
+      const row: AdminAuditRecord = { id: randomId('aud'), ...entry, at: isoArg('at', entry.at)! };
+      const values = ADMIN_AUDIT.columns.map((c) => s.p(row[c.name as keyof AdminAuditRecord], c.type));
+      // RETURNING: the one statement runner reads rows (SQLite 3.35+ and PostgreSQL both have it).
+      await run(`INSERT INTO "sw_admin_audit" (${ADMIN_AUDIT.columns.map((c) => `"${c.name}"`).join(', ')}) VALUES (${values.join(', ')}) RETURNING "id"`, s);
+    },
+    async listAudit(page = {}) {
+      const limit = limitOf(page);
+      const after = decodeCursor(page.after);
+      const s = q();
+      const rows = await run(`SELECT ${cols(ADMIN_AUDIT.columns)} FROM "sw_admin_audit" ${where([keyset(s, '"at"', '"id"', after)])} ORDER BY "at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+      return paged(rows.map((r) => read(ADMIN_AUDIT, r)), limit, (x) => [x.at, x.id]);
+    },
   };
 }
 
 const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
-/** A value as read by either dialect (or Prisma's raw queries) in the neutral form of {@link TableSpec.fromRow}. */
-function decodeValue(c: ColumnSpec, v: unknown, pg: boolean): unknown {
+const TIMESTAMP: ColumnSpec = { name: '', type: 'timestamp', nullable: true };
+
+/** A value as the store's codec decodes it, timestamps as ISO 8601 strings and numbers as numbers (Prisma's raw queries may give Dates and bigints). */
+function decodeValue(codec: Codec, c: ColumnSpec, raw: unknown): unknown {
+  const v = codec.decode(c, raw);
   if (v === null || v === undefined) return null;
-  switch (c.type) {
-    case 'timestamp':
-      // PostgreSQL: to_char(…) text ending in Z; SQLite: '…+00:00' text (or a Date from Prisma).
-      return new Date(v instanceof Date ? v.getTime() : typeof v === 'string' ? v : Number(v)).toISOString();
-    case 'json':
-      return !pg && typeof v === 'string' ? JSON.parse(v) : v;
-    case 'bool':
-      return v === true || Number(v) === 1;
-    case 'int':
-    case 'real':
-      return Number(v);
-    default:
-      return v;
-  }
+  if (c.type === 'timestamp') return new Date(v instanceof Date ? v.getTime() : typeof v === 'string' ? v : Number(v)).toISOString();
+  if (c.type === 'int' || c.type === 'real') return Number(v);
+  return v;
 }

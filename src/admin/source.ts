@@ -1,4 +1,5 @@
 import type { DomainEvent, Order, Subscription } from '../events/types.js';
+import type { Codec, SqlDialect } from '../store/sql-tables.js';
 import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, WebhookEndpointRecord } from '../store/types.js';
 
 /**
@@ -19,20 +20,18 @@ export interface MemoryAdminState {
   grants: ReadonlyMap<string, ReadonlyMap<string, EntitlementGrantRecord>>;
 }
 
-export type SqlDialect = 'sqlite' | 'postgresql';
-
 /** Runs one read-only statement; PostgreSQL placeholders are `$1…`, SQLite's `?`. */
 export type SqlQuery = (sql: string, params: readonly unknown[]) => Promise<Record<string, unknown>[]>;
 
 export type AdminSource =
   | { kind: 'memory'; state(): MemoryAdminState }
-  | { kind: 'sql'; dialect: SqlDialect; query: SqlQuery }
+  | { kind: 'sql'; dialect: SqlDialect; codec: Codec; query: SqlQuery }
   /** A store that learns its dialect on first use (prismaStore without `provider`): the source of the store it becomes. */
   | { kind: 'deferred'; load(): Promise<AdminSource | null> };
 
-/** Spread into a SQL store's object: `{ name, ...sqlAdminSource('postgresql', query), ... }`. */
-export function sqlAdminSource(dialect: SqlDialect, query: SqlQuery): { [ADMIN_SOURCE]: AdminSource } {
-  return { [ADMIN_SOURCE]: { kind: 'sql', dialect, query } };
+/** Spread into a SQL store's object: `{ name, ...sqlAdminSource('postgresql', pgCodec, query), ... }` (the codec the store reads rows with). */
+export function sqlAdminSource(dialect: SqlDialect, codec: Codec, query: SqlQuery): { [ADMIN_SOURCE]: AdminSource } {
+  return { [ADMIN_SOURCE]: { kind: 'sql', dialect, codec, query } };
 }
 
 /** Spread into the memory store's object; `state` returns the committed state (it is replaced on every commit). */

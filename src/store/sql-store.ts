@@ -282,7 +282,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
   const receipts = () => config.receipts?.();
   const store: Store = {
     name: config.name,
-    ...sqlAdminSource(dialect, (sql, params) => guard(() => db.query(sql, [...params]))),
+    ...sqlAdminSource(dialect, codec, (sql, params) => guard(() => db.query(sql, [...params]))),
     transaction: (fn) =>
       retryConflicts(config.maxRetries, () =>
         guard(() =>

@@ -449,7 +449,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   return {
     name: 'sqlite',
-    ...sqlAdminSource('sqlite', (sql, params) => now(() => db.prepare(sql).all(...params) as Record<string, unknown>[])),
+    ...sqlAdminSource('sqlite', sqliteCodec, (sql, params) => now(() => db.prepare(sql).all(...params) as Record<string, unknown>[])),
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
