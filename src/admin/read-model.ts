@@ -382,6 +382,8 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       },
     };
   };
+  // PostgreSQL selects timestamps as to_char(…) AS "<column>": an ORDER BY names the table's column (table-qualified),
+  // not that text, or the sort cannot use an index.
   const cols = (columns: readonly ColumnSpec[], alias = ''): string => selectColumns(dialect, columns, alias);
   const decode = (columns: readonly ColumnSpec[], r: Record<string, unknown>): Record<string, unknown> => {
     const out: Record<string, unknown> = { ...r };
@@ -446,7 +448,7 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
         keyset(s, '"received_at"', '"id"', after),
       ];
-      const rows = await run(`SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" ${where(conds)} ORDER BY "received_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+      const rows = await run(`SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" ${where(conds)} ORDER BY "sw_notifications"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
       const p = paged(rows.map(inboxSummary), limit, (n) => [n.received_at, n.id]);
       return { items: p.items.map(dropId), next: p.next };
     },
@@ -486,7 +488,7 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       // TODO(index): a subject column on sw_events would make this an indexed read.
       const [orders, grants, eventRows] = await Promise.all([
         run(`SELECT ${cols(ORDERS.columns)} FROM "sw_orders" WHERE "provider" = ${o.p(subscription.provider)} AND "origin_no" = ${o.p(subscription.contract_id)}
-          ORDER BY "created_at" DESC, "id" DESC LIMIT ${TIMELINE_LIMIT}`, o),
+          ORDER BY "sw_orders"."created_at" DESC, "id" DESC LIMIT ${TIMELINE_LIMIT}`, o),
         run(`SELECT ${cols(GRANTS.columns)} FROM "sw_entitlement_grants" WHERE "subscription_id" = ${g.p(id)} ORDER BY "entitlement"`, g),
         run(`SELECT "body" FROM "sw_events" WHERE "body" LIKE ${e.p(`%${likeEscape(JSON.stringify(id))}%`)} ESCAPE '\\'
           OR "body" LIKE ${e.p(`%"origin_no":${likeEscape(JSON.stringify(subscription.contract_id))}%`)} ESCAPE '\\' ORDER BY "sequence" DESC LIMIT ${TIMELINE_LIMIT * 2}`, e),
@@ -497,7 +499,7 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       if (keys.length) {
         const n = q();
         notifications = (await run(`SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" WHERE ("provider", "notification_id") IN (${keys.map((v) => `(${n.p(v.provider)}, ${n.p(v.source.notification_id)})`).join(', ')})
-          ORDER BY "received_at" DESC, "id" DESC`, n)).map((r) => dropId(inboxSummary(r)));
+          ORDER BY "sw_notifications"."received_at" DESC, "id" DESC`, n)).map((r) => dropId(inboxSummary(r)));
       }
       return { subscription, orders: orders.map((r) => read(ORDERS, r)), grants: grants.map((r) => read(GRANTS, r)), events, notifications };
     },
@@ -511,7 +513,7 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         filter.userId ? `"user_id" = ${s.p(filter.userId)}` : '',
         keyset(s, '"created_at"', '"id"', after),
       ];
-      const rows = await run(`SELECT ${cols(ORDERS.columns)} FROM "sw_orders" ${where(conds)} ORDER BY "created_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+      const rows = await run(`SELECT ${cols(ORDERS.columns)} FROM "sw_orders" ${where(conds)} ORDER BY "sw_orders"."created_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
       return paged(rows.map((r) => read(ORDERS, r)), limit, (x) => [x.created, x.id]);
     },
     async listDeliveries(filter = {}, page = {}) {
@@ -543,7 +545,7 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       const limit = limitOf(page);
       const after = decodeCursor(page.after);
       const s = q();
-      const rows = await run(`SELECT ${cols(ADMIN_AUDIT.columns)} FROM "sw_admin_audit" ${where([keyset(s, '"at"', '"id"', after)])} ORDER BY "at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+      const rows = await run(`SELECT ${cols(ADMIN_AUDIT.columns)} FROM "sw_admin_audit" ${where([keyset(s, '"at"', '"id"', after)])} ORDER BY "sw_admin_audit"."at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
       return paged(rows.map((r) => read(ADMIN_AUDIT, r)), limit, (x) => [x.at, x.id]);
     },
   };

@@ -23,6 +23,9 @@ CREATE INDEX "sw_orders_created_at_id_idx" ON "sw_orders"("created_at", "id");
 CREATE INDEX "sw_webhook_deliveries_event_id_idx" ON "sw_webhook_deliveries"("event_id");
 
 -- CreateIndex
+CREATE INDEX "sw_webhook_deliveries_created_at_id_idx" ON "sw_webhook_deliveries"("created_at", "id");
+
+-- CreateIndex
 CREATE INDEX "sw_webhook_deliveries_status_created_at_id_idx" ON "sw_webhook_deliveries"("status", "created_at", "id");
 
 -- CreateIndex
