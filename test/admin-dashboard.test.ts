@@ -178,3 +178,41 @@ describe('admin dashboard mounting', () => {
     expect(await res.json()).toMatchObject({ deliveries: { pending: 0, failed: 0, oldestPending: null } });
   });
 });
+
+describe('admin dashboard on Koa and as a Next.js route handler', () => {
+  it('Koa: serves under basePath, passes other paths on, and takes a POST with its form token', async () => {
+    const { default: Koa } = await import('koa');
+    const { adminDashboard: koaDashboard } = await import('../adapters/koa.js');
+    const hooks = makeHooks();
+    const endpoint = await hooks.webhookEndpoints.create({ url: 'http://127.0.0.1:9/hooks', enabled_events: ['*'] });
+    const app = new Koa();
+    app.use(koaDashboard(hooks, { basePath: BASE, authorize: (ctx) => (ctx.get('x-role') || 'denied') as AdminRole }));
+    app.use((ctx) => {
+      ctx.body = 'the app';
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      expect(await (await fetch(`${origin}/elsewhere`)).text()).toBe('the app');
+      expect((await fetch(`${origin}${BASE}/`, { headers: { 'x-role': 'denied' } })).status).toBe(403);
+      const page = await fetch(`${origin}${BASE}/endpoints`, { headers: { 'x-role': 'read-write' } });
+      expect(page.status).toBe(200);
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+      const res = await fetch(`${origin}${BASE}/endpoints/${endpoint.id}/disable`, { method: 'POST', redirect: 'manual', headers: { 'x-role': 'read-write', 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrf}` });
+      expect(res.status).toBe(303);
+      expect((await hooks.webhookEndpoints.get(endpoint.id))!.status).toBe('disabled');
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('Next.js: GET and POST route handlers of a catch-all segment', async () => {
+    const { adminDashboard: nextDashboard } = await import('../adapters/next.js');
+    const hooks = makeHooks();
+    const { GET, POST } = nextDashboard(() => hooks, { basePath: BASE, authorize: (req) => (req.headers.get('x-role') ?? 'denied') as AdminRole });
+    expect((await GET(new Request(`http://x${BASE}/api/orders`, { headers: { 'x-role': 'read' } }))).status).toBe(200);
+    expect((await POST(new Request(`http://x${BASE}/deliveries/dlv_1/replay`, { method: 'POST', headers: { 'x-role': 'read' } }))).status).toBe(403);
+  });
+});
