@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SubscriptionWebhooksError, HTTP_STATUS_BY_CODE, isSubscriptionWebhooksError } from '../errors.js';
 import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
-import { DASHBOARD_CSS, DASHBOARD_JS, h, Html } from './html.js';
+import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
 import { renderPage, type PageContext } from './pages.js';
 import { deliveryStatusParam, fail, opt, pageParam, providerParam } from './params.js';
 import { adminReadModel, type AdminReadModel } from './read-model.js';
@@ -60,7 +60,8 @@ const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 const SECURITY_HEADERS: Record<string, string> = {
   'content-security-policy': CSP,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // same-origin, not no-referrer: with no-referrer Chromium sends `Origin: null` on the dashboard's own form posts.
+  'referrer-policy': 'same-origin',
   'x-frame-options': 'DENY',
   'cache-control': 'no-store',
 };
@@ -107,6 +108,7 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
       try {
         if (request.method === 'GET' && path === '/assets/dashboard.css') return asset(DASHBOARD_CSS, 'text/css; charset=utf-8');
         if (request.method === 'GET' && path === '/assets/dashboard.js') return asset(DASHBOARD_JS, 'text/javascript; charset=utf-8');
+        if (request.method === 'GET' && path === '/assets/favicon.svg') return asset(DASHBOARD_ICON, 'image/svg+xml');
         const { role, actor } = await who(native);
         const api = path.startsWith('/api/');
         if (role === 'denied') return api ? json(403, { error: { code: 'FORBIDDEN', message: 'Not allowed' } }) : html(403, h`<!doctype html><title>Forbidden</title><p>Not allowed.</p>`);
@@ -251,7 +253,7 @@ async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchPar
 /** The one page that shows a secret: right after creation or rotation, never again (the response is not cached). */
 function renderSecretOnce(ctx: PageContext, id: string, url: string, secret: string, title: string): Html {
   return h`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title}</title><link rel="stylesheet" href="${ctx.base}/assets/dashboard.css"></head><body><main>
+<title>${title}</title><link rel="icon" href="${ctx.base}/assets/favicon.svg"><link rel="stylesheet" href="${ctx.base}/assets/dashboard.css"></head><body><main>
 <h1>${title}</h1><p>${id} · ${url}</p><p>The signing secret, shown this once: copy it now to the receiving service.</p>
 <p class="secret" id="secret">${secret}</p><p><a href="${ctx.base}/endpoints">Back to endpoints</a></p></main></body></html>`;
 }

@@ -17,7 +17,7 @@ const NAV: Array<[string, string]> = [['/', 'Overview'], ['/notifications', 'Not
 
 function layout(ctx: PageContext, title: string, body: Html | Array<Html | null>): Html {
   return h`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${title} · subscription-webhooks</title><link rel="stylesheet" href="${ctx.base}/assets/dashboard.css"><script src="${ctx.base}/assets/dashboard.js" defer></script></head>
+<title>${title} · subscription-webhooks</title><link rel="icon" href="${ctx.base}/assets/favicon.svg"><link rel="stylesheet" href="${ctx.base}/assets/dashboard.css"><script src="${ctx.base}/assets/dashboard.js" defer></script></head>
 <body><header><strong>subscription-webhooks</strong><nav>${NAV.map(([p, label]) => h`<a href="${ctx.base}${p === '/' ? '/' : p}">${label}</a>`)}</nav><span class="mut">${ctx.role}</span></header>
 <main><h1>${title}</h1>${body}</main></body></html>`;
 }
