@@ -17,7 +17,8 @@ const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
  * delivering to `receiverUrl` and one failed delivery to it. The role comes from the `role` cookie.
  */
 export async function dashboardFixture(store: Store, receiverUrl: string): Promise<{ hooks: SubscriptionWebhooks; url: string; endpointId: string; close(): Promise<void> }> {
-  const hooks = createSubscriptionWebhooks({ store, apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, delivery: { timeoutMs: 2000, pollIntervalMs: 100 }, logger: quiet });
+  // The receiver is on 127.0.0.1: allowed explicitly (the screenshot script runs outside NODE_ENV=test).
+  const hooks = createSubscriptionWebhooks({ store, apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, allowPrivateUrls: true, delivery: { timeoutMs: 2000, pollIntervalMs: 100 }, logger: quiet });
   const endpoint = await hooks.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['*'], description: 'billing service' });
   const now = Date.now();
   const iso = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
