@@ -216,3 +216,40 @@ describe('admin dashboard on Koa and as a Next.js route handler', () => {
     expect((await POST(new Request(`http://x${BASE}/deliveries/dlv_1/replay`, { method: 'POST', headers: { 'x-role': 'read' } }))).status).toBe(403);
   });
 });
+
+describe('admin dashboard: Apple reconcile for a time range', () => {
+  it('runs against the App Store Server API (a local stand-in) for the read-write role, audited; says when the API is not configured', async () => {
+    const { startFakeAppleApi, seenSince } = await import('./helpers/fake-apple-api.js');
+    const { APP_APPLE_ID, BUNDLE_ID, sharedSigner } = await import('./helpers/apple-harness.js');
+    const signer = await sharedSigner();
+    const apple = await startFakeAppleApi({ bundleId: BUNDLE_ID });
+    try {
+      const audit: AdminAuditEntry[] = [];
+      const configured = createSubscriptionWebhooks({
+        store: memoryStore(),
+        logger: quiet,
+        apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate], api: { keyId: apple.keyId, issuerId: apple.issuerId, privateKey: apple.privateKeyPem, baseUrl: apple.baseUrl } },
+      });
+      const handle = fetchDashboard(configured, { basePath: BASE, authorize: (req) => ({ role: (req.headers.get('x-role') ?? 'denied') as AdminRole, actor: 'ops' }), audit: (e) => void audit.push(e) });
+      const page = await handle(new Request(`http://x${BASE}/apple`, { headers: { 'x-role': 'read-write' } }));
+      const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
+      const post = (role: string, dashboard = handle) => dashboard(new Request(`http://x${BASE}/apple/reconcile`, { method: 'POST', headers: { 'x-role': role, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, since: '2026-11-01T00:00:00Z', until: '2026-11-02T00:00:00Z' }).toString() }));
+      const history = seenSince(apple, '/inApps/v1/notifications/history');
+      expect((await post('read')).status).toBe(403);
+      expect(history()).toHaveLength(0);
+      const res = await post('read-write');
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('<b id="reconcile-seen">0</b>');
+      expect(history()).toHaveLength(1);
+      expect(audit).toMatchObject([{ action: 'apple.reconcile', target: '2026-11-01T00:00:00Z..2026-11-02T00:00:00Z', result: 'ok' }]);
+
+      const bare = fetchDashboard(makeHooks(), { basePath: BASE, authorize: () => ({ role: 'read-write', actor: 'ops' }) });
+      const csrfBare = /name="csrf" value="([^"]+)"/.exec(await (await bare(new Request(`http://x${BASE}/apple`))).text())![1]!;
+      const unconfigured = await bare(new Request(`http://x${BASE}/apple/reconcile`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrfBare}&since=24h` }));
+      expect(unconfigured.status).toBe(409);
+      expect(await unconfigured.text()).toContain('not configured');
+    } finally {
+      await apple.close();
+    }
+  });
+});

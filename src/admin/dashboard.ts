@@ -3,7 +3,7 @@ import { SubscriptionWebhooksError, HTTP_STATUS_BY_CODE, isSubscriptionWebhooksE
 import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
-import { renderPage, type PageContext } from './pages.js';
+import { renderPage, renderReconcileResult, type PageContext } from './pages.js';
 import { deliveryStatusParam, fail, opt, pageParam, providerParam } from './params.js';
 import { adminReadModel, type AdminReadModel } from './read-model.js';
 
@@ -217,6 +217,18 @@ async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchPar
     }
   };
   const [what, id, verb] = parts;
+  if (what === 'apple' && id === 'reconcile' && parts.length === 2) {
+    const range = { since: form.get('since') ?? '', until: form.get('until') || null };
+    const target = `${range.since}..${range.until ?? 'now'}`;
+    try {
+      const result = await run('apple.reconcile', target, () => hooks.apple.reconcile({ since: range.since, ...(range.until ? { until: range.until } : {}), onlyFailures: form.get('onlyFailures') === '1' }));
+      return html(200, renderReconcileResult(ctx, range, result));
+    } catch (error) {
+      // No App Store Server API key configured: said on the page, not as a server error.
+      if (isSubscriptionWebhooksError(error, 'CONFIG_INVALID')) return html(409, renderReconcileResult(ctx, range, { notConfigured: `The App Store Server API is not configured (apple.api): ${error.message}` }));
+      throw error;
+    }
+  }
   if (what === 'deliveries' && id && verb === 'replay' && parts.length === 3) {
     await run('delivery.replay', id, () => hooks.delivery.replay(id));
     return back(`/deliveries?status=pending`);

@@ -1,5 +1,6 @@
 import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
+import type { ReconcileResult } from '../providers/apple/reconcile.js';
 import type { AdminRole } from './dashboard.js';
 import { deliveryStatusParam, pageParam, providerParam } from './params.js';
 import { h, qs, type Html } from './html.js';
@@ -13,7 +14,7 @@ export interface PageContext {
   now: number;
 }
 
-const NAV: Array<[string, string]> = [['/', 'Overview'], ['/notifications', 'Notifications'], ['/subscriptions', 'Subscriptions'], ['/orders', 'Orders'], ['/deliveries', 'Deliveries'], ['/endpoints', 'Endpoints'], ['/audit', 'Audit log']];
+const NAV: Array<[string, string]> = [['/', 'Overview'], ['/notifications', 'Notifications'], ['/subscriptions', 'Subscriptions'], ['/orders', 'Orders'], ['/deliveries', 'Deliveries'], ['/endpoints', 'Endpoints'], ['/apple', 'Apple'], ['/audit', 'Audit log']];
 
 function layout(ctx: PageContext, title: string, body: Html | Array<Html | null>): Html {
   return h`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -167,6 +168,15 @@ ${action(ctx, `/endpoints/${enc(e.id)}/rotate`, 'Rotate secret', 'Issue a new se
 <input name="url" size="40" placeholder="https://…" required><input name="enabled_events" placeholder="event types, or *" value="*"><input name="description" placeholder="description"><button>Create</button></form>` : null,
     ]);
   }
+  if (what === 'apple' && parts.length === 1) {
+    return layout(ctx, 'Apple: reconcile', [
+      h`<p>Walks the App Store Server API's notification history for a time range and feeds every notification through the live path (duplicates are recognised). Needs <code>apple.api</code> in the configuration.</p>`,
+      ctx.role === 'read-write'
+        ? h`<form class="filters" method="post" action="${b}/apple/reconcile" data-confirm="Reconcile this range with Apple's notification history?"><input type="hidden" name="csrf" value="${ctx.csrf}">
+<input name="since" placeholder="since: ISO 8601 or 7d" value="24h" required><input name="until" placeholder="until (default now)"><label><input type="checkbox" name="onlyFailures" value="1"> only the ones Apple could not deliver</label><button>Reconcile</button></form>`
+        : h`<p class="mut">Reconcile needs the read-write role.</p>`,
+    ]);
+  }
   if (what === 'audit' && parts.length === 1) {
     const page = await rm.listAudit(pageParam(q));
     return layout(ctx, 'Audit log', [
@@ -186,4 +196,15 @@ function deliveryTable(ctx: PageContext, rows: Array<Awaited<ReturnType<AdminRea
   return table(['Delivery', 'Endpoint', 'Event', 'Status', 'Attempts', 'Last status', 'Last error', 'Last attempt', 'Next attempt', ''], rows.map((d) => h`<tr><td>${d.id}</td><td>${d.endpoint_id}</td><td>${d.event_type ?? d.event_id}</td>
 <td class="${d.status === 'failed' ? 'bad' : d.status === 'delivered' ? 'ok' : ''}">${d.status}</td><td>${d.attempts}</td><td>${d.last_status ?? ''}</td><td class="wrap">${(d.last_error ?? '').slice(0, 200)}</td><td>${when(d.last_attempt_at)}</td><td>${when(d.next_attempt_at)}</td>
 <td>${d.status === 'failed' || d.status === 'disabled' ? action(ctx, `/deliveries/${enc(d.id)}/replay`, 'Replay') : null}</td></tr>`));
+}
+
+/** The answer to a reconcile run from the dashboard. */
+export function renderReconcileResult(ctx: PageContext, range: { since: string; until: string | null }, result: ReconcileResult | { notConfigured: string }): Html {
+  if ('notConfigured' in result) return layout(ctx, 'Apple: reconcile', h`<p class="bad">${result.notConfigured}</p><p><a href="${ctx.base}/apple">Back</a></p>`);
+  return layout(ctx, 'Apple: reconcile', [
+    h`<p>Range ${range.since} → ${range.until ?? 'now'}</p>`,
+    h`<div class="cards">${(['seen', 'processed', 'duplicates', 'failed'] as const).map((k) => h`<div class="card"><span class="mut">${k}</span><b id="reconcile-${k}">${result[k]}</b></div>`)}</div>`,
+    result.failures.length ? h`<h2>Failures</h2>${table(['Notification', 'Status', 'Error'], result.failures.map((f) => h`<tr><td>${f.notificationUUID ?? '—'}</td><td>${f.status}</td><td>${f.error}</td></tr>`))}` : null,
+    h`<p><a href="${ctx.base}/apple">Run another</a></p>`,
+  ]);
 }
