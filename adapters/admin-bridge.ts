@@ -20,8 +20,9 @@ export async function nodeToWebRequest(req: IncomingMessage, url: string, parsed
     let size = 0;
     for await (const chunk of req) {
       size += (chunk as Buffer).length;
-      if (size > MAX_FORM_BYTES) break;
       chunks.push(chunk as Buffer);
+      // Past the limit: stop reading; the dashboard refuses what it got as too large (never a truncated form).
+      if (size > MAX_FORM_BYTES) break;
     }
     body = Buffer.concat(chunks).toString('utf8');
   }

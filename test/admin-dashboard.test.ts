@@ -152,6 +152,12 @@ describe('admin dashboard (Express, memory store)', () => {
     const detail = (await (await get('/api/notifications/apple/n-xss', 'read')).json()) as { events: Array<{ id: string }> };
     expect(detail.events.map((e) => e.id)).toEqual([evt]);
     expect((await fetch(`${origin}${BASE}/api/overview`, { method: 'POST', headers: { 'x-role': 'read-write' } })).status).toBe(405);
+    expect((await get('/api/notifications/apple/%E0%A4%A', 'read')).status).toBe(400);
+    expect((await get('/notifications/apple/%E0%A4%A', 'read')).status).toBe(400);
+    const csrf = await csrfOf();
+    const big = await post(`/endpoints`, 'read-write', { csrf, url: 'https://example.com/hook', description: 'x'.repeat(40_000) });
+    expect(big.status).toBe(400);
+    expect((await hooks.webhookEndpoints.list()).map((e) => e.url)).not.toContain('https://example.com/hook');
   });
 });
 

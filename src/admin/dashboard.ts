@@ -4,7 +4,7 @@ import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
 import { renderPage, renderReconcileResult, type PageContext } from './pages.js';
-import { deliveryStatusParam, fail, opt, pageParam, providerParam } from './params.js';
+import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam } from './params.js';
 import { adminReadModel, type AdminReadModel } from './read-model.js';
 
 /** What a caller may do: `read` sees every page and the JSON API; `read-write` may also replay, create, disable and rotate. */
@@ -165,7 +165,7 @@ async function readForm(request: Request): Promise<URLSearchParams> {
 
 /** The JSON read API: the read model's queries under `/api/...`. */
 async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: string, q: URLSearchParams, now: () => number): Promise<unknown> {
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = pathParts(path);
   const [what, a, b] = parts;
   switch (what) {
     case 'overview':
@@ -204,7 +204,7 @@ async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: str
 /** The state-changing actions (POST, read-write role, CSRF token checked by the caller). */
 async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchParams, ctx: PageContext,
   audit: (action: string, target: string, result: string) => Promise<void>): Promise<Response> {
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = pathParts(path);
   const back = (to: string): Response => new Response(null, { status: 303, headers: { ...SECURITY_HEADERS, location: `${ctx.base}${to}` } });
   const run = async <T>(action: string, target: string, fn: () => Promise<T>): Promise<T> => {
     try {

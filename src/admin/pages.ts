@@ -2,7 +2,7 @@ import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
 import type { ReconcileResult } from '../providers/apple/reconcile.js';
 import type { AdminRole } from './dashboard.js';
-import { deliveryStatusParam, pageParam, providerParam } from './params.js';
+import { deliveryStatusParam, pageParam, pathParts, providerParam } from './params.js';
 import { h, qs, type Html } from './html.js';
 import type { AdminReadModel, Overview } from './read-model.js';
 
@@ -77,7 +77,7 @@ export function decodeNestedJws(value: unknown, depth = 0): unknown {
 
 /** The page at `path`, or null (404). */
 export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: string, q: URLSearchParams, ctx: PageContext): Promise<Html | null> {
-  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const parts = pathParts(path);
   const b = ctx.base;
   if (parts.length === 0) {
     const o = await rm.overview(new Date(ctx.now).toISOString());
