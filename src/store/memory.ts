@@ -12,6 +12,7 @@ import type {
   SubscriptionFilter,
   WebhookEndpointRecord,
 } from './types.js';
+import { memoryAdminSource } from '../admin/source.js';
 
 interface MemoryState {
   inbox: Map<string, InboxRecord>;
@@ -221,6 +222,7 @@ export function memoryStore(): Store {
 
   return {
     name: 'memory',
+    ...memoryAdminSource(() => state),
     transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
       const run = chain.then(async () => {
         const staged = stage(state);

@@ -10,6 +10,7 @@ import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import { sqlStatements } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
+import { sqlAdminSource } from '../admin/source.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
 export interface SqliteStatement {
@@ -448,6 +449,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   return {
     name: 'sqlite',
+    ...sqlAdminSource('sqlite', sqliteCodec, (sql, params) => now(() => db.prepare(sql).all(...params) as Record<string, unknown>[])),
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
