@@ -145,7 +145,7 @@ describe('admin dashboard (Express, memory store)', () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('INVALID_ARGUMENT');
     expect((await get('/api/notifications?limit=abc', 'read')).status).toBe(400);
-    expect((await get('/api/notifications?provider=google', 'read')).status).toBe(400);
+    expect((await get('/api/notifications?provider=amazon', 'read')).status).toBe(400);
     expect((await get('/api/subscriptions/sub_nope', 'read')).status).toBe(404);
     const found = (await (await get('/api/subscriptions?q=cX', 'read')).json()) as { subscriptions: Array<{ id: string }> };
     expect(found.subscriptions.map((s) => s.id)).toEqual(['sub_x']);

@@ -98,7 +98,7 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
   if (what === 'notifications' && parts.length === 1) {
     const page = await rm.listNotifications({ provider: providerParam(q), type: q.get('type') || undefined, since: q.get('since') || undefined, until: q.get('until') || undefined }, pageParam(q));
     return layout(ctx, 'Notifications', [
-      h`<form class="filters" method="get"><select name="provider"><option value="">any provider</option>${(['apple', 'xsolla'] as const).map((p) => h`<option${q.get('provider') === p ? h` selected` : null}>${p}</option>`)}</select>
+      h`<form class="filters" method="get"><select name="provider"><option value="">any provider</option>${(['apple', 'xsolla', 'google'] as const).map((p) => h`<option${q.get('provider') === p ? h` selected` : null}>${p}</option>`)}</select>
 <input name="type" placeholder="type" value="${q.get('type') ?? ''}"><input name="since" placeholder="since (ISO 8601)" value="${q.get('since') ?? ''}"><input name="until" placeholder="until" value="${q.get('until') ?? ''}"><button>Filter</button></form>`,
       table(['Received', 'Provider', 'Type', 'Subtype', 'Environment', 'Id'], page.items.map((n) => h`<tr><td>${when(n.received_at)}</td><td>${n.provider}</td><td>${n.notification_type}</td><td>${n.subtype ?? ''}</td><td>${n.environment ?? ''}</td>
 <td class="wrap"><a href="${b}/notifications/${enc(n.provider)}/${enc(n.notification_id)}">${n.notification_id}</a></td></tr>`)),

@@ -7,12 +7,12 @@ export function fail(code: 'INVALID_ARGUMENT' | 'NOT_FOUND', message: string): S
   return new SubscriptionWebhooksError(code, message);
 }
 
-const PROVIDERS = new Set(['apple', 'xsolla']);
+const PROVIDERS = new Set(['apple', 'xsolla', 'google']);
 const DELIVERY_STATUSES = new Set(['pending', 'delivered', 'failed', 'disabled']);
 export const opt = (q: URLSearchParams, k: string): string | undefined => q.get(k) || undefined;
 export function providerParam(q: URLSearchParams): Provider | undefined {
   const p = opt(q, 'provider');
-  if (p !== undefined && !PROVIDERS.has(p)) throw fail('INVALID_ARGUMENT', 'provider: apple or xsolla');
+  if (p !== undefined && !PROVIDERS.has(p)) throw fail('INVALID_ARGUMENT', 'provider: apple, xsolla or google');
   return p as Provider | undefined;
 }
 export function deliveryStatusParam(q: URLSearchParams): DeliveryStatus | undefined {

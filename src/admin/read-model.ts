@@ -114,7 +114,7 @@ export interface Overview {
 }
 
 /** Every provider (a new one is a compile error here until listed). */
-const PROVIDERS = Object.keys({ apple: true, xsolla: true } satisfies Record<Provider, true>) as Provider[];
+const PROVIDERS = Object.keys({ apple: true, xsolla: true, google: true } satisfies Record<Provider, true>) as Provider[];
 const HOUR_MS = 3_600_000;
 const MAX_LIMIT = 200;
 const TIMELINE_LIMIT = 100;
