@@ -7,6 +7,7 @@ import { randomId, randomUUID } from './ids.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './core/types.js';
 import { logProcessed } from './core/processed-log.js';
+import { runPrune, type PruneReport } from './core/retention.js';
 import { appleNotificationRoute, appleTransactionRoute } from './providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
 import { createAppStoreServerApi, unconfiguredAppStoreServerApi } from './providers/apple/api.js';
@@ -82,6 +83,20 @@ export interface SubscriptionWebhooks {
   webhookEndpoints: WebhookEndpointsApi;
   /** The outbox worker that delivers to webhook endpoints and to `notifier`, with retries. */
   delivery: DeliveryWorker;
+  /** Storage upkeep (see docs/retention.md). */
+  maintenance: {
+    /**
+     * Prunes what the `retention` config says is past its time, in small batches (each kind at most
+     * `retention.batchSize` rows per statement), until nothing is left or `maxBatches` ran; safe while
+     * other instances prune or serve. A started delivery worker does this every `retention.intervalMs`.
+     * `now` (ms or Date) defaults to the configured clock (`delivery.now`).
+     * @example
+     * ```ts
+     * const report = await hooks.maintenance.prune(); // { rawBodies: 120, notifications: 0, events: 340, deliveries: 340, receipts: 0, batches: 1, complete: true, durationMs: 41 }
+     * ```
+     */
+    prune(options?: { now?: number | Date; maxBatches?: number }): Promise<PruneReport>;
+  };
   subscriptions: {
     get(contractId: string, provider?: Provider): Promise<Subscription | null>;
     list(filter?: SubscriptionFilter): Promise<Subscription[]>;
@@ -346,6 +361,13 @@ export function createSubscriptionWebhooks(
       replay: delivery.replay,
       get: delivery.get,
       list: delivery.list,
+    },
+    maintenance: {
+      async prune(options = {}) {
+        const at = options.now === undefined ? resolved.delivery.now() : Number(options.now);
+        if (!Number.isFinite(at)) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'maintenance.prune: `now` must be a Date or ms since epoch');
+        return runPrune(theStore, resolved.retention, at, logger, { maxBatches: options.maxBatches });
+      },
     },
     subscriptions: {
       get: (contractId, provider = 'apple') => theStore.getSubscription(provider, contractId),

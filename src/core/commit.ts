@@ -1,3 +1,4 @@
+import { isStale } from './retention.js';
 import type { DomainEvent } from '../events/types.js';
 import { enqueueDeliveries } from '../delivery/outbox.js';
 import { applyEntitlementChanges, entitlementEventId, keepsEntitlements, markUnknownProducts } from './entitlements.js';
@@ -11,8 +12,11 @@ export interface Applied {
   events: DomainEvent[];
 }
 
-/** The outcome of {@link commitNotification}. */
-export type CommitOutcome<A extends Applied> = { duplicate: true } | ({ duplicate: false } & A);
+/**
+ * The outcome of {@link commitNotification}: `duplicate` (its inbox key exists: nothing written),
+ * `stale` too when its provider date is past the retention window (nothing read or written).
+ */
+export type CommitOutcome<A extends Applied> = { duplicate: true; stale?: true } | ({ duplicate: false } & A);
 
 /**
  * The one path every provider notification takes: in one store transaction, insert the inbox row
@@ -30,6 +34,14 @@ export async function commitNotification<A extends Applied>(
   reads: NotificationReads = {},
 ): Promise<CommitOutcome<A>> {
   const { appId, locale, notifier } = ctx.config;
+  // The freshness rule (docs/retention.md): past the window its dedup key may be gone, so it is acknowledged, never applied.
+  if (isStale(inbox.signed_at, ctx.config.retention, ctx.config.delivery.now())) {
+    ctx.logger.info(
+      { provider: inbox.provider, notificationId: inbox.notification_id, notificationType: inbox.notification_type, providerDate: inbox.signed_at, result: 'stale' },
+      `${inbox.provider} ${inbox.notification_type} stale: provider date ${inbox.signed_at} is older than retention.notificationDays (${ctx.config.retention.notificationDays}); acknowledged, not applied`,
+    );
+    return { duplicate: true, stale: true };
+  }
   let enqueued = 0;
   let unsent: DomainEvent[] = [];
   const outcome = await ctx.store.transaction(async (tx): Promise<CommitOutcome<A>> => {

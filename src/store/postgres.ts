@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { jsonbText } from './json-safe.js';
+import { pruneBatch, pruneStatements } from './retention-sql.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type {
   EntitlementGrantRecord,
@@ -119,12 +120,13 @@ const SUBSCRIPTIONS: Table<Subscription> = {
 };
 const INBOX: Table<InboxRecord> = {
   name: 'sw_notifications',
-  columns: ['provider', 'notification_id', 'notification_type', 'subtype', 'environment', 'signed_at', 'received_at', 'raw_body', 'payload'],
+  columns: ['provider', 'notification_id', 'notification_type', 'subtype', 'environment', 'signed_at', 'received_at', 'raw_body', 'payload', 'raw_sha256'],
   timestamps: ['signed_at', 'received_at'],
-  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, iso(n.signed_at), iso(n.received_at), n.raw_body, jsonParam(n.payload)],
+  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, iso(n.signed_at), iso(n.received_at), n.raw_body, jsonParam(n.payload), n.raw_sha256 ?? null],
   read: (r) => ({
     provider: r.provider as Provider, notification_id: str(r.notification_id), notification_type: str(r.notification_type), subtype: strOrNull(r.subtype),
-    environment: strOrNull(r.environment), signed_at: strOrNull(r.signed_at), received_at: str(r.received_at), raw_body: str(r.raw_body), payload: r.payload,
+    environment: strOrNull(r.environment), signed_at: strOrNull(r.signed_at), received_at: str(r.received_at), raw_body: strOrNull(r.raw_body), payload: r.payload,
+    raw_sha256: strOrNull(r.raw_sha256),
   }),
 };
 const SETTINGS: Table<NotificationSettingRecord> = {
@@ -256,27 +258,28 @@ const SQL = {
 } as const;
 
 const asJson = <T>(t: Table<T>, from: string, where: string, lock = ''): string => `SELECT row_to_json(x) FROM (SELECT ${select(t.columns, t.timestamps)} FROM ${from} ${where} ${lock}) x`;
+const PRUNE = pruneStatements('postgresql');
 const INSERTED = 'EXISTS (SELECT 1 FROM ins)';
 /**
  * The inbox insert and everything a notification reads, in one statement (see insertNotificationAndLoad).
  * The subscriptions are locked only once the insert went through (the EXISTS on its RETURNING makes
  * PostgreSQL run the insert first), so the lock order is the same as insertNotification then
- * getSubscription, and a duplicate locks nothing. Parameters: the inbox row ($1–$10), one subscription
- * key ($11, $12), one order number ($13), one order trade key ($14, $15) (null: none), setting keys
- * ($16), endpoints wanted ($17). One key per unique index, compared with `=`: PostgreSQL then answers
+ * getSubscription, and a duplicate locks nothing. Parameters: the inbox row ($1–$11), one subscription
+ * key ($12, $13), one order number ($14), one order trade key ($15, $16) (null: none), setting keys
+ * ($17), endpoints wanted ($18). One key per unique index, compared with `=`: PostgreSQL then answers
  * each from its index even in the generic plan it settles on for a prepared statement, whatever the
  * table's size when that plan was made (measured: `= ANY(array)`, `IN (unnest …)` or an OR across two
  * indexes were planned as scans of the whole table). Further keys are not loaded: their getters query.
  */
 const INSERT_AND_LOAD = `WITH ins AS (${SQL.insertInbox} RETURNING 1),
   s AS (SELECT ${select(SUBSCRIPTIONS.columns, SUBSCRIPTIONS.timestamps)} FROM "sw_subscriptions"
-    WHERE "provider" = $11::text AND "contract_id" = $12::text AND ${INSERTED} FOR UPDATE)
+    WHERE "provider" = $12::text AND "contract_id" = $13::text AND ${INSERTED} FOR UPDATE)
 SELECT 'i' AS "k", NULL::json AS "r" FROM ins
 UNION ALL SELECT 's', row_to_json(s) FROM s
-UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "no" = $13::text`, 'FOR UPDATE')}) o(r)
-UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "provider" = $14::text AND "trade_no" = $15::text`, 'FOR UPDATE')}) t(r)
-UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, '"sw_notification_settings"', `WHERE ${INSERTED} AND ("id" = ANY($16::text[]) OR "mount_location" = ANY($16::text[]))`)}) n(r)
-UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, '"sw_webhook_endpoints"', `WHERE ${INSERTED} AND $17::boolean`)}) e(r)`;
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "no" = $14::text`, 'FOR UPDATE')}) o(r)
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, '"sw_orders"', `WHERE ${INSERTED} AND "provider" = $15::text AND "trade_no" = $16::text`, 'FOR UPDATE')}) t(r)
+UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, '"sw_notification_settings"', `WHERE ${INSERTED} AND ("id" = ANY($17::text[]) OR "mount_location" = ANY($17::text[]))`)}) n(r)
+UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, '"sw_webhook_endpoints"', `WHERE ${INSERTED} AND $18::boolean`)}) e(r)`;
 // Keys of what a transaction has read or written: one spelling, shared by the loads and the getters.
 const subscriptionKey = (provider: Provider, contractId: string): string => `${provider}\0${contractId}`;
 const orderNoKey = (no: string): string => `no:${no}`;
@@ -601,6 +604,7 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
         if (updated) return updated;
         return (await run(pool, 'SELECT 1 FROM "sw_webhook_deliveries" WHERE "id" = $1', [id])).rows.length === 1 ? 'claimed' : null;
       }),
+    prune: (o) => guard(() => pruneBatch(PRUNE, o, async (sql, values) => (await run(pool, sql, values)).rowCount ?? 0, iso)),
     async close() {
       if (options.endPoolOnClose) await pool.end?.();
     },

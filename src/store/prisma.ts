@@ -14,9 +14,13 @@ import type {
   SubscriptionFilter,
   WebhookEndpointRecord,
 } from './types.js';
+import { pruneBatch, pruneStatements } from './retention-sql.js';
+
+const PRUNE_PG = pruneStatements('postgresql');
+const PRUNE_SQLITE = pruneStatements('sqlite');
 
 // Rows as Prisma returns them for the models in prisma-schema/subscription-webhooks.prisma.
-interface NotificationRow { provider: string; notificationId: string; notificationType: string; subtype: string | null; environment: string | null; signedAt: Date | null; receivedAt: Date; rawBody: string; payload: unknown }
+interface NotificationRow { provider: string; notificationId: string; notificationType: string; subtype: string | null; environment: string | null; signedAt: Date | null; receivedAt: Date; rawBody: string | null; rawSha256?: string | null; payload: unknown }
 interface OrderRow { id: string; no: string; provider: string; tradeNo: string | null; originNo: string | null; status: string; userId: string | null; productId: string | null; amount: number | null; currency: string | null; amountRefunded?: number | null; refundReason?: string | null; paidAt: Date | null; metadata: unknown; subscriptionData: unknown; createdAt: Date; updatedAt: Date }
 interface SubscriptionRow { id: string; provider: string; contractId: string; userId: string | null; productId: string; status: string; autoRenew: boolean; currentPeriodStart: Date | null; currentPeriodEnd: Date | null; pendingProductId: string | null; environment: string; latestTransactionId: string | null; notificationSettings: unknown; settingId: string | null; metadata: unknown; lastEventAt: Date | null; createdAt: Date; updatedAt: Date }
 interface SettingRow { id: string; type: string; mountLocation: string; description: string | null; componentDid: string | null; settings: unknown; createdAt: Date; updatedAt: Date }
@@ -140,6 +144,7 @@ const toSubscription = (r: SubscriptionRow): Subscription => ({
 const toInbox = (r: NotificationRow): InboxRecord => ({
   provider: r.provider as Provider, notification_id: r.notificationId, notification_type: r.notificationType, subtype: r.subtype,
   environment: r.environment, signed_at: iso(r.signedAt), received_at: r.receivedAt.toISOString(), raw_body: r.rawBody, payload: r.payload,
+  raw_sha256: r.rawSha256 ?? null,
 });
 const subKey = (provider: Provider, contractId: string): Where => ({ provider_contractId: { provider, contractId } });
 const settingData = (s: NotificationSettingRecord): Where => ({
@@ -228,8 +233,8 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     const seen = new Map<string, Subscription | null>();
     return {
       async insertNotification(r) {
-        const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload")
-          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${jsonbText(r.payload)})
+        const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload", "raw_sha256")
+          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${jsonbText(r.payload)}, ${r.raw_sha256 ?? null})
           ON CONFLICT ("provider", "notification_id") DO NOTHING`;
         return n === 1;
       },
@@ -452,6 +457,10 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
         if (!r) return null;
         return count === 1 ? toDelivery(r) : 'claimed';
       }),
+    prune: (o) => {
+      const statements = provider === 'postgresql' ? PRUNE_PG : PRUNE_SQLITE;
+      return guard(() => pruneBatch(statements, o, (sql, values) => Promise.resolve(prisma.$executeRawUnsafe(sql, ...values)), (v) => new Date(v)));
+    },
     async close() {
       if (options.disconnectOnClose) await prisma.$disconnect();
     },

@@ -6,6 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { SubscriptionWebhooksError } from '../errors.js';
 import type { DomainEvent, Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
+import { pruneBatch, pruneStatements } from './retention-sql.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import * as TABLE from './sql-tables.js';
 import { sqliteCodec, type TableSpec } from './sql-tables.js';
@@ -108,6 +109,8 @@ const selectFrom = <T>(t: Table<T>, where: string): string => `SELECT ${columnLi
 const insertSql = <T>(t: Table<T>, conflict = ''): string => `INSERT INTO "${t.name}" (${columnList(t.columns)}) VALUES ${params(t.columns.length)} ${conflict}`;
 const upsertSql = <T>(t: Table<T>, key: string): string =>
   insertSql(t, `ON CONFLICT (${key}) DO UPDATE SET ${t.columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`);
+
+const PRUNE = pruneStatements('sqlite');
 
 // Statement texts, built once from our own table and column names (never input).
 const SQL = {
@@ -585,6 +588,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         if (!row) return null;
         return changed ? row : ('claimed' as const);
       }),
+    // One step per write unit: each commits on its own, so a batch never holds the writer long.
+    prune: (o) => pruneBatch(PRUNE, o, (sql, values) => write(() => stmt(sql).run(...values).changes), ts),
     async close() {
       closed = true;
       while (draining || inGroup || syncing) await new Promise((r) => setImmediate(r));
