@@ -778,7 +778,8 @@ export function storeConformanceSuite(
       await st.transaction(async (tx) => {
         for (const r of rows) await tx.insertNotification(r);
       });
-      expect(await st.prune(cutoffs(3, { notificationsBefore: iso(0) }))).toMatchObject({ rawBodies: 3, notifications: 0 });
+      const first = await st.prune(cutoffs(3, { notificationsBefore: iso(0) }));
+      expect([first.rawBodies, first.notifications]).toStrictEqual([3, 0]);
       expect((await st.getNotification('apple', rows[0]!.notification_id))?.raw_body).toBeNull();
       expect((await st.getNotification('apple', rows[6]!.notification_id))?.raw_body).toBe(rows[6]!.raw_body);
       const together = await Promise.all([st.prune(cutoffs(2)), st.prune(cutoffs(2)), st.prune(cutoffs(2))]);
