@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { jsonbText } from './json-safe.js';
+import { compactRawBody, expandRawBody } from './raw-body-codec.js';
 import { pruneBatch, pruneStatements } from './retention-sql.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type {
@@ -122,10 +123,10 @@ const INBOX: Table<InboxRecord> = {
   name: 'sw_notifications',
   columns: ['provider', 'notification_id', 'notification_type', 'subtype', 'environment', 'signed_at', 'received_at', 'raw_body', 'payload', 'raw_sha256'],
   timestamps: ['signed_at', 'received_at'],
-  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, iso(n.signed_at), iso(n.received_at), n.raw_body, jsonParam(n.payload), n.raw_sha256 ?? null],
+  values: (n) => [n.provider, n.notification_id, n.notification_type, n.subtype, n.environment, iso(n.signed_at), iso(n.received_at), compactRawBody(n.raw_body), jsonParam(n.payload), n.raw_sha256 ?? null],
   read: (r) => ({
     provider: r.provider as Provider, notification_id: str(r.notification_id), notification_type: str(r.notification_type), subtype: strOrNull(r.subtype),
-    environment: strOrNull(r.environment), signed_at: strOrNull(r.signed_at), received_at: str(r.received_at), raw_body: strOrNull(r.raw_body), payload: r.payload,
+    environment: strOrNull(r.environment), signed_at: strOrNull(r.signed_at), received_at: str(r.received_at), raw_body: expandRawBody(strOrNull(r.raw_body)), payload: r.payload,
     raw_sha256: strOrNull(r.raw_sha256),
   }),
 };

@@ -14,6 +14,7 @@ import type {
   SubscriptionFilter,
   WebhookEndpointRecord,
 } from './types.js';
+import { compactRawBody, expandRawBody } from './raw-body-codec.js';
 import { pruneBatch, pruneStatements } from './retention-sql.js';
 
 const PRUNE_PG = pruneStatements('postgresql');
@@ -143,7 +144,7 @@ const toSubscription = (r: SubscriptionRow): Subscription => ({
 });
 const toInbox = (r: NotificationRow): InboxRecord => ({
   provider: r.provider as Provider, notification_id: r.notificationId, notification_type: r.notificationType, subtype: r.subtype,
-  environment: r.environment, signed_at: iso(r.signedAt), received_at: r.receivedAt.toISOString(), raw_body: r.rawBody, payload: r.payload,
+  environment: r.environment, signed_at: iso(r.signedAt), received_at: r.receivedAt.toISOString(), raw_body: expandRawBody(r.rawBody), payload: r.payload,
   raw_sha256: r.rawSha256 ?? null,
 });
 const subKey = (provider: Provider, contractId: string): Where => ({ provider_contractId: { provider, contractId } });
@@ -234,7 +235,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     return {
       async insertNotification(r) {
         const n = await tx.$executeRaw`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "subtype", "environment", "signed_at", "received_at", "raw_body", "payload", "raw_sha256")
-          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${r.raw_body}, ${jsonbText(r.payload)}, ${r.raw_sha256 ?? null})
+          VALUES (${randomUUID()}, ${r.provider}, ${r.notification_id}, ${r.notification_type}, ${r.subtype}, ${r.environment}, ${date(r.signed_at)}, ${new Date(r.received_at)}, ${compactRawBody(r.raw_body)}, ${jsonbText(r.payload)}, ${r.raw_sha256 ?? null})
           ON CONFLICT ("provider", "notification_id") DO NOTHING`;
         return n === 1;
       },

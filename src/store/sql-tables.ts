@@ -1,4 +1,5 @@
 import type { Order, Provider, Subscription } from '../events/types.js';
+import { compactRawBody, expandRawBody } from './raw-body-codec.js';
 import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, WebhookEndpointRecord } from './types.js';
 
 /**
@@ -82,11 +83,11 @@ export const INBOX: TableSpec<InboxRecord> = {
   internal: [c('id'), c('compacted', 'bool')],
   toRow: (x) => ({
     provider: x.provider, notification_id: x.notification_id, notification_type: x.notification_type, subtype: x.subtype, environment: x.environment,
-    signed_at: x.signed_at, received_at: x.received_at, raw_body: x.raw_body, payload: x.payload, raw_sha256: x.raw_sha256 ?? null,
+    signed_at: x.signed_at, received_at: x.received_at, raw_body: compactRawBody(x.raw_body), payload: x.payload, raw_sha256: x.raw_sha256 ?? null,
   }),
   fromRow: (r) => ({
     provider: r.provider as Provider, notification_id: s(r.notification_id), notification_type: s(r.notification_type), subtype: sn(r.subtype),
-    environment: sn(r.environment), signed_at: sn(r.signed_at), received_at: s(r.received_at), raw_body: sn(r.raw_body), payload: r.payload,
+    environment: sn(r.environment), signed_at: sn(r.signed_at), received_at: s(r.received_at), raw_body: expandRawBody(sn(r.raw_body)), payload: r.payload,
     raw_sha256: sn(r.raw_sha256),
   }),
 };

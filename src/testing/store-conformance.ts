@@ -487,6 +487,22 @@ export function storeConformanceSuite(
       expect(await st.getNotification('xsolla', full.notification_id)).toBeNull();
     });
 
+    it('getNotification returns an Apple-shaped raw body (nested JWS repeating the outer header) byte for byte', async () => {
+      const st = await store();
+      const s = suffix();
+      const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+      const header = b64(JSON.stringify({ alg: 'ES256', x5c: [`MII${'Q'.repeat(1500)}${s}`, `MII${'R'.repeat(1500)}`, `MII${'S'.repeat(1500)}`] }));
+      const payload = b64(JSON.stringify({ notificationUUID: s, data: { signedTransactionInfo: `${header}.${b64('{"transactionId":"1"}')}.c2ln`, signedRenewalInfo: `${header}.${b64('{"autoRenewStatus":1,"note":"\u00e9"}')}.c2ln` } }));
+      const row = sampleInbox(s, { raw_body: `{"signedPayload":"${header}.${payload}.c2lnbmF0dXJl"}` });
+      const odd = sampleInbox(`${s}o`, { raw_body: ` {"signedPayload" : "${header}.${payload}.c2ln"}\n` });
+      await st.transaction(async (tx) => {
+        await tx.insertNotification(row);
+        await tx.insertNotification(odd);
+      });
+      expect(await st.getNotification('apple', row.notification_id)).toStrictEqual(row);
+      expect(await st.getNotification('apple', odd.notification_id)).toStrictEqual(odd);
+    });
+
     it('concurrent transactions inserting the same notification: exactly one wins', async () => {
       const st = await store();
       const s = suffix();
