@@ -155,7 +155,7 @@ ${storage ? `Per notification (every \`sw_*\` table's pg_total_relation_size / n
 |---|---|---|
 ${Object.keys(storage.tables_within).sort().map((t) => `| ${t} | ${storage!.tables_within[t]} | ${storage!.tables_retained[t] ?? 0} |`).join('\n')}
 
-A year and a half of steady monthly renewals pruned monthly (default retention): month-end totals ${storage.monthly_total_bytes.map((b) => Math.round(b / 1024)).join(', ')} KiB; last four months within ${storage.flat_ratio_last_4_months}×. Pruning: ${storage.prune_rows_per_s} rows/s (${storage.prune_rows} rows). p99 at an offered 100/s: ${storage.p99_ms_at_100} ms without pruning, ${storage.p99_ms_at_100_while_pruning} ms while it runs (pruning ran during ${Math.round(storage.pruning_overlap * 100)}% of the run; target: within 20%).` : 'not run'}
+Two years of steady monthly renewals pruned monthly (default retention, plain VACUUM): month-end size of the pruned tables ${storage.monthly_pruned_tables_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB (last six months within ${storage.flat_ratio_last_6_months}×); all tables, orders and subscriptions included ${storage.monthly_total_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB. Pruning: ${storage.prune_rows_per_s} rows/s (${storage.prune_rows} rows). p99 at an offered 100/s: ${storage.p99_ms_at_100} ms without pruning, ${storage.p99_ms_at_100_while_pruning} ms while it runs (pruning ran during ${Math.round(storage.pruning_overlap * 100)}% of the run; target: within 20%).` : 'not run'}
 
 ### Memory (100,000 notifications through the core, nothing kept by the store)
 
