@@ -90,6 +90,7 @@ export interface SubscriptionWebhooks {
      * `retention.batchSize` rows per statement), until nothing is left or `maxBatches` ran; safe while
      * other instances prune or serve. A started delivery worker does this every `retention.intervalMs`.
      * `now` (ms or Date) defaults to the configured clock (`delivery.now`).
+     * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` for a `now` that is not a date or a `maxBatches` that is not a positive integer.
      * @example
      * ```ts
      * const report = await hooks.maintenance.prune(); // { rawBodies: 120, notifications: 0, events: 340, deliveries: 340, receipts: 0, batches: 1, complete: true, durationMs: 41 }
@@ -366,6 +367,9 @@ export function createSubscriptionWebhooks(
       async prune(options = {}) {
         const at = options.now === undefined ? resolved.delivery.now() : Number(options.now);
         if (!Number.isFinite(at)) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'maintenance.prune: `now` must be a Date or ms since epoch');
+        if (options.maxBatches !== undefined && !(Number.isInteger(options.maxBatches) && options.maxBatches > 0)) {
+          throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'maintenance.prune: `maxBatches` must be a positive integer');
+        }
         return runPrune(theStore, resolved.retention, at, logger, { maxBatches: options.maxBatches });
       },
     },

@@ -269,6 +269,42 @@ describe('pruning jobs', () => {
     expect(await store.countNotifications()).toBe(1);
   });
 
+  it('a pruning run in flight ends after its current batch when the worker stops', async () => {
+    const { memoryStore } = await import('../src/index.js');
+    const inner = memoryStore();
+    let calls = 0;
+    // A store whose every batch is full and slow: without the stop, one run would go on for 10,000 batches.
+    const store = { ...inner, name: 'slow', prune: async () => {
+      calls++;
+      await new Promise((r) => setTimeout(r, 20));
+      return { rawBodies: 500, notifications: 0, events: 0, deliveries: 0, receipts: 0 };
+    } };
+    const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID }, store, logger: recordingLogger(), retention: { intervalMs: 5 } });
+    hooks.delivery.start();
+    while (calls < 3) await new Promise((r) => setTimeout(r, 5));
+    const stopping = performance.now();
+    await hooks.delivery.stop();
+    expect(performance.now() - stopping).toBeLessThan(2000);
+    const after = calls;
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toBe(after);
+  });
+
+  it('maintenance.prune: maxBatches bounds a run (complete: false, the next run goes on); bad arguments are INVALID_ARGUMENT', async () => {
+    const { memoryStore } = await import('../src/index.js');
+    const store = memoryStore();
+    const old = new Date(T0 - 500 * DAY).toISOString();
+    await store.transaction(async (tx) => {
+      for (let i = 0; i < 10; i++) await tx.insertNotification({ provider: 'apple', notification_id: `m${i}`, notification_type: 'DID_RENEW', subtype: null, environment: null, signed_at: old, received_at: old, raw_body: null, payload: {} });
+    });
+    const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID }, store, logger: recordingLogger(), retention: { batchSize: 3, intervalMs: null } });
+    expect(await hooks.maintenance.prune({ maxBatches: 2 })).toMatchObject({ notifications: 6, batches: 2, complete: false });
+    expect(await hooks.maintenance.prune({ now: new Date() })).toMatchObject({ notifications: 4, complete: true });
+    const { codeOf } = await import('./helpers/code-of.js');
+    expect(await codeOf(hooks.maintenance.prune({ maxBatches: 0 }))).toBe('INVALID_ARGUMENT');
+    expect(await codeOf(hooks.maintenance.prune({ now: Number.NaN }))).toBe('INVALID_ARGUMENT');
+  });
+
   it('PostgreSQL: a batch skips rows another transaction holds (never waits on it) and takes them once released', { timeout: 60_000 }, async () => {
     const { createPgDriverStore } = await import('./helpers/databases.js');
     const db = await createPgDriverStore();

@@ -39,15 +39,15 @@ export function isStale(providerDate: string | null, r: ResolvedConfig['retentio
 const ZERO: PruneCounts = { rawBodies: 0, notifications: 0, events: 0, deliveries: 0, receipts: 0 };
 
 /**
- * Prunes in batches until a batch finds less than a full batch of every kind (or `maxBatches` ran), and
- * logs what it removed. A store without `prune` prunes nothing.
+ * Prunes in batches until a batch finds less than a full batch of every kind (or `maxBatches` ran, or
+ * `signal` aborted: the batch in flight ends first), and logs what it removed. A store without `prune` prunes nothing.
  */
 export async function runPrune(
   store: Store,
   r: ResolvedConfig['retention'],
   now: number,
   logger: Logger,
-  options: { maxBatches?: number } = {},
+  options: { maxBatches?: number; signal?: AbortSignal } = {},
 ): Promise<PruneReport> {
   const started = performance.now();
   const totals: PruneCounts = { ...ZERO };
@@ -61,7 +61,7 @@ export async function runPrune(
       batches++;
       for (const k of Object.keys(totals) as (keyof PruneCounts)[]) totals[k] += counts[k];
       if (Object.values(counts).every((n) => n < o.limit)) break;
-      if (batches >= maxBatches) {
+      if (batches >= maxBatches || options.signal?.aborted) {
         complete = false;
         break;
       }

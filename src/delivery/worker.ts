@@ -510,11 +510,13 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
   // or sooner for a shorter interval); one run at a time in this process, other instances skip its rows.
   let pruneTimer: ReturnType<typeof setTimeout> | null = null;
   let pruning: Promise<unknown> | null = null;
+  let pruneAbort: AbortController | null = null;
   function schedulePrune(delay: number): void {
     const interval = config.retention.intervalMs;
     if (interval === null || !running) return;
     pruneTimer = setTimeout(() => {
-      pruning = runPrune(store, config.retention, now(), logger)
+      pruneAbort = new AbortController();
+      pruning = runPrune(store, config.retention, now(), logger, { signal: pruneAbort.signal })
         .catch((err: unknown) => logger.error({ err }, 'retention pruning failed; retrying at the next interval'))
         .finally(() => {
           pruning = null;
@@ -538,6 +540,7 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
       running = false;
       if (pruneTimer) clearTimeout(pruneTimer);
       pruneTimer = null;
+      pruneAbort?.abort(); // a run in flight stops after its current batch
       await pruning;
       interrupt();
       await loop;
