@@ -149,7 +149,7 @@ Noisy neighbour (one worker, 500 events/s to a healthy endpoint, 1 s attempt tim
 
 ### Storage and retention (PostgreSQL, pgStore; docs/retention.md)
 
-${storage ? `Per notification (every \`sw_*\` table's pg_total_relation_size / notifications; ${storage.notifications} notifications: subscriptions × purchase + 5 renewals, one endpoint, deliveries drained): **${storage.storage_bytes_per_notification} B** inside the raw-body window, **${storage.storage_bytes_per_notification_retained} B** once past it and the event and delivery windows (target <= 3,000), for as long as the dedup key is kept.
+${storage ? `Per notification (what every \`sw_*\` table's pg_total_relation_size grew by from the empty tables / notifications; ${storage.notifications} notifications: subscriptions × purchase + 5 renewals, one endpoint, deliveries drained): **${storage.storage_bytes_per_notification} B** inside the raw-body window, **${storage.storage_bytes_per_notification_retained} B** once past it and the event and delivery windows (target <= 3,000), for as long as the dedup key is kept.
 
 | table | B/notification within | retained |
 |---|---|---|
