@@ -204,7 +204,7 @@ export interface SubscriptionWebhooksConfig {
     recordResponseBody?: boolean;
     /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
     pollIntervalMs?: number;
-    /** The clock (ms since epoch) for due times and `webhook-timestamp`; tests pass a fake clock. @default Date.now */
+    /** The clock (ms since epoch) for due times, `webhook-timestamp`, the inbox's `received_at` and the retention windows; tests pass a fake clock. @default Date.now */
     now?: () => number;
   };
   /**
