@@ -232,6 +232,21 @@ export interface SubscriptionWebhooksConfig {
      */
     pastDueActive?: boolean;
   };
+  /** The time-driven events (`hooks.lifecycle.sweep`, run by the started delivery worker). */
+  lifecycle?: {
+    /** `customer.subscription.trial_will_end` this many days before a trial ends (once per trial). @default 3 */
+    trialWillEndDays?: number;
+    /**
+     * A subscription still `active` (or `trialing`) this long after `current_period_end` with no renewal is
+     * settled: Apple's answer from the App Store Server API when `apple.api` is configured, else `past_due`
+     * with `reason: 'no_renewal_received'`. In ms. @default 86400000 (one day)
+     */
+    renewalGraceMs?: number;
+    /** How often the started delivery worker sweeps, in ms; `null`: never (call `hooks.lifecycle.sweep` yourself). @default 900000 (15 minutes) */
+    intervalMs?: number | null;
+    /** Subscriptions claimed at a time. @default 100 */
+    batchSize?: number;
+  };
   /** URL paths the adapters mount. */
   routes?: {
     /** @default "/api/users/app-store-notifications" */
@@ -326,6 +341,14 @@ export const configSchema = z.strictObject({
     .optional(),
   entitlements: z.strictObject({ pastDueActive: z.boolean().optional() }).optional(),
   transfer: z.enum(['to_new_user', 'keep']).optional(),
+  lifecycle: z
+    .strictObject({
+      trialWillEndDays: z.number().nonnegative('must be a number of days (>= 0)').max(365).optional(),
+      renewalGraceMs: z.number().int().nonnegative('must be a duration in ms (>= 0)').optional(),
+      intervalMs: z.number().int().positive().nullable().optional(),
+      batchSize: z.number().int().positive().max(10_000).optional(),
+    })
+    .optional(),
   routes: z
     .strictObject({
       apple: z.string().startsWith('/').optional(),
@@ -365,6 +388,7 @@ export interface ResolvedConfig {
   products: Readonly<Record<string, readonly string[]>> | null;
   entitlements: { pastDueActive: boolean };
   transfer: 'to_new_user' | 'keep';
+  lifecycle: { trialWillEndDays: number; renewalGraceMs: number; intervalMs: number | null; batchSize: number };
   maxBodyBytes: number;
   appId: string | undefined;
   notifier: ((notification: UserNotification) => Promise<void>) | undefined;
@@ -542,6 +566,12 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     products: c.products ? Object.fromEntries(Object.entries(c.products).map(([id, p]) => [id, [...new Set(p.entitlements)]])) : null,
     entitlements: { pastDueActive: c.entitlements?.pastDueActive ?? false },
     transfer: c.transfer ?? 'to_new_user',
+    lifecycle: {
+      trialWillEndDays: c.lifecycle?.trialWillEndDays ?? 3,
+      renewalGraceMs: c.lifecycle?.renewalGraceMs ?? 86_400_000,
+      intervalMs: c.lifecycle?.intervalMs === undefined ? 900_000 : c.lifecycle.intervalMs,
+      batchSize: c.lifecycle?.batchSize ?? 100,
+    },
     routes: {
       apple: c.routes?.apple ?? '/api/users/app-store-notifications',
       appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',

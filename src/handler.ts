@@ -28,6 +28,8 @@ import { checkNotificationSettings } from './notifications/event-names.js';
 import { createWebhookEndpointsApi, type WebhookEndpointsApi } from './delivery/endpoints.js';
 import { createSecretBox } from './delivery/secrets.js';
 import { createDeliveryWorker, type DeliveryWorker } from './delivery/worker.js';
+import { createLifecycle, createSweepSchedule, type LifecycleHooks } from './core/lifecycle.js';
+import { checkAppleStatus } from './providers/apple/status.js';
 import type { Store, SubscriptionFilter } from './store/types.js';
 import { z } from 'zod';
 
@@ -81,7 +83,7 @@ export interface SubscriptionWebhooks {
   settings: NotificationSettingsApi;
   /** Outbound webhook endpoints: every committed event they subscribe to is POSTed, signed (Standard Webhooks). */
   webhookEndpoints: WebhookEndpointsApi;
-  /** The outbox worker that delivers to webhook endpoints and to `notifier`, with retries. */
+  /** The outbox worker that delivers to webhook endpoints and to `notifier`, with retries; once started it also runs `lifecycle.sweep` every `lifecycle.intervalMs`. */
   delivery: DeliveryWorker;
   /** Storage upkeep (see docs/retention.md). */
   maintenance: {
@@ -98,6 +100,8 @@ export interface SubscriptionWebhooks {
      */
     prune(options?: { now?: number | Date; maxBatches?: number }): Promise<PruneReport>;
   };
+  /** Time-driven events: `customer.subscription.trial_will_end`, and `past_due` for renewals that never arrived. */
+  lifecycle: LifecycleHooks;
   subscriptions: {
     get(contractId: string, provider?: Provider): Promise<Subscription | null>;
     list(filter?: SubscriptionFilter): Promise<Subscription[]>;
@@ -296,6 +300,11 @@ export function createSubscriptionWebhooks(
       ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier, maxRetries: 0, timeoutMs: Math.max(100, Math.floor(resolved.delivery.timeoutMs * 0.9)) })
       : appleApi;
   const appleActions = createAppleActions({ store: theStore, config: resolved, logger, api: appleApi, workerApi: appleWorkerApi });
+  // The lifecycle sweep asks Apple about overdue Apple subscriptions when the App Store Server API is configured
+  // (one attempt per sweep, like the worker's calls: a failure is retried by a later sweep).
+  const lifecycle = createLifecycle(ctx, apple?.api && verifier ? { apple: (sub) => checkAppleStatus(ctx, appleWorkerApi, sub) } : {});
+  const { intervalMs } = resolved.lifecycle;
+  const sweepSchedule = intervalMs !== null && lifecycle.supported ? createSweepSchedule(() => lifecycle.sweep(), intervalMs, logger) : null;
   const appleApiHooks = createAppleApiHooks(appleApi, async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response, logger);
 
   const mounts: { path: string; route: RouteName }[] = [];
@@ -356,8 +365,14 @@ export function createSubscriptionWebhooks(
       get running() {
         return delivery.running;
       },
-      start: delivery.start,
-      stop: delivery.stop,
+      start() {
+        delivery.start();
+        sweepSchedule?.start();
+      },
+      async stop() {
+        await sweepSchedule?.stop();
+        await delivery.stop();
+      },
       runOnce: delivery.runOnce,
       replay: delivery.replay,
       get: delivery.get,
@@ -373,6 +388,7 @@ export function createSubscriptionWebhooks(
         return runPrune(theStore, resolved.retention, at, logger, { maxBatches: options.maxBatches });
       },
     },
+    lifecycle: { sweep: lifecycle.sweep },
     subscriptions: {
       get: (contractId, provider = 'apple') => theStore.getSubscription(provider, contractId),
       list: (filter) => theStore.listSubscriptions(filter),

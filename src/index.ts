@@ -31,9 +31,11 @@ export type {
   Entitlement,
   EntitlementChange,
   EntitlementReason,
+  ConsentRescinded,
 } from './events/types.js';
+export type { LifecycleHooks, LifecycleSweepOptions, LifecycleSweepResult } from './core/lifecycle.js';
 export { memoryStore } from './store/memory.js';
-export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, PruneOptions, PruneCounts } from './store/types.js';
+export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, ClaimedSubscription, SweepDueQuery, PruneOptions, PruneCounts } from './store/types.js';
 export type { PruneReport } from './core/retention.js';
 export type { Logger } from './logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
@@ -59,6 +61,7 @@ export type {
   ResponseBodyV2DecodedPayload,
   JWSTransactionDecodedPayload,
   JWSRenewalInfoDecodedPayload,
+  JWSAppTransactionDecodedPayload,
 } from './providers/apple/schemas.js';
 export { createAppStoreServerApi, AppStoreServerApiError, APP_STORE_SERVER_API_URLS } from './providers/apple/api.js';
 export type {

@@ -150,19 +150,29 @@ for (const [name, make] of EVERY_STORE) {
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.user_id).toBe(owner);
     });
 
-    for (const type of ['SOME_FUTURE_TYPE', 'METADATA_UPDATE']) {
-      it(`${type} carrying a transaction changes no state: received only`, async () => {
-        const { h } = await setup();
-        const c = h.contract();
-        const tx = c.transaction();
-        const r = await h.notify(type, undefined, { transaction: tx, renewalInfo: c.renewal() });
-        expect(r.status).toBe(200);
-        expect(types(r.events)).toEqual([R]);
-        expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toBeNull();
-        expect(await h.store.transaction((t) => t.getOrderByTradeNo('apple', tx.transactionId))).toBeNull();
-        expect(await h.store.countNotifications('apple')).toBe(1);
-      });
-    }
+    it('SOME_FUTURE_TYPE carrying a transaction changes no state: received only', async () => {
+      const { h } = await setup();
+      const c = h.contract();
+      const tx = c.transaction();
+      const r = await h.notify('SOME_FUTURE_TYPE', undefined, { transaction: tx, renewalInfo: c.renewal() });
+      expect(r.status).toBe(200);
+      expect(types(r.events)).toEqual([R]);
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toBeNull();
+      expect(await h.store.transaction((t) => t.getOrderByTradeNo('apple', tx.transactionId))).toBeNull();
+      expect(await h.store.countNotifications('apple')).toBe(1);
+    });
+
+    it('METADATA_UPDATE carrying a transaction records the subscription and what the plan looks like, but pays for nothing (no order)', async () => {
+      const { h } = await setup();
+      const c = h.contract();
+      const tx = c.transaction();
+      const r = await h.notify('METADATA_UPDATE', undefined, { transaction: tx, renewalInfo: c.renewal({ renewalPrice: 9990, currency: 'USD' }) });
+      expect(r.status).toBe(200);
+      expect(types(r.events)).toEqual([R, 'customer.subscription.created']);
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ latest_transaction_id: tx.transactionId, metadata: { pending_price: { amount: 9990, currency: 'USD' } } });
+      expect(await h.store.transaction((t) => t.getOrderByTradeNo('apple', tx.transactionId))).toBeNull();
+      expect(await h.store.countNotifications('apple')).toBe(1);
+    });
 
   });
 }

@@ -407,9 +407,19 @@ describe('payload checks', () => {
     expect(await codeOf(v.verifyNotification(prodToken))).toBe('ENVIRONMENT_REJECTED');
     const rescind = await signer.signNotification({
       notificationType: 'RESCIND_CONSENT',
-      appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: 'x.y.z' },
+      appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: await signer.sign({ bundleId: BUNDLE, appTransactionId: '704', receiptType: 'Sandbox' }) },
     });
-    expect((await v.verifyNotification(rescind)).payload.appData?.bundleId).toBe(BUNDLE);
+    const verified = await v.verifyNotification(rescind);
+    expect(verified.payload.appData?.bundleId).toBe(BUNDLE);
+    expect(verified.appTransaction).toMatchObject({ appTransactionId: '704', bundleId: BUNDLE });
+    // The nested app transaction is decoded and checked like a nested transaction.
+    const garbled = await signer.signNotification({ notificationType: 'RESCIND_CONSENT', appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: 'x.y.z' } });
+    expect(await codeOf(v.verifyNotification(garbled))).toBe('BODY_INVALID');
+    const otherApp = await signer.signNotification({
+      notificationType: 'RESCIND_CONSENT',
+      appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: await signer.sign({ bundleId: 'com.evil.app', appTransactionId: '704' }) },
+    });
+    expect(await codeOf(v.verifyNotification(otherApp))).toBe('BUNDLE_ID_MISMATCH');
     const wrongApp = await signer.signNotification({ notificationType: 'RESCIND_CONSENT', appData: { bundleId: 'com.evil.app', environment: 'Sandbox' } });
     expect(await codeOf(v.verifyNotification(wrongApp))).toBe('BUNDLE_ID_MISMATCH');
   });

@@ -26,6 +26,17 @@ describe('docs/errors.md', () => {
   });
 });
 
+describe('docs/events.md', () => {
+  it('has one row per event type, and every subscription and order status', async () => {
+    const { EVENT_TYPES } = await import('../src/events/types.js');
+    const text = read('docs/events.md');
+    const rows = [...text.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1]!, ...(m[2] ? [m[2]] : [])]);
+    expect([...rows].sort()).toEqual([...EVENT_TYPES].sort());
+    const statuses: string[] = ['trialing', 'active', 'past_due', 'in_grace_period', 'canceled', 'expired', 'revoked', 'refunded', 'pending', 'paid', 'partially_refunded'];
+    for (const s of statuses) expect(text).toContain(`\`${s}\``);
+  });
+});
+
 describe('docs/configuration.md', () => {
   const text = read('docs/configuration.md');
   const rows = new Set([...text.matchAll(/^\| `([\w.]+)` \|/gm)].map((m) => m[1]!));

@@ -1,5 +1,5 @@
 import { isStale } from './retention.js';
-import type { DomainEvent } from '../events/types.js';
+import type { DomainEvent, Subscription } from '../events/types.js';
 import { enqueueDeliveries } from '../delivery/outbox.js';
 import { applyEntitlementChanges, entitlementEventId, keepsEntitlements, markUnknownProducts } from './entitlements.js';
 import { planNotifications } from '../notifications/resolve.js';
@@ -10,6 +10,8 @@ import type { CoreContext } from './types.js';
 /** What a provider's apply step returns: the events to append, plus anything the route answers with. */
 export interface Applied {
   events: DomainEvent[];
+  /** Subscriptions changed without a `customer.subscription.*` event of their own (their entitlements are recomputed too). */
+  touched?: Subscription[];
 }
 
 /**
@@ -27,36 +29,54 @@ export type CommitOutcome<A extends Applied> = { duplicate: true; stale?: true }
  * `reads`: what `apply` will read, for stores that load it with the inbox insert in one round trip
  * (the global notification setting and the endpoint list, read on every commit, are added here).
  */
-export async function commitNotification<A extends Applied>(
+export function commitNotification<A extends Applied>(
   ctx: CoreContext,
   inbox: InboxRecord,
   apply: (tx: StoreTransaction) => Promise<A>,
   reads: NotificationReads = {},
 ): Promise<CommitOutcome<A>> {
-  const { appId, locale, notifier } = ctx.config;
   // The freshness rule (docs/retention.md): past the window its dedup key may be gone, so it is acknowledged, never applied.
   if (isStale(inbox.signed_at, ctx.config.retention, ctx.config.delivery.now())) {
     ctx.logger.info(
       { provider: inbox.provider, notificationId: inbox.notification_id, notificationType: inbox.notification_type, providerDate: inbox.signed_at, result: 'stale' },
       `${inbox.provider} ${inbox.notification_type} stale: provider date ${inbox.signed_at} is older than retention.notificationDays (${ctx.config.retention.notificationDays}); acknowledged, not applied`,
     );
-    return { duplicate: true, stale: true };
+    return Promise.resolve({ duplicate: true, stale: true });
   }
+  return commitUnit(ctx, { provider: inbox.provider, unitId: inbox.notification_id, inbox, reads }, apply);
+}
+
+/**
+ * {@link commitNotification} for a unit of work that may have no inbox row (the lifecycle sweep's):
+ * `unitId` names its events (deterministic ids: `eventId(provider, unitId, position)`), and without
+ * `inbox` nothing stops it early; `apply` decides from what it reads (under the store's row locks)
+ * whether there is anything to do.
+ */
+export async function commitUnit<A extends Applied>(
+  ctx: CoreContext,
+  unit: { provider: string; unitId: string; inbox?: InboxRecord; reads?: NotificationReads },
+  apply: (tx: StoreTransaction) => Promise<A>,
+): Promise<CommitOutcome<A>> {
+  const { appId, locale, notifier } = ctx.config;
+  const { inbox, reads = {} } = unit;
   let enqueued = 0;
   let unsent: DomainEvent[] = [];
   const outcome = await ctx.store.transaction(async (tx): Promise<CommitOutcome<A>> => {
-    const inserted = tx.insertNotificationAndLoad
-      ? await tx.insertNotificationAndLoad(inbox, { ...reads, settings: [...(reads.settings ?? []), ...(appId ? [appId] : [])], webhookEndpoints: true })
-      : await tx.insertNotification(inbox);
-    if (!inserted) return { duplicate: true };
+    if (inbox) {
+      const inserted = tx.insertNotificationAndLoad
+        ? await tx.insertNotificationAndLoad(inbox, { ...reads, settings: [...(reads.settings ?? []), ...(appId ? [appId] : [])], webhookEndpoints: true })
+        : await tx.insertNotification(inbox);
+      if (!inserted) return { duplicate: true };
+    }
     const applied = await apply(tx);
+    if (!inbox && applied.events.length === 0) return { duplicate: false, ...applied };
     if (ctx.config.products) await markUnknownProducts(tx, applied.events, ctx.config.products, ctx.logger);
     // Entitlements change in the same transaction as the state that changes them.
     const changes = ctx.config.products && keepsEntitlements(tx)
       ? await applyEntitlementChanges(tx, applied.events, { products: ctx.config.products, pastDueActive: ctx.config.entitlements.pastDueActive }, ctx.config.delivery.now(),
-          entitlementEventId(inbox.provider, inbox.notification_id, applied.events.length))
+          entitlementEventId(unit.provider, unit.unitId, applied.events.length), applied.touched)
       : [];
-    const plan = await planNotifications(tx, [...applied.events, ...changes], { appId, locale });
+    const plan = await planNotifications(tx, [...applied.events, ...changes], { appId, locale }, applied.touched);
     await tx.insertEvents(plan.events);
     const now = new Date(ctx.config.delivery.now()).toISOString();
     // Assigned, not accumulated: the store may run this function again after a conflict.

@@ -30,17 +30,22 @@ export function accessEndsAt(sub: Subscription): string | null {
   return sub.current_period_end;
 }
 
-/** The grants a subscription holds now: one per entitlement of its product, for its user (none without a user). */
+/**
+ * The grants a subscription holds now: one per entitlement of its product, for its user (none without a
+ * user). A subscription whose consent was rescinded (Apple RESCIND_CONSENT: `metadata.consent_rescinded_at`)
+ * grants as if `revoked`.
+ */
 export function grantsFor(sub: Subscription, policy: EntitlementPolicy): EntitlementGrantRecord[] {
   if (sub.user_id === null) return [];
   const names = policy.products[sub.product_id] ?? [];
+  const rescinded = typeof sub.metadata?.consent_rescinded_at === 'string';
   return names.map((entitlement) => ({
     subscription_id: sub.id,
     entitlement,
     user_id: sub.user_id!,
     provider: sub.provider,
     product_id: sub.product_id,
-    status: sub.status,
+    status: rescinded ? 'revoked' : sub.status,
     expires_at: accessEndsAt(sub),
     updated: sub.updated,
   }));
@@ -111,8 +116,10 @@ export async function applyEntitlementChanges(
   policy: EntitlementPolicy,
   now: number,
   idFor: (position: number) => string,
+  extra: readonly Subscription[] = [],
 ): Promise<DomainEvent[]> {
   const touched = new Map<string, Subscription>();
+  for (const sub of extra) touched.set(sub.id, sub);
   for (const e of events) {
     const o = e.data.object as Partial<Subscription>;
     if (e.type.startsWith('customer.subscription.') && typeof o.contract_id === 'string' && typeof o.id === 'string') touched.set(o.id, o as Subscription);
@@ -136,7 +143,8 @@ export async function applyEntitlementChanges(
   const before = new Map([...beforeByUser].map(([u, g]) => [u, resolveEntitlements(g, now, policy.pastDueActive)]));
   for (const sub of touched.values()) await tx.replaceEntitlementGrants(sub.id, grantsFor(sub, policy));
   const out: DomainEvent[] = [];
-  const template = events[0]!;
+  const template = events[0];
+  if (!template) return out;
   for (const userId of [...users].sort()) {
     const after = resolveEntitlements(await tx.listEntitlementGrants(userId), now, policy.pastDueActive);
     const was = new Map((before.get(userId) ?? []).filter((e) => e.active).map((e) => [e.entitlement, e]));

@@ -137,7 +137,28 @@ export interface WebhookEndpointDisabled {
   last_error: string | null;
 }
 
-/** Payload of `manual.notification`. */
+/**
+ * Payload of `customer.consent.rescinded` (Apple `RESCIND_CONSENT`): a parent or guardian withdrew
+ * consent for the app account. The app should stop serving that account; its entitlements are revoked.
+ */
+export interface ConsentRescinded {
+  /** The app user, from the app transaction's `appAccountToken` (an order's `no`) or the account's subscriptions; null when unknown. */
+  user_id: string | null;
+  /** The verified, decoded `appData.signedAppTransactionInfo` (Apple's AppTransaction), as Apple sent it. */
+  app_transaction: Record<string, unknown>;
+  /** `appData.appAppleId`, `bundleId` and `environment` of the notification. */
+  app_apple_id: number | null;
+  bundle_id: string | null;
+  environment: string | null;
+  /** The subscriptions of that user whose entitlements were revoked (their `id`s). */
+  revoked_subscription_ids: string[];
+}
+
+/**
+ * Payload of `manual.notification`. `entity`: the event's Subscription or Order (for `entitlement.granted` /
+ * `entitlement.revoked`: the subscription that grants the entitlement, whose settings decided); `userDid`:
+ * the user to tell (for an entitlement event, the user whose entitlements changed).
+ */
 export interface ManualNotification {
   type: EventType;
   data: { entity: Subscription | Order; userDid: string | null; context: Record<string, unknown> };
@@ -156,6 +177,8 @@ export interface EventObjectMap {
   'customer.subscription.past_due': Subscription;
   'customer.subscription.recovered': Subscription;
   'customer.subscription.deleted': Subscription;
+  'customer.subscription.trial_will_end': Subscription;
+  'customer.consent.rescinded': ConsentRescinded;
   'order.paid': Order;
   'order.refunded': Order;
   'refund.requested': Order;
@@ -188,6 +211,8 @@ export const EVENT_TYPES = [
   'customer.subscription.past_due',
   'customer.subscription.recovered',
   'customer.subscription.deleted',
+  'customer.subscription.trial_will_end',
+  'customer.consent.rescinded',
   'order.paid',
   'order.refunded',
   'refund.requested',
@@ -215,7 +240,15 @@ export type DomainEvent<T extends EventType = EventType> = {
     provider: K extends LibraryEventType ? 'subscription-webhooks' : Provider;
     /** false for Sandbox / Xcode / LocalTesting / Xsolla dry runs. */
     livemode: boolean;
-    data: { object: EventObjectMap[K]; previous_attributes?: Partial<EventObjectMap[K]> };
+    data: {
+      object: EventObjectMap[K];
+      previous_attributes?: Partial<EventObjectMap[K]>;
+      /**
+       * Why, when the event alone does not say: `no_renewal_received` on a `customer.subscription.past_due`
+       * from the lifecycle sweep (the period ended and no renewal arrived within `lifecycle.renewalGraceMs`).
+       */
+      reason?: string;
+    };
     source: { notification_id: string; notification_type: string; subtype?: string };
   };
 }[T];

@@ -2,8 +2,15 @@ import { z } from 'zod';
 import { SubscriptionWebhooksError } from '../errors.js';
 import { EVENT_TYPES, type EventType, type NotificationSettings } from '../events/types.js';
 
-/** Event types whose object is a Subscription or an Order: the ones a user can be notified about. */
-export const USER_EVENT_TYPES = EVENT_TYPES.filter((t) => t.startsWith('customer.subscription.') || t.startsWith('order.') || t.startsWith('refund.'));
+/** Event types whose object is a Subscription or an Order. */
+export const ENTITY_EVENT_TYPES = EVENT_TYPES.filter((t) => t.startsWith('customer.subscription.') || t.startsWith('order.') || t.startsWith('refund.'));
+
+/**
+ * Event types a user can be notified about (and that notification settings may name): those whose
+ * object is a Subscription or an Order, and `entitlement.granted` / `entitlement.revoked` (resolved
+ * through the subscription that grants the entitlement).
+ */
+export const USER_EVENT_TYPES = EVENT_TYPES.filter((t) => (ENTITY_EVENT_TYPES as readonly string[]).includes(t) || t.startsWith('entitlement.'));
 
 /**
  * Events the built-in notifier path sends to `config.notifier`, and the default `include_events` of a
@@ -19,6 +26,7 @@ export const DEFAULT_NOTIFIED_EVENTS: readonly EventType[] = [
   'customer.subscription.past_due',
   'customer.subscription.recovered',
   'customer.subscription.deleted',
+  'customer.subscription.trial_will_end',
   'order.refunded',
 ];
 

@@ -1,6 +1,6 @@
 import { normalizeLocale, type UserNotification } from '../config.js';
-import type { DomainEvent, Order, Subscription } from '../events/types.js';
-import { USER_EVENT_TYPES } from './event-names.js';
+import type { DomainEvent, EntitlementChange, Order, Subscription } from '../events/types.js';
+import { ENTITY_EVENT_TYPES } from './event-names.js';
 
 type Vars = { product: string; end: string | null };
 type Template = { title: string; body: (v: Vars) => string };
@@ -19,6 +19,9 @@ const EN: Record<string, Template> = {
   'customer.subscription.past_due': { title: 'Payment failed', body: (v) => `We could not renew your subscription to ${v.product}. Please update your payment method.` },
   'customer.subscription.recovered': { title: 'Payment recovered', body: (v) => `Your subscription to ${v.product} was paid and continues${until(v, true)}.` },
   'customer.subscription.deleted': { title: 'Subscription ended', body: (v) => `Your subscription to ${v.product} has ended.` },
+  'customer.subscription.trial_will_end': { title: 'Your trial ends soon', body: (v) => `Your free trial of ${v.product} ends${v.end ? ` on ${v.end}` : ' soon'}; your subscription then renews unless you cancel.` },
+  'entitlement.granted': { title: 'Access granted', body: (v) => `You now have access to ${v.product}${until(v, true)}.` },
+  'entitlement.revoked': { title: 'Access ended', body: (v) => `Your access to ${v.product} has ended.` },
   'order.paid': { title: 'Payment received', body: (v) => `Your payment for ${v.product} was received.` },
   'order.refunded': { title: 'Payment refunded', body: (v) => `Your payment for ${v.product} was refunded.` },
   'refund.requested': { title: 'Refund requested', body: (v) => `We received your refund request for ${v.product}.` },
@@ -38,6 +41,9 @@ const ZH: Record<string, Template> = {
   'customer.subscription.past_due': { title: '续费失败', body: (v) => `您的 ${v.product} 订阅续费失败，请更新支付方式。` },
   'customer.subscription.recovered': { title: '续费已恢复', body: (v) => `您的 ${v.product} 订阅已成功付款${until(v, false)}。` },
   'customer.subscription.deleted': { title: '订阅已结束', body: (v) => `您的 ${v.product} 订阅已结束。` },
+  'customer.subscription.trial_will_end': { title: '试用即将结束', body: (v) => `您的 ${v.product} 免费试用将${v.end ? `于 ${v.end} ` : ''}结束，届时订阅将自动续费，除非您取消。` },
+  'entitlement.granted': { title: '已获得权益', body: (v) => `您已获得 ${v.product} 权益${until(v, false)}。` },
+  'entitlement.revoked': { title: '权益已结束', body: (v) => `您的 ${v.product} 权益已结束。` },
   'order.paid': { title: '支付成功', body: (v) => `您购买 ${v.product} 的付款已到账。` },
   'order.refunded': { title: '已退款', body: (v) => `您购买 ${v.product} 的款项已退还。` },
   'refund.requested': { title: '已申请退款', body: (v) => `我们已收到您对 ${v.product} 的退款申请。` },
@@ -45,9 +51,14 @@ const ZH: Record<string, Template> = {
   'refund.reversed': { title: '退款已撤销', body: (v) => `${v.product} 的退款已被撤销。` },
 };
 
-/** True for events whose object is a Subscription or an Order (the ones rendered for a user). */
+/** True for events whose object is a Subscription or an Order. */
 export function isUserEvent(event: DomainEvent): event is DomainEvent & { data: { object: Subscription | Order } } {
-  return (USER_EVENT_TYPES as readonly string[]).includes(event.type);
+  return (ENTITY_EVENT_TYPES as readonly string[]).includes(event.type);
+}
+
+/** True for `entitlement.granted` / `entitlement.revoked`. */
+export function isEntitlementEvent(event: DomainEvent): event is DomainEvent<'entitlement.granted' | 'entitlement.revoked'> {
+  return event.type === 'entitlement.granted' || event.type === 'entitlement.revoked';
 }
 
 /** The user's locale: the entity's `metadata.locale`, else the configured one. */
@@ -63,6 +74,22 @@ export function renderUserNotification(event: DomainEvent, locale: string): User
   const entity = event.data.object as Partial<Subscription & Order>;
   const lang = normalizeLocale(locale) ?? 'en';
   const table = lang === 'zh-CN' ? ZH : EN;
+  if (isEntitlementEvent(event)) {
+    const e = event.data.object as Partial<EntitlementChange>;
+    const template = table[event.type]!;
+    const name = typeof e.entitlement === 'string' && e.entitlement ? e.entitlement : lang === 'zh-CN' ? '权益' : 'your plan';
+    return {
+      userId: typeof e.user_id === 'string' ? e.user_id : null,
+      eventType: event.type,
+      title: template.title,
+      body: template.body({ product: name, end: typeof e.expires_at === 'string' ? e.expires_at.slice(0, 10) : null }),
+      locale: lang,
+      context: {
+        entitlement: e.entitlement ?? null, active: e.active ?? null, reason: e.reason ?? null, expires_at: e.expires_at ?? null,
+        subscription_id: e.subscription_id ?? null, product_id: e.product_id ?? null, provider: event.provider, event_id: event.id,
+      },
+    };
+  }
   const isOrder = event.type.startsWith('order.') || event.type.startsWith('refund.');
   const end = typeof entity.current_period_end === 'string' ? entity.current_period_end.slice(0, 10) : null;
   const product = typeof entity.product_id === 'string' && entity.product_id ? entity.product_id : lang === 'zh-CN' ? '订阅' : 'your plan';

@@ -2,7 +2,7 @@ import type { DomainEvent, ManualNotification, NotificationSettings, Order, Prov
 import { stableId } from '../ids.js';
 import type { StoreTransaction } from '../store/types.js';
 import { DEFAULT_NOTIFIED_EVENTS, isSelfHandled } from './event-names.js';
-import { isUserEvent, localeFor, renderUserNotification } from './render.js';
+import { isEntitlementEvent, isUserEvent, localeFor, renderUserNotification } from './render.js';
 
 /** Where the effective settings came from (EVENTS.md § manual.notification, first match wins). */
 export type SettingsSource = 'subscription' | 'setting_id' | 'global' | 'none';
@@ -68,14 +68,30 @@ export async function planNotifications(
   tx: StoreTransaction,
   events: readonly DomainEvent[],
   options: { appId: string | undefined; locale: string },
+  /** Subscriptions the commit changed without an event of their own (an entitlement event may name one). */
+  touched: readonly Subscription[] = [],
 ): Promise<NotificationPlan> {
   const out: DomainEvent[] = [];
   const notify: DomainEvent[] = [];
   const cache: Cache = new Map();
+  // An entitlement event is the granting subscription's: its settings decide, as for the subscription's own events.
+  const subscriptions = new Map<string, Subscription>(touched.map((s) => [s.id, s]));
+  for (const event of events) {
+    if (event.type.startsWith('customer.subscription.')) subscriptions.set((event.data.object as Subscription).id, event.data.object as Subscription);
+  }
   for (const event of events) {
     out.push(event);
-    if (!isUserEvent(event)) continue;
-    const entity = event.data.object;
+    let entity: Subscription | Order | undefined;
+    let userDid: string | null = null;
+    if (isUserEvent(event)) {
+      const object: Subscription | Order = event.data.object;
+      entity = object;
+      userDid = object.user_id;
+    } else if (isEntitlementEvent(event)) {
+      entity = subscriptions.get(event.data.object.subscription_id);
+      userDid = event.data.object.user_id;
+    }
+    if (!entity) continue;
     const { settings } = await resolveNotificationSettings(tx, entity, options.appId, cache);
     if (isSelfHandled(settings, event.type)) {
       const rendered = renderUserNotification(event, localeFor(entity, options.locale));
@@ -83,7 +99,7 @@ export async function planNotifications(
         type: event.type,
         data: {
           entity,
-          userDid: entity.user_id,
+          userDid,
           context: { ...rendered.context, title: rendered.title, body: rendered.body, locale: rendered.locale },
         },
       };

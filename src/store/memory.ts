@@ -2,6 +2,7 @@ import type { DomainEvent, Order, Provider, Subscription } from '../events/types
 import { randomUUID } from 'node:crypto';
 import type {
   ClaimedDelivery,
+  ClaimedSubscription,
   DeliveryRecord,
   EntitlementGrantRecord,
   InboxRecord,
@@ -32,6 +33,8 @@ interface MemoryState {
   grants: Map<string, Map<string, EntitlementGrantRecord>>;
   /** subscription id → the user its grants belong to */
   grantOwner: Map<string, string>;
+  /** subscription id → the lifecycle sweep's claim on it (the `sweep_claim` / `sweep_after` columns of the SQL stores) */
+  sweep: Map<string, { claim: string | null; after: number | null }>;
 }
 
 const key = (provider: Provider, id: string): string => `${provider}\u0000${id}`;
@@ -40,7 +43,7 @@ const clone = <T>(value: T): T => structuredClone(value);
 function emptyState(): MemoryState {
   return {
     inbox: new Map(), orders: new Map(), subscriptions: new Map(), events: [], eventIds: new Set(),
-    settings: new Map(), endpoints: new Map(), deliveries: new Map(), bodies: new Map(), grants: new Map(), grantOwner: new Map(),
+    settings: new Map(), endpoints: new Map(), deliveries: new Map(), bodies: new Map(), grants: new Map(), grantOwner: new Map(), sweep: new Map(),
   };
 }
 
@@ -92,6 +95,7 @@ export function memoryStore(): Store {
       bodies: new Map(base.bodies),
       grants: new Map(base.grants),
       grantOwner: new Map(base.grantOwner),
+      sweep: new Map(base.sweep),
     };
   }
 
@@ -328,6 +332,35 @@ export function memoryStore(): Store {
           s.deliveries.set(d.id, { ...d, locked_until: t + lockMs, locked_by: claim });
           return { delivery: publicDelivery(d)!, claim, body: s.bodies.get(d.event_id) ?? 'null', endpoint: cloneOrNull(s.endpoints.get(d.endpoint_id)) };
         });
+      });
+    },
+    claimSweepDue({ now, trialEndsBefore, periodEndedBefore, limit, lockMs }) {
+      return mutate((s) => {
+        const t = Date.parse(now);
+        const trialBy = Date.parse(trialEndsBefore);
+        const endedBy = Date.parse(periodEndedBefore);
+        const claim = randomUUID();
+        const due = [...s.subscriptions.values()]
+          .filter((sub) => {
+            if (sub.current_period_end === null) return false;
+            const end = Date.parse(sub.current_period_end);
+            const after = s.sweep.get(sub.id)?.after ?? null;
+            if (after !== null && after > t) return false;
+            return (sub.status === 'trialing' && end > t && end <= trialBy) || ((sub.status === 'active' || sub.status === 'trialing') && end <= endedBy);
+          })
+          .sort((a, b) => Date.parse(a.current_period_end!) - Date.parse(b.current_period_end!) || (a.id < b.id ? -1 : 1))
+          .slice(0, limit);
+        return due.map((sub): ClaimedSubscription => {
+          s.sweep.set(sub.id, { claim, after: t + lockMs });
+          return { subscription: clone(sub), claim };
+        });
+      });
+    },
+    releaseSweepClaim(subscriptionId, claim, after) {
+      return mutate((s) => {
+        if (s.sweep.get(subscriptionId)?.claim !== claim) return false;
+        s.sweep.set(subscriptionId, { claim: null, after: after === null ? null : Date.parse(after) });
+        return true;
       });
     },
     finishDelivery(id, claim, outcome) {

@@ -571,6 +571,29 @@ export function pgStore(pool: PgPool, options: PgStoreOptions = {}): Store {
         many(pool, DELIVERIES, selectFrom(DELIVERIES, `WHERE ($1::text IS NULL OR "status" = $1) AND ($2::text IS NULL OR "endpoint_id" = $2)
           AND ($3::text IS NULL OR "event_id" = $3) ORDER BY "created_at", "id" LIMIT $4`), [f.status ?? null, f.endpointId ?? null, f.eventId ?? null, f.limit ?? 100])),
     claimDeliveries: ({ now, limit, lockMs, excludeEndpointIds = [] }) => guard(() => claim(now, limit, lockMs, excludeEndpointIds)),
+    claimSweepDue: ({ now, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
+      guard(async () => {
+        const token = randomUUID();
+        const until = new Date(Date.parse(now) + lockMs).toISOString();
+        // One statement claims and reads back; concurrent sweeps skip each other's locked rows.
+        const rows = await many(pool, SUBSCRIPTIONS,
+          `WITH claimed AS (
+            UPDATE "sw_subscriptions" SET "sweep_claim" = $1, "sweep_after" = $2
+            WHERE "id" IN (
+              SELECT "id" FROM "sw_subscriptions"
+              WHERE ("sweep_after" IS NULL OR "sweep_after" <= $3) AND "current_period_end" IS NOT NULL
+                AND (("status" = 'trialing' AND "current_period_end" > $3 AND "current_period_end" <= $4)
+                  OR ("status" IN ('active', 'trialing') AND "current_period_end" <= $5))
+              ORDER BY "current_period_end", "id"
+              LIMIT $6
+              FOR UPDATE SKIP LOCKED)
+            RETURNING *)
+          SELECT ${select(SUBSCRIPTIONS.columns, SUBSCRIPTIONS.timestamps)} FROM claimed ORDER BY "current_period_end", "id"`,
+          [token, until, iso(now), iso(trialEndsBefore), iso(periodEndedBefore), limit]);
+        return rows.map((subscription) => ({ subscription, claim: token }));
+      }),
+    releaseSweepClaim: (id, token, after) =>
+      guard(async () => (await run(pool, 'UPDATE "sw_subscriptions" SET "sweep_claim" = NULL, "sweep_after" = $3 WHERE "id" = $1 AND "sweep_claim" = $2', [id, token, iso(after)])).rowCount === 1),
     finishDelivery: (id, token, o) =>
       guard(async () => {
         const at = o.last_attempt_at ?? new Date().toISOString();

@@ -5,6 +5,7 @@ import { guardUnavailable, retryConflicts } from './sql-common.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import type {
   ClaimedDelivery,
+  ClaimedSubscription,
   DeliveryRecord,
   EntitlementGrantRecord,
   InboxRecord,
@@ -12,6 +13,7 @@ import type {
   Store,
   StoreTransaction,
   SubscriptionFilter,
+  SweepDueQuery,
   WebhookEndpointRecord,
 } from './types.js';
 import { compactRawBody, expandRawBody } from './raw-body-codec.js';
@@ -50,7 +52,9 @@ export interface PrismaStoreTxClient {
   swOrder: { findUnique(args: { where: Where }): PromiseLike<OrderRow | null>; findFirst(args: { where: Where; orderBy: Where[] }): PromiseLike<OrderRow | null>; create(args: { data: Where }): PromiseLike<unknown>; upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown> };
   swSubscription: {
     findUnique(args: { where: Where }): PromiseLike<SubscriptionRow | null>;
-    findMany(args: { where: Where; orderBy: Where }): PromiseLike<SubscriptionRow[]>;
+    findMany(args: { where: Where; orderBy: Where | Where[]; take?: number; select?: Record<string, true> }): PromiseLike<SubscriptionRow[]>;
+    /** Used by the lifecycle sweep's claim (columns `sweep_claim`, `sweep_after`, migration 0004). */
+    updateMany?(args: { where: Where; data: Where }): PromiseLike<{ count: number }>;
     create(args: { data: Where }): PromiseLike<unknown>;
     update(args: { where: Where; data: Where }): PromiseLike<unknown>;
     upsert(args: { where: Where; create: Where; update: Where }): PromiseLike<unknown>;
@@ -378,6 +382,46 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     return rows.map((r) => ({ delivery: toDelivery(r), claim: token, body: bodies.get(r.eventId) ?? 'null', endpoint: endpoints.get(r.endpointId) ?? null }));
   }
 
+  /** The lifecycle sweep's claim: marks due subscriptions with a fresh token, then reads back exactly those. */
+  async function claimSweep(q: SweepDueQuery): Promise<ClaimedSubscription[]> {
+    const token = randomUUID();
+    const now = new Date(q.now);
+    const until = new Date(now.getTime() + q.lockMs);
+    const trialBy = new Date(q.trialEndsBefore);
+    const endedBy = new Date(q.periodEndedBefore);
+    if (provider === 'postgresql') {
+      // One statement: concurrent sweeps skip each other's locked rows instead of waiting or double-claiming.
+      await prisma.$executeRaw`UPDATE "sw_subscriptions" SET "sweep_claim" = ${token}, "sweep_after" = ${until}
+        WHERE "id" IN (
+          SELECT "id" FROM "sw_subscriptions"
+          WHERE ("sweep_after" IS NULL OR "sweep_after" <= ${now}) AND "current_period_end" IS NOT NULL
+            AND (("status" = 'trialing' AND "current_period_end" > ${now} AND "current_period_end" <= ${trialBy})
+              OR ("status" IN ('active', 'trialing') AND "current_period_end" <= ${endedBy}))
+          ORDER BY "current_period_end", "id"
+          LIMIT ${q.limit}
+          FOR UPDATE SKIP LOCKED)`;
+    } else {
+      // SQLite has one writer at a time; the conditional update still keeps a second claimer off claimed rows.
+      const free = { OR: [{ sweepAfter: null }, { sweepAfter: { lte: now } }] };
+      const due = await prisma.swSubscription.findMany({
+        where: {
+          AND: [free, { OR: [{ status: 'trialing', currentPeriodEnd: { gt: now, lte: trialBy } }, { status: { in: ['active', 'trialing'] }, currentPeriodEnd: { lte: endedBy } }] }],
+        },
+        orderBy: [{ currentPeriodEnd: 'asc' }, { id: 'asc' }],
+        take: q.limit,
+        select: { id: true },
+      });
+      if (due.length === 0) return [];
+      await sweepUpdate({ where: { id: { in: due.map((d) => d.id) }, ...free }, data: { sweepClaim: token, sweepAfter: until } });
+    }
+    const rows = await prisma.swSubscription.findMany({ where: { sweepClaim: token }, orderBy: [{ currentPeriodEnd: 'asc' }, { id: 'asc' }] });
+    return rows.map((r) => ({ subscription: toSubscription(r), claim: token }));
+  }
+  const sweepUpdate = (args: { where: Where; data: Where }): PromiseLike<{ count: number }> => {
+    if (!prisma.swSubscription.updateMany) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'prismaStore: the client cannot update subscriptions in bulk: regenerate it from the current schema fragment');
+    return prisma.swSubscription.updateMany(args);
+  };
+
   return {
     name: `prisma:${provider}`,
     transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
@@ -411,6 +455,9 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
       guard(async () =>
         (await prisma.swWebhookDelivery.findMany({ where: { status: f.status, endpointId: f.endpointId, eventId: f.eventId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }], take: f.limit ?? 100 })).map(toDelivery)),
     claimDeliveries: ({ now, limit, lockMs, excludeEndpointIds = [] }) => guard(() => claim(new Date(now), limit, lockMs, excludeEndpointIds)),
+    claimSweepDue: (q) => guard(() => claimSweep(q)),
+    releaseSweepClaim: (id, token, after) =>
+      guard(async () => (await sweepUpdate({ where: { id, sweepClaim: token }, data: { sweepClaim: null, sweepAfter: date(after) } })).count === 1),
     finishDelivery: (id, token, o) =>
       guard(async () => {
         const at = o.last_attempt_at === null ? new Date() : new Date(o.last_attempt_at);

@@ -60,7 +60,8 @@ export const SUBSCRIPTIONS: TableSpec<Subscription> = {
   columns: [c('id'), c('provider'), c('contract_id'), n('user_id'), c('product_id'), c('status'), c('auto_renew', 'bool'), n('current_period_start', 'timestamp'),
     n('current_period_end', 'timestamp'), n('pending_product_id'), c('environment'), n('latest_transaction_id'), n('notification_settings', 'json'), n('setting_id'),
     c('metadata', 'json'), n('last_event_at', 'timestamp'), c('created_at', 'timestamp'), c('updated_at', 'timestamp')],
-  internal: [],
+  // The lifecycle sweep's claim (see Store.claimSweepDue): never part of the domain object, never overwritten by a save.
+  internal: [n('sweep_claim'), n('sweep_after', 'timestamp')],
   toRow: (x) => ({
     id: x.id, provider: x.provider, contract_id: x.contract_id, user_id: x.user_id, product_id: x.product_id, status: x.status, auto_renew: x.auto_renew,
     current_period_start: x.current_period_start, current_period_end: x.current_period_end, pending_product_id: x.pending_product_id, environment: x.environment,

@@ -163,6 +163,17 @@ const SQL = {
   finishDelivered: `UPDATE "sw_webhook_deliveries" SET "status" = 'delivered', "attempts" = "attempts" + 1, "next_attempt_at" = NULL, "last_status" = @lastStatus,
     "last_error" = NULL, "last_attempt_at" = @at, "delivered_at" = @at, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
     WHERE "id" = @id AND "locked_by" = @token`,
+  // The lifecycle sweep's claim, as claim above (one writer at a time: the rows chosen are the rows marked).
+  claimSweep: `UPDATE "sw_subscriptions" SET "sweep_claim" = @token, "sweep_after" = @until
+    WHERE "id" IN (
+      SELECT "id" FROM "sw_subscriptions"
+      WHERE ("sweep_after" IS NULL OR "sweep_after" <= @now) AND "current_period_end" IS NOT NULL
+        AND (("status" = 'trialing' AND "current_period_end" > @now AND "current_period_end" <= @trialBy)
+          OR ("status" IN ('active', 'trialing') AND "current_period_end" <= @endedBy))
+      ORDER BY "current_period_end", "id"
+      LIMIT @limit)`,
+  sweepClaimed: selectFrom(SUBSCRIPTIONS, 'WHERE "sweep_claim" = ? ORDER BY "current_period_end", "id"'),
+  releaseSweep: 'UPDATE "sw_subscriptions" SET "sweep_claim" = NULL, "sweep_after" = @after WHERE "id" = @id AND "sweep_claim" = @token',
   disableEndpoint: `UPDATE "sw_webhook_endpoints" SET "status" = 'disabled', "updated_at" = ? WHERE "id" = ?`,
   reset: `UPDATE "sw_webhook_deliveries" SET "status" = 'pending', "attempts" = 0, "next_attempt_at" = @at, "delivered_at" = NULL,
     "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
@@ -566,6 +577,14 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     getDelivery: (id) => now(() => one(DELIVERIES, SQL.delivery, id)),
     listDeliveries: (f = {}) => now(() => many(DELIVERIES, SQL.deliveries, { status: f.status ?? null, endpointId: f.endpointId ?? null, eventId: f.eventId ?? null, limit: f.limit ?? 100 })),
     claimDeliveries: ({ now: at, limit, lockMs, excludeEndpointIds = [] }) => write(() => claim(at, limit, lockMs, excludeEndpointIds)),
+    claimSweepDue: ({ now: at, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
+      write(() => {
+        const token = randomUUID();
+        const until = new Date(Date.parse(at) + lockMs).toISOString();
+        const changed = stmt(SQL.claimSweep).run({ token, until: ts(until), now: ts(at), trialBy: ts(trialEndsBefore), endedBy: ts(periodEndedBefore), limit }).changes;
+        return changed === 0 ? [] : many(SUBSCRIPTIONS, SQL.sweepClaimed, token).map((subscription) => ({ subscription, claim: token }));
+      }),
+    releaseSweepClaim: (id, token, after) => write(() => stmt(SQL.releaseSweep).run({ id, token, after: ts(after) }).changes === 1),
     finishDelivery: (id, token, o) =>
       write(() => {
         const at = o.last_attempt_at ?? new Date().toISOString();

@@ -259,6 +259,25 @@ export interface DeliveryFilter {
   limit?: number;
 }
 
+/** A subscription claimed by the lifecycle sweep ({@link Store.claimSweepDue}). */
+export interface ClaimedSubscription {
+  subscription: Subscription;
+  /** The claim token: only its holder's {@link Store.releaseSweepClaim} takes effect. */
+  claim: string;
+}
+
+/** What {@link Store.claimSweepDue} looks for; every time is ISO 8601. */
+export interface SweepDueQuery {
+  now: string;
+  /** `trialing` subscriptions whose `current_period_end` is after `now` and at or before this (a trial about to end). */
+  trialEndsBefore: string;
+  /** `active` or `trialing` subscriptions whose `current_period_end` is at or before this (a renewal that never arrived). */
+  periodEndedBefore: string;
+  limit: number;
+  /** How long the claim holds (the row is not claimed again before `now + lockMs` unless released). */
+  lockMs: number;
+}
+
 /** Filters for {@link Store.listSubscriptions}. */
 export interface SubscriptionFilter {
   userId?: string;
@@ -342,6 +361,21 @@ export interface Store {
    * the caller repeats while any count reached the limit. Without it, `hooks.maintenance.prune` prunes nothing.
    */
   prune?(options: PruneOptions): Promise<PruneCounts>;
+  /**
+   * Optional, for the lifecycle sweep (`hooks.lifecycle.sweep`, run by the delivery worker): atomically
+   * claims up to `limit` subscriptions that may be due for a time-driven event (see {@link SweepDueQuery})
+   * and are not claimed (`sweep_after` null or at or before `now`), setting their claim token and
+   * `sweep_after = now + lockMs`. Two concurrent callers never get the same row (PostgreSQL:
+   * `FOR UPDATE SKIP LOCKED`). Oldest `current_period_end` first. Indexed on `(status, current_period_end)`.
+   * memoryStore, sqliteStore, prismaStore and pgStore have it (columns `sweep_claim`, `sweep_after`,
+   * migration `0004_lifecycle_sweep`).
+   */
+  claimSweepDue?(query: SweepDueQuery): Promise<ClaimedSubscription[]>;
+  /**
+   * Optional, with {@link Store.claimSweepDue}: ends a claim: the row is not looked at again before
+   * `after` (null: as soon as it is due). Resolves `false` (writing nothing) when `claim` no longer holds it.
+   */
+  releaseSweepClaim?(subscriptionId: string, claim: string, after: string | null): Promise<boolean>;
   /** Release connections held by the store, if any. */
   close?(): Promise<void>;
 }

@@ -715,6 +715,64 @@ export function storeConformanceSuite(
       expect(await list(`nobody_${s}`)).toStrictEqual([]);
     });
 
+    it('lifecycle sweep (claimSweepDue, releaseSweepClaim): due trials and overdue renewals only, each claimed once, kept across saves, released only by its holder', async () => {
+      const st = await store();
+      if (typeof st.claimSweepDue !== 'function' || typeof st.releaseSweepClaim !== 'function') {
+        throw new Error(`${st.name}: Store.claimSweepDue / releaseSweepClaim are missing (needed for hooks.lifecycle.sweep and the worker's sweep)`);
+      }
+      const s = suffix();
+      const DAY = 86_400_000;
+      // Far before every other case's periods, so only this case's rows are due.
+      const t0 = 1_500_000_000_000 + Math.floor(Math.random() * 1e9);
+      const at = (id: string, status: Subscription['status'], end: number) => sampleSubscription(`${s}${id}`, { status, current_period_end: iso(end) });
+      const subs = {
+        trialSoon: at('a', 'trialing', t0 + 2 * DAY),
+        trialLater: at('b', 'trialing', t0 + 10 * DAY),
+        overdue: at('c', 'active', t0 - 2 * DAY),
+        inGrace: at('d', 'active', t0 - 3_600_000),
+        pastDue: at('e', 'past_due', t0 - 5 * DAY),
+        canceled: at('f', 'canceled', t0 - 5 * DAY),
+        trialOverdue: at('g', 'trialing', t0 - 3 * DAY),
+        noEnd: sampleSubscription(`${s}h`, { status: 'active', current_period_end: null }),
+      };
+      await st.transaction(async (tx) => {
+        for (const sub of Object.values(subs)) await tx.saveSubscription(sub);
+      });
+      const q = (now: number, over: { limit?: number; lockMs?: number } = {}) =>
+        st.claimSweepDue!({ now: iso(now), trialEndsBefore: iso(now + 3 * DAY), periodEndedBefore: iso(now - DAY), limit: over.limit ?? 10, lockMs: over.lockMs ?? 60_000 });
+      const [a, b] = await Promise.all([q(t0, { limit: 2 }), q(t0)]);
+      const claimed = [...a!, ...b!];
+      expect(a!.length).toBeLessThanOrEqual(2);
+      expect(claimed.map((c) => c.subscription.id).sort()).toStrictEqual([subs.trialSoon.id, subs.overdue.id, subs.trialOverdue.id].sort());
+      // Oldest period end first within a claim; the subscription round-trips unchanged; claimed rows are not claimed again.
+      expect(await q(t0 + 1)).toStrictEqual([]);
+      const byId = new Map(claimed.map((c) => [c.subscription.id, c]));
+      expect(byId.get(subs.overdue.id)!.subscription).toStrictEqual(subs.overdue);
+      const single = a!.length === 2 ? a! : b!;
+      expect(single.map((c) => Date.parse(c.subscription.current_period_end!))).toStrictEqual([...single.map((c) => Date.parse(c.subscription.current_period_end!))].sort((x, y) => x - y));
+      // Saving a claimed subscription keeps the claim (the sweep's columns are the store's own).
+      await st.transaction(async (tx) => tx.saveSubscription({ ...subs.trialOverdue, metadata: { saved: true } }));
+      expect(await q(t0 + 2)).toStrictEqual([]);
+      // Only the holder releases; released with a time, not due again before it; with null, due again at once.
+      const trial = byId.get(subs.trialSoon.id)!;
+      const overdue = byId.get(subs.overdue.id)!;
+      expect(await st.releaseSweepClaim!(trial.subscription.id, 'not-the-claim', null)).toBe(false);
+      expect(await st.releaseSweepClaim!(trial.subscription.id, trial.claim, iso(t0 + 2 * DAY))).toBe(true);
+      expect(await st.releaseSweepClaim!(trial.subscription.id, trial.claim, null)).toBe(false);
+      expect(await st.releaseSweepClaim!(overdue.subscription.id, overdue.claim, null)).toBe(true);
+      expect((await q(t0 + 3)).map((c) => c.subscription.id)).toStrictEqual([subs.overdue.id]);
+      // A claim that lapsed is taken again; the old holder can no longer release it.
+      const g = byId.get(subs.trialOverdue.id)!;
+      const retaken = await q(t0 + 120_000);
+      expect(retaken.map((c) => c.subscription.id).sort()).toStrictEqual([subs.overdue.id, subs.trialOverdue.id].sort());
+      expect(retaken.find((c) => c.subscription.id === subs.trialOverdue.id)!.subscription.metadata).toStrictEqual({ saved: true });
+      expect(await st.releaseSweepClaim!(g.subscription.id, g.claim, null)).toBe(false);
+      for (const c of retaken) expect(await st.releaseSweepClaim!(c.subscription.id, c.claim, iso(t0 + 10 * DAY))).toBe(true);
+      // The trial released until its end is not due again before then (and no longer a trial about to end after);
+      // the renewal that was still in its grace period is overdue by now.
+      expect((await q(t0 + 2 * DAY - 1000)).map((c) => c.subscription.id)).toStrictEqual([subs.inGrace.id]);
+    });
+
     it('getLatestOrderByOriginNo: the newest order of (provider, origin_no), including this transaction\'s own writes; null when none', async () => {
       const st = await store();
       const s = suffix();

@@ -46,6 +46,8 @@ export interface HarnessOptions {
   extraRoots?: Uint8Array[];
   /** More config (products, entitlements, delivery.now, ...). */
   config?: Omit<SubscriptionWebhooksConfig, 'apple' | 'store' | 'logger'>;
+  /** `apple.api`: the App Store Server API (a stand-in's URL and key). */
+  appleApi?: NonNullable<SubscriptionWebhooksConfig['apple']>['api'];
 }
 
 /**
@@ -57,7 +59,12 @@ export async function appleHarness(options: HarnessOptions = {}) {
   const logger = recordingLogger();
   const store = options.store ?? memoryStore();
   const hooks = createSubscriptionWebhooks({
-    apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate, ...(options.extraRoots ?? [])] },
+    apple: {
+      bundleId: BUNDLE_ID,
+      appAppleId: APP_APPLE_ID,
+      rootCertificates: [signer.rootCertificate, ...(options.extraRoots ?? [])],
+      ...(options.appleApi ? { api: options.appleApi } : {}),
+    },
     store,
     logger,
     ...options.config,

@@ -32,6 +32,16 @@ export interface AppleTransactionFields {
   revocationPercentage?: number;
   /** PURCHASED or FAMILY_SHARED */
   inAppOwnershipType?: string;
+  /** The app download transaction (the Apple account's copy of the app): what RESCIND_CONSENT names. */
+  appTransactionId?: string;
+  /** BILLED_UPFRONT or MONTHLY (a monthly plan with a 12-month commitment). */
+  billingPlanType?: string;
+  /** The commitment of a monthly plan: billingPeriodNumber, totalBillingPeriods, commitmentPrice, commitmentExpiresDate. */
+  commitmentInfo?: Record<string, unknown>;
+  /** Advanced Commerce API apps: descriptors (displayName, description), items, ... */
+  advancedCommerceInfo?: Record<string, unknown>;
+  /** MIGRATION: the subscription's original transaction id before it was migrated. */
+  previousOriginalTransactionId?: string;
 }
 
 /** The fields of decoded renewal info that drive state. */
@@ -41,6 +51,13 @@ export interface AppleRenewalFields {
   productId?: string;
   gracePeriodExpiresDate?: number;
   renewalDate?: number;
+  /** The price of the next renewal, in milliunits of `currency` (a pending price change shows here first). */
+  renewalPrice?: number;
+  currency?: string;
+  renewalBillingPlanType?: string;
+  /** The commitment at renewal: commitmentRenewalPrice, commitmentRenewalDate, commitmentAutoRenewStatus, ... */
+  commitmentInfo?: Record<string, unknown>;
+  advancedCommerceInfo?: Record<string, unknown>;
 }
 
 /** What the handler hands to {@link applyAppleNotification}. */
@@ -78,15 +95,48 @@ export interface AppleApplyResult {
 const ENDED = ENDED_STATUSES;
 /**
  * The types whose meaning we map (EVENTS.md § Apple) plus our own CLIENT_TRANSACTION. Any other type,
- * a documented one we do not map (METADATA_UPDATE, MIGRATION, ...) or one Apple adds later, is recorded
+ * a documented one we do not map (EXTERNAL_PURCHASE_TOKEN) or one Apple adds later, is recorded
  * and emits `provider.notification.received` only: it changes no order and no subscription, even when
- * it carries a transaction, because we cannot know what it means.
+ * it carries a transaction, because we cannot know what it means. RESCIND_CONSENT carries no transaction
+ * and is applied by {@link applyRescindConsent}.
  */
 const STATEFUL_TYPES: ReadonlySet<string> = new Set([
   'SUBSCRIBED', 'DID_RENEW', 'DID_CHANGE_RENEWAL_PREF', 'DID_CHANGE_RENEWAL_STATUS', 'DID_FAIL_TO_RENEW', 'GRACE_PERIOD_EXPIRED',
   'EXPIRED', 'REFUND', 'REVOKE', 'REFUND_DECLINED', 'REFUND_REVERSED', 'CONSUMPTION_REQUEST', 'PRICE_INCREASE', 'RENEWAL_EXTENDED',
-  'RENEWAL_EXTENSION', 'OFFER_REDEEMED', 'ONE_TIME_CHARGE', 'CLIENT_TRANSACTION',
+  'RENEWAL_EXTENSION', 'OFFER_REDEEMED', 'ONE_TIME_CHARGE', 'CLIENT_TRANSACTION', 'METADATA_UPDATE', 'MIGRATION', 'PRICE_CHANGE',
 ]);
+
+/** Advanced Commerce notifications: they change what the plan looks like (name, price, commitment), never its status. */
+const PLAN_UPDATE_TYPES: ReadonlySet<string> = new Set(['METADATA_UPDATE', 'MIGRATION', 'PRICE_CHANGE']);
+
+/**
+ * What Apple's transaction and renewal info say about the plan, kept on `Subscription.metadata` under
+ * these keys (absent when Apple does not say): `billing_plan_type` and `commitment` (the current
+ * transaction's `billingPlanType` / `commitmentInfo`), `renewal_billing_plan_type` and
+ * `renewal_commitment` (the renewal info's), `pending_price` (`{ amount, currency }`: the price of the
+ * next renewal, `renewalPrice`), `descriptors` (Advanced Commerce `displayName` / `description`),
+ * `app_transaction_id`, `previous_contract_id` (MIGRATION's `previousOriginalTransactionId`).
+ */
+export const PLAN_FIELDS = ['billing_plan_type', 'commitment', 'renewal_billing_plan_type', 'renewal_commitment', 'pending_price', 'descriptors', 'previous_contract_id'] as const;
+
+function planFacts(t: AppleTransactionFields | undefined, r: AppleRenewalFields | undefined): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const set = (k: string, v: unknown): void => {
+    if (v !== undefined && v !== null) out[k] = v;
+  };
+  set('app_transaction_id', t?.appTransactionId);
+  set('billing_plan_type', t?.billingPlanType);
+  set('commitment', t?.commitmentInfo);
+  set('previous_contract_id', t?.previousOriginalTransactionId);
+  set('renewal_billing_plan_type', r?.renewalBillingPlanType);
+  set('renewal_commitment', r?.commitmentInfo);
+  if (r?.renewalPrice !== undefined) out.pending_price = { amount: r.renewalPrice, currency: r.currency ?? t?.currency ?? null };
+  const d = ((r?.advancedCommerceInfo ?? t?.advancedCommerceInfo) as { descriptors?: { displayName?: unknown; description?: unknown } } | undefined)?.descriptors;
+  if (d && (d.displayName !== undefined || d.description !== undefined)) out.descriptors = { display_name: d.displayName ?? null, description: d.description ?? null };
+  return out;
+}
+
+const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 const AUTO_RENEWABLE = 'Auto-Renewable Subscription';
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -392,6 +442,9 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     if (r.autoRenewStatus !== undefined) next.auto_renew = r.autoRenewStatus === 1;
     if (r.autoRenewProductId !== undefined) next.pending_product_id = r.autoRenewProductId !== next.product_id ? r.autoRenewProductId : null;
   }
+  // What the plan looks like (price at renewal, commitment, names): the transaction's part only from the latest transaction.
+  const facts = planFacts(isNewer ? t : undefined, r);
+  if (Object.keys(facts).length > 0) next.metadata = { ...next.metadata, ...facts };
   const isTrial = t.offerDiscountType === 'FREE_TRIAL' || (t.offerType === 1 && t.price === 0);
   const activeStatus: SubscriptionStatus = isTrial ? 'trialing' : 'active';
 
@@ -431,6 +484,12 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     pay.order = paid.order;
     pay.event = 'order.paid';
     next.status = activeStatus;
+    // A purchase or renewal signed after consent was rescinded (a new consent) grants again.
+    const rescinded = next.metadata.consent_rescinded_at;
+    if (typeof rescinded === 'string' && input.effectiveDate > Date.parse(rescinded)) {
+      const { consent_rescinded_at: _gone, ...rest } = next.metadata;
+      next.metadata = rest;
+    }
     if (kind === 'start') out.push('customer.subscription.started');
     if (kind === 'recover') out.push('customer.subscription.recovered');
     if (kind !== 'start') out.push('customer.subscription.renewed');
@@ -547,6 +606,14 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     case 'RENEWAL_EXTENSION':
       out.push('customer.subscription.updated');
       break;
+    case 'METADATA_UPDATE':
+    case 'MIGRATION':
+    case 'PRICE_CHANGE': {
+      // `updated` only when something a user would see changed: the plan's name, price, commitment or product.
+      const seen = (x: Subscription | null) => [x?.product_id, x?.pending_product_id, x?.current_period_end, ...PLAN_FIELDS.map((k) => x?.metadata?.[k])];
+      if (before && !same(seen(before), seen(next))) out.push('customer.subscription.updated');
+      break;
+    }
     default:
       // Unmapped or future types: facts from the transaction are kept, no lifecycle event.
       break;
@@ -560,12 +627,17 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   result.subscription = next;
   result.userId = next.user_id;
 
-  const previous = before ? diff(before, next) : undefined;
+  let previous = before ? diff(before, next) : undefined;
   // Event order as EVENTS.md lists it: created first; refund-family order events before the lifecycle
   // event they cause; order.paid after the lifecycle event it pays for.
   if (!before) emit('customer.subscription.created', next);
   const orderFirst = pay.event !== null && pay.event !== 'order.paid';
   if (orderFirst && pay.order && pay.event) emit(pay.event, pay.order);
+  if (PLAN_UPDATE_TYPES.has(type) && before) {
+    // The plan fields that changed, with their values before (in `metadata`, where they live).
+    const changed = PLAN_FIELDS.filter((k) => !same(before.metadata?.[k], next.metadata?.[k]));
+    if (changed.length > 0) previous = { ...previous, metadata: Object.fromEntries(changed.map((k) => [k, before.metadata?.[k] ?? null])) };
+  }
   for (const e of out) {
     const prev =
       e === 'customer.subscription.upgraded' ? { product_id: before?.product_id ?? t.productId } : e === 'customer.subscription.transferred' ? { user_id: before?.user_id ?? null } : previous;

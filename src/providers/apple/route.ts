@@ -6,6 +6,7 @@ import { SubscriptionWebhooksError } from '../../errors.js';
 import type { InboxRecord, NotificationReads, StoreTransaction } from '../../store/types.js';
 import { appleActionRows } from './actions.js';
 import { applyAppleNotification, type AppleTransactionFields } from './apply.js';
+import { applyRescindConsent } from './consent.js';
 import type { AppleVerifier } from './verifier.js';
 
 const JSON_HEADERS = { 'content-type': 'application/json; charset=utf-8' } as const;
@@ -22,7 +23,7 @@ export function appleErrorResponse(e: SubscriptionWebhooksError): HandlerRespons
 }
 
 /** What applying a notification about transaction `t` reads (see applyAppleNotification): its subscription and the orders it may pay. */
-const appleReads = (t: { originalTransactionId: string; transactionId: string; appAccountToken?: string }): NotificationReads => ({
+export const appleReads = (t: { originalTransactionId: string; transactionId: string; appAccountToken?: string }): NotificationReads => ({
   subscriptions: [{ provider: 'apple', contractId: t.originalTransactionId }],
   orderTradeNos: [{ provider: 'apple', tradeNo: t.transactionId }],
   orderNos: t.appAccountToken ? [t.appAccountToken] : [],
@@ -63,7 +64,12 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
       // The decoded payload, with the nested JWS replaced by what they decode to (the exact signed bytes
       // stay in the inbox's raw body): a third of the size in every event row and webhook body.
       const { signedTransactionInfo: _t, signedRenewalInfo: _r, ...unsigned } = p.data ?? {};
-      const decoded = plain({ ...p, data: p.data ? { ...unsigned, transactionInfo: verified.transaction, renewalInfo: verified.renewalInfo } : undefined });
+      const { signedAppTransactionInfo: _a, ...appUnsigned } = p.appData ?? {};
+      const decoded = plain({
+        ...p,
+        data: p.data ? { ...unsigned, transactionInfo: verified.transaction, renewalInfo: verified.renewalInfo } : undefined,
+        appData: p.appData ? { ...appUnsigned, appTransactionInfo: verified.appTransaction } : undefined,
+      });
       const inbox: InboxRecord = {
         provider: 'apple',
         notification_id: p.notificationUUID,
@@ -79,10 +85,27 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
       // A CONSUMPTION_REQUEST is answered after the commit, by the delivery worker (apple.consumption).
       const answers = p.notificationType === 'CONSUMPTION_REQUEST' && verified.transaction !== undefined && ctx.config.apple?.consumption !== undefined;
       let actionRows = 0;
+      // RESCIND_CONSENT names an app account (appTransactionId), not a transaction: the subscriptions bought
+      // from it are found first (a read of the Apple subscriptions: the notification is rare), then locked.
+      const consent = p.notificationType === 'RESCIND_CONSENT' && verified.appTransaction ? verified.appTransaction : null;
+      const contractIds = consent?.appTransactionId
+        ? (await ctx.store.listSubscriptions({ provider: 'apple' })).filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId).map((s) => s.contract_id)
+        : [];
       const outcome = await commitNotification(
         ctx,
         inbox,
         async (tx) => {
+          if (consent) {
+            return applyRescindConsent(tx, {
+              notificationId: p.notificationUUID,
+              effectiveDate: p.signedDate,
+              environment: verified.environment,
+              decoded,
+              appTransaction: plain(consent),
+              appData: { appAppleId: p.appData?.appAppleId, bundleId: p.appData?.bundleId },
+              contractIds,
+            });
+          }
           const applied = await applyAppleNotification(
             tx,
             {

@@ -286,6 +286,33 @@ export const AppDataSchema = z.looseObject({
 export type AppData = z.infer<typeof AppDataSchema>;
 
 /**
+ * A decoded `appData.signedAppTransactionInfo` (JWSAppTransactionDecodedPayload): the customer's
+ * download of the app, what RESCIND_CONSENT is about.
+ *
+ * @example
+ * const app = JWSAppTransactionDecodedPayloadSchema.parse(decodedJson); // app.appTransactionId
+ */
+export const JWSAppTransactionDecodedPayloadSchema = z.looseObject({
+  /** The environment: Production, Sandbox, Xcode, LocalTesting. */
+  receiptType: str,
+  appAppleId: num,
+  bundleId: str,
+  applicationVersion: str,
+  versionExternalIdentifier: num,
+  receiptCreationDate: num,
+  originalPurchaseDate: num,
+  originalApplicationVersion: str,
+  deviceVerification: str,
+  deviceVerificationNonce: str,
+  preorderDate: num,
+  /** The unique identifier of the app download transaction; transactions and renewal infos carry it too. */
+  appTransactionId: str,
+  originalPlatform: str,
+});
+/** A decoded app transaction. */
+export type JWSAppTransactionDecodedPayload = z.infer<typeof JWSAppTransactionDecodedPayloadSchema>;
+
+/**
  * The decoded `signedPayload` of an App Store Server Notification V2 (responseBodyV2DecodedPayload).
  * `data`, `summary`, `externalPurchaseToken` and `appData` are mutually exclusive.
  *

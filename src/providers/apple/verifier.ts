@@ -9,10 +9,11 @@ import type { ErrorCode } from '../../errors.js';
 import { APPLE_ROOT_CA_G3_DER } from './root-certificate.js';
 import {
   JWSRenewalInfoDecodedPayloadSchema,
+  JWSAppTransactionDecodedPayloadSchema,
   JWSTransactionDecodedPayloadSchema,
   ResponseBodyV2DecodedPayloadSchema,
 } from './schemas.js';
-import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload } from './schemas.js';
+import type { JWSAppTransactionDecodedPayload, JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload, ResponseBodyV2DecodedPayload } from './schemas.js';
 
 /** Said with an untrusted root: the usual cause in development is a test chain the config does not list. */
 const TEST_CHAIN_HINT = ' (signed by a test chain? list its root in apple.rootCertificates or env APPLE_ROOT_CERTIFICATES, in tests and development only)';
@@ -59,6 +60,8 @@ export interface VerifiedAppleNotification {
   transaction?: JWSTransactionDecodedPayload;
   /** The decoded `data.signedRenewalInfo`, if present. */
   renewalInfo?: JWSRenewalInfoDecodedPayload;
+  /** The decoded `appData.signedAppTransactionInfo` (RESCIND_CONSENT), if present; checked like the nested transaction. */
+  appTransaction?: JWSAppTransactionDecodedPayload;
   /** The environment the notification belongs to, `null` if it names none. */
   environment: string | null;
   /** The notification's `signedDate` (ms since epoch). */
@@ -485,8 +488,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
     return parseWith(schema, await verifySigned(jws), what);
   }
 
-  // Synchronous (one promise round trip less per nested JWS); called from the async verifyNotification,
-  // so whatever it throws still becomes a rejection of that promise.
+  // Synchronous; called from the async verifyNotification, so whatever it throws still becomes a rejection of that promise.
   function decodeNested<T>(jws: string, schema: z.ZodType<T>, what: string): T {
     // Not verified by default: the outer signature already covers these exact bytes.
     // Only the payload is read: its header (another ~4 KB certificate chain) and signature are not used.
@@ -531,18 +533,13 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
       try {
         const payload = parseWith(ResponseBodyV2DecodedPayloadSchema, await verifySigned(signedPayload), 'notification');
         const { data, summary, externalPurchaseToken, appData } = payload;
-        const transaction =
-          data?.signedTransactionInfo === undefined
-            ? undefined
-            : strictNested
-              ? await decodeNestedStrict(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo')
-              : decodeNested(data.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo');
-        const renewalInfo =
-          data?.signedRenewalInfo === undefined
-            ? undefined
-            : strictNested
-              ? await decodeNestedStrict(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo')
-              : decodeNested(data.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo');
+        const nested = async <T>(jws: string | undefined, schema: z.ZodType<T>, what: string): Promise<T | undefined> =>
+          jws === undefined ? undefined : strictNested ? decodeNestedStrict(jws, schema, what) : decodeNested(jws, schema, what);
+        const [transaction, renewalInfo, appTransaction] = await Promise.all([
+          nested(data?.signedTransactionInfo, JWSTransactionDecodedPayloadSchema, 'signedTransactionInfo'),
+          nested(data?.signedRenewalInfo, JWSRenewalInfoDecodedPayloadSchema, 'signedRenewalInfo'),
+          nested(appData?.signedAppTransactionInfo, JWSAppTransactionDecodedPayloadSchema, 'signedAppTransactionInfo'),
+        ]);
 
         // Same precedence as Apple's library: the first container present names the app and environment.
         const source = data ?? summary ?? externalPurchaseToken ?? appData;
@@ -556,6 +553,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
 
         checkBundle(source?.bundleId, 'notification');
         if (transaction) checkBundle(transaction.bundleId, 'signedTransactionInfo');
+        if (appTransaction) checkBundle(appTransaction.bundleId, 'signedAppTransactionInfo');
         const payloadAppAppleId = source?.appAppleId;
         // Apple documents appAppleId as always present in Production; a Production payload without it, or
         // with another app's, is not for us (Apple's own library rejects both too).
@@ -569,6 +567,7 @@ export function createAppleVerifier(options: AppleVerifierOptions): AppleVerifie
         const result: VerifiedAppleNotification = { payload, environment, signedDate: payload.signedDate };
         if (transaction) result.transaction = transaction;
         if (renewalInfo) result.renewalInfo = renewalInfo;
+        if (appTransaction) result.appTransaction = appTransaction;
         return result;
       } catch (error) {
         throw asLibraryError(error);
