@@ -1,9 +1,11 @@
 /**
- * Review: prismaStore on PostgreSQL locks a row with one statement (`SELECT 1 ... FOR UPDATE`) and reads
- * it with another (findUnique). A row committed between the two is read but NOT locked: the unit of work
- * then decides on, and upserts over, a row another unit may change meanwhile (lost update), and two such
- * units can deadlock; Prisma reports that deadlock as P2010 (raw query failed) with the 40P01 only inside
- * meta.driverAdapterError, which isRetryable does not see, so the request answers 500.
+ * Review: prismaStore on PostgreSQL used to lock a row with one statement (`SELECT 1 ... FOR UPDATE`) and
+ * read it with another (findUnique). A row committed between the two was read but NOT locked: the unit
+ * of work then decided on, and upserted over, a row another unit could change meanwhile (lost update),
+ * and two such units could deadlock; Prisma reports that deadlock as P2010 (raw query failed) with the
+ * 40P01 only inside meta.driverAdapterError. It now reads and locks in one statement (the shared SQL):
+ * these tests hold a unit of work right after its locking read found nothing, let a concurrent unit commit
+ * the row, and check that the held unit, going on, neither overwrites nor loses what the other wrote.
  */
 import request from 'supertest';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,54 +14,38 @@ import { prismaStore } from '../src/store/prisma.js';
 import { appleHarness } from './helpers/apple-harness.js';
 import { createPostgresStore } from './helpers/databases.js';
 
-type Hold = { match: (sql: string, values: unknown[]) => boolean; reached: () => void; gate: Promise<void> };
+type Hold = { match: (sql: string, values: unknown[]) => boolean; when: 'before' | 'after'; reached: () => void; gate: Promise<void> };
 
-/** A Prisma client whose interactive transactions can be held right after a matching $executeRaw. */
+/** A Prisma client whose interactive transactions can be held right before or after a matching raw statement. */
 function holdingPrisma<P extends object>(real: P) {
   const holds: Hold[] = [];
   const opens: (() => void)[] = [];
-  const arm = (match: Hold['match']) => {
+  const arm = (match: Hold['match'], when: Hold['when'] = 'after') => {
     let open!: () => void;
     const gate = new Promise<void>((r) => (open = r));
     let reached!: () => void;
     const hit = new Promise<void>((r) => (reached = r));
-    holds.push({ match, reached, gate });
+    holds.push({ match, when, reached, gate });
     opens.push(open);
     return { hit, release: open };
+  };
+  const holdAt = async (when: Hold['when'], sql: string, values: unknown[]) => {
+    const i = holds.findIndex((h) => h.when === when && h.match(sql, values));
+    if (i < 0) return;
+    const [h] = holds.splice(i, 1);
+    h!.reached();
+    await h!.gate;
   };
   const wrapTx = (tx: Record<string, unknown>) =>
     new Proxy(tx, {
       get(target, prop) {
-        if (prop === '$executeRaw') {
-          return async (strings: TemplateStringsArray, ...values: unknown[]) => {
-            const r = await (target.$executeRaw as (s: TemplateStringsArray, ...v: unknown[]) => Promise<number>)(strings, ...values);
-            const sql = strings.join('?');
-            const i = holds.findIndex((h) => h.match(sql, values));
-            if (i >= 0) {
-              const [h] = holds.splice(i, 1);
-              h!.reached();
-              await h!.gate;
-            }
+        if (prop === '$queryRawUnsafe' || prop === '$executeRawUnsafe') {
+          return async (sql: string, ...values: unknown[]) => {
+            await holdAt('before', sql, values);
+            const r = await (target[prop] as (s: string, ...v: unknown[]) => Promise<unknown>)(sql, ...values);
+            await holdAt('after', sql, values);
             return r;
           };
-        }
-        if (prop === 'swOrder') {
-          const delegate = target.swOrder as Record<string, (...a: unknown[]) => Promise<unknown>>;
-          return new Proxy(delegate, {
-            get(d, m) {
-              const f = Reflect.get(d, m) as unknown;
-              if (m !== 'upsert' || typeof f !== 'function') return typeof f === 'function' ? (f as (...a: unknown[]) => unknown).bind(d) : f;
-              return async (args: { where: { id: string } }) => {
-                const i = holds.findIndex((h) => h.match('swOrder.upsert', [args.where.id]));
-                if (i >= 0) {
-                  const [h] = holds.splice(i, 1);
-                  h!.reached();
-                  await h!.gate;
-                }
-                return (f as (a: unknown) => Promise<unknown>).call(d, args);
-              };
-            },
-          });
         }
         return Reflect.get(target, prop);
       },
@@ -76,6 +62,8 @@ function holdingPrisma<P extends object>(real: P) {
   });
   return { client, arm, releaseAll: () => opens.forEach((o) => o()) };
 }
+/** The statement that writes a unit of work's buffered rows into `table` (held before it runs). */
+const writes = (table: string) => (sql: string) => sql.includes(`INSERT INTO "${table}"`);
 
 describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
   const open: { close: () => Promise<void> }[] = [];
@@ -117,8 +105,8 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
       await lock1.hit;
       // 2. The purchase commits the subscription meanwhile.
       expect((await post(subscribed)).status).toBe(200);
-      // 3. The renewal reads it (unlocked) and is held again at its next lock statement (its order).
-      const lock2 = held.arm((sql, values) => sql.includes('"trade_no"') && values.includes(t2.transactionId));
+      // 3. The renewal goes on with what it read (no subscription, nothing locked) and is held right before it writes.
+      const lock2 = held.arm(writes('sw_subscriptions'), 'before');
       lock1.release();
       await lock2.hit;
       // 4. A later cancel locks the subscription (nobody holds it), applies and commits.
@@ -154,8 +142,8 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
       await lock1.hit;
       // 2. Apple's notification records the order meanwhile.
       expect((await notify(charge)).status).toBe(200);
-      // 3. The post reads it (unlocked) and is held right before it saves it bound to u1.
-      const save = held.arm((sql) => sql === 'swOrder.upsert');
+      // 3. The post goes on with what it read (no order, nothing locked) and is held right before it writes it bound to u1.
+      const save = held.arm(writes('sw_orders'), 'before');
       lock1.release();
       await save.hit;
       // 4. Apple's REFUND: it commits at once unless the post holds the order's lock (it should); give it the chance.
@@ -192,8 +180,8 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
       await lock1.hit;
       // 2. Apple's SUBSCRIBED records the subscription, owned by nobody.
       expect((await Promise.resolve(request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload: subscribed })))).status).toBe(200);
-      // 3. B reads it (owner: nobody; unlocked) and is held at its next lock statement.
-      const lock2 = held.arm((sql, values) => sql.includes('"trade_no"') && values.includes(t2.transactionId));
+      // 3. B goes on with what it read (no subscription, nothing locked) and is held right before it writes.
+      const lock2 = held.arm(writes('sw_subscriptions'), 'before');
       lock1.release();
       await lock2.hit;
       // 4. User A posts the first transaction: binds the purchase (the row was free to lock), told it is theirs.

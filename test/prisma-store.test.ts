@@ -18,7 +18,8 @@ describe('prismaStore: database unreachable', () => {
     const port = await freePort(); // nothing listens there
     const prisma = new PgClient({ adapter: new PrismaPg({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 }) });
     const store = prismaStore(prisma);
-    expect(store.name).toBe('prisma:postgresql');
+    // The provider is detected by the first query, which cannot run here.
+    expect(store.name).toBe('prisma');
     for (const call of [
       () => store.transaction((tx) => tx.insertNotification(sampleInbox(unique()))),
       () => store.getOrderByNo('x'),
@@ -33,6 +34,19 @@ describe('prismaStore: database unreachable', () => {
       expect(isDatabaseUnavailable((error as SubscriptionWebhooksError).cause)).toBe(true);
     }
     await prisma.$disconnect();
+  });
+
+  it('detects the database behind the client with one query, without Prisma internals; the provider option skips it', async () => {
+    const sqlite = await createSqliteStore();
+    const postgres = await createPostgresStore();
+    try {
+      expect([sqlite.store.name, postgres.store.name]).toEqual(['prisma', 'prisma']);
+      await Promise.all([sqlite.store.countNotifications(), postgres.store.countNotifications()]);
+      expect([sqlite.store.name, postgres.store.name]).toEqual(['prisma:sqlite', 'prisma:postgresql']);
+      expect(prismaStore(sqlite.prisma, { provider: 'sqlite' }).name).toBe('prisma:sqlite');
+    } finally {
+      await Promise.all([sqlite.close(), postgres.close()]);
+    }
   });
 
   it('does not classify ordinary errors as unavailable', async () => {
@@ -51,7 +65,8 @@ describe('prismaStore: database unreachable', () => {
 
 // The same concurrency guarantees from both PostgreSQL stores (pgStore reports unique violations as 23505).
 describe.each([
-  { name: 'prismaStore', make: () => createPostgresStore(), uniqueCode: 'P2002' },
+  // Prisma reports a database error on a raw query as P2010 (the 23505 inside meta.driverAdapterError).
+  { name: 'prismaStore', make: () => createPostgresStore(), uniqueCode: 'P2010' },
   { name: 'pgStore', make: () => createPgDriverStore(), uniqueCode: '23505' },
 ])('$name on PostgreSQL: concurrency', ({ make, uniqueCode }) => {
   let db: TestDatabase<PgClient>;
@@ -158,6 +173,43 @@ describe('applySqlMigrations', () => {
         if (m.name === '0001_init') expect(statements.length).toBeGreaterThan(7);
         for (const st of statements) expect(st).not.toMatch(/;\s*$/);
       }
+    }
+  });
+});
+
+describe('prismaStore on PostgreSQL: isolation', () => {
+  it('runs its transactions at Read Committed, asking for it only when the database default is another level', async () => {
+    const db = await createPostgresStore();
+    const clients: PgClient[] = [];
+    try {
+      const levels = async (prisma: PgClient) => {
+        const seen: unknown[] = [];
+        const spy = new Proxy(prisma, {
+          get(target, prop) {
+            if (prop === '$transaction') {
+              return (fn: (tx: unknown) => Promise<unknown>, options?: { isolationLevel?: string }) =>
+                target.$transaction(async (tx) => {
+                  seen.push(((await tx.$queryRawUnsafe('SHOW transaction_isolation')) as { transaction_isolation: string }[])[0]!.transaction_isolation);
+                  return fn(tx);
+                }, options as never);
+            }
+            const v = Reflect.get(target, prop, target) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        });
+        const store = prismaStore(spy as never, { provider: 'postgresql' });
+        await store.transaction((tx) => tx.insertNotification(sampleInbox(unique())));
+        return seen;
+      };
+      expect(await levels(db.prisma)).toEqual(['read committed']);
+      await db.prisma.$executeRawUnsafe(`ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET default_transaction_isolation = 'serializable'`);
+      const fresh = new PgClient({ adapter: new PrismaPg({ connectionString: db.url, max: 2 }) });
+      clients.push(fresh);
+      expect(((await fresh.$queryRawUnsafe('SHOW default_transaction_isolation')) as { default_transaction_isolation: string }[])[0]!.default_transaction_isolation).toBe('serializable');
+      expect(await levels(fresh)).toEqual(['read committed']);
+    } finally {
+      await Promise.all(clients.map((c) => c.$disconnect()));
+      await db.close();
     }
   });
 });

@@ -7,7 +7,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSqlMigrations, splitSqlStatements } from '../src/store/prisma-migrate.js';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+import { applySqliteMigrations } from '../src/store/sqlite.js';
+import { PG_INSERT_AND_LOAD, sqlStatements } from '../src/store/sql-statements.js';
 import { TABLES, type ColumnType } from '../src/store/sql-tables.js';
+import { postgresServerUrl } from './helpers/databases.js';
 
 const root = join(import.meta.dirname, '..');
 type Columns = Map<string, { type: string; nullable: boolean }>;
@@ -100,6 +105,47 @@ describe('one description of our tables', () => {
         expect(actual.get(c.name)!.nullable, `${table}.${c.name} nullable`).toBe(c.nullable);
         expect(actual.get(c.name)!.type, `${table}.${c.name} type`).toBe(PRISMA_TYPES[c.type]);
       }
+    }
+  });
+});
+
+describe('the shared statements (sql-statements.ts) against migrated databases', () => {
+  /** Every statement text of a dialect, with the row-count builders at 1 and 3 rows, upsert or not. */
+  const texts = (dialect: 'sqlite' | 'postgresql'): [string, string][] => {
+    const st = sqlStatements(dialect);
+    const out: [string, string][] = [];
+    for (const [key, v] of Object.entries(st)) if (typeof v === 'string' && key !== 'dialect') out.push([key, v]);
+    for (const spec of Object.values(st.tables)) for (const rows of [1, 3]) for (const upsert of [false, true]) {
+      if (upsert && !['sw_orders', 'sw_subscriptions', 'sw_notification_settings', 'sw_webhook_endpoints', 'sw_entitlement_grants'].includes(spec.name)) continue;
+      out.push([`insert ${spec.name} ${rows} ${upsert}`, st.insert(spec, rows, upsert)]);
+    }
+    for (const rows of [0, 2]) st.replaceGrants(rows).forEach((t, i) => out.push([`replaceGrants ${rows} ${i}`, t]));
+    if (st.combine) out.push(['combine', st.combine([st.insertRows(st.tables.ORDERS, 1), st.insertRows(st.tables.EVENTS, 2)])]);
+    if (dialect === 'postgresql') out.push(['insertAndLoad', PG_INSERT_AND_LOAD]);
+    return out;
+  };
+
+  it('SQLite: every statement prepares (tables, columns and syntax exist)', () => {
+    const db = new Database(':memory:');
+    applySqliteMigrations(db);
+    for (const [key, text] of texts('sqlite')) expect(() => db.prepare(text), key).not.toThrow();
+    db.close();
+  });
+
+  it('PostgreSQL: every statement prepares', async () => {
+    const client = new pg.Client({ connectionString: postgresServerUrl() });
+    await client.connect();
+    try {
+      await client.query('BEGIN');
+      for (const m of readSqlMigrations('postgresql')) for (const st of splitSqlStatements(m.sql)) await client.query(st);
+      let i = 0;
+      for (const [key, text] of texts('postgresql')) {
+        const error = await client.query(`PREPARE sw_check_${i++} AS ${text}`).then(() => null, (e: Error) => e.message);
+        expect(error, key).toBeNull();
+      }
+    } finally {
+      await client.query('ROLLBACK');
+      await client.end();
     }
   });
 });

@@ -3,6 +3,7 @@
  * shares an event loop with the server. Env: STORE=pg (pgStore) | postgresql (prismaStore) | sqlite (prismaStore) |
  * sqlite-driver (sqliteStore, SQLITE_SYNCHRONOUS=FULL|NORMAL), DATABASE_URL (PostgreSQL URL or SQLite file), VERIFIER=ours|apple, ROOT_CERT (base64 DER). Prints {"port":N} when listening.
  */
+import { createHash } from 'node:crypto';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { createSubscriptionWebhooks } from '../../src/handler.js';
@@ -24,14 +25,33 @@ const prisma =
   STORE === 'sqlite'
     ? new SqliteClient({ adapter: new PrismaBetterSqlite3({ url: DATABASE_URL! }) })
     : STORE === 'postgresql'
-      ? new PgClient({ adapter: new PrismaPg({ connectionString: DATABASE_URL!, max: Number(POOL ?? 10) }) })
+      ? new PgClient({
+          adapter: new PrismaPg(
+            { connectionString: DATABASE_URL!, max: Number(POOL ?? 10) },
+            // PRISMA_PREPARED=1: named prepared statements (PrismaPg's statementNameGenerator), as pgStore sends them.
+            process.env.PRISMA_PREPARED === '1' ? { statementNameGenerator: (q) => `sw_${createHash('sha1').update(q.sql).digest('hex').slice(0, 20)}` } : undefined,
+          ),
+        })
       : undefined;
 const sqliteDb = STORE === 'sqlite-driver' ? new Database(DATABASE_URL!) : undefined;
-const store = sqliteDb
+const backing = sqliteDb
   ? sqliteStore(sqliteDb, { synchronous: process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL', backgroundCheckpoint: process.env.SQLITE_BACKGROUND_CHECKPOINT !== '0' })
   : pool
     ? pgStore(pool)
     : prismaStore(prisma! as never);
+// Store calls in flight, so shutdown can wait for them: a request whose client has gone (autocannon ends
+// a run by closing its sockets) still finishes its unit of work, and must not find the pool closed.
+let busy = 0;
+const store = new Proxy(backing, {
+  get(target, prop, receiver) {
+    const v = Reflect.get(target, prop, receiver) as unknown;
+    if (typeof v !== 'function' || prop === 'close') return v;
+    return (...args: unknown[]) => {
+      busy++;
+      return Promise.resolve((v as (...a: unknown[]) => unknown).apply(target, args)).finally(() => busy--);
+    };
+  },
+});
 const silent = { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m} ${JSON.stringify(o, (_k, v) => (v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code, stack: v.stack?.split("\n").slice(0, 4).join(" | ") } : v)).slice(0, 1500)}\n`) };
 const hooks = createSubscriptionWebhooks(
   { apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environments: ['Production'], rootCertificates: [root] }, store, logger: silent },
@@ -41,13 +61,27 @@ const server = createApp(hooks).listen(0, '127.0.0.1', () => {
   const a = server.address();
   process.stdout.write(`${JSON.stringify({ port: typeof a === 'object' && a ? a.port : 0 })}\n`);
 });
-// Stop taking requests, let those in flight finish (their database work included), then disconnect.
+// Stop taking requests, let those in flight finish (their database work included: wait until no store
+// call has run for 100 ms, at most 20 s), then disconnect.
 process.on('SIGTERM', () => {
-  const exit = () => void Promise.all([prisma?.$disconnect(), pool?.end(), store.close?.()]).then(() => {
-    sqliteDb?.close();
-    process.exit(0);
-  });
-  server.close(exit);
+  let exiting = false;
+  const exit = () => {
+    if (exiting) return;
+    exiting = true;
+    void Promise.all([prisma?.$disconnect(), pool?.end(), backing.close?.()]).then(() => {
+      sqliteDb?.close();
+      process.exit(0);
+    });
+  };
+  server.close();
   server.closeIdleConnections();
-  setTimeout(exit, 3000).unref();
+  const deadline = Date.now() + 20_000;
+  let quietSince = Date.now();
+  const poll = setInterval(() => {
+    if (busy > 0) quietSince = Date.now();
+    if (Date.now() - quietSince >= 100 || Date.now() > deadline) {
+      clearInterval(poll);
+      exit();
+    }
+  }, 10);
 });

@@ -1,13 +1,13 @@
 import { SubscriptionWebhooksError } from '../errors.js';
 
-interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
+interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown; table?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
 function chain(error: unknown): ErrorLike[] {
   const out: ErrorLike[] = [];
   for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) {
     out.push(e as ErrorLike);
     // Prisma 7 reports a database error on a raw query as P2010, the database's own code only in here.
-    const original = (e as ErrorLike).meta?.driverAdapterError?.cause?.originalCode;
-    if (original !== undefined) out.push({ code: String(original) });
+    const adapter = (e as ErrorLike).meta?.driverAdapterError?.cause;
+    if (adapter?.originalCode !== undefined) out.push({ code: String(adapter.originalCode), message: adapter.originalMessage, table: adapter.table });
   }
   return out;
 }
@@ -27,7 +27,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
 
 /**
  * Serialization failure / deadlock (Prisma P2034, PostgreSQL 40001 / 40P01), or a concurrent insert
- * of the same order or subscription (Prisma P2002, PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE on `sw_orders` / `sw_subscriptions`).
+ * of the same order or subscription (Prisma P2002, or P2010 carrying the database code, PostgreSQL 23505, SQLite SQLITE_CONSTRAINT_UNIQUE on `sw_orders` / `sw_subscriptions`).
  */
 export function isRetryable(error: unknown): boolean {
   return chain(error).some(

@@ -1,4 +1,5 @@
-import type { Order, Provider, Subscription } from '../events/types.js';
+import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { jsonbText } from './json-safe.js';
 import { compactRawBody, expandRawBody } from './raw-body-codec.js';
 import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, WebhookEndpointRecord } from './types.js';
 
@@ -82,6 +83,7 @@ export const INBOX: TableSpec<InboxRecord> = {
   columns: [c('provider'), c('notification_id'), c('notification_type'), n('subtype'), n('environment'), n('signed_at', 'timestamp'), c('received_at', 'timestamp'),
     n('raw_body'), c('payload', 'json'), n('raw_sha256')],
   internal: [c('id'), c('compacted', 'bool')],
+  // raw_body is stored in its compact form (raw-body-codec.ts) and expanded byte for byte when read.
   toRow: (x) => ({
     provider: x.provider, notification_id: x.notification_id, notification_type: x.notification_type, subtype: x.subtype, environment: x.environment,
     signed_at: x.signed_at, received_at: x.received_at, raw_body: compactRawBody(x.raw_body), payload: x.payload, raw_sha256: x.raw_sha256 ?? null,
@@ -156,12 +158,12 @@ export const GRANTS: TableSpec<EntitlementGrantRecord> = {
 };
 
 /** The outbox: events are written as their JSON (`body`), read back by parsing it. */
-export const EVENTS: TableSpec<never> = {
+export const EVENTS: TableSpec<DomainEvent> = {
   name: 'sw_events',
   columns: [c('id'), c('type'), c('provider'), c('created', 'timestamp'), c('body')],
   internal: [c('sequence', 'int'), c('created_at', 'timestamp')],
-  toRow: () => ({}),
-  fromRow: () => undefined as never,
+  toRow: (e) => ({ id: e.id, type: e.type, provider: e.provider, created: e.created, body: JSON.stringify(e) }),
+  fromRow: (r) => JSON.parse(s(r.body)) as DomainEvent,
 };
 
 /** Webhook ids a callback route accepted (replay protection). */
@@ -176,9 +178,15 @@ export const RECEIPTS: TableSpec<never> = {
 /** Every `sw_*` table of the fragment. */
 export const TABLES: readonly TableSpec[] = [INBOX, ORDERS, SUBSCRIPTIONS, GRANTS, SETTINGS, EVENTS, ENDPOINTS, RECEIPTS, DELIVERIES] as readonly TableSpec[];
 
+/** How one database (and client) stores the neutral values: `encode` a value to bind, `decode` a value read. */
+export interface Codec {
+  encode(column: ColumnSpec, v: unknown): unknown;
+  decode(column: ColumnSpec, v: unknown): unknown;
+}
+
 /** How SQLite stores the neutral values: timestamps as Prisma's SQLite adapter writes DateTime, JSON as text, booleans as 0/1. */
-export const sqliteCodec = {
-  encode(column: ColumnSpec, v: unknown): unknown {
+export const sqliteCodec: Codec = {
+  encode(column, v) {
     // A NOT NULL JSON column holds JSON's null for a missing value (as Prisma's JsonNull).
     if (v === null || v === undefined) return column.type === 'json' && !column.nullable ? 'null' : null;
     switch (column.type) {
@@ -192,7 +200,7 @@ export const sqliteCodec = {
         return v;
     }
   },
-  decode(column: ColumnSpec, v: unknown): unknown {
+  decode(column, v) {
     if (v === null || v === undefined) return null;
     switch (column.type) {
       case 'timestamp':
@@ -206,3 +214,91 @@ export const sqliteCodec = {
     }
   },
 };
+
+/**
+ * SQLite through Prisma's raw queries: written as {@link sqliteCodec}; read back already converted by
+ * the column's declared type (JSONB parsed, BOOLEAN as a boolean, DATETIME as an ISO string).
+ */
+export const prismaSqliteCodec: Codec = {
+  encode: sqliteCodec.encode,
+  decode(column, v) {
+    if (v === null || v === undefined) return null;
+    if (column.type === 'json') return v;
+    if (column.type === 'bool') return v === true || Number(v) === 1;
+    return sqliteCodec.decode(column, v);
+  },
+};
+
+/**
+ * How PostgreSQL stores them (node-postgres, or Prisma's raw queries): timestamps are
+ * `timestamp(3) without time zone` holding UTC, bound as ISO strings (PostgreSQL drops the `Z` for this
+ * type, keeping the UTC wall time) and selected through to_char (see {@link selectColumns}), so neither
+ * the client's type parsers nor the process time zone can shift them; JSON bound as jsonb-safe text,
+ * read back parsed by the client.
+ */
+export const pgCodec: Codec = {
+  encode(column, v) {
+    if (v === null || v === undefined) return column.type === 'json' && !column.nullable ? 'null' : null;
+    switch (column.type) {
+      case 'timestamp':
+        return new Date(v as string).toISOString();
+      case 'json':
+        return jsonbText(v);
+      default:
+        return v;
+    }
+  },
+  decode: (_column, v) => (v === undefined ? null : v),
+};
+
+/** The select list of `columns` (`alias.` prefixed when given): PostgreSQL reads timestamps back as ISO 8601 text. */
+export function selectColumns(dialect: SqlDialect, columns: readonly ColumnSpec[], alias = ''): string {
+  return columns
+    .map((c) => (dialect === 'postgresql' && c.type === 'timestamp' ? `to_char(${alias}"${c.name}", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "${c.name}"` : `${alias}"${c.name}"`))
+    .join(', ');
+}
+
+/** The two SQL dialects of the stores. */
+export type SqlDialect = 'sqlite' | 'postgresql';
+
+/** A table of the description bound to one codec: values in column order, rows decoded to the domain object. */
+export interface BoundTable<T> {
+  name: string;
+  spec: TableSpec<T>;
+  /** Column names, in order. */
+  columns: readonly string[];
+  values(x: T): unknown[];
+  read(r: Record<string, unknown>): T;
+}
+
+export function bindTable<T>(spec: TableSpec<T>, codec: Codec): BoundTable<T> {
+  const cols = spec.columns;
+  return {
+    name: spec.name,
+    spec,
+    columns: cols.map((c) => c.name),
+    values: (x) => {
+      const row = spec.toRow(x);
+      return cols.map((c) => codec.encode(c, row[c.name]));
+    },
+    read: (r) => {
+      const row: Record<string, unknown> = {};
+      for (const c of cols) row[c.name] = codec.decode(c, r[c.name]);
+      return spec.fromRow(row);
+    },
+  };
+}
+
+/** Every table a store maps domain objects onto, bound to `codec`. */
+export function bindTables(codec: Codec) {
+  return {
+    ORDERS: bindTable(ORDERS, codec),
+    SUBSCRIPTIONS: bindTable(SUBSCRIPTIONS, codec),
+    INBOX: bindTable(INBOX, codec),
+    SETTINGS: bindTable(SETTINGS, codec),
+    ENDPOINTS: bindTable(ENDPOINTS, codec),
+    DELIVERIES: bindTable(DELIVERIES, codec),
+    GRANTS: bindTable(GRANTS, codec),
+    EVENTS: bindTable(EVENTS, codec),
+  };
+}

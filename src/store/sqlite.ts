@@ -4,12 +4,12 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { SubscriptionWebhooksError } from '../errors.js';
-import type { DomainEvent, Provider } from '../events/types.js';
+import type { Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
-import { pruneBatch, pruneStatements } from './retention-sql.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
-import * as TABLE from './sql-tables.js';
-import { sqliteCodec, type TableSpec } from './sql-tables.js';
+import { pruneBatch } from './retention-sql.js';
+import { sqlStatements } from './sql-statements.js';
+import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
@@ -65,123 +65,16 @@ export interface SqliteStoreOptions {
 
 type Row = Record<string, unknown>;
 
-// Timestamps are written as Prisma's SQLite adapter writes DateTime (ISO 8601 with `+00:00`), so the
-// same file works with prismaStore, and text comparison orders them (fixed width, UTC).
-const ts = (v: string | null): string | null => (v === null ? null : new Date(v).toISOString().replace('Z', '+00:00'));
+// The shared description (sql-tables.ts, sql-statements.ts) with SQLite's encoding. Timestamps are written
+// as Prisma's SQLite adapter writes DateTime (ISO 8601 with `+00:00`), so the same file works with
+// prismaStore, and text comparison orders them (fixed width, UTC).
+const SQL = sqlStatements('sqlite');
+const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = bindTables(sqliteCodec);
+const TIMESTAMP = { name: '', type: 'timestamp', nullable: true } as const;
+const ts = (v: string | null): string | null => sqliteCodec.encode(TIMESTAMP, v) as string | null;
 const str = (v: unknown): string => v as string;
-
-/** One table's columns in order and how a domain object maps onto them. */
-interface Table<T> {
-  name: string;
-  columns: readonly string[];
-  values(x: T): unknown[];
-  read(r: Row): T;
-}
-
-/** A table of the shared description (sql-tables.ts) with SQLite's encoding: values in column order, rows decoded. */
-function sqliteTable<T>(spec: TableSpec<T>): Table<T> {
-  const cols = spec.columns;
-  return {
-    name: spec.name,
-    columns: cols.map((c) => c.name),
-    values: (x) => {
-      const row = spec.toRow(x);
-      return cols.map((c) => sqliteCodec.encode(c, row[c.name]));
-    },
-    read: (r) => {
-      const row: Row = {};
-      for (const c of cols) row[c.name] = sqliteCodec.decode(c, r[c.name]);
-      return spec.fromRow(row);
-    },
-  };
-}
-const ORDERS = sqliteTable(TABLE.ORDERS);
-const SUBSCRIPTIONS = sqliteTable(TABLE.SUBSCRIPTIONS);
-const INBOX = sqliteTable(TABLE.INBOX);
-const SETTINGS = sqliteTable(TABLE.SETTINGS);
-const ENDPOINTS = sqliteTable(TABLE.ENDPOINTS);
-const DELIVERIES = sqliteTable(TABLE.DELIVERIES);
-const GRANTS = sqliteTable(TABLE.GRANTS);
-
-const columnList = (columns: readonly string[]): string => columns.map((c) => `"${c}"`).join(', ');
-const params = (n: number): string => `(${Array.from({ length: n }, () => '?').join(', ')})`;
-const selectFrom = <T>(t: Table<T>, where: string): string => `SELECT ${columnList(t.columns)} FROM "${t.name}" ${where}`;
-const insertSql = <T>(t: Table<T>, conflict = ''): string => `INSERT INTO "${t.name}" (${columnList(t.columns)}) VALUES ${params(t.columns.length)} ${conflict}`;
-const upsertSql = <T>(t: Table<T>, key: string): string =>
-  insertSql(t, `ON CONFLICT (${key}) DO UPDATE SET ${t.columns.map((c) => `"${c}" = excluded."${c}"`).join(', ')}`);
-
-const PRUNE = pruneStatements('sqlite');
-
-// Statement texts, built once from our own table and column names (never input).
-const SQL = {
-  insertInbox: `INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${params(INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`,
-  inbox: selectFrom(INBOX, 'WHERE "provider" = ? AND "notification_id" = ?'),
-  countInbox: 'SELECT count(*) AS "n" FROM "sw_notifications" WHERE (@provider IS NULL OR "provider" = @provider)',
-  orderByNo: selectFrom(ORDERS, 'WHERE "no" = ?'),
-  orderByTradeNo: selectFrom(ORDERS, 'WHERE "provider" = ? AND "trade_no" = ?'),
-  latestOrderByOriginNo: selectFrom(ORDERS, 'WHERE "provider" = ? AND "origin_no" = ? ORDER BY "created_at" DESC, "id" DESC LIMIT 1'),
-  insertOrder: insertSql(ORDERS),
-  upsertOrder: upsertSql(ORDERS, '"id"'),
-  subscription: selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = ? AND "contract_id" = ?'),
-  subscriptions: selectFrom(SUBSCRIPTIONS, `WHERE (@userId IS NULL OR "user_id" = @userId) AND (@provider IS NULL OR "provider" = @provider) AND (@status IS NULL OR "status" = @status) ORDER BY "created_at", "id"`),
-  insertSubscription: insertSql(SUBSCRIPTIONS),
-  upsertSubscription: upsertSql(SUBSCRIPTIONS, '"provider", "contract_id"'),
-  events: 'SELECT "body" FROM "sw_events" WHERE (@type IS NULL OR "type" = @type) ORDER BY "sequence" LIMIT @limit',
-  // By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either).
-  setting: selectFrom(SETTINGS, 'WHERE "id" = @key OR "mount_location" = @key ORDER BY ("id" = @key) DESC LIMIT 1'),
-  settings: selectFrom(SETTINGS, 'ORDER BY "created_at", "id"'),
-  upsertSetting: upsertSql(SETTINGS, '"id"'),
-  deleteSetting: 'DELETE FROM "sw_notification_settings" WHERE "id" = ?',
-  endpoint: selectFrom(ENDPOINTS, 'WHERE "id" = ?'),
-  endpoints: selectFrom(ENDPOINTS, 'ORDER BY "created_at", "id"'),
-  upsertEndpoint: upsertSql(ENDPOINTS, '"id"'),
-  deleteEndpointDeliveries: 'DELETE FROM "sw_webhook_deliveries" WHERE "endpoint_id" = ?',
-  deleteEndpoint: 'DELETE FROM "sw_webhook_endpoints" WHERE "id" = ?',
-  insertDelivery: insertSql(DELIVERIES),
-  // One indexed read (sw_entitlement_grants_user_id_entitlement_idx) of a user's grants.
-  grantsOfUser: selectFrom(GRANTS, 'WHERE "user_id" = ? ORDER BY "entitlement", "subscription_id"'),
-  deleteGrantsExcept: 'DELETE FROM "sw_entitlement_grants" WHERE "subscription_id" = @id AND "entitlement" NOT IN (SELECT "value" FROM json_each(@keep))',
-  upsertGrant: upsertSql(GRANTS, '"subscription_id", "entitlement"'),
-  delivery: selectFrom(DELIVERIES, 'WHERE "id" = ?'),
-  deliveries: selectFrom(DELIVERIES, `WHERE (@status IS NULL OR "status" = @status) AND (@endpointId IS NULL OR "endpoint_id" = @endpointId) AND (@eventId IS NULL OR "event_id" = @eventId) ORDER BY "created_at", "id" LIMIT @limit`),
-  // SQLite has one writer at a time (this runs inside BEGIN IMMEDIATE): the rows chosen are the rows marked.
-  claim: `UPDATE "sw_webhook_deliveries" SET "locked_until" = @until, "locked_by" = @token
-    WHERE "id" IN (
-      SELECT d."id" FROM "sw_webhook_deliveries" d
-      LEFT JOIN "sw_webhook_endpoints" e ON e."id" = d."endpoint_id"
-      WHERE d."status" = 'pending' AND d."next_attempt_at" <= @now
-        AND (d."locked_until" IS NULL OR d."locked_until" < @now)
-        AND (e."status" IS NULL OR e."status" <> 'disabled')
-        AND d."endpoint_id" NOT IN (SELECT "value" FROM json_each(@exclude))
-      ORDER BY d."next_attempt_at", d."id"
-      LIMIT @limit)`,
-  claimed: `SELECT ${DELIVERIES.columns.map((c) => `d."${c}"`).join(', ')}, ev."body" AS "__body" FROM "sw_webhook_deliveries" d
-    LEFT JOIN "sw_events" ev ON ev."id" = d."event_id" WHERE d."locked_by" = ? ORDER BY d."next_attempt_at", d."id"`,
-  finish: `UPDATE "sw_webhook_deliveries" SET "status" = ?, "attempts" = ?, "next_attempt_at" = ?, "last_status" = ?, "last_error" = ?,
-    "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
-    WHERE "id" = ? AND "locked_by" = ? RETURNING "endpoint_id"`,
-  finishDelivered: `UPDATE "sw_webhook_deliveries" SET "status" = 'delivered', "attempts" = "attempts" + 1, "next_attempt_at" = NULL, "last_status" = @lastStatus,
-    "last_error" = NULL, "last_attempt_at" = @at, "delivered_at" = @at, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
-    WHERE "id" = @id AND "locked_by" = @token`,
-  // The lifecycle sweep's claim, as claim above (one writer at a time: the rows chosen are the rows marked).
-  claimSweep: `UPDATE "sw_subscriptions" SET "sweep_claim" = @token, "sweep_after" = @until
-    WHERE "id" IN (
-      SELECT "id" FROM "sw_subscriptions"
-      WHERE ("sweep_after" IS NULL OR "sweep_after" <= @now) AND "current_period_end" IS NOT NULL
-        AND (("status" = 'trialing' AND "current_period_end" > @now AND "current_period_end" <= @trialBy)
-          OR ("status" IN ('active', 'trialing') AND "current_period_end" <= @endedBy))
-      ORDER BY "current_period_end", "id"
-      LIMIT @limit)`,
-  sweepClaimed: selectFrom(SUBSCRIPTIONS, 'WHERE "sweep_claim" = ? ORDER BY "current_period_end", "id"'),
-  releaseSweep: 'UPDATE "sw_subscriptions" SET "sweep_claim" = NULL, "sweep_after" = @after WHERE "id" = @id AND "sweep_claim" = @token',
-  disableEndpoint: `UPDATE "sw_webhook_endpoints" SET "status" = 'disabled', "updated_at" = ? WHERE "id" = ?`,
-  reset: `UPDATE "sw_webhook_deliveries" SET "status" = 'pending', "attempts" = 0, "next_attempt_at" = @at, "delivered_at" = NULL,
-    "locked_until" = NULL, "locked_by" = NULL, "updated_at" = @at
-    WHERE "id" = @id AND ("locked_until" IS NULL OR "locked_until" < @at)`,
-} as const;
-
-const insertEventsSql = (rows: number): string =>
-  `INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?)').join(', ')}`;
+const UPSERT = { order: SQL.insert(ORDERS.spec, 1, true), subscription: SQL.insert(SUBSCRIPTIONS.spec, 1, true), setting: SQL.insert(SETTINGS.spec, 1, true), endpoint: SQL.insert(ENDPOINTS.spec, 1, true), grant: SQL.insert(GRANTS.spec, 1, true) };
+const INSERT = { order: SQL.insert(ORDERS.spec, 1), subscription: SQL.insert(SUBSCRIPTIONS.spec, 1), delivery: SQL.insert(DELIVERIES.spec, 1) };
 
 const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
 /** Maps "database cannot be written" errors (busy past the timeout, I/O, disk full, closed handle) to `STORE_UNAVAILABLE`. */
@@ -333,11 +226,11 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     }
     return s;
   };
-  const one = <T>(t: Table<T>, sql: string, ...values: unknown[]): T | null => {
+  const one = <T>(t: BoundTable<T>, sql: string, ...values: unknown[]): T | null => {
     const r = stmt(sql).get(...values) as Row | undefined;
     return r ? t.read(r) : null;
   };
-  const many = <T>(t: Table<T>, sql: string, ...values: unknown[]): T[] => (stmt(sql).all(...values) as Row[]).map(t.read);
+  const many = <T>(t: BoundTable<T>, sql: string, ...values: unknown[]): T[] => (stmt(sql).all(...values) as Row[]).map(t.read);
   /** Transaction control through prepared statements too (exec() parses its text on every call). */
   const control = (sql: 'BEGIN IMMEDIATE' | 'SAVEPOINT sw_unit' | 'RELEASE sw_unit' | 'ROLLBACK TO sw_unit' | 'COMMIT' | 'ROLLBACK'): void => void stmt(sql).run();
 
@@ -346,48 +239,48 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     const subKey = (provider: Provider, contractId: string) => `${provider}\0${contractId}`;
     return {
       insertNotification: async (n) => stmt(SQL.insertInbox).run(randomUUID(), ...INBOX.values(n)).changes === 1,
-      getOrderByNo: async (no) => one(ORDERS, SQL.orderByNo, no),
-      getOrderByTradeNo: async (provider, tradeNo) => one(ORDERS, SQL.orderByTradeNo, provider, tradeNo),
+      getOrderByNo: async (no) => one(ORDERS, SQL.orderByNoLocked, no),
+      getOrderByTradeNo: async (provider, tradeNo) => one(ORDERS, SQL.orderByTradeNoLocked, provider, tradeNo),
       // Writes go straight to the table inside the open transaction, so this unit's own orders are included.
       getLatestOrderByOriginNo: async (provider, originNo) => one(ORDERS, SQL.latestOrderByOriginNo, provider, originNo),
-      insertOrder: async (o) => void stmt(SQL.insertOrder).run(...ORDERS.values(o)),
-      saveOrder: async (o) => void stmt(SQL.upsertOrder).run(...ORDERS.values(o)),
+      insertOrder: async (o) => void stmt(INSERT.order).run(...ORDERS.values(o)),
+      saveOrder: async (o) => void stmt(UPSERT.order).run(...ORDERS.values(o)),
       async getSubscription(provider, contractId) {
-        const sub = one(SUBSCRIPTIONS, SQL.subscription, provider, contractId);
+        const sub = one(SUBSCRIPTIONS, SQL.subscriptionLocked, provider, contractId);
         if (!sub) readNull.add(subKey(provider, contractId));
         return sub;
       },
       async saveSubscription(s) {
         // After reading nothing, a plain INSERT: a unique violation means another process won the race (the unit of work re-runs).
         const insert = readNull.delete(subKey(s.provider, s.contract_id));
-        stmt(insert ? SQL.insertSubscription : SQL.upsertSubscription).run(...SUBSCRIPTIONS.values(s));
+        stmt(insert ? INSERT.subscription : UPSERT.subscription).run(...SUBSCRIPTIONS.values(s));
       },
       async insertEvents(events) {
         // Up to 8 rows per statement (one prepared text per row count): a notification's events in one run.
         for (let i = 0; i < events.length; i += 8) {
           const chunk = events.slice(i, i + 8);
-          stmt(insertEventsSql(chunk.length)).run(...chunk.flatMap((e) => [e.id, e.type, e.provider, ts(e.created), JSON.stringify(e)]));
+          stmt(SQL.insert(EVENTS.spec, chunk.length)).run(...chunk.flatMap(EVENTS.values));
         }
       },
-      getNotificationSetting: async (idOrMount) => one(SETTINGS, SQL.setting, { key: idOrMount }),
-      saveNotificationSetting: async (s) => void stmt(SQL.upsertSetting).run(...SETTINGS.values(s)),
+      getNotificationSetting: async (idOrMount) => one(SETTINGS, SQL.setting, idOrMount, idOrMount, idOrMount),
+      saveNotificationSetting: async (s) => void stmt(UPSERT.setting).run(...SETTINGS.values(s)),
       deleteNotificationSetting: async (id) => stmt(SQL.deleteSetting).run(id).changes === 1,
       getWebhookEndpoint: async (id) => one(ENDPOINTS, SQL.endpoint, id),
       listWebhookEndpoints: async () => many(ENDPOINTS, SQL.endpoints),
-      saveWebhookEndpoint: async (e) => void stmt(SQL.upsertEndpoint).run(...ENDPOINTS.values(e)),
+      saveWebhookEndpoint: async (e) => void stmt(UPSERT.endpoint).run(...ENDPOINTS.values(e)),
       async deleteWebhookEndpoint(id) {
         stmt(SQL.deleteEndpointDeliveries).run(id);
         return stmt(SQL.deleteEndpoint).run(id).changes === 1;
       },
       async insertDeliveries(rows) {
-        const insert = stmt(SQL.insertDelivery);
+        const insert = stmt(INSERT.delivery);
         for (const d of rows) insert.run(...DELIVERIES.values(d));
       },
       // SQLite has one writer at a time (this runs inside BEGIN IMMEDIATE): a user's grant set cannot change under us.
       listEntitlementGrants: async (userId) => many(GRANTS, SQL.grantsOfUser, userId),
       async replaceEntitlementGrants(subscriptionId, grants) {
-        stmt(SQL.deleteGrantsExcept).run({ id: subscriptionId, keep: JSON.stringify(grants.map((g) => g.entitlement)) });
-        const upsert = stmt(SQL.upsertGrant);
+        stmt(SQL.replaceGrants(0)[0]!).run(subscriptionId, SQL.list(grants.map((g) => g.entitlement)));
+        const upsert = stmt(UPSERT.grant);
         for (const g of grants) upsert.run(...GRANTS.values(g));
       },
     };
@@ -544,7 +437,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
   function claim(nowIso: string, limit: number, lockMs: number, exclude: readonly string[]): ClaimedDelivery[] {
     const token = randomUUID();
     const until = new Date(Date.parse(nowIso) + lockMs).toISOString();
-    if (stmt(SQL.claim).run({ until: ts(until), token, now: ts(nowIso), limit, exclude: JSON.stringify(exclude) }).changes === 0) return [];
+    if (stmt(SQL.claim).run(ts(until), token, ts(nowIso), ts(nowIso), SQL.list(exclude), limit).changes === 0) return [];
     const rows = stmt(SQL.claimed).all(token) as Row[];
     const endpoints = new Map<string, WebhookEndpointRecord | null>();
     for (const r of rows) {
@@ -559,32 +452,33 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
-    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, { userId: f.userId ?? null, provider: f.provider ?? null, status: f.status ?? null })),
+    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null)),
     getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
-    countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get({ provider: provider ?? null }) as Row).n)),
-    hasWebhookReceipt: (webhookId, since) => now(() => stmt('SELECT 1 FROM "sw_webhook_receipts" WHERE "webhook_id" = ? AND "received_at" >= ?').get(webhookId, ts(since)) !== undefined),
+    countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get(provider ?? null, provider ?? null) as Row).n)),
+    hasWebhookReceipt: (webhookId, since) => now(() => stmt(SQL.hasReceipt).get(webhookId, ts(since)) !== undefined),
     recordWebhookReceipt: (webhookId, at, forgetBefore) =>
       write(() => {
-        stmt('DELETE FROM "sw_webhook_receipts" WHERE "received_at" < ? AND "webhook_id" <> ?').run(ts(forgetBefore), webhookId);
-        stmt('INSERT INTO "sw_webhook_receipts" ("webhook_id", "received_at") VALUES (?, ?) ON CONFLICT ("webhook_id") DO UPDATE SET "received_at" = excluded."received_at"').run(webhookId, ts(at));
+        stmt(SQL.forgetReceipts).run(ts(forgetBefore), webhookId);
+        stmt(SQL.recordReceipt).run(webhookId, ts(at));
       }),
-    listEvents: (o = {}) => now(() => (stmt(SQL.events).all({ type: o.type ?? null, limit: o.limit ?? -1 }) as Row[]).map((r) => JSON.parse(str(r.body)) as DomainEvent)),
-    getNotificationSetting: (idOrMount) => now(() => one(SETTINGS, SQL.setting, { key: idOrMount })),
+    listEvents: (o = {}) => now(() => many(EVENTS, SQL.events, o.type ?? null, o.type ?? null, o.limit ?? SQL.noLimit)),
+    getNotificationSetting: (idOrMount) => now(() => one(SETTINGS, SQL.setting, idOrMount, idOrMount, idOrMount)),
     listNotificationSettings: () => now(() => many(SETTINGS, SQL.settings)),
     getWebhookEndpoint: (id) => now(() => one(ENDPOINTS, SQL.endpoint, id)),
     listWebhookEndpoints: () => now(() => many(ENDPOINTS, SQL.endpoints)),
     listEntitlementGrants: (userId) => now(() => many(GRANTS, SQL.grantsOfUser, userId)),
     getDelivery: (id) => now(() => one(DELIVERIES, SQL.delivery, id)),
-    listDeliveries: (f = {}) => now(() => many(DELIVERIES, SQL.deliveries, { status: f.status ?? null, endpointId: f.endpointId ?? null, eventId: f.eventId ?? null, limit: f.limit ?? 100 })),
+    listDeliveries: (f = {}) =>
+      now(() => many(DELIVERIES, SQL.deliveries, f.status ?? null, f.status ?? null, f.endpointId ?? null, f.endpointId ?? null, f.eventId ?? null, f.eventId ?? null, f.limit ?? 100)),
     claimDeliveries: ({ now: at, limit, lockMs, excludeEndpointIds = [] }) => write(() => claim(at, limit, lockMs, excludeEndpointIds)),
     claimSweepDue: ({ now: at, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
       write(() => {
         const token = randomUUID();
         const until = new Date(Date.parse(at) + lockMs).toISOString();
-        const changed = stmt(SQL.claimSweep).run({ token, until: ts(until), now: ts(at), trialBy: ts(trialEndsBefore), endedBy: ts(periodEndedBefore), limit }).changes;
+        const changed = stmt(SQL.claimSweep).run(token, ts(until), ts(at), ts(at), ts(trialEndsBefore), ts(periodEndedBefore), limit).changes;
         return changed === 0 ? [] : many(SUBSCRIPTIONS, SQL.sweepClaimed, token).map((subscription) => ({ subscription, claim: token }));
       }),
-    releaseSweepClaim: (id, token, after) => write(() => stmt(SQL.releaseSweep).run({ id, token, after: ts(after) }).changes === 1),
+    releaseSweepClaim: (id, token, after) => write(() => stmt(SQL.releaseSweep).run(ts(after), id, token).changes === 1),
     finishDelivery: (id, token, o) =>
       write(() => {
         const at = o.last_attempt_at ?? new Date().toISOString();
@@ -597,18 +491,17 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
       write(() => {
         const update = stmt(SQL.finishDelivered);
         let count = 0;
-        for (const { id, last_status } of items) count += update.run({ id, lastStatus: last_status, at: ts(at), token }).changes;
+        for (const { id, last_status } of items) count += update.run(last_status, ts(at), ts(at), ts(at), id, token).changes;
         return count;
       }),
     resetDelivery: (id, at) =>
       write(() => {
-        const changed = stmt(SQL.reset).run({ id, at: ts(at) }).changes === 1;
-        const row = one(DELIVERIES, SQL.delivery, id);
-        if (!row) return null;
-        return changed ? row : ('claimed' as const);
+        const updated = one(DELIVERIES, SQL.reset, ts(at), ts(at), id, ts(at));
+        if (updated) return updated;
+        return stmt(SQL.deliveryExists).get(id) !== undefined ? ('claimed' as const) : null;
       }),
     // One step per write unit: each commits on its own, so a batch never holds the writer long.
-    prune: (o) => pruneBatch(PRUNE, o, (sql, values) => write(() => stmt(sql).run(...values).changes), ts),
+    prune: (o) => pruneBatch(SQL.prune, o, (sql, values) => write(() => stmt(sql).run(...values).changes), ts),
     async close() {
       closed = true;
       while (draining || inGroup || syncing) await new Promise((r) => setImmediate(r));
