@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
-import { getDefaultHooks, type SubscriptionWebhooks } from '../src/index.js';
+import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type SubscriptionWebhooks } from '../src/index.js';
+import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
 import { readNodeBody, writeNodeResponse } from './node-bridge.js';
 
@@ -49,5 +50,27 @@ export function subscriptionWebhooks(hooks: SubscriptionWebhooks = getDefaultHoo
       getUserId: getUserId && (() => getUserId(req)),
     });
     writeNodeResponse(res, response);
+  };
+}
+
+/**
+ * The admin dashboard as Express middleware: mount it under the path you choose. `authorize` gets
+ * Express's own `req` (your session) and answers `read`, `read-write` or `denied`.
+ *
+ * @example
+ * ```ts
+ * import { adminDashboard } from 'subscription-webhooks/express';
+ * app.use('/admin/subscriptions', adminDashboard(hooks, { authorize: (req) => (req.session?.admin ? 'read-write' : 'denied') }));
+ * ```
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` without `authorize` (see {@link AdminDashboardOptions.allowUnauthenticated})
+ */
+export function adminDashboard(hooks: SubscriptionWebhooks, options: AdminDashboardOptions<Request>) {
+  const dashboard = createAdminDashboard(hooks, options);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const url = `${req.protocol}://${req.get('host') ?? 'localhost'}${req.originalUrl}`;
+    nodeToWebRequest(req, url, req.body)
+      .then((web) => dashboard.handle(web, req, req.baseUrl))
+      .then((response) => writeWebResponse(res, response))
+      .catch(next);
   };
 }

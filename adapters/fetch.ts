@@ -1,4 +1,4 @@
-import { getDefaultHooks, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
+import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
 import { readWebBody, toWebResponse } from './web-bridge.js';
 
@@ -52,4 +52,21 @@ export function fetchRouteHandler(hooks: SubscriptionWebhooks, route: RouteName,
     });
     return toWebResponse(response);
   };
+}
+
+/**
+ * The admin dashboard as a Web-standard handler for every path under `basePath` (GET pages and
+ * `/api/...`, POST actions). `authorize` gets the `Request`.
+ *
+ * @example
+ * ```ts
+ * import { adminDashboard } from 'subscription-webhooks/fetch';
+ * const admin = adminDashboard(hooks, { basePath: '/admin/subscriptions', authorize: (req) => (isAdmin(req) ? 'read' : 'denied') });
+ * app.all('/admin/subscriptions/*', (c) => admin(c.req.raw)); // Hono
+ * ```
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` without `authorize` (see {@link AdminDashboardOptions.allowUnauthenticated})
+ */
+export function adminDashboard(hooks: SubscriptionWebhooks, options: AdminDashboardOptions<Request> & { basePath: string }): (request: Request) => Promise<Response> {
+  const dashboard = createAdminDashboard(hooks, options);
+  return (request) => dashboard.handle(request, request, options.basePath);
 }

@@ -1,6 +1,7 @@
 import { Router } from '@koa/router';
 import type { Context } from 'koa';
-import { getDefaultHooks, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
+import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
+import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
 import { readNodeBody } from './node-bridge.js';
 
@@ -58,4 +59,30 @@ function send(ctx: Context, response: HandlerResponse): void {
   ctx.body = response.body;
   ctx.status = response.status;
   ctx.set(response.headers);
+}
+
+/**
+ * The admin dashboard as Koa middleware serving every path under `basePath` (other paths go on to `next`).
+ * `authorize` gets Koa's `ctx`.
+ *
+ * @example
+ * ```ts
+ * import { adminDashboard } from 'subscription-webhooks/koa';
+ * app.use(adminDashboard(hooks, { basePath: '/admin/subscriptions', authorize: (ctx) => (ctx.state.user?.admin ? 'read-write' : 'denied') }));
+ * ```
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` without `authorize` (see {@link AdminDashboardOptions.allowUnauthenticated})
+ */
+export function adminDashboard(hooks: SubscriptionWebhooks, options: AdminDashboardOptions<Context> & { basePath: string }) {
+  const dashboard = createAdminDashboard(hooks, options);
+  const base = options.basePath.replace(/\/+$/, '');
+  return async (ctx: Context, next: () => Promise<unknown>): Promise<void> => {
+    if (ctx.path !== base && !ctx.path.startsWith(`${base}/`)) {
+      await next();
+      return;
+    }
+    const web = await nodeToWebRequest(ctx.req, `${ctx.protocol}://${ctx.host}${ctx.originalUrl}`, (ctx.request as { body?: unknown }).body);
+    const response = await dashboard.handle(web, ctx, base);
+    ctx.respond = false;
+    await writeWebResponse(ctx.res, response);
+  };
 }

@@ -1,6 +1,6 @@
 import type { NextApiRequest, NextApiResponse } from 'next';
 import type { NextRequest } from 'next/server.js';
-import type { RouteName, SubscriptionWebhooks } from '../src/index.js';
+import { createAdminDashboard, type AdminDashboardOptions, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
 import { fetchRouteHandler, type FetchOptions } from './fetch.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
 import { readNodeBody, writeNodeResponse } from './node-bridge.js';
@@ -73,4 +73,23 @@ export function nextApiHandler(hooks: HooksOrGetter, route: RouteName, options: 
     });
     writeNodeResponse(res, response);
   };
+}
+
+/**
+ * The admin dashboard as App Router handlers for a catch-all route: put it at
+ * `app/admin/subscriptions/[[...path]]/route.ts` and give that folder as `basePath`.
+ *
+ * @example
+ * ```ts
+ * // app/admin/subscriptions/[[...path]]/route.ts
+ * import { adminDashboard } from 'subscription-webhooks/next';
+ * export const runtime = 'nodejs';
+ * export const { GET, POST } = adminDashboard(getHooks, { basePath: '/admin/subscriptions', authorize: async (req) => ((await isAdmin(req)) ? 'read-write' : 'denied') });
+ * ```
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` (on the first request) without `authorize` (see {@link AdminDashboardOptions.allowUnauthenticated})
+ */
+export function adminDashboard(hooks: HooksOrGetter, options: AdminDashboardOptions<Request> & { basePath: string }): { GET: (request: Request) => Promise<Response>; POST: (request: Request) => Promise<Response> } {
+  let dashboard: ReturnType<typeof createAdminDashboard<Request>> | null = null;
+  const handle = (request: Request): Promise<Response> => (dashboard ??= createAdminDashboard(resolve(hooks), options)).handle(request, request, options.basePath);
+  return { GET: handle, POST: handle };
 }

@@ -114,3 +114,7 @@ export type {
   DeliveryOutcome,
   ClaimedDelivery,
 } from './store/types.js';
+export { createAdminDashboard } from './admin/dashboard.js';
+export type { AdminDashboardOptions, AdminDashboardHandler, AdminRole, AdminAuthorization, AdminAuditEntry } from './admin/dashboard.js';
+export { adminReadModel } from './admin/read-model.js';
+export type { AdminReadModel, Page, PageRequest, Overview, NotificationSummary, NotificationDetail, SubscriptionDetail, SubscriptionSearchResult, DeliverySummary, BacklogRow } from './admin/read-model.js';

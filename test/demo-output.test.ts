@@ -21,3 +21,32 @@ describe('npm run demo, piped', () => {
     expect(out.trim().split('\n').length).toBeGreaterThan(10);
   });
 });
+
+describe('npm run demo -- --keep', () => {
+  it('prints the dashboard URL and leaves it running, showing the demo subscription', { timeout: 120_000 }, async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), join(root, 'examples/express/demo.ts'), '--keep'], {
+      cwd: dir,
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      let out = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (c: Buffer) => {
+          out += c.toString();
+          const m = /dashboard (http:\/\/127\.0\.0\.1:\d+\/admin\/subscriptions\/) is running/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        child.once('exit', (code) => reject(new Error(`demo exited (${code}) before its dashboard was up:\n${out}`)));
+      });
+      const overview = await fetch(url);
+      expect(overview.status).toBe(200);
+      expect(await overview.text()).toContain('Overview');
+      const found = await (await fetch(`${url}api/subscriptions?q=${encodeURIComponent('user_42')}`)).json() as { subscriptions: Array<{ status: string }> };
+      expect(found.subscriptions.map((s) => s.status)).toEqual(['expired']);
+    } finally {
+      child.kill('SIGTERM');
+    }
+  });
+});

@@ -9,17 +9,26 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { applySqliteMigrations, sqliteStore, type SqliteDatabase } from '../src/store/sqlite.js';
+import { applySqliteMigrations, sqliteStore as openSqliteStore, type SqliteDatabase } from '../src/store/sqlite.js';
 import { sampleInbox, sampleOrder, sampleSubscription } from '../src/testing/store-conformance.js';
 import { isSubscriptionWebhooksError } from '../src/errors.js';
 import { isRetryable } from '../src/store/sql-common.js';
 
 const dirs: string[] = [];
 const handles: Database.Database[] = [];
-afterEach(() => {
+const stores: Array<{ close?(): Promise<void> }> = [];
+// Each store is closed first: its checkpoint worker holds a connection of its own and may still be
+// writing the -wal/-shm files while the folder is removed (seen as ENOTEMPTY under load).
+afterEach(async () => {
+  for (const s of stores.splice(0)) await s.close?.().catch(() => {});
   for (const h of handles.splice(0)) if (h.open) h.close();
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
+const sqliteStore: typeof openSqliteStore = (...args) => {
+  const store = openSqliteStore(...args);
+  stores.push(store);
+  return store;
+};
 function file(): string {
   const dir = mkdtempSync(join(tmpdir(), 'sw-sqlite-unit-'));
   dirs.push(dir);

@@ -1,14 +1,16 @@
 import express from 'express';
-import type { SubscriptionWebhooks } from '../../src/index.js';
-import { subscriptionWebhooks } from '../../adapters/express.js';
+import type { AdminDashboardOptions, SubscriptionWebhooks } from '../../src/index.js';
+import { adminDashboard, subscriptionWebhooks } from '../../adapters/express.js';
 
 /**
  * The example app: the library's routes first (they read the raw body), then the app's own JSON API.
  * A real app would take the user from its session; here the `x-user-id` header stands in for it.
  */
-export function createApp(hooks: SubscriptionWebhooks) {
+export function createApp(hooks: SubscriptionWebhooks, options: { admin?: AdminDashboardOptions<express.Request> } = {}) {
   const app = express();
   app.use(subscriptionWebhooks(hooks, { getUserId: (req) => req.headers['x-user-id'] as string | undefined }));
+  // The admin dashboard (docs/dashboard.md), when the app says who may see it.
+  if (options.admin) app.use('/admin/subscriptions', adminDashboard(hooks, options.admin));
   app.use(express.json());
 
   // Step 1 of the "like WeChat Pay" flow: create an order, hand its `no` to StoreKit as appAccountToken.

@@ -2,6 +2,7 @@
  * `npm run demo`: starts this Express example on 127.0.0.1 with the embedded SQLite store, fires a
  * signed subscription lifecycle at it over HTTP, and prints every answer, every domain event and
  * the final subscription. Signs with a local test chain (the app trusts its root, as your tests would).
+ * `npm run demo -- --keep` leaves it running afterwards, with the admin dashboard on 127.0.0.1 (no sign-in: a local demo only).
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -43,10 +44,13 @@ hooks.bus.subscribe((event) => {
   console.log(`   ${dim('event')} ${event.type}${detail} ${dim(event.id)}`);
 });
 
-const server = createApp(hooks).listen(0, '127.0.0.1');
+const keep = process.argv.includes('--keep');
+// The dashboard without sign-in is for this local demo only (it is refused when NODE_ENV is production).
+const server = createApp(hooks, { admin: { allowUnauthenticated: true } }).listen(Number(process.env.PORT ?? 0), '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-console.log(`${bold('server')}    Express example on ${base}${hooks.routes.apple}\n`);
+console.log(`${bold('server')}    Express example on ${base}${hooks.routes.apple}`);
+console.log(`${bold('dashboard')} ${base}/admin/subscriptions/${keep ? '' : dim('  (npm run demo -- --keep leaves it running)')}\n`);
 
 async function call(label: string, path: string, body: unknown, headers: Record<string, string> = {}) {
   console.log(bold(label));
@@ -110,9 +114,11 @@ const forged = await call('7. a forged notification (signed by another chain)', 
 
 const subs = await (await fetch(`${base}/api/subscriptions`, { headers: { 'x-user-id': userId } })).json();
 console.log(`\n${bold('final subscription')} ${JSON.stringify(subs, null, 2)}`);
-server.close();
-await store.close?.();
-db.close();
+if (!keep) {
+  server.close();
+  await store.close?.();
+  db.close();
+}
 
 // The demo doubles as a smoke test: it exits non-zero when the lifecycle did not come out as documented.
 const expected = [
@@ -134,3 +140,4 @@ if (problems.length) {
   process.exit(1);
 }
 console.log(`\n${bold('demo OK')}: ${events.length} events, duplicate acknowledged without events, forgery rejected with 400, 'pro' granted by the purchase and revoked at expiry.`);
+if (keep) console.log(`\n${bold('dashboard')} ${base}/admin/subscriptions/ is running (Ctrl-C to stop)`);

@@ -13,6 +13,7 @@ import type {
   SubscriptionFilter,
   WebhookEndpointRecord,
 } from './types.js';
+import { memoryAdminSource } from '../admin/source.js';
 
 interface MemoryState {
   inbox: Map<string, InboxRecord>;
@@ -222,6 +223,7 @@ export function memoryStore(): Store {
 
   return {
     name: 'memory',
+    ...memoryAdminSource(() => state),
     transaction<T>(fn: (tx: StoreTransaction) => Promise<T>): Promise<T> {
       const run = chain.then(async () => {
         const staged = stage(state);

@@ -1,4 +1,5 @@
 import { SubscriptionWebhooksError } from '../errors.js';
+import { deferredAdminSource } from '../admin/source.js';
 import { guardUnavailable } from './sql-common.js';
 import { sqlStore, type SqlConnection } from './sql-store.js';
 import { pgCodec, prismaSqliteCodec } from './sql-tables.js';
@@ -127,6 +128,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
     },
     close,
   } as Store;
+  Object.assign(store, deferredAdminSource(ready));
   const target = store as unknown as Record<string, unknown>;
   // The same methods as the store it will be (any dialect has the same set); each waits for it.
   for (const m of Object.keys(build('sqlite')).filter((k) => k !== 'name')) {

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { sqlAdminSource } from '../admin/source.js';
 import { pruneBatch } from './retention-sql.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';
@@ -282,6 +283,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
   const receipts = () => config.receipts?.();
   const store: Store = {
     name: config.name,
+    ...sqlAdminSource(dialect, codec, (sql, params) => guard(() => db.query(sql, [...params]))),
     transaction: (fn) =>
       retryConflicts(config.maxRetries, () =>
         guard(() =>

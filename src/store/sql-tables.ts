@@ -175,8 +175,28 @@ export const RECEIPTS: TableSpec<never> = {
   fromRow: () => undefined as never,
 };
 
+/** One row per state-changing action taken through the admin dashboard. */
+export interface AdminAuditRecord {
+  id: string;
+  /** ISO 8601 */
+  at: string;
+  actor: string;
+  action: string;
+  target: string;
+  result: string;
+}
+
+/** The admin dashboard's audit log (written and read by src/admin only). */
+export const ADMIN_AUDIT: TableSpec<AdminAuditRecord> = {
+  name: 'sw_admin_audit',
+  columns: [c('id'), c('at', 'timestamp'), c('actor'), c('action'), c('target'), c('result')],
+  internal: [],
+  toRow: (x) => ({ ...x }),
+  fromRow: (r) => ({ id: s(r.id), at: s(r.at), actor: s(r.actor), action: s(r.action), target: s(r.target), result: s(r.result) }),
+};
+
 /** Every `sw_*` table of the fragment. */
-export const TABLES: readonly TableSpec[] = [INBOX, ORDERS, SUBSCRIPTIONS, GRANTS, SETTINGS, EVENTS, ENDPOINTS, RECEIPTS, DELIVERIES] as readonly TableSpec[];
+export const TABLES: readonly TableSpec[] = [INBOX, ORDERS, SUBSCRIPTIONS, GRANTS, SETTINGS, EVENTS, ENDPOINTS, RECEIPTS, DELIVERIES, ADMIN_AUDIT] as readonly TableSpec[];
 
 /** How one database (and client) stores the neutral values: `encode` a value to bind, `decode` a value read. */
 export interface Codec {

@@ -11,6 +11,7 @@ import { pruneBatch } from './retention-sql.js';
 import { sqlStatements } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
+import { sqlAdminSource } from '../admin/source.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
 export interface SqliteStatement {
@@ -449,6 +450,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
 
   return {
     name: 'sqlite',
+    ...sqlAdminSource('sqlite', sqliteCodec, (sql, params) => now(() => db.prepare(sql).all(...params) as Record<string, unknown>[])),
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),

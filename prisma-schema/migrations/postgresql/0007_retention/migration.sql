@@ -1,6 +1,3 @@
--- DropIndex
-DROP INDEX "sw_notifications_received_at_idx";
-
 -- AlterTable
 ALTER TABLE "sw_notifications" ADD COLUMN     "compacted" BOOLEAN NOT NULL DEFAULT false,
 ADD COLUMN     "raw_sha256" TEXT,
@@ -17,6 +14,3 @@ CREATE INDEX "sw_notifications_signed_at_idx" ON "sw_notifications"("signed_at")
 
 -- CreateIndex
 CREATE INDEX "sw_webhook_deliveries_status_updated_at_idx" ON "sw_webhook_deliveries"("status", "updated_at");
-
--- CreateIndex
-CREATE INDEX "sw_webhook_deliveries_event_id_idx" ON "sw_webhook_deliveries"("event_id");

@@ -1,0 +1,36 @@
+import { SubscriptionWebhooksError } from '../errors.js';
+import type { Provider } from '../events/types.js';
+import type { DeliveryStatus } from '../store/types.js';
+
+/** Query-string parsing shared by the dashboard's pages and its JSON API: bad values are `INVALID_ARGUMENT` (400). */
+export function fail(code: 'INVALID_ARGUMENT' | 'NOT_FOUND', message: string): SubscriptionWebhooksError {
+  return new SubscriptionWebhooksError(code, message);
+}
+
+const PROVIDERS = new Set(['apple', 'xsolla']);
+const DELIVERY_STATUSES = new Set(['pending', 'delivered', 'failed', 'disabled']);
+export const opt = (q: URLSearchParams, k: string): string | undefined => q.get(k) || undefined;
+export function providerParam(q: URLSearchParams): Provider | undefined {
+  const p = opt(q, 'provider');
+  if (p !== undefined && !PROVIDERS.has(p)) throw fail('INVALID_ARGUMENT', 'provider: apple or xsolla');
+  return p as Provider | undefined;
+}
+export function deliveryStatusParam(q: URLSearchParams): DeliveryStatus | undefined {
+  const s = opt(q, 'status');
+  if (s !== undefined && !DELIVERY_STATUSES.has(s)) throw fail('INVALID_ARGUMENT', 'status: pending, delivered, failed or disabled');
+  return s as DeliveryStatus | undefined;
+}
+export function pageParam(q: URLSearchParams): { after?: string; limit?: number } {
+  const limit = opt(q, 'limit');
+  return { after: opt(q, 'after'), ...(limit !== undefined ? { limit: /^\d+$/.test(limit) ? Number(limit) : NaN } : {}) };
+}
+
+
+/** The path's segments, percent-decoded; a malformed escape is `INVALID_ARGUMENT`. */
+export function pathParts(path: string): string[] {
+  try {
+    return path.split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    throw fail('INVALID_ARGUMENT', 'Malformed percent-encoding in the path');
+  }
+}
