@@ -4,7 +4,7 @@ import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
 import { renderPage, renderReconcileResult, type PageContext } from './pages.js';
-import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam } from './params.js';
+import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam, refuseNul } from './params.js';
 import { adminReadModel, type AdminReadModel } from './read-model.js';
 
 /** What a caller may do: `read` sees every page and the JSON API; `read-write` may also replay, create, disable and rotate. */
@@ -112,6 +112,7 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         const { role, actor } = await who(native);
         const api = path.startsWith('/api/');
         if (role === 'denied') return api ? json(403, { error: { code: 'FORBIDDEN', message: 'Not allowed' } }) : html(403, h`<!doctype html><title>Forbidden</title><p>Not allowed.</p>`);
+        refuseNul(url.searchParams, 'query string');
         if (api) {
           if (request.method !== 'GET') return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'The API is read only (GET)' } });
           return json(200, await apiGet(rm(), hooks, path.slice(4), url.searchParams, now));
@@ -160,7 +161,9 @@ async function readForm(request: Request): Promise<URLSearchParams> {
   if (!type.startsWith('application/x-www-form-urlencoded')) throw fail('INVALID_ARGUMENT', 'Expected a form (application/x-www-form-urlencoded)');
   const text = await request.text();
   if (text.length > MAX_FORM_BYTES) throw fail('INVALID_ARGUMENT', 'Form too large');
-  return new URLSearchParams(text);
+  const form = new URLSearchParams(text);
+  refuseNul(form, 'form');
+  return form;
 }
 
 /** The JSON read API: the read model's queries under `/api/...`. */
@@ -235,7 +238,9 @@ async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchPar
   }
   if (what === 'endpoints' && parts.length === 1) {
     const events = (form.get('enabled_events') ?? '*').split(/[\s,]+/).filter(Boolean);
-    const created = await run('endpoint.create', form.get('url') ?? '', () => hooks.webhookEndpoints.create({ url: form.get('url') ?? '', enabled_events: events, description: form.get('description') || undefined }));
+    const created = await run('endpoint.create', form.get('url') ?? '', () => hooks.webhookEndpoints.create({ url: form.get('url') ?? '', enabled_events: events, description: form.get('description') || undefined }))
+      // What the API calls a configuration error (an unknown event name) is, typed into a form, bad input.
+      .catch((error: unknown) => Promise.reject(isSubscriptionWebhooksError(error, 'CONFIG_INVALID') ? fail('INVALID_ARGUMENT', error.message) : error));
     return html(201, renderSecretOnce(ctx, created.id, created.url, created.secret, 'Endpoint created'));
   }
   if (what === 'endpoints' && id && parts.length === 3) {
