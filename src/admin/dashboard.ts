@@ -127,7 +127,7 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         // Cross-site requests are refused whatever they carry; the token proves the form came from this dashboard.
         const site = request.headers.get('sec-fetch-site');
         const origin = request.headers.get('origin');
-        if ((site && site !== 'same-origin' && site !== 'none') || (origin && origin !== url.origin)) return html(403, h`<!doctype html><title>Forbidden</title><p>Cross-site request refused.</p>`);
+        if ((site && site !== 'same-origin' && site !== 'none') || (origin && !sameHost(origin, request, url))) return html(403, h`<!doctype html><title>Forbidden</title><p>Cross-site request refused.</p>`);
         const form = await readForm(request);
         const token = form.get('csrf') ?? '';
         const expected = csrfFor(actor);
@@ -144,6 +144,22 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
       }
     },
   };
+}
+
+/**
+ * Whether a form's `Origin` is this dashboard's host. The scheme is not compared: behind a proxy that
+ * terminates TLS the browser posts `Origin: https://host` to an app that sees http. `X-Forwarded-Host`
+ * (set by such a proxy; a cross-site form cannot set it) counts as this host too.
+ */
+function sameHost(origin: string, request: Request, url: URL): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false; // `Origin: null` and anything unparsable
+  }
+  const forwarded = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim();
+  return host !== '' && (host === url.host || host === forwarded);
 }
 
 function asset(body: string, type: string): Response {
