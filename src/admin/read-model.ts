@@ -3,6 +3,7 @@ import type { DomainEvent, Order, Provider, Subscription } from '../events/types
 import { eventId, randomId } from '../ids.js';
 import { ADMIN_AUDIT, DELIVERIES, GRANTS, ORDERS, selectColumns, SUBSCRIPTIONS, type AdminAuditRecord, type Codec, type ColumnSpec, type ColumnType, type SqlDialect, type TableSpec } from '../store/sql-tables.js';
 import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
+import { expandRawBody } from '../store/raw-body-codec.js';
 import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from './source.js';
 
 /**
@@ -53,7 +54,7 @@ export interface NotificationListFilter {
   until?: string;
 }
 /** An inbox row without its body and payload. */
-export type NotificationSummary = Omit<InboxRecord, 'raw_body' | 'payload'>;
+export type NotificationSummary = Omit<InboxRecord, 'raw_body' | 'payload' | 'raw_sha256'>;
 /** A notification as the dashboard opens it. */
 export interface NotificationDetail {
   notification: InboxRecord;
@@ -205,7 +206,7 @@ function keysetSlice<T>(rows: T[], key: (x: T) => [string, string], page: PageRe
   return paged(from.slice(0, limit + 1).map(([, x]) => x), limit, key);
 }
 
-const summary = ({ raw_body: _b, payload: _p, ...rest }: InboxRecord): NotificationSummary => rest;
+const summary = ({ raw_body: _b, payload: _p, raw_sha256: _h, ...rest }: InboxRecord): NotificationSummary => rest;
 const inboxKey = (n: { provider: string; notification_id: string }): string => `${n.provider}\u0000${n.notification_id}`;
 
 /** The memory store's audit log: in process, one per store (keyed by its admin source). */
@@ -367,7 +368,7 @@ const INBOX_SUMMARY_COLUMNS: readonly ColumnSpec[] = [
   { name: 'notification_type', type: 'text', nullable: false }, { name: 'subtype', type: 'text', nullable: true }, { name: 'environment', type: 'text', nullable: true },
   { name: 'signed_at', type: 'timestamp', nullable: true }, { name: 'received_at', type: 'timestamp', nullable: false },
 ];
-const INBOX_BODY_COLUMNS: readonly ColumnSpec[] = [{ name: 'raw_body', type: 'text', nullable: false }, { name: 'payload', type: 'json', nullable: false }];
+const INBOX_BODY_COLUMNS: readonly ColumnSpec[] = [{ name: 'raw_body', type: 'text', nullable: true }, { name: 'payload', type: 'json', nullable: false }, { name: 'raw_sha256', type: 'text', nullable: true }];
 
 interface Sql {
   /** Placeholder for the next parameter, which is pushed. */
@@ -467,7 +468,9 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         WHERE "provider" = ${s.p(provider)} AND "notification_id" = ${s.p(notificationId)}`, s);
       if (!row) return null;
       const d = decode(INBOX_BODY_COLUMNS, row);
-      const notification: InboxRecord = { ...dropId(inboxSummary(row)), raw_body: String(d.raw_body), payload: d.payload };
+      // The stored body is in its compact form (raw-body-codec.ts), or null once retention dropped it.
+      const raw = d.raw_body === null || d.raw_body === undefined ? null : expandRawBody(String(d.raw_body));
+      const notification: InboxRecord = { ...dropId(inboxSummary(row)), raw_body: raw, raw_sha256: (d.raw_sha256 ?? null) as string | null, payload: d.payload };
       const e = q();
       const events = parseEvents(await run(`SELECT "body" FROM "sw_events" WHERE "id" IN (${inList(e, candidateEventIds(provider, notificationId))}) ORDER BY "sequence"`, e));
       if (events.length === 0) return { notification, events, deliveries: [] };

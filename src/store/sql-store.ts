@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { sqlAdminSource } from '../admin/source.js';
+import { pruneBatch } from './retention-sql.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';
 import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect } from './sql-tables.js';
@@ -353,6 +354,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
         for (const { id, last_status } of items) count += await db.execute(SQL.finishDelivered, [last_status, ts(at), ts(at), ts(at), id, token]);
         return count;
       }),
+    prune: (o) => guard(() => pruneBatch(SQL.prune, o, (sql, values) => Promise.resolve(db.execute(sql, values)), ts)),
     resetDelivery: (id, now) =>
       guard(async () => {
         const updated = await one(db, DELIVERIES, SQL.reset, [ts(now), ts(now), id, ts(now)]);
