@@ -52,7 +52,7 @@ describe('admin dashboard behind a TLS-terminating proxy (Express, no trust prox
   });
 
   it('still refuses another site, whatever the scheme', async () => {
-    for (const headers of [{ origin: 'https://evil.example' }, { origin: 'http://evil.example' }, { origin: `https://${host}.evil.example` }, { origin: 'null' },
+    for (const headers of <Record<string, string>[]>[{ origin: 'https://evil.example' }, { origin: 'http://evil.example' }, { origin: `https://${host}.evil.example` }, { origin: 'null' },
       { origin: `https://${host}`, 'sec-fetch-site': 'cross-site' }, { origin: `https://${host}`, 'sec-fetch-site': 'same-site' }]) {
       expect({ headers, status: (await create(headers)).status }).toEqual({ headers, status: 403 });
     }
