@@ -136,11 +136,15 @@ function limitOf(page: PageRequest): number {
 function encodeCursor(at: string, id: string): string {
   return Buffer.from(JSON.stringify([at, id])).toString('base64url');
 }
+/** The times every store can compare: years 0001 to 9999 (PostgreSQL's timestamp input refuses the rest of JavaScript's range). */
+const MIN_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+const storableTime = (t: number): boolean => t >= MIN_TIME && t <= MAX_TIME;
 function decodeCursor(cursor: string | null | undefined): [string, string] | null {
   if (cursor === undefined || cursor === null || cursor === '') return null;
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && !Number.isNaN(Date.parse(v[0]))) return [new Date(v[0]).toISOString(), v[1]];
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && storableTime(Date.parse(v[0]))) return [new Date(v[0]).toISOString(), v[1]];
   } catch {
     // fall through
   }
@@ -150,6 +154,7 @@ function isoArg(name: string, v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw bad(`${name}: not an ISO 8601 date`);
+  if (!storableTime(t)) throw bad(`${name}: a date from year 0001 to 9999`);
   return new Date(t).toISOString();
 }
 
@@ -403,8 +408,12 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       subtype: (d.subtype ?? null) as string | null, environment: (d.environment ?? null) as string | null, signed_at: (d.signed_at ?? null) as string | null, received_at: String(d.received_at) };
   };
   const dropId = ({ id: _id, ...rest }: NotificationSummary & { id: string }): NotificationSummary => rest;
-  const keyset = (s: Sql, at: string, id: string, after: [string, string] | null): string =>
-    after ? `(${at}, ${id}) < (${s.p(after[0], 'timestamp')}, ${s.p(after[1])})` : '';
+  const keyset = (s: Sql, at: string, id: string, after: [string, string] | null): string => {
+    if (!after) return '';
+    // A row id never holds a NUL (the memory model's ids do; PostgreSQL refuses one in any text).
+    if (after[1].includes('\u0000')) throw bad('after: not a cursor this API returned');
+    return `(${at}, ${id}) < (${s.p(after[0], 'timestamp')}, ${s.p(after[1])})`;
+  };
   const where = (conds: string[]): string => (conds.filter(Boolean).length ? `WHERE ${conds.filter(Boolean).join(' AND ')}` : '');
   const parseEvents = (rows: Record<string, unknown>[]): DomainEvent[] => rows.map((r) => JSON.parse(String(r.body)) as DomainEvent);
 

@@ -248,7 +248,8 @@ export function memoryStore(): Store {
           (s) =>
             (filter.userId === undefined || s.user_id === filter.userId) &&
             (filter.provider === undefined || s.provider === filter.provider) &&
-            (filter.status === undefined || s.status === filter.status),
+            (filter.status === undefined || s.status === filter.status) &&
+            (filter.appTransactionId === undefined || s.metadata?.app_transaction_id === filter.appTransactionId),
         )
         .map(clone);
     },

@@ -107,9 +107,10 @@ export function sqlStatements(dialect: SqlDialect) {
     latestOrderByOriginNo: text(selectFrom(ORDERS, 'WHERE "provider" = ? AND "origin_no" = ? ORDER BY "created_at" DESC, "id" DESC LIMIT 1')),
     subscription: text(selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = ? AND "contract_id" = ?')),
     subscriptionLocked: text(selectFrom(SUBSCRIPTIONS, `WHERE "provider" = ? AND "contract_id" = ?${forUpdate}`)),
-    /** Values: userId, userId, provider, provider, status, status (null: any). */
+    /** Values: userId, userId, provider, provider, status, status, appTransactionId, appTransactionId (null: any). */
     subscriptions: text(selectFrom(SUBSCRIPTIONS, `WHERE (CAST(? AS TEXT) IS NULL OR "user_id" = ?) AND (CAST(? AS TEXT) IS NULL OR "provider" = ?)
-      AND (CAST(? AS TEXT) IS NULL OR "status" = ?) ORDER BY "created_at", "id"`)),
+      AND (CAST(? AS TEXT) IS NULL OR "status" = ?)
+      AND (CAST(? AS TEXT) IS NULL OR ${pg ? `"metadata"->>'app_transaction_id'` : `json_extract("metadata", '$.app_transaction_id')`} = ?) ORDER BY "created_at", "id"`)),
     /** Values: type, type, limit. */
     events: text('SELECT "body" FROM "sw_events" WHERE (CAST(? AS TEXT) IS NULL OR "type" = ?) ORDER BY "sequence" LIMIT ?'),
     /** By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either). Values: the key three times. */

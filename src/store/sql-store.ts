@@ -298,7 +298,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
     getOrderByNo: (no) => guard(() => one(db, ORDERS, SQL.orderByNo, [no])),
     getSubscription: (provider, contractId) => guard(() => one(db, SUBSCRIPTIONS, SQL.subscription, [provider, contractId])),
     listSubscriptions: (f = {}) =>
-      guard(() => many(db, SUBSCRIPTIONS, SQL.subscriptions, [f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null])),
+      guard(() => many(db, SUBSCRIPTIONS, SQL.subscriptions, [f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null, f.appTransactionId ?? null, f.appTransactionId ?? null])),
     getNotification: (provider, notificationId) => guard(() => one(db, INBOX, SQL.inbox, [provider, notificationId])),
     countNotifications: (provider) => guard(async () => Number((await db.query(SQL.countInbox, [provider ?? null, provider ?? null]))[0]!.n)),
     hasWebhookReceipt: (webhookId, since) =>

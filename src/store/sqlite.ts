@@ -454,7 +454,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
-    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null)),
+    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null, f.appTransactionId ?? null, f.appTransactionId ?? null)),
     getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
     countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get(provider ?? null, provider ?? null) as Row).n)),
     hasWebhookReceipt: (webhookId, since) => now(() => stmt(SQL.hasReceipt).get(webhookId, ts(since)) !== undefined),

@@ -283,6 +283,8 @@ export interface SubscriptionFilter {
   userId?: string;
   provider?: Provider;
   status?: Subscription['status'];
+  /** Apple: the subscriptions bought from one app account (`metadata.app_transaction_id`, what RESCIND_CONSENT names). */
+  appTransactionId?: string;
 }
 
 /**

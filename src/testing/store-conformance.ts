@@ -421,6 +421,22 @@ export function storeConformanceSuite(
       expect(full).toStrictEqual(subs[1]);
     });
 
+    it('listSubscriptions filters by appTransactionId (metadata.app_transaction_id) in the store, not after reading every row', async () => {
+      const st = await store();
+      const s = suffix();
+      const app = `app_${s}`;
+      await st.transaction(async (tx) => {
+        await tx.saveSubscription(sampleSubscription(`${s}a`, { provider: 'apple', metadata: { app_transaction_id: app } }));
+        await tx.saveSubscription(sampleSubscription(`${s}b`, { provider: 'apple', metadata: { app_transaction_id: `${app}x` } }));
+        await tx.saveSubscription(sampleSubscription(`${s}c`, { provider: 'apple', metadata: {} }));
+        await tx.saveSubscription(sampleSubscription(`${s}d`, { provider: 'apple', status: 'expired', metadata: { app_transaction_id: app } }));
+      });
+      const ids = async (f: Parameters<Store['listSubscriptions']>[0]): Promise<string[]> => (await st.listSubscriptions(f)).map((x) => x.id).sort();
+      expect(await ids({ provider: 'apple', appTransactionId: app })).toEqual([`sub_${s}a`, `sub_${s}d`]);
+      expect(await ids({ appTransactionId: app, status: 'active' })).toEqual([`sub_${s}a`]);
+      expect(await ids({ appTransactionId: `none_${s}` })).toEqual([]);
+    });
+
     it('listEvents returns events in insertion order, round-trips them exactly, and filters by type and limit', async () => {
       const st = await store();
       const s = suffix();

@@ -86,10 +86,11 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
       const answers = p.notificationType === 'CONSUMPTION_REQUEST' && verified.transaction !== undefined && ctx.config.apple?.consumption !== undefined;
       let actionRows = 0;
       // RESCIND_CONSENT names an app account (appTransactionId), not a transaction: the subscriptions bought
-      // from it are found first (a read of the Apple subscriptions: the notification is rare), then locked.
+      // from it are found first (the store filters; a store of its own that ignores the filter is filtered here), then locked.
       const consent = p.notificationType === 'RESCIND_CONSENT' && verified.appTransaction ? verified.appTransaction : null;
       const contractIds = consent?.appTransactionId
-        ? (await ctx.store.listSubscriptions({ provider: 'apple' })).filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId).map((s) => s.contract_id)
+        ? (await ctx.store.listSubscriptions({ provider: 'apple', appTransactionId: consent.appTransactionId }))
+          .filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId).map((s) => s.contract_id)
         : [];
       const outcome = await commitNotification(
         ctx,
