@@ -12,6 +12,7 @@ import { benchSigner, signedBodies } from './lib/fixtures.js';
 import { postgresServer } from './lib/databases.js';
 import { runVerifyBench } from './verify.js';
 import { runNoisyNeighbour, runOutbound, type NoisyNeighbourResult, type OutboundResult } from './outbound.js';
+import { runStorageBench, type StorageResult } from './storage.js';
 
 // SMOKE=1 (npm run bench:smoke, run by CI): tiny counts so the benchmark code cannot rot; no figures
 // are asserted and neither BENCHMARKS.md nor latest.json is written.
@@ -38,6 +39,7 @@ const pg = await postgresServer();
 const e2e: Record<string, E2eResult> = {};
 let outbound: OutboundResult[] = [];
 let noisy: NoisyNeighbourResult = { p99_alone_ms: Number.NaN, p99_beside_hanging_ms: Number.NaN, ratio: Number.NaN };
+let storage: StorageResult | undefined;
 try {
   const rates = smoke ? [100] : [100, 500, 1000];
   // Headline: pgStore (subscription-webhooks/pg), with the baseline on the same store; prismaStore on the
@@ -49,6 +51,11 @@ try {
   outbound = await runOutbound(pg.url, runs, smoke ? 300 : quick ? 2000 : 10_000);
   console.log('\noutbound noisy neighbour (a healthy endpoint alone, then beside one that never answers)…');
   noisy = await runNoisyNeighbour(pg.url, runs, smoke ? 4 : 60);
+  console.log('\nstorage and retention (PostgreSQL, pgStore, injected clock)…');
+  storage = await runStorageBench(pg.url, smoke
+    ? { subscriptions: 30, yearSubscriptions: 10, oldNotifications: 2000, seconds: 2, runs: 1 }
+    : { subscriptions: 300, yearSubscriptions: 100, oldNotifications: quick ? 20_000 : 100_000, seconds: quick ? 3 : 5, runs });
+  console.log(storage);
 } finally {
   await pg.stop();
 }
@@ -91,6 +98,12 @@ const results = {
   outbound_noisy_neighbour_p99_ratio: noisy.ratio,
   outbound_noisy_neighbour: noisy,
   rss_growth_pct: memory.rss_growth_pct ?? Number.NaN,
+  storage_bytes_per_notification: storage?.storage_bytes_per_notification ?? Number.NaN,
+  storage_bytes_per_notification_retained: storage?.storage_bytes_per_notification_retained ?? Number.NaN,
+  prune_rows_per_s: storage?.prune_rows_per_s ?? Number.NaN,
+  e2e_pg_p99_ms_at_100: storage?.p99_ms_at_100 ?? Number.NaN,
+  e2e_pg_p99_ms_at_100_while_pruning: storage?.p99_ms_at_100_while_pruning ?? Number.NaN,
+  storage,
   outbound,
   e2e,
   memory,
@@ -133,6 +146,16 @@ Ours vs the baseline at saturation: **${results.e2e_ratio_vs_apple_baseline}×**
 ${outbound.map((o) => `| ${o.workers} | ${o.events_per_s} | ${o.p50_ms} / ${o.p99_ms} ms |`).join('\n')}
 
 Noisy neighbour (one worker, 500 events/s to a healthy endpoint, 1 s attempt timeout): p99 enqueue→delivery ${noisy.p99_alone_ms} ms alone, ${noisy.p99_beside_hanging_ms} ms beside an endpoint that never answers: ratio **${noisy.ratio}** (target <= 1.5).
+
+### Storage and retention (PostgreSQL, pgStore; docs/retention.md)
+
+${storage ? `Per notification (what every \`sw_*\` table's pg_total_relation_size grew by from the empty tables / notifications; ${storage.notifications} notifications: subscriptions × purchase + 5 renewals, one endpoint, deliveries drained): **${storage.storage_bytes_per_notification} B** inside the raw-body window, **${storage.storage_bytes_per_notification_retained} B** once past it and the event and delivery windows (target <= 3,000), for as long as the dedup key is kept.
+
+| table | B/notification within | retained |
+|---|---|---|
+${Object.keys(storage.tables_within).sort().map((t) => `| ${t} | ${storage!.tables_within[t]} | ${storage!.tables_retained[t] ?? 0} |`).join('\n')}
+
+Two years of steady monthly renewals pruned monthly (default retention, plain VACUUM): month-end size of the pruned tables ${storage.monthly_pruned_tables_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB (last six months within ${storage.flat_ratio_last_6_months}×); all tables, orders and subscriptions included ${storage.monthly_total_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB. Pruning: ${storage.prune_rows_per_s} rows/s (${storage.prune_rows} rows). p99 at an offered 100/s: ${storage.p99_ms_at_100} ms without pruning, ${storage.p99_ms_at_100_while_pruning} ms while it runs (pruning ran during ${Math.round(storage.pruning_overlap * 100)}% of the run; target: within 20%).` : 'not run'}
 
 ### Memory (100,000 notifications through the core, nothing kept by the store)
 

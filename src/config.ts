@@ -163,6 +163,35 @@ export interface SubscriptionWebhooksConfig {
    * @default the system resolver (`dns.lookup(host, { all: true })`)
    */
   dnsLookup?: (hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
+  /**
+   * How long stored rows are kept (see docs/retention.md). Pruning runs in the delivery worker (every
+   * `intervalMs` while it is started) and on `hooks.maintenance.prune()`. Orders, subscriptions and
+   * entitlements are never pruned. A notification whose provider date is older than `notificationDays`
+   * is acknowledged as stale and changes nothing: that is what keeps "never processed twice" once its
+   * dedup key is gone.
+   */
+  retention?: {
+    /** Days the exact request body of a notification is kept; its decoded payload and SHA-256 stay. @default 30 */
+    rawBodyDays?: number;
+    /** Days events (the outbox) are kept once none of their deliveries remain. @default 90 */
+    eventDays?: number;
+    /** Days delivered (and endpoint-disabled) delivery rows are kept after their last attempt. @default 90 */
+    deliveredDays?: number;
+    /** Days failed delivery rows are kept after their last attempt (a replay makes one pending again). @default 90 */
+    failedDays?: number;
+    /**
+     * Days a notification's dedup key is kept, counted from its provider date (Apple `signedDate`, Xsolla's
+     * event date); also the age past which a notification is stale. Longer than any provider's retry or
+     * history window (Apple's notification history covers 180 days). At least `rawBodyDays`. @default 400
+     */
+    notificationDays?: number;
+    /** Days a callback route's webhook receipts (`sw_webhook_receipts`) are kept. @default 1 */
+    receiptDays?: number;
+    /** Rows per kind per pruning batch (one short statement each). @default 500 */
+    batchSize?: number;
+    /** How often a started delivery worker prunes, in ms; `null`: never (call `hooks.maintenance.prune()` yourself). @default 3600000 (1 hour) */
+    intervalMs?: number | null;
+  };
   /** The outbound webhook and notifier delivery worker (`hooks.delivery`). */
   delivery?: {
     /**
@@ -204,7 +233,7 @@ export interface SubscriptionWebhooksConfig {
     recordResponseBody?: boolean;
     /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
     pollIntervalMs?: number;
-    /** The clock (ms since epoch) for due times and `webhook-timestamp`; tests pass a fake clock. @default Date.now */
+    /** The clock (ms since epoch) for due times, `webhook-timestamp`, the inbox's `received_at` and the retention windows; tests pass a fake clock. @default Date.now */
     now?: () => number;
   };
   /**
@@ -330,6 +359,19 @@ export const configSchema = z.strictObject({
   allowPrivateUrls: z.boolean().optional(),
   dnsLookup: fn('dnsLookup').optional(),
   secretsKey: z.union([z.string(), z.array(z.string())]).optional(),
+  retention: z
+    .strictObject({
+      rawBodyDays: z.number().positive().optional(),
+      eventDays: z.number().positive().optional(),
+      deliveredDays: z.number().positive().optional(),
+      failedDays: z.number().positive().optional(),
+      notificationDays: z.number().positive().optional(),
+      receiptDays: z.number().positive().optional(),
+      batchSize: z.number().int().positive().max(100_000).optional(),
+      intervalMs: z.number().int().positive().nullable().optional(),
+    })
+    .refine((r) => (r.rawBodyDays ?? 30) <= (r.notificationDays ?? 400), { message: 'rawBodyDays must not exceed notificationDays', path: ['rawBodyDays'] })
+    .optional(),
   delivery: z
     .strictObject({
       retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
@@ -416,6 +458,16 @@ export interface ResolvedConfig {
   dnsLookup: ((hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>) | undefined;
   /** From `secretsKey` or env `SUBSCRIPTION_WEBHOOKS_SECRET_KEY`; empty: secrets stored in plaintext. */
   secretKeys: SecretKey[];
+  retention: {
+    rawBodyDays: number;
+    eventDays: number;
+    deliveredDays: number;
+    failedDays: number;
+    notificationDays: number;
+    receiptDays: number;
+    batchSize: number;
+    intervalMs: number | null;
+  };
   delivery: {
     retrySchedule: number[];
     timeoutMs: number;
@@ -661,6 +713,16 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
     allowPrivateUrls: c.allowPrivateUrls ?? (env.NODE_ENV === 'development' || env.NODE_ENV === 'test'),
     dnsLookup: c.dnsLookup as ResolvedConfig['dnsLookup'],
     secretKeys: c.secretsKey !== undefined ? parseSecretKeys(c.secretsKey, '`secretsKey`') : parseSecretKeys(env[SECRET_KEY_ENV], SECRET_KEY_ENV),
+    retention: {
+      rawBodyDays: c.retention?.rawBodyDays ?? 30,
+      eventDays: c.retention?.eventDays ?? 90,
+      deliveredDays: c.retention?.deliveredDays ?? 90,
+      failedDays: c.retention?.failedDays ?? 90,
+      notificationDays: c.retention?.notificationDays ?? 400,
+      receiptDays: c.retention?.receiptDays ?? 1,
+      batchSize: c.retention?.batchSize ?? 500,
+      intervalMs: c.retention?.intervalMs === undefined ? 3_600_000 : c.retention.intervalMs,
+    },
     delivery: {
       retrySchedule: [...(c.delivery?.retrySchedule ?? DEFAULT_RETRY_SCHEDULE)],
       timeoutMs: c.delivery?.timeoutMs ?? 15_000,

@@ -7,6 +7,7 @@ import { randomId, randomUUID } from './ids.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './core/types.js';
 import { logProcessed } from './core/processed-log.js';
+import { runPrune, type PruneReport } from './core/retention.js';
 import { appleNotificationRoute, appleTransactionRoute } from './providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from './providers/apple/verifier.js';
 import { createAppStoreServerApi, unconfiguredAppStoreServerApi } from './providers/apple/api.js';
@@ -85,6 +86,21 @@ export interface SubscriptionWebhooks {
   webhookEndpoints: WebhookEndpointsApi;
   /** The outbox worker that delivers to webhook endpoints and to `notifier`, with retries; once started it also runs `lifecycle.sweep` every `lifecycle.intervalMs`. */
   delivery: DeliveryWorker;
+  /** Storage upkeep (see docs/retention.md). */
+  maintenance: {
+    /**
+     * Prunes what the `retention` config says is past its time, in small batches (each kind at most
+     * `retention.batchSize` rows per statement), until nothing is left or `maxBatches` ran; safe while
+     * other instances prune or serve. A started delivery worker does this every `retention.intervalMs`.
+     * `now` (ms or Date) defaults to the configured clock (`delivery.now`).
+     * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` for a `now` that is not a date or a `maxBatches` that is not a positive integer.
+     * @example
+     * ```ts
+     * const report = await hooks.maintenance.prune(); // { rawBodies: 120, notifications: 0, events: 340, deliveries: 340, receipts: 0, batches: 1, complete: true, durationMs: 41 }
+     * ```
+     */
+    prune(options?: { now?: number | Date; maxBatches?: number }): Promise<PruneReport>;
+  };
   /** Time-driven events: `customer.subscription.trial_will_end`, and `past_due` for renewals that never arrived. */
   lifecycle: LifecycleHooks;
   subscriptions: {
@@ -371,6 +387,16 @@ export function createSubscriptionWebhooks(
       replay: delivery.replay,
       get: delivery.get,
       list: delivery.list,
+    },
+    maintenance: {
+      async prune(options = {}) {
+        const at = options.now === undefined ? resolved.delivery.now() : Number(options.now);
+        if (!Number.isFinite(at)) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'maintenance.prune: `now` must be a Date or ms since epoch');
+        if (options.maxBatches !== undefined && !(Number.isInteger(options.maxBatches) && options.maxBatches > 0)) {
+          throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'maintenance.prune: `maxBatches` must be a positive integer');
+        }
+        return runPrune(theStore, resolved.retention, at, logger, { maxBatches: options.maxBatches });
+      },
     },
     lifecycle: { sweep: lifecycle.sweep },
     subscriptions: {

@@ -35,7 +35,8 @@ export type {
 } from './events/types.js';
 export type { LifecycleHooks, LifecycleSweepOptions, LifecycleSweepResult } from './core/lifecycle.js';
 export { memoryStore } from './store/memory.js';
-export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, ClaimedSubscription, SweepDueQuery } from './store/types.js';
+export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, ClaimedSubscription, SweepDueQuery, PruneOptions, PruneCounts } from './store/types.js';
+export type { PruneReport } from './core/retention.js';
 export type { Logger } from './logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
 export type { AppleVerifier, AppleVerifierOptions, VerifiedAppleNotification } from './providers/apple/verifier.js';

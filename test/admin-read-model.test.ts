@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminReadModel, type AdminReadModel, type Page } from '../src/admin/read-model.js';
 import type { DomainEvent } from '../src/events/types.js';
@@ -22,7 +23,8 @@ const orders = [
 /** n0 newest; n3 and n4 share a received_at (ties are ordered by the row id); n6 is older than 48 hours. */
 const inbox = [
   sampleInbox('n0', { notification_id: 'n0', received_at: at(10), notification_type: XSS, payload: { note: XSS } }),
-  sampleInbox('n1', { notification_id: 'n1', received_at: at(70) }),
+  // A real Apple body: SQL stores keep it compact (one certificate chain), the read model shows it byte for byte.
+  sampleInbox('n1', { notification_id: 'n1', received_at: at(70), raw_body: JSON.stringify({ signedPayload: readFileSync(new URL('./fixtures/apple-real/04-notification-DID_RENEW.jws', import.meta.url), 'utf8').trim() }) }),
   sampleInbox('n2', { notification_id: 'n2', received_at: at(130), provider: 'xsolla', notification_type: 'order_paid' }),
   sampleInbox('n3', { notification_id: 'n3', received_at: at(190) }),
   sampleInbox('n4', { notification_id: 'n4', received_at: at(190) }),

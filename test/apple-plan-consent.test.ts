@@ -60,9 +60,14 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       await subscribe(h, a, 'app-tx-a');
       await subscribe(h, b, 'app-tx-b');
       expect(await h.hooks.entitlements.has(a, 'pro')).toBe(true);
+      // The store is asked for that app account's subscriptions only, never for every Apple subscription.
+      const asked: unknown[] = [];
+      const list = h.store.listSubscriptions.bind(h.store);
+      h.store.listSubscriptions = (f) => (asked.push(f), list(f));
       const uuid = crypto.randomUUID();
       const r = await rescind(h, { appTransactionId: 'app-tx-a' }, { uuid });
       expect(r.status).toBe(200);
+      expect(asked).toEqual([{ provider: 'apple', appTransactionId: 'app-tx-a' }]);
       expect(types(r.events)).toEqual([R, 'customer.consent.rescinded', 'entitlement.revoked']);
       const consent = r.events[1]!.data.object as ConsentRescinded;
       expect(consent).toMatchObject({ user_id: a, app_transaction: { appTransactionId: 'app-tx-a', bundleId: BUNDLE_ID, originalPlatform: 'iOS' }, app_apple_id: APP_APPLE_ID, bundle_id: BUNDLE_ID, environment: 'Production' });

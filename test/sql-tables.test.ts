@@ -33,9 +33,18 @@ function fromMigrations(kind: 'sqlite' | 'postgresql'): Map<string, Columns> {
       }
       // SQLite: one ADD COLUMN per statement; PostgreSQL: `ALTER TABLE "t" ADD COLUMN "a" …, ADD COLUMN "b" …`.
       const alter = /^ALTER TABLE "(\w+)"/.exec(st);
-      if (alter) {
+      // SQLite redefines a table: CREATE TABLE "new_t", copy, DROP TABLE "t", ALTER TABLE "new_t" RENAME TO "t".
+      const rename = /^ALTER TABLE "(\w+)" RENAME TO "(\w+)"$/.exec(st);
+      if (rename) {
+        tables.set(rename[2]!, tables.get(rename[1]!)!);
+        tables.delete(rename[1]!);
+      } else if (alter) {
         for (const add of st.matchAll(/ADD COLUMN\s+"(\w+)" ([A-Z]+[A-Z0-9()]*)([^,]*)/g)) {
           tables.get(alter[1]!)!.set(add[1]!, { type: add[2]!, nullable: !/NOT NULL/.test(add[3]!) });
+        }
+        // PostgreSQL: ALTER COLUMN "c" DROP NOT NULL / SET NOT NULL.
+        for (const change of st.matchAll(/ALTER COLUMN "(\w+)" (DROP|SET) NOT NULL/g)) {
+          tables.get(alter[1]!)!.get(change[1]!)!.nullable = change[2] === 'DROP';
         }
       }
     }

@@ -4,7 +4,7 @@ import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../handler.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
 import { renderPage, renderReconcileResult, type PageContext } from './pages.js';
-import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam } from './params.js';
+import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam, refuseNul } from './params.js';
 import { adminReadModel, type AdminReadModel } from './read-model.js';
 
 /** What a caller may do: `read` sees every page and the JSON API; `read-write` may also replay, create, disable and rotate. */
@@ -112,6 +112,7 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         const { role, actor } = await who(native);
         const api = path.startsWith('/api/');
         if (role === 'denied') return api ? json(403, { error: { code: 'FORBIDDEN', message: 'Not allowed' } }) : html(403, h`<!doctype html><title>Forbidden</title><p>Not allowed.</p>`);
+        refuseNul(url.searchParams, 'query string');
         if (api) {
           if (request.method !== 'GET') return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'The API is read only (GET)' } });
           return json(200, await apiGet(rm(), hooks, path.slice(4), url.searchParams, now));
@@ -126,7 +127,7 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         // Cross-site requests are refused whatever they carry; the token proves the form came from this dashboard.
         const site = request.headers.get('sec-fetch-site');
         const origin = request.headers.get('origin');
-        if ((site && site !== 'same-origin' && site !== 'none') || (origin && origin !== url.origin)) return html(403, h`<!doctype html><title>Forbidden</title><p>Cross-site request refused.</p>`);
+        if ((site && site !== 'same-origin' && site !== 'none') || (origin && !sameHost(origin, request, url))) return html(403, h`<!doctype html><title>Forbidden</title><p>Cross-site request refused.</p>`);
         const form = await readForm(request);
         const token = form.get('csrf') ?? '';
         const expected = csrfFor(actor);
@@ -145,6 +146,22 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
   };
 }
 
+/**
+ * Whether a form's `Origin` is this dashboard's host. The scheme is not compared: behind a proxy that
+ * terminates TLS the browser posts `Origin: https://host` to an app that sees http. `X-Forwarded-Host`
+ * (set by such a proxy; a cross-site form cannot set it) counts as this host too.
+ */
+function sameHost(origin: string, request: Request, url: URL): boolean {
+  let host: string;
+  try {
+    host = new URL(origin).host;
+  } catch {
+    return false; // `Origin: null` and anything unparsable
+  }
+  const forwarded = request.headers.get('x-forwarded-host')?.split(',')[0]?.trim();
+  return host !== '' && (host === url.host || host === forwarded);
+}
+
 function asset(body: string, type: string): Response {
   return new Response(body, { headers: { 'content-type': type, 'cache-control': 'public, max-age=3600', 'x-content-type-options': 'nosniff' } });
 }
@@ -160,7 +177,9 @@ async function readForm(request: Request): Promise<URLSearchParams> {
   if (!type.startsWith('application/x-www-form-urlencoded')) throw fail('INVALID_ARGUMENT', 'Expected a form (application/x-www-form-urlencoded)');
   const text = await request.text();
   if (text.length > MAX_FORM_BYTES) throw fail('INVALID_ARGUMENT', 'Form too large');
-  return new URLSearchParams(text);
+  const form = new URLSearchParams(text);
+  refuseNul(form, 'form');
+  return form;
 }
 
 /** The JSON read API: the read model's queries under `/api/...`. */
@@ -235,7 +254,9 @@ async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchPar
   }
   if (what === 'endpoints' && parts.length === 1) {
     const events = (form.get('enabled_events') ?? '*').split(/[\s,]+/).filter(Boolean);
-    const created = await run('endpoint.create', form.get('url') ?? '', () => hooks.webhookEndpoints.create({ url: form.get('url') ?? '', enabled_events: events, description: form.get('description') || undefined }));
+    const created = await run('endpoint.create', form.get('url') ?? '', () => hooks.webhookEndpoints.create({ url: form.get('url') ?? '', enabled_events: events, description: form.get('description') || undefined }))
+      // What the API calls a configuration error (an unknown event name) is, typed into a form, bad input.
+      .catch((error: unknown) => Promise.reject(isSubscriptionWebhooksError(error, 'CONFIG_INVALID') ? fail('INVALID_ARGUMENT', error.message) : error));
     return html(201, renderSecretOnce(ctx, created.id, created.url, created.secret, 'Endpoint created'));
   }
   if (what === 'endpoints' && id && parts.length === 3) {

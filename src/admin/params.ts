@@ -28,9 +28,20 @@ export function pageParam(q: URLSearchParams): { after?: string; limit?: number 
 
 /** The path's segments, percent-decoded; a malformed escape is `INVALID_ARGUMENT`. */
 export function pathParts(path: string): string[] {
+  let parts: string[];
   try {
-    return path.split('/').filter(Boolean).map(decodeURIComponent);
+    parts = path.split('/').filter(Boolean).map(decodeURIComponent);
   } catch {
     throw fail('INVALID_ARGUMENT', 'Malformed percent-encoding in the path');
   }
+  if (parts.some(hasNul)) throw fail('INVALID_ARGUMENT', 'A NUL character in the path');
+  return parts;
+}
+
+/** A NUL character: no text column stores it (PostgreSQL refuses it outright), so no id, term or form value holds one. */
+export const hasNul = (s: string): boolean => s.includes('\u0000');
+
+/** `INVALID_ARGUMENT` when a name or value of `params` (a query string or a form) holds a NUL character. */
+export function refuseNul(params: URLSearchParams, what: string): void {
+  for (const [k, v] of params) if (hasNul(k) || hasNul(v)) throw fail('INVALID_ARGUMENT', `A NUL character in the ${what}`);
 }

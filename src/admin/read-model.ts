@@ -3,6 +3,7 @@ import type { DomainEvent, Order, Provider, Subscription } from '../events/types
 import { eventId, randomId } from '../ids.js';
 import { ADMIN_AUDIT, DELIVERIES, GRANTS, ORDERS, selectColumns, SUBSCRIPTIONS, type AdminAuditRecord, type Codec, type ColumnSpec, type ColumnType, type SqlDialect, type TableSpec } from '../store/sql-tables.js';
 import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
+import { expandRawBody } from '../store/raw-body-codec.js';
 import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from './source.js';
 
 /**
@@ -53,7 +54,7 @@ export interface NotificationListFilter {
   until?: string;
 }
 /** An inbox row without its body and payload. */
-export type NotificationSummary = Omit<InboxRecord, 'raw_body' | 'payload'>;
+export type NotificationSummary = Omit<InboxRecord, 'raw_body' | 'payload' | 'raw_sha256'>;
 /** A notification as the dashboard opens it. */
 export interface NotificationDetail {
   notification: InboxRecord;
@@ -135,11 +136,15 @@ function limitOf(page: PageRequest): number {
 function encodeCursor(at: string, id: string): string {
   return Buffer.from(JSON.stringify([at, id])).toString('base64url');
 }
+/** The times every store can compare: years 0001 to 9999 (PostgreSQL's timestamp input refuses the rest of JavaScript's range). */
+const MIN_TIME = Date.parse('0001-01-01T00:00:00.000Z');
+const MAX_TIME = Date.parse('9999-12-31T23:59:59.999Z');
+const storableTime = (t: number): boolean => t >= MIN_TIME && t <= MAX_TIME;
 function decodeCursor(cursor: string | null | undefined): [string, string] | null {
   if (cursor === undefined || cursor === null || cursor === '') return null;
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && !Number.isNaN(Date.parse(v[0]))) return [new Date(v[0]).toISOString(), v[1]];
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && storableTime(Date.parse(v[0]))) return [new Date(v[0]).toISOString(), v[1]];
   } catch {
     // fall through
   }
@@ -149,6 +154,7 @@ function isoArg(name: string, v: string | undefined): string | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw bad(`${name}: not an ISO 8601 date`);
+  if (!storableTime(t)) throw bad(`${name}: a date from year 0001 to 9999`);
   return new Date(t).toISOString();
 }
 
@@ -200,7 +206,7 @@ function keysetSlice<T>(rows: T[], key: (x: T) => [string, string], page: PageRe
   return paged(from.slice(0, limit + 1).map(([, x]) => x), limit, key);
 }
 
-const summary = ({ raw_body: _b, payload: _p, ...rest }: InboxRecord): NotificationSummary => rest;
+const summary = ({ raw_body: _b, payload: _p, raw_sha256: _h, ...rest }: InboxRecord): NotificationSummary => rest;
 const inboxKey = (n: { provider: string; notification_id: string }): string => `${n.provider}\u0000${n.notification_id}`;
 
 /** The memory store's audit log: in process, one per store (keyed by its admin source). */
@@ -362,7 +368,7 @@ const INBOX_SUMMARY_COLUMNS: readonly ColumnSpec[] = [
   { name: 'notification_type', type: 'text', nullable: false }, { name: 'subtype', type: 'text', nullable: true }, { name: 'environment', type: 'text', nullable: true },
   { name: 'signed_at', type: 'timestamp', nullable: true }, { name: 'received_at', type: 'timestamp', nullable: false },
 ];
-const INBOX_BODY_COLUMNS: readonly ColumnSpec[] = [{ name: 'raw_body', type: 'text', nullable: false }, { name: 'payload', type: 'json', nullable: false }];
+const INBOX_BODY_COLUMNS: readonly ColumnSpec[] = [{ name: 'raw_body', type: 'text', nullable: true }, { name: 'payload', type: 'json', nullable: false }, { name: 'raw_sha256', type: 'text', nullable: true }];
 
 interface Sql {
   /** Placeholder for the next parameter, which is pushed. */
@@ -402,8 +408,12 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       subtype: (d.subtype ?? null) as string | null, environment: (d.environment ?? null) as string | null, signed_at: (d.signed_at ?? null) as string | null, received_at: String(d.received_at) };
   };
   const dropId = ({ id: _id, ...rest }: NotificationSummary & { id: string }): NotificationSummary => rest;
-  const keyset = (s: Sql, at: string, id: string, after: [string, string] | null): string =>
-    after ? `(${at}, ${id}) < (${s.p(after[0], 'timestamp')}, ${s.p(after[1])})` : '';
+  const keyset = (s: Sql, at: string, id: string, after: [string, string] | null): string => {
+    if (!after) return '';
+    // A row id never holds a NUL (the memory model's ids do; PostgreSQL refuses one in any text).
+    if (after[1].includes('\u0000')) throw bad('after: not a cursor this API returned');
+    return `(${at}, ${id}) < (${s.p(after[0], 'timestamp')}, ${s.p(after[1])})`;
+  };
   const where = (conds: string[]): string => (conds.filter(Boolean).length ? `WHERE ${conds.filter(Boolean).join(' AND ')}` : '');
   const parseEvents = (rows: Record<string, unknown>[]): DomainEvent[] => rows.map((r) => JSON.parse(String(r.body)) as DomainEvent);
 
@@ -458,7 +468,9 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         WHERE "provider" = ${s.p(provider)} AND "notification_id" = ${s.p(notificationId)}`, s);
       if (!row) return null;
       const d = decode(INBOX_BODY_COLUMNS, row);
-      const notification: InboxRecord = { ...dropId(inboxSummary(row)), raw_body: String(d.raw_body), payload: d.payload };
+      // The stored body is in its compact form (raw-body-codec.ts), or null once retention dropped it.
+      const raw = d.raw_body === null || d.raw_body === undefined ? null : expandRawBody(String(d.raw_body));
+      const notification: InboxRecord = { ...dropId(inboxSummary(row)), raw_body: raw, raw_sha256: (d.raw_sha256 ?? null) as string | null, payload: d.payload };
       const e = q();
       const events = parseEvents(await run(`SELECT "body" FROM "sw_events" WHERE "id" IN (${inList(e, candidateEventIds(provider, notificationId))}) ORDER BY "sequence"`, e));
       if (events.length === 0) return { notification, events, deliveries: [] };

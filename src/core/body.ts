@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { SubscriptionWebhooksError } from '../errors.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './json-depth.js';
 import type { HeadersLike } from './types.js';
@@ -67,4 +68,9 @@ export function getHeader(headers: HeadersLike, name: string): string | undefine
 /** The raw body as a string, for the inbox. */
 export function rawBodyText(rawBody: string | Uint8Array): string {
   return typeof rawBody === 'string' ? rawBody : Buffer.from(rawBody).toString('utf8');
+}
+
+/** Hex SHA-256 of the body's exact bytes (kept in the inbox after the raw body itself is pruned). */
+export function rawSha256(rawBody: string | Uint8Array): string {
+  return createHash('sha256').update(rawBody).digest('hex');
 }

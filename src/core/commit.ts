@@ -1,3 +1,4 @@
+import { isStale } from './retention.js';
 import type { DomainEvent, Subscription } from '../events/types.js';
 import { enqueueDeliveries } from '../delivery/outbox.js';
 import { applyEntitlementChanges, entitlementEventId, keepsEntitlements, markUnknownProducts } from './entitlements.js';
@@ -13,8 +14,11 @@ export interface Applied {
   touched?: Subscription[];
 }
 
-/** The outcome of {@link commitNotification}. */
-export type CommitOutcome<A extends Applied> = { duplicate: true } | ({ duplicate: false } & A);
+/**
+ * The outcome of {@link commitNotification}: `duplicate` (its inbox key exists: nothing written),
+ * `stale` too when its provider date is past the retention window (nothing read or written).
+ */
+export type CommitOutcome<A extends Applied> = { duplicate: true; stale?: true } | ({ duplicate: false } & A);
 
 /**
  * The one path every provider notification takes: in one store transaction, insert the inbox row
@@ -31,6 +35,14 @@ export function commitNotification<A extends Applied>(
   apply: (tx: StoreTransaction) => Promise<A>,
   reads: NotificationReads = {},
 ): Promise<CommitOutcome<A>> {
+  // The freshness rule (docs/retention.md): past the window its dedup key may be gone, so it is acknowledged, never applied.
+  if (isStale(inbox.signed_at, ctx.config.retention, ctx.config.delivery.now())) {
+    ctx.logger.info(
+      { provider: inbox.provider, notificationId: inbox.notification_id, notificationType: inbox.notification_type, providerDate: inbox.signed_at, result: 'stale' },
+      `${inbox.provider} ${inbox.notification_type} stale: provider date ${inbox.signed_at} is older than retention.notificationDays (${ctx.config.retention.notificationDays}); acknowledged, not applied`,
+    );
+    return Promise.resolve({ duplicate: true, stale: true });
+  }
   return commitUnit(ctx, { provider: inbox.provider, unitId: inbox.notification_id, inbox, reads }, apply);
 }
 

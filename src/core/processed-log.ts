@@ -11,6 +11,7 @@ interface AnswerData {
   userId?: string | null;
   transactionId?: string;
   duplicate?: boolean;
+  stale?: boolean;
 }
 
 function answerData(body: unknown): AnswerData {
@@ -25,7 +26,7 @@ function answerData(body: unknown): AnswerData {
 
 /**
  * The success line, one per accepted request, at info: provider, type/subtype, notification id, user,
- * transaction, result (`processed`, `duplicate`, or `answered` when nothing was recorded, e.g. Xsolla's
+ * transaction, result (`processed`, `duplicate`, `stale` (past the retention window, not applied), or `answered` when nothing was recorded, e.g. Xsolla's
  * `user_validation`), HTTP status and duration. Rejections are logged elsewhere (warn / error).
  * @example
  * logProcessed(logger, 'apple', result, 12.3); // info { provider: 'apple', notificationType: 'SUBSCRIBED', …, result: 'processed', durationMs: 12 } 'apple SUBSCRIBED/INITIAL_BUY processed in 12 ms'
@@ -36,7 +37,7 @@ export function logProcessed(logger: Logger, route: RouteName, result: HandlerRe
   const object = result.events.map((e) => e.data.object as { user_id?: string | null; trade_no?: string | null }).find((o) => o && (o.user_id || o.trade_no));
   const notificationType = first?.source.notification_type ?? data.notificationType;
   const subtype = first?.source.subtype ?? data.subtype;
-  const outcome = data.duplicate ? 'duplicate' : result.events.length > 0 ? 'processed' : 'answered';
+  const outcome = data.stale ? 'stale' : data.duplicate ? 'duplicate' : result.events.length > 0 ? 'processed' : 'answered';
   const fields = {
     provider: first?.provider ?? PROVIDER_BY_ROUTE[route] ?? route,
     route,

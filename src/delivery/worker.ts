@@ -1,3 +1,4 @@
+import { runPrune } from '../core/retention.js';
 import { STATUS_CODES } from 'node:http';
 import type { ResolvedConfig, UserNotification } from '../config.js';
 import { SubscriptionWebhooksError } from '../errors.js';
@@ -505,6 +506,26 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     interrupt();
   }
 
+  // Retention: a started worker prunes every retention.intervalMs (the first run a minute after start,
+  // or sooner for a shorter interval); one run at a time in this process, other instances skip its rows.
+  let pruneTimer: ReturnType<typeof setTimeout> | null = null;
+  let pruning: Promise<unknown> | null = null;
+  let pruneAbort: AbortController | null = null;
+  function schedulePrune(delay: number): void {
+    const interval = config.retention.intervalMs;
+    if (interval === null || !running) return;
+    pruneTimer = setTimeout(() => {
+      pruneAbort = new AbortController();
+      pruning = runPrune(store, config.retention, now(), logger, { signal: pruneAbort.signal })
+        .catch((err: unknown) => logger.error({ err }, 'retention pruning failed; retrying at the next interval'))
+        .finally(() => {
+          pruning = null;
+          schedulePrune(interval);
+        });
+    }, delay);
+    pruneTimer.unref?.();
+  }
+
   return {
     get running() {
       return running;
@@ -513,9 +534,14 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
       if (running) return;
       running = true;
       loop = poll();
+      if (config.retention.intervalMs !== null) schedulePrune(Math.min(config.retention.intervalMs, 60_000));
     },
     async stop() {
       running = false;
+      if (pruneTimer) clearTimeout(pruneTimer);
+      pruneTimer = null;
+      pruneAbort?.abort(); // a run in flight stops after its current batch
+      await pruning;
       interrupt();
       await loop;
       loop = null;

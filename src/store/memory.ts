@@ -7,6 +7,7 @@ import type {
   EntitlementGrantRecord,
   InboxRecord,
   NotificationSettingRecord,
+  PruneCounts,
   Store,
   StoreTransaction,
   SubscriptionFilter,
@@ -104,7 +105,7 @@ export function memoryStore(): Store {
       async insertNotification(row) {
         const k = key(row.provider, row.notification_id);
         if (s.inbox.has(k)) return false;
-        s.inbox.set(k, clone(row));
+        s.inbox.set(k, { ...clone(row), raw_sha256: row.raw_sha256 ?? null });
         return true;
       },
       async getOrderByNo(no) {
@@ -247,7 +248,8 @@ export function memoryStore(): Store {
           (s) =>
             (filter.userId === undefined || s.user_id === filter.userId) &&
             (filter.provider === undefined || s.provider === filter.provider) &&
-            (filter.status === undefined || s.status === filter.status),
+            (filter.status === undefined || s.status === filter.status) &&
+            (filter.appTransactionId === undefined || s.metadata?.app_transaction_id === filter.appTransactionId),
         )
         .map(clone);
     },
@@ -263,6 +265,34 @@ export function memoryStore(): Store {
       const cutoff = Date.parse(forgetBefore);
       for (const [id, t] of receipts) if (t < cutoff) receipts.delete(id);
       receipts.set(webhookId, Date.parse(at));
+    },
+    prune(o) {
+      return mutate((s): PruneCounts => {
+        const before = (iso: string | null, cutoff: string) => iso !== null && Date.parse(iso) < Date.parse(cutoff);
+        const take = <T>(items: Iterable<T>, when: (x: T) => boolean): T[] => {
+          const out: T[] = [];
+          for (const x of items) if (out.length < o.limit && when(x)) out.push(x);
+          return out;
+        };
+        const deliveries = take(s.deliveries.values(), (d) =>
+          ((d.status === 'delivered' || d.status === 'disabled') && before(d.updated, o.deliveredBefore)) || (d.status === 'failed' && before(d.updated, o.failedBefore)));
+        for (const d of deliveries) s.deliveries.delete(d.id);
+        const withDeliveries = new Set([...s.deliveries.values()].map((d) => d.event_id));
+        const events = new Set(take(s.events, (e) => before(e.created, o.eventsBefore) && !withDeliveries.has(e.id)).map((e) => e.id));
+        if (events.size > 0) s.events = s.events.filter((e) => !events.has(e.id));
+        for (const id of events) {
+          s.eventIds.delete(id);
+          s.bodies.delete(id);
+        }
+        const raw = take(s.inbox.entries(), ([, r]) => r.raw_body !== null && before(r.received_at, o.rawBodiesBefore));
+        for (const [k, r] of raw) s.inbox.set(k, { ...r, raw_body: null });
+        const keys = take(s.inbox.entries(), ([, r]) => before(r.signed_at, o.notificationsBefore));
+        for (const [k] of keys) s.inbox.delete(k);
+        const cutoff = Date.parse(o.receiptsBefore);
+        const old = take(receipts.entries(), ([, t]) => t < cutoff);
+        for (const [id] of old) receipts.delete(id);
+        return { deliveries: deliveries.length, events: events.size, rawBodies: raw.length, notifications: keys.length, receipts: old.length };
+      });
     },
     async countNotifications(provider) {
       if (provider === undefined) return state.inbox.size;

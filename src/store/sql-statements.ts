@@ -1,5 +1,6 @@
 import * as T from './sql-tables.js';
 import { selectColumns, type ColumnSpec, type SqlDialect } from './sql-tables.js';
+import { pruneStatements } from './retention-sql.js';
 
 /** What a statement needs of a table: its name and columns. */
 export interface TableColumns {
@@ -106,9 +107,10 @@ export function sqlStatements(dialect: SqlDialect) {
     latestOrderByOriginNo: text(selectFrom(ORDERS, 'WHERE "provider" = ? AND "origin_no" = ? ORDER BY "created_at" DESC, "id" DESC LIMIT 1')),
     subscription: text(selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = ? AND "contract_id" = ?')),
     subscriptionLocked: text(selectFrom(SUBSCRIPTIONS, `WHERE "provider" = ? AND "contract_id" = ?${forUpdate}`)),
-    /** Values: userId, userId, provider, provider, status, status (null: any). */
+    /** Values: userId, userId, provider, provider, status, status, appTransactionId, appTransactionId (null: any). */
     subscriptions: text(selectFrom(SUBSCRIPTIONS, `WHERE (CAST(? AS TEXT) IS NULL OR "user_id" = ?) AND (CAST(? AS TEXT) IS NULL OR "provider" = ?)
-      AND (CAST(? AS TEXT) IS NULL OR "status" = ?) ORDER BY "created_at", "id"`)),
+      AND (CAST(? AS TEXT) IS NULL OR "status" = ?)
+      AND (CAST(? AS TEXT) IS NULL OR ${pg ? `"metadata"->>'app_transaction_id'` : `json_extract("metadata", '$.app_transaction_id')`} = ?) ORDER BY "created_at", "id"`)),
     /** Values: type, type, limit. */
     events: text('SELECT "body" FROM "sw_events" WHERE (CAST(? AS TEXT) IS NULL OR "type" = ?) ORDER BY "sequence" LIMIT ?'),
     /** By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either). Values: the key three times. */
@@ -192,6 +194,8 @@ export function sqlStatements(dialect: SqlDialect) {
     /** Values: forget-before, the id being recorded. */
     forgetReceipts: text('DELETE FROM "sw_webhook_receipts" WHERE "received_at" < ? AND "webhook_id" <> ?'),
     recordReceipt: text('INSERT INTO "sw_webhook_receipts" ("webhook_id", "received_at") VALUES (?, ?) ON CONFLICT ("webhook_id") DO UPDATE SET "received_at" = excluded."received_at"'),
+    /** Retention: one batch of each pruning step (retention-sql.ts). */
+    prune: pruneStatements(dialect),
     tables: { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS },
   };
 }
@@ -202,8 +206,8 @@ export type SqlStatements = ReturnType<typeof sqlStatements>;
  * `insertNotificationAndLoad`). The subscriptions are locked only once the insert went through (the
  * EXISTS on its RETURNING makes PostgreSQL run the insert first), so the lock order is the same as
  * insertNotification then getSubscription, and a duplicate locks nothing. Parameters: the inbox row
- * ($1–$10), one subscription key ($11, $12), one order number ($13), one order trade key ($14, $15)
- * (null: none), setting keys ($16), endpoints wanted ($17). One key per unique index, compared with `=`:
+ * (the id and its columns: $1–$k), then one subscription key ($k+1, $k+2), one order number ($k+3),
+ * one order trade key ($k+4, $k+5) (null: none), setting keys ($k+6), endpoints wanted ($k+7). One key per unique index, compared with `=`:
  * PostgreSQL then answers each from its index even in the generic plan it settles on for a prepared
  * statement, whatever the table's size when that plan was made (measured: `= ANY(array)`, `IN (unnest …)`
  * or an OR across two indexes were planned as scans of the whole table). Further keys are not loaded:
@@ -213,15 +217,18 @@ export const PG_INSERT_AND_LOAD = (() => {
   const st = sqlStatements('postgresql');
   const { ORDERS, SUBSCRIPTIONS, SETTINGS, ENDPOINTS } = st.tables;
   const inserted = 'EXISTS (SELECT 1 FROM ins)';
+  // The parameters after the inbox row's (its id and columns).
+  const k = st.tables.INBOX.columns.length + 1;
+  const $ = (i: number): string => `$${k + i}`;
   const asJson = (spec: TableColumns, where: string, lock = ''): string =>
     `SELECT row_to_json(x) FROM (SELECT ${selectColumns('postgresql', spec.columns)} FROM "${spec.name}" ${where} ${lock}) x`;
   return `WITH ins AS (${st.insertInbox} RETURNING 1),
   s AS (SELECT ${selectColumns('postgresql', SUBSCRIPTIONS.columns)} FROM "sw_subscriptions"
-    WHERE "provider" = $11::text AND "contract_id" = $12::text AND ${inserted} FOR UPDATE)
+    WHERE "provider" = ${$(1)}::text AND "contract_id" = ${$(2)}::text AND ${inserted} FOR UPDATE)
 SELECT 'i' AS "k", NULL::json AS "r" FROM ins
 UNION ALL SELECT 's', row_to_json(s) FROM s
-UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, `WHERE ${inserted} AND "no" = $13::text`, 'FOR UPDATE')}) o(r)
-UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, `WHERE ${inserted} AND "provider" = $14::text AND "trade_no" = $15::text`, 'FOR UPDATE')}) t(r)
-UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, `WHERE ${inserted} AND ("id" = ANY($16::text[]) OR "mount_location" = ANY($16::text[]))`)}) n(r)
-UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, `WHERE ${inserted} AND $17::boolean`)}) e(r)`;
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, `WHERE ${inserted} AND "no" = ${$(3)}::text`, 'FOR UPDATE')}) o(r)
+UNION ALL SELECT 'o', r FROM (${asJson(ORDERS, `WHERE ${inserted} AND "provider" = ${$(4)}::text AND "trade_no" = ${$(5)}::text`, 'FOR UPDATE')}) t(r)
+UNION ALL SELECT 'n', r FROM (${asJson(SETTINGS, `WHERE ${inserted} AND ("id" = ANY(${$(6)}::text[]) OR "mount_location" = ANY(${$(6)}::text[]))`)}) n(r)
+UNION ALL SELECT 'e', r FROM (${asJson(ENDPOINTS, `WHERE ${inserted} AND ${$(7)}::boolean`)}) e(r)`;
 })();

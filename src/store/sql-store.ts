@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { sqlAdminSource } from '../admin/source.js';
+import { pruneBatch } from './retention-sql.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';
 import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect } from './sql-tables.js';
@@ -297,7 +298,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
     getOrderByNo: (no) => guard(() => one(db, ORDERS, SQL.orderByNo, [no])),
     getSubscription: (provider, contractId) => guard(() => one(db, SUBSCRIPTIONS, SQL.subscription, [provider, contractId])),
     listSubscriptions: (f = {}) =>
-      guard(() => many(db, SUBSCRIPTIONS, SQL.subscriptions, [f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null])),
+      guard(() => many(db, SUBSCRIPTIONS, SQL.subscriptions, [f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null, f.appTransactionId ?? null, f.appTransactionId ?? null])),
     getNotification: (provider, notificationId) => guard(() => one(db, INBOX, SQL.inbox, [provider, notificationId])),
     countNotifications: (provider) => guard(async () => Number((await db.query(SQL.countInbox, [provider ?? null, provider ?? null]))[0]!.n)),
     hasWebhookReceipt: (webhookId, since) =>
@@ -353,6 +354,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
         for (const { id, last_status } of items) count += await db.execute(SQL.finishDelivered, [last_status, ts(at), ts(at), ts(at), id, token]);
         return count;
       }),
+    prune: (o) => guard(() => pruneBatch(SQL.prune, o, (sql, values) => Promise.resolve(db.execute(sql, values)), ts)),
     resetDelivery: (id, now) =>
       guard(async () => {
         const updated = await one(db, DELIVERIES, SQL.reset, [ts(now), ts(now), id, ts(now)]);

@@ -1,5 +1,6 @@
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { jsonbText } from './json-safe.js';
+import { compactRawBody, expandRawBody } from './raw-body-codec.js';
 import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, WebhookEndpointRecord } from './types.js';
 
 /**
@@ -80,15 +81,17 @@ export const SUBSCRIPTIONS: TableSpec<Subscription> = {
 export const INBOX: TableSpec<InboxRecord> = {
   name: 'sw_notifications',
   columns: [c('provider'), c('notification_id'), c('notification_type'), n('subtype'), n('environment'), n('signed_at', 'timestamp'), c('received_at', 'timestamp'),
-    c('raw_body'), c('payload', 'json')],
-  internal: [c('id')],
+    n('raw_body'), c('payload', 'json'), n('raw_sha256')],
+  internal: [c('id'), c('compacted', 'bool')],
+  // raw_body is stored in its compact form (raw-body-codec.ts) and expanded byte for byte when read.
   toRow: (x) => ({
     provider: x.provider, notification_id: x.notification_id, notification_type: x.notification_type, subtype: x.subtype, environment: x.environment,
-    signed_at: x.signed_at, received_at: x.received_at, raw_body: x.raw_body, payload: x.payload,
+    signed_at: x.signed_at, received_at: x.received_at, raw_body: compactRawBody(x.raw_body), payload: x.payload, raw_sha256: x.raw_sha256 ?? null,
   }),
   fromRow: (r) => ({
     provider: r.provider as Provider, notification_id: s(r.notification_id), notification_type: s(r.notification_type), subtype: sn(r.subtype),
-    environment: sn(r.environment), signed_at: sn(r.signed_at), received_at: s(r.received_at), raw_body: s(r.raw_body), payload: r.payload,
+    environment: sn(r.environment), signed_at: sn(r.signed_at), received_at: s(r.received_at), raw_body: expandRawBody(sn(r.raw_body)), payload: r.payload,
+    raw_sha256: sn(r.raw_sha256),
   }),
 };
 

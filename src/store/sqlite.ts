@@ -7,6 +7,7 @@ import { SubscriptionWebhooksError } from '../errors.js';
 import type { Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
+import { pruneBatch } from './retention-sql.js';
 import { sqlStatements } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
@@ -453,7 +454,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
-    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null)),
+    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null, f.appTransactionId ?? null, f.appTransactionId ?? null)),
     getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
     countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get(provider ?? null, provider ?? null) as Row).n)),
     hasWebhookReceipt: (webhookId, since) => now(() => stmt(SQL.hasReceipt).get(webhookId, ts(since)) !== undefined),
@@ -501,6 +502,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         if (updated) return updated;
         return stmt(SQL.deliveryExists).get(id) !== undefined ? ('claimed' as const) : null;
       }),
+    // One step per write unit: each commits on its own, so a batch never holds the writer long.
+    prune: (o) => pruneBatch(SQL.prune, o, (sql, values) => write(() => stmt(sql).run(...values).changes), ts),
     async close() {
       closed = true;
       while (draining || inGroup || syncing) await new Promise((r) => setImmediate(r));

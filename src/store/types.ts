@@ -32,10 +32,44 @@ export interface InboxRecord {
   signed_at: string | null;
   /** ISO 8601 */
   received_at: string;
-  /** The exact request body as received. */
-  raw_body: string;
+  /** The exact request body as received; `null` once retention has dropped it (see {@link Store.prune}). */
+  raw_body: string | null;
+  /** Hex SHA-256 of the raw body's bytes, kept when the body is dropped; null when not recorded. */
+  raw_sha256?: string | null;
   /** The verified, decoded payload. */
   payload: unknown;
+}
+
+/**
+ * One batch of retention pruning ({@link Store.prune}): the cutoffs (ISO 8601; rows strictly older go)
+ * and the most rows each step touches.
+ */
+export interface PruneOptions {
+  /** Inbox rows received before this lose their raw body (the row, its decoded payload and `raw_sha256` stay). */
+  rawBodiesBefore: string;
+  /** Inbox rows (dedup keys) whose provider date (`signed_at`) is before this are deleted; rows without one are kept. */
+  notificationsBefore: string;
+  /** Events created before this are deleted once none of their delivery rows remain. */
+  eventsBefore: string;
+  /** `delivered` and `disabled` delivery rows last updated before this are deleted. */
+  deliveredBefore: string;
+  /** `failed` delivery rows last updated before this are deleted (a replay makes a row pending again). */
+  failedBefore: string;
+  /** Callback receipts (`sw_webhook_receipts`) older than this are deleted. */
+  receiptsBefore: string;
+  /** Most rows per step in this batch. */
+  limit: number;
+}
+
+/** Rows one pruning batch (or a whole `hooks.maintenance.prune` run) removed or compacted, per kind. */
+export interface PruneCounts {
+  /** Raw bodies dropped (inbox rows compacted). */
+  rawBodies: number;
+  /** Inbox rows (dedup keys) deleted. */
+  notifications: number;
+  events: number;
+  deliveries: number;
+  receipts: number;
 }
 
 /**
@@ -249,6 +283,8 @@ export interface SubscriptionFilter {
   userId?: string;
   provider?: Provider;
   status?: Subscription['status'];
+  /** Apple: the subscriptions bought from one app account (`metadata.app_transaction_id`, what RESCIND_CONSENT names). */
+  appTransactionId?: string;
 }
 
 /**
@@ -320,6 +356,13 @@ export interface Store {
    * no such row, `'claimed'` when a worker holds it right now.
    */
   resetDelivery(id: string, now: string): Promise<DeliveryRecord | null | 'claimed'>;
+  /**
+   * Optional: one batch of retention pruning; at most `options.limit` rows per kind, each kind in its own
+   * short statement. Safe to run from several instances at once (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+   * Orders, subscriptions, entitlements, settings and endpoints are never pruned. Resolves what it removed;
+   * the caller repeats while any count reached the limit. Without it, `hooks.maintenance.prune` prunes nothing.
+   */
+  prune?(options: PruneOptions): Promise<PruneCounts>;
   /**
    * Optional, for the lifecycle sweep (`hooks.lifecycle.sweep`, run by the delivery worker): atomically
    * claims up to `limit` subscriptions that may be due for a time-driven event (see {@link SweepDueQuery})

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, Store, WebhookEndpointRecord } from '../store/types.js';
+import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, PruneCounts, PruneOptions, Store, WebhookEndpointRecord } from '../store/types.js';
 
 /** The subset of an `expect(...)` assertion the conformance suite uses (vitest / jest compatible). */
 export interface ConformanceAssertion {
@@ -94,6 +94,7 @@ export function sampleInbox(s: string, over: Partial<InboxRecord> = {}): InboxRe
     signed_at: iso(1_700_000_000_789),
     received_at: iso(1_700_000_001_000),
     raw_body: `{"signedPayload":"eyJhbGciOiJFUzI1NiJ9.${s}.sig"}\n  `,
+    raw_sha256: `9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08`,
     payload,
     ...over,
   };
@@ -420,6 +421,22 @@ export function storeConformanceSuite(
       expect(full).toStrictEqual(subs[1]);
     });
 
+    it('listSubscriptions filters by appTransactionId (metadata.app_transaction_id) in the store, not after reading every row', async () => {
+      const st = await store();
+      const s = suffix();
+      const app = `app_${s}`;
+      await st.transaction(async (tx) => {
+        await tx.saveSubscription(sampleSubscription(`${s}a`, { provider: 'apple', metadata: { app_transaction_id: app } }));
+        await tx.saveSubscription(sampleSubscription(`${s}b`, { provider: 'apple', metadata: { app_transaction_id: `${app}x` } }));
+        await tx.saveSubscription(sampleSubscription(`${s}c`, { provider: 'apple', metadata: {} }));
+        await tx.saveSubscription(sampleSubscription(`${s}d`, { provider: 'apple', status: 'expired', metadata: { app_transaction_id: app } }));
+      });
+      const ids = async (f: Parameters<Store['listSubscriptions']>[0]): Promise<string[]> => (await st.listSubscriptions(f)).map((x) => x.id).sort();
+      expect(await ids({ provider: 'apple', appTransactionId: app })).toEqual([`sub_${s}a`, `sub_${s}d`]);
+      expect(await ids({ appTransactionId: app, status: 'active' })).toEqual([`sub_${s}a`]);
+      expect(await ids({ appTransactionId: `none_${s}` })).toEqual([]);
+    });
+
     it('listEvents returns events in insertion order, round-trips them exactly, and filters by type and limit', async () => {
       const st = await store();
       const s = suffix();
@@ -476,7 +493,7 @@ export function storeConformanceSuite(
       const st = await store();
       const s = suffix();
       const full = sampleInbox(s);
-      const bare = sampleInbox(`${s}x`, { provider: 'xsolla', subtype: null, environment: null, signed_at: null, payload: [1, 'a', { b: null }], raw_body: '' });
+      const bare = sampleInbox(`${s}x`, { provider: 'xsolla', subtype: null, environment: null, signed_at: null, payload: [1, 'a', { b: null }], raw_body: '', raw_sha256: null });
       await st.transaction(async (tx) => {
         await tx.insertNotification(full);
         await tx.insertNotification(bare);
@@ -484,6 +501,22 @@ export function storeConformanceSuite(
       expect(await st.getNotification('apple', full.notification_id)).toStrictEqual(full);
       expect(await st.getNotification('xsolla', bare.notification_id)).toStrictEqual(bare);
       expect(await st.getNotification('xsolla', full.notification_id)).toBeNull();
+    });
+
+    it('getNotification returns an Apple-shaped raw body (nested JWS repeating the outer header) byte for byte', async () => {
+      const st = await store();
+      const s = suffix();
+      const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
+      const header = b64(JSON.stringify({ alg: 'ES256', x5c: [`MII${'Q'.repeat(1500)}${s}`, `MII${'R'.repeat(1500)}`, `MII${'S'.repeat(1500)}`] }));
+      const payload = b64(JSON.stringify({ notificationUUID: s, data: { signedTransactionInfo: `${header}.${b64('{"transactionId":"1"}')}.c2ln`, signedRenewalInfo: `${header}.${b64('{"autoRenewStatus":1,"note":"\u00e9"}')}.c2ln` } }));
+      const row = sampleInbox(s, { raw_body: `{"signedPayload":"${header}.${payload}.c2lnbmF0dXJl"}` });
+      const odd = sampleInbox(`${s}o`, { raw_body: ` {"signedPayload" : "${header}.${payload}.c2ln"}\n` });
+      await st.transaction(async (tx) => {
+        await tx.insertNotification(row);
+        await tx.insertNotification(odd);
+      });
+      expect(await st.getNotification('apple', row.notification_id)).toStrictEqual(row);
+      expect(await st.getNotification('apple', odd.notification_id)).toStrictEqual(odd);
     });
 
     it('concurrent transactions inserting the same notification: exactly one wins', async () => {
@@ -773,6 +806,79 @@ export function storeConformanceSuite(
         expect(await tx.getLatestOrderByOriginNo!('xsolla', origin)).toStrictEqual(sampleOrder(`${s}_new`, { origin_no: origin, provider: 'xsolla', created: iso(1_800_000_000_000) }));
         expect(await tx.getLatestOrderByOriginNo!('xsolla', `none_${s}`)).toBeNull();
       });
+    });
+
+    // Retention pruning (optional method): rows dated 1995, cutoffs in 1998, so no other case's rows qualify.
+    const OLD = 800_000_000_000;
+    const CUTOFF = iso(900_000_000_000);
+    const cutoffs = (limit: number, over: Partial<PruneOptions> = {}): PruneOptions => ({
+      rawBodiesBefore: CUTOFF, notificationsBefore: CUTOFF, eventsBefore: CUTOFF, deliveredBefore: CUTOFF, failedBefore: CUTOFF, receiptsBefore: CUTOFF, limit, ...over,
+    });
+
+    it('prune: drops raw bodies (payload and raw_sha256 stay), deletes dedup keys by provider date (null kept), finished deliveries, events without deliveries, old receipts; orders and subscriptions stay', async () => {
+      const st = await store();
+      if (!st.prune) return;
+      const s = suffix();
+      const old = (k: string, signed: string | null) => sampleInbox(`${s}${k}`, { received_at: iso(OLD), signed_at: signed, raw_sha256: `sha_${k}` });
+      const gone = old('gone', iso(OLD));
+      const future = old('future', iso(2_000_000_000_000));
+      const undated = old('undated', null);
+      const fresh = sampleInbox(`${s}fresh`, { raw_sha256: 'sha_fresh' });
+      const ev = (n: number) => sampleEvent(s, n, { created: iso(OLD) });
+      await st.transaction(async (tx) => {
+        for (const r of [gone, future, undated, fresh]) await tx.insertNotification(r);
+        await tx.insertEvents([ev(1), ev(2), ev(3), ev(4), sampleEvent(s, 5)]);
+        await tx.insertDeliveries([
+          sampleDelivery(`we_${s}`, `evt_${s}_2`, OLD), // pending: kept, and so is its event
+          sampleDelivery(`we_${s}`, `evt_${s}_3`, OLD, { status: 'delivered', delivered_at: iso(OLD), next_attempt_at: null }),
+          sampleDelivery(`we_${s}`, `evt_${s}_4`, OLD, { status: 'failed', next_attempt_at: null }),
+        ]);
+        await tx.saveOrder(sampleOrder(s, { created: iso(OLD), updated: iso(OLD) }));
+        await tx.saveSubscription(sampleSubscription(s, { created: iso(OLD), updated: iso(OLD) }));
+      });
+      if (st.recordWebhookReceipt && st.hasWebhookReceipt) await st.recordWebhookReceipt(`msg_${s}`, iso(OLD), iso(0));
+      // failed rows have their own cutoff: an earlier one keeps them (and their event).
+      const counts = await st.prune(cutoffs(1000, { failedBefore: iso(700_000_000_000) }));
+      expect(counts).toStrictEqual({ deliveries: 1, events: 2, rawBodies: 3, notifications: 1, receipts: st.recordWebhookReceipt ? 1 : 0 });
+      expect(await st.getNotification('apple', gone.notification_id)).toBeNull();
+      expect(await st.getNotification('apple', future.notification_id)).toStrictEqual({ ...future, raw_body: null });
+      expect(await st.getNotification('apple', undated.notification_id)).toStrictEqual({ ...undated, raw_body: null });
+      expect(await st.getNotification('apple', fresh.notification_id)).toStrictEqual(fresh);
+      const events = (await st.listEvents()).map((e) => e.id).filter((id) => id.startsWith(`evt_${s}_`));
+      expect(events).toStrictEqual([`evt_${s}_2`, `evt_${s}_4`, `evt_${s}_5`]);
+      expect((await st.getDelivery(`dlv_we_${s}_evt_${s}_2`))?.status).toBe('pending');
+      expect(await st.getDelivery(`dlv_we_${s}_evt_${s}_3`)).toBeNull();
+      expect((await st.getDelivery(`dlv_we_${s}_evt_${s}_4`))?.status).toBe('failed');
+      if (st.hasWebhookReceipt) expect(await st.hasWebhookReceipt(`msg_${s}`, iso(0))).toBe(false);
+      expect(await st.getOrderByNo(sampleOrder(s).no)).not.toBeNull();
+      expect(await st.getSubscription('apple', sampleSubscription(s).contract_id)).not.toBeNull();
+      // The failed row goes at its own cutoff, then its event; a second pass finds nothing more.
+      expect(await st.prune(cutoffs(1000))).toStrictEqual({ deliveries: 1, events: 1, rawBodies: 0, notifications: 0, receipts: 0 });
+      expect(await st.prune(cutoffs(1000))).toStrictEqual({ deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0 });
+      // Inserting a pruned key again is a new notification (the freshness rule keeps providers from doing so).
+      expect(await st.transaction((tx) => tx.insertNotification(gone))).toBe(true);
+      await st.prune(cutoffs(1000));
+    });
+
+    it('prune: at most `limit` rows per kind per batch; concurrent batches remove each row once', async () => {
+      const st = await store();
+      if (!st.prune) return;
+      const s = suffix();
+      const rows = Array.from({ length: 7 }, (_, i) => sampleInbox(`${s}_${i}`, { received_at: iso(OLD + i), signed_at: iso(OLD + i) }));
+      await st.transaction(async (tx) => {
+        for (const r of rows) await tx.insertNotification(r);
+      });
+      const first = await st.prune(cutoffs(3, { notificationsBefore: iso(0) }));
+      expect([first.rawBodies, first.notifications]).toStrictEqual([3, 0]);
+      expect((await st.getNotification('apple', rows[0]!.notification_id))?.raw_body).toBeNull();
+      expect((await st.getNotification('apple', rows[6]!.notification_id))?.raw_body).toBe(rows[6]!.raw_body);
+      const together = await Promise.all([st.prune(cutoffs(2)), st.prune(cutoffs(2)), st.prune(cutoffs(2))]);
+      const again = await st.prune(cutoffs(100));
+      const sum = (k: keyof PruneCounts) => together.reduce((a, c) => a + c[k], 0) + again[k];
+      // A concurrent batch may delete a key before another drops its body: at most 4 bodies, exactly 7 keys.
+      expect(sum('rawBodies')).toBeLessThanOrEqual(4);
+      expect(sum('notifications')).toBe(7);
+      for (const r of rows) expect(await st.getNotification('apple', r.notification_id)).toBeNull();
     });
 
     it('transaction returns the value of fn', async () => {

@@ -402,7 +402,8 @@ describe('the real Apple chain with a payload re-signed by another key', () => {
 
   it('is rejected SIGNATURE_INVALID (the genuine chain does not make any signature good); the genuine JWS is accepted', async () => {
     const store = memoryStore();
-    const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.loki-project.loki-messenger', appAppleId: 1470168868, environments: ['Sandbox'] }, store, logger: recordingLogger() });
+    // The genuine JWS was signed in 2025: keep its dedup window open so that it is applied, not acknowledged as stale.
+    const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.loki-project.loki-messenger', appAppleId: 1470168868, environments: ['Sandbox'] }, store, logger: recordingLogger(), retention: { notificationDays: 36_500 } });
     const app = express();
     app.use(subscriptionWebhooks(hooks));
     const server = await listen(app.listen(0, '127.0.0.1'));

@@ -74,13 +74,14 @@ export function toDurationMs(value: number | string): number {
 }
 
 function readAnswer(answer: DeliveryAnswer): { duplicate: boolean; error: string | null } {
-  let data: { duplicate?: unknown; error?: unknown } | undefined;
+  let data: { duplicate?: unknown; stale?: unknown; error?: unknown } | undefined;
   try {
     data = (JSON.parse(answer.body ?? 'null') as { data?: typeof data } | null)?.data;
   } catch {
     data = undefined;
   }
-  if (answer.status >= 200 && answer.status < 300) return { duplicate: data?.duplicate === true, error: null };
+  // A stale notification (past the retention window) was acknowledged without being applied: not processed now.
+  if (answer.status >= 200 && answer.status < 300) return { duplicate: data?.duplicate === true || data?.stale === true, error: null };
   return { duplicate: false, error: typeof data?.error === 'string' ? data.error : `HTTP_${answer.status}` };
 }
 

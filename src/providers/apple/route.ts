@@ -1,4 +1,4 @@
-import { parseJsonObject, rawBodyText, readRawBody, stringField } from '../../core/body.js';
+import { parseJsonObject, rawBodyText, rawSha256, readRawBody, stringField } from '../../core/body.js';
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
 import type { Subscription } from '../../events/types.js';
@@ -40,6 +40,14 @@ async function ownerBefore(tx: StoreTransaction, t: AppleTransactionFields): Pro
   return (await tx.getOrderByTradeNo('apple', t.transactionId))?.user_id ?? null;
 }
 
+/**
+ * The answer to a stale notification or transaction (its provider date is past `retention.notificationDays`):
+ * 200 so the provider stops, `data.stale: true` (stable), nothing applied.
+ */
+function staleAnswer(data: Record<string, unknown>): HandlerResult {
+  return { response: appleAnswer(200, 'Older than the retention window: acknowledged, not applied', { processed: false, stale: true, ...data }), events: [] };
+}
+
 const nowIso = (ctx: CoreContext) => new Date(ctx.config.delivery.now()).toISOString();
 
 /** JSON round trip: the decoded payload as it will be stored and emitted (no undefined, no class instances). */
@@ -69,18 +77,20 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
         subtype: p.subtype ?? null,
         environment: verified.environment,
         signed_at: new Date(p.signedDate).toISOString(),
-        received_at: new Date().toISOString(),
+        received_at: nowIso(ctx),
         raw_body: rawBodyText(request.rawBody),
+        raw_sha256: rawSha256(request.rawBody),
         payload: decoded,
       };
       // A CONSUMPTION_REQUEST is answered after the commit, by the delivery worker (apple.consumption).
       const answers = p.notificationType === 'CONSUMPTION_REQUEST' && verified.transaction !== undefined && ctx.config.apple?.consumption !== undefined;
       let actionRows = 0;
       // RESCIND_CONSENT names an app account (appTransactionId), not a transaction: the subscriptions bought
-      // from it are found first (a read of the Apple subscriptions: the notification is rare), then locked.
+      // from it are found first (the store filters; a store of its own that ignores the filter is filtered here), then locked.
       const consent = p.notificationType === 'RESCIND_CONSENT' && verified.appTransaction ? verified.appTransaction : null;
       const contractIds = consent?.appTransactionId
-        ? (await ctx.store.listSubscriptions({ provider: 'apple' })).filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId).map((s) => s.contract_id)
+        ? (await ctx.store.listSubscriptions({ provider: 'apple', appTransactionId: consent.appTransactionId }))
+          .filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId).map((s) => s.contract_id)
         : [];
       const outcome = await commitNotification(
         ctx,
@@ -120,6 +130,7 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
         verified.transaction ? appleReads(verified.transaction) : {},
       );
       if (!outcome.duplicate && actionRows > 0) ctx.onDeliveriesEnqueued?.();
+      if (outcome.duplicate && outcome.stale) return staleAnswer({ notificationType: p.notificationType, notificationUUID: p.notificationUUID });
       let userId = outcome.duplicate ? null : outcome.userId;
       if (outcome.duplicate && verified.transaction) {
         userId = (await ctx.store.getSubscription('apple', verified.transaction.originalTransactionId))?.user_id ?? null;
@@ -170,8 +181,9 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
             subtype: null,
             environment: t.environment ?? null,
             signed_at: t.signedDate !== undefined ? new Date(t.signedDate).toISOString() : null,
-            received_at: new Date(receivedAt).toISOString(),
+            received_at: nowIso(ctx),
             raw_body: rawBodyText(request.rawBody),
+            raw_sha256: rawSha256(request.rawBody),
             payload: t,
           },
           async (tx) => {
@@ -203,6 +215,7 @@ export function appleTransactionRoute(ctx: CoreContext, verifier: () => AppleVer
         return committed;
       };
       let outcome = await commit(`tx:${t.transactionId}`);
+      if (outcome.duplicate && outcome.stale) return staleAnswer({ transactionId: t.transactionId, originalTransactionId: t.originalTransactionId });
       // Who owns it now (after the commit). A redelivered post (tx:<id> used up) is answered from the store.
       // Who owns it now, and its state: what the commit returned, or (a redelivered post: tx:<id> used up) the store, read once.
       const stored = async (o: typeof outcome): Promise<{ owner: string | null; sub: Subscription | null }> => {

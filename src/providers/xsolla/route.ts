@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { getHeader, parseJsonObject, rawBodyText, readRawBody } from '../../core/body.js';
+import { getHeader, parseJsonObject, rawBodyText, rawSha256, readRawBody } from '../../core/body.js';
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
 import type { ResolvedConfig } from '../../config.js';
@@ -37,7 +36,7 @@ export function xsollaErrorResponse(e: SubscriptionWebhooksError): HandlerRespon
   return { status: e.status, headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify({ error: { code, message } }) };
 }
 
-const sha256 = (raw: string | Uint8Array) => createHash('sha256').update(raw).digest('hex');
+const sha256 = rawSha256;
 const isoOf = (date: string | null | undefined) => (date ? new Date(date).toISOString() : null);
 
 /**
@@ -62,6 +61,19 @@ export function xsollaNotificationId(n: XsollaNotification, rawBody: string | Ui
     return type === 'update_subscription' ? `${id}:${date}:${String(s.plan_id)}` : `${id}:${date}`;
   }
   return `sha256:${sha256(rawBody)}`;
+}
+
+/**
+ * The provider date of an Xsolla notification (the inbox's `signed_at`, which the retention's freshness
+ * rule and dedup-key pruning go by): a payment's `payment_date`, a refund's `date`; for subscription
+ * types the date its inbox id carries (`date_next_charge`, `date_end` for `cancel_subscription`), no
+ * earlier than the event itself. Null when the body has none (such keys are never pruned). One inbox id
+ * always carries one date: the id is built from the same transaction or date, or hashes the whole body.
+ */
+export function xsollaProviderDate(n: XsollaNotification): string | null {
+  if (n.kind === 'transaction') return isoOf(n.body.transaction.payment_date ?? n.body.transaction.date);
+  if (n.kind === 'subscription') return isoOf(n.body.notification_type === 'cancel_subscription' ? n.body.subscription.date_end : n.body.subscription.date_next_charge);
+  return null;
 }
 
 /**
@@ -103,9 +115,10 @@ export function xsollaRoute(ctx: CoreContext, xsolla: () => XsollaRouteConfig): 
         notification_type: n.body.notification_type,
         subtype: null,
         environment: transaction ? (dryRun ? 'Sandbox' : 'Production') : null,
-        signed_at: null,
-        received_at: receivedAt,
+        signed_at: xsollaProviderDate(n),
+        received_at: new Date(ctx.config.delivery.now()).toISOString(),
         raw_body: rawBodyText(request.rawBody),
+        raw_sha256: sha256(request.rawBody),
         payload: body,
       };
       const outcome = await commitNotification(ctx, inbox, (tx) =>
