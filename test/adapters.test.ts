@@ -344,7 +344,7 @@ describe('adapter files stay small and import only the public entry', () => {
   for (const file of ['express', 'koa', 'next', 'fetch', 'node-bridge', 'web-bridge', 'handle-request']) {
     it(`adapters/${file}.ts`, () => {
       const text = readFileSync(join(root, 'adapters', `${file}.ts`), 'utf8');
-      expect(text.split('\n').length).toBeLessThanOrEqual(82);
+      expect(text.split('\n').length, "an adapter stays a thin wrapper (its routes and the admin dashboard's mount, with their TSDoc examples)").toBeLessThanOrEqual(100);
       const specifiers = [...text.matchAll(/^import (type )?.*? from '([^']+)';$/gm)].map((m) => m[2]!);
       // Framework packages only for their types (getUserId gets the framework's own request type).
       for (const s of specifiers) expect(s, file).toMatch(/^(\.\.\/src\/index\.js|\.\/[a-z-]+\.js|node:http|koa|@koa\/router|next|next\/server\.js|express)$/);
