@@ -155,7 +155,9 @@ async function simulate(serverUrl: string, signer: AppleTestSigner, o: { subscri
 /** Section 3: a database full of old rows, the server at 100/s, p99 without and with pruning beside it. */
 async function pruneUnderLoad(serverUrl: string, signer: AppleTestSigner, o: { oldNotifications: number; seconds: number; runs: number }) {
   const results: { idle: LoadResult[]; pruning: LoadResult[]; rowsPerS: number[]; rows: number[]; overlap: number[] } = { idle: [], pruning: [], rowsPerS: [], rows: [], overlap: [] };
-  const bodies = await signedBodies(signer, Math.ceil(100 * o.seconds) * 2 * o.runs + 200, 7_000_000);
+  // Per run: 100 warm-up requests, then 100/s for `seconds` twice (without and with pruning).
+  const perRun = 100 + 2 * Math.ceil(100 * o.seconds);
+  const bodies = await signedBodies(signer, perRun * o.runs, 7_000_000);
   let cursor = 0;
   const take = (n: number) => bodies.slice(cursor, (cursor += n));
   for (let run = 0; run < o.runs; run++) {
@@ -180,9 +182,9 @@ async function pruneUnderLoad(serverUrl: string, signer: AppleTestSigner, o: { o
       const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID }, store: db.store, logger: quiet });
       try {
         await paced(`${server.url}/api/users/app-store-notifications`, take(100), { rate: 100, seconds: 1 }); // warm-up
-        results.idle.push(await paced(`${server.url}/api/users/app-store-notifications`, take(100 * o.seconds), { rate: 100, seconds: o.seconds }));
+        results.idle.push(await paced(`${server.url}/api/users/app-store-notifications`, take(Math.ceil(100 * o.seconds)), { rate: 100, seconds: o.seconds }));
         const loadStarted = performance.now();
-        const load = paced(`${server.url}/api/users/app-store-notifications`, take(100 * o.seconds), { rate: 100, seconds: o.seconds });
+        const load = paced(`${server.url}/api/users/app-store-notifications`, take(Math.ceil(100 * o.seconds)), { rate: 100, seconds: o.seconds });
         const report = await hooks.maintenance.prune();
         const pruneMs = performance.now() - loadStarted;
         results.pruning.push(await load);
