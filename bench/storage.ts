@@ -22,7 +22,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import pg from 'pg';
-import { createSubscriptionWebhooks } from '../src/handler.js';
+import { createSubscriptionWebhooks } from '../src/core/handler.js';
 import { createAppleTestSigner, type AppleTestSigner } from '../src/testing/index.js';
 import { freshPostgres, postgresServer } from './lib/databases.js';
 import { APP_APPLE_ID, BUNDLE_ID, signedBodies, median } from './lib/fixtures.js';

@@ -9,7 +9,7 @@ import { getHeader } from './core/body.js';
 import { DEFAULT_BODY_TIMEOUT_MS, readNodeBody } from './core/node-body.js';
 import type { HeadersLike } from './core/types.js';
 import { signatureMatches, webhookSignature } from './delivery/sign.js';
-import { SubscriptionWebhooksError } from './errors.js';
+import { SubscriptionWebhooksError } from './core/errors.js';
 import type { DomainEvent, EventType } from './events/types.js';
 import type { Store } from './store/types.js';
 

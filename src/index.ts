@@ -1,5 +1,5 @@
-export { createSubscriptionWebhooks, readRawBody } from './handler.js';
-export { hooks, bus, getDefaultHooks } from './default-instance.js';
+export { createSubscriptionWebhooks, readRawBody } from './core/handler.js';
+export { hooks, bus, getDefaultHooks } from './core/default-instance.js';
 export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './core/node-body.js';
 export type { NodeBodyOptions, ParsedBody } from './core/node-body.js';
 export type {
@@ -10,10 +10,10 @@ export type {
   HandlerResponse,
   HandlerResult,
   CreateOrderInput,
-} from './handler.js';
-export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } from './config.js';
-export { SubscriptionWebhooksError, isSubscriptionWebhooksError, ERROR_CODES, HTTP_STATUS_BY_CODE } from './errors.js';
-export type { ErrorCode } from './errors.js';
+} from './core/handler.js';
+export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } from './core/config.js';
+export { SubscriptionWebhooksError, isSubscriptionWebhooksError, ERROR_CODES, HTTP_STATUS_BY_CODE } from './core/errors.js';
+export type { ErrorCode } from './core/errors.js';
 export { EventBus } from './events/bus.js';
 export type { EventHandler } from './events/bus.js';
 export { EVENT_TYPES } from './events/types.js';
@@ -37,7 +37,7 @@ export type { LifecycleHooks, LifecycleSweepOptions, LifecycleSweepResult } from
 export { memoryStore } from './store/memory.js';
 export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, ClaimedSubscription, SweepDueQuery, PruneOptions, PruneCounts } from './store/types.js';
 export type { PruneReport } from './core/retention.js';
-export type { Logger } from './logger.js';
+export type { Logger } from './core/logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
 export type { AppleVerifier, AppleVerifierOptions, VerifiedAppleNotification } from './providers/apple/verifier.js';
 export { createXsollaSubscriptionsApi } from './providers/xsolla/api.js';

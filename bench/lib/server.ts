@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { PrismaBetterSqlite3 } from '@prisma/adapter-better-sqlite3';
 import { PrismaPg } from '@prisma/adapter-pg';
-import { createSubscriptionWebhooks } from '../../src/handler.js';
+import { createSubscriptionWebhooks } from '../../src/core/handler.js';
 import pg from 'pg';
 import { prismaStore } from '../../src/prisma.js';
 import { pgStore } from '../../src/pg.js';

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SubscriptionWebhooksError, HTTP_STATUS_BY_CODE, isSubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError, HTTP_STATUS_BY_CODE, isSubscriptionWebhooksError } from '../core/errors.js';
 import type { Provider } from '../events/types.js';
-import type { SubscriptionWebhooks } from '../handler.js';
+import type { SubscriptionWebhooks } from '../core/handler.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
 import { renderPage, renderReconcileResult, type PageContext } from './pages.js';
 import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam, refuseNul } from './params.js';

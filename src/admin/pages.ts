@@ -1,5 +1,5 @@
 import type { Provider } from '../events/types.js';
-import type { SubscriptionWebhooks } from '../handler.js';
+import type { SubscriptionWebhooks } from '../core/handler.js';
 import type { ReconcileResult } from '../providers/apple/reconcile.js';
 import type { AdminRole } from './dashboard.js';
 import { deliveryStatusParam, pageParam, pathParts, providerParam } from './params.js';

@@ -1,4 +1,4 @@
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { Provider } from '../events/types.js';
 import type { DeliveryStatus } from '../store/types.js';
 

@@ -1,6 +1,6 @@
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import { eventId, randomId } from '../ids.js';
+import { eventId, randomId } from '../core/ids.js';
 import { ADMIN_AUDIT, DELIVERIES, GRANTS, ORDERS, selectColumns, SUBSCRIPTIONS, type AdminAuditRecord, type Codec, type ColumnSpec, type ColumnType, type SqlDialect, type TableSpec } from '../store/sql-tables.js';
 import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
 import { expandRawBody } from '../store/raw-body-codec.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from './errors.js';
 import { jsonTooDeep, MAX_JSON_DEPTH } from './json-depth.js';
 import type { HeadersLike } from './types.js';
 

@@ -1,6 +1,6 @@
 import type { DomainEvent, Entitlement, EntitlementChange, EntitlementReason, Order, Subscription, SubscriptionStatus } from '../events/types.js';
-import type { Logger } from '../logger.js';
-import { eventId } from '../ids.js';
+import type { Logger } from './logger.js';
+import { eventId } from './ids.js';
 import type { EntitlementGrantRecord, StoreTransaction } from '../store/types.js';
 
 /** What decides entitlements: the configured products and the billing-retry policy. */

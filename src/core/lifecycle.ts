@@ -1,6 +1,6 @@
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from './errors.js';
 import type { DomainEvent, Subscription } from '../events/types.js';
-import { eventId } from '../ids.js';
+import { eventId } from './ids.js';
 import type { ClaimedSubscription, Store } from '../store/types.js';
 import { commitUnit } from './commit.js';
 import type { CoreContext } from './types.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from './errors.js';
 
 /** Default cap on the time to receive a whole body: a slow-loris client gets 408 instead of holding a socket. */
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;

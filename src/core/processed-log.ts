@@ -1,4 +1,4 @@
-import type { Logger } from '../logger.js';
+import type { Logger } from './logger.js';
 import type { HandlerResult, RouteName } from './types.js';
 
 const PROVIDER_BY_ROUTE: Record<RouteName, string> = { apple: 'apple', appleTransaction: 'apple', xsolla: 'xsolla', google: 'google', googlePurchase: 'google' };

@@ -1,5 +1,5 @@
-import type { ResolvedConfig } from '../config.js';
-import type { Logger } from '../logger.js';
+import type { ResolvedConfig } from './config.js';
+import type { Logger } from './logger.js';
 import type { PruneCounts, PruneOptions, Store } from '../store/types.js';
 
 const DAY_MS = 86_400_000;

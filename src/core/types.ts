@@ -1,7 +1,7 @@
-import type { ResolvedConfig } from '../config.js';
+import type { ResolvedConfig } from './config.js';
 import type { EventBus } from '../events/bus.js';
 import type { DomainEvent } from '../events/types.js';
-import type { Logger } from '../logger.js';
+import type { Logger } from './logger.js';
 import type { Store } from '../store/types.js';
 
 /** Routes the core handles. */
@@ -49,5 +49,5 @@ export interface CoreContext {
  */
 export interface RouteModule {
   handle(request: HandlerRequest): Promise<HandlerResult>;
-  errorResponse(error: import('../errors.js').SubscriptionWebhooksError): HandlerResponse;
+  errorResponse(error: import('./errors.js').SubscriptionWebhooksError): HandlerResponse;
 }

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import { EVENT_TYPES } from '../events/types.js';
-import { randomId } from '../ids.js';
+import { randomId } from '../core/ids.js';
 import { unknownEventError } from '../notifications/event-names.js';
 import type { Store, WebhookEndpointRecord } from '../store/types.js';
 import { generateWebhookSecret } from './sign.js';

@@ -1,5 +1,5 @@
 import type { DomainEvent } from '../events/types.js';
-import { stableId } from '../ids.js';
+import { stableId } from '../core/ids.js';
 import type { DeliveryRecord, StoreTransaction, WebhookEndpointRecord } from '../store/types.js';
 
 /** The delivery target that stands for the app's `config.notifier` (no endpoint row). */

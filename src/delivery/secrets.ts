@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { SubscriptionWebhooksError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 
 /** The environment variable read when `secretsKey` is not given. */
 export const SECRET_KEY_ENV = 'SUBSCRIPTION_WEBHOOKS_SECRET_KEY';

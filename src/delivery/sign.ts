@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 
 const PREFIX = 'whsec_';
 

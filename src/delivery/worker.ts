@@ -1,11 +1,11 @@
 import { runPrune } from '../core/retention.js';
 import { STATUS_CODES } from 'node:http';
-import type { ResolvedConfig, UserNotification } from '../config.js';
-import { SubscriptionWebhooksError } from '../errors.js';
+import type { ResolvedConfig, UserNotification } from '../core/config.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { DomainEvent, Order, Subscription, WebhookEndpointDisabled } from '../events/types.js';
-import { stableId } from '../ids.js';
-import type { Logger } from '../logger.js';
+import { stableId } from '../core/ids.js';
+import type { Logger } from '../core/logger.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store, WebhookEndpointRecord } from '../store/types.js';
 import { attemptAction, type ActionTargets } from './action-targets.js';

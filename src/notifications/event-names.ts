@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import { EVENT_TYPES, type EventType, type NotificationSettings } from '../events/types.js';
 
 /** Event types whose object is a Subscription or an Order. */

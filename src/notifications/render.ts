@@ -1,4 +1,4 @@
-import { normalizeLocale, type UserNotification } from '../config.js';
+import { normalizeLocale, type UserNotification } from '../core/config.js';
 import type { DomainEvent, EntitlementChange, Order, Subscription } from '../events/types.js';
 import { ENTITY_EVENT_TYPES } from './event-names.js';
 

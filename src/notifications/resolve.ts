@@ -1,5 +1,5 @@
 import type { DomainEvent, ManualNotification, NotificationSettings, Order, Provider, Subscription } from '../events/types.js';
-import { stableId } from '../ids.js';
+import { stableId } from '../core/ids.js';
 import type { StoreTransaction } from '../store/types.js';
 import { DEFAULT_NOTIFIED_EVENTS, isSelfHandled } from './event-names.js';
 import { isEntitlementEvent, isUserEvent, localeFor, renderUserNotification } from './render.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { NotificationSettings } from '../events/types.js';
-import { randomId } from '../ids.js';
+import { randomId } from '../core/ids.js';
 import type { NotificationSettingRecord, Store } from '../store/types.js';
 import { checkNotificationSettings } from './event-names.js';
 

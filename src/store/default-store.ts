@@ -1,8 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { SubscriptionWebhooksError } from '../errors.js';
-import type { Logger } from '../logger.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
 import { memoryStore } from './memory.js';
 import { sqliteStore, type SqliteDatabase } from './sqlite.js';
 import type { Store } from './types.js';

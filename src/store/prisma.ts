@@ -1,4 +1,4 @@
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import { deferredAdminSource } from '../admin/source.js';
 import { guardUnavailable } from './sql-common.js';
 import { sqlStore, type SqlConnection } from './sql-store.js';

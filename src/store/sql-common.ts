@@ -1,4 +1,4 @@
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 
 interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown; table?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
 function chain(error: unknown): ErrorLike[] {

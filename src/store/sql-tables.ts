@@ -7,7 +7,7 @@ import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationS
  * One description of the library's `sw_*` tables for the SQL stores: every column with its type and
  * nullability, and how a domain object maps onto a row. Rows here are dialect-neutral (timestamps as
  * ISO 8601 strings, JSON as values, booleans as booleans); each store encodes them for its database
- * ({@link sqliteCodec}). `test/sql-tables.test.ts` proves this matches the `.prisma` fragment and both
+ * ({@link sqliteCodec}). `test/store/sql-tables.test.ts` proves this matches the `.prisma` fragment and both
  * migration flavours column for column.
  */
 

@@ -3,7 +3,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import { SubscriptionWebhooksError } from '../errors.js';
+import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';

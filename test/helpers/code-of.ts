@@ -1,4 +1,4 @@
-import { isSubscriptionWebhooksError } from '../../src/errors.js';
+import { isSubscriptionWebhooksError } from '../../src/core/errors.js';
 
 /** The error code a promise rejects with, or 'ACCEPTED'. Any other error is rethrown. */
 export async function codeOf(promise: Promise<unknown>): Promise<string> {

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createApp } from '../../examples/express/app.js';
 import type { DomainEvent } from '../../src/events/types.js';
-import { eventId } from '../../src/ids.js';
+import { eventId } from '../../src/core/ids.js';
 import { createSubscriptionWebhooks, type AdminRole, type Logger, type Store, type SubscriptionWebhooks } from '../../src/index.js';
 import { sampleDelivery, sampleEvent, sampleInbox, sampleOrder, sampleSubscription } from '../../src/testing/store-conformance.js';
 

@@ -1,7 +1,7 @@
 /**
  * Issue 9, item 1: the hand-written classics of the forged and malformed input corpus that are not
  * already covered elsewhere (alg none, HS256 key confusion, crit, jku/jwk/x5u, attacker roots, OID-less
- * and expired certificates live in test/apple-verifier.negative.test.ts and test/apple-negative-http.test.ts).
+ * and expired certificates live in test/providers/apple/apple-verifier.negative.test.ts and test/providers/apple/apple-negative-http.test.ts).
  *
  * Decisions (for RELIABILITY.md to cite):
  * - Duplicated JSON keys follow JSON.parse everywhere: the last one wins. In the outer HTTP body the

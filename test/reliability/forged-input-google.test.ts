@@ -17,7 +17,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import fc from 'fast-check';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES } from '../../src/core/errors.js';
 import { createGooglePlayTestKit, type GooglePlayTestKit } from '../../src/testing/index.js';
 import { googleHarness, PRODUCT, type GoogleHarness } from '../helpers/google-harness.js';
 import { listen, rawPost, type RawResponse } from './http-raw.js';

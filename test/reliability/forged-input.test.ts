@@ -20,7 +20,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCallbackRoute } from '../../src/callback.js';
 import { generateWebhookSecret } from '../../src/delivery/sign.js';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES } from '../../src/core/errors.js';
 import type { Store } from '../../src/index.js';
 import { createAppleTestSigner } from '../../src/testing/apple-signer.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';

@@ -1,9 +1,9 @@
-import type { ResolvedConfig } from '../../config.js';
+import type { ResolvedConfig } from '../../core/config.js';
 import type { ActionAttempt, ActionTargets } from '../../delivery/action-targets.js';
 import { newDelivery } from '../../delivery/outbox.js';
-import { SubscriptionWebhooksError, isSubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError, isSubscriptionWebhooksError } from '../../core/errors.js';
 import type { DomainEvent, Order, Subscription } from '../../events/types.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from '../../core/logger.js';
 import type { DeliveryRecord, Store } from '../../store/types.js';
 import { AppStoreServerApiError, consumptionBody, type AppStoreServerApi, type ConsumptionRequest } from './api.js';
 

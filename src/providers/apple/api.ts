@@ -1,7 +1,7 @@
 import { createPrivateKey, randomUUID, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { z } from 'zod';
-import { SubscriptionWebhooksError, type ErrorCode } from '../../errors.js';
+import { SubscriptionWebhooksError, type ErrorCode } from '../../core/errors.js';
 import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload } from './schemas.js';
 import { createAppleVerifier, type AppleVerifier, type VerifiedAppleNotification } from './verifier.js';
 import { retryWait, type RetryPolicy } from '../retry-wait.js';

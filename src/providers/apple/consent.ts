@@ -1,5 +1,5 @@
 import type { ConsentRescinded, DomainEvent, Subscription } from '../../events/types.js';
-import { eventId } from '../../ids.js';
+import { eventId } from '../../core/ids.js';
 import type { StoreTransaction } from '../../store/types.js';
 import type { AppleApplyResult } from './apply.js';
 

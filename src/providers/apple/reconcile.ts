@@ -1,5 +1,5 @@
-import { SubscriptionWebhooksError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import { rawNotificationHistory, type AppStoreServerApi, type NotificationHistoryRequest, type RawNotificationHistoryPage } from './api.js';
 
 /** Options of `hooks.apple.reconcile`. */

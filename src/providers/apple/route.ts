@@ -2,7 +2,7 @@ import { parseJsonObject, rawBodyText, rawSha256, readRawBody, stringField } fro
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
 import type { Subscription } from '../../events/types.js';
-import { SubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
 import type { InboxRecord, NotificationReads, StoreTransaction } from '../../store/types.js';
 import { appleActionRows } from './actions.js';
 import { applyAppleNotification, type AppleTransactionFields } from './apply.js';

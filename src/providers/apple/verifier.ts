@@ -4,8 +4,8 @@ import * as x509 from '@peculiar/x509';
 import { flattenedVerify } from 'jose';
 import type { z } from 'zod';
 import { jsonTooDeep } from '../../core/json-depth.js';
-import { SubscriptionWebhooksError } from '../../errors.js';
-import type { ErrorCode } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
+import type { ErrorCode } from '../../core/errors.js';
 import { APPLE_ROOT_CA_G3_DER } from './root-certificate.js';
 import {
   JWSRenewalInfoDecodedPayloadSchema,

@@ -1,8 +1,8 @@
 import type { ActionAttempt, ActionTargets } from '../../delivery/action-targets.js';
 import { newDelivery } from '../../delivery/outbox.js';
-import { isSubscriptionWebhooksError } from '../../errors.js';
+import { isSubscriptionWebhooksError } from '../../core/errors.js';
 import type { DomainEvent } from '../../events/types.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from '../../core/logger.js';
 import type { DeliveryRecord } from '../../store/types.js';
 import { GooglePlayApiError, type GooglePlayApi } from './api.js';
 

@@ -1,7 +1,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { z } from 'zod';
-import { SubscriptionWebhooksError, type ErrorCode } from '../../errors.js';
+import { SubscriptionWebhooksError, type ErrorCode } from '../../core/errors.js';
 import { parseRetryAfter } from '../apple/api.js';
 import { retryWait, type RetryPolicy } from '../retry-wait.js';
 import { productPurchaseSchema, subscriptionPurchaseV2Schema, type ProductPurchase, type SubscriptionPurchaseV2 } from './schemas.js';

@@ -1,8 +1,8 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
-import { eventId, nameUuid, stableId } from '../../ids.js';
-import { SubscriptionWebhooksError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import { eventId, nameUuid, stableId } from '../../core/ids.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import type { StoreTransaction } from '../../store/types.js';
 import { SUBSCRIPTION_NOTIFICATION_TYPES, type GoogleMoney, type ProductPurchase, type SubscriptionPurchaseV2 } from './schemas.js';
 

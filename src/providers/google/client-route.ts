@@ -1,6 +1,6 @@
 import { parseJsonObject, rawBodyText, readRawBody } from '../../core/body.js';
 import type { CoreContext, HandlerRequest, HandlerResult, RouteModule } from '../../core/types.js';
-import { SubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
 import { z } from 'zod';
 import type { GooglePlayApi } from './api.js';
 import type { GoogleInput } from './apply.js';

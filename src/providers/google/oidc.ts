@@ -1,5 +1,5 @@
 import { createLocalJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
-import { SubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
 
 /** Issuers of Google-signed ID tokens (Pub/Sub push tokens use the first). */
 export const GOOGLE_ISSUERS = ['https://accounts.google.com', 'accounts.google.com'];

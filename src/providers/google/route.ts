@@ -1,8 +1,8 @@
 import { getHeader, parseJsonObject, rawBodyText, readRawBody } from '../../core/body.js';
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
-import type { ResolvedConfig } from '../../config.js';
-import { SubscriptionWebhooksError, isSubscriptionWebhooksError } from '../../errors.js';
+import type { ResolvedConfig } from '../../core/config.js';
+import { SubscriptionWebhooksError, isSubscriptionWebhooksError } from '../../core/errors.js';
 import type { InboxRecord, NotificationReads } from '../../store/types.js';
 import { googleActionRows } from './actions.js';
 import type { GooglePlayApi } from './api.js';

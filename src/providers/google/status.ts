@@ -1,5 +1,5 @@
 import type { CoreContext } from '../../core/types.js';
-import { isSubscriptionWebhooksError } from '../../errors.js';
+import { isSubscriptionWebhooksError } from '../../core/errors.js';
 import type { Subscription } from '../../events/types.js';
 import type { GooglePlayApi } from './api.js';
 import { commitGoogleNotification } from './route.js';

@@ -1,8 +1,8 @@
-import type { ResolvedConfig } from '../../config.js';
+import type { ResolvedConfig } from '../../core/config.js';
 import type { CoreContext, RouteModule } from '../../core/types.js';
 import type { ActionTargets } from '../../delivery/action-targets.js';
-import { SubscriptionWebhooksError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
 import { createGoogleActions } from './actions.js';
 import { createGooglePlayApi, type GooglePlayApi } from './api.js';
 import { createPushTokenVerifier } from './oidc.js';

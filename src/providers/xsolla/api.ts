@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
 
 /** One subscription of the user, as `GET /api/user/v1/projects/{projectId}/subscriptions` returns it. */
 export interface XsollaUserSubscription {

@@ -1,7 +1,7 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
-import { eventId, nameUuid, stableId } from '../../ids.js';
-import type { Logger } from '../../logger.js';
+import { eventId, nameUuid, stableId } from '../../core/ids.js';
+import type { Logger } from '../../core/logger.js';
 import type { StoreTransaction } from '../../store/types.js';
 import type { XsollaSubscriptionNotification, XsollaTransactionNotification } from './schemas.js';
 

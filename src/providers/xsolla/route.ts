@@ -1,8 +1,8 @@
 import { getHeader, parseJsonObject, rawBodyText, rawSha256, readRawBody } from '../../core/body.js';
 import { commitNotification } from '../../core/commit.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule } from '../../core/types.js';
-import type { ResolvedConfig } from '../../config.js';
-import { SubscriptionWebhooksError } from '../../errors.js';
+import type { ResolvedConfig } from '../../core/config.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
 import type { InboxRecord } from '../../store/types.js';
 import { applyXsollaNotification } from './apply.js';
 import { parseXsollaNotification, type XsollaNotification } from './schemas.js';

@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { SubscriptionWebhooksError } from '../../errors.js';
+import { SubscriptionWebhooksError } from '../../core/errors.js';
 
 /**
  * Accepted `Authorization` header: the scheme `Signature` (any letter case, as HTTP auth schemes are

@@ -1,0 +1,142 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPgDriverStore, createSqliteDriverStore } from '../helpers/databases.js';
+import { dashboardFixture, XSS } from '../helpers/dashboard-fixture.js';
+import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
+
+/** Debian's chromium (`apt-get install -y chromium`; `.ci/run` installs it). */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+const STORES = [
+  ['SQLite', () => createSqliteDriverStore()],
+  ['PostgreSQL', () => createPgDriverStore()],
+] as const;
+
+describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless Chromium, Express example on %s', (_name, makeStore) => {
+  let db: Awaited<ReturnType<(typeof STORES)[number][1]>>;
+  let rx: WebhookReceiver;
+  let fx: Awaited<ReturnType<typeof dashboardFixture>>;
+  let context: BrowserContext;
+  let profile: string;
+  const dialogs: string[] = [];
+  const consoleErrors: string[] = [];
+
+  beforeAll(async () => {
+    db = await makeStore();
+    rx = await webhookReceiver();
+    fx = await dashboardFixture(db.store, rx.url);
+    profile = mkdtempSync(join(tmpdir(), 'sw-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+    context.on('page', (p) => watch(p));
+    for (const p of context.pages()) watch(p);
+  }, 120_000);
+  afterAll(async () => {
+    await context?.close();
+    rmSync(profile, { recursive: true, force: true });
+    await fx?.close();
+    await rx?.stop();
+    await db?.close();
+  });
+
+  function watch(p: Page): void {
+    p.on('dialog', (d) => {
+      dialogs.push(`${d.type()}: ${d.message()}`);
+      void (d.type() === 'confirm' ? d.accept() : d.dismiss());
+    });
+    p.on('console', (m) => void (m.type() === 'error' && consoleErrors.push(m.text())));
+  }
+  async function as(role: string): Promise<Page> {
+    await context.clearCookies();
+    await context.addCookies([{ name: 'role', value: role, url: fx.url }, { name: 'who', value: `${role}-user`, url: fx.url }]);
+    return context.pages()[0] ?? (await context.newPage());
+  }
+
+  it('opens the overview (counts, the 48-hour chart, the backlog) under the strict CSP without a console error', async () => {
+    const page = await as('read');
+    const res = await page.goto(`${fx.url}/`);
+    expect(res!.status()).toBe(200);
+    await expect.poll(() => page.locator('h1').textContent()).toBe('Overview');
+    expect(await page.locator('svg rect.bar').count()).toBe(48);
+    expect(await page.locator('table').nth(1).textContent()).toContain('failed');
+    // The stylesheet applied (served by the dashboard itself, allowed by the CSP).
+    expect(await page.evaluate(() => getComputedStyle(document.querySelector('header')!).display)).toBe('flex');
+    expect(consoleErrors).toEqual([]);
+  });
+
+  it("finds a user's subscription by user id and opens its timeline", async () => {
+    const page = await as('read');
+    await page.goto(`${fx.url}/subscriptions`);
+    await page.fill('input[name=q]', 'user_42');
+    await Promise.all([page.waitForURL(/q=user_42/), page.press('input[name=q]', 'Enter')]);
+    await Promise.all([page.waitForURL(/\/subscriptions\/sub_demo$/), page.click('a[href$="/subscriptions/sub_demo"]')]);
+    const text = await page.locator('main').textContent();
+    expect(text).toContain('customer.subscription.started');
+    expect(text).toContain('order.paid');
+    expect(text).toContain('ord-no-1');
+  });
+
+  it('opens a notification and sees its events, their deliveries and the nested JWS decoded', async () => {
+    const page = await as('read');
+    await page.goto(`${fx.url}/notifications`);
+    await Promise.all([page.waitForURL(/ntf-subscribed/), page.click('a:text("ntf-subscribed")')]);
+    const main = await page.locator('main').textContent();
+    expect(main).toContain('customer.subscription.started');
+    expect(main).toContain('dlv_failed');
+    await page.goto(`${fx.url}/notifications/apple/ntf-xss`);
+    expect(await page.locator('pre').textContent()).toContain('"transactionId": "2000000999"');
+  });
+
+  it('renders an XSS payload in a notification as text', async () => {
+    const page = await as('read');
+    for (const path of ['/notifications', '/notifications/apple/ntf-xss', '/deliveries?status=failed', `/subscriptions?q=${encodeURIComponent(`mallory ${XSS}`)}`]) {
+      await page.goto(`${fx.url}${path}`);
+      expect(await page.locator('main').textContent(), path).toContain(XSS);
+      expect(await page.locator('main script').count(), path).toBe(0);
+    }
+    expect(dialogs).toEqual([]);
+  });
+
+  it('refuses the denied role every page, and the read-only role the actions', async () => {
+    const denied = await as('denied');
+    expect((await denied.goto(`${fx.url}/`))!.status()).toBe(403);
+    const read = await as('read');
+    await read.goto(`${fx.url}/deliveries?status=failed`);
+    expect(await read.locator('button:text("Replay")').count()).toBe(0);
+    await read.goto(`${fx.url}/endpoints`);
+    expect(await read.locator('button').count()).toBe(0);
+    // Even a forged form post from the page is refused.
+    // The page itself cannot post anywhere by script (CSP connect-src falls back to 'none'); a forged post with the read role's cookies is refused.
+    expect(await read.evaluate(async (u) => fetch(`${u}/api/overview`).then(() => 'fetched', () => 'blocked'), fx.url)).toBe('blocked');
+    expect((await context.request.post(`${fx.url}/deliveries/dlv_failed/replay`, { form: { csrf: 'x' } })).status()).toBe(403);
+    expect((await fx.hooks.delivery.get('dlv_failed'))!.status).toBe('failed');
+  });
+
+  it('replays a failed delivery and watches it arrive at the local receiver', async () => {
+    fx.hooks.delivery.start();
+    const page = await as('read-write');
+    await page.goto(`${fx.url}/deliveries?status=failed`);
+    await Promise.all([page.waitForURL(/status=pending/), page.click('button:text("Replay")')]);
+    await expect.poll(() => rx.accepted().length, { timeout: 10_000 }).toBeGreaterThan(0);
+    await page.goto(`${fx.url}/deliveries`);
+    await expect.poll(async () => (await fx.hooks.delivery.get('dlv_failed'))!.status, { timeout: 10_000 }).toBe('delivered');
+    await page.goto(`${fx.url}/audit`);
+    expect(await page.locator('main').textContent()).toContain('delivery.replay');
+  });
+
+  it('rotates a secret: shown once, masked on the next visit', async () => {
+    const page = await as('read-write');
+    await page.goto(`${fx.url}/endpoints`);
+    await Promise.all([page.waitForSelector('#secret'), page.click('button:text("Rotate secret")')]);
+    expect(dialogs.at(-1)).toMatch(/^confirm: Issue a new secret/);
+    const secret = (await page.locator('#secret').textContent())!;
+    expect(secret).toMatch(/^whsec_/);
+    await page.goto(`${fx.url}/endpoints`);
+    expect(await page.content()).not.toContain(secret);
+    expect(await page.locator('main').textContent()).toMatch(/whsec_…/);
+  });
+});
