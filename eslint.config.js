@@ -18,7 +18,9 @@ export default tseslint.config(
       '@typescript-eslint/no-restricted-imports': [
         'error',
         {
-          paths: frameworks.filter((f) => !f.includes('*')).map((name) => ({ name, message: 'src/ must not import a framework or driver (types only: use `import type`).', allowTypeImports: true })),
+          paths: frameworks
+            .filter((f) => !f.includes('*'))
+            .map((name) => ({ name, message: 'src/ must not import a framework or driver (types only: use `import type`).', allowTypeImports: true })),
           patterns: [
             { group: ['**/adapters/**', '../adapters/*', '../../adapters/*'], message: 'src/ must not import adapters/.' },
             { group: ['next/*'], message: 'src/ must not import a framework.', allowTypeImports: true },

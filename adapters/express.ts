@@ -4,7 +4,6 @@ import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
 import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
 import { readNodeBody, writeNodeResponse } from './node-bridge.js';
 
-
 const FIX = 'Mount subscriptionWebhooks() before it (e.g. before express.json()), or use express.raw({ type: "*/*" }) on these routes.';
 
 /** Options of {@link subscriptionWebhooks}. */

@@ -66,7 +66,10 @@ export function fetchRouteHandler(hooks: SubscriptionWebhooks, route: RouteName,
  * ```
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` without `authorize` (see {@link AdminDashboardOptions.allowUnauthenticated})
  */
-export function adminDashboard(hooks: SubscriptionWebhooks, options: AdminDashboardOptions<Request> & { basePath: string }): (request: Request) => Promise<Response> {
+export function adminDashboard(
+  hooks: SubscriptionWebhooks,
+  options: AdminDashboardOptions<Request> & { basePath: string },
+): (request: Request) => Promise<Response> {
   const dashboard = createAdminDashboard(hooks, options);
   return (request) => dashboard.handle(request, request, options.basePath);
 }

@@ -61,7 +61,11 @@ export interface NextApiOptions {
  * export default nextApiHandler(hooks, 'apple');
  * ```
  */
-export function nextApiHandler(hooks: HooksOrGetter, route: RouteName, options: NextApiOptions = {}): (req: NextApiRequest, res: NextApiResponse) => Promise<void> {
+export function nextApiHandler(
+  hooks: HooksOrGetter,
+  route: RouteName,
+  options: NextApiOptions = {},
+): (req: NextApiRequest, res: NextApiResponse) => Promise<void> {
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   return async (req, res) => {
     const h = resolve(hooks);
@@ -88,8 +92,12 @@ export function nextApiHandler(hooks: HooksOrGetter, route: RouteName, options: 
  * ```
  * @throws SubscriptionWebhooksError `CONFIG_INVALID` (on the first request) without `authorize` (see {@link AdminDashboardOptions.allowUnauthenticated})
  */
-export function adminDashboard(hooks: HooksOrGetter, options: AdminDashboardOptions<Request> & { basePath: string }): { GET: (request: Request) => Promise<Response>; POST: (request: Request) => Promise<Response> } {
+export function adminDashboard(
+  hooks: HooksOrGetter,
+  options: AdminDashboardOptions<Request> & { basePath: string },
+): { GET: (request: Request) => Promise<Response>; POST: (request: Request) => Promise<Response> } {
   let dashboard: ReturnType<typeof createAdminDashboard<Request>> | null = null;
-  const handle = (request: Request): Promise<Response> => (dashboard ??= createAdminDashboard(resolve(hooks), options)).handle(request, request, options.basePath);
+  const handle = (request: Request): Promise<Response> =>
+    (dashboard ??= createAdminDashboard(resolve(hooks), options)).handle(request, request, options.basePath);
   return { GET: handle, POST: handle };
 }

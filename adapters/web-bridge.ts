@@ -5,7 +5,11 @@ import { SubscriptionWebhooksError, type HandlerResponse } from '../src/index.js
  * (408 `BODY_TIMEOUT`). A body already read means the raw bytes are gone: `BODY_NOT_RAW`.
  */
 export async function readWebBody(request: Request, maxBytes: number, timeoutMs: number): Promise<Uint8Array> {
-  if (request.bodyUsed) throw new SubscriptionWebhooksError('BODY_NOT_RAW', 'The Request body was already read (request.json(), formData()...). Pass the untouched Request, or a request.clone() made before reading it.');
+  if (request.bodyUsed)
+    throw new SubscriptionWebhooksError(
+      'BODY_NOT_RAW',
+      'The Request body was already read (request.json(), formData()...). Pass the untouched Request, or a request.clone() made before reading it.',
+    );
   const declared = Number(request.headers.get('content-length') ?? NaN);
   if (Number.isFinite(declared) && declared > maxBytes) throw new SubscriptionWebhooksError('BODY_TOO_LARGE', `Body exceeds ${maxBytes} bytes`);
   if (!request.body) return new Uint8Array(0);

@@ -45,11 +45,24 @@ const pg = stores.some((s) => s === 'pg' || s === 'postgresql') ? await postgres
 try {
   for (const store of stores) {
     const db = store.startsWith('sqlite') ? await freshSqlite() : await freshPostgres(pg!.url);
-    const server = await startChild('bench/lib/server.ts', { STORE: store, DATABASE_URL: db.url, VERIFIER: process.env.VERIFIER ?? 'ours', ROOT_CERT: Buffer.from(signer.rootCertificate).toString('base64'), SQLITE_SYNCHRONOUS: process.env.SQLITE_SYNCHRONOUS ?? 'FULL' });
+    const server = await startChild('bench/lib/server.ts', {
+      STORE: store,
+      DATABASE_URL: db.url,
+      VERIFIER: process.env.VERIFIER ?? 'ours',
+      ROOT_CERT: Buffer.from(signer.rootCertificate).toString('base64'),
+      SQLITE_SYNCHRONOUS: process.env.SQLITE_SYNCHRONOUS ?? 'FULL',
+    });
     try {
       let i = 0;
       const fire = (n: number, from: number) =>
-        autocannon({ url: server.url, connections: 32, amount: n, requests: [{ method: 'POST', path: PATH, headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: bodies[from + i++] }) }] });
+        autocannon({
+          url: server.url,
+          connections: 32,
+          amount: n,
+          requests: [
+            { method: 'POST', path: PATH, headers: { 'content-type': 'application/json' }, setupRequest: (req) => ({ ...req, body: bodies[from + i++] }) },
+          ],
+        });
       await fire(200, 0); // warm-up
       i = 0;
       const before = ticks(server.pid);
@@ -58,7 +71,18 @@ try {
       const r = await fire(N, 200);
       const cpuMs = (ticks(server.pid) - before) * 10;
       const pgCpuMs = (postgresTicks() - pgBefore) * 10;
-      console.log(JSON.stringify({ store, verifier: process.env.VERIFIER ?? 'ours', notifications: N, non2xx: r.non2xx, server_cpu_ms_per_notification: +(cpuMs / N).toFixed(3), one_core_bound_req_per_s: Math.round(N / (cpuMs / 1000)), ...(pg ? { postgres_cpu_ms_per_notification: +(pgCpuMs / N).toFixed(3) } : {}), wall_req_per_s: Math.round(N / ((performance.now() - t0) / 1000)) }));
+      console.log(
+        JSON.stringify({
+          store,
+          verifier: process.env.VERIFIER ?? 'ours',
+          notifications: N,
+          non2xx: r.non2xx,
+          server_cpu_ms_per_notification: +(cpuMs / N).toFixed(3),
+          one_core_bound_req_per_s: Math.round(N / (cpuMs / 1000)),
+          ...(pg ? { postgres_cpu_ms_per_notification: +(pgCpuMs / N).toFixed(3) } : {}),
+          wall_req_per_s: Math.round(N / ((performance.now() - t0) / 1000)),
+        }),
+      );
     } finally {
       await server.stop();
       await db.close();

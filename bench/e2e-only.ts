@@ -16,7 +16,8 @@ const pool = await signedBodies(signer, Number(process.env.POOL ?? 9000));
 const needsPg = scenarios.some((s: E2eScenario) => s.store === 'pg' || s.store === 'postgresql');
 const pg = needsPg ? await postgresServer() : null;
 try {
-  for (const s of scenarios) await runE2e(signer, pg?.url ?? '', s, { runs: Number(process.env.RUNS ?? 1), seconds: Number(process.env.SECONDS ?? 1.5), rates: [100, 500, 1000], pool });
+  for (const s of scenarios)
+    await runE2e(signer, pg?.url ?? '', s, { runs: Number(process.env.RUNS ?? 1), seconds: Number(process.env.SECONDS ?? 1.5), rates: [100, 500, 1000], pool });
 } finally {
   await pg?.stop();
 }

@@ -31,7 +31,12 @@ async function fire(url: string, bodies: string[], opts: { seconds: number; conn
     ],
   });
   if (i > bodies.length) throw new Error(`${i} requests for ${bodies.length} bodies: enlarge the pool (a repeated body would be measured as a duplicate)`);
-  return { req_per_s: result.requests.average, p50_ms: result.latency.p50, p99_ms: result.latency.p99, non2xx: result.non2xx + result.errors + result.timeouts };
+  return {
+    req_per_s: result.requests.average,
+    p50_ms: result.latency.p50,
+    p99_ms: result.latency.p99,
+    non2xx: result.non2xx + result.errors + result.timeouts,
+  };
 }
 
 function medianOf(results: LoadResult[]): LoadResult {
@@ -63,7 +68,12 @@ export interface E2eResult {
  * then a burst where half the requests are redeliveries. `pool` holds distinct signed bodies, cut into
  * disjoint slices so no body is ever sent twice to one database (except as a deliberate redelivery).
  */
-export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario: E2eScenario, o: { runs: number; seconds: number; rates: number[]; pool: string[] }): Promise<E2eResult> {
+export async function runE2e(
+  signer: AppleTestSigner,
+  pgServer: string,
+  scenario: E2eScenario,
+  o: { runs: number; seconds: number; rates: number[]; pool: string[] },
+): Promise<E2eResult> {
   const root = Buffer.from(signer.rootCertificate).toString('base64');
   const perLoad: Record<string, LoadResult[]> = {};
   const sat: LoadResult[] = [];
@@ -85,7 +95,13 @@ export async function runE2e(signer: AppleTestSigner, pgServer: string, scenario
       const remaining = o.pool.length - cursor;
       sat.push(await fire(server.url, take(Math.floor(remaining / 2)), { seconds: o.seconds }));
       // 50% redeliveries: every body twice in a row, the second time as Apple's retry.
-      dup.push(await fire(server.url, take(Math.floor((o.pool.length - cursor) / 1)).flatMap((b) => [b, b]), { seconds: o.seconds }));
+      dup.push(
+        await fire(
+          server.url,
+          take(Math.floor((o.pool.length - cursor) / 1)).flatMap((b) => [b, b]),
+          { seconds: o.seconds },
+        ),
+      );
     } finally {
       await server.stop();
       await db.close();

@@ -75,7 +75,13 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
   const db = await freshPostgres(pgServer, 4, store);
   const rx = await receiver();
   // The receiver is on 127.0.0.1, so private targets must be allowed (NODE_ENV is production here).
-  const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] }, store: db.store, allowPrivateUrls: true, secretsKey: SECRETS_KEY, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  const hooks = createSubscriptionWebhooks({
+    apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] },
+    store: db.store,
+    allowPrivateUrls: true,
+    secretsKey: SECRETS_KEY,
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
   await hooks.webhookEndpoints.create({ url: rx.url, enabled_events: ['*'] });
   const enqueue = async (batch: DomainEvent[]) =>
     db.store.transaction(async (tx) => {
@@ -84,7 +90,9 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
     });
   // Throughput: drain a committed backlog.
   for (let b = 0; b < events; b += 500) await enqueue(Array.from({ length: Math.min(500, events - b) }, (_, i) => sampleEvent(`${tag}t`, b + i)));
-  const procs = await Promise.all(Array.from({ length: workers }, () => startChild('bench/lib/worker.ts', { DATABASE_URL: db.url, STORE: store, SECRETS_KEY, ENDPOINT_CONCURRENCY: '32' })));
+  const procs = await Promise.all(
+    Array.from({ length: workers }, () => startChild('bench/lib/worker.ts', { DATABASE_URL: db.url, STORE: store, SECRETS_KEY, ENDPOINT_CONCURRENCY: '32' })),
+  );
   await rx.waitFor(events);
   // From the first arrival to the last, so process start-up does not count.
   const backlog = [...rx.arrivals.values()];
@@ -105,16 +113,32 @@ async function oneRun(pgServer: string, workers: number, events: number, tag: st
   await rx.close();
   await db.close();
   const latencies = [...committed].map(([id, at]) => rx.arrivals.get(id)! - at);
-  return { workers, events_per_s: events / ((drained - started) / 1000), p50_ms: Math.round(percentile(latencies, 50)), p99_ms: Math.round(percentile(latencies, 99)) };
+  return {
+    workers,
+    events_per_s: events / ((drained - started) / 1000),
+    p50_ms: Math.round(percentile(latencies, 50)),
+    p99_ms: Math.round(percentile(latencies, 99)),
+  };
 }
 
 /** `store`: the workers' store, `pg` (pgStore) or `prisma` (prismaStore). */
-export async function runOutbound(pgServer: string, runs: number, events = 10_000, store: 'pg' | 'prisma' = 'pg', workerCounts = [1, 2]): Promise<OutboundResult[]> {
+export async function runOutbound(
+  pgServer: string,
+  runs: number,
+  events = 10_000,
+  store: 'pg' | 'prisma' = 'pg',
+  workerCounts = [1, 2],
+): Promise<OutboundResult[]> {
   const out: OutboundResult[] = [];
   for (const workers of workerCounts) {
     const results: OutboundResult[] = [];
     for (let r = 0; r < runs; r++) results.push(await oneRun(pgServer, workers, events, `w${workers}r${r}`, store));
-    const m = { workers, events_per_s: Math.round(median(results.map((x) => x.events_per_s))), p50_ms: median(results.map((x) => x.p50_ms)), p99_ms: median(results.map((x) => x.p99_ms)) };
+    const m = {
+      workers,
+      events_per_s: Math.round(median(results.map((x) => x.events_per_s))),
+      p50_ms: median(results.map((x) => x.p50_ms)),
+      p99_ms: median(results.map((x) => x.p99_ms)),
+    };
     console.log('  outbound', m);
     out.push(m);
   }
@@ -140,7 +164,13 @@ async function noisyRun(pgServer: string, tag: string, ticks: number): Promise<N
     req.resume();
   });
   await new Promise<void>((r) => hanging.listen(0, '127.0.0.1', r));
-  const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] }, store: db.store, allowPrivateUrls: true, secretsKey: SECRETS_KEY, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+  const hooks = createSubscriptionWebhooks({
+    apple: { bundleId: 'com.example.bench', environments: ['Sandbox'] },
+    store: db.store,
+    allowPrivateUrls: true,
+    secretsKey: SECRETS_KEY,
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
   await hooks.webhookEndpoints.create({ url: rx.url, enabled_events: ['*'] });
   const enqueue = async (batch: DomainEvent[]) =>
     db.store.transaction(async (tx) => {
@@ -152,7 +182,10 @@ async function noisyRun(pgServer: string, tag: string, ticks: number): Promise<N
     const before = rx.arrivals.size;
     const committed = await pacedCommits(enqueue, `${tag}${phase}`, ticks);
     await rx.waitFor(before + committed.size);
-    return percentile([...committed].map(([id, at]) => rx.arrivals.get(id)! - at), 99);
+    return percentile(
+      [...committed].map(([id, at]) => rx.arrivals.get(id)! - at),
+      99,
+    );
   };
   await p99('w'); // warm-up: connections, prepared statements, JIT
   const alone = await p99('a');
@@ -170,7 +203,11 @@ async function noisyRun(pgServer: string, tag: string, ticks: number): Promise<N
 export async function runNoisyNeighbour(pgServer: string, runs: number, ticks = 60): Promise<NoisyNeighbourResult> {
   const results: NoisyNeighbourResult[] = [];
   for (let r = 0; r < runs; r++) results.push(await noisyRun(pgServer, `nn${r}`, ticks));
-  const m = { p99_alone_ms: median(results.map((x) => x.p99_alone_ms)), p99_beside_hanging_ms: median(results.map((x) => x.p99_beside_hanging_ms)), ratio: median(results.map((x) => x.ratio)) };
+  const m = {
+    p99_alone_ms: median(results.map((x) => x.p99_alone_ms)),
+    p99_beside_hanging_ms: median(results.map((x) => x.p99_beside_hanging_ms)),
+    ratio: median(results.map((x) => x.ratio)),
+  };
   console.log('  noisy neighbour', m);
   return m;
 }

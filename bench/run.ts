@@ -52,19 +52,32 @@ try {
   console.log('\noutbound noisy neighbour (a healthy endpoint alone, then beside one that never answers)…');
   noisy = await runNoisyNeighbour(pg.url, runs, smoke ? 4 : 60);
   console.log('\nstorage and retention (PostgreSQL, pgStore, injected clock)…');
-  storage = await runStorageBench(pg.url, smoke
-    ? { subscriptions: 30, yearSubscriptions: 10, oldNotifications: 2000, seconds: 2, runs: 1 }
-    : { subscriptions: 300, yearSubscriptions: 100, oldNotifications: quick ? 20_000 : 100_000, seconds: quick ? 3 : 5, runs });
+  storage = await runStorageBench(
+    pg.url,
+    smoke
+      ? { subscriptions: 30, yearSubscriptions: 10, oldNotifications: 2000, seconds: 2, runs: 1 }
+      : { subscriptions: 300, yearSubscriptions: 100, oldNotifications: quick ? 20_000 : 100_000, seconds: quick ? 3 : 5, runs },
+  );
   console.log(storage);
 } finally {
   await pg.stop();
 }
 
 console.log('\nmemory (100,000 notifications in one process)…');
-const mem = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', '-e', `import('./bench/memory.ts').then(async (m) => console.log(JSON.stringify(await m.runMemoryBench(${smoke ? 21_000 : quick ? 20_000 : 100_000}))))`], {
-  cwd: root,
-  encoding: 'utf8',
-});
+const mem = spawnSync(
+  process.execPath,
+  [
+    '--expose-gc',
+    '--import',
+    'tsx',
+    '-e',
+    `import('./bench/memory.ts').then(async (m) => console.log(JSON.stringify(await m.runMemoryBench(${smoke ? 21_000 : quick ? 20_000 : 100_000}))))`,
+  ],
+  {
+    cwd: root,
+    encoding: 'utf8',
+  },
+);
 const memory = JSON.parse(mem.stdout.trim().split('\n').at(-1) ?? '{}') as Record<string, number>;
 console.log(memory);
 
@@ -149,13 +162,20 @@ Noisy neighbour (one worker, 500 events/s to a healthy endpoint, 1 s attempt tim
 
 ### Storage and retention (PostgreSQL, pgStore; docs/retention.md)
 
-${storage ? `Per notification (what every \`sw_*\` table's pg_total_relation_size grew by from the empty tables / notifications; ${storage.notifications} notifications: subscriptions × purchase + 5 renewals, one endpoint, deliveries drained): **${storage.storage_bytes_per_notification} B** inside the raw-body window, **${storage.storage_bytes_per_notification_retained} B** once past it and the event and delivery windows (target <= 3,000), for as long as the dedup key is kept.
+${
+  storage
+    ? `Per notification (what every \`sw_*\` table's pg_total_relation_size grew by from the empty tables / notifications; ${storage.notifications} notifications: subscriptions × purchase + 5 renewals, one endpoint, deliveries drained): **${storage.storage_bytes_per_notification} B** inside the raw-body window, **${storage.storage_bytes_per_notification_retained} B** once past it and the event and delivery windows (target <= 3,000), for as long as the dedup key is kept.
 
 | table | B/notification within | retained |
 |---|---|---|
-${Object.keys(storage.tables_within).sort().map((t) => `| ${t} | ${storage!.tables_within[t]} | ${storage!.tables_retained[t] ?? 0} |`).join('\n')}
+${Object.keys(storage.tables_within)
+  .sort()
+  .map((t) => `| ${t} | ${storage!.tables_within[t]} | ${storage!.tables_retained[t] ?? 0} |`)
+  .join('\n')}
 
-Two years of steady monthly renewals pruned monthly (default retention, plain VACUUM): month-end size of the pruned tables ${storage.monthly_pruned_tables_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB (last six months within ${storage.flat_ratio_last_6_months}×); all tables, orders and subscriptions included ${storage.monthly_total_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB. Pruning: ${storage.prune_rows_per_s} rows/s (${storage.prune_rows} rows). p99 at an offered 100/s: ${storage.p99_ms_at_100} ms without pruning, ${storage.p99_ms_at_100_while_pruning} ms while it runs (pruning ran during ${Math.round(storage.pruning_overlap * 100)}% of the run; target: within 20%).` : 'not run'}
+Two years of steady monthly renewals pruned monthly (default retention, plain VACUUM): month-end size of the pruned tables ${storage.monthly_pruned_tables_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB (last six months within ${storage.flat_ratio_last_6_months}×); all tables, orders and subscriptions included ${storage.monthly_total_bytes.map((x) => Math.round(x / 1024)).join(', ')} KiB. Pruning: ${storage.prune_rows_per_s} rows/s (${storage.prune_rows} rows). p99 at an offered 100/s: ${storage.p99_ms_at_100} ms without pruning, ${storage.p99_ms_at_100_while_pruning} ms while it runs (pruning ran during ${Math.round(storage.pruning_overlap * 100)}% of the run; target: within 20%).`
+    : 'not run'
+}
 
 ### Memory (100,000 notifications through the core, nothing kept by the store)
 
@@ -180,5 +200,7 @@ const previous = (() => {
   }
 })();
 const marker = '<!-- latest -->';
-const head = previous.includes(marker) ? previous.slice(0, previous.indexOf(marker)) : '# Benchmarks\n\n`npm run bench` (not part of `npm test`) runs everything below in one run on one machine; `bench/results/latest.json` has the figures for tools.\n\n';
+const head = previous.includes(marker)
+  ? previous.slice(0, previous.indexOf(marker))
+  : '# Benchmarks\n\n`npm run bench` (not part of `npm test`) runs everything below in one run on one machine; `bench/results/latest.json` has the figures for tools.\n\n';
 writeFileSync(doc, `${head}${marker}\n## Latest run\n\n${table}`);

@@ -65,7 +65,8 @@ async function tableSizes(client: pg.Client): Promise<Record<string, number>> {
 }
 /** The tables retention prunes. */
 const PRUNED = ['sw_notifications', 'sw_events', 'sw_webhook_deliveries', 'sw_webhook_receipts'];
-const minus = (t: Record<string, number>, base: Record<string, number>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.max(0, v - (base[k] ?? 0))]));
+const minus = (t: Record<string, number>, base: Record<string, number>) =>
+  Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.max(0, v - (base[k] ?? 0))]));
 const sum = (t: Record<string, number>) => Object.values(t).reduce((a, b) => a + b, 0);
 const per = (t: Record<string, number>, n: number) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, Math.round(v / n)]));
 
@@ -76,14 +77,41 @@ function subscriptionFactory(signer: AppleTestSigner, t0: number) {
     return async (k: number, signedDate: number): Promise<string> => {
       const purchaseDate = t0 + k * MONTH;
       const transaction = {
-        transactionId: k === 0 ? original : `${original}${String(k).padStart(3, '0')}`, originalTransactionId: original, webOrderLineItemId: `${original}-wol-${k}`,
-        bundleId: BUNDLE_ID, productId: PRODUCT, subscriptionGroupIdentifier: 'group1', purchaseDate, originalPurchaseDate: t0, expiresDate: purchaseDate + MONTH, quantity: 1,
-        type: 'Auto-Renewable Subscription', inAppOwnershipType: 'PURCHASED', signedDate, environment: 'Production', transactionReason: k === 0 ? 'PURCHASE' : 'RENEWAL',
-        storefront: 'USA', storefrontId: '143441', price: 9990, currency: 'USD',
+        transactionId: k === 0 ? original : `${original}${String(k).padStart(3, '0')}`,
+        originalTransactionId: original,
+        webOrderLineItemId: `${original}-wol-${k}`,
+        bundleId: BUNDLE_ID,
+        productId: PRODUCT,
+        subscriptionGroupIdentifier: 'group1',
+        purchaseDate,
+        originalPurchaseDate: t0,
+        expiresDate: purchaseDate + MONTH,
+        quantity: 1,
+        type: 'Auto-Renewable Subscription',
+        inAppOwnershipType: 'PURCHASED',
+        signedDate,
+        environment: 'Production',
+        transactionReason: k === 0 ? 'PURCHASE' : 'RENEWAL',
+        storefront: 'USA',
+        storefrontId: '143441',
+        price: 9990,
+        currency: 'USD',
       };
-      const renewalInfo = { originalTransactionId: original, autoRenewProductId: PRODUCT, productId: PRODUCT, autoRenewStatus: 1, signedDate, environment: 'Production', recentSubscriptionStartDate: t0, renewalDate: purchaseDate + MONTH };
+      const renewalInfo = {
+        originalTransactionId: original,
+        autoRenewProductId: PRODUCT,
+        productId: PRODUCT,
+        autoRenewStatus: 1,
+        signedDate,
+        environment: 'Production',
+        recentSubscriptionStartDate: t0,
+        renewalDate: purchaseDate + MONTH,
+      };
       const signedPayload = await signer.signNotification({
-        notificationType: k === 0 ? 'SUBSCRIBED' : 'DID_RENEW', ...(k === 0 ? { subtype: 'INITIAL_BUY' } : {}), notificationUUID: randomUUID(), signedDate,
+        notificationType: k === 0 ? 'SUBSCRIBED' : 'DID_RENEW',
+        ...(k === 0 ? { subtype: 'INITIAL_BUY' } : {}),
+        notificationUUID: randomUUID(),
+        signedDate,
         data: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Production', transaction, renewalInfo },
       } as never);
       return JSON.stringify({ signedPayload });
@@ -154,7 +182,13 @@ async function simulate(serverUrl: string, signer: AppleTestSigner, o: { subscri
 
 /** Section 3: a database full of old rows, the server at 100/s, p99 without and with pruning beside it. */
 async function pruneUnderLoad(serverUrl: string, signer: AppleTestSigner, o: { oldNotifications: number; seconds: number; runs: number }) {
-  const results: { idle: LoadResult[]; pruning: LoadResult[]; rowsPerS: number[]; rows: number[]; overlap: number[] } = { idle: [], pruning: [], rowsPerS: [], rows: [], overlap: [] };
+  const results: { idle: LoadResult[]; pruning: LoadResult[]; rowsPerS: number[]; rows: number[]; overlap: number[] } = {
+    idle: [],
+    pruning: [],
+    rowsPerS: [],
+    rows: [],
+    overlap: [],
+  };
   // Per run: 100 warm-up requests, then 100/s for `seconds` twice (without and with pruning).
   const perRun = 100 + 2 * Math.ceil(100 * o.seconds);
   const bodies = await signedBodies(signer, perRun * o.runs, 7_000_000);
@@ -167,18 +201,32 @@ async function pruneUnderLoad(serverUrl: string, signer: AppleTestSigner, o: { o
     try {
       // Old rows, 500 days back: every kind is past its window (dedup keys too). Bodies of a realistic size.
       const n = o.oldNotifications;
-      await admin.query(`INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "environment", "signed_at", "received_at", "raw_body", "raw_sha256", "payload")
+      await admin.query(
+        `INSERT INTO "sw_notifications" ("id", "provider", "notification_id", "notification_type", "environment", "signed_at", "received_at", "raw_body", "raw_sha256", "payload")
         SELECT 'old' || g, 'apple', 'old-' || g, 'DID_RENEW', 'Production', now() - interval '500 days', now() - interval '500 days', repeat(md5(g::text), 300), md5(g::text) || md5(g::text),
           jsonb_build_object('notificationType', 'DID_RENEW', 'data', jsonb_build_object('transactionInfo', jsonb_build_object('transactionId', g, 'note', repeat('x', 800))))
-        FROM generate_series(1, $1) g`, [n]);
-      await admin.query(`INSERT INTO "sw_events" ("id", "type", "provider", "created", "body", "created_at")
+        FROM generate_series(1, $1) g`,
+        [n],
+      );
+      await admin.query(
+        `INSERT INTO "sw_events" ("id", "type", "provider", "created", "body", "created_at")
         SELECT 'evt_old' || g || '_' || k, 'customer.subscription.renewed', 'apple', now() - interval '500 days', repeat(md5(g::text), 60), now() - interval '500 days'
-        FROM generate_series(1, $1) g, generate_series(1, 2) k`, [n]);
-      await admin.query(`INSERT INTO "sw_webhook_deliveries" ("id", "endpoint_id", "event_id", "status", "attempts", "last_status", "delivered_at", "created_at", "updated_at")
+        FROM generate_series(1, $1) g, generate_series(1, 2) k`,
+        [n],
+      );
+      await admin.query(
+        `INSERT INTO "sw_webhook_deliveries" ("id", "endpoint_id", "event_id", "status", "attempts", "last_status", "delivered_at", "created_at", "updated_at")
         SELECT 'dlv_old' || g || '_' || k, 'we_old', 'evt_old' || g || '_' || k, 'delivered', 1, 200, now() - interval '500 days', now() - interval '500 days', now() - interval '500 days'
-        FROM generate_series(1, $1) g, generate_series(1, 2) k`, [n]);
+        FROM generate_series(1, $1) g, generate_series(1, 2) k`,
+        [n],
+      );
       await admin.query('VACUUM ANALYZE');
-      const server = await startChild('bench/lib/server.ts', { STORE: 'pg', DATABASE_URL: db.url, VERIFIER: 'ours', ROOT_CERT: Buffer.from(signer.rootCertificate).toString('base64') });
+      const server = await startChild('bench/lib/server.ts', {
+        STORE: 'pg',
+        DATABASE_URL: db.url,
+        VERIFIER: 'ours',
+        ROOT_CERT: Buffer.from(signer.rootCertificate).toString('base64'),
+      });
       const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID }, store: db.store, logger: quiet });
       try {
         await paced(`${server.url}/api/users/app-store-notifications`, take(100), { rate: 100, seconds: 1 }); // warm-up
@@ -202,12 +250,27 @@ async function pruneUnderLoad(serverUrl: string, signer: AppleTestSigner, o: { o
     }
   }
   const p99 = (xs: LoadResult[]) => median(xs.map((x) => x.p99_ms));
-  return { p99Idle: p99(results.idle), p99Pruning: p99(results.pruning), rowsPerS: median(results.rowsPerS), rows: median(results.rows), overlap: Math.round(median(results.overlap) * 100) / 100 };
+  return {
+    p99Idle: p99(results.idle),
+    p99Pruning: p99(results.pruning),
+    rowsPerS: median(results.rowsPerS),
+    rows: median(results.rows),
+    overlap: Math.round(median(results.overlap) * 100) / 100,
+  };
 }
 
-export async function runStorageBench(serverUrl: string, o: { subscriptions: number; yearSubscriptions: number; oldNotifications: number; seconds: number; runs: number }): Promise<StorageResult> {
+export async function runStorageBench(
+  serverUrl: string,
+  o: { subscriptions: number; yearSubscriptions: number; oldNotifications: number; seconds: number; runs: number },
+): Promise<StorageResult> {
   const t0 = Date.now();
-  const signer = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Production', notBefore: new Date(t0 - DAY), notAfter: new Date(t0 + 1200 * DAY) });
+  const signer = await createAppleTestSigner({
+    bundleId: BUNDLE_ID,
+    appAppleId: APP_APPLE_ID,
+    environment: 'Production',
+    notBefore: new Date(t0 - DAY),
+    notAfter: new Date(t0 + 1200 * DAY),
+  });
 
   // 1. Purchase + 5 renewals per subscription, then past every window but the dedup keys'.
   const sim = await simulate(serverUrl, signer, { subscriptions: o.subscriptions, months: 6, pruneMonthly: false });
@@ -257,9 +320,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const smoke = process.env.SMOKE === '1';
   const server = await postgresServer();
   try {
-    const r = await runStorageBench(server.url, smoke
-      ? { subscriptions: 30, yearSubscriptions: 10, oldNotifications: 2000, seconds: 2, runs: 1 }
-      : { subscriptions: 300, yearSubscriptions: 100, oldNotifications: 100_000, seconds: 5, runs: 3 });
+    const r = await runStorageBench(
+      server.url,
+      smoke
+        ? { subscriptions: 30, yearSubscriptions: 10, oldNotifications: 2000, seconds: 2, runs: 1 }
+        : { subscriptions: 300, yearSubscriptions: 100, oldNotifications: 100_000, seconds: 5, runs: 3 },
+    );
     console.log(JSON.stringify(r, null, 2));
   } finally {
     await server.stop();

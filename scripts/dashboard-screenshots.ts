@@ -19,10 +19,27 @@ const db = await createSqliteDriverStore();
 const rx = await webhookReceiver();
 const fx = await dashboardFixture(db.store, rx.url);
 const profile = mkdtempSync(join(tmpdir(), 'sw-chromium-'));
-const args = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
-const context = await chromium.launchPersistentContext(profile, { executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args, viewport: { width: 1200, height: 800 } });
+const args = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  headless: true,
+  args,
+  viewport: { width: 1200, height: 800 },
+});
 try {
-  await context.addCookies([{ name: 'role', value: 'read-write', url: fx.url }, { name: 'who', value: 'ops@example.com', url: fx.url }]);
+  await context.addCookies([
+    { name: 'role', value: 'read-write', url: fx.url },
+    { name: 'who', value: 'ops@example.com', url: fx.url },
+  ]);
   const page = context.pages()[0] ?? (await context.newPage());
   const shots: Array<[string, string, { width: number; height: number }?]> = [
     ['overview', '/'],

@@ -13,7 +13,14 @@ import { promisify } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const fragment = join(root, 'prisma-schema', 'subscription-webhooks.prisma');
-const folders = ['test/prisma/schema-sqlite', 'test/prisma/schema-postgresql', 'test/prisma/merge-app', 'examples/express/prisma/schema', 'examples/koa/prisma/schema', 'examples/nextjs/prisma/schema'];
+const folders = [
+  'test/prisma/schema-sqlite',
+  'test/prisma/schema-postgresql',
+  'test/prisma/merge-app',
+  'examples/express/prisma/schema',
+  'examples/koa/prisma/schema',
+  'examples/nextjs/prisma/schema',
+];
 
 const env = {
   ...process.env,
@@ -28,6 +35,11 @@ await Promise.all(
     const dir = join(root, folder);
     copyFileSync(fragment, join(dir, 'subscription-webhooks.prisma'));
     const { stdout } = await promisify(execFile)(process.execPath, [prismaBin, 'generate', '--schema', dir], { env, cwd: root });
-    process.stdout.write(stdout.split('\n').filter((l) => l.includes('Generated')).join('\n') + '\n');
+    process.stdout.write(
+      stdout
+        .split('\n')
+        .filter((l) => l.includes('Generated'))
+        .join('\n') + '\n',
+    );
   }),
 );

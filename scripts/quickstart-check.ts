@@ -19,7 +19,15 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
 const quickStart = readme.slice(readme.indexOf('## Quick start'), readme.indexOf('\n## ', readme.indexOf('## Quick start') + 5));
 const app = mkdtempSync(join(tmpdir(), 'sw-quickstart-'));
-const env = { ...process.env, PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false', PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1', PRISMA_HIDE_UPDATE_MESSAGE: '1', npm_config_loglevel: 'error', npm_config_fund: 'false', npm_config_audit: 'false' };
+const env = {
+  ...process.env,
+  PRISMA_SCHEMA_ENGINE_BINARY: '/bin/false',
+  PRISMA_ENGINES_CHECKSUM_IGNORE_MISSING: '1',
+  PRISMA_HIDE_UPDATE_MESSAGE: '1',
+  npm_config_loglevel: 'error',
+  npm_config_fund: 'false',
+  npm_config_audit: 'false',
+};
 
 function run(command: string, cwd = app): string {
   process.stdout.write(`$ ${command}\n`);
@@ -32,7 +40,12 @@ try {
   run('npm init -y');
   run('npm pkg set type=module');
 
-  const shBlocks = [...quickStart.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((m) => m[1]!.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean));
+  const shBlocks = [...quickStart.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map((m) =>
+    m[1]!
+      .split('\n')
+      .map((l) => l.replace(/\s+#.*$/, '').trim())
+      .filter(Boolean),
+  );
   if (shBlocks.length < 3) throw new Error(`README quick start: expected 3 sh blocks (install, schema, migrate), found ${shBlocks.length}`);
   const [install, schema, migrate] = shBlocks as [string[], string[], string[]];
   for (const line of install) run(line.replace(/ subscription-webhooks(?=\s)/, ` ${tarball}`));
@@ -49,14 +62,20 @@ try {
   if (existsSync(join(app, 'prisma7.config.ts'))) unlinkSync(join(app, 'prisma7.config.ts'));
 
   for (const line of migrate) {
-    if (line.includes('prisma migrate')) run(/run: (npx tsx scripts\/migrate\.ts)/.exec(quickStart)![1]!); // the documented fallback
+    if (line.includes('prisma migrate'))
+      run(/run: (npx tsx scripts\/migrate\.ts)/.exec(quickStart)![1]!); // the documented fallback
     else run(line);
   }
   // Step 7's own install line, then its run line.
   const testFile = /\/\/ test\/subscriptions\.test\.ts \(run: ([^;]+); ([^)]+)\)/.exec(quickStart);
   if (!testFile) throw new Error('README quick start: the test file block lost its run/install comment');
   run(testFile[2]!);
-  writeFileSync(join(app, 'tsconfig.json'), JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, noEmit: true, types: ['node'] } }));
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, noEmit: true, types: ['node'] },
+    }),
+  );
   run('npx tsc -p .');
   const out = run(testFile[1]!);
   process.stdout.write(out);

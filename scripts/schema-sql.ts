@@ -59,8 +59,7 @@ function committed(kind: DbKind): { name: string; sql: string }[] {
     .map((name) => ({ name, sql: readFileSync(join(dir, name, 'migration.sql'), 'utf8') }));
 }
 
-const isEmptyMigration = (sql: string): boolean =>
-  sql.split('\n').every((l) => l.trim() === '' || l.trim() === '-- This is an empty migration.');
+const isEmptyMigration = (sql: string): boolean => sql.split('\n').every((l) => l.trim() === '' || l.trim() === '-- This is an empty migration.');
 
 /** A fresh, empty PostgreSQL database on the server at `serverUrl`; `drop` removes it. */
 async function scratchPgDatabase(serverUrl: string): Promise<{ url: string; drop: () => Promise<void> }> {
@@ -81,7 +80,13 @@ async function scratchPgDatabase(serverUrl: string): Promise<{ url: string; drop
 }
 
 /** A scratch database of `kind` with `earlier` applied, for the engine to diff from or check for drift. */
-async function withScratch<R>(kind: DbKind, scratch: string, pgUrl: () => Promise<string>, earlier: { name: string; sql: string }[], fn: (e: Awaited<ReturnType<typeof openEngine>>) => Promise<R>): Promise<R> {
+async function withScratch<R>(
+  kind: DbKind,
+  scratch: string,
+  pgUrl: () => Promise<string>,
+  earlier: { name: string; sql: string }[],
+  fn: (e: Awaited<ReturnType<typeof openEngine>>) => Promise<R>,
+): Promise<R> {
   const files = withDatasource(kind, fragmentFiles());
   const db = kind === 'sqlite' ? { url: join(scratch, `${kind}-${randomUUID()}.db`), drop: async () => {} } : await scratchPgDatabase(await pgUrl());
   try {
@@ -114,9 +119,7 @@ async function main(): Promise<number> {
   let stopPg: (() => Promise<void>) | undefined;
   let pg: Promise<string> | undefined;
   const pgUrl = (): Promise<string> =>
-    (pg ??= process.env.DATABASE_URL
-      ? Promise.resolve(process.env.DATABASE_URL)
-      : startEmbeddedPostgres().then((p) => ((stopPg = p.stop), p.url)));
+    (pg ??= process.env.DATABASE_URL ? Promise.resolve(process.env.DATABASE_URL) : startEmbeddedPostgres().then((p) => ((stopPg = p.stop), p.url)));
   let code = 0;
   try {
     const problems: string[] = [];

@@ -52,12 +52,16 @@ function secretProblem(secret: unknown): string | null {
  */
 function checkedSecrets(secret: unknown, where: string): string[] {
   const secrets: unknown[] = typeof secret === 'string' ? [secret] : Array.isArray(secret) ? [...(secret as unknown[])] : [secret];
-  if (secrets.length === 0) throw new SubscriptionWebhooksError('CONFIG_INVALID', `${where}: \`secret\` is an empty list; give the endpoint's secret: ${SECRET_FORM}`);
+  if (secrets.length === 0)
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', `${where}: \`secret\` is an empty list; give the endpoint's secret: ${SECRET_FORM}`);
   secrets.forEach((s, i) => {
     const problem = secretProblem(s);
     if (problem) {
       const which = secrets.length > 1 ? `secret #${i + 1} of ${secrets.length}` : 'the secret';
-      throw new SubscriptionWebhooksError('CONFIG_INVALID', `${where}: ${which} ${problem}; a webhook secret is ${SECRET_FORM} (as hooks.webhookEndpoints.create() returns it)`);
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        `${where}: ${which} ${problem}; a webhook secret is ${SECRET_FORM} (as hooks.webhookEndpoints.create() returns it)`,
+      );
     }
   });
   return secrets as string[];
@@ -85,7 +89,12 @@ function bodyText(rawBody: unknown): string {
  * before the request), `WEBHOOK_SIGNATURE_INVALID` (missing headers, no matching `v1` signature),
  * `WEBHOOK_TIMESTAMP_OUT_OF_RANGE` (more than 5 minutes off), `BODY_NOT_RAW`, `BODY_INVALID` (not JSON)
  */
-export function verifyWebhook(secret: string | readonly string[], headers: HeadersLike, rawBody: string | Uint8Array, options: VerifyWebhookOptions = {}): DomainEvent {
+export function verifyWebhook(
+  secret: string | readonly string[],
+  headers: HeadersLike,
+  rawBody: string | Uint8Array,
+  options: VerifyWebhookOptions = {},
+): DomainEvent {
   // The secret first: a secret that can never verify is the deployment's fault (500), not the sender's (400).
   const secrets = checkedSecrets(secret, 'verifyWebhook');
   const body = bodyText(rawBody);
@@ -100,7 +109,10 @@ export function verifyWebhook(secret: string | readonly string[], headers: Heade
   const tolerance = options.toleranceSeconds ?? 300;
   const nowSec = Math.floor((options.now ?? Date.now()) / 1000);
   if (Math.abs(nowSec - timestamp) > tolerance) {
-    throw new SubscriptionWebhooksError('WEBHOOK_TIMESTAMP_OUT_OF_RANGE', `webhook-timestamp is ${nowSec - timestamp} s away from now (tolerance ${tolerance} s)`);
+    throw new SubscriptionWebhooksError(
+      'WEBHOOK_TIMESTAMP_OUT_OF_RANGE',
+      `webhook-timestamp is ${nowSec - timestamp} s away from now (tolerance ${tolerance} s)`,
+    );
   }
   try {
     return JSON.parse(body) as DomainEvent;
@@ -185,9 +197,13 @@ export interface CallbackRoute {
  */
 function replayGuard(store: Pick<Store, 'hasWebhookReceipt' | 'recordWebhookReceipt'> | undefined, size: number, windowMs: number) {
   if (store && (typeof store.hasWebhookReceipt !== 'function' || typeof store.recordWebhookReceipt !== 'function')) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `store` must implement hasWebhookReceipt and recordWebhookReceipt (memoryStore, prismaStore, pgStore and sqliteStore do)');
+    throw new SubscriptionWebhooksError(
+      'CONFIG_INVALID',
+      'createCallbackRoute: `store` must implement hasWebhookReceipt and recordWebhookReceipt (memoryStore, prismaStore, pgStore and sqliteStore do)',
+    );
   }
-  if (!Number.isInteger(size) || size < 1) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `replayCacheSize` must be a positive integer');
+  if (!Number.isInteger(size) || size < 1)
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `replayCacheSize` must be a positive integer');
   const accepted = new Map<string, number>();
   const inFlight = new Set<string>();
   return {
@@ -252,7 +268,8 @@ function errorAnswer(err: unknown): { status: number; body: string } {
  */
 export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>(options: CallbackRouteOptions<R>): CallbackRoute {
   const secrets = checkedSecrets(options.secret, 'createCallbackRoute');
-  if (typeof options.on !== 'object' || options.on === null) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `on` must map event types to handlers');
+  if (typeof options.on !== 'object' || options.on === null)
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `on` must map event types to handlers');
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const handlers = options.on as Record<string, CallbackHandler<EventType, R> | undefined>;

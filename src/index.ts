@@ -2,15 +2,7 @@ export { createSubscriptionWebhooks, readRawBody } from './core/handler.js';
 export { hooks, bus, getDefaultHooks } from './core/default-instance.js';
 export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './core/node-body.js';
 export type { NodeBodyOptions, ParsedBody } from './core/node-body.js';
-export type {
-  SubscriptionWebhooks,
-  RouteName,
-  HeadersLike,
-  HandlerRequest,
-  HandlerResponse,
-  HandlerResult,
-  CreateOrderInput,
-} from './core/handler.js';
+export type { SubscriptionWebhooks, RouteName, HeadersLike, HandlerRequest, HandlerResponse, HandlerResult, CreateOrderInput } from './core/handler.js';
 export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } from './core/config.js';
 export { SubscriptionWebhooksError, isSubscriptionWebhooksError, ERROR_CODES, HTTP_STATUS_BY_CODE } from './core/errors.js';
 export type { ErrorCode } from './core/errors.js';
@@ -35,7 +27,18 @@ export type {
 } from './events/types.js';
 export type { LifecycleHooks, LifecycleSweepOptions, LifecycleSweepResult } from './core/lifecycle.js';
 export { memoryStore } from './store/memory.js';
-export type { Store, StoreTransaction, InboxRecord, NotificationReads, SubscriptionFilter, EntitlementGrantRecord, ClaimedSubscription, SweepDueQuery, PruneOptions, PruneCounts } from './store/types.js';
+export type {
+  Store,
+  StoreTransaction,
+  InboxRecord,
+  NotificationReads,
+  SubscriptionFilter,
+  EntitlementGrantRecord,
+  ClaimedSubscription,
+  SweepDueQuery,
+  PruneOptions,
+  PruneCounts,
+} from './store/types.js';
 export type { PruneReport } from './core/retention.js';
 export type { Logger } from './core/logger.js';
 export { createAppleVerifier } from './providers/apple/verifier.js';
@@ -118,4 +121,15 @@ export type {
 export { createAdminDashboard } from './admin/dashboard.js';
 export type { AdminDashboardOptions, AdminDashboardHandler, AdminRole, AdminAuthorization, AdminAuditEntry } from './admin/dashboard.js';
 export { adminReadModel } from './admin/read-model.js';
-export type { AdminReadModel, Page, PageRequest, Overview, NotificationSummary, NotificationDetail, SubscriptionDetail, SubscriptionSearchResult, DeliverySummary, BacklogRow } from './admin/read-model.js';
+export type {
+  AdminReadModel,
+  Page,
+  PageRequest,
+  Overview,
+  NotificationSummary,
+  NotificationDetail,
+  SubscriptionDetail,
+  SubscriptionSearchResult,
+  DeliverySummary,
+  BacklogRow,
+} from './admin/read-model.js';

@@ -13,7 +13,13 @@ export function appleLibraryVerifier(root: Uint8Array, bundleId: string, appAppl
       const data = payload.data;
       const transaction = data?.signedTransactionInfo ? await v.verifyAndDecodeTransaction(data.signedTransactionInfo) : undefined;
       const renewalInfo = data?.signedRenewalInfo ? await v.verifyAndDecodeRenewalInfo(data.signedRenewalInfo) : undefined;
-      return { payload, transaction, renewalInfo, environment: data?.environment ?? null, signedDate: payload.signedDate } as unknown as VerifiedAppleNotification;
+      return {
+        payload,
+        transaction,
+        renewalInfo,
+        environment: data?.environment ?? null,
+        signedDate: payload.signedDate,
+      } as unknown as VerifiedAppleNotification;
     },
     verifyTransaction: (jws: string) => v.verifyAndDecodeTransaction(jws) as never,
     verifyRenewalInfo: (jws: string) => v.verifyAndDecodeRenewalInfo(jws) as never,

@@ -39,7 +39,13 @@ export async function signedBodies(signer: AppleTestSigner, count: number, offse
           currency: 'USD',
           transactionReason: 'PURCHASE',
         },
-        renewalInfo: { originalTransactionId: otid, autoRenewProductId: 'com.example.pro.monthly', productId: 'com.example.pro.monthly', autoRenewStatus: 1, environment: 'Production' },
+        renewalInfo: {
+          originalTransactionId: otid,
+          autoRenewProductId: 'com.example.pro.monthly',
+          productId: 'com.example.pro.monthly',
+          autoRenewStatus: 1,
+          environment: 'Production',
+        },
       },
     } as never);
     out.push(JSON.stringify({ signedPayload }));

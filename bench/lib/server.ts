@@ -29,13 +29,18 @@ const prisma =
           adapter: new PrismaPg(
             { connectionString: DATABASE_URL!, max: Number(POOL ?? 10) },
             // PRISMA_PREPARED=1: named prepared statements (PrismaPg's statementNameGenerator), as pgStore sends them.
-            process.env.PRISMA_PREPARED === '1' ? { statementNameGenerator: (q) => `sw_${createHash('sha1').update(q.sql).digest('hex').slice(0, 20)}` } : undefined,
+            process.env.PRISMA_PREPARED === '1'
+              ? { statementNameGenerator: (q) => `sw_${createHash('sha1').update(q.sql).digest('hex').slice(0, 20)}` }
+              : undefined,
           ),
         })
       : undefined;
 const sqliteDb = STORE === 'sqlite-driver' ? new Database(DATABASE_URL!) : undefined;
 const backing = sqliteDb
-  ? sqliteStore(sqliteDb, { synchronous: process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL', backgroundCheckpoint: process.env.SQLITE_BACKGROUND_CHECKPOINT !== '0' })
+  ? sqliteStore(sqliteDb, {
+      synchronous: process.env.SQLITE_SYNCHRONOUS === 'NORMAL' ? 'NORMAL' : 'FULL',
+      backgroundCheckpoint: process.env.SQLITE_BACKGROUND_CHECKPOINT !== '0',
+    })
   : pool
     ? pgStore(pool)
     : prismaStore(prisma! as never);
@@ -52,7 +57,15 @@ const store = new Proxy(backing, {
     };
   },
 });
-const silent = { debug() {}, info() {}, warn() {}, error: (o: unknown, m?: string) => process.stderr.write(`${m} ${JSON.stringify(o, (_k, v) => (v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code, stack: v.stack?.split("\n").slice(0, 4).join(" | ") } : v)).slice(0, 1500)}\n`) };
+const silent = {
+  debug() {},
+  info() {},
+  warn() {},
+  error: (o: unknown, m?: string) =>
+    process.stderr.write(
+      `${m} ${JSON.stringify(o, (_k, v) => (v instanceof Error ? { message: v.message, code: (v as { code?: unknown }).code, stack: v.stack?.split('\n').slice(0, 4).join(' | ') } : v)).slice(0, 1500)}\n`,
+    ),
+};
 const hooks = createSubscriptionWebhooks(
   { apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environments: ['Production'], rootCertificates: [root] }, store, logger: silent },
   process.env.VERIFIER === 'apple' ? { appleVerifier: appleLibraryVerifier(root, BUNDLE_ID, APP_APPLE_ID) } : undefined,

@@ -68,7 +68,12 @@ const checkPro = async (when: string) => {
   console.log(`   ${dim('entitlement')} has(${userId}, 'pro') ${when}: ${bold(String(has))}`);
 };
 await checkPro('before any purchase');
-const order = await call('1. app creates an order (its no is the appAccountToken)', '/api/orders', { productId: 'com.example.pro.monthly' }, { 'x-user-id': userId });
+const order = await call(
+  '1. app creates an order (its no is the appAccountToken)',
+  '/api/orders',
+  { productId: 'com.example.pro.monthly' },
+  { 'x-user-id': userId },
+);
 const appAccountToken = (order.json as { no: string }).no;
 
 const t0 = Date.now();
@@ -94,7 +99,10 @@ const notify = async (label: string, notificationType: string, subtype: string |
     notificationType,
     ...(subtype ? { subtype } : {}),
     signedDate: (clock += 60_000),
-    data: { transaction: tx(n), renewalInfo: { originalTransactionId, autoRenewProductId: 'com.example.pro.monthly', productId: 'com.example.pro.monthly', autoRenewStatus: autoRenew } },
+    data: {
+      transaction: tx(n),
+      renewalInfo: { originalTransactionId, autoRenewProductId: 'com.example.pro.monthly', productId: 'com.example.pro.monthly', autoRenewStatus: autoRenew },
+    },
   });
   return { signedPayload, ...(await call(label, hooks.routes.apple, { signedPayload })) };
 };
@@ -122,10 +130,19 @@ if (!keep) {
 
 // The demo doubles as a smoke test: it exits non-zero when the lifecycle did not come out as documented.
 const expected = [
-  'provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid', 'entitlement.granted',
-  'provider.notification.received', 'customer.subscription.renewed', 'order.paid',
-  'provider.notification.received', 'customer.subscription.canceled',
-  'provider.notification.received', 'customer.subscription.deleted', 'entitlement.revoked',
+  'provider.notification.received',
+  'customer.subscription.created',
+  'customer.subscription.started',
+  'order.paid',
+  'entitlement.granted',
+  'provider.notification.received',
+  'customer.subscription.renewed',
+  'order.paid',
+  'provider.notification.received',
+  'customer.subscription.canceled',
+  'provider.notification.received',
+  'customer.subscription.deleted',
+  'entitlement.revoked',
 ];
 const problems = [
   first.status === 200 ? null : 'SUBSCRIBED was not accepted',
@@ -139,5 +156,7 @@ if (problems.length) {
   console.error(`\ndemo FAILED: ${problems.join('; ')}`);
   process.exit(1);
 }
-console.log(`\n${bold('demo OK')}: ${events.length} events, duplicate acknowledged without events, forgery rejected with 400, 'pro' granted by the purchase and revoked at expiry.`);
+console.log(
+  `\n${bold('demo OK')}: ${events.length} events, duplicate acknowledged without events, forgery rejected with 400, 'pro' granted by the purchase and revoked at expiry.`,
+);
 if (keep) console.log(`\n${bold('dashboard')} ${base}/admin/subscriptions/ is running (Ctrl-C to stop)`);

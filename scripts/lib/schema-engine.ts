@@ -73,11 +73,7 @@ export async function openEngine(kind: DbKind, url: string, files: SchemaFile[])
   });
   const adapter = bindMigrationAwareSqlAdapterFactory(tracked);
   const logs: string[] = [];
-  const engine = await SchemaEngine.new(
-    { datamodels: files.map((f) => [f.path, f.content] as [string, string]) },
-    (msg: string) => logs.push(msg),
-    adapter,
-  );
+  const engine = await SchemaEngine.new({ datamodels: files.map((f) => [f.path, f.content] as [string, string]) }, (msg: string) => logs.push(msg), adapter);
   const diff = async (to: SchemaFile[], from: DiffTarget = { tag: 'empty' }): Promise<string> => {
     const result = await engine.diff({
       from,

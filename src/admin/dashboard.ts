@@ -75,9 +75,17 @@ const MAX_FORM_BYTES = 16 * 1024;
 export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, options: AdminDashboardOptions<R>): AdminDashboardHandler<R> {
   const { authorize, allowUnauthenticated = false } = options;
   if (!authorize) {
-    if (!allowUnauthenticated) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'adminDashboard: `authorize` is required (it decides who may read and who may act); pass `allowUnauthenticated: true` only on a machine nobody else can reach');
-    if (process.env.NODE_ENV === 'production') throw new SubscriptionWebhooksError('CONFIG_INVALID', 'adminDashboard: `allowUnauthenticated` is refused when NODE_ENV is production: pass `authorize`');
-    hooks.logger.warn({ dashboard: 'unauthenticated' }, 'adminDashboard: allowUnauthenticated is set: anyone who can reach this server can read every notification and act on deliveries and endpoints');
+    if (!allowUnauthenticated)
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        'adminDashboard: `authorize` is required (it decides who may read and who may act); pass `allowUnauthenticated: true` only on a machine nobody else can reach',
+      );
+    if (process.env.NODE_ENV === 'production')
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', 'adminDashboard: `allowUnauthenticated` is refused when NODE_ENV is production: pass `authorize`');
+    hooks.logger.warn(
+      { dashboard: 'unauthenticated' },
+      'adminDashboard: allowUnauthenticated is set: anyone who can reach this server can read every notification and act on deliveries and endpoints',
+    );
   }
   const now = options.now ?? Date.now;
   const csrfKey = options.csrfSecret ?? randomBytes(32).toString('base64url');
@@ -111,7 +119,10 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         if (request.method === 'GET' && path === '/assets/favicon.svg') return asset(DASHBOARD_ICON, 'image/svg+xml');
         const { role, actor } = await who(native);
         const api = path.startsWith('/api/');
-        if (role === 'denied') return api ? json(403, { error: { code: 'FORBIDDEN', message: 'Not allowed' } }) : html(403, h`<!doctype html><title>Forbidden</title><p>Not allowed.</p>`);
+        if (role === 'denied')
+          return api
+            ? json(403, { error: { code: 'FORBIDDEN', message: 'Not allowed' } })
+            : html(403, h`<!doctype html><title>Forbidden</title><p>Not allowed.</p>`);
         refuseNul(url.searchParams, 'query string');
         if (api) {
           if (request.method !== 'GET') return json(405, { error: { code: 'METHOD_NOT_ALLOWED', message: 'The API is read only (GET)' } });
@@ -127,7 +138,8 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         // Cross-site requests are refused whatever they carry; the token proves the form came from this dashboard.
         const site = request.headers.get('sec-fetch-site');
         const origin = request.headers.get('origin');
-        if ((site && site !== 'same-origin' && site !== 'none') || (origin && !sameHost(origin, request, url))) return html(403, h`<!doctype html><title>Forbidden</title><p>Cross-site request refused.</p>`);
+        if ((site && site !== 'same-origin' && site !== 'none') || (origin && !sameHost(origin, request, url)))
+          return html(403, h`<!doctype html><title>Forbidden</title><p>Cross-site request refused.</p>`);
         const form = await readForm(request);
         const token = form.get('csrf') ?? '';
         const expected = csrfFor(actor);
@@ -140,7 +152,9 @@ export function createAdminDashboard<R = Request>(hooks: SubscriptionWebhooks, o
         const status = isSubscriptionWebhooksError(error) ? HTTP_STATUS_BY_CODE[error.code] : 500;
         if (status >= 500) hooks.logger.error({ err: error }, 'admin dashboard failed');
         const message = status >= 500 ? 'Internal error' : (error as Error).message;
-        return path.startsWith('/api/') ? json(status, { error: { code, message } }) : html(status, h`<!doctype html><title>Error</title><p>${code}: ${message}</p>`);
+        return path.startsWith('/api/')
+          ? json(status, { error: { code, message } })
+          : html(status, h`<!doctype html><title>Error</title><p>${code}: ${message}</p>`);
       }
     },
   };
@@ -191,7 +205,8 @@ async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: str
       if (parts.length === 1) return rm.overview(new Date(now()).toISOString());
       break;
     case 'notifications':
-      if (parts.length === 1) return rm.listNotifications({ provider: providerParam(q), type: opt(q, 'type'), since: opt(q, 'since'), until: opt(q, 'until') }, pageParam(q));
+      if (parts.length === 1)
+        return rm.listNotifications({ provider: providerParam(q), type: opt(q, 'type'), since: opt(q, 'since'), until: opt(q, 'until') }, pageParam(q));
       if (parts.length === 3) return (await rm.getNotification(a as Provider, b!)) ?? Promise.reject(fail('NOT_FOUND', 'No such notification'));
       break;
     case 'subscriptions':
@@ -221,8 +236,13 @@ async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: str
 }
 
 /** The state-changing actions (POST, read-write role, CSRF token checked by the caller). */
-async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchParams, ctx: PageContext,
-  audit: (action: string, target: string, result: string) => Promise<void>): Promise<Response> {
+async function act(
+  hooks: SubscriptionWebhooks,
+  path: string,
+  form: URLSearchParams,
+  ctx: PageContext,
+  audit: (action: string, target: string, result: string) => Promise<void>,
+): Promise<Response> {
   const parts = pathParts(path);
   const back = (to: string): Response => new Response(null, { status: 303, headers: { ...SECURITY_HEADERS, location: `${ctx.base}${to}` } });
   const run = async <T>(action: string, target: string, fn: () => Promise<T>): Promise<T> => {
@@ -240,11 +260,14 @@ async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchPar
     const range = { since: form.get('since') ?? '', until: form.get('until') || null };
     const target = `${range.since}..${range.until ?? 'now'}`;
     try {
-      const result = await run('apple.reconcile', target, () => hooks.apple.reconcile({ since: range.since, ...(range.until ? { until: range.until } : {}), onlyFailures: form.get('onlyFailures') === '1' }));
+      const result = await run('apple.reconcile', target, () =>
+        hooks.apple.reconcile({ since: range.since, ...(range.until ? { until: range.until } : {}), onlyFailures: form.get('onlyFailures') === '1' }),
+      );
       return html(200, renderReconcileResult(ctx, range, result));
     } catch (error) {
       // No App Store Server API key configured: said on the page, not as a server error.
-      if (isSubscriptionWebhooksError(error, 'CONFIG_INVALID')) return html(409, renderReconcileResult(ctx, range, { notConfigured: `The App Store Server API is not configured (apple.api): ${error.message}` }));
+      if (isSubscriptionWebhooksError(error, 'CONFIG_INVALID'))
+        return html(409, renderReconcileResult(ctx, range, { notConfigured: `The App Store Server API is not configured (apple.api): ${error.message}` }));
       throw error;
     }
   }
@@ -254,7 +277,9 @@ async function act(hooks: SubscriptionWebhooks, path: string, form: URLSearchPar
   }
   if (what === 'endpoints' && parts.length === 1) {
     const events = (form.get('enabled_events') ?? '*').split(/[\s,]+/).filter(Boolean);
-    const created = await run('endpoint.create', form.get('url') ?? '', () => hooks.webhookEndpoints.create({ url: form.get('url') ?? '', enabled_events: events, description: form.get('description') || undefined }))
+    const created = await run('endpoint.create', form.get('url') ?? '', () =>
+      hooks.webhookEndpoints.create({ url: form.get('url') ?? '', enabled_events: events, description: form.get('description') || undefined }),
+    )
       // What the API calls a configuration error (an unknown event name) is, typed into a form, bad input.
       .catch((error: unknown) => Promise.reject(isSubscriptionWebhooksError(error, 'CONFIG_INVALID') ? fail('INVALID_ARGUMENT', error.message) : error));
     return html(201, renderSecretOnce(ctx, created.id, created.url, created.secret, 'Endpoint created'));

@@ -60,4 +60,5 @@ export const DASHBOARD_JS = `document.addEventListener('submit',function(e){var 
 `;
 
 /** The tab icon served at `<mount>/assets/favicon.svg`. */
-export const DASHBOARD_ICON = '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0969da"/><path d="M4 11V5h2l2 3 2-3h2v6" stroke="#fff" fill="none" stroke-width="1.5"/></svg>';
+export const DASHBOARD_ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#0969da"/><path d="M4 11V5h2l2 3 2-3h2v6" stroke="#fff" fill="none" stroke-width="1.5"/></svg>';

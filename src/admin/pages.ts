@@ -14,7 +14,16 @@ export interface PageContext {
   now: number;
 }
 
-const NAV: Array<[string, string]> = [['/', 'Overview'], ['/notifications', 'Notifications'], ['/subscriptions', 'Subscriptions'], ['/orders', 'Orders'], ['/deliveries', 'Deliveries'], ['/endpoints', 'Endpoints'], ['/apple', 'Apple'], ['/audit', 'Audit log']];
+const NAV: Array<[string, string]> = [
+  ['/', 'Overview'],
+  ['/notifications', 'Notifications'],
+  ['/subscriptions', 'Subscriptions'],
+  ['/orders', 'Orders'],
+  ['/deliveries', 'Deliveries'],
+  ['/endpoints', 'Endpoints'],
+  ['/apple', 'Apple'],
+  ['/audit', 'Audit log'],
+];
 
 function layout(ctx: PageContext, title: string, body: Html | Array<Html | null>): Html {
   return h`<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
@@ -89,19 +98,43 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
 <div class="card"><span class="mut">deliveries pending</span><b>${o.deliveries.pending}</b><span class="mut">oldest ${when(o.deliveries.oldestPending)}</span></div>
 <div class="card"><span class="mut">deliveries failed</span><b class="${o.deliveries.failed ? 'bad' : ''}">${o.deliveries.failed}</b></div></div>`,
       h`<h2>Notifications per hour (48 h)</h2>${hourChart(o.notificationsPerHour, ctx.now)}`,
-      h`<h2>Subscriptions by status, provider and product</h2>${table(['Status', 'Provider', 'Product', 'Count'], o.subscriptions.map((s) => h`<tr><td>${s.status}</td><td>${s.provider}</td><td>${s.product_id}</td><td>${s.count}</td></tr>`))}`,
-      h`<h2>Delivery backlog by endpoint</h2>${table(['Endpoint', 'Status', 'Count', 'Oldest'], backlog.map((r) => h`<tr><td><a href="${b}/deliveries${qs({ endpoint: r.endpoint_id, status: r.status })}">${r.endpoint_id}</a></td><td>${r.status}</td><td>${r.count}</td><td>${when(r.oldest)}</td></tr>`))}`,
-      o.entitlements.length ? h`<h2>Entitlements</h2>${table(['Entitlement', 'Status', 'Count'], o.entitlements.map((e) => h`<tr><td>${e.entitlement}</td><td>${e.status}</td><td>${e.count}</td></tr>`))}` : h``,
+      h`<h2>Subscriptions by status, provider and product</h2>${table(
+        ['Status', 'Provider', 'Product', 'Count'],
+        o.subscriptions.map((s) => h`<tr><td>${s.status}</td><td>${s.provider}</td><td>${s.product_id}</td><td>${s.count}</td></tr>`),
+      )}`,
+      h`<h2>Delivery backlog by endpoint</h2>${table(
+        ['Endpoint', 'Status', 'Count', 'Oldest'],
+        backlog.map(
+          (r) =>
+            h`<tr><td><a href="${b}/deliveries${qs({ endpoint: r.endpoint_id, status: r.status })}">${r.endpoint_id}</a></td><td>${r.status}</td><td>${r.count}</td><td>${when(r.oldest)}</td></tr>`,
+        ),
+      )}`,
+      o.entitlements.length
+        ? h`<h2>Entitlements</h2>${table(
+            ['Entitlement', 'Status', 'Count'],
+            o.entitlements.map((e) => h`<tr><td>${e.entitlement}</td><td>${e.status}</td><td>${e.count}</td></tr>`),
+          )}`
+        : h``,
     ]);
   }
   const [what, a, c] = parts;
   if (what === 'notifications' && parts.length === 1) {
-    const page = await rm.listNotifications({ provider: providerParam(q), type: q.get('type') || undefined, since: q.get('since') || undefined, until: q.get('until') || undefined }, pageParam(q));
+    const page = await rm.listNotifications(
+      { provider: providerParam(q), type: q.get('type') || undefined, since: q.get('since') || undefined, until: q.get('until') || undefined },
+      pageParam(q),
+    );
     return layout(ctx, 'Notifications', [
       h`<form class="filters" method="get"><select name="provider"><option value="">any provider</option>${(['apple', 'xsolla', 'google'] as const).map((p) => h`<option${q.get('provider') === p ? h` selected` : null}>${p}</option>`)}</select>
 <input name="type" placeholder="type" value="${q.get('type') ?? ''}"><input name="since" placeholder="since (ISO 8601)" value="${q.get('since') ?? ''}"><input name="until" placeholder="until" value="${q.get('until') ?? ''}"><button>Filter</button></form>`,
-      table(['Received', 'Provider', 'Type', 'Subtype', 'Environment', 'Id'], page.items.map((n) => h`<tr><td>${when(n.received_at)}</td><td>${n.provider}</td><td>${n.notification_type}</td><td>${n.subtype ?? ''}</td><td>${n.environment ?? ''}</td>
-<td class="wrap"><a href="${b}/notifications/${enc(n.provider)}/${enc(n.notification_id)}">${n.notification_id}</a></td></tr>`)),
+      table(
+        ['Received', 'Provider', 'Type', 'Subtype', 'Environment', 'Id'],
+        page.items.map(
+          (
+            n,
+          ) => h`<tr><td>${when(n.received_at)}</td><td>${n.provider}</td><td>${n.notification_type}</td><td>${n.subtype ?? ''}</td><td>${n.environment ?? ''}</td>
+<td class="wrap"><a href="${b}/notifications/${enc(n.provider)}/${enc(n.notification_id)}">${n.notification_id}</a></td></tr>`,
+        ),
+      ),
       more(ctx, '/notifications', q, page.next),
     ]);
   }
@@ -111,12 +144,18 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
     const n = d.notification;
     return layout(ctx, `Notification ${n.notification_type}`, [
       h`<p>${n.provider} · ${n.notification_id} · ${n.subtype ?? ''} · ${n.environment ?? ''} · signed ${when(n.signed_at)} · received ${when(n.received_at)}</p>`,
-      h`<h2>Events emitted</h2>${table(['Event', 'Type', 'Object'], d.events.map((e) => {
-        const o = e.data.object as unknown as Record<string, unknown>;
-        const sub = typeof o.id === 'string' && o.id.startsWith('sub_') ? h`<a href="${b}/subscriptions/${enc(o.id)}">${o.id}</a>` : h`${String(o.id ?? '')}`;
-        return h`<tr><td>${e.id}</td><td>${e.type}</td><td>${sub}</td></tr>`;
-      }))}`,
-      h`<h2>Deliveries</h2>${deliveryTable(ctx, d.deliveries.map((x) => ({ ...x, event_type: d.events.find((e) => e.id === x.event_id)?.type ?? null })))}`,
+      h`<h2>Events emitted</h2>${table(
+        ['Event', 'Type', 'Object'],
+        d.events.map((e) => {
+          const o = e.data.object as unknown as Record<string, unknown>;
+          const sub = typeof o.id === 'string' && o.id.startsWith('sub_') ? h`<a href="${b}/subscriptions/${enc(o.id)}">${o.id}</a>` : h`${String(o.id ?? '')}`;
+          return h`<tr><td>${e.id}</td><td>${e.type}</td><td>${sub}</td></tr>`;
+        }),
+      )}`,
+      h`<h2>Deliveries</h2>${deliveryTable(
+        ctx,
+        d.deliveries.map((x) => ({ ...x, event_type: d.events.find((e) => e.id === x.event_id)?.type ?? null })),
+      )}`,
       h`<h2>Payload (nested JWS decoded)</h2><pre>${JSON.stringify(decodeNestedJws(n.payload), null, 2)}</pre>`,
     ]);
   }
@@ -125,8 +164,16 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
     const found = term ? await rm.searchSubscriptions(term) : null;
     return layout(ctx, 'Subscriptions', [
       h`<form class="filters" method="get"><input name="q" size="40" placeholder="user id, contract id, order no or transaction id" value="${term}"><button>Find</button></form>`,
-      found ? h`${table(['Subscription', 'Provider', 'Contract', 'User', 'Product', 'Status', 'Period end'], found.subscriptions.map((s) => h`<tr><td><a href="${b}/subscriptions/${enc(s.id)}">${s.id}</a></td><td>${s.provider}</td><td>${s.contract_id}</td><td>${s.user_id ?? ''}</td><td>${s.product_id}</td><td>${s.status}</td><td>${when(s.current_period_end)}</td></tr>`))}
-<h2>Matching orders</h2>${orderTable(found.orders)}` : null,
+      found
+        ? h`${table(
+            ['Subscription', 'Provider', 'Contract', 'User', 'Product', 'Status', 'Period end'],
+            found.subscriptions.map(
+              (s) =>
+                h`<tr><td><a href="${b}/subscriptions/${enc(s.id)}">${s.id}</a></td><td>${s.provider}</td><td>${s.contract_id}</td><td>${s.user_id ?? ''}</td><td>${s.product_id}</td><td>${s.status}</td><td>${when(s.current_period_end)}</td></tr>`,
+            ),
+          )}
+<h2>Matching orders</h2>${orderTable(found.orders)}`
+        : null,
     ]);
   }
   if (what === 'subscriptions' && parts.length === 2) {
@@ -136,16 +183,31 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
     return layout(ctx, `Subscription ${s.id}`, [
       h`<p>${s.provider} · contract ${s.contract_id} · user ${s.user_id ?? '—'} · ${s.product_id} · <b>${s.status}</b> · auto-renew ${s.auto_renew ? 'on' : 'off'} · period ${when(s.current_period_start)} → ${when(s.current_period_end)}</p>`,
       h`<p>Notification settings: <code>${JSON.stringify(s.notification_settings ?? null)}</code>${s.setting_id ? h` · setting ${s.setting_id}` : null}</p>`,
-      h`<h2>Timeline</h2>${table(['Event', 'Created', 'Notification'], d.events.map((e) => h`<tr><td>${e.type}</td><td>${when(e.created)}</td><td><a href="${b}/notifications/${enc(e.provider)}/${enc(e.source.notification_id)}">${e.source.notification_type}</a></td></tr>`))}`,
+      h`<h2>Timeline</h2>${table(
+        ['Event', 'Created', 'Notification'],
+        d.events.map(
+          (e) =>
+            h`<tr><td>${e.type}</td><td>${when(e.created)}</td><td><a href="${b}/notifications/${enc(e.provider)}/${enc(e.source.notification_id)}">${e.source.notification_type}</a></td></tr>`,
+        ),
+      )}`,
       h`<h2>Orders</h2>${orderTable(d.orders)}`,
-      d.grants.length ? h`<h2>Entitlements</h2>${table(['Entitlement', 'Status', 'Expires'], d.grants.map((g) => h`<tr><td>${g.entitlement}</td><td>${g.status}</td><td>${when(g.expires_at)}</td></tr>`))}` : null,
+      d.grants.length
+        ? h`<h2>Entitlements</h2>${table(
+            ['Entitlement', 'Status', 'Expires'],
+            d.grants.map((g) => h`<tr><td>${g.entitlement}</td><td>${g.status}</td><td>${when(g.expires_at)}</td></tr>`),
+          )}`
+        : null,
     ]);
   }
   if (what === 'orders' && parts.length === 1) {
-    const page = await rm.listOrders({ provider: providerParam(q), status: (q.get('status') || undefined) as never, userId: q.get('user') || undefined }, pageParam(q));
+    const page = await rm.listOrders(
+      { provider: providerParam(q), status: (q.get('status') || undefined) as never, userId: q.get('user') || undefined },
+      pageParam(q),
+    );
     return layout(ctx, 'Orders', [
       h`<form class="filters" method="get"><input name="user" placeholder="user id" value="${q.get('user') ?? ''}"><input name="status" placeholder="status" value="${q.get('status') ?? ''}"><button>Filter</button></form>`,
-      orderTable(page.items), more(ctx, '/orders', q, page.next),
+      orderTable(page.items),
+      more(ctx, '/orders', q, page.next),
     ]);
   }
   if (what === 'deliveries' && parts.length === 1) {
@@ -154,18 +216,30 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
     return layout(ctx, 'Deliveries', [
       h`<form class="filters" method="get"><select name="status"><option value="">any status</option>${(['pending', 'failed', 'delivered', 'disabled'] as const).map((s) => h`<option${q.get('status') === s ? h` selected` : null}>${s}</option>`)}</select>
 <input name="endpoint" placeholder="endpoint id" value="${endpoint ?? ''}"><button>Filter</button></form>`,
-      endpoint && endpoint !== 'notifier' ? action(ctx, `/endpoints/${enc(endpoint)}/replay-failed`, 'Replay all failed for this endpoint', 'Replay every failed delivery of this endpoint?') : null,
-      deliveryTable(ctx, page.items), more(ctx, '/deliveries', q, page.next),
+      endpoint && endpoint !== 'notifier'
+        ? action(ctx, `/endpoints/${enc(endpoint)}/replay-failed`, 'Replay all failed for this endpoint', 'Replay every failed delivery of this endpoint?')
+        : null,
+      deliveryTable(ctx, page.items),
+      more(ctx, '/deliveries', q, page.next),
     ]);
   }
   if (what === 'endpoints' && parts.length === 1) {
     const endpoints = await hooks.webhookEndpoints.list();
     return layout(ctx, 'Endpoints', [
-      table(['Endpoint', 'URL', 'Events', 'Status', 'Secret', ''], endpoints.map((e) => h`<tr><td><a href="${b}/deliveries${qs({ endpoint: e.id })}">${e.id}</a></td><td class="wrap">${e.url}</td><td class="wrap">${e.enabled_events.join(', ')}</td>
+      table(
+        ['Endpoint', 'URL', 'Events', 'Status', 'Secret', ''],
+        endpoints.map(
+          (
+            e,
+          ) => h`<tr><td><a href="${b}/deliveries${qs({ endpoint: e.id })}">${e.id}</a></td><td class="wrap">${e.url}</td><td class="wrap">${e.enabled_events.join(', ')}</td>
 <td>${e.status}</td><td>${e.secret}</td><td>${e.status === 'enabled' ? action(ctx, `/endpoints/${enc(e.id)}/disable`, 'Disable', 'Disable this endpoint?', true) : action(ctx, `/endpoints/${enc(e.id)}/enable`, 'Enable')}
-${action(ctx, `/endpoints/${enc(e.id)}/rotate`, 'Rotate secret', 'Issue a new secret? The old one keeps signing for 24 hours.')}</td></tr>`)),
-      ctx.role === 'read-write' ? h`<h2>New endpoint</h2><form class="filters" method="post" action="${b}/endpoints"><input type="hidden" name="csrf" value="${ctx.csrf}">
-<input name="url" size="40" placeholder="https://…" required><input name="enabled_events" placeholder="event types, or *" value="*"><input name="description" placeholder="description"><button>Create</button></form>` : null,
+${action(ctx, `/endpoints/${enc(e.id)}/rotate`, 'Rotate secret', 'Issue a new secret? The old one keeps signing for 24 hours.')}</td></tr>`,
+        ),
+      ),
+      ctx.role === 'read-write'
+        ? h`<h2>New endpoint</h2><form class="filters" method="post" action="${b}/endpoints"><input type="hidden" name="csrf" value="${ctx.csrf}">
+<input name="url" size="40" placeholder="https://…" required><input name="enabled_events" placeholder="event types, or *" value="*"><input name="description" placeholder="description"><button>Create</button></form>`
+        : null,
     ]);
   }
   if (what === 'apple' && parts.length === 1) {
@@ -180,7 +254,13 @@ ${action(ctx, `/endpoints/${enc(e.id)}/rotate`, 'Rotate secret', 'Issue a new se
   if (what === 'audit' && parts.length === 1) {
     const page = await rm.listAudit(pageParam(q));
     return layout(ctx, 'Audit log', [
-      table(['When', 'Who', 'Action', 'Target', 'Result'], page.items.map((x) => h`<tr><td>${when(x.at)}</td><td>${x.actor}</td><td>${x.action}</td><td>${x.target}</td><td class="${x.result === 'ok' ? 'ok' : 'bad'}">${x.result}</td></tr>`)),
+      table(
+        ['When', 'Who', 'Action', 'Target', 'Result'],
+        page.items.map(
+          (x) =>
+            h`<tr><td>${when(x.at)}</td><td>${x.actor}</td><td>${x.action}</td><td>${x.target}</td><td class="${x.result === 'ok' ? 'ok' : 'bad'}">${x.result}</td></tr>`,
+        ),
+      ),
       more(ctx, '/audit', q, page.next),
     ]);
   }
@@ -188,23 +268,43 @@ ${action(ctx, `/endpoints/${enc(e.id)}/rotate`, 'Rotate secret', 'Issue a new se
 }
 
 function orderTable(orders: Awaited<ReturnType<AdminReadModel['listOrders']>>['items']): Html {
-  return table(['Order no', 'Provider', 'Status', 'User', 'Product', 'Amount', 'Refunded', 'Transaction', 'Created'], orders.map((o) => h`<tr><td>${o.no}</td><td>${o.provider}</td><td>${o.status}</td><td>${o.user_id ?? ''}</td><td>${o.product_id ?? ''}</td>
-<td>${o.amount ?? ''} ${o.currency ?? ''}</td><td>${o.amount_refunded ?? ''}${o.refund_reason ? h` (${o.refund_reason})` : null}</td><td>${o.trade_no ?? ''}</td><td>${when(o.created)}</td></tr>`));
+  return table(
+    ['Order no', 'Provider', 'Status', 'User', 'Product', 'Amount', 'Refunded', 'Transaction', 'Created'],
+    orders.map(
+      (o) => h`<tr><td>${o.no}</td><td>${o.provider}</td><td>${o.status}</td><td>${o.user_id ?? ''}</td><td>${o.product_id ?? ''}</td>
+<td>${o.amount ?? ''} ${o.currency ?? ''}</td><td>${o.amount_refunded ?? ''}${o.refund_reason ? h` (${o.refund_reason})` : null}</td><td>${o.trade_no ?? ''}</td><td>${when(o.created)}</td></tr>`,
+    ),
+  );
 }
 
 function deliveryTable(ctx: PageContext, rows: Array<Awaited<ReturnType<AdminReadModel['listDeliveries']>>['items'][number]>): Html {
-  return table(['Delivery', 'Endpoint', 'Event', 'Status', 'Attempts', 'Last status', 'Last error', 'Last attempt', 'Next attempt', ''], rows.map((d) => h`<tr><td>${d.id}</td><td>${d.endpoint_id}</td><td>${d.event_type ?? d.event_id}</td>
+  return table(
+    ['Delivery', 'Endpoint', 'Event', 'Status', 'Attempts', 'Last status', 'Last error', 'Last attempt', 'Next attempt', ''],
+    rows.map(
+      (d) => h`<tr><td>${d.id}</td><td>${d.endpoint_id}</td><td>${d.event_type ?? d.event_id}</td>
 <td class="${d.status === 'failed' ? 'bad' : d.status === 'delivered' ? 'ok' : ''}">${d.status}</td><td>${d.attempts}</td><td>${d.last_status ?? ''}</td><td class="wrap">${(d.last_error ?? '').slice(0, 200)}</td><td>${when(d.last_attempt_at)}</td><td>${when(d.next_attempt_at)}</td>
-<td>${d.status === 'failed' || d.status === 'disabled' ? action(ctx, `/deliveries/${enc(d.id)}/replay`, 'Replay') : null}</td></tr>`));
+<td>${d.status === 'failed' || d.status === 'disabled' ? action(ctx, `/deliveries/${enc(d.id)}/replay`, 'Replay') : null}</td></tr>`,
+    ),
+  );
 }
 
 /** The answer to a reconcile run from the dashboard. */
-export function renderReconcileResult(ctx: PageContext, range: { since: string; until: string | null }, result: ReconcileResult | { notConfigured: string }): Html {
-  if ('notConfigured' in result) return layout(ctx, 'Apple: reconcile', h`<p class="bad">${result.notConfigured}</p><p><a href="${ctx.base}/apple">Back</a></p>`);
+export function renderReconcileResult(
+  ctx: PageContext,
+  range: { since: string; until: string | null },
+  result: ReconcileResult | { notConfigured: string },
+): Html {
+  if ('notConfigured' in result)
+    return layout(ctx, 'Apple: reconcile', h`<p class="bad">${result.notConfigured}</p><p><a href="${ctx.base}/apple">Back</a></p>`);
   return layout(ctx, 'Apple: reconcile', [
     h`<p>Range ${range.since} → ${range.until ?? 'now'}</p>`,
     h`<div class="cards">${(['seen', 'processed', 'duplicates', 'failed'] as const).map((k) => h`<div class="card"><span class="mut">${k}</span><b id="reconcile-${k}">${result[k]}</b></div>`)}</div>`,
-    result.failures.length ? h`<h2>Failures</h2>${table(['Notification', 'Status', 'Error'], result.failures.map((f) => h`<tr><td>${f.notificationUUID ?? '—'}</td><td>${f.status}</td><td>${f.error}</td></tr>`))}` : null,
+    result.failures.length
+      ? h`<h2>Failures</h2>${table(
+          ['Notification', 'Status', 'Error'],
+          result.failures.map((f) => h`<tr><td>${f.notificationUUID ?? '—'}</td><td>${f.status}</td><td>${f.error}</td></tr>`),
+        )}`
+      : null,
     h`<p><a href="${ctx.base}/apple">Run another</a></p>`,
   ]);
 }

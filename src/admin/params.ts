@@ -25,7 +25,6 @@ export function pageParam(q: URLSearchParams): { after?: string; limit?: number 
   return { after: opt(q, 'after'), ...(limit !== undefined ? { limit: /^\d+$/.test(limit) ? Number(limit) : NaN } : {}) };
 }
 
-
 /** The path's segments, percent-decoded; a malformed escape is `INVALID_ARGUMENT`. */
 export function pathParts(path: string): string[] {
   let parts: string[];

@@ -1,7 +1,20 @@
 import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { eventId, randomId } from '../core/ids.js';
-import { ADMIN_AUDIT, DELIVERIES, GRANTS, ORDERS, selectColumns, SUBSCRIPTIONS, type AdminAuditRecord, type Codec, type ColumnSpec, type ColumnType, type SqlDialect, type TableSpec } from '../store/sql-tables.js';
+import {
+  ADMIN_AUDIT,
+  DELIVERIES,
+  GRANTS,
+  ORDERS,
+  selectColumns,
+  SUBSCRIPTIONS,
+  type AdminAuditRecord,
+  type Codec,
+  type ColumnSpec,
+  type ColumnType,
+  type SqlDialect,
+  type TableSpec,
+} from '../store/sql-tables.js';
 import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
 import { expandRawBody } from '../store/raw-body-codec.js';
 import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from './source.js';
@@ -144,7 +157,8 @@ function decodeCursor(cursor: string | null | undefined): [string, string] | nul
   if (cursor === undefined || cursor === null || cursor === '') return null;
   try {
     const v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown;
-    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && storableTime(Date.parse(v[0]))) return [new Date(v[0]).toISOString(), v[1]];
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && storableTime(Date.parse(v[0])))
+      return [new Date(v[0]).toISOString(), v[1]];
   } catch {
     // fall through
   }
@@ -171,7 +185,11 @@ function paged<T>(rows: T[], limit: number, key: (x: T) => [string, string]): Pa
  */
 export function adminReadModel(store: Store): AdminReadModel {
   const source: AdminSource | null = adminSourceOf(store);
-  if (!source) throw new SubscriptionWebhooksError('CONFIG_INVALID', `The admin dashboard reads memoryStore, sqliteStore, prismaStore and pgStore; store "${store.name}" is none of them`);
+  if (!source)
+    throw new SubscriptionWebhooksError(
+      'CONFIG_INVALID',
+      `The admin dashboard reads memoryStore, sqliteStore, prismaStore and pgStore; store "${store.name}" is none of them`,
+    );
   return fromSource(source);
 }
 
@@ -188,8 +206,21 @@ function fromSource(source: AdminSource): AdminReadModel {
         throw error;
       },
     ));
-  const methods = ['overview', 'listNotifications', 'getNotification', 'searchSubscriptions', 'getSubscription', 'listOrders', 'listDeliveries', 'deliveryBacklog', 'recordAudit', 'listAudit'] as const satisfies ReadonlyArray<keyof AdminReadModel>;
-  return Object.fromEntries(methods.map((m) => [m, async (...args: unknown[]) => ((await ready())[m] as (...a: unknown[]) => unknown)(...args)])) as unknown as AdminReadModel;
+  const methods = [
+    'overview',
+    'listNotifications',
+    'getNotification',
+    'searchSubscriptions',
+    'getSubscription',
+    'listOrders',
+    'listDeliveries',
+    'deliveryBacklog',
+    'recordAudit',
+    'listAudit',
+  ] as const satisfies ReadonlyArray<keyof AdminReadModel>;
+  return Object.fromEntries(
+    methods.map((m) => [m, async (...args: unknown[]) => ((await ready())[m] as (...a: unknown[]) => unknown)(...args)]),
+  ) as unknown as AdminReadModel;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,7 +234,11 @@ function keysetSlice<T>(rows: T[], key: (x: T) => [string, string], page: PageRe
   const after = decodeCursor(page.after);
   const sorted = rows.map((x) => [key(x), x] as const).sort((a, b) => desc(a[0], b[0]));
   const from = after ? sorted.filter(([k]) => desc(k, after) > 0) : sorted;
-  return paged(from.slice(0, limit + 1).map(([, x]) => x), limit, key);
+  return paged(
+    from.slice(0, limit + 1).map(([, x]) => x),
+    limit,
+    key,
+  );
 }
 
 const summary = ({ raw_body: _b, payload: _p, raw_sha256: _h, ...rest }: InboxRecord): NotificationSummary => rest;
@@ -248,19 +283,24 @@ function memoryReadModel(state: () => MemoryAdminState, audit: AdminAuditRecord[
         if (deliveries.oldestPending === null || d.created < deliveries.oldestPending) deliveries.oldestPending = d.created;
       }
       const ents = new Map<string, Overview['entitlements'][number]>();
-      for (const byKey of s.grants.values()) for (const g of byKey.values()) {
-        const row = ents.get(`${g.entitlement}\0${g.status}`) ?? { entitlement: g.entitlement, status: g.status, count: 0 };
-        row.count++;
-        ents.set(`${g.entitlement}\0${g.status}`, row);
-      }
+      for (const byKey of s.grants.values())
+        for (const g of byKey.values()) {
+          const row = ents.get(`${g.entitlement}\0${g.status}`) ?? { entitlement: g.entitlement, status: g.status, count: 0 };
+          row.count++;
+          ents.set(`${g.entitlement}\0${g.status}`, row);
+        }
       return sortOverview({ subscriptions: [...subs.values()], notificationsPerHour: [...hours.values()], deliveries, entitlements: [...ents.values()] });
     },
     async listNotifications(filter = {}, page = {}) {
       const since = isoArg('since', filter.since);
       const until = isoArg('until', filter.until);
-      const rows = [...state().inbox.values()].filter((n) =>
-        (!filter.provider || n.provider === filter.provider) && (!filter.type || n.notification_type === filter.type) &&
-        (!since || n.received_at >= since) && (!until || n.received_at < until));
+      const rows = [...state().inbox.values()].filter(
+        (n) =>
+          (!filter.provider || n.provider === filter.provider) &&
+          (!filter.type || n.notification_type === filter.type) &&
+          (!since || n.received_at >= since) &&
+          (!until || n.received_at < until),
+      );
       const p = keysetSlice(rows, (n) => [n.received_at, inboxKey(n)], page);
       return { items: p.items.map((n) => clone(summary(n))), next: p.next };
     },
@@ -277,30 +317,47 @@ function memoryReadModel(state: () => MemoryAdminState, audit: AdminAuditRecord[
       const s = state();
       const orders = [...s.orders.values()].filter((o) => o.no === q || o.trade_no === q);
       const contracts = new Set(orders.filter((o) => o.origin_no).map((o) => `${o.provider}\0${o.origin_no}`));
-      const subscriptions = [...s.subscriptions.values()].filter((x) => x.user_id === q || x.contract_id === q || x.id === q || contracts.has(`${x.provider}\0${x.contract_id}`));
+      const subscriptions = [...s.subscriptions.values()].filter(
+        (x) => x.user_id === q || x.contract_id === q || x.id === q || contracts.has(`${x.provider}\0${x.contract_id}`),
+      );
       return clone({ subscriptions: subscriptions.sort(byCreatedDesc), orders: orders.sort(byCreatedDesc) });
     },
     async getSubscription(id) {
       const s = state();
       const subscription = [...s.subscriptions.values()].find((x) => x.id === id);
       if (!subscription) return null;
-      const orders = [...s.orders.values()].filter((o) => o.provider === subscription.provider && o.origin_no === subscription.contract_id).sort(byCreatedDesc).slice(0, TIMELINE_LIMIT);
+      const orders = [...s.orders.values()]
+        .filter((o) => o.provider === subscription.provider && o.origin_no === subscription.contract_id)
+        .sort(byCreatedDesc)
+        .slice(0, TIMELINE_LIMIT);
       const grants = [...s.grants.values()].flatMap((m) => [...m.values()]).filter((g) => g.subscription_id === id);
-      const events = s.events.filter((e) => aboutSubscription(e, subscription)).reverse().slice(0, TIMELINE_LIMIT);
+      const events = s.events
+        .filter((e) => aboutSubscription(e, subscription))
+        .reverse()
+        .slice(0, TIMELINE_LIMIT);
       const keys = new Set(events.map((e) => inboxKey({ provider: e.provider, notification_id: e.source.notification_id })));
-      const notifications = [...s.inbox.values()].filter((n) => keys.has(inboxKey(n))).map(summary).sort((a, b) => (a.received_at < b.received_at ? 1 : -1));
+      const notifications = [...s.inbox.values()]
+        .filter((n) => keys.has(inboxKey(n)))
+        .map(summary)
+        .sort((a, b) => (a.received_at < b.received_at ? 1 : -1));
       return clone({ subscription, orders, grants: grants.sort((a, b) => (a.entitlement < b.entitlement ? -1 : 1)), events, notifications });
     },
     async listOrders(filter = {}, page = {}) {
-      const rows = [...state().orders.values()].filter((o) =>
-        (!filter.provider || o.provider === filter.provider) && (!filter.status || o.status === filter.status) && (!filter.userId || o.user_id === filter.userId));
+      const rows = [...state().orders.values()].filter(
+        (o) =>
+          (!filter.provider || o.provider === filter.provider) &&
+          (!filter.status || o.status === filter.status) &&
+          (!filter.userId || o.user_id === filter.userId),
+      );
       const p = keysetSlice(rows, (o) => [o.created, o.id], page);
       return { items: clone(p.items), next: p.next };
     },
     async listDeliveries(filter = {}, page = {}) {
       const s = state();
       const types = new Map(s.events.map((e) => [e.id, e.type]));
-      const rows = [...s.deliveries.values()].filter((d) => (!filter.status || d.status === filter.status) && (!filter.endpointId || d.endpoint_id === filter.endpointId));
+      const rows = [...s.deliveries.values()].filter(
+        (d) => (!filter.status || d.status === filter.status) && (!filter.endpointId || d.endpoint_id === filter.endpointId),
+      );
       const p = keysetSlice(rows, (d) => [d.created, d.id], page);
       return { items: p.items.map((d) => ({ ...plainDelivery(d), event_type: types.get(d.event_id) ?? null })), next: p.next };
     },
@@ -334,15 +391,19 @@ const byCreatedDesc = (a: { created: string; id: string }, b: { created: string;
 /** Deliveries in the order of their events, then by endpoint id. */
 function byEventOrder(deliveries: DeliveryRecord[], events: readonly DomainEvent[]): DeliveryRecord[] {
   const order = new Map(events.map((v, i) => [v.id, i]));
-  return deliveries.sort((a, b) => order.get(a.event_id)! - order.get(b.event_id)! || (a.endpoint_id < b.endpoint_id ? -1 : a.endpoint_id > b.endpoint_id ? 1 : 0));
+  return deliveries.sort(
+    (a, b) => order.get(a.event_id)! - order.get(b.event_id)! || (a.endpoint_id < b.endpoint_id ? -1 : a.endpoint_id > b.endpoint_id ? 1 : 0),
+  );
 }
 const sortBacklog = (rows: BacklogRow[]): BacklogRow[] =>
   rows.sort((a, b) => (a.endpoint_id < b.endpoint_id ? -1 : a.endpoint_id > b.endpoint_id ? 1 : a.status < b.status ? -1 : a.status > b.status ? 1 : 0));
 function sortOverview(o: Overview): Overview {
-  const cmp = (...k: string[]) => (a: Record<string, unknown>, b: Record<string, unknown>) => {
-    for (const x of k) if (a[x] !== b[x]) return String(a[x]) < String(b[x]) ? -1 : 1;
-    return 0;
-  };
+  const cmp =
+    (...k: string[]) =>
+    (a: Record<string, unknown>, b: Record<string, unknown>) => {
+      for (const x of k) if (a[x] !== b[x]) return String(a[x]) < String(b[x]) ? -1 : 1;
+      return 0;
+    };
   o.subscriptions.sort(cmp('status', 'provider', 'product_id'));
   o.notificationsPerHour.sort(cmp('hour', 'provider'));
   o.entitlements.sort(cmp('entitlement', 'status'));
@@ -364,11 +425,20 @@ function aboutSubscription(e: DomainEvent, s: Subscription): boolean {
 // ---------------------------------------------------------------------------------------------
 
 const INBOX_SUMMARY_COLUMNS: readonly ColumnSpec[] = [
-  { name: 'id', type: 'text', nullable: false }, { name: 'provider', type: 'text', nullable: false }, { name: 'notification_id', type: 'text', nullable: false },
-  { name: 'notification_type', type: 'text', nullable: false }, { name: 'subtype', type: 'text', nullable: true }, { name: 'environment', type: 'text', nullable: true },
-  { name: 'signed_at', type: 'timestamp', nullable: true }, { name: 'received_at', type: 'timestamp', nullable: false },
+  { name: 'id', type: 'text', nullable: false },
+  { name: 'provider', type: 'text', nullable: false },
+  { name: 'notification_id', type: 'text', nullable: false },
+  { name: 'notification_type', type: 'text', nullable: false },
+  { name: 'subtype', type: 'text', nullable: true },
+  { name: 'environment', type: 'text', nullable: true },
+  { name: 'signed_at', type: 'timestamp', nullable: true },
+  { name: 'received_at', type: 'timestamp', nullable: false },
 ];
-const INBOX_BODY_COLUMNS: readonly ColumnSpec[] = [{ name: 'raw_body', type: 'text', nullable: true }, { name: 'payload', type: 'json', nullable: false }, { name: 'raw_sha256', type: 'text', nullable: true }];
+const INBOX_BODY_COLUMNS: readonly ColumnSpec[] = [
+  { name: 'raw_body', type: 'text', nullable: true },
+  { name: 'payload', type: 'json', nullable: false },
+  { name: 'raw_sha256', type: 'text', nullable: true },
+];
 
 interface Sql {
   /** Placeholder for the next parameter, which is pushed. */
@@ -404,8 +474,16 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
   const ts = (v: unknown): string => decodeValue(codec, TIMESTAMP, v) as string;
   const inboxSummary = (r: Record<string, unknown>): NotificationSummary & { id: string } => {
     const d = decode(INBOX_SUMMARY_COLUMNS, r);
-    return { id: String(d.id), provider: d.provider as Provider, notification_id: String(d.notification_id), notification_type: String(d.notification_type),
-      subtype: (d.subtype ?? null) as string | null, environment: (d.environment ?? null) as string | null, signed_at: (d.signed_at ?? null) as string | null, received_at: String(d.received_at) };
+    return {
+      id: String(d.id),
+      provider: d.provider as Provider,
+      notification_id: String(d.notification_id),
+      notification_type: String(d.notification_type),
+      subtype: (d.subtype ?? null) as string | null,
+      environment: (d.environment ?? null) as string | null,
+      signed_at: (d.signed_at ?? null) as string | null,
+      received_at: String(d.received_at),
+    };
   };
   const dropId = ({ id: _id, ...rest }: NotificationSummary & { id: string }): NotificationSummary => rest;
   const keyset = (s: Sql, at: string, id: string, after: [string, string] | null): string => {
@@ -424,10 +502,16 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       const h = q();
       const [subs, hours, dl, ents] = await Promise.all([
         query(`SELECT "status", "provider", "product_id", ${count} AS "count" FROM "sw_subscriptions" GROUP BY "status", "provider", "product_id"`, []),
-        run(`SELECT ${hour} AS "hour", "provider", ${count} AS "count" FROM "sw_notifications"
+        run(
+          `SELECT ${hour} AS "hour", "provider", ${count} AS "count" FROM "sw_notifications"
           WHERE "received_at" >= ${h.p(new Date(t - 48 * HOUR_MS).toISOString(), 'timestamp')} AND "received_at" < ${h.p(new Date(t).toISOString(), 'timestamp')}
-          GROUP BY ${hour}, "provider"`, h),
-        query(`SELECT "status", ${count} AS "count", ${oldest} AS "oldest" FROM "sw_webhook_deliveries" WHERE "status" IN ('pending', 'failed') GROUP BY "status"`, []),
+          GROUP BY ${hour}, "provider"`,
+          h,
+        ),
+        query(
+          `SELECT "status", ${count} AS "count", ${oldest} AS "oldest" FROM "sw_webhook_deliveries" WHERE "status" IN ('pending', 'failed') GROUP BY "status"`,
+          [],
+        ),
         query(`SELECT "entitlement", "status", ${count} AS "count" FROM "sw_entitlement_grants" GROUP BY "entitlement", "status"`, []),
       ]);
       const deliveries = { pending: 0, failed: 0, oldestPending: null as string | null };
@@ -439,7 +523,12 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         }
       }
       return sortOverview({
-        subscriptions: subs.map((r) => ({ status: r.status as Subscription['status'], provider: r.provider as Provider, product_id: String(r.product_id), count: Number(r.count) })),
+        subscriptions: subs.map((r) => ({
+          status: r.status as Subscription['status'],
+          provider: r.provider as Provider,
+          product_id: String(r.product_id),
+          count: Number(r.count),
+        })),
         notificationsPerHour: hours.map((r) => ({ hour: String(r.hour), provider: r.provider as Provider, count: Number(r.count) })),
         deliveries,
         entitlements: ents.map((r) => ({ entitlement: String(r.entitlement), status: r.status as Subscription['status'], count: Number(r.count) })),
@@ -458,34 +547,65 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
         keyset(s, '"received_at"', '"id"', after),
       ];
-      const rows = await run(`SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" ${where(conds)} ORDER BY "sw_notifications"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+      const rows = await run(
+        `SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" ${where(conds)} ORDER BY "sw_notifications"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`,
+        s,
+      );
       const p = paged(rows.map(inboxSummary), limit, (n) => [n.received_at, n.id]);
       return { items: p.items.map(dropId), next: p.next };
     },
     async getNotification(provider, notificationId) {
       const s = q();
-      const [row] = await run(`SELECT ${cols([...INBOX_SUMMARY_COLUMNS, ...INBOX_BODY_COLUMNS])} FROM "sw_notifications"
-        WHERE "provider" = ${s.p(provider)} AND "notification_id" = ${s.p(notificationId)}`, s);
+      const [row] = await run(
+        `SELECT ${cols([...INBOX_SUMMARY_COLUMNS, ...INBOX_BODY_COLUMNS])} FROM "sw_notifications"
+        WHERE "provider" = ${s.p(provider)} AND "notification_id" = ${s.p(notificationId)}`,
+        s,
+      );
       if (!row) return null;
       const d = decode(INBOX_BODY_COLUMNS, row);
       // The stored body is in its compact form (raw-body-codec.ts), or null once retention dropped it.
       const raw = d.raw_body === null || d.raw_body === undefined ? null : expandRawBody(String(d.raw_body));
-      const notification: InboxRecord = { ...dropId(inboxSummary(row)), raw_body: raw, raw_sha256: (d.raw_sha256 ?? null) as string | null, payload: d.payload };
+      const notification: InboxRecord = {
+        ...dropId(inboxSummary(row)),
+        raw_body: raw,
+        raw_sha256: (d.raw_sha256 ?? null) as string | null,
+        payload: d.payload,
+      };
       const e = q();
-      const events = parseEvents(await run(`SELECT "body" FROM "sw_events" WHERE "id" IN (${inList(e, candidateEventIds(provider, notificationId))}) ORDER BY "sequence"`, e));
+      const events = parseEvents(
+        await run(`SELECT "body" FROM "sw_events" WHERE "id" IN (${inList(e, candidateEventIds(provider, notificationId))}) ORDER BY "sequence"`, e),
+      );
       if (events.length === 0) return { notification, events, deliveries: [] };
       const x = q();
-      const deliveries = (await run(`SELECT ${cols(DELIVERIES.columns)} FROM "sw_webhook_deliveries" WHERE "event_id" IN (${inList(x, events.map((v) => v.id))})`, x)).map((r) => read(DELIVERIES, r));
+      const deliveries = (
+        await run(
+          `SELECT ${cols(DELIVERIES.columns)} FROM "sw_webhook_deliveries" WHERE "event_id" IN (${inList(
+            x,
+            events.map((v) => v.id),
+          )})`,
+          x,
+        )
+      ).map((r) => read(DELIVERIES, r));
       return { notification, events, deliveries: byEventOrder(deliveries, events) };
     },
     async searchSubscriptions(term) {
       const o = q();
-      const orders = (await run(`SELECT ${cols(ORDERS.columns)} FROM "sw_orders" WHERE "no" = ${o.p(term)}
-        OR ("provider", "trade_no") IN (${PROVIDERS.map((p) => `(${o.p(p)}, ${o.p(term)})`).join(', ')}) LIMIT 50`, o)).map((r) => read(ORDERS, r));
+      const orders = (
+        await run(
+          `SELECT ${cols(ORDERS.columns)} FROM "sw_orders" WHERE "no" = ${o.p(term)}
+        OR ("provider", "trade_no") IN (${PROVIDERS.map((p) => `(${o.p(p)}, ${o.p(term)})`).join(', ')}) LIMIT 50`,
+          o,
+        )
+      ).map((r) => read(ORDERS, r));
       const contracts = [...PROVIDERS.map((p) => [p, term] as const), ...orders.filter((x) => x.origin_no).map((x) => [x.provider, x.origin_no!] as const)];
       const s = q();
-      const subscriptions = (await run(`SELECT ${cols(SUBSCRIPTIONS.columns)} FROM "sw_subscriptions" WHERE "user_id" = ${s.p(term)} OR "id" = ${s.p(term)}
-        OR ("provider", "contract_id") IN (${contracts.map(([p, c]) => `(${s.p(p)}, ${s.p(c)})`).join(', ')}) LIMIT 50`, s)).map((r) => read(SUBSCRIPTIONS, r));
+      const subscriptions = (
+        await run(
+          `SELECT ${cols(SUBSCRIPTIONS.columns)} FROM "sw_subscriptions" WHERE "user_id" = ${s.p(term)} OR "id" = ${s.p(term)}
+        OR ("provider", "contract_id") IN (${contracts.map(([p, c]) => `(${s.p(p)}, ${s.p(c)})`).join(', ')}) LIMIT 50`,
+          s,
+        )
+      ).map((r) => read(SUBSCRIPTIONS, r));
       return { subscriptions: subscriptions.sort(byCreatedDesc), orders: orders.sort(byCreatedDesc) };
     },
     async getSubscription(id) {
@@ -499,19 +619,32 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       // Events carry no subscription column: their JSON is searched for the subscription id and the contract id, newest first.
       // TODO(index): a subject column on sw_events would make this an indexed read.
       const [orders, grants, eventRows] = await Promise.all([
-        run(`SELECT ${cols(ORDERS.columns)} FROM "sw_orders" WHERE "provider" = ${o.p(subscription.provider)} AND "origin_no" = ${o.p(subscription.contract_id)}
-          ORDER BY "sw_orders"."created_at" DESC, "id" DESC LIMIT ${TIMELINE_LIMIT}`, o),
+        run(
+          `SELECT ${cols(ORDERS.columns)} FROM "sw_orders" WHERE "provider" = ${o.p(subscription.provider)} AND "origin_no" = ${o.p(subscription.contract_id)}
+          ORDER BY "sw_orders"."created_at" DESC, "id" DESC LIMIT ${TIMELINE_LIMIT}`,
+          o,
+        ),
         run(`SELECT ${cols(GRANTS.columns)} FROM "sw_entitlement_grants" WHERE "subscription_id" = ${g.p(id)} ORDER BY "entitlement"`, g),
-        run(`SELECT "body" FROM "sw_events" WHERE "body" LIKE ${e.p(`%${likeEscape(JSON.stringify(id))}%`)} ESCAPE '\\'
-          OR "body" LIKE ${e.p(`%"origin_no":${likeEscape(JSON.stringify(subscription.contract_id))}%`)} ESCAPE '\\' ORDER BY "sequence" DESC LIMIT ${TIMELINE_LIMIT * 2}`, e),
+        run(
+          `SELECT "body" FROM "sw_events" WHERE "body" LIKE ${e.p(`%${likeEscape(JSON.stringify(id))}%`)} ESCAPE '\\'
+          OR "body" LIKE ${e.p(`%"origin_no":${likeEscape(JSON.stringify(subscription.contract_id))}%`)} ESCAPE '\\' ORDER BY "sequence" DESC LIMIT ${TIMELINE_LIMIT * 2}`,
+          e,
+        ),
       ]);
-      const events = parseEvents(eventRows).filter((v) => aboutSubscription(v, subscription)).slice(0, TIMELINE_LIMIT);
+      const events = parseEvents(eventRows)
+        .filter((v) => aboutSubscription(v, subscription))
+        .slice(0, TIMELINE_LIMIT);
       const keys = [...new Map(events.map((v) => [inboxKey({ provider: v.provider, notification_id: v.source.notification_id }), v])).values()];
       let notifications: NotificationSummary[] = [];
       if (keys.length) {
         const n = q();
-        notifications = (await run(`SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" WHERE ("provider", "notification_id") IN (${keys.map((v) => `(${n.p(v.provider)}, ${n.p(v.source.notification_id)})`).join(', ')})
-          ORDER BY "sw_notifications"."received_at" DESC, "id" DESC`, n)).map((r) => dropId(inboxSummary(r)));
+        notifications = (
+          await run(
+            `SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" WHERE ("provider", "notification_id") IN (${keys.map((v) => `(${n.p(v.provider)}, ${n.p(v.source.notification_id)})`).join(', ')})
+          ORDER BY "sw_notifications"."received_at" DESC, "id" DESC`,
+            n,
+          )
+        ).map((r) => dropId(inboxSummary(r)));
       }
       return { subscription, orders: orders.map((r) => read(ORDERS, r)), grants: grants.map((r) => read(GRANTS, r)), events, notifications };
     },
@@ -525,8 +658,15 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         filter.userId ? `"user_id" = ${s.p(filter.userId)}` : '',
         keyset(s, '"created_at"', '"id"', after),
       ];
-      const rows = await run(`SELECT ${cols(ORDERS.columns)} FROM "sw_orders" ${where(conds)} ORDER BY "sw_orders"."created_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
-      return paged(rows.map((r) => read(ORDERS, r)), limit, (x) => [x.created, x.id]);
+      const rows = await run(
+        `SELECT ${cols(ORDERS.columns)} FROM "sw_orders" ${where(conds)} ORDER BY "sw_orders"."created_at" DESC, "id" DESC LIMIT ${limit + 1}`,
+        s,
+      );
+      return paged(
+        rows.map((r) => read(ORDERS, r)),
+        limit,
+        (x) => [x.created, x.id],
+      );
     },
     async listDeliveries(filter = {}, page = {}) {
       const limit = limitOf(page);
@@ -537,14 +677,26 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         filter.endpointId ? `d."endpoint_id" = ${s.p(filter.endpointId)}` : '',
         keyset(s, 'd."created_at"', 'd."id"', after),
       ];
-      const rows = await run(`SELECT ${cols(DELIVERIES.columns, 'd.')}, e."type" AS "event_type" FROM "sw_webhook_deliveries" d LEFT JOIN "sw_events" e ON e."id" = d."event_id"
-        ${where(conds)} ORDER BY d."created_at" DESC, d."id" DESC LIMIT ${limit + 1}`, s);
-      return paged(rows.map((r) => ({ ...read(DELIVERIES, r), event_type: (r.event_type ?? null) as string | null })), limit, (x) => [x.created, x.id]);
+      const rows = await run(
+        `SELECT ${cols(DELIVERIES.columns, 'd.')}, e."type" AS "event_type" FROM "sw_webhook_deliveries" d LEFT JOIN "sw_events" e ON e."id" = d."event_id"
+        ${where(conds)} ORDER BY d."created_at" DESC, d."id" DESC LIMIT ${limit + 1}`,
+        s,
+      );
+      return paged(
+        rows.map((r) => ({ ...read(DELIVERIES, r), event_type: (r.event_type ?? null) as string | null })),
+        limit,
+        (x) => [x.created, x.id],
+      );
     },
     async deliveryBacklog() {
-      const rows = await query(`SELECT "endpoint_id", "status", ${count} AS "count", ${oldest} AS "oldest" FROM "sw_webhook_deliveries"
-        WHERE "status" IN ('pending', 'failed') GROUP BY "endpoint_id", "status"`, []);
-      return sortBacklog(rows.map((r) => ({ endpoint_id: String(r.endpoint_id), status: r.status as BacklogRow['status'], count: Number(r.count), oldest: ts(r.oldest) })));
+      const rows = await query(
+        `SELECT "endpoint_id", "status", ${count} AS "count", ${oldest} AS "oldest" FROM "sw_webhook_deliveries"
+        WHERE "status" IN ('pending', 'failed') GROUP BY "endpoint_id", "status"`,
+        [],
+      );
+      return sortBacklog(
+        rows.map((r) => ({ endpoint_id: String(r.endpoint_id), status: r.status as BacklogRow['status'], count: Number(r.count), oldest: ts(r.oldest) })),
+      );
     },
     async recordAudit(entry) {
       const s = q();
@@ -557,8 +709,15 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       const limit = limitOf(page);
       const after = decodeCursor(page.after);
       const s = q();
-      const rows = await run(`SELECT ${cols(ADMIN_AUDIT.columns)} FROM "sw_admin_audit" ${where([keyset(s, '"at"', '"id"', after)])} ORDER BY "sw_admin_audit"."at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
-      return paged(rows.map((r) => read(ADMIN_AUDIT, r)), limit, (x) => [x.at, x.id]);
+      const rows = await run(
+        `SELECT ${cols(ADMIN_AUDIT.columns)} FROM "sw_admin_audit" ${where([keyset(s, '"at"', '"id"', after)])} ORDER BY "sw_admin_audit"."at" DESC, "id" DESC LIMIT ${limit + 1}`,
+        s,
+      );
+      return paged(
+        rows.map((r) => read(ADMIN_AUDIT, r)),
+        limit,
+        (x) => [x.at, x.id],
+      );
     },
   };
 }

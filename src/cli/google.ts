@@ -13,7 +13,10 @@ interface GoogleSimulatorFile {
 }
 
 /** The local Google stand-in's settings: created on first use (with `port` and `packageName`), read afterwards. */
-export async function loadOrCreateGoogleSimulator(dir: string, options: { port?: number; packageName?: string }): Promise<GoogleSimulatorFile & { dir: string; keyFile: string; env: Record<string, string> }> {
+export async function loadOrCreateGoogleSimulator(
+  dir: string,
+  options: { port?: number; packageName?: string },
+): Promise<GoogleSimulatorFile & { dir: string; keyFile: string; env: Record<string, string> }> {
   const path = join(dir, 'google-play.json');
   let file: GoogleSimulatorFile;
   if (existsSync(path)) file = JSON.parse(readFileSync(path, 'utf8')) as GoogleSimulatorFile;
@@ -69,11 +72,27 @@ interface Step {
 
 const LIFECYCLE: Step[] = [
   { label: 'SUBSCRIPTION_PURCHASED', type: 'SUBSCRIPTION_PURCHASED', state: 'SUBSCRIPTION_STATE_ACTIVE', order: '', expiryDays: 30, expect: 200 },
-  { label: 'SUBSCRIPTION_PURCHASED (redelivered)', type: 'SUBSCRIPTION_PURCHASED', state: 'SUBSCRIPTION_STATE_ACTIVE', order: '', expiryDays: 30, again: true, expect: 200 },
+  {
+    label: 'SUBSCRIPTION_PURCHASED (redelivered)',
+    type: 'SUBSCRIPTION_PURCHASED',
+    state: 'SUBSCRIPTION_STATE_ACTIVE',
+    order: '',
+    expiryDays: 30,
+    again: true,
+    expect: 200,
+  },
   { label: 'SUBSCRIPTION_RENEWED', type: 'SUBSCRIPTION_RENEWED', state: 'SUBSCRIPTION_STATE_ACTIVE', order: '..0', expiryDays: 60, expect: 200 },
   { label: 'SUBSCRIPTION_CANCELED', type: 'SUBSCRIPTION_CANCELED', state: 'SUBSCRIPTION_STATE_CANCELED', order: '..0', expiryDays: 60, expect: 200 },
   { label: 'SUBSCRIPTION_EXPIRED', type: 'SUBSCRIPTION_EXPIRED', state: 'SUBSCRIPTION_STATE_EXPIRED', order: '..0', expiryDays: -1, expect: 200 },
-  { label: 'forged (another audience)', type: 'SUBSCRIPTION_RENEWED', state: 'SUBSCRIPTION_STATE_ACTIVE', order: '..1', expiryDays: 90, forged: true, expect: 401 },
+  {
+    label: 'forged (another audience)',
+    type: 'SUBSCRIPTION_RENEWED',
+    state: 'SUBSCRIPTION_STATE_ACTIVE',
+    order: '..1',
+    expiryDays: 90,
+    forged: true,
+    expect: 401,
+  },
 ];
 
 /** The state Google would hold when notification `type` is read. */
@@ -90,10 +109,20 @@ const STATE_OF: Readonly<Record<string, string>> = {
 export function googleSteps(what: string): Step[] | null {
   const type = what.toUpperCase();
   if (type === 'LIFECYCLE') return LIFECYCLE;
-  if (type === 'TEST_NOTIFICATION' || type === 'TEST') return [{ label: 'TEST_NOTIFICATION', type: 'TEST_NOTIFICATION', state: '', order: '', expiryDays: 0, expect: 200 }];
+  if (type === 'TEST_NOTIFICATION' || type === 'TEST')
+    return [{ label: 'TEST_NOTIFICATION', type: 'TEST_NOTIFICATION', state: '', order: '', expiryDays: 0, expect: 200 }];
   if (!Object.values(SUBSCRIPTION_NOTIFICATION_TYPES).includes(type)) return null;
   const renewal = type === 'SUBSCRIPTION_RENEWED' || type === 'SUBSCRIPTION_RECOVERED';
-  return [{ label: type, type, state: STATE_OF[type] ?? 'SUBSCRIPTION_STATE_ACTIVE', order: renewal ? '..0' : '', expiryDays: type === 'SUBSCRIPTION_EXPIRED' || type === 'SUBSCRIPTION_REVOKED' ? -1 : 30, expect: 200 }];
+  return [
+    {
+      label: type,
+      type,
+      state: STATE_OF[type] ?? 'SUBSCRIPTION_STATE_ACTIVE',
+      order: renewal ? '..0' : '',
+      expiryDays: type === 'SUBSCRIPTION_EXPIRED' || type === 'SUBSCRIPTION_REVOKED' ? -1 : 30,
+      expect: 200,
+    },
+  ];
 }
 
 /**
@@ -103,9 +132,20 @@ export function googleSteps(what: string): Step[] | null {
 export async function runGoogleSteps(
   sim: Awaited<ReturnType<typeof loadOrCreateGoogleSimulator>>,
   steps: Step[],
-  options: { url: string; token: string; productId: string; post: (url: string, body: string, headers: Record<string, string>) => Promise<{ status: number; body: string }> },
+  options: {
+    url: string;
+    token: string;
+    productId: string;
+    post: (url: string, body: string, headers: Record<string, string>) => Promise<{ status: number; body: string }>;
+  },
 ): Promise<Array<{ label: string; messageId: string; status: number; expected: number; body: string }>> {
-  const kit = await createGooglePlayTestKit({ port: sim.port, keys: sim.keys, packageName: sim.packageName, audience: sim.audience, serviceAccountEmail: sim.serviceAccountEmail });
+  const kit = await createGooglePlayTestKit({
+    port: sim.port,
+    keys: sim.keys,
+    packageName: sim.packageName,
+    audience: sim.audience,
+    serviceAccountEmail: sim.serviceAccountEmail,
+  });
   try {
     const orderBase = `GPA.${options.token.slice(-12)}`;
     const start = Date.now();
@@ -118,9 +158,19 @@ export async function runGoogleSteps(
       else {
         kit.setSubscription(
           options.token,
-          kit.subscriptionPurchase({ productId: options.productId, state: step.state, orderId: `${orderBase}${step.order}`, startTime: start, expiryTime: start + step.expiryDays * 86_400_000, acknowledged: step.order !== '' }),
+          kit.subscriptionPurchase({
+            productId: options.productId,
+            state: step.state,
+            orderId: `${orderBase}${step.order}`,
+            startTime: start,
+            expiryTime: start + step.expiryDays * 86_400_000,
+            acknowledged: step.order !== '',
+          }),
         );
-        push = await kit.push(kit.subscriptionNotification(step.type, options.token), step.forged ? { token: { audience: 'https://attacker.example.com/push' } } : {});
+        push = await kit.push(
+          kit.subscriptionNotification(step.type, options.token),
+          step.forged ? { token: { audience: 'https://attacker.example.com/push' } } : {},
+        );
       }
       last = push;
       const res = await options.post(options.url, push.body, push.headers);

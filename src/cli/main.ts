@@ -117,7 +117,11 @@ type Flags = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends
 export function table(headers: string[], rows: Array<Array<string | number | null | undefined>>): string {
   const cells = rows.map((r) => r.map((c) => (c === null || c === undefined ? '' : String(c))));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]?.length ?? 0)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n') + '\n';
 }
 
@@ -263,7 +267,9 @@ async function simulateApple(what: string | undefined, flags: Flags, io: CliIo):
   const res = await post(url, JSON.stringify({ signedPayload: await chain.sign(payload) }));
   const ok = res.status >= 200 && res.status < 300;
   if (flags.json) {
-    io.stdout(`${JSON.stringify({ ok, status: res.status, notificationUUID: payload.notificationUUID, originalTransactionId: c.originalTransactionId, rootCertificate: chain.rootPath, response: safeJson(res.body) })}\n`);
+    io.stdout(
+      `${JSON.stringify({ ok, status: res.status, notificationUUID: payload.notificationUUID, originalTransactionId: c.originalTransactionId, rootCertificate: chain.rootPath, response: safeJson(res.body) })}\n`,
+    );
   } else {
     io.stdout(chainNotice(chain));
     io.stdout(table(['notification', 'uuid', 'HTTP', 'result'], [[what.toUpperCase(), payload.notificationUUID, res.status, summarize(res.body)]]));
@@ -294,16 +300,27 @@ async function simulateLifecycle(flags: Flags, io: CliIo): Promise<number> {
   await fire('SUBSCRIBED/INITIAL_BUY', first, 200);
   await fire('redelivery of the same notification', first, 200);
   await fire('DID_RENEW', await chain.sign(await c.payload(chain.sign, 'DID_RENEW', undefined, 2, 1)), 200);
-  await fire('DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED', await chain.sign(await c.payload(chain.sign, 'DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', 2, 0)), 200);
+  await fire(
+    'DID_CHANGE_RENEWAL_STATUS/AUTO_RENEW_DISABLED',
+    await chain.sign(await c.payload(chain.sign, 'DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', 2, 0)),
+    200,
+  );
   await fire('EXPIRED/VOLUNTARY', await chain.sign(await c.payload(chain.sign, 'EXPIRED', 'VOLUNTARY', 2, 0)), 200);
   const forger = await untrustedSigner();
   await fire('forged (signed by another chain)', await forger(await c.payload(forger, 'SUBSCRIBED', 'RESUBSCRIBE', 3, 1)), 400);
   const ok = steps.every((s) => s.status === s.expected) && steps[1]!.result === 'duplicate';
   if (flags.json) {
-    io.stdout(`${JSON.stringify({ ok, originalTransactionId: c.originalTransactionId, appAccountToken: token ?? null, rootCertificate: chain.rootPath, steps })}\n`);
+    io.stdout(
+      `${JSON.stringify({ ok, originalTransactionId: c.originalTransactionId, appAccountToken: token ?? null, rootCertificate: chain.rootPath, steps })}\n`,
+    );
   } else {
     io.stdout(chainNotice(chain));
-    io.stdout(table(['#', 'step', 'HTTP', 'expected', 'result'], steps.map((s, i) => [i + 1, s.step, s.status, s.expected, s.result])));
+    io.stdout(
+      table(
+        ['#', 'step', 'HTTP', 'expected', 'result'],
+        steps.map((s, i) => [i + 1, s.step, s.status, s.expected, s.result]),
+      ),
+    );
     io.stdout(`\n${ok ? 'lifecycle OK' : 'lifecycle FAILED'} (originalTransactionId ${c.originalTransactionId})\n`);
   }
   return ok ? EXIT.OK : EXIT.FAILED;
@@ -330,7 +347,12 @@ function xsollaBody(type: string, flags: Flags, io: CliIo): Record<string, unkno
       return base;
     case 'payment':
     case 'refund':
-      return { ...base, purchase: { subscription, total: { currency: 'USD', amount: 9.99 } }, transaction, ...(type === 'refund' ? { refund_details: { code: 1, reason: 'simulated' } } : {}) };
+      return {
+        ...base,
+        purchase: { subscription, total: { currency: 'USD', amount: 9.99 } },
+        transaction,
+        ...(type === 'refund' ? { refund_details: { code: 1, reason: 'simulated' } } : {}),
+      };
     default:
       return { ...base, subscription };
   }
@@ -343,7 +365,9 @@ async function simulateXsolla(type: string | undefined, flags: Flags, io: CliIo)
   if (!secret) throw new UsageError('--secret is required (or set XSOLLA_WEBHOOK_SECRET)');
   const rawBody = JSON.stringify(xsollaBody(type, flags, io));
   // Xsolla's webhook signature: SHA-1 of the raw body followed by the project's secret key.
-  const signature = createHash('sha1').update(rawBody + secret).digest('hex');
+  const signature = createHash('sha1')
+    .update(rawBody + secret)
+    .digest('hex');
   const res = await post(url, rawBody, { authorization: `Signature ${signature}` });
   const ok = res.status >= 200 && res.status < 300;
   if (flags.json) io.stdout(`${JSON.stringify({ ok, status: res.status, body: safeJson(rawBody), response: res.body ? safeJson(res.body) : null })}\n`);
@@ -363,7 +387,9 @@ async function simulateGoogle(what: string | undefined, flags: Flags, io: CliIo)
   const port = flags.port === undefined ? undefined : Number(flags.port);
   if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new UsageError('--port must be a TCP port');
   const sim = await loadOrCreateGoogleSimulator(flags.dir ?? join(io.cwd, '.subscription-webhooks'), { port, packageName: flags.package });
-  const envLines = Object.entries(sim.env).map(([k, v]) => `${k}=${v}`).join('\n');
+  const envLines = Object.entries(sim.env)
+    .map(([k, v]) => `${k}=${v}`)
+    .join('\n');
   if (what === 'env') {
     if (flags.json) io.stdout(`${JSON.stringify(sim.env)}\n`);
     else io.stdout(`# Start your dev server with these (the stand-in listens on 127.0.0.1:${sim.port} while simulate google runs):\n${envLines}\n`);
@@ -376,8 +402,14 @@ async function simulateGoogle(what: string | undefined, flags: Flags, io: CliIo)
   const ok = rows.every((r) => r.status === r.expected);
   if (flags.json) io.stdout(`${JSON.stringify({ ok, steps: rows.map((r) => ({ ...r, body: safeJson(r.body) })) })}\n`);
   else {
-    io.stdout(table(['notification', 'messageId', 'HTTP', 'expected', 'result'], rows.map((r) => [r.label, r.messageId, r.status, r.expected, googleResult(r.body)])));
-    if (!ok && rows.some((r) => r.status === 401 && r.expected === 200)) io.stdout(`\nYour server does not trust the stand-in yet. Start it with:\n${envLines}\n`);
+    io.stdout(
+      table(
+        ['notification', 'messageId', 'HTTP', 'expected', 'result'],
+        rows.map((r) => [r.label, r.messageId, r.status, r.expected, googleResult(r.body)]),
+      ),
+    );
+    if (!ok && rows.some((r) => r.status === 401 && r.expected === 200))
+      io.stdout(`\nYour server does not trust the stand-in yet. Start it with:\n${envLines}\n`);
   }
   return ok ? EXIT.OK : EXIT.FAILED;
 }
@@ -386,7 +418,10 @@ function apiFromEnv(flags: Flags, io: CliIo): AppStoreServerApi {
   const resolved = resolveConfig(undefined, io.env);
   const apple = resolved.apple;
   if (!apple?.api) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'set APPLE_BUNDLE_ID, APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH (and APPLE_APP_APPLE_ID for Production)');
+    throw new SubscriptionWebhooksError(
+      'CONFIG_INVALID',
+      'set APPLE_BUNDLE_ID, APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH (and APPLE_APP_APPLE_ID for Production)',
+    );
   }
   const environment = flags.environment ?? apple.api.environment;
   if (environment !== 'Sandbox' && environment !== 'Production') throw new UsageError('--environment must be Sandbox or Production');
@@ -405,19 +440,32 @@ async function testNotification(flags: Flags, io: CliIo): Promise<number> {
   if (!Number.isFinite(waitMs) || waitMs < 0) throw new UsageError('--wait must be a number of seconds');
   const { testNotificationToken } = await api.requestTestNotification();
   const deadline = Date.now() + waitMs;
-  let status = await api.getTestNotificationStatus(testNotificationToken).catch((e: unknown) => (isSubscriptionWebhooksError(e, 'APPLE_API_NOT_FOUND') ? null : Promise.reject(e)));
+  let status = await api
+    .getTestNotificationStatus(testNotificationToken)
+    .catch((e: unknown) => (isSubscriptionWebhooksError(e, 'APPLE_API_NOT_FOUND') ? null : Promise.reject(e)));
   // Apple sends the notification asynchronously: poll until it reports an attempt or we run out of patience.
   while ((!status || status.sendAttempts.length === 0) && Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, 2000));
-    status = await api.getTestNotificationStatus(testNotificationToken).catch((e: unknown) => (isSubscriptionWebhooksError(e, 'APPLE_API_NOT_FOUND') ? null : Promise.reject(e)));
+    status = await api
+      .getTestNotificationStatus(testNotificationToken)
+      .catch((e: unknown) => (isSubscriptionWebhooksError(e, 'APPLE_API_NOT_FOUND') ? null : Promise.reject(e)));
   }
   const attempts = status?.sendAttempts ?? [];
   const ok = attempts.some((a) => a.sendAttemptResult === 'SUCCESS');
   if (flags.json) {
-    io.stdout(`${JSON.stringify({ ok, environment: api.environment, testNotificationToken, notificationUUID: status?.notification.payload.notificationUUID ?? null, sendAttempts: attempts })}\n`);
+    io.stdout(
+      `${JSON.stringify({ ok, environment: api.environment, testNotificationToken, notificationUUID: status?.notification.payload.notificationUUID ?? null, sendAttempts: attempts })}\n`,
+    );
   } else {
-    io.stdout(`environment ${api.environment}, token ${testNotificationToken}, notification ${status?.notification.payload.notificationUUID ?? '(not sent yet)'}\n\n`);
-    io.stdout(table(['attempt', 'date', 'result'], attempts.map((a, i) => [i + 1, new Date(a.attemptDate).toISOString(), a.sendAttemptResult])));
+    io.stdout(
+      `environment ${api.environment}, token ${testNotificationToken}, notification ${status?.notification.payload.notificationUUID ?? '(not sent yet)'}\n\n`,
+    );
+    io.stdout(
+      table(
+        ['attempt', 'date', 'result'],
+        attempts.map((a, i) => [i + 1, new Date(a.attemptDate).toISOString(), a.sendAttemptResult]),
+      ),
+    );
     io.stdout(`\n${ok ? 'delivered' : 'NOT delivered: check the URL in App Store Connect and your server logs'}\n`);
   }
   return ok ? EXIT.OK : EXIT.FAILED;
@@ -431,11 +479,20 @@ async function reconcile(flags: Flags, io: CliIo): Promise<number> {
   const api = apiFromEnv(flags, io);
   if (flags.url) {
     const url = requireUrl(flags);
-    const result = await reconcileAppleNotifications({ api, deliver: (rawBody) => post(url, rawBody) }, { since, until, onlyFailures: flags['only-failures'] === true });
+    const result = await reconcileAppleNotifications(
+      { api, deliver: (rawBody) => post(url, rawBody) },
+      { since, until, onlyFailures: flags['only-failures'] === true },
+    );
     if (flags.json) io.stdout(`${JSON.stringify(result)}\n`);
     else {
       io.stdout(table(['seen', 'processed', 'duplicates', 'failed'], [[result.seen, result.processed, result.duplicates, result.failed]]));
-      if (result.failures.length) io.stdout(`\n${table(['notificationUUID', 'HTTP', 'error'], result.failures.map((f) => [f.notificationUUID, f.status, f.error]))}`);
+      if (result.failures.length)
+        io.stdout(
+          `\n${table(
+            ['notificationUUID', 'HTTP', 'error'],
+            result.failures.map((f) => [f.notificationUUID, f.status, f.error]),
+          )}`,
+        );
     }
     return result.failed === 0 ? EXIT.OK : EXIT.FAILED;
   }
@@ -446,13 +503,24 @@ async function reconcile(flags: Flags, io: CliIo): Promise<number> {
     const page = await api.getNotificationHistory({ startDate: since, endDate: until, onlyFailures: flags['only-failures'] === true }, token);
     for (const item of page.items) {
       const p = item.notification.payload;
-      rows.push({ signedDate: p.signedDate, notificationType: p.notificationType, subtype: p.subtype ?? null, notificationUUID: p.notificationUUID, lastAttempt: item.sendAttempts.at(-1)?.sendAttemptResult ?? null });
+      rows.push({
+        signedDate: p.signedDate,
+        notificationType: p.notificationType,
+        subtype: p.subtype ?? null,
+        notificationUUID: p.notificationUUID,
+        lastAttempt: item.sendAttempts.at(-1)?.sendAttemptResult ?? null,
+      });
     }
     token = page.hasMore ? page.paginationToken : null;
   } while (token);
   if (flags.json) io.stdout(`${JSON.stringify({ notifications: rows })}\n`);
   else {
-    io.stdout(table(['signed', 'type', 'subtype', 'uuid', 'last attempt'], rows.map((r) => [new Date(r.signedDate).toISOString(), r.notificationType, r.subtype, r.notificationUUID, r.lastAttempt])));
+    io.stdout(
+      table(
+        ['signed', 'type', 'subtype', 'uuid', 'last attempt'],
+        rows.map((r) => [new Date(r.signedDate).toISOString(), r.notificationType, r.subtype, r.notificationUUID, r.lastAttempt]),
+      ),
+    );
     io.stdout(`\n${rows.length} notification(s); pass --url <your route> to deliver them (already-processed ones are skipped)\n`);
   }
   return EXIT.OK;
@@ -483,7 +551,8 @@ function transactionTable(rows: ReturnType<typeof transactionRow>[]): string {
 const REASONS: Record<string, ExtendReasonCode> = { undeclared: 0, 'customer-satisfaction': 1, other: 2, 'service-issue': 3 };
 
 function extensionFlags(flags: Flags): { extendByDays: number; extendReasonCode: ExtendReasonCode; requestIdentifier?: string } {
-  if (!flags.days || !/^\d+$/.test(flags.days) || Number(flags.days) < 1 || Number(flags.days) > 90) throw new UsageError('--days must be a whole number from 1 to 90');
+  if (!flags.days || !/^\d+$/.test(flags.days) || Number(flags.days) < 1 || Number(flags.days) > 90)
+    throw new UsageError('--days must be a whole number from 1 to 90');
   const reason = flags.reason === undefined ? undefined : /^[0-3]$/.test(flags.reason) ? (Number(flags.reason) as ExtendReasonCode) : REASONS[flags.reason];
   if (reason === undefined) throw new UsageError('--reason must be 0 (undeclared), 1 (customer-satisfaction), 2 (other) or 3 (service-issue)');
   return { extendByDays: Number(flags.days), extendReasonCode: reason, ...(flags['request-id'] ? { requestIdentifier: flags['request-id'] } : {}) };
@@ -493,12 +562,14 @@ async function appleCommand(sub: string | undefined, arg: string | undefined, ex
   const out = (json: unknown, text: string) => io.stdout(flags.json ? `${JSON.stringify(json)}\n` : text);
   switch (sub) {
     case 'lookup-order': {
-      if (!arg) throw new UsageError('apple lookup-order needs the order id from the customer\'s receipt, e.g. MK5TTTVWJH');
+      if (!arg) throw new UsageError("apple lookup-order needs the order id from the customer's receipt, e.g. MK5TTTVWJH");
       const r = await apiFromEnv(flags, io).lookUpOrderId(arg);
       const rows = r.transactions.map(transactionRow);
       out(
         { ok: r.valid, orderId: arg, status: r.status, transactions: rows },
-        r.valid ? `order ${arg}: ${rows.length} purchase(s)\n\n${transactionTable(rows)}` : `order ${arg}: not a valid order id of this app (status ${r.status})\n`,
+        r.valid
+          ? `order ${arg}: ${rows.length} purchase(s)\n\n${transactionTable(rows)}`
+          : `order ${arg}: not a valid order id of this app (status ${r.status})\n`,
       );
       return r.valid ? EXIT.OK : EXIT.FAILED;
     }
@@ -519,7 +590,11 @@ async function appleCommand(sub: string | undefined, arg: string | undefined, ex
         if (arg) throw new UsageError('apple extend --all takes no transaction id (it extends every active subscriber of --product)');
         if (!flags.product) throw new UsageError('apple extend --all needs --product <subscription product id>');
         const storefrontCountryCodes = flags.storefronts ? flags.storefronts.split(',').map((c) => c.trim().toUpperCase()) : undefined;
-        const r = await apiFromEnv(flags, io).extendRenewalDateForAllActiveSubscribers({ ...fields, productId: flags.product, ...(storefrontCountryCodes ? { storefrontCountryCodes } : {}) });
+        const r = await apiFromEnv(flags, io).extendRenewalDateForAllActiveSubscribers({
+          ...fields,
+          productId: flags.product,
+          ...(storefrontCountryCodes ? { storefrontCountryCodes } : {}),
+        });
         out(
           { ok: true, productId: flags.product, requestIdentifier: r.requestIdentifier },
           `requested: every active subscriber of ${flags.product} +${fields.extendByDays} days\nrequest id ${r.requestIdentifier}\n` +
@@ -600,7 +675,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         throw new UsageError('simulate what? apple <TYPE[/SUBTYPE]>, lifecycle, xsolla <type> or google <env|lifecycle|TYPE>');
       case 'chain': {
         const chain = await loadOrCreateChain(flags.dir ?? join(io.cwd, '.subscription-webhooks'));
-        if (flags.json) io.stdout(`${JSON.stringify({ dir: chain.dir, rootCertificate: chain.rootPath, rootCertificatePem: chain.rootPemPath, created: chain.created })}\n`);
+        if (flags.json)
+          io.stdout(`${JSON.stringify({ dir: chain.dir, rootCertificate: chain.rootPath, rootCertificatePem: chain.rootPemPath, created: chain.created })}\n`);
         else io.stdout(chainNotice(chain));
         return EXIT.OK;
       }
@@ -626,7 +702,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     }
     if (flags.json) io.stdout(`${JSON.stringify({ ok: false, error: e.code ?? 'INTERNAL', message: e.message })}\n`);
     io.stderr(`error${e.code ? ` ${e.code}` : ''}: ${e.message}\n`);
-    if (err instanceof AppStoreServerApiError || e.code === 'UNREACHABLE' || (isSubscriptionWebhooksError(err) && err.code.startsWith('APPLE_API_'))) return EXIT.UNREACHABLE;
+    if (err instanceof AppStoreServerApiError || e.code === 'UNREACHABLE' || (isSubscriptionWebhooksError(err) && err.code.startsWith('APPLE_API_')))
+      return EXIT.UNREACHABLE;
     if (isSubscriptionWebhooksError(err, 'CONFIG_INVALID') || isSubscriptionWebhooksError(err, 'INVALID_ARGUMENT')) {
       return isSubscriptionWebhooksError(err, 'INVALID_ARGUMENT') ? EXIT.USAGE : EXIT.CONFIG;
     }

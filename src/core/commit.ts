@@ -38,7 +38,13 @@ export function commitNotification<A extends Applied>(
   // The freshness rule (docs/retention.md): past the window its dedup key may be gone, so it is acknowledged, never applied.
   if (isStale(inbox.signed_at, ctx.config.retention, ctx.config.delivery.now())) {
     ctx.logger.info(
-      { provider: inbox.provider, notificationId: inbox.notification_id, notificationType: inbox.notification_type, providerDate: inbox.signed_at, result: 'stale' },
+      {
+        provider: inbox.provider,
+        notificationId: inbox.notification_id,
+        notificationType: inbox.notification_type,
+        providerDate: inbox.signed_at,
+        result: 'stale',
+      },
       `${inbox.provider} ${inbox.notification_type} stale: provider date ${inbox.signed_at} is older than retention.notificationDays (${ctx.config.retention.notificationDays}); acknowledged, not applied`,
     );
     return Promise.resolve({ duplicate: true, stale: true });
@@ -72,10 +78,17 @@ export async function commitUnit<A extends Applied>(
     if (!inbox && applied.events.length === 0) return { duplicate: false, ...applied };
     if (ctx.config.products) await markUnknownProducts(tx, applied.events, ctx.config.products, ctx.logger);
     // Entitlements change in the same transaction as the state that changes them.
-    const changes = ctx.config.products && keepsEntitlements(tx)
-      ? await applyEntitlementChanges(tx, applied.events, { products: ctx.config.products, pastDueActive: ctx.config.entitlements.pastDueActive }, ctx.config.delivery.now(),
-          entitlementEventId(unit.provider, unit.unitId, applied.events.length), applied.touched)
-      : [];
+    const changes =
+      ctx.config.products && keepsEntitlements(tx)
+        ? await applyEntitlementChanges(
+            tx,
+            applied.events,
+            { products: ctx.config.products, pastDueActive: ctx.config.entitlements.pastDueActive },
+            ctx.config.delivery.now(),
+            entitlementEventId(unit.provider, unit.unitId, applied.events.length),
+            applied.touched,
+          )
+        : [];
     const plan = await planNotifications(tx, [...applied.events, ...changes], { appId, locale }, applied.touched);
     await tx.insertEvents(plan.events);
     const now = new Date(ctx.config.delivery.now()).toISOString();

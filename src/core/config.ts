@@ -335,8 +335,10 @@ export const configSchema = z.strictObject({
   google: z
     .strictObject({
       packageName: z.string().min(1, 'must be your app\'s package name, e.g. "com.example.app" (env GOOGLE_PLAY_PACKAGE_NAME)'),
-      audience: z.string().min(1, 'must be the push subscription\'s audience, usually the push endpoint URL (env GOOGLE_PLAY_PUSH_AUDIENCE)'),
-      serviceAccountEmail: z.string().includes('@', { message: 'must be the push subscription\'s service account email (env GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT)' }),
+      audience: z.string().min(1, "must be the push subscription's audience, usually the push endpoint URL (env GOOGLE_PLAY_PUSH_AUDIENCE)"),
+      serviceAccountEmail: z
+        .string()
+        .includes('@', { message: "must be the push subscription's service account email (env GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT)" }),
       jwksUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
       api: z
         .strictObject({
@@ -385,9 +387,7 @@ export const configSchema = z.strictObject({
       now: fn('delivery.now').optional(),
     })
     .optional(),
-  products: z
-    .record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) }))
-    .optional(),
+  products: z.record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) })).optional(),
   entitlements: z.strictObject({ pastDueActive: z.boolean().optional() }).optional(),
   transfer: z.enum(['to_new_user', 'keep']).optional(),
   lifecycle: z
@@ -409,9 +409,12 @@ export const configSchema = z.strictObject({
     .optional(),
   maxBodyBytes: z.number().int().positive().optional(),
   logger: z
-    .custom<Logger>((v) => typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'), {
-      message: 'must have debug, info, warn and error methods (pino and console both fit)',
-    })
+    .custom<Logger>(
+      (v) => typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
+      {
+        message: 'must have debug, info, warn and error methods (pino and console both fit)',
+      },
+    )
     .optional(),
 });
 
@@ -498,7 +501,10 @@ function appleFromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> | undefin
     const n = Number(env.APPLE_APP_APPLE_ID);
     out.appAppleId = Number.isFinite(n) ? n : env.APPLE_APP_APPLE_ID;
   }
-  if (env.APPLE_ENVIRONMENTS) out.environments = env.APPLE_ENVIRONMENTS.split(',').map((s) => s.trim()).filter(Boolean);
+  if (env.APPLE_ENVIRONMENTS)
+    out.environments = env.APPLE_ENVIRONMENTS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   return out;
 }
 
@@ -515,12 +521,18 @@ function appleExtrasFromEnv(apple: unknown, env: NodeJS.ProcessEnv): unknown {
     try {
       privateKey = readFileSync(env.APPLE_PRIVATE_KEY_PATH!, 'utf8');
     } catch (cause) {
-      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: APPLE_PRIVATE_KEY_PATH ${env.APPLE_PRIVATE_KEY_PATH} cannot be read`, { cause });
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        `Invalid subscription-webhooks config: APPLE_PRIVATE_KEY_PATH ${env.APPLE_PRIVATE_KEY_PATH} cannot be read`,
+        { cause },
+      );
     }
     out.api = { keyId: env.APPLE_KEY_ID, issuerId: env.APPLE_ISSUER_ID, privateKey, ...(env.APPLE_API_BASE_URL ? { baseUrl: env.APPLE_API_BASE_URL } : {}) };
   }
   if (out.rootCertificates === undefined && env.APPLE_ROOT_CERTIFICATES) {
-    out.rootCertificates = env.APPLE_ROOT_CERTIFICATES.split(',').map((s) => s.trim()).filter(Boolean);
+    out.rootCertificates = env.APPLE_ROOT_CERTIFICATES.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   }
   return out;
 }
@@ -534,11 +546,15 @@ function loadRootCertificates(entries: Array<Uint8Array | string>): Uint8Array[]
     try {
       bytes = readFileSync(entry);
     } catch (cause) {
-      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`apple.rootCertificates\` file ${entry} cannot be read`, { cause });
+      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`apple.rootCertificates\` file ${entry} cannot be read`, {
+        cause,
+      });
     }
     const text = bytes.toString('latin1');
     if (!text.includes('-----BEGIN CERTIFICATE-----')) return [new Uint8Array(bytes)];
-    return [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map((m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')));
+    return [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g)].map(
+      (m) => new Uint8Array(Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64')),
+    );
   });
 }
 
@@ -571,14 +587,22 @@ function googleExtrasFromEnv(google: unknown, env: NodeJS.ProcessEnv): unknown {
   if (typeof google !== 'object' || google === null) return google;
   const out: Record<string, unknown> = { ...(google as Record<string, unknown>) };
   if (out.jwksUrl === undefined && env.GOOGLE_PLAY_JWKS_URL) out.jwksUrl = env.GOOGLE_PLAY_JWKS_URL;
-  if (out.api === undefined && env.GOOGLE_PLAY_KEY_FILE) out.api = { keyFile: env.GOOGLE_PLAY_KEY_FILE, ...(env.GOOGLE_PLAY_API_BASE_URL ? { baseUrl: env.GOOGLE_PLAY_API_BASE_URL } : {}) };
+  if (out.api === undefined && env.GOOGLE_PLAY_KEY_FILE)
+    out.api = { keyFile: env.GOOGLE_PLAY_KEY_FILE, ...(env.GOOGLE_PLAY_API_BASE_URL ? { baseUrl: env.GOOGLE_PLAY_API_BASE_URL } : {}) };
   return out;
 }
 
 /** The Play Developer API credentials from `google.api`: the service account's JSON key, given or read from `keyFile`. */
-function googleApiCredentials(api: { serviceAccountKey?: string | Record<string, unknown>; keyFile?: string; baseUrl?: string; tokenUrl?: string }): NonNullable<ResolvedConfig['google']>['api'] {
-  const bad = (why: string, cause?: unknown) => new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`google.api\` ${why}`, { cause });
-  if ((api.serviceAccountKey === undefined) === (api.keyFile === undefined)) throw bad('needs one of `serviceAccountKey` (the JSON key) or `keyFile` (its path; env GOOGLE_PLAY_KEY_FILE)');
+function googleApiCredentials(api: {
+  serviceAccountKey?: string | Record<string, unknown>;
+  keyFile?: string;
+  baseUrl?: string;
+  tokenUrl?: string;
+}): NonNullable<ResolvedConfig['google']>['api'] {
+  const bad = (why: string, cause?: unknown) =>
+    new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: \`google.api\` ${why}`, { cause });
+  if ((api.serviceAccountKey === undefined) === (api.keyFile === undefined))
+    throw bad('needs one of `serviceAccountKey` (the JSON key) or `keyFile` (its path; env GOOGLE_PLAY_KEY_FILE)');
   let key: unknown = api.serviceAccountKey;
   if (api.keyFile !== undefined) {
     try {

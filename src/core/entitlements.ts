@@ -172,15 +172,22 @@ export async function applyEntitlementChanges(
 }
 
 /** The event id for the `position`-th entitlement event of a provider notification (after its own events). */
-export const entitlementEventId = (provider: string, notificationId: string, offset: number) => (position: number): string =>
-  eventId(provider, notificationId, offset + position);
+export const entitlementEventId =
+  (provider: string, notificationId: string, offset: number) =>
+  (position: number): string =>
+    eventId(provider, notificationId, offset + position);
 
 /**
  * Money is never dropped: an order for a product the `products` config does not list is recorded all
  * the same, marked `metadata.unknown_product: true` (in the store and in the event that carries it) and
  * logged as a warning, once per order.
  */
-export async function markUnknownProducts(tx: StoreTransaction, events: readonly DomainEvent[], products: Readonly<Record<string, readonly string[]>>, logger: Logger): Promise<void> {
+export async function markUnknownProducts(
+  tx: StoreTransaction,
+  events: readonly DomainEvent[],
+  products: Readonly<Record<string, readonly string[]>>,
+  logger: Logger,
+): Promise<void> {
   const marked = new Map<string, Order>();
   for (const e of events) {
     if (e.type !== 'order.paid' && e.type !== 'order.refunded') continue;

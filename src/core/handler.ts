@@ -243,7 +243,10 @@ export function createSubscriptionWebhooks(
   };
   const requireXsolla = () => {
     if (!resolved.xsolla) {
-      throw new SubscriptionWebhooksError('CONFIG_INVALID', 'Xsolla is not configured: pass `xsolla: { projectId, secretKey }` or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET');
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        'Xsolla is not configured: pass `xsolla: { projectId, secretKey }` or set XSOLLA_PROJECT_ID and XSOLLA_WEBHOOK_SECRET',
+      );
     }
     return resolved.xsolla;
   };
@@ -257,10 +260,16 @@ export function createSubscriptionWebhooks(
   const google = createGooglePlay(resolved, logger);
   // Provider calls after a commit (Apple's appAccountToken and consumption answers, Google's acknowledgements)
   // are delivery targets; appleActions is set below.
-  const delivery = createDeliveryWorker(theStore, resolved, logger, {
-    handles: (id) => appleActions.targets.handles(id) || google.targets.handles(id),
-    attempt: (c, signal) => (google.targets.handles(c.delivery.endpoint_id) ? google.targets : appleActions.targets).attempt(c, signal),
-  }, bus);
+  const delivery = createDeliveryWorker(
+    theStore,
+    resolved,
+    logger,
+    {
+      handles: (id) => appleActions.targets.handles(id) || google.targets.handles(id),
+      attempt: (c, signal) => (google.targets.handles(c.delivery.endpoint_id) ? google.targets : appleActions.targets).attempt(c, signal),
+    },
+    bus,
+  );
   const ctx: CoreContext = { config: resolved, store: theStore, bus, logger, onDeliveriesEnqueued: () => delivery.wake() };
   const routeModules: Record<RouteName, RouteModule> = {
     apple: appleNotificationRoute(ctx, requireVerifier),
@@ -297,12 +306,22 @@ export function createSubscriptionWebhooks(
       ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier })
       : unconfiguredAppStoreServerApi();
   if (apple?.consumption && !apple.api) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'apple.consumption needs the App Store Server API: pass apple.api or set APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH');
+    throw new SubscriptionWebhooksError(
+      'CONFIG_INVALID',
+      'apple.consumption needs the App Store Server API: pass apple.api or set APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH',
+    );
   }
   // The worker's client: one HTTP attempt per delivery attempt, ended before the worker's own timeout (the worker retries).
   const appleWorkerApi =
     apple?.api && verifier
-      ? createAppStoreServerApi({ ...apple.api, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier, maxRetries: 0, timeoutMs: Math.max(100, Math.floor(resolved.delivery.timeoutMs * 0.9)) })
+      ? createAppStoreServerApi({
+          ...apple.api,
+          bundleId: apple.bundleId,
+          appAppleId: apple.appAppleId,
+          verifier,
+          maxRetries: 0,
+          timeoutMs: Math.max(100, Math.floor(resolved.delivery.timeoutMs * 0.9)),
+        })
       : appleApi;
   const appleActions = createAppleActions({ store: theStore, config: resolved, logger, api: appleApi, workerApi: appleWorkerApi });
   // The lifecycle sweep asks Apple about overdue Apple subscriptions when the App Store Server API is configured
@@ -313,7 +332,11 @@ export function createSubscriptionWebhooks(
   });
   const { intervalMs } = resolved.lifecycle;
   const sweepSchedule = intervalMs !== null && lifecycle.supported ? createSweepSchedule(() => lifecycle.sweep(), intervalMs, logger) : null;
-  const appleApiHooks = createAppleApiHooks(appleApi, async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response, logger);
+  const appleApiHooks = createAppleApiHooks(
+    appleApi,
+    async (rawBody) => (await handle('apple', { headers: { 'content-type': 'application/json' }, rawBody })).response,
+    logger,
+  );
 
   const mounts: { path: string; route: RouteName }[] = [];
   if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransactions, route: 'appleTransaction' });
@@ -370,7 +393,12 @@ export function createSubscriptionWebhooks(
       get: (no) => theStore.getOrderByNo(no),
     },
     settings: createNotificationSettingsApi(theStore),
-    webhookEndpoints: createWebhookEndpointsApi(theStore, { allowPrivateUrls: resolved.allowPrivateUrls, now: resolved.delivery.now, resolve: resolved.dnsLookup, secrets: createSecretBox(resolved.secretKeys) }),
+    webhookEndpoints: createWebhookEndpointsApi(theStore, {
+      allowPrivateUrls: resolved.allowPrivateUrls,
+      now: resolved.delivery.now,
+      resolve: resolved.dnsLookup,
+      secrets: createSecretBox(resolved.secretKeys),
+    }),
     delivery: {
       get running() {
         return delivery.running;
@@ -406,7 +434,8 @@ export function createSubscriptionWebhooks(
     entitlements: {
       list: listEntitlements,
       async has(userId, entitlement) {
-        if (typeof entitlement !== 'string' || entitlement.length === 0) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'entitlement must be a non-empty string');
+        if (typeof entitlement !== 'string' || entitlement.length === 0)
+          throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'entitlement must be a non-empty string');
         return (await listEntitlements(userId)).some((e) => e.entitlement === entitlement && e.active);
       },
     },

@@ -68,7 +68,11 @@ const trialKey = (sub: Subscription): string => sub.latest_transaction_id ?? sub
 
 function readTime(value: Date | number | string): number {
   const t = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value);
-  if (!Number.isFinite(t)) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `lifecycle.sweep: \`now\` must be a Date, ms since epoch or an ISO date, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(t))
+    throw new SubscriptionWebhooksError(
+      'INVALID_ARGUMENT',
+      `lifecycle.sweep: \`now\` must be a Date, ms since epoch or an ISO date, got ${JSON.stringify(value)}`,
+    );
   return t;
 }
 
@@ -76,12 +80,19 @@ type SweepStore = Store & Required<Pick<Store, 'claimSweepDue' | 'releaseSweepCl
 const sweeps = (store: Store): store is SweepStore => typeof store.claimSweepDue === 'function' && typeof store.releaseSweepClaim === 'function';
 
 /** Builds `hooks.lifecycle` (one per `createSubscriptionWebhooks`). `statusOf`: the provider check for overdue subscriptions, per provider. */
-export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subscription['provider'], ProviderStatusCheck>>): LifecycleHooks & { supported: boolean } {
+export function createLifecycle(
+  ctx: CoreContext,
+  statusOf: Partial<Record<Subscription['provider'], ProviderStatusCheck>>,
+): LifecycleHooks & { supported: boolean } {
   const { trialWillEndDays, renewalGraceMs, batchSize } = ctx.config.lifecycle;
   const trialWindowMs = trialWillEndDays * DAY_MS;
 
   /** One time-driven event for `claimed`, committed like a notification (entitlements, settings, outbox, bus). */
-  async function emitFor(claimed: Subscription, at: number, kind: 'trial_will_end' | 'no_renewal_received'): Promise<{ emitted: boolean; after: string | null }> {
+  async function emitFor(
+    claimed: Subscription,
+    at: number,
+    kind: 'trial_will_end' | 'no_renewal_received',
+  ): Promise<{ emitted: boolean; after: string | null }> {
     const created = new Date(at).toISOString();
     const key = kind === 'trial_will_end' ? trialKey(claimed) : (claimed.current_period_end ?? '');
     const unitId = `lifecycle:${kind}:${claimed.id}:${key}`;
@@ -140,7 +151,10 @@ export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subsc
         } catch (err) {
           // Apple unreachable: not a reason to cut anyone off. The claim lapses and the row is asked about again.
           result.failed++;
-          ctx.logger.warn({ err, subscriptionId: sub.id, contractId: sub.contract_id }, 'lifecycle sweep: could not ask the provider for an overdue subscription; retried later');
+          ctx.logger.warn(
+            { err, subscriptionId: sub.id, contractId: sub.contract_id },
+            'lifecycle sweep: could not ask the provider for an overdue subscription; retried later',
+          );
           return;
         }
       }
@@ -160,7 +174,10 @@ export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subsc
   async function sweep(options: LifecycleSweepOptions = {}): Promise<LifecycleSweepResult> {
     const store = ctx.store;
     if (!sweeps(store)) {
-      throw new SubscriptionWebhooksError('CONFIG_INVALID', `lifecycle.sweep needs a store that can claim subscriptions (${store.name} has no claimSweepDue / releaseSweepClaim: memoryStore, sqliteStore, prismaStore and pgStore do)`);
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        `lifecycle.sweep needs a store that can claim subscriptions (${store.name} has no claimSweepDue / releaseSweepClaim: memoryStore, sqliteStore, prismaStore and pgStore do)`,
+      );
     }
     const at = options.now === undefined ? ctx.config.delivery.now() : readTime(options.now);
     const result: LifecycleSweepResult = { claimed: 0, trialWillEnd: 0, pastDue: 0, appleChecked: 0, failed: 0 };
@@ -182,7 +199,10 @@ export function createLifecycle(ctx: CoreContext, statusOf: Partial<Record<Subsc
           await settle(c, at, result, store);
         } catch (err) {
           result.failed++;
-          ctx.logger.error({ err, subscriptionId: c.subscription.id }, 'lifecycle sweep: could not settle a subscription; its claim lapses and it is looked at again');
+          ctx.logger.error(
+            { err, subscriptionId: c.subscription.id },
+            'lifecycle sweep: could not settle a subscription; its claim lapses and it is looked at again',
+          );
         }
       }
       if (claimed.length < batchSize) break;

@@ -1,7 +1,13 @@
 import type { Logger } from './logger.js';
 import type { HandlerResult, RouteName } from './types.js';
 
-const PROVIDER_BY_ROUTE: Record<RouteName, string> = { apple: 'apple', appleTransaction: 'apple', xsolla: 'xsolla', google: 'google', googlePurchase: 'google' };
+const PROVIDER_BY_ROUTE: Record<RouteName, string> = {
+  apple: 'apple',
+  appleTransaction: 'apple',
+  xsolla: 'xsolla',
+  google: 'google',
+  googlePurchase: 'google',
+};
 
 /** What the Apple routes answer in `data` (the Xsolla route answers 204 without a body). */
 interface AnswerData {

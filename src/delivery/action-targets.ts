@@ -30,7 +30,15 @@ export async function attemptAction(
     }, timeoutMs);
   });
   try {
-    const a = await Promise.race([targets.attempt(claimed, controller.signal).catch((err: unknown): ActionAttempt => ({ ok: false, error: String((err as Error)?.message ?? err).slice(0, 500), retryAfterMs: null, permanent: false })), timeout]);
+    const a = await Promise.race([
+      targets.attempt(claimed, controller.signal).catch((err: unknown): ActionAttempt => ({
+        ok: false,
+        error: String((err as Error)?.message ?? err).slice(0, 500),
+        retryAfterMs: null,
+        permanent: false,
+      })),
+      timeout,
+    ]);
     return a.ok ? { ok: true, status: null } : { ok: false, status: null, error: a.error, retryAfterMs: a.retryAfterMs, permanent: a.permanent };
   } finally {
     clearTimeout(timer);

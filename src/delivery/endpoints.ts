@@ -81,7 +81,10 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, method: string): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const key = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || 'input';
-  throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhookEndpoints.${method}: \`${key}\` ${issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message}`);
+  throw new SubscriptionWebhooksError(
+    'INVALID_ARGUMENT',
+    `webhookEndpoints.${method}: \`${key}\` ${issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message}`,
+  );
 }
 
 function checkEvents(names: string[]): string[] {
@@ -98,21 +101,32 @@ export { isPrivateAddress } from './ssrf.js';
  * @param enforce - check http: and private hosts. @default NODE_ENV is neither `development` nor `test`
  * @throws SubscriptionWebhooksError `INVALID_ARGUMENT`, `WEBHOOK_URL_NOT_ALLOWED`
  */
-export async function checkEndpointUrl(raw: string, allowPrivateUrls: boolean, enforce = !privateTargetsAllowed(undefined), resolve: HostResolver = systemResolver): Promise<string> {
+export async function checkEndpointUrl(
+  raw: string,
+  allowPrivateUrls: boolean,
+  enforce = !privateTargetsAllowed(undefined),
+  resolve: HostResolver = systemResolver,
+): Promise<string> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhook endpoint \`url\` is not a URL: ${raw}`);
   }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhook endpoint \`url\` must be http(s), got ${url.protocol}`);
-  if (url.username || url.password) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'webhook endpoint `url` must not carry credentials (the signature authenticates us)');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `webhook endpoint \`url\` must be http(s), got ${url.protocol}`);
+  if (url.username || url.password)
+    throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'webhook endpoint `url` must not carry credentials (the signature authenticates us)');
   if (!enforce || allowPrivateUrls) return url.toString();
   const refuse = (why: string) =>
-    new SubscriptionWebhooksError('WEBHOOK_URL_NOT_ALLOWED', `webhook endpoint \`url\` refused: ${why} (set \`allowPrivateUrls: true\` if this is intended; NODE_ENV=development or test allows it too)`);
+    new SubscriptionWebhooksError(
+      'WEBHOOK_URL_NOT_ALLOWED',
+      `webhook endpoint \`url\` refused: ${why} (set \`allowPrivateUrls: true\` if this is intended; NODE_ENV=development or test allows it too)`,
+    );
   if (url.protocol === 'http:') throw refuse('http: sends events and signatures in clear text');
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host.endsWith('.local')) throw refuse(`${host} is a local host name`);
+  if (host === 'localhost' || host.endsWith('.localhost') || host.endsWith('.internal') || host.endsWith('.local'))
+    throw refuse(`${host} is a local host name`);
   if (isIP(host)) {
     if (isPrivateAddress(host)) throw refuse(`${host} is a private or reserved address`);
     return url.toString();
@@ -218,7 +232,8 @@ export function createWebhookEndpointsApi(
     },
     async rotateSecret(id, rotate = {}) {
       const graceMs = rotate.graceMs ?? 86_400_000;
-      if (!Number.isInteger(graceMs) || graceMs < 0) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'rotateSecret: `graceMs` must be a non-negative integer');
+      if (!Number.isInteger(graceMs) || graceMs < 0)
+        throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'rotateSecret: `graceMs` must be a non-negative integer');
       const secret = generateWebhookSecret();
       const next = await change(id, (c, now) => ({
         ...c,

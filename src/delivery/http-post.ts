@@ -38,7 +38,13 @@ export function createWebhookPoster(keepChars: number, ssrf: { check: boolean; r
       return new Promise<PostResult>((resolve, reject) => {
         const req = send(
           target,
-          { method: 'POST', agent: secure ? agents.https : agents.http, lookup, signal, headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) } },
+          {
+            method: 'POST',
+            agent: secure ? agents.https : agents.http,
+            lookup,
+            signal,
+            headers: { ...headers, 'content-length': String(Buffer.byteLength(body)) },
+          },
           (res: IncomingMessage) => {
             let text = '';
             res.setEncoding('utf8');

@@ -27,7 +27,10 @@ export function parseSecretKeys(value: string | readonly string[] | undefined, w
     const key = Buffer.from(b64, 'base64');
     if (key.length !== 32 || !/^[A-Za-z0-9+/]+={0,2}$/.test(b64)) {
       const which = parts.length > 1 ? `key #${i + 1} of ${parts.length}` : 'the key';
-      throw new SubscriptionWebhooksError('CONFIG_INVALID', `Invalid subscription-webhooks config: ${where}: ${which} must be base64 of 32 random bytes (e.g. \`openssl rand -base64 32\`)`);
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        `Invalid subscription-webhooks config: ${where}: ${which} must be base64 of 32 random bytes (e.g. \`openssl rand -base64 32\`)`,
+      );
     }
     return { id: createHash('sha256').update(key).digest('hex').slice(0, 16), key };
   });
@@ -75,7 +78,10 @@ export function createSecretBox(keys: readonly SecretKey[]): SecretBox {
       const [keyId, b64] = stored.slice(PREFIX.length).split(':', 2) as [string, string | undefined];
       const key = byId.get(keyId);
       if (!key) {
-        throw new SubscriptionWebhooksError('CONFIG_INVALID', `the ${field} of webhook endpoint ${endpointId} is encrypted with key ${keyId}, which is not configured (secretsKey / ${SECRET_KEY_ENV})`);
+        throw new SubscriptionWebhooksError(
+          'CONFIG_INVALID',
+          `the ${field} of webhook endpoint ${endpointId} is encrypted with key ${keyId}, which is not configured (secretsKey / ${SECRET_KEY_ENV})`,
+        );
       }
       try {
         const raw = Buffer.from(b64 ?? '', 'base64');
@@ -84,7 +90,11 @@ export function createSecretBox(keys: readonly SecretKey[]): SecretBox {
         decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES));
         return Buffer.concat([decipher.update(raw.subarray(IV_BYTES, raw.length - TAG_BYTES)), decipher.final()]).toString('utf8');
       } catch (cause) {
-        throw new SubscriptionWebhooksError('CONFIG_INVALID', `the ${field} of webhook endpoint ${endpointId} does not decrypt with key ${keyId} (altered, or moved from another endpoint)`, { cause });
+        throw new SubscriptionWebhooksError(
+          'CONFIG_INVALID',
+          `the ${field} of webhook endpoint ${endpointId} does not decrypt with key ${keyId} (altered, or moved from another endpoint)`,
+          { cause },
+        );
       }
     },
   };
@@ -101,5 +111,8 @@ let warnedNoKey = false;
 export function warnOnceWithoutKey(keys: readonly SecretKey[], logger: Logger, env: NodeJS.ProcessEnv = process.env): void {
   if (keys.length > 0 || warnedNoKey || env.NODE_ENV === 'development' || env.NODE_ENV === 'test') return;
   warnedNoKey = true;
-  logger.warn({}, `no secretsKey configured: webhook endpoint signing secrets are stored in plaintext; set ${SECRET_KEY_ENV} to base64 of 32 random bytes (openssl rand -base64 32)`);
+  logger.warn(
+    {},
+    `no secretsKey configured: webhook endpoint signing secrets are stored in plaintext; set ${SECRET_KEY_ENV} to base64 of 32 random bytes (openssl rand -base64 32)`,
+  );
 }

@@ -12,9 +12,21 @@ export const systemResolver: HostResolver = (hostname) => dnsLookup(hostname, { 
 // documentation (TEST-NET-1/2/3), the 6to4 relay anycast, benchmarking, multicast, reserved and broadcast.
 const v4 = new BlockList();
 for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.88.99.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24],
-  ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+  ['0.0.0.0', 8],
+  ['10.0.0.0', 8],
+  ['100.64.0.0', 10],
+  ['127.0.0.0', 8],
+  ['169.254.0.0', 16],
+  ['172.16.0.0', 12],
+  ['192.0.0.0', 24],
+  ['192.0.2.0', 24],
+  ['192.88.99.0', 24],
+  ['192.168.0.0', 16],
+  ['198.18.0.0', 15],
+  ['198.51.100.0', 24],
+  ['203.0.113.0', 24],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
 ] as const) {
   v4.addSubnet(net, prefix, 'ipv4');
 }
@@ -124,7 +136,11 @@ export function connectLookup(resolve: HostResolver, check: boolean): LookupFunc
           callback(new TargetRefusedError(`refused: ${hostname} resolved to ${bad.address}, a private or reserved address`), '', 0);
           return;
         }
-        if (options.all) (callback as unknown as (err: null, addresses: LookupAddress[]) => void)(null, usable.map((a) => ({ address: a.address, family: a.family })));
+        if (options.all)
+          (callback as unknown as (err: null, addresses: LookupAddress[]) => void)(
+            null,
+            usable.map((a) => ({ address: a.address, family: a.family })),
+          );
         else callback(null, usable[0]!.address, usable[0]!.family);
       },
       (err: Error) => callback(err as NodeJS.ErrnoException, '', 0),

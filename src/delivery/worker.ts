@@ -99,10 +99,17 @@ async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<
   }
 }
 
-type Attempt = { ok: true; status: number | null } | { ok: false; status: number | null; error: string; retryAfterMs: number | null; gone?: boolean; permanent?: boolean };
+type Attempt =
+  { ok: true; status: number | null } | { ok: false; status: number | null; error: string; retryAfterMs: number | null; gone?: boolean; permanent?: boolean };
 
 /** Builds the worker on a store (one per `createSubscriptionWebhooks`). */
-export function createDeliveryWorker(store: Store, config: ResolvedConfig, logger: Logger, actions?: ActionTargets, bus?: EventBus): DeliveryWorker & { wake(): void } {
+export function createDeliveryWorker(
+  store: Store,
+  config: ResolvedConfig,
+  logger: Logger,
+  actions?: ActionTargets,
+  bus?: EventBus,
+): DeliveryWorker & { wake(): void } {
   const { retrySchedule, timeoutMs, concurrency, batchSize, pollIntervalMs, now } = config.delivery;
   const endpointConcurrency = Math.min(config.delivery.endpointConcurrency, concurrency);
   // A claim must outlive the longest wait of any row it covers: queued behind at most `batchSize` rows
@@ -243,7 +250,8 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
       for (const [claim, rows] of byClaim) {
         try {
           const recorded = await store.finishDelivered!(rows, claim, iso(now()));
-          if (recorded < rows.length) logger.warn({ delivered: rows.length, recorded }, 'some claims expired before their deliveries were recorded; another worker may repeat them');
+          if (recorded < rows.length)
+            logger.warn({ delivered: rows.length, recorded }, 'some claims expired before their deliveries were recorded; another worker may repeat them');
         } catch (err) {
           logger.error({ err, delivered: rows.length }, 'could not record delivered attempts; they are made again after their claims lapse');
         }
@@ -301,7 +309,8 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
         };
       });
     } catch (err) {
-      if (err instanceof TargetRefusedError || err instanceof SubscriptionWebhooksError) return { ok: false, status: null, error: err.message.slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
+      if (err instanceof TargetRefusedError || err instanceof SubscriptionWebhooksError)
+        return { ok: false, status: null, error: err.message.slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
       const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
       return { ok: false, status: null, error: String(e.code ?? e.cause?.code ?? e.message ?? err).slice(0, ERROR_TEXT_LIMIT), retryAfterMs: null };
     }
@@ -391,7 +400,10 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     });
     if (events.length === 0) return;
     failingSince.delete(endpointId);
-    logger.warn({ endpointId, failingSince: (events[0]!.data.object as WebhookEndpointDisabled).failing_since }, 'webhook endpoint failed for longer than delivery.disableAfterMs: disabled');
+    logger.warn(
+      { endpointId, failingSince: (events[0]!.data.object as WebhookEndpointDisabled).failing_since },
+      'webhook endpoint failed for longer than delivery.disableAfterMs: disabled',
+    );
     await releaseQueued(endpointId);
     await bus?.publish(events);
     wake();
@@ -415,23 +427,62 @@ export function createDeliveryWorker(store: Store, config: ResolvedConfig, logge
     let outcome: DeliveryOutcome;
     let released: Promise<void> | undefined;
     if (attempt.ok) {
-      outcome = { status: 'delivered', attempts, next_attempt_at: null, last_status: attempt.status, last_error: null, last_attempt_at: iso(at), delivered_at: iso(at) };
+      outcome = {
+        status: 'delivered',
+        attempts,
+        next_attempt_at: null,
+        last_status: attempt.status,
+        last_error: null,
+        last_attempt_at: iso(at),
+        delivered_at: iso(at),
+      };
       result.delivered++;
     } else if (attempt.gone) {
-      outcome = { status: 'disabled', attempts, next_attempt_at: null, last_status: attempt.status, last_error: attempt.error, last_attempt_at: iso(at), delivered_at: null, disable_endpoint: attempt.status === 410 };
+      outcome = {
+        status: 'disabled',
+        attempts,
+        next_attempt_at: null,
+        last_status: attempt.status,
+        last_error: attempt.error,
+        last_attempt_at: iso(at),
+        delivered_at: null,
+        disable_endpoint: attempt.status === 410,
+      };
       result.failed++;
       // Its rows still queued here are not attempted (handed back for when it is re-enabled).
       released = releaseQueued(d.endpoint_id);
       logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id }, 'webhook receiver answered 410 Gone: endpoint disabled');
     } else if (attempts > retrySchedule.length || attempt.permanent) {
-      outcome = { status: 'failed', attempts, next_attempt_at: null, last_status: attempt.status, last_error: attempt.error, last_attempt_at: iso(at), delivered_at: null };
+      outcome = {
+        status: 'failed',
+        attempts,
+        next_attempt_at: null,
+        last_status: attempt.status,
+        last_error: attempt.error,
+        last_attempt_at: iso(at),
+        delivered_at: null,
+      };
       result.failed++;
-      logger.error({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error }, 'delivery failed after its last attempt (kept for hooks.delivery.replay)');
+      logger.error(
+        { deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error },
+        'delivery failed after its last attempt (kept for hooks.delivery.replay)',
+      );
     } else {
       const delay = Math.max(retrySchedule[attempts - 1]!, Math.min(attempt.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-      outcome = { status: 'pending', attempts, next_attempt_at: iso(at + delay), last_status: attempt.status, last_error: attempt.error, last_attempt_at: iso(at), delivered_at: null };
+      outcome = {
+        status: 'pending',
+        attempts,
+        next_attempt_at: iso(at + delay),
+        last_status: attempt.status,
+        last_error: attempt.error,
+        last_attempt_at: iso(at),
+        delivered_at: null,
+      };
       result.retrying++;
-      logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error, retryInMs: delay }, 'delivery attempt failed; will retry');
+      logger.warn(
+        { deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error, retryInMs: delay },
+        'delivery attempt failed; will retry',
+      );
     }
     if (!(await store.finishDelivery(d.id, c.claim, outcome))) {
       logger.warn({ deliveryId: d.id }, 'delivery claim expired before the attempt was recorded; another worker may repeat it');

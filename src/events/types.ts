@@ -2,15 +2,7 @@
 export type Provider = 'apple' | 'xsolla' | 'google';
 
 /** Lifecycle status of a subscription (a "member contract"). */
-export type SubscriptionStatus =
-  | 'trialing'
-  | 'active'
-  | 'past_due'
-  | 'in_grace_period'
-  | 'canceled'
-  | 'expired'
-  | 'revoked'
-  | 'refunded';
+export type SubscriptionStatus = 'trialing' | 'active' | 'past_due' | 'in_grace_period' | 'canceled' | 'expired' | 'revoked' | 'refunded';
 
 /**
  * Status of an order. `partially_refunded`: part of the amount was refunded (`amount_refunded` says

@@ -53,7 +53,10 @@ export function checkNotificationSettings(value: unknown, where: string): Notifi
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys].join('.') : issue.path.join('.');
-    throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `\`${[where, key].filter(Boolean).join('.')}\` ${issue.code === 'unrecognized_keys' ? 'is not a known key' : issue.message}`);
+    throw new SubscriptionWebhooksError(
+      'INVALID_ARGUMENT',
+      `\`${[where, key].filter(Boolean).join('.')}\` ${issue.code === 'unrecognized_keys' ? 'is not a known key' : issue.message}`,
+    );
   }
   for (const list of ['include_events', 'exclude_events'] as const) {
     for (const name of parsed.data[list] ?? []) {

@@ -13,13 +13,28 @@ const EN: Record<string, Template> = {
   'customer.subscription.renewed': { title: 'Subscription renewed', body: (v) => `Your subscription to ${v.product} was renewed${until(v, true)}.` },
   'customer.subscription.upgraded': { title: 'Subscription upgraded', body: (v) => `You are now subscribed to ${v.product}.` },
   'customer.subscription.updated': { title: 'Subscription updated', body: (v) => `Your subscription to ${v.product} was updated.` },
-  'customer.subscription.transferred': { title: 'Subscription moved to this account', body: (v) => `Your subscription to ${v.product} now belongs to this account.` },
-  'customer.subscription.canceled': { title: 'Auto-renewal turned off', body: (v) => `Your subscription to ${v.product} will not renew; access continues${until(v, true)}.` },
-  'customer.subscription.reactivated': { title: 'Auto-renewal turned on', body: (v) => `Your subscription to ${v.product} will renew${v.end ? ` on ${v.end}` : ''}.` },
-  'customer.subscription.past_due': { title: 'Payment failed', body: (v) => `We could not renew your subscription to ${v.product}. Please update your payment method.` },
+  'customer.subscription.transferred': {
+    title: 'Subscription moved to this account',
+    body: (v) => `Your subscription to ${v.product} now belongs to this account.`,
+  },
+  'customer.subscription.canceled': {
+    title: 'Auto-renewal turned off',
+    body: (v) => `Your subscription to ${v.product} will not renew; access continues${until(v, true)}.`,
+  },
+  'customer.subscription.reactivated': {
+    title: 'Auto-renewal turned on',
+    body: (v) => `Your subscription to ${v.product} will renew${v.end ? ` on ${v.end}` : ''}.`,
+  },
+  'customer.subscription.past_due': {
+    title: 'Payment failed',
+    body: (v) => `We could not renew your subscription to ${v.product}. Please update your payment method.`,
+  },
   'customer.subscription.recovered': { title: 'Payment recovered', body: (v) => `Your subscription to ${v.product} was paid and continues${until(v, true)}.` },
   'customer.subscription.deleted': { title: 'Subscription ended', body: (v) => `Your subscription to ${v.product} has ended.` },
-  'customer.subscription.trial_will_end': { title: 'Your trial ends soon', body: (v) => `Your free trial of ${v.product} ends${v.end ? ` on ${v.end}` : ' soon'}; your subscription then renews unless you cancel.` },
+  'customer.subscription.trial_will_end': {
+    title: 'Your trial ends soon',
+    body: (v) => `Your free trial of ${v.product} ends${v.end ? ` on ${v.end}` : ' soon'}; your subscription then renews unless you cancel.`,
+  },
   'entitlement.granted': { title: 'Access granted', body: (v) => `You now have access to ${v.product}${until(v, true)}.` },
   'entitlement.revoked': { title: 'Access ended', body: (v) => `Your access to ${v.product} has ended.` },
   'order.paid': { title: 'Payment received', body: (v) => `Your payment for ${v.product} was received.` },
@@ -41,7 +56,10 @@ const ZH: Record<string, Template> = {
   'customer.subscription.past_due': { title: '续费失败', body: (v) => `您的 ${v.product} 订阅续费失败，请更新支付方式。` },
   'customer.subscription.recovered': { title: '续费已恢复', body: (v) => `您的 ${v.product} 订阅已成功付款${until(v, false)}。` },
   'customer.subscription.deleted': { title: '订阅已结束', body: (v) => `您的 ${v.product} 订阅已结束。` },
-  'customer.subscription.trial_will_end': { title: '试用即将结束', body: (v) => `您的 ${v.product} 免费试用将${v.end ? `于 ${v.end} ` : ''}结束，届时订阅将自动续费，除非您取消。` },
+  'customer.subscription.trial_will_end': {
+    title: '试用即将结束',
+    body: (v) => `您的 ${v.product} 免费试用将${v.end ? `于 ${v.end} ` : ''}结束，届时订阅将自动续费，除非您取消。`,
+  },
   'entitlement.granted': { title: '已获得权益', body: (v) => `您已获得 ${v.product} 权益${until(v, false)}。` },
   'entitlement.revoked': { title: '权益已结束', body: (v) => `您的 ${v.product} 权益已结束。` },
   'order.paid': { title: '支付成功', body: (v) => `您购买 ${v.product} 的付款已到账。` },
@@ -85,8 +103,14 @@ export function renderUserNotification(event: DomainEvent, locale: string): User
       body: template.body({ product: name, end: typeof e.expires_at === 'string' ? e.expires_at.slice(0, 10) : null }),
       locale: lang,
       context: {
-        entitlement: e.entitlement ?? null, active: e.active ?? null, reason: e.reason ?? null, expires_at: e.expires_at ?? null,
-        subscription_id: e.subscription_id ?? null, product_id: e.product_id ?? null, provider: event.provider, event_id: event.id,
+        entitlement: e.entitlement ?? null,
+        active: e.active ?? null,
+        reason: e.reason ?? null,
+        expires_at: e.expires_at ?? null,
+        subscription_id: e.subscription_id ?? null,
+        product_id: e.product_id ?? null,
+        provider: event.provider,
+        event_id: event.id,
       },
     };
   }
@@ -95,8 +119,21 @@ export function renderUserNotification(event: DomainEvent, locale: string): User
   const product = typeof entity.product_id === 'string' && entity.product_id ? entity.product_id : lang === 'zh-CN' ? '订阅' : 'your plan';
   const template = table[event.type] ?? { title: event.type, body: () => event.type };
   const context: Record<string, unknown> = isOrder
-    ? { order_no: entity.no ?? null, product_id: entity.product_id ?? null, status: entity.status ?? null, amount: entity.amount ?? null, currency: entity.currency ?? null, paid_at: entity.paid_at ?? null }
-    : { subscription_id: entity.id ?? null, product_id: entity.product_id ?? null, status: entity.status ?? null, current_period_end: entity.current_period_end ?? null, auto_renew: entity.auto_renew ?? null };
+    ? {
+        order_no: entity.no ?? null,
+        product_id: entity.product_id ?? null,
+        status: entity.status ?? null,
+        amount: entity.amount ?? null,
+        currency: entity.currency ?? null,
+        paid_at: entity.paid_at ?? null,
+      }
+    : {
+        subscription_id: entity.id ?? null,
+        product_id: entity.product_id ?? null,
+        status: entity.status ?? null,
+        current_period_end: entity.current_period_end ?? null,
+        auto_renew: entity.auto_renew ?? null,
+      };
   Object.assign(context, { provider: event.provider, event_id: event.id });
   return {
     userId: typeof entity.user_id === 'string' ? entity.user_id : null,

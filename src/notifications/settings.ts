@@ -66,7 +66,10 @@ function parse<T>(schema: z.ZodType<T>, input: unknown, method: string): T {
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const key = issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : issue.path.join('.') || 'input';
-  throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `settings.${method}: \`${key}\` ${issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message}`);
+  throw new SubscriptionWebhooksError(
+    'INVALID_ARGUMENT',
+    `settings.${method}: \`${key}\` ${issue.code === 'unrecognized_keys' ? 'is not a known field' : issue.message}`,
+  );
 }
 
 /** The unique mountLocation, checked inside the write so the answer is a stable code (the index still guards races). */

@@ -61,16 +61,23 @@ export function defaultStore(logger: Logger, env: Readonly<Record<string, string
       throw new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Cannot open the SQLite database at ${file}: ${(error as Error).message}`, { cause: error });
     }
     // Closed, it is forgotten: a later call opens the file again.
-    const store: Store = { ...inner, name: inner.name, close: async () => {
-      if (opened.get(file) === store) opened.delete(file);
-      await inner.close?.();
-    } };
+    const store: Store = {
+      ...inner,
+      name: inner.name,
+      close: async () => {
+        if (opened.get(file) === store) opened.delete(file);
+        await inner.close?.();
+      },
+    };
     if (file !== ':memory:') opened.set(file, store);
     logger.info({ code: 'sqlite-store', file }, `subscription-webhooks is persisting to SQLite at ${file} (pass \`store\` to use your own database).`);
     return store;
   }
   if (url !== undefined) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'SUBSCRIPTION_WEBHOOKS_DATABASE_URL is set but better-sqlite3 is not installed: `npm install better-sqlite3@12`.');
+    throw new SubscriptionWebhooksError(
+      'CONFIG_INVALID',
+      'SUBSCRIPTION_WEBHOOKS_DATABASE_URL is set but better-sqlite3 is not installed: `npm install better-sqlite3@12`.',
+    );
   }
   const store = memoryStore();
   if (env.NODE_ENV === 'production') {

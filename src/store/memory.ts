@@ -43,13 +43,31 @@ const clone = <T>(value: T): T => structuredClone(value);
 
 function emptyState(): MemoryState {
   return {
-    inbox: new Map(), orders: new Map(), subscriptions: new Map(), events: [], eventIds: new Set(),
-    settings: new Map(), endpoints: new Map(), deliveries: new Map(), bodies: new Map(), grants: new Map(), grantOwner: new Map(), sweep: new Map(),
+    inbox: new Map(),
+    orders: new Map(),
+    subscriptions: new Map(),
+    events: [],
+    eventIds: new Set(),
+    settings: new Map(),
+    endpoints: new Map(),
+    deliveries: new Map(),
+    bodies: new Map(),
+    grants: new Map(),
+    grantOwner: new Map(),
+    sweep: new Map(),
   };
 }
 
 const byGrantKey = (a: EntitlementGrantRecord, b: EntitlementGrantRecord): number =>
-  a.entitlement < b.entitlement ? -1 : a.entitlement > b.entitlement ? 1 : a.subscription_id < b.subscription_id ? -1 : a.subscription_id > b.subscription_id ? 1 : 0;
+  a.entitlement < b.entitlement
+    ? -1
+    : a.entitlement > b.entitlement
+      ? 1
+      : a.subscription_id < b.subscription_id
+        ? -1
+        : a.subscription_id > b.subscription_id
+          ? 1
+          : 0;
 
 function userGrants(state: MemoryState, userId: string): EntitlementGrantRecord[] {
   return [...(state.grants.get(userId)?.values() ?? [])].map(clone).sort(byGrantKey);
@@ -274,8 +292,12 @@ export function memoryStore(): Store {
           for (const x of items) if (out.length < o.limit && when(x)) out.push(x);
           return out;
         };
-        const deliveries = take(s.deliveries.values(), (d) =>
-          ((d.status === 'delivered' || d.status === 'disabled') && before(d.updated, o.deliveredBefore)) || (d.status === 'failed' && before(d.updated, o.failedBefore)));
+        const deliveries = take(
+          s.deliveries.values(),
+          (d) =>
+            ((d.status === 'delivered' || d.status === 'disabled') && before(d.updated, o.deliveredBefore)) ||
+            (d.status === 'failed' && before(d.updated, o.failedBefore)),
+        );
         for (const d of deliveries) s.deliveries.delete(d.id);
         const withDeliveries = new Set([...s.deliveries.values()].map((d) => d.event_id));
         const events = new Set(take(s.events, (e) => before(e.created, o.eventsBefore) && !withDeliveries.has(e.id)).map((e) => e.id));
@@ -327,7 +349,10 @@ export function memoryStore(): Store {
         const t = Date.parse(now);
         const claim = randomUUID();
         const due = [...s.deliveries.values()]
-          .filter((d) => d.status === 'pending' && d.next_attempt_at !== null && Date.parse(d.next_attempt_at) <= t && (d.locked_until === null || d.locked_until < t))
+          .filter(
+            (d) =>
+              d.status === 'pending' && d.next_attempt_at !== null && Date.parse(d.next_attempt_at) <= t && (d.locked_until === null || d.locked_until < t),
+          )
           .filter((d) => s.endpoints.get(d.endpoint_id)?.status !== 'disabled' && !excludeEndpointIds.includes(d.endpoint_id))
           .sort((a, b) => Date.parse(a.next_attempt_at!) - Date.parse(b.next_attempt_at!))
           .slice(0, limit);
@@ -373,7 +398,8 @@ export function memoryStore(): Store {
         const { disable_endpoint, ...fields } = outcome;
         s.deliveries.set(id, { ...d, ...fields, updated: outcome.last_attempt_at ?? d.updated, locked_until: null, locked_by: null });
         const endpoint = s.endpoints.get(d.endpoint_id);
-        if (disable_endpoint && endpoint) s.endpoints.set(endpoint.id, { ...endpoint, status: 'disabled', updated: outcome.last_attempt_at ?? endpoint.updated });
+        if (disable_endpoint && endpoint)
+          s.endpoints.set(endpoint.id, { ...endpoint, status: 'disabled', updated: outcome.last_attempt_at ?? endpoint.updated });
         return true;
       });
     },
@@ -382,7 +408,16 @@ export function memoryStore(): Store {
         const d = s.deliveries.get(id);
         if (!d) return null;
         if (d.locked_until !== null && d.locked_until >= Date.parse(now)) return 'claimed' as const;
-        const next = { ...d, status: 'pending' as const, attempts: 0, next_attempt_at: now, delivered_at: null, updated: now, locked_until: null, locked_by: null };
+        const next = {
+          ...d,
+          status: 'pending' as const,
+          attempts: 0,
+          next_attempt_at: now,
+          delivered_at: null,
+          updated: now,
+          locked_until: null,
+          locked_by: null,
+        };
         s.deliveries.set(id, next);
         return publicDelivery(next);
       });

@@ -67,7 +67,13 @@ export function readSqlMigrations(kind: SqlMigrationKind, dir = migrationsDirect
 export function splitSqlStatements(sql: string): string[] {
   return sql
     .split(/;\s*(?:\r?\n|$)/)
-    .map((s) => s.split('\n').filter((l) => !l.trim().startsWith('--')).join('\n').trim())
+    .map((s) =>
+      s
+        .split('\n')
+        .filter((l) => !l.trim().startsWith('--'))
+        .join('\n')
+        .trim(),
+    )
     .filter((s) => s.length > 0);
 }
 

@@ -86,7 +86,10 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
   let isolation: Promise<typeof txOptions & { isolationLevel?: 'ReadCommitted' }> | undefined;
   const postgresTxOptions = () =>
     (isolation ??= Promise.resolve(prisma.$queryRawUnsafe('SHOW default_transaction_isolation')).then(
-      (rows) => ((rows as { default_transaction_isolation?: unknown }[])[0]?.default_transaction_isolation === 'read committed' ? txOptions : { ...txOptions, isolationLevel: 'ReadCommitted' as const }),
+      (rows) =>
+        (rows as { default_transaction_isolation?: unknown }[])[0]?.default_transaction_isolation === 'read committed'
+          ? txOptions
+          : { ...txOptions, isolationLevel: 'ReadCommitted' as const },
       (error: unknown) => {
         isolation = undefined;
         throw error;
@@ -98,12 +101,17 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
       dialect: provider,
       codec: provider === 'postgresql' ? pgCodec : prismaSqliteCodec,
       db: connection(prisma),
-      transaction: async (fn) => prisma.$transaction((tx) => fn(connection(tx)), provider === 'postgresql' ? await postgresTxOptions() : txOptions) as Promise<never>,
+      transaction: async (fn) =>
+        prisma.$transaction((tx) => fn(connection(tx)), provider === 'postgresql' ? await postgresTxOptions() : txOptions) as Promise<never>,
       maxRetries: options.maxRetries ?? 3,
       // Entitlements need the SwEntitlementGrant model: a client generated from an older fragment keeps none.
       entitlements,
       receipts: () => {
-        if (!prisma.swWebhookReceipt) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'prismaStore: the client has no SwWebhookReceipt model: regenerate it from the current schema fragment (migration 0003_outbound_secrets)');
+        if (!prisma.swWebhookReceipt)
+          throw new SubscriptionWebhooksError(
+            'CONFIG_INVALID',
+            'prismaStore: the client has no SwWebhookReceipt model: regenerate it from the current schema fragment (migration 0003_outbound_secrets)',
+          );
       },
     });
   const close = async () => {
@@ -133,7 +141,7 @@ export function prismaStore(prisma: PrismaStoreClient, options: PrismaStoreOptio
   // The same methods as the store it will be (any dialect has the same set); each waits for it.
   for (const m of Object.keys(build('sqlite')).filter((k) => k !== 'name')) {
     target[m] = (...args: unknown[]) => {
-      const call = (s: Store) => ((s as unknown as Record<string, (...a: unknown[]) => unknown>)[m]!).apply(s, args);
+      const call = (s: Store) => (s as unknown as Record<string, (...a: unknown[]) => unknown>)[m]!.apply(s, args);
       return inner ? call(inner) : ready().then(call);
     };
   }

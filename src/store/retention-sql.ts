@@ -35,20 +35,32 @@ export function pruneStatements(dialect: PruneDialect): readonly PruneStatement[
   return [
     {
       step: 'deliveries',
-      sql: `DELETE FROM "sw_webhook_deliveries" WHERE "id" IN (${key('sw_webhook_deliveries', 'id',
-        `(("status" IN ('delivered', 'disabled') AND "updated_at" < ?) OR ("status" = 'failed' AND "updated_at" < ?))`, '"updated_at"')})`,
+      sql: `DELETE FROM "sw_webhook_deliveries" WHERE "id" IN (${key(
+        'sw_webhook_deliveries',
+        'id',
+        `(("status" IN ('delivered', 'disabled') AND "updated_at" < ?) OR ("status" = 'failed' AND "updated_at" < ?))`,
+        '"updated_at"',
+      )})`,
       params: (o) => [o.deliveredBefore, o.failedBefore, o.limit],
     },
     {
       step: 'events',
-      sql: `DELETE FROM "sw_events" WHERE "sequence" IN (${key('sw_events', 'sequence',
-        `"created" < ? AND NOT EXISTS (SELECT 1 FROM "sw_webhook_deliveries" d WHERE d."event_id" = "sw_events"."id")`, '"created"')})`,
+      sql: `DELETE FROM "sw_events" WHERE "sequence" IN (${key(
+        'sw_events',
+        'sequence',
+        `"created" < ? AND NOT EXISTS (SELECT 1 FROM "sw_webhook_deliveries" d WHERE d."event_id" = "sw_events"."id")`,
+        '"created"',
+      )})`,
       params: (o) => [o.eventsBefore, o.limit],
     },
     {
       step: 'rawBodies',
-      sql: `UPDATE "sw_notifications" SET "raw_body" = NULL, "compacted" = ${TRUE} WHERE "id" IN (${key('sw_notifications', 'id',
-        `"compacted" = ${FALSE} AND "received_at" < ?`, '"compacted", "received_at"')})`,
+      sql: `UPDATE "sw_notifications" SET "raw_body" = NULL, "compacted" = ${TRUE} WHERE "id" IN (${key(
+        'sw_notifications',
+        'id',
+        `"compacted" = ${FALSE} AND "received_at" < ?`,
+        '"compacted", "received_at"',
+      )})`,
       params: (o) => [o.rawBodiesBefore, o.limit],
     },
     {

@@ -1,6 +1,13 @@
 import { SubscriptionWebhooksError } from '../core/errors.js';
 
-interface ErrorLike { code?: unknown; message?: unknown; meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown; table?: unknown } } }; table?: unknown; constraint?: unknown; cause?: unknown }
+interface ErrorLike {
+  code?: unknown;
+  message?: unknown;
+  meta?: { modelName?: unknown; driverAdapterError?: { cause?: { originalCode?: unknown; originalMessage?: unknown; table?: unknown } } };
+  table?: unknown;
+  constraint?: unknown;
+  cause?: unknown;
+}
 function chain(error: unknown): ErrorLike[] {
   const out: ErrorLike[] = [];
   for (let e = error; e && typeof e === 'object' && out.length < 8; e = (e as ErrorLike).cause) {
@@ -11,8 +18,30 @@ function chain(error: unknown): ErrorLike[] {
   }
   return out;
 }
-const UNAVAILABLE_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'EPIPE', '57P01', '57P02', '57P03', '53300', '08000', '08001', '08003', '08006', 'SQLITE_CANTOPEN']);
-const UNAVAILABLE_TEXT = /can't reach database|connection (refused|terminated|closed|timeout)|timed out fetching a new connection|server has closed the connection|unable to start a transaction in the given time|DatabaseNotReachable|ECONNREFUSED|connect ETIMEDOUT|Client has encountered a connection error|Connection terminated/i;
+const UNAVAILABLE_CODES = new Set([
+  'P1001',
+  'P1002',
+  'P1008',
+  'P1017',
+  'P2024',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'EPIPE',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '08000',
+  '08001',
+  '08003',
+  '08006',
+  'SQLITE_CANTOPEN',
+]);
+const UNAVAILABLE_TEXT =
+  /can't reach database|connection (refused|terminated|closed|timeout)|timed out fetching a new connection|server has closed the connection|unable to start a transaction in the given time|DatabaseNotReachable|ECONNREFUSED|connect ETIMEDOUT|Client has encountered a connection error|Connection terminated/i;
 
 /**
  * True when `error` (or any error in its `cause` chain) means the database could not be reached:
@@ -31,9 +60,13 @@ export function isDatabaseUnavailable(error: unknown): boolean {
  */
 export function isRetryable(error: unknown): boolean {
   return chain(error).some(
-    (e) => e.code === 'P2034' || e.code === '40001' || e.code === '40P01' ||
+    (e) =>
+      e.code === 'P2034' ||
+      e.code === '40001' ||
+      e.code === '40P01' ||
       ((e.code === 'P2002' || e.code === '23505' || e.code === 'SQLITE_CONSTRAINT_UNIQUE' || e.code === 'SQLITE_CONSTRAINT_PRIMARYKEY') &&
-        (['SwOrder', 'SwSubscription'].includes(String(e.meta?.modelName)) || /sw_(orders|subscriptions)/.test(`${String(e.table)} ${String(e.constraint)} ${String(e.message)}`))),
+        (['SwOrder', 'SwSubscription'].includes(String(e.meta?.modelName)) ||
+          /sw_(orders|subscriptions)/.test(`${String(e.table)} ${String(e.constraint)} ${String(e.message)}`))),
   );
 }
 
@@ -42,7 +75,14 @@ export async function guardUnavailable<T>(label: string, run: () => PromiseLike<
   try {
     return await run();
   } catch (error) {
-    if (isDatabaseUnavailable(error)) throw new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Database unavailable (${label}): ${String((error as Error).message ?? error).split('\n').at(-1)}`, { cause: error });
+    if (isDatabaseUnavailable(error))
+      throw new SubscriptionWebhooksError(
+        'STORE_UNAVAILABLE',
+        `Database unavailable (${label}): ${String((error as Error).message ?? error)
+          .split('\n')
+          .at(-1)}`,
+        { cause: error },
+      );
     throw error;
   }
 }

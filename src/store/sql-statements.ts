@@ -26,7 +26,8 @@ export const numbered = (sql: string): string => {
 };
 
 const columnList = (columns: readonly ColumnSpec[]): string => columns.map((c) => `"${c.name}"`).join(', ');
-const rowPlaceholders = (rows: number, width: number): string => Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => '?').join(', ')})`).join(', ');
+const rowPlaceholders = (rows: number, width: number): string =>
+  Array.from({ length: rows }, () => `(${Array.from({ length: width }, () => '?').join(', ')})`).join(', ');
 /** `ON CONFLICT (key) DO UPDATE SET` every column of `spec`. */
 const onConflictUpdate = (spec: TableColumns, key: string): string =>
   `ON CONFLICT (${key}) DO UPDATE SET ${spec.columns.map((c) => `"${c.name}" = excluded."${c.name}"`).join(', ')}`;
@@ -39,7 +40,8 @@ export function sqlStatements(dialect: SqlDialect) {
   const forUpdate = pg ? ' FOR UPDATE' : '';
   /** `column` is one of the list bound at this placeholder ({@link SqlStatements.list} encodes the list). */
   const inList = (column: string): string => (pg ? `${column} = ANY(CAST(? AS text[]))` : `${column} IN (SELECT "value" FROM json_each(?))`);
-  const selectFrom = (spec: TableColumns, where: string, alias = ''): string => `SELECT ${selectColumns(dialect, spec.columns, alias)} FROM "${spec.name}" ${where}`;
+  const selectFrom = (spec: TableColumns, where: string, alias = ''): string =>
+    `SELECT ${selectColumns(dialect, spec.columns, alias)} FROM "${spec.name}" ${where}`;
   const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = T;
 
   /** A multi-row INSERT of `spec`'s columns, `?` placeholders (unnumbered: writes are combined before numbering). */
@@ -97,7 +99,9 @@ export function sqlStatements(dialect: SqlDialect) {
     /** The unnumbered text of an INSERT, for {@link combine}. */
     insertRows: (spec: TableColumns, rows: number, upsert = false): string =>
       insertRows(spec, rows, upsert ? CONFLICT[spec.name as keyof typeof CONFLICT] : ''),
-    insertInbox: text(`INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${rowPlaceholders(1, INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`),
+    insertInbox: text(
+      `INSERT INTO "sw_notifications" ("id", ${columnList(INBOX.columns)}) VALUES ${rowPlaceholders(1, INBOX.columns.length + 1)} ON CONFLICT ("provider", "notification_id") DO NOTHING`,
+    ),
     inbox: text(selectFrom(INBOX, 'WHERE "provider" = ? AND "notification_id" = ?')),
     countInbox: text('SELECT CAST(count(*) AS INTEGER) AS "n" FROM "sw_notifications" WHERE (CAST(? AS TEXT) IS NULL OR "provider" = ?)'),
     orderByNo: text(selectFrom(ORDERS, 'WHERE "no" = ?')),
@@ -108,9 +112,14 @@ export function sqlStatements(dialect: SqlDialect) {
     subscription: text(selectFrom(SUBSCRIPTIONS, 'WHERE "provider" = ? AND "contract_id" = ?')),
     subscriptionLocked: text(selectFrom(SUBSCRIPTIONS, `WHERE "provider" = ? AND "contract_id" = ?${forUpdate}`)),
     /** Values: userId, userId, provider, provider, status, status, appTransactionId, appTransactionId (null: any). */
-    subscriptions: text(selectFrom(SUBSCRIPTIONS, `WHERE (CAST(? AS TEXT) IS NULL OR "user_id" = ?) AND (CAST(? AS TEXT) IS NULL OR "provider" = ?)
+    subscriptions: text(
+      selectFrom(
+        SUBSCRIPTIONS,
+        `WHERE (CAST(? AS TEXT) IS NULL OR "user_id" = ?) AND (CAST(? AS TEXT) IS NULL OR "provider" = ?)
       AND (CAST(? AS TEXT) IS NULL OR "status" = ?)
-      AND (CAST(? AS TEXT) IS NULL OR ${pg ? `"metadata"->>'app_transaction_id'` : `json_extract("metadata", '$.app_transaction_id')`} = ?) ORDER BY "created_at", "id"`)),
+      AND (CAST(? AS TEXT) IS NULL OR ${pg ? `"metadata"->>'app_transaction_id'` : `json_extract("metadata", '$.app_transaction_id')`} = ?) ORDER BY "created_at", "id"`,
+      ),
+    ),
     /** Values: type, type, limit. */
     events: text('SELECT "body" FROM "sw_events" WHERE (CAST(? AS TEXT) IS NULL OR "type" = ?) ORDER BY "sequence" LIMIT ?'),
     /** By id first, else by the unique mountLocation (seed 000: `metadata.setting_id` may be either). Values: the key three times. */
@@ -125,8 +134,13 @@ export function sqlStatements(dialect: SqlDialect) {
     delivery: text(selectFrom(DELIVERIES, 'WHERE "id" = ?')),
     deliveryExists: text('SELECT 1 AS "x" FROM "sw_webhook_deliveries" WHERE "id" = ?'),
     /** Values: status, status, endpointId, endpointId, eventId, eventId, limit. */
-    deliveries: text(selectFrom(DELIVERIES, `WHERE (CAST(? AS TEXT) IS NULL OR "status" = ?) AND (CAST(? AS TEXT) IS NULL OR "endpoint_id" = ?)
-      AND (CAST(? AS TEXT) IS NULL OR "event_id" = ?) ORDER BY "created_at", "id" LIMIT ?`)),
+    deliveries: text(
+      selectFrom(
+        DELIVERIES,
+        `WHERE (CAST(? AS TEXT) IS NULL OR "status" = ?) AND (CAST(? AS TEXT) IS NULL OR "endpoint_id" = ?)
+      AND (CAST(? AS TEXT) IS NULL OR "event_id" = ?) ORDER BY "created_at", "id" LIMIT ?`,
+      ),
+    ),
     /** One indexed read (sw_entitlement_grants_user_id_entitlement_idx) of a user's grants. */
     grantsOfUser: text(selectFrom(GRANTS, 'WHERE "user_id" = ? ORDER BY "entitlement", "subscription_id"')),
     /** PostgreSQL: one user's entitlement changes run one at a time (released at commit). Null for SQLite (one writer). */
@@ -193,7 +207,9 @@ export function sqlStatements(dialect: SqlDialect) {
     hasReceipt: text('SELECT 1 AS "x" FROM "sw_webhook_receipts" WHERE "webhook_id" = ? AND "received_at" >= ?'),
     /** Values: forget-before, the id being recorded. */
     forgetReceipts: text('DELETE FROM "sw_webhook_receipts" WHERE "received_at" < ? AND "webhook_id" <> ?'),
-    recordReceipt: text('INSERT INTO "sw_webhook_receipts" ("webhook_id", "received_at") VALUES (?, ?) ON CONFLICT ("webhook_id") DO UPDATE SET "received_at" = excluded."received_at"'),
+    recordReceipt: text(
+      'INSERT INTO "sw_webhook_receipts" ("webhook_id", "received_at") VALUES (?, ?) ON CONFLICT ("webhook_id") DO UPDATE SET "received_at" = excluded."received_at"',
+    ),
     /** Retention: one batch of each pruning step (retention-sql.ts). */
     prune: pruneStatements(dialect),
     tables: { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS },

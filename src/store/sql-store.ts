@@ -47,13 +47,18 @@ export interface SqlStoreConfig {
 const subscriptionKey = (provider: Provider, contractId: string): string => `${provider}\0${contractId}`;
 const orderNoKey = (no: string): string => `no:${no}`;
 const orderTradeKey = (provider: Provider, tradeNo: string): string => `trade:${provider}\0${tradeNo}`;
-const byCreated = <T extends { created: string; id: string }>(a: T, b: T): number => (a.created < b.created ? -1 : a.created > b.created ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+const byCreated = <T extends { created: string; id: string }>(a: T, b: T): number =>
+  a.created < b.created ? -1 : a.created > b.created ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 const TIMESTAMP: ColumnSpec = { name: '', type: 'timestamp', nullable: true };
 // PostgreSQL accepts 65,535 bind parameters per statement, SQLite 32,766: stay well below.
 const MAX_PARAMS = 30_000;
 
 /** A buffered multi-row INSERT (`upsert`: on the table's key). */
-interface Write { spec: TableColumns; rows: unknown[][]; upsert: boolean }
+interface Write {
+  spec: TableColumns;
+  rows: unknown[][];
+  upsert: boolean;
+}
 
 /**
  * A {@link Store} on SQL tables through any client that runs statements: the one implementation of the
@@ -147,8 +152,15 @@ export function sqlStore(config: SqlStoreConfig): Store {
       const trades = (reads.orderTradeNos ?? []).slice(0, 1);
       const nos = (reads.orderNos ?? []).slice(0, 1);
       const rows = await c.query(PG_INSERT_AND_LOAD, [
-        randomUUID(), ...INBOX.values(n), subs[0]?.provider ?? null, subs[0]?.contractId ?? null, nos[0] ?? null,
-        trades[0]?.provider ?? null, trades[0]?.tradeNo ?? null, reads.settings ?? [], reads.webhookEndpoints === true,
+        randomUUID(),
+        ...INBOX.values(n),
+        subs[0]?.provider ?? null,
+        subs[0]?.contractId ?? null,
+        nos[0] ?? null,
+        trades[0]?.provider ?? null,
+        trades[0]?.tradeNo ?? null,
+        reads.settings ?? [],
+        reads.webhookEndpoints === true,
       ]);
       if (!rows.some((r) => r.k === 'i')) return false;
       const of = (k: string) => rows.filter((r) => r.k === k).map((r) => r.r as Row);
@@ -160,10 +172,19 @@ export function sqlStore(config: SqlStoreConfig): Store {
         seen.set(key, sub);
       }
       const ordersRead = of('o').map(ORDERS.read);
-      for (const no of nos) loadedOrders.set(orderNoKey(no), ordersRead.filter((o) => o.no === no));
-      for (const { provider, tradeNo } of trades) loadedOrders.set(orderTradeKey(provider, tradeNo), ordersRead.filter((o) => o.provider === provider && o.trade_no === tradeNo));
+      for (const no of nos)
+        loadedOrders.set(
+          orderNoKey(no),
+          ordersRead.filter((o) => o.no === no),
+        );
+      for (const { provider, tradeNo } of trades)
+        loadedOrders.set(
+          orderTradeKey(provider, tradeNo),
+          ordersRead.filter((o) => o.provider === provider && o.trade_no === tradeNo),
+        );
       const settingsRead = of('n').map(SETTINGS.read);
-      for (const key of reads.settings ?? []) loadedSettings.set(key, settingsRead.find((x) => x.id === key) ?? settingsRead.find((x) => x.mountLocation === key) ?? null);
+      for (const key of reads.settings ?? [])
+        loadedSettings.set(key, settingsRead.find((x) => x.id === key) ?? settingsRead.find((x) => x.mountLocation === key) ?? null);
       if (reads.webhookEndpoints) loadedEndpoints = of('e').map(ENDPOINTS.read).sort(byCreated);
       return true;
     }
@@ -173,12 +194,28 @@ export function sqlStore(config: SqlStoreConfig): Store {
         if (items.length > 0) writes.push({ spec: t.spec, rows: items.map(t.values), upsert });
       };
       const orderWrites = [...orders.values()];
-      add(ORDERS, orderWrites.filter((x) => x.insert).map((x) => x.order), false);
-      add(ORDERS, orderWrites.filter((x) => !x.insert).map((x) => x.order), true);
+      add(
+        ORDERS,
+        orderWrites.filter((x) => x.insert).map((x) => x.order),
+        false,
+      );
+      add(
+        ORDERS,
+        orderWrites.filter((x) => !x.insert).map((x) => x.order),
+        true,
+      );
       // After reading nothing, a plain INSERT: a unique violation means another instance won the race (the unit of work re-runs).
       const subs = [...subscriptions.values()];
-      add(SUBSCRIPTIONS, subs.filter((x) => x.insert).map((x) => x.sub), false);
-      add(SUBSCRIPTIONS, subs.filter((x) => !x.insert).map((x) => x.sub), true);
+      add(
+        SUBSCRIPTIONS,
+        subs.filter((x) => x.insert).map((x) => x.sub),
+        false,
+      );
+      add(
+        SUBSCRIPTIONS,
+        subs.filter((x) => !x.insert).map((x) => x.sub),
+        true,
+      );
       add(EVENTS, events, false);
       add(DELIVERIES, deliveries, false);
       orders.clear();
@@ -220,7 +257,9 @@ export function sqlStore(config: SqlStoreConfig): Store {
       },
       insertEvents: async (e) => void events.push(...structuredClone(e)),
       getNotificationSetting: async (idOrMount) =>
-        loadedSettings.has(idOrMount) ? structuredClone(loadedSettings.get(idOrMount) ?? null) : one(c, SETTINGS, SQL.setting, [idOrMount, idOrMount, idOrMount]),
+        loadedSettings.has(idOrMount)
+          ? structuredClone(loadedSettings.get(idOrMount) ?? null)
+          : one(c, SETTINGS, SQL.setting, [idOrMount, idOrMount, idOrMount]),
       async saveNotificationSetting(s) {
         loadedSettings.clear();
         await c.execute(SQL.insert(SETTINGS.spec, 1, true), SETTINGS.values(s));
@@ -277,7 +316,12 @@ export function sqlStore(config: SqlStoreConfig): Store {
     if (rows.length === 0) return [];
     const endpointIds = [...new Set(rows.map((r) => r.endpoint_id as string))];
     const endpoints = new Map((await many(db, ENDPOINTS, SQL.endpointsById, [SQL.list(endpointIds)])).map((e) => [e.id, e]));
-    return rows.map((r) => ({ delivery: DELIVERIES.read(r), claim: token, body: (r.__body as string | null) ?? 'null', endpoint: endpoints.get(r.endpoint_id as string) ?? null }));
+    return rows.map((r) => ({
+      delivery: DELIVERIES.read(r),
+      claim: token,
+      body: (r.__body as string | null) ?? 'null',
+      endpoint: endpoints.get(r.endpoint_id as string) ?? null,
+    }));
   }
 
   const receipts = () => config.receipts?.();
@@ -298,7 +342,18 @@ export function sqlStore(config: SqlStoreConfig): Store {
     getOrderByNo: (no) => guard(() => one(db, ORDERS, SQL.orderByNo, [no])),
     getSubscription: (provider, contractId) => guard(() => one(db, SUBSCRIPTIONS, SQL.subscription, [provider, contractId])),
     listSubscriptions: (f = {}) =>
-      guard(() => many(db, SUBSCRIPTIONS, SQL.subscriptions, [f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null, f.appTransactionId ?? null, f.appTransactionId ?? null])),
+      guard(() =>
+        many(db, SUBSCRIPTIONS, SQL.subscriptions, [
+          f.userId ?? null,
+          f.userId ?? null,
+          f.provider ?? null,
+          f.provider ?? null,
+          f.status ?? null,
+          f.status ?? null,
+          f.appTransactionId ?? null,
+          f.appTransactionId ?? null,
+        ]),
+      ),
     getNotification: (provider, notificationId) => guard(() => one(db, INBOX, SQL.inbox, [provider, notificationId])),
     countNotifications: (provider) => guard(async () => Number((await db.query(SQL.countInbox, [provider ?? null, provider ?? null]))[0]!.n)),
     hasWebhookReceipt: (webhookId, since) =>
@@ -320,7 +375,16 @@ export function sqlStore(config: SqlStoreConfig): Store {
     getDelivery: (id) => guard(() => one(db, DELIVERIES, SQL.delivery, [id])),
     listDeliveries: (f = {}) =>
       guard(() =>
-        many(db, DELIVERIES, SQL.deliveries, [f.status ?? null, f.status ?? null, f.endpointId ?? null, f.endpointId ?? null, f.eventId ?? null, f.eventId ?? null, f.limit ?? 100])),
+        many(db, DELIVERIES, SQL.deliveries, [
+          f.status ?? null,
+          f.status ?? null,
+          f.endpointId ?? null,
+          f.endpointId ?? null,
+          f.eventId ?? null,
+          f.eventId ?? null,
+          f.limit ?? 100,
+        ]),
+      ),
     claimDeliveries: ({ now, limit, lockMs, excludeEndpointIds = [] }) => guard(() => claim(now, limit, lockMs, excludeEndpointIds)),
     claimSweepDue: ({ now, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
       guard(async () => {
@@ -328,7 +392,11 @@ export function sqlStore(config: SqlStoreConfig): Store {
         const until = new Date(Date.parse(now) + lockMs).toISOString();
         const values = [token, ts(until), ts(now), ts(now), ts(trialEndsBefore), ts(periodEndedBefore), limit];
         // PostgreSQL: one statement claims and reads back, concurrent sweeps skipping each other's locked rows.
-        const rows = pg ? await db.query(SQL.claimSweep, values) : (await db.execute(SQL.claimSweep, values)) === 0 ? [] : await db.query(SQL.sweepClaimed, [token]);
+        const rows = pg
+          ? await db.query(SQL.claimSweep, values)
+          : (await db.execute(SQL.claimSweep, values)) === 0
+            ? []
+            : await db.query(SQL.sweepClaimed, [token]);
         return rows.map((r) => ({ subscription: SUBSCRIPTIONS.read(r), claim: token }));
       }),
     releaseSweepClaim: (id, token, after) => guard(async () => (await db.execute(SQL.releaseSweep, [ts(after), id, token])) === 1),

@@ -74,7 +74,13 @@ const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, E
 const TIMESTAMP = { name: '', type: 'timestamp', nullable: true } as const;
 const ts = (v: string | null): string | null => sqliteCodec.encode(TIMESTAMP, v) as string | null;
 const str = (v: unknown): string => v as string;
-const UPSERT = { order: SQL.insert(ORDERS.spec, 1, true), subscription: SQL.insert(SUBSCRIPTIONS.spec, 1, true), setting: SQL.insert(SETTINGS.spec, 1, true), endpoint: SQL.insert(ENDPOINTS.spec, 1, true), grant: SQL.insert(GRANTS.spec, 1, true) };
+const UPSERT = {
+  order: SQL.insert(ORDERS.spec, 1, true),
+  subscription: SQL.insert(SUBSCRIPTIONS.spec, 1, true),
+  setting: SQL.insert(SETTINGS.spec, 1, true),
+  endpoint: SQL.insert(ENDPOINTS.spec, 1, true),
+  grant: SQL.insert(GRANTS.spec, 1, true),
+};
 const INSERT = { order: SQL.insert(ORDERS.spec, 1), subscription: SQL.insert(SUBSCRIPTIONS.spec, 1), delivery: SQL.insert(DELIVERIES.spec, 1) };
 
 const SQLITE_UNAVAILABLE = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|READONLY|CORRUPT|NOTADB|PROTOCOL)/;
@@ -233,7 +239,8 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
   };
   const many = <T>(t: BoundTable<T>, sql: string, ...values: unknown[]): T[] => (stmt(sql).all(...values) as Row[]).map(t.read);
   /** Transaction control through prepared statements too (exec() parses its text on every call). */
-  const control = (sql: 'BEGIN IMMEDIATE' | 'SAVEPOINT sw_unit' | 'RELEASE sw_unit' | 'ROLLBACK TO sw_unit' | 'COMMIT' | 'ROLLBACK'): void => void stmt(sql).run();
+  const control = (sql: 'BEGIN IMMEDIATE' | 'SAVEPOINT sw_unit' | 'RELEASE sw_unit' | 'ROLLBACK TO sw_unit' | 'COMMIT' | 'ROLLBACK'): void =>
+    void stmt(sql).run();
 
   function wrap(): StoreTransaction {
     const readNull = new Set<string>();
@@ -413,7 +420,11 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
         } catch (error) {
           // Committed but not known durable: not acknowledged (the provider sends it again; a duplicate then).
           wal = undefined;
-          const failed = new SubscriptionWebhooksError('STORE_UNAVAILABLE', `Database unavailable (sqlite): fsync of the WAL failed: ${(error as Error).message}`, { cause: error });
+          const failed = new SubscriptionWebhooksError(
+            'STORE_UNAVAILABLE',
+            `Database unavailable (sqlite): fsync of the WAL failed: ${(error as Error).message}`,
+            { cause: error },
+          );
           for (const { unit } of batch) unit.reject(failed);
         }
       }
@@ -445,7 +456,12 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
       const id = str(r.endpoint_id);
       if (!endpoints.has(id)) endpoints.set(id, one(ENDPOINTS, SQL.endpoint, id));
     }
-    return rows.map((r) => ({ delivery: DELIVERIES.read(r), claim: token, body: (r.__body as string | null) ?? 'null', endpoint: endpoints.get(str(r.endpoint_id)) ?? null }));
+    return rows.map((r) => ({
+      delivery: DELIVERIES.read(r),
+      claim: token,
+      body: (r.__body as string | null) ?? 'null',
+      endpoint: endpoints.get(str(r.endpoint_id)) ?? null,
+    }));
   }
 
   return {
@@ -454,7 +470,21 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
-    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, f.userId ?? null, f.userId ?? null, f.provider ?? null, f.provider ?? null, f.status ?? null, f.status ?? null, f.appTransactionId ?? null, f.appTransactionId ?? null)),
+    listSubscriptions: (f = {}) =>
+      now(() =>
+        many(
+          SUBSCRIPTIONS,
+          SQL.subscriptions,
+          f.userId ?? null,
+          f.userId ?? null,
+          f.provider ?? null,
+          f.provider ?? null,
+          f.status ?? null,
+          f.status ?? null,
+          f.appTransactionId ?? null,
+          f.appTransactionId ?? null,
+        ),
+      ),
     getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
     countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get(provider ?? null, provider ?? null) as Row).n)),
     hasWebhookReceipt: (webhookId, since) => now(() => stmt(SQL.hasReceipt).get(webhookId, ts(since)) !== undefined),
@@ -471,7 +501,19 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     listEntitlementGrants: (userId) => now(() => many(GRANTS, SQL.grantsOfUser, userId)),
     getDelivery: (id) => now(() => one(DELIVERIES, SQL.delivery, id)),
     listDeliveries: (f = {}) =>
-      now(() => many(DELIVERIES, SQL.deliveries, f.status ?? null, f.status ?? null, f.endpointId ?? null, f.endpointId ?? null, f.eventId ?? null, f.eventId ?? null, f.limit ?? 100)),
+      now(() =>
+        many(
+          DELIVERIES,
+          SQL.deliveries,
+          f.status ?? null,
+          f.status ?? null,
+          f.endpointId ?? null,
+          f.endpointId ?? null,
+          f.eventId ?? null,
+          f.eventId ?? null,
+          f.limit ?? 100,
+        ),
+      ),
     claimDeliveries: ({ now: at, limit, lockMs, excludeEndpointIds = [] }) => write(() => claim(at, limit, lockMs, excludeEndpointIds)),
     claimSweepDue: ({ now: at, trialEndsBefore, periodEndedBefore, limit, lockMs }) =>
       write(() => {
@@ -484,7 +526,18 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     finishDelivery: (id, token, o) =>
       write(() => {
         const at = o.last_attempt_at ?? new Date().toISOString();
-        const row = stmt(SQL.finish).get(o.status, o.attempts, ts(o.next_attempt_at), o.last_status, o.last_error, ts(o.last_attempt_at), ts(o.delivered_at), ts(at), id, token) as Row | undefined;
+        const row = stmt(SQL.finish).get(
+          o.status,
+          o.attempts,
+          ts(o.next_attempt_at),
+          o.last_status,
+          o.last_error,
+          ts(o.last_attempt_at),
+          ts(o.delivered_at),
+          ts(at),
+          id,
+          token,
+        ) as Row | undefined;
         if (!row) return false;
         if (o.disable_endpoint) stmt(SQL.disableEndpoint).run(ts(at), row.endpoint_id);
         return true;

@@ -178,9 +178,7 @@ export async function createAppleTestSigner(options: AppleTestSignerOptions = {}
   const encoder = new TextEncoder();
 
   async function sign(payload: object, header: object = {}): Promise<string> {
-    const input = `${base64url(encoder.encode(JSON.stringify({ alg: 'ES256', x5c, ...header })))}.${base64url(
-      encoder.encode(JSON.stringify(payload)),
-    )}`;
+    const input = `${base64url(encoder.encode(JSON.stringify({ alg: 'ES256', x5c, ...header })))}.${base64url(encoder.encode(JSON.stringify(payload)))}`;
     // WebCrypto ECDSA signatures are already the raw r||s form JWS wants.
     const signature = new Uint8Array(await crypto.subtle.sign(ES256, leafKeys.privateKey, encoder.encode(input)));
     return `${input}.${base64url(signature)}`;

@@ -81,7 +81,13 @@ export interface GooglePlayTestKit {
   readonly audience: string;
   readonly serviceAccountEmail: string;
   /** The `google` config for `createSubscriptionWebhooks`, pointed at this stand-in. */
-  config(): { packageName: string; audience: string; serviceAccountEmail: string; jwksUrl: string; api: { serviceAccountKey: Record<string, unknown>; baseUrl: string; tokenUrl: string } };
+  config(): {
+    packageName: string;
+    audience: string;
+    serviceAccountEmail: string;
+    jwksUrl: string;
+    api: { serviceAccountKey: Record<string, unknown>; baseUrl: string; tokenUrl: string };
+  };
   /** A push token (the `Authorization: Bearer` value's token) signed with the kit's current key. */
   signPushToken(input?: PushTokenInput): Promise<string>;
   /** A whole Pub/Sub push of `notification` (a DeveloperNotification; `packageName` and `eventTimeMillis` filled in). */
@@ -99,7 +105,20 @@ export interface GooglePlayTestKit {
   /** Sets what `purchases.products.get` answers for `(productId, purchaseToken)` (a ProductPurchase). */
   setProduct(productId: string, purchaseToken: string, purchase: Record<string, unknown>): void;
   /** A SubscriptionPurchaseV2 with sensible defaults: active, auto-renewing, one line item. */
-  subscriptionPurchase(input: { productId: string; state?: string; expiryTime?: number; orderId?: string; accountId?: string; linkedPurchaseToken?: string; autoRenew?: boolean; acknowledged?: boolean; test?: boolean; price?: { units: string; nanos?: number; currencyCode: string }; startTime?: number; replaced?: boolean }): Record<string, unknown>;
+  subscriptionPurchase(input: {
+    productId: string;
+    state?: string;
+    expiryTime?: number;
+    orderId?: string;
+    accountId?: string;
+    linkedPurchaseToken?: string;
+    autoRenew?: boolean;
+    acknowledged?: boolean;
+    test?: boolean;
+    price?: { units: string; nanos?: number; currencyCode: string };
+    startTime?: number;
+    replaced?: boolean;
+  }): Record<string, unknown>;
   /** Answers the next matching request(s) with this instead. */
   script(answer: GooglePlayScriptedAnswer): void;
   /** Every request received, oldest first. */
@@ -139,7 +158,12 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
   const pushKid = given?.push.kid ?? randomBytes(20).toString('hex');
   keys.push({ kid: pushKid, privateKey: pushKey, jwk: { ...(await exportJWK(createPublicKey(pushKey))), kid: pushKid, alg: 'RS256', use: 'sig' } });
   const apiPrivate = given ? createPrivateKey(given.api.privateKey) : rsa().privateKey;
-  const apiAccount = { privateKey: apiPrivate, publicKey: createPublicKey(apiPrivate), email: given?.api.email ?? 'play-api@example-project.iam.gserviceaccount.com', keyId: given?.api.keyId ?? randomBytes(20).toString('hex') };
+  const apiAccount = {
+    privateKey: apiPrivate,
+    publicKey: createPublicKey(apiPrivate),
+    email: given?.api.email ?? 'play-api@example-project.iam.gserviceaccount.com',
+    keyId: given?.api.keyId ?? randomBytes(20).toString('hex'),
+  };
   const pem = (k: KeyObject) => k.export({ type: 'pkcs8', format: 'pem' }).toString();
   const issued = new Map<string, number>();
   const subscriptions = new Map<string, Record<string, unknown>>();
@@ -293,7 +317,13 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
       const messageId = opts.messageId ?? String(10_000_000_000 + Math.floor(Math.random() * 1e10));
       const data = { version: '1.0', packageName, eventTimeMillis: String(Date.now()), ...notification };
       const body = JSON.stringify({
-        message: { attributes: {}, data: Buffer.from(JSON.stringify(data)).toString('base64'), messageId, message_id: messageId, publishTime: new Date().toISOString() },
+        message: {
+          attributes: {},
+          data: Buffer.from(JSON.stringify(data)).toString('base64'),
+          messageId,
+          message_id: messageId,
+          publishTime: new Date().toISOString(),
+        },
         subscription: 'projects/example-project/subscriptions/play-rtdn',
       });
       const headers: Record<string, string> = { 'content-type': 'application/json' };
@@ -313,7 +343,10 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
     keyIds: () => keys.map((k) => k.kid),
     keys: () => {
       const current = keys[keys.length - 1]!;
-      return { push: { kid: current.kid, privateKey: pem(current.privateKey) }, api: { keyId: apiAccount.keyId, privateKey: pem(apiAccount.privateKey), email: apiAccount.email } };
+      return {
+        push: { kid: current.kid, privateKey: pem(current.privateKey) },
+        api: { keyId: apiAccount.keyId, privateKey: pem(apiAccount.privateKey), email: apiAccount.email },
+      };
     },
     setSubscription: (token, purchase) => void subscriptions.set(token, structuredClone(purchase)),
     setProduct: (productId, token, purchase) => void products.set(`${productId}\u0000${token}`, structuredClone(purchase)),
@@ -331,8 +364,12 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
         ...(i.linkedPurchaseToken ? { linkedPurchaseToken: i.linkedPurchaseToken } : {}),
         ...(i.test ? { testPurchase: {} } : {}),
         ...(i.accountId ? { externalAccountIdentifiers: { obfuscatedExternalAccountId: i.accountId } } : {}),
-        ...(state === 'SUBSCRIPTION_STATE_CANCELED' || i.replaced ? { canceledStateContext: i.replaced ? { replacementCancellation: {} } : { userInitiatedCancellation: {} } } : {}),
-        ...(state === 'SUBSCRIPTION_STATE_PAUSED' ? { pausedStateContext: { autoResumeTime: new Date((i.expiryTime ?? start) + 30 * 86_400_000).toISOString() } } : {}),
+        ...(state === 'SUBSCRIPTION_STATE_CANCELED' || i.replaced
+          ? { canceledStateContext: i.replaced ? { replacementCancellation: {} } : { userInitiatedCancellation: {} } }
+          : {}),
+        ...(state === 'SUBSCRIPTION_STATE_PAUSED'
+          ? { pausedStateContext: { autoResumeTime: new Date((i.expiryTime ?? start) + 30 * 86_400_000).toISOString() } }
+          : {}),
         lineItems: [
           {
             productId: i.productId,

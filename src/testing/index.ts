@@ -13,7 +13,15 @@ export type {
 } from './apple-signer.js';
 export { signXsollaBody } from './xsolla.js';
 export { createGooglePlayTestKit } from './google.js';
-export type { GooglePlayTestKit, GooglePlayTestKitKeys, GooglePlayTestKitOptions, GooglePlayPush, PushTokenInput, GooglePlayScriptedAnswer, GooglePlaySeenRequest } from './google.js';
+export type {
+  GooglePlayTestKit,
+  GooglePlayTestKitKeys,
+  GooglePlayTestKitOptions,
+  GooglePlayPush,
+  PushTokenInput,
+  GooglePlayScriptedAnswer,
+  GooglePlaySeenRequest,
+} from './google.js';
 export { resetDefaultHooks } from '../core/default-instance.js';
 export { storeConformanceSuite } from './store-conformance.js';
 export type { ConformanceTestApi } from './store-conformance.js';

@@ -35,7 +35,12 @@ export function signOutboundWebhook(input: SignOutboundWebhookInput): {
   const timestamp = input.timestamp ?? Math.floor(Date.now() / 1000);
   const secrets = typeof input.secret === 'string' ? [input.secret] : [...input.secret];
   return {
-    headers: { 'webhook-id': id, 'webhook-timestamp': String(timestamp), 'webhook-signature': signatureHeader(secrets, id, timestamp, body), 'content-type': 'application/json' },
+    headers: {
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+      'webhook-signature': signatureHeader(secrets, id, timestamp, body),
+      'content-type': 'application/json',
+    },
     body,
   };
 }

@@ -1,6 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, PruneCounts, PruneOptions, Store, WebhookEndpointRecord } from '../store/types.js';
+import type {
+  DeliveryRecord,
+  EntitlementGrantRecord,
+  InboxRecord,
+  NotificationSettingRecord,
+  PruneCounts,
+  PruneOptions,
+  Store,
+  WebhookEndpointRecord,
+} from '../store/types.js';
 
 /** The subset of an `expect(...)` assertion the conformance suite uses (vitest / jest compatible). */
 export interface ConformanceAssertion {
@@ -185,11 +194,7 @@ export function sampleDelivery(endpointId: string, eventId: string, due: number,
  * storeConformanceSuite('memory', () => memoryStore(), { describe, it, expect, beforeAll, afterAll });
  * ```
  */
-export function storeConformanceSuite(
-  name: string,
-  makeStore: () => Promise<Store> | Store,
-  t: ConformanceTestApi,
-): void {
+export function storeConformanceSuite(name: string, makeStore: () => Promise<Store> | Store, t: ConformanceTestApi): void {
   const { describe, it, expect } = t;
   let storePromise: Promise<Store> | undefined;
   const store = (): Promise<Store> => (storePromise ??= Promise.resolve().then(makeStore));
@@ -259,9 +264,7 @@ export function storeConformanceSuite(
       const st = await store();
       const s = suffix();
       await st.transaction((tx) => tx.saveOrder(sampleOrder(s)));
-      await expect(
-        st.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { no: `no_${s}` }))),
-      ).rejects.toThrow();
+      await expect(st.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { no: `no_${s}` })))).rejects.toThrow();
       expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
     });
 
@@ -269,9 +272,7 @@ export function storeConformanceSuite(
       const st = await store();
       const s = suffix();
       await st.transaction((tx) => tx.saveOrder(sampleOrder(s)));
-      await expect(
-        st.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { trade_no: `trade_${s}` }))),
-      ).rejects.toThrow();
+      await expect(st.transaction((tx) => tx.saveOrder(sampleOrder(`${s}b`, { trade_no: `trade_${s}` })))).rejects.toThrow();
       await st.transaction(async (tx) => {
         await tx.saveOrder(sampleOrder(`${s}c`, { trade_no: `trade_${s}`, provider: 'xsolla' }));
         await tx.saveOrder(sampleOrder(`${s}d`, { trade_no: null }));
@@ -290,7 +291,11 @@ export function storeConformanceSuite(
       const s = suffix();
       await st.transaction((tx) => tx.insertOrder(sampleOrder(s)));
       expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
-      for (const clash of [sampleOrder(s, { no: `other_${s}`, trade_no: `other_${s}` }), sampleOrder(`${s}b`, { no: `other_${s}`, trade_no: `trade_${s}` }), sampleOrder(`${s}c`, { no: `no_${s}`, trade_no: `other_${s}` })]) {
+      for (const clash of [
+        sampleOrder(s, { no: `other_${s}`, trade_no: `other_${s}` }),
+        sampleOrder(`${s}b`, { no: `other_${s}`, trade_no: `trade_${s}` }),
+        sampleOrder(`${s}c`, { no: `no_${s}`, trade_no: `other_${s}` }),
+      ]) {
         await expect(st.transaction((tx) => tx.insertOrder(clash))).rejects.toThrow();
       }
       expect(await st.getOrderByNo(`no_${s}`)).toStrictEqual(sampleOrder(s));
@@ -342,7 +347,14 @@ export function storeConformanceSuite(
       };
       await st.transaction((tx) => tx.saveOrder(second));
       expect(await st.getOrderByNo(first.no)).toStrictEqual(second);
-      const third: Order = { ...second, amount: 0, amount_refunded: 0, status: 'partially_refunded', subscription_data: {}, metadata: { empty: '', zero: 0, no: false } };
+      const third: Order = {
+        ...second,
+        amount: 0,
+        amount_refunded: 0,
+        status: 'partially_refunded',
+        subscription_data: {},
+        metadata: { empty: '', zero: 0, no: false },
+      };
       await st.transaction((tx) => tx.saveOrder(third));
       expect(await st.getOrderByNo(first.no)).toStrictEqual(third);
       await st.transaction(async (tx) => {
@@ -410,7 +422,10 @@ export function storeConformanceSuite(
         for (const sub of subs) await tx.saveSubscription(sub);
       });
       const ids = async (f: Parameters<Store['listSubscriptions']>[0]): Promise<string[]> =>
-        (await st.listSubscriptions(f)).map((x) => x.id).filter((id) => id.includes(s)).sort();
+        (await st.listSubscriptions(f))
+          .map((x) => x.id)
+          .filter((id) => id.includes(s))
+          .sort();
       expect(await ids({ userId: user })).toEqual([`sub_${s}1`, `sub_${s}2`, `sub_${s}3`]);
       expect(await ids({ userId: user, provider: 'apple' })).toEqual([`sub_${s}1`, `sub_${s}3`]);
       expect(await ids({ userId: user, status: 'active' })).toEqual([`sub_${s}1`, `sub_${s}2`]);
@@ -443,11 +458,27 @@ export function storeConformanceSuite(
       const order = sampleOrder(s);
       const batch1: DomainEvent[] = [
         sampleEvent(s, 1),
-        { id: `evt_${s}_2`, type: 'order.paid', created: iso(1_600_000_000_000), provider: 'xsolla', livemode: true, data: { object: order }, source: { notification_id: `n_${s}`, notification_type: 'payment' } },
+        {
+          id: `evt_${s}_2`,
+          type: 'order.paid',
+          created: iso(1_600_000_000_000),
+          provider: 'xsolla',
+          livemode: true,
+          data: { object: order },
+          source: { notification_id: `n_${s}`, notification_type: 'payment' },
+        },
         sampleEvent(s, 3, { type: 'customer.subscription.canceled' } as Partial<DomainEvent>),
       ];
       const batch2: DomainEvent[] = [
-        { id: `evt_${s}_4`, type: 'provider.notification.received', created: iso(1_500_000_000_000), provider: 'apple', livemode: false, data: { object: { anything: [1, { deep: null }], s: 'x' } }, source: { notification_id: `n_${s}`, notification_type: 'METADATA_UPDATE' } },
+        {
+          id: `evt_${s}_4`,
+          type: 'provider.notification.received',
+          created: iso(1_500_000_000_000),
+          provider: 'apple',
+          livemode: false,
+          data: { object: { anything: [1, { deep: null }], s: 'x' } },
+          source: { notification_id: `n_${s}`, notification_type: 'METADATA_UPDATE' },
+        },
         sampleEvent(s, 5),
       ];
       await st.transaction((tx) => tx.insertEvents(batch1));
@@ -493,7 +524,15 @@ export function storeConformanceSuite(
       const st = await store();
       const s = suffix();
       const full = sampleInbox(s);
-      const bare = sampleInbox(`${s}x`, { provider: 'xsolla', subtype: null, environment: null, signed_at: null, payload: [1, 'a', { b: null }], raw_body: '', raw_sha256: null });
+      const bare = sampleInbox(`${s}x`, {
+        provider: 'xsolla',
+        subtype: null,
+        environment: null,
+        signed_at: null,
+        payload: [1, 'a', { b: null }],
+        raw_body: '',
+        raw_sha256: null,
+      });
       await st.transaction(async (tx) => {
         await tx.insertNotification(full);
         await tx.insertNotification(bare);
@@ -508,7 +547,15 @@ export function storeConformanceSuite(
       const s = suffix();
       const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64url');
       const header = b64(JSON.stringify({ alg: 'ES256', x5c: [`MII${'Q'.repeat(1500)}${s}`, `MII${'R'.repeat(1500)}`, `MII${'S'.repeat(1500)}`] }));
-      const payload = b64(JSON.stringify({ notificationUUID: s, data: { signedTransactionInfo: `${header}.${b64('{"transactionId":"1"}')}.c2ln`, signedRenewalInfo: `${header}.${b64('{"autoRenewStatus":1,"note":"\u00e9"}')}.c2ln` } }));
+      const payload = b64(
+        JSON.stringify({
+          notificationUUID: s,
+          data: {
+            signedTransactionInfo: `${header}.${b64('{"transactionId":"1"}')}.c2ln`,
+            signedRenewalInfo: `${header}.${b64('{"autoRenewStatus":1,"note":"\u00e9"}')}.c2ln`,
+          },
+        }),
+      );
       const row = sampleInbox(s, { raw_body: `{"signedPayload":"${header}.${payload}.c2lnbmF0dXJl"}` });
       const odd = sampleInbox(`${s}o`, { raw_body: ` {"signedPayload" : "${header}.${payload}.c2ln"}\n` });
       await st.transaction(async (tx) => {
@@ -568,7 +615,16 @@ export function storeConformanceSuite(
       const st = await store();
       const s = suffix();
       const full = sampleEndpoint(s);
-      const bare = sampleEndpoint(`${s}b`, { enabled_events: ['*'], status: 'disabled', previous_secret: null, previous_secret_expires_at: null, description: null, metadata: {}, secret_key_id: null, failing_since: null });
+      const bare = sampleEndpoint(`${s}b`, {
+        enabled_events: ['*'],
+        status: 'disabled',
+        previous_secret: null,
+        previous_secret_expires_at: null,
+        description: null,
+        metadata: {},
+        secret_key_id: null,
+        failing_since: null,
+      });
       await st.transaction(async (tx) => {
         await tx.saveWebhookEndpoint(full);
         await tx.saveWebhookEndpoint(bare);
@@ -612,7 +668,15 @@ export function storeConformanceSuite(
       const b = await st.claimDeliveries({ now, limit: 10, lockMs: 60_000, excludeEndpointIds: [] });
       expect(mine(b)).toStrictEqual([busy.id]);
       // Leave nothing due for the other cases.
-      const done = { status: 'delivered' as const, attempts: 1, next_attempt_at: null, last_status: 204, last_error: null, last_attempt_at: now, delivered_at: now };
+      const done = {
+        status: 'delivered' as const,
+        attempts: 1,
+        next_attempt_at: null,
+        last_status: 204,
+        last_error: null,
+        last_attempt_at: now,
+        delivered_at: now,
+      };
       for (const c of [...a, ...b]) await st.finishDelivery(c.delivery.id, c.claim, done);
     });
 
@@ -652,7 +716,15 @@ export function storeConformanceSuite(
       expect(await st.resetDelivery(first.delivery.id, now)).toBe('claimed');
       expect(await st.resetDelivery(`dlv_missing_${s}`, now)).toBeNull();
 
-      const delivered = { status: 'delivered' as const, attempts: 1, next_attempt_at: null, last_status: 204, last_error: null, last_attempt_at: iso(t0 + 20), delivered_at: iso(t0 + 20) };
+      const delivered = {
+        status: 'delivered' as const,
+        attempts: 1,
+        next_attempt_at: null,
+        last_status: 204,
+        last_error: null,
+        last_attempt_at: iso(t0 + 20),
+        delivered_at: iso(t0 + 20),
+      };
       expect(await st.finishDelivery(first.delivery.id, 'not-the-claim', delivered)).toBe(false);
       expect(await st.finishDelivery(first.delivery.id, first.claim, delivered)).toBe(true);
       expect(await st.finishDelivery(first.delivery.id, first.claim, delivered)).toBe(false);
@@ -663,7 +735,16 @@ export function storeConformanceSuite(
       const later = iso(t0 + 120_000);
       const retaken = await st.claimDeliveries({ now: later, limit: 10, lockMs: 60_000 });
       expect(retaken.map((c) => c.delivery.id).sort()).toStrictEqual([rows[1]!.id, rows[2]!.id].sort());
-      const gone = { status: 'disabled' as const, attempts: 1, next_attempt_at: null, last_status: 410, last_error: 'HTTP 410', last_attempt_at: later, delivered_at: null, disable_endpoint: true };
+      const gone = {
+        status: 'disabled' as const,
+        attempts: 1,
+        next_attempt_at: null,
+        last_status: 410,
+        last_error: 'HTTP 410',
+        last_attempt_at: later,
+        delivered_at: null,
+        disable_endpoint: true,
+      };
       expect(await st.finishDelivery(second.delivery.id, second.claim, gone)).toBe(false);
       const r1 = retaken.find((c) => c.delivery.id === rows[1]!.id)!;
       expect(await st.finishDelivery(r1.delivery.id, r1.claim, gone)).toBe(true);
@@ -671,7 +752,9 @@ export function storeConformanceSuite(
       // Released without an attempt: the row is unchanged and claimable again once its endpoint is enabled.
       const r2 = retaken.find((c) => c.delivery.id === rows[2]!.id)!;
       const { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at } = r2.delivery;
-      expect(await st.finishDelivery(r2.delivery.id, r2.claim, { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at })).toBe(true);
+      expect(
+        await st.finishDelivery(r2.delivery.id, r2.claim, { status, attempts, next_attempt_at, last_status, last_error, last_attempt_at, delivered_at }),
+      ).toBe(true);
       expect(await st.claimDeliveries({ now: later, limit: 10, lockMs: 60_000 })).toHaveLength(0);
       await st.transaction((tx) => tx.saveWebhookEndpoint({ ...ep, status: 'enabled' }));
       const again = await st.claimDeliveries({ now: later, limit: 10, lockMs: 60_000 });
@@ -679,8 +762,17 @@ export function storeConformanceSuite(
       expect(await st.finishDelivery(again[0]!.delivery.id, again[0]!.claim, { ...delivered, last_attempt_at: later, delivered_at: later })).toBe(true);
 
       const replayed = await st.resetDelivery(rows[1]!.id, later);
-      expect(replayed).toStrictEqual({ ...rows[1]!, status: 'pending', attempts: 0, next_attempt_at: later, last_status: 410, last_error: 'HTTP 410', last_attempt_at: later, updated: later });
-      expect((await st.listDeliveries({ status: 'disabled', endpointId: ep.id }))).toHaveLength(0);
+      expect(replayed).toStrictEqual({
+        ...rows[1]!,
+        status: 'pending',
+        attempts: 0,
+        next_attempt_at: later,
+        last_status: 410,
+        last_error: 'HTTP 410',
+        last_attempt_at: later,
+        updated: later,
+      });
+      expect(await st.listDeliveries({ status: 'disabled', endpointId: ep.id })).toHaveLength(0);
       expect((await st.listDeliveries({ status: 'delivered', endpointId: ep.id })).map((d) => d.id).sort()).toStrictEqual([rows[0]!.id, rows[2]!.id].sort());
       await st.transaction(async (tx) => {
         await tx.deleteWebhookEndpoint(ep.id);
@@ -691,22 +783,37 @@ export function storeConformanceSuite(
     it('entitlement grants (listEntitlementGrants, replaceEntitlementGrants): one set per subscription, read by user, sorted; replace deletes, moves between users, rolls back', async () => {
       const st = await store();
       // Optional for a custom store, but required for the `products` config: a store without them fails here, by name.
-      if (typeof st.listEntitlementGrants !== 'function') throw new Error(`${st.name}: Store.listEntitlementGrants is missing (needed for the \`products\` config)`);
+      if (typeof st.listEntitlementGrants !== 'function')
+        throw new Error(`${st.name}: Store.listEntitlementGrants is missing (needed for the \`products\` config)`);
       const s = suffix();
       const [u1, u2, subA, subB] = [`user_${s}_1`, `user_${s}_2`, `sub_${s}_a`, `sub_${s}_b`];
       const grant = (sub: string, entitlement: string, user: string, over: Partial<EntitlementGrantRecord> = {}): EntitlementGrantRecord => ({
-        subscription_id: sub, entitlement, user_id: user, provider: 'apple', product_id: 'com.example.pro.monthly', status: 'active',
-        expires_at: iso(1_800_000_000_123), updated: iso(1_700_000_000_456), ...over,
+        subscription_id: sub,
+        entitlement,
+        user_id: user,
+        provider: 'apple',
+        product_id: 'com.example.pro.monthly',
+        status: 'active',
+        expires_at: iso(1_800_000_000_123),
+        updated: iso(1_700_000_000_456),
+        ...over,
       });
       const list = (u: string) => st.listEntitlementGrants!(u);
       await st.transaction(async (tx) => {
         if (typeof tx.replaceEntitlementGrants !== 'function' || typeof tx.listEntitlementGrants !== 'function') {
           throw new Error(`${st.name}: StoreTransaction.listEntitlementGrants / replaceEntitlementGrants are missing (needed for the \`products\` config)`);
         }
-        await tx.replaceEntitlementGrants!(subA, [grant(subA, 'pro', u1), grant(subA, 'extra', u1, { status: 'in_grace_period', expires_at: null, provider: 'xsolla', product_id: 'plan_9' })]);
+        await tx.replaceEntitlementGrants!(subA, [
+          grant(subA, 'pro', u1),
+          grant(subA, 'extra', u1, { status: 'in_grace_period', expires_at: null, provider: 'xsolla', product_id: 'plan_9' }),
+        ]);
         await tx.replaceEntitlementGrants!(subB, [grant(subB, 'pro', u1, { status: 'canceled' })]);
         // Inside the transaction its own writes are read back.
-        expect((await tx.listEntitlementGrants!(u1)).map((g) => `${g.entitlement}/${g.subscription_id}`)).toStrictEqual([`extra/${subA}`, `pro/${subA}`, `pro/${subB}`]);
+        expect((await tx.listEntitlementGrants!(u1)).map((g) => `${g.entitlement}/${g.subscription_id}`)).toStrictEqual([
+          `extra/${subA}`,
+          `pro/${subA}`,
+          `pro/${subB}`,
+        ]);
       });
       expect(await list(u1)).toStrictEqual([
         grant(subA, 'extra', u1, { status: 'in_grace_period', expires_at: null, provider: 'xsolla', product_id: 'plan_9' }),
@@ -715,16 +822,21 @@ export function storeConformanceSuite(
       ]);
       // Replace: a grant no longer given is deleted, a kept one replaced.
       await st.transaction((tx) => tx.replaceEntitlementGrants!(subA, [grant(subA, 'pro', u1, { status: 'expired', expires_at: iso(1_800_000_999_000) })]));
-      expect(await list(u1)).toStrictEqual([grant(subA, 'pro', u1, { status: 'expired', expires_at: iso(1_800_000_999_000) }), grant(subB, 'pro', u1, { status: 'canceled' })]);
+      expect(await list(u1)).toStrictEqual([
+        grant(subA, 'pro', u1, { status: 'expired', expires_at: iso(1_800_000_999_000) }),
+        grant(subB, 'pro', u1, { status: 'canceled' }),
+      ]);
       // The subscription moves to another user: its grants leave the first.
       await st.transaction((tx) => tx.replaceEntitlementGrants!(subA, [grant(subA, 'pro', u2)]));
       expect((await list(u1)).map((g) => g.subscription_id)).toStrictEqual([subB]);
       expect(await list(u2)).toStrictEqual([grant(subA, 'pro', u2)]);
       // A throwing unit of work leaves none of its grant writes.
-      await expect(st.transaction(async (tx) => {
-        await tx.replaceEntitlementGrants!(subB, []);
-        throw new Error('boom in grants');
-      })).rejects.toThrow('boom in grants');
+      await expect(
+        st.transaction(async (tx) => {
+          await tx.replaceEntitlementGrants!(subB, []);
+          throw new Error('boom in grants');
+        }),
+      ).rejects.toThrow('boom in grants');
       expect((await list(u1)).map((g) => g.subscription_id)).toStrictEqual([subB]);
       await st.transaction((tx) => tx.replaceEntitlementGrants!(subB, []));
       expect(await list(u1)).toStrictEqual([]);
@@ -755,7 +867,13 @@ export function storeConformanceSuite(
         for (const sub of Object.values(subs)) await tx.saveSubscription(sub);
       });
       const q = (now: number, over: { limit?: number; lockMs?: number } = {}) =>
-        st.claimSweepDue!({ now: iso(now), trialEndsBefore: iso(now + 3 * DAY), periodEndedBefore: iso(now - DAY), limit: over.limit ?? 10, lockMs: over.lockMs ?? 60_000 });
+        st.claimSweepDue!({
+          now: iso(now),
+          trialEndsBefore: iso(now + 3 * DAY),
+          periodEndedBefore: iso(now - DAY),
+          limit: over.limit ?? 10,
+          lockMs: over.lockMs ?? 60_000,
+        });
       const [a, b] = await Promise.all([q(t0, { limit: 2 }), q(t0)]);
       const claimed = [...a!, ...b!];
       expect(a!.length).toBeLessThanOrEqual(2);
@@ -765,7 +883,9 @@ export function storeConformanceSuite(
       const byId = new Map(claimed.map((c) => [c.subscription.id, c]));
       expect(byId.get(subs.overdue.id)!.subscription).toStrictEqual(subs.overdue);
       const single = a!.length === 2 ? a! : b!;
-      expect(single.map((c) => Date.parse(c.subscription.current_period_end!))).toStrictEqual([...single.map((c) => Date.parse(c.subscription.current_period_end!))].sort((x, y) => x - y));
+      expect(single.map((c) => Date.parse(c.subscription.current_period_end!))).toStrictEqual(
+        [...single.map((c) => Date.parse(c.subscription.current_period_end!))].sort((x, y) => x - y),
+      );
       // Saving a claimed subscription keeps the claim (the sweep's columns are the store's own).
       await st.transaction(async (tx) => tx.saveSubscription({ ...subs.trialOverdue, metadata: { saved: true } }));
       expect(await q(t0 + 2)).toStrictEqual([]);
@@ -789,13 +909,15 @@ export function storeConformanceSuite(
       expect((await q(t0 + 2 * DAY - 1000)).map((c) => c.subscription.id)).toStrictEqual([subs.inGrace.id]);
     });
 
-    it('getLatestOrderByOriginNo: the newest order of (provider, origin_no), including this transaction\'s own writes; null when none', async () => {
+    it("getLatestOrderByOriginNo: the newest order of (provider, origin_no), including this transaction's own writes; null when none", async () => {
       const st = await store();
       const s = suffix();
       const origin = `origin_latest_${s}`;
       await st.transaction(async (tx) => {
         if (typeof tx.getLatestOrderByOriginNo !== 'function') {
-          throw new Error(`${st.name}: StoreTransaction.getLatestOrderByOriginNo is missing (optional; Xsolla per-subscription settings need it when the payment comes first)`);
+          throw new Error(
+            `${st.name}: StoreTransaction.getLatestOrderByOriginNo is missing (optional; Xsolla per-subscription settings need it when the payment comes first)`,
+          );
         }
         await tx.insertOrder(sampleOrder(`${s}_old`, { origin_no: origin, provider: 'xsolla', created: iso(1_700_000_000_000) }));
         await tx.insertOrder(sampleOrder(`${s}_other`, { origin_no: origin, provider: 'apple', created: iso(1_900_000_000_000) }));
@@ -803,7 +925,9 @@ export function storeConformanceSuite(
       await st.transaction(async (tx) => {
         expect((await tx.getLatestOrderByOriginNo!('xsolla', origin))?.id).toBe(`ord_${s}_old`);
         await tx.insertOrder(sampleOrder(`${s}_new`, { origin_no: origin, provider: 'xsolla', created: iso(1_800_000_000_000) }));
-        expect(await tx.getLatestOrderByOriginNo!('xsolla', origin)).toStrictEqual(sampleOrder(`${s}_new`, { origin_no: origin, provider: 'xsolla', created: iso(1_800_000_000_000) }));
+        expect(await tx.getLatestOrderByOriginNo!('xsolla', origin)).toStrictEqual(
+          sampleOrder(`${s}_new`, { origin_no: origin, provider: 'xsolla', created: iso(1_800_000_000_000) }),
+        );
         expect(await tx.getLatestOrderByOriginNo!('xsolla', `none_${s}`)).toBeNull();
       });
     });
@@ -812,7 +936,14 @@ export function storeConformanceSuite(
     const OLD = 800_000_000_000;
     const CUTOFF = iso(900_000_000_000);
     const cutoffs = (limit: number, over: Partial<PruneOptions> = {}): PruneOptions => ({
-      rawBodiesBefore: CUTOFF, notificationsBefore: CUTOFF, eventsBefore: CUTOFF, deliveredBefore: CUTOFF, failedBefore: CUTOFF, receiptsBefore: CUTOFF, limit, ...over,
+      rawBodiesBefore: CUTOFF,
+      notificationsBefore: CUTOFF,
+      eventsBefore: CUTOFF,
+      deliveredBefore: CUTOFF,
+      failedBefore: CUTOFF,
+      receiptsBefore: CUTOFF,
+      limit,
+      ...over,
     });
 
     it('prune: drops raw bodies (payload and raw_sha256 stay), deletes dedup keys by provider date (null kept), finished deliveries, events without deliveries, old receipts; orders and subscriptions stay', async () => {

@@ -5,7 +5,7 @@ import { createSubscriptionWebhooks } from '../../src/index.js';
 import { subscriptionWebhooks } from '../../adapters/express.js';
 
 // Errors raised by an adapter before the core runs are worded in the route's own wire format.
-describe('adapter errors speak each provider\'s format', () => {
+describe("adapter errors speak each provider's format", () => {
   const hooks = createSubscriptionWebhooks({
     apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
     xsolla: { projectId: 1234, secretKey: 'secret' },

@@ -27,10 +27,11 @@ import { APP_APPLE_ID, BUNDLE_ID, PRODUCT, recordingLogger, sharedSigner } from 
 
 const root = new URL('../..', import.meta.url).pathname;
 const ROUTES = { apple: '/api/users/app-store-notifications', tx: '/api/users/app-store-transactions' };
-const seenEvents = (lines: string[]) => lines.flatMap((l) => {
-  const m = /^event (\S+) (\S+)$/.exec(l);
-  return m ? [{ type: m[1]!, id: m[2]! }] : [];
-});
+const seenEvents = (lines: string[]) =>
+  lines.flatMap((l) => {
+    const m = /^event (\S+) (\S+)$/.exec(l);
+    return m ? [{ type: m[1]!, id: m[2]! }] : [];
+  });
 
 type Events = () => { type: string; id: string }[];
 interface Target {
@@ -50,7 +51,8 @@ function newHooks() {
   hooks.bus.subscribe((e) => void lines.push(`event ${e.type} ${e.id}`));
   return { hooks, events: () => seenEvents(lines) };
 }
-const userFromHeader = (headers: IncomingMessage['headers'] | Headers) => (headers instanceof Headers ? headers.get('x-user-id') : (headers['x-user-id'] as string | undefined)) ?? null;
+const userFromHeader = (headers: IncomingMessage['headers'] | Headers) =>
+  (headers instanceof Headers ? headers.get('x-user-id') : (headers['x-user-id'] as string | undefined)) ?? null;
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -66,7 +68,9 @@ async function serve(name: string, handler: Parameters<typeof createServer>[1], 
 function nodeToFetch(handle: (request: Request) => Promise<Response>): Parameters<typeof createServer>[1] {
   return async (req, res) => {
     const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-    const headers = new Headers(Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]])));
+    const headers = new Headers(
+      Object.entries(req.headers).flatMap(([k, v]) => (v === undefined ? [] : [[k, Array.isArray(v) ? v.join(', ') : v] as [string, string]])),
+    );
     const init = { method: req.method, headers, body: hasBody ? (Readable.toWeb(req) as ReadableStream) : null, duplex: 'half' };
     const response = await handle(new Request(`http://${req.headers.host}${req.url}`, init as RequestInit));
     response.headers.forEach((value, name) => res.setHeader(name, value));
@@ -95,7 +99,13 @@ const builders: Record<string, (options?: { parseFirst?: boolean; bodyTimeoutMs?
     const { hooks, events } = newHooks();
     const app = new Koa();
     // A parser that keeps no raw body (as koa-body or a hand-written one would).
-    if (o.parseFirst) app.use(async (ctx, next) => ((ctx.request as unknown as { body: unknown }).body = JSON.parse(await new Response(Readable.toWeb(ctx.req) as ReadableStream).text()), next()));
+    if (o.parseFirst)
+      app.use(
+        async (ctx, next) => (
+          ((ctx.request as unknown as { body: unknown }).body = JSON.parse(await new Response(Readable.toWeb(ctx.req) as ReadableStream).text())),
+          next()
+        ),
+      );
     const router = subscriptionWebhooksRouter(hooks, { getUserId: (ctx) => userFromHeader(ctx.req.headers), bodyTimeoutMs: o.bodyTimeoutMs });
     app.use(router.routes()).use(router.allowedMethods());
     return serve('Koa', app.callback(), events);
@@ -103,7 +113,13 @@ const builders: Record<string, (options?: { parseFirst?: boolean; bodyTimeoutMs?
   'Koa 2': async (o = {}) => {
     const { hooks, events } = newHooks();
     const app = new Koa2();
-    if (o.parseFirst) app.use(async (ctx, next) => ((ctx.request as unknown as { body: unknown }).body = JSON.parse(await new Response(Readable.toWeb(ctx.req) as ReadableStream).text()), next()));
+    if (o.parseFirst)
+      app.use(
+        async (ctx, next) => (
+          ((ctx.request as unknown as { body: unknown }).body = JSON.parse(await new Response(Readable.toWeb(ctx.req) as ReadableStream).text())),
+          next()
+        ),
+      );
     const router = subscriptionWebhooksRouter(hooks, { getUserId: (ctx) => userFromHeader(ctx.req.headers), bodyTimeoutMs: o.bodyTimeoutMs });
     app.use(router.routes() as never).use(router.allowedMethods() as never);
     return serve('Koa 2', app.callback(), events);
@@ -213,13 +229,30 @@ async function eventsAfter(t: Target, before: number, n: number) {
 function transaction(originalTransactionId: string) {
   const now = Math.floor(Date.now() / 1000) * 1000;
   return {
-    transactionId: originalTransactionId, originalTransactionId, bundleId: BUNDLE_ID, productId: PRODUCT,
-    purchaseDate: now, originalPurchaseDate: now, expiresDate: now + 30 * 86_400_000, type: 'Auto-Renewable Subscription',
-    inAppOwnershipType: 'PURCHASED', signedDate: now, environment: 'Production', transactionReason: 'PURCHASE', price: 9990, currency: 'USD',
+    transactionId: originalTransactionId,
+    originalTransactionId,
+    bundleId: BUNDLE_ID,
+    productId: PRODUCT,
+    purchaseDate: now,
+    originalPurchaseDate: now,
+    expiresDate: now + 30 * 86_400_000,
+    type: 'Auto-Renewable Subscription',
+    inAppOwnershipType: 'PURCHASED',
+    signedDate: now,
+    environment: 'Production',
+    transactionReason: 'PURCHASE',
+    price: 9990,
+    currency: 'USD',
   };
 }
 const notification = (tx: Record<string, unknown>) =>
-  signer.signNotification({ notificationType: 'SUBSCRIBED', subtype: 'INITIAL_BUY', notificationUUID: crypto.randomUUID(), signedDate: Math.floor(Date.now() / 1000) * 1000, data: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Production', transaction: tx } } as never);
+  signer.signNotification({
+    notificationType: 'SUBSCRIBED',
+    subtype: 'INITIAL_BUY',
+    notificationUUID: crypto.randomUUID(),
+    signedDate: Math.floor(Date.now() / 1000) * 1000,
+    data: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Production', transaction: tx },
+  } as never);
 
 describe('adapter suite: the same signed requests get the same answers and events everywhere', () => {
   it('a signed notification: 200 in the seed 002 shape, the same body and the same events on every adapter; a redelivery is a duplicate', async () => {
@@ -237,13 +270,20 @@ describe('adapter suite: the same signed requests get the same answers and event
     }
     expect(answers[0]).toMatchObject({ code: 200, data: { processed: true, notificationType: 'SUBSCRIBED', transactionId: '2000000111000001' } });
     for (const a of answers) expect(a).toEqual(answers[0]);
-    expect(events[0]!.map((e) => e.type)).toEqual(['provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid']);
+    expect(events[0]!.map((e) => e.type)).toEqual([
+      'provider.notification.received',
+      'customer.subscription.created',
+      'customer.subscription.started',
+      'order.paid',
+    ]);
     for (const e of events) expect(e).toEqual(events[0]);
   });
 
   it('forged, malformed and unsigned-in requests get the same 4xx answers', async () => {
     const attacker = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Production' });
-    const forged = JSON.stringify({ signedPayload: await attacker.signNotification({ notificationType: 'TEST', notificationUUID: crypto.randomUUID(), signedDate: Date.now() } as never) });
+    const forged = JSON.stringify({
+      signedPayload: await attacker.signNotification({ notificationType: 'TEST', notificationUUID: crypto.randomUUID(), signedDate: Date.now() } as never),
+    });
     const signedTransaction = await signer.signTransaction(transaction('2000000111000002'));
     const cases: [string, string, Record<string, string>, number, string | undefined][] = [
       [ROUTES.apple, forged, {}, 400, undefined],
@@ -313,10 +353,13 @@ describe('adapter suite: the same signed requests get the same answers and event
       const t = await build({ bodyTimeoutMs: 100 });
       const { port } = new URL(t.url);
       const status = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: ROUTES.apple, headers: { 'content-type': 'application/json', 'content-length': '100' } }, (res) => {
-          let body = '';
-          res.on('data', (c: Buffer) => (body += c.toString())).on('end', () => resolve({ status: res.statusCode!, body }));
-        });
+        const req = httpRequest(
+          { host: '127.0.0.1', port, method: 'POST', path: ROUTES.apple, headers: { 'content-type': 'application/json', 'content-length': '100' } },
+          (res) => {
+            let body = '';
+            res.on('data', (c: Buffer) => (body += c.toString())).on('end', () => resolve({ status: res.statusCode!, body }));
+          },
+        );
         req.on('error', reject);
         req.write('{"signedPayload":');
       });
@@ -327,7 +370,11 @@ describe('adapter suite: the same signed requests get the same answers and event
   });
 
   it('routes come from hooks.mounts, with a Koa prefix', async () => {
-    const hooks: SubscriptionWebhooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'] }, routes: { apple: '/hooks/apple' }, logger: recordingLogger() });
+    const hooks: SubscriptionWebhooks = createSubscriptionWebhooks({
+      apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'] },
+      routes: { apple: '/hooks/apple' },
+      logger: recordingLogger(),
+    });
     const app = new Koa();
     app.use(subscriptionWebhooksRouter(hooks, { prefix: '/v1' }).routes());
     const t = await serve('Koa prefix', app.callback(), () => []);
@@ -344,11 +391,14 @@ describe('adapter files stay small and import only the public entry', () => {
   for (const file of ['express', 'koa', 'next', 'fetch', 'node-bridge', 'web-bridge', 'handle-request']) {
     it(`adapters/${file}.ts`, () => {
       const text = readFileSync(join(root, 'adapters', `${file}.ts`), 'utf8');
-      expect(text.split('\n').length, "an adapter stays a thin wrapper (its routes and the admin dashboard's mount, with their TSDoc examples)").toBeLessThanOrEqual(100);
-      const specifiers = [...text.matchAll(/^import (type )?.*? from '([^']+)';$/gm)].map((m) => m[2]!);
+      // Code lines only: TSDoc examples and comments do not make an adapter thick.
+      const codeLines = text.split('\n').filter((line) => line.trim() !== '' && !/^\s*(\/\/|\/\*\*?|\*)/.test(line));
+      expect(codeLines.length, 'an adapter stays a thin wrapper (its routes and the admin dashboard mount)').toBeLessThanOrEqual(60);
+      const specifiers = [...text.matchAll(/^(?:import|export) (type )?[^;]*? from '([^']+)';$/gm)].map((m) => m[2]!);
       // Framework packages only for their types (getUserId gets the framework's own request type).
       for (const s of specifiers) expect(s, file).toMatch(/^(\.\.\/src\/index\.js|\.\/[a-z-]+\.js|node:http|koa|@koa\/router|next|next\/server\.js|express)$/);
-      for (const m of text.matchAll(/^import (?!type )\{?.*? from '(koa|next|next\/server\.js|express)';$/gm)) expect.fail(`${file} imports ${m[1]} at run time`);
+      for (const m of text.matchAll(/^import (?!type )\{?.*? from '(koa|next|next\/server\.js|express)';$/gm))
+        expect.fail(`${file} imports ${m[1]} at run time`);
     });
   }
 });
@@ -361,7 +411,10 @@ describe('examples start with their README commands and answer a signed notifica
     const r = await post(url + ROUTES.apple, JSON.stringify({ signedPayload: await notification(tx) }));
     expect(r.status).toBe(200);
     expect(Object.keys(r.json!)).toEqual(['code', 'message', 'data']);
-    expect(r.json).toMatchObject({ code: 200, data: { processed: true, notificationType: 'SUBSCRIBED', userId: 'user_12345', transactionId: tx.transactionId } });
+    expect(r.json).toMatchObject({
+      code: 200,
+      data: { processed: true, notificationType: 'SUBSCRIBED', userId: 'user_12345', transactionId: tx.transactionId },
+    });
     expect(r.json!.data.notificationUUID).toMatch(/^[0-9a-f-]{36}$/);
     const subs = (await (await fetch(`${url}/api/subscriptions`, { headers: { 'x-user-id': 'user_12345' } })).json()) as { status: string }[];
     expect(subs[0]?.status).toBe('active');

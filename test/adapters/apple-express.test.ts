@@ -32,7 +32,10 @@ describe('Express adapter: bodies and wiring', () => {
 
   it('invalid UTF-8 → 400 BODY_INVALID', async () => {
     const h = await appleHarness();
-    const r = await request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
+    const r = await request(h.app)
+      .post(h.hooks.routes.apple)
+      .set('content-type', 'application/json')
+      .send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]));
     expect(r.status).toBe(400);
     expect(r.body.data.error).toBe('BODY_INVALID');
   });
@@ -80,7 +83,10 @@ describe('Express adapter: bodies and wiring', () => {
     const r = await h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction() });
     expect(r.status).toBe(200);
     expect(types(r.events)).toEqual(['provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid']);
-    const parsedFirst = await appleHarness({ express: express4 as unknown as typeof express, beforeRoutes: (app) => app.use((express4 as unknown as typeof express).json()) });
+    const parsedFirst = await appleHarness({
+      express: express4 as unknown as typeof express,
+      beforeRoutes: (app) => app.use((express4 as unknown as typeof express).json()),
+    });
     const bad = await parsedFirst.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction() });
     expect(bad.status).toBe(500);
     expect(bad.body.data.error).toBe('BODY_NOT_RAW');

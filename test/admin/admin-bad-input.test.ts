@@ -38,7 +38,13 @@ describe.each(EVERY_STORE)('admin dashboard: bad input is 400 (%s)', (_name, mak
       // A cursor naming a row id with a NUL: no SQL row has one (PostgreSQL refuses it in any text); never a 5xx.
       expect((await admin(new Request(`http://x/a/api/notifications?after=${cursor('2020-01-01T00:00:00Z', 'x\u0000')}`))).status).toBeLessThan(500);
       const post = (path: string, body: Record<string, string>) =>
-        admin(new Request(`http://x/a${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://x' }, body: new URLSearchParams({ csrf: csrf!, ...body }) }));
+        admin(
+          new Request(`http://x/a${path}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'http://x' },
+            body: new URLSearchParams({ csrf: csrf!, ...body }),
+          }),
+        );
       for (const [path, body] of [
         ['/endpoints', { url: 'http://127.0.0.1:1/hook', enabled_events: 'no.such.event' }],
         ['/endpoints', { url: 'http://127.0.0.1:1/hook', description: 'a\u0000b' }],

@@ -43,7 +43,7 @@ describe('admin dashboard behind a TLS-terminating proxy (Express, no trust prox
     });
   };
 
-  it("accepts its own form posted over https (Origin https://<same host>, Sec-Fetch-Site same-origin)", async () => {
+  it('accepts its own form posted over https (Origin https://<same host>, Sec-Fetch-Site same-origin)', async () => {
     const res = await create({ origin: `https://${host}`, 'sec-fetch-site': 'same-origin' });
     expect(res.status).toBe(201);
     expect(await hooks.webhookEndpoints.list()).toHaveLength(1);
@@ -52,8 +52,14 @@ describe('admin dashboard behind a TLS-terminating proxy (Express, no trust prox
   });
 
   it('still refuses another site, whatever the scheme', async () => {
-    for (const headers of <Record<string, string>[]>[{ origin: 'https://evil.example' }, { origin: 'http://evil.example' }, { origin: `https://${host}.evil.example` }, { origin: 'null' },
-      { origin: `https://${host}`, 'sec-fetch-site': 'cross-site' }, { origin: `https://${host}`, 'sec-fetch-site': 'same-site' }]) {
+    for (const headers of <Record<string, string>[]>[
+      { origin: 'https://evil.example' },
+      { origin: 'http://evil.example' },
+      { origin: `https://${host}.evil.example` },
+      { origin: 'null' },
+      { origin: `https://${host}`, 'sec-fetch-site': 'cross-site' },
+      { origin: `https://${host}`, 'sec-fetch-site': 'same-site' },
+    ]) {
       expect({ headers, status: (await create(headers)).status }).toEqual({ headers, status: 403 });
     }
   });

@@ -10,7 +10,16 @@ import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiv
 
 /** Debian's chromium (`apt-get install -y chromium`; `.ci/run` installs it). */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const STORES = [
   ['SQLite', () => createSqliteDriverStore()],
@@ -52,7 +61,10 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
   }
   async function as(role: string): Promise<Page> {
     await context.clearCookies();
-    await context.addCookies([{ name: 'role', value: role, url: fx.url }, { name: 'who', value: `${role}-user`, url: fx.url }]);
+    await context.addCookies([
+      { name: 'role', value: role, url: fx.url },
+      { name: 'who', value: `${role}-user`, url: fx.url },
+    ]);
     return context.pages()[0] ?? (await context.newPage());
   }
 
@@ -93,7 +105,12 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
 
   it('renders an XSS payload in a notification as text', async () => {
     const page = await as('read');
-    for (const path of ['/notifications', '/notifications/apple/ntf-xss', '/deliveries?status=failed', `/subscriptions?q=${encodeURIComponent(`mallory ${XSS}`)}`]) {
+    for (const path of [
+      '/notifications',
+      '/notifications/apple/ntf-xss',
+      '/deliveries?status=failed',
+      `/subscriptions?q=${encodeURIComponent(`mallory ${XSS}`)}`,
+    ]) {
       await page.goto(`${fx.url}${path}`);
       expect(await page.locator('main').textContent(), path).toContain(XSS);
       expect(await page.locator('main script').count(), path).toBe(0);
@@ -111,7 +128,16 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     expect(await read.locator('button').count()).toBe(0);
     // Even a forged form post from the page is refused.
     // The page itself cannot post anywhere by script (CSP connect-src falls back to 'none'); a forged post with the read role's cookies is refused.
-    expect(await read.evaluate(async (u) => fetch(`${u}/api/overview`).then(() => 'fetched', () => 'blocked'), fx.url)).toBe('blocked');
+    expect(
+      await read.evaluate(
+        async (u) =>
+          fetch(`${u}/api/overview`).then(
+            () => 'fetched',
+            () => 'blocked',
+          ),
+        fx.url,
+      ),
+    ).toBe('blocked');
     expect((await context.request.post(`${fx.url}/deliveries/dlv_failed/replay`, { form: { csrf: 'x' } })).status()).toBe(403);
     expect((await fx.hooks.delivery.get('dlv_failed'))!.status).toBe('failed');
   });

@@ -17,7 +17,12 @@ const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const BASE = '/admin/subscriptions';
 
 function makeHooks(logger = quiet): SubscriptionWebhooks {
-  return createSubscriptionWebhooks({ store: memoryStore(), apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, delivery: { timeoutMs: 2000 }, logger });
+  return createSubscriptionWebhooks({
+    store: memoryStore(),
+    apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+    delivery: { timeoutMs: 2000 },
+    logger,
+  });
 }
 
 describe('admin dashboard (Express, memory store)', () => {
@@ -37,16 +42,32 @@ describe('admin dashboard (Express, memory store)', () => {
     endpointId = endpoint.id;
     const sub = sampleSubscription('x', { id: 'sub_x', user_id: `user ${XSS}`, contract_id: 'cX' });
     await hooks.store.transaction(async (tx) => {
-      await tx.insertNotification(sampleInbox('x', { notification_id: 'n-xss', notification_type: XSS, payload: { note: XSS, '<img src=x onerror=alert(2)>': 1 } }));
+      await tx.insertNotification(
+        sampleInbox('x', { notification_id: 'n-xss', notification_type: XSS, payload: { note: XSS, '<img src=x onerror=alert(2)>': 1 } }),
+      );
       await tx.saveSubscription(sub);
-      await tx.insertEvents([sampleEvent('x', 0, { id: evt, data: { object: sub }, source: { notification_id: 'n-xss', notification_type: XSS } } as Partial<DomainEvent>)]);
-      await tx.insertDeliveries([sampleDelivery(endpointId, evt, Date.now(), { id: 'dlv_failed', status: 'failed', attempts: 8, next_attempt_at: null, last_status: 500, last_error: XSS })]);
+      await tx.insertEvents([
+        sampleEvent('x', 0, { id: evt, data: { object: sub }, source: { notification_id: 'n-xss', notification_type: XSS } } as Partial<DomainEvent>),
+      ]);
+      await tx.insertDeliveries([
+        sampleDelivery(endpointId, evt, Date.now(), {
+          id: 'dlv_failed',
+          status: 'failed',
+          attempts: 8,
+          next_attempt_at: null,
+          last_status: 500,
+          last_error: XSS,
+        }),
+      ]);
     });
     const app = express();
-    app.use(BASE, adminDashboard(hooks, {
-      authorize: (req) => ({ role: (req.get('x-role') ?? 'denied') as AdminRole, actor: req.get('x-actor') ?? 'tester' }),
-      audit: (e) => void audit.push(e),
-    }));
+    app.use(
+      BASE,
+      adminDashboard(hooks, {
+        authorize: (req) => ({ role: (req.get('x-role') ?? 'denied') as AdminRole, actor: req.get('x-actor') ?? 'tester' }),
+        audit: (e) => void audit.push(e),
+      }),
+    );
     server = await new Promise<Server>((resolve) => {
       const s = app.listen(0, '127.0.0.1', () => resolve(s));
     });
@@ -59,14 +80,30 @@ describe('admin dashboard (Express, memory store)', () => {
 
   const get = (path: string, role: string) => fetch(`${origin}${BASE}${path}`, { headers: { 'x-role': role } });
   const post = (path: string, role: string, form: Record<string, string>, headers: Record<string, string> = {}) =>
-    fetch(`${origin}${BASE}${path}`, { method: 'POST', redirect: 'manual', headers: { 'x-role': role, 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(form).toString() });
+    fetch(`${origin}${BASE}${path}`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { 'x-role': role, 'content-type': 'application/x-www-form-urlencoded', ...headers },
+      body: new URLSearchParams(form).toString(),
+    });
   const csrfOf = async (role = 'read-write') => /name="csrf" value="([^"]+)"/.exec(await (await get('/endpoints', role)).text())![1]!;
 
   it('serves the pages with a strict Content-Security-Policy, its own CSS and JS, no inline script', async () => {
-    for (const path of ['/', '/notifications', '/notifications/apple/n-xss', '/subscriptions?q=cX', '/subscriptions/sub_x', '/orders', '/deliveries', '/endpoints']) {
+    for (const path of [
+      '/',
+      '/notifications',
+      '/notifications/apple/n-xss',
+      '/subscriptions?q=cX',
+      '/subscriptions/sub_x',
+      '/orders',
+      '/deliveries',
+      '/endpoints',
+    ]) {
       const res = await get(path, 'read');
       expect(res.status, path).toBe(200);
-      expect(res.headers.get('content-security-policy')).toBe("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'");
+      expect(res.headers.get('content-security-policy')).toBe(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+      );
       const body = await res.text();
       expect(body).not.toMatch(/<script>|<script [^s]|<style|style="/);
       expect(body).toContain(`${BASE}/assets/dashboard.css`);
@@ -103,7 +140,9 @@ describe('admin dashboard (Express, memory store)', () => {
     expect((await post('/deliveries/dlv_failed/replay', 'read-write', {})).status).toBe(403);
     expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf: 'x'.repeat(43) })).status).toBe(403);
     // Another actor's token is not this actor's.
-    const other = /name="csrf" value="([^"]+)"/.exec(await (await fetch(`${origin}${BASE}/endpoints`, { headers: { 'x-role': 'read-write', 'x-actor': 'mallory' } })).text())![1]!;
+    const other = /name="csrf" value="([^"]+)"/.exec(
+      await (await fetch(`${origin}${BASE}/endpoints`, { headers: { 'x-role': 'read-write', 'x-actor': 'mallory' } })).text(),
+    )![1]!;
     expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf: other })).status).toBe(403);
     const csrf = await csrfOf();
     expect((await post('/deliveries/dlv_failed/replay', 'read-write', { csrf }, { origin: 'https://evil.example' })).status).toBe(403);
@@ -133,7 +172,8 @@ describe('admin dashboard (Express, memory store)', () => {
     expect(res.headers.get('cache-control')).toBe('no-store');
     const secret = /id="secret">(whsec_[^<]+)</.exec(await res.text())![1]!;
     expect(secret).toMatch(/^whsec_[A-Za-z0-9+/=]{20,}$/);
-    for (const path of ['/endpoints', '/api/endpoints', '/deliveries', '/']) expect(await (await get(path, 'read-write')).text(), path).not.toContain(secret.slice(6, 20));
+    for (const path of ['/endpoints', '/api/endpoints', '/deliveries', '/'])
+      expect(await (await get(path, 'read-write')).text(), path).not.toContain(secret.slice(6, 20));
     expect(audit.at(-1)).toMatchObject({ action: 'endpoint.rotate_secret', target: endpointId, result: 'ok' });
   });
 
@@ -206,7 +246,12 @@ describe('admin dashboard on Koa and as a Next.js route handler', () => {
       const page = await fetch(`${origin}${BASE}/endpoints`, { headers: { 'x-role': 'read-write' } });
       expect(page.status).toBe(200);
       const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-      const res = await fetch(`${origin}${BASE}/endpoints/${endpoint.id}/disable`, { method: 'POST', redirect: 'manual', headers: { 'x-role': 'read-write', 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrf}` });
+      const res = await fetch(`${origin}${BASE}/endpoints/${endpoint.id}/disable`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'x-role': 'read-write', 'content-type': 'application/x-www-form-urlencoded' },
+        body: `csrf=${csrf}`,
+      });
       expect(res.status).toBe(303);
       expect((await hooks.webhookEndpoints.get(endpoint.id))!.status).toBe('disabled');
     } finally {
@@ -234,12 +279,28 @@ describe('admin dashboard: Apple reconcile for a time range', () => {
       const configured = createSubscriptionWebhooks({
         store: memoryStore(),
         logger: quiet,
-        apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate], api: { keyId: apple.keyId, issuerId: apple.issuerId, privateKey: apple.privateKeyPem, baseUrl: apple.baseUrl } },
+        apple: {
+          bundleId: BUNDLE_ID,
+          appAppleId: APP_APPLE_ID,
+          rootCertificates: [signer.rootCertificate],
+          api: { keyId: apple.keyId, issuerId: apple.issuerId, privateKey: apple.privateKeyPem, baseUrl: apple.baseUrl },
+        },
       });
-      const handle = fetchDashboard(configured, { basePath: BASE, authorize: (req) => ({ role: (req.headers.get('x-role') ?? 'denied') as AdminRole, actor: 'ops' }), audit: (e) => void audit.push(e) });
+      const handle = fetchDashboard(configured, {
+        basePath: BASE,
+        authorize: (req) => ({ role: (req.headers.get('x-role') ?? 'denied') as AdminRole, actor: 'ops' }),
+        audit: (e) => void audit.push(e),
+      });
       const page = await handle(new Request(`http://x${BASE}/apple`, { headers: { 'x-role': 'read-write' } }));
       const csrf = /name="csrf" value="([^"]+)"/.exec(await page.text())![1]!;
-      const post = (role: string, dashboard = handle) => dashboard(new Request(`http://x${BASE}/apple/reconcile`, { method: 'POST', headers: { 'x-role': role, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, since: '2026-11-01T00:00:00Z', until: '2026-11-02T00:00:00Z' }).toString() }));
+      const post = (role: string, dashboard = handle) =>
+        dashboard(
+          new Request(`http://x${BASE}/apple/reconcile`, {
+            method: 'POST',
+            headers: { 'x-role': role, 'content-type': 'application/x-www-form-urlencoded' },
+            body: new URLSearchParams({ csrf, since: '2026-11-01T00:00:00Z', until: '2026-11-02T00:00:00Z' }).toString(),
+          }),
+        );
       const history = seenSince(apple, '/inApps/v1/notifications/history');
       expect((await post('read')).status).toBe(403);
       expect(history()).toHaveLength(0);
@@ -251,7 +312,13 @@ describe('admin dashboard: Apple reconcile for a time range', () => {
 
       const bare = fetchDashboard(makeHooks(), { basePath: BASE, authorize: () => ({ role: 'read-write', actor: 'ops' }) });
       const csrfBare = /name="csrf" value="([^"]+)"/.exec(await (await bare(new Request(`http://x${BASE}/apple`))).text())![1]!;
-      const unconfigured = await bare(new Request(`http://x${BASE}/apple/reconcile`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `csrf=${csrfBare}&since=24h` }));
+      const unconfigured = await bare(
+        new Request(`http://x${BASE}/apple/reconcile`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: `csrf=${csrfBare}&since=24h`,
+        }),
+      );
       expect(unconfigured.status).toBe(409);
       expect(await unconfigured.text()).toContain('not configured');
     } finally {

@@ -7,7 +7,12 @@ import { createPgDriverStore } from '../helpers/databases.js';
 
 const ROWS = 100_000;
 
-interface PlanNode { 'Node Type': string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: PlanNode[] }
+interface PlanNode {
+  'Node Type': string;
+  'Relation Name'?: string;
+  'Index Name'?: string;
+  Plans?: PlanNode[];
+}
 const nodes = (p: PlanNode): PlanNode[] => [p, ...(p.Plans ?? []).flatMap(nodes)];
 
 /**
@@ -29,10 +34,14 @@ describe('admin read model query plans on PostgreSQL (100,000 rows)', () => {
       SELECT 'ord' || i, 'no' || i, 'apple', 'tx' || i, 'c' || (i / 3), CASE WHEN i % 7 = 0 THEN 'refunded' ELSE 'paid' END, 'u' || (i % 5000), '{}'::jsonb, ${t('i')}, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
     await q(`INSERT INTO "sw_subscriptions" ("id", "provider", "contract_id", "user_id", "product_id", "status", "auto_renew", "environment", "metadata", "created_at", "updated_at")
       SELECT 'sub' || i, 'apple', 'c' || i, 'u' || (i % 5000), 'pro', 'active', true, 'Production', '{}'::jsonb, ${t('i')}, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
-    await q(`INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") SELECT 'evt' || i, 'order.paid', 'apple', ${t('i')}, '{}' FROM generate_series(1, ${ROWS}) i`);
+    await q(
+      `INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") SELECT 'evt' || i, 'order.paid', 'apple', ${t('i')}, '{}' FROM generate_series(1, ${ROWS}) i`,
+    );
     await q(`INSERT INTO "sw_webhook_deliveries" ("id", "endpoint_id", "event_id", "status", "attempts", "created_at", "updated_at")
       SELECT 'dlv' || i, 'we_' || (i % 20), 'evt' || i, CASE WHEN i % 100 = 0 THEN 'failed' WHEN i % 50 = 0 THEN 'pending' ELSE 'delivered' END, 1, ${t('i')}, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
-    await q(`INSERT INTO "sw_admin_audit" ("id", "at", "actor", "action", "target", "result") SELECT 'aud' || i, ${t('i')}, 'ops', 'delivery.replay', 'dlv' || i, 'ok' FROM generate_series(1, ${ROWS}) i`);
+    await q(
+      `INSERT INTO "sw_admin_audit" ("id", "at", "actor", "action", "target", "result") SELECT 'aud' || i, ${t('i')}, 'ops', 'delivery.replay', 'dlv' || i, 'ok' FROM generate_series(1, ${ROWS}) i`,
+    );
     await q('ANALYZE');
     // The read model's statements, each also explained with the same parameters.
     const explaining = sqlAdminSource('postgresql', pgCodec, async (sql, params) => {
@@ -54,7 +63,10 @@ describe('admin read model query plans on PostgreSQL (100,000 rows)', () => {
     for (const p of plans) {
       const seq = p.nodes.filter((n) => n['Node Type'] === 'Seq Scan' && BIG.includes(n['Relation Name'] ?? '')).map((n) => n['Relation Name']);
       expect(seq, `${p.sql}\n${JSON.stringify(p.nodes.map((n) => [n['Node Type'], n['Relation Name'], n['Index Name']]))}`).toEqual([]);
-      expect(p.nodes.some((n) => /Index/.test(n['Node Type'])), p.sql).toBe(true);
+      expect(
+        p.nodes.some((n) => /Index/.test(n['Node Type'])),
+        p.sql,
+      ).toBe(true);
     }
   }
 

@@ -13,7 +13,15 @@ const at = (minutesAgo: number): string => new Date(NOW - minutesAgo * 60_000).t
 const XSS = '<script>alert(1)</script>';
 
 const subA = sampleSubscription('a', { id: 'sub_a', contract_id: 'cA', user_id: 'u1', status: 'active', product_id: 'pro', created: at(300) });
-const subB = sampleSubscription('b', { id: 'sub_b', provider: 'xsolla', contract_id: 'cB', user_id: 'u2', status: 'trialing', product_id: 'basic', created: at(200) });
+const subB = sampleSubscription('b', {
+  id: 'sub_b',
+  provider: 'xsolla',
+  contract_id: 'cB',
+  user_id: 'u2',
+  status: 'trialing',
+  product_id: 'basic',
+  created: at(200),
+});
 const subC = sampleSubscription('c', { id: 'sub_c', contract_id: 'cC', user_id: 'u1', status: 'canceled', product_id: 'pro', created: at(100) });
 const orders = [
   sampleOrder('a1', { no: 'noA1', trade_no: 'txA1', origin_no: 'cA', user_id: 'u1', created: at(290) }),
@@ -24,7 +32,11 @@ const orders = [
 const inbox = [
   sampleInbox('n0', { notification_id: 'n0', received_at: at(10), notification_type: XSS, payload: { note: XSS } }),
   // A real Apple body: SQL stores keep it compact (one certificate chain), the read model shows it byte for byte.
-  sampleInbox('n1', { notification_id: 'n1', received_at: at(70), raw_body: JSON.stringify({ signedPayload: readFileSync(new URL('../fixtures/apple-real/04-notification-DID_RENEW.jws', import.meta.url), 'utf8').trim() }) }),
+  sampleInbox('n1', {
+    notification_id: 'n1',
+    received_at: at(70),
+    raw_body: JSON.stringify({ signedPayload: readFileSync(new URL('../fixtures/apple-real/04-notification-DID_RENEW.jws', import.meta.url), 'utf8').trim() }),
+  }),
   sampleInbox('n2', { notification_id: 'n2', received_at: at(130), provider: 'xsolla', notification_type: 'order_paid' }),
   sampleInbox('n3', { notification_id: 'n3', received_at: at(190) }),
   sampleInbox('n4', { notification_id: 'n4', received_at: at(190) }),
@@ -42,7 +54,15 @@ const events: DomainEvent[] = [
 ];
 const endpoint = sampleEndpoint('e1', { id: 'we_1' });
 const deliveries = [
-  sampleDelivery('we_1', events[0]!.id, NOW, { id: 'dlv_1', status: 'failed', attempts: 8, last_status: 500, last_error: XSS, created: at(69), next_attempt_at: null }),
+  sampleDelivery('we_1', events[0]!.id, NOW, {
+    id: 'dlv_1',
+    status: 'failed',
+    attempts: 8,
+    last_status: 500,
+    last_error: XSS,
+    created: at(69),
+    next_attempt_at: null,
+  }),
   sampleDelivery('we_1', events[1]!.id, NOW, { id: 'dlv_2', status: 'pending', created: at(68) }),
   sampleDelivery('notifier', events[0]!.id, NOW, { id: 'dlv_3', status: 'delivered', created: at(67), next_attempt_at: null }),
   sampleDelivery('we_1', events[2]!.id, NOW, { id: 'dlv_4', status: 'pending', created: at(249) }),
@@ -57,8 +77,30 @@ async function seed(store: Store): Promise<void> {
     await tx.saveWebhookEndpoint(endpoint);
     await tx.insertDeliveries(deliveries);
     if (tx.replaceEntitlementGrants) {
-      await tx.replaceEntitlementGrants('sub_a', [{ subscription_id: 'sub_a', entitlement: 'pro', user_id: 'u1', provider: 'apple', product_id: 'pro', status: 'active', expires_at: at(-600), updated: at(5) }]);
-      await tx.replaceEntitlementGrants('sub_c', [{ subscription_id: 'sub_c', entitlement: 'pro', user_id: 'u1', provider: 'apple', product_id: 'pro', status: 'canceled', expires_at: at(5), updated: at(5) }]);
+      await tx.replaceEntitlementGrants('sub_a', [
+        {
+          subscription_id: 'sub_a',
+          entitlement: 'pro',
+          user_id: 'u1',
+          provider: 'apple',
+          product_id: 'pro',
+          status: 'active',
+          expires_at: at(-600),
+          updated: at(5),
+        },
+      ]);
+      await tx.replaceEntitlementGrants('sub_c', [
+        {
+          subscription_id: 'sub_c',
+          entitlement: 'pro',
+          user_id: 'u1',
+          provider: 'apple',
+          product_id: 'pro',
+          status: 'canceled',
+          expires_at: at(5),
+          updated: at(5),
+        },
+      ]);
     }
   });
 }
@@ -96,7 +138,15 @@ describe.each(EVERY_STORE)('admin read model on %s', (_name, make) => {
     expect(ids.slice(0, 3)).toEqual(['n0', 'n1', 'n2']);
     expect(ids.slice(3, 5).sort()).toEqual(['n3', 'n4']);
     expect(ids.slice(5)).toEqual(['n5', 'n6']);
-    expect(items[0]).toEqual({ provider: 'apple', notification_id: 'n0', notification_type: XSS, subtype: 'BILLING_RECOVERY', environment: 'Sandbox', signed_at: inbox[0]!.signed_at, received_at: at(10) });
+    expect(items[0]).toEqual({
+      provider: 'apple',
+      notification_id: 'n0',
+      notification_type: XSS,
+      subtype: 'BILLING_RECOVERY',
+      environment: 'Sandbox',
+      signed_at: inbox[0]!.signed_at,
+      received_at: at(10),
+    });
     // A page boundary between the two rows of one received_at loses neither.
     const three = await all((after) => rm.listNotifications({}, { after, limit: 4 }));
     expect(new Set(three.items.map((n) => n.notification_id)).size).toBe(7);
@@ -143,7 +193,7 @@ describe.each(EVERY_STORE)('admin read model on %s', (_name, make) => {
     expect((await rm.searchSubscriptions('u1')).subscriptions[1]).toEqual(subA);
   });
 
-  it("opens a subscription with its orders, grants and timeline (its events and their notifications, newest first)", async () => {
+  it('opens a subscription with its orders, grants and timeline (its events and their notifications, newest first)', async () => {
     const d = (await rm.getSubscription('sub_a'))!;
     expect(d.subscription).toEqual(subA);
     expect(d.orders.map((o) => o.no)).toEqual(['noA2', 'noA1']);
@@ -167,7 +217,10 @@ describe.each(EVERY_STORE)('admin read model on %s', (_name, make) => {
     const failed = await rm.listDeliveries({ status: 'failed' });
     expect(failed).toEqual({ items: [{ ...deliveries[0], event_type: events[0]!.type }], next: null });
     const pending = await all((after) => rm.listDeliveries({ status: 'pending', endpointId: 'we_1' }, { after, limit: 1 }));
-    expect(pending.items.map((x) => [x.id, x.event_type])).toEqual([['dlv_2', 'order.paid'], ['dlv_4', 'order.refunded']]);
+    expect(pending.items.map((x) => [x.id, x.event_type])).toEqual([
+      ['dlv_2', 'order.paid'],
+      ['dlv_4', 'order.refunded'],
+    ]);
     expect(await rm.deliveryBacklog()).toEqual([
       { endpoint_id: 'we_1', status: 'failed', count: 1, oldest: at(69) },
       { endpoint_id: 'we_1', status: 'pending', count: 2, oldest: at(249) },
@@ -190,7 +243,11 @@ describe.each(EVERY_STORE)('admin read model on %s', (_name, make) => {
       { hour: hour(10), provider: 'apple', count: 1 },
     ]);
     expect(o.deliveries).toEqual({ pending: 2, failed: 1, oldestPending: at(249) });
-    if (store.listEntitlementGrants) expect(o.entitlements).toEqual([{ entitlement: 'pro', status: 'active', count: 1 }, { entitlement: 'pro', status: 'canceled', count: 1 }]);
+    if (store.listEntitlementGrants)
+      expect(o.entitlements).toEqual([
+        { entitlement: 'pro', status: 'active', count: 1 },
+        { entitlement: 'pro', status: 'canceled', count: 1 },
+      ]);
   });
 
   it('records the audit log and lists it newest first, page by page', async () => {

@@ -120,7 +120,11 @@ function partialPost(port: number, headers: Record<string, string>, first: Buffe
     });
     socket.on('error', (e) => (response ? finish() : reject(e)));
     socket.on('connect', () => {
-      socket.write(`POST /api/payment/callback HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+      socket.write(
+        `POST /api/payment/callback HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('')}\r\n`,
+      );
       socket.write(first);
       if (more.rest) pause = setTimeout(() => socket.write(more.rest!), more.pauseMs ?? 0);
     });
@@ -201,7 +205,11 @@ describe('callback route: the default body timeout is DEFAULT_BODY_TIMEOUT_MS (1
     await vi.advanceTimersByTimeAsync(1);
     expect(res.body).toBeDefined();
     await done;
-    expect([res.statusCode, JSON.parse(res.body!), res.headers.connection]).toEqual([408, { code: 'BODY_TIMEOUT', message: 'Body not received within 10000 ms' }, 'close']);
+    expect([res.statusCode, JSON.parse(res.body!), res.headers.connection]).toEqual([
+      408,
+      { code: 'BODY_TIMEOUT', message: 'Body not received within 10000 ms' },
+      'close',
+    ]);
     expect(rec.calls).toEqual([]);
   });
 

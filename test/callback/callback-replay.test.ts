@@ -54,7 +54,9 @@ describe('callback replay protection (in memory, the default)', () => {
       // The captured request, replayed as is (same id, timestamp and signature): refused without running the handler.
       expect(await route.send(first)).toEqual({ status: 200, body: { code: 'OK', duplicate: true } });
       // The sender's own retry (same id, new timestamp) is a duplicate too.
-      expect(await route.send(signOutboundWebhook({ secret, body: sampleEvent('replay', 1), timestamp: Math.floor(Date.now() / 1000) + 1 }))).toMatchObject({ body: { duplicate: true } });
+      expect(await route.send(signOutboundWebhook({ secret, body: sampleEvent('replay', 1), timestamp: Math.floor(Date.now() / 1000) + 1 }))).toMatchObject({
+        body: { duplicate: true },
+      });
       expect(seen).toEqual(['evt_replay_1']);
 
       // A handler failure is not an acceptance: the retry runs it again.

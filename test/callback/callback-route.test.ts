@@ -42,7 +42,11 @@ describe('verifyWebhook', () => {
 
   it('accepts any matching signature among several, and several secrets on the receiving side', () => {
     const ts = nowSec();
-    const headers = { 'webhook-id': event.id, 'webhook-timestamp': String(ts), 'webhook-signature': `v1,bm90LXRoaXM= v2,xyz ${signatureHeader([secret], event.id, ts, body)}` };
+    const headers = {
+      'webhook-id': event.id,
+      'webhook-timestamp': String(ts),
+      'webhook-signature': `v1,bm90LXRoaXM= v2,xyz ${signatureHeader([secret], event.id, ts, body)}`,
+    };
     expect(verifyWebhook(secret, headers, body).id).toBe(event.id);
     expect(verifyWebhook([generateWebhookSecret(), secret], headers, body).id).toBe(event.id);
   });
@@ -108,7 +112,9 @@ describe('createCallbackRoute', () => {
     const signed = signOutboundWebhook({ secret, body: event });
     await expect(callback.post({ headers: signed.headers, body: signed.body })).resolves.toEqual({ code: 'OK' });
     expect(calls).toEqual(['renewed:contract_cb', '*:customer.subscription.renewed']);
-    await expect(callback.post({ headers: { ...signed.headers, 'webhook-signature': 'v1,AAAA' }, rawBody: signed.body })).rejects.toMatchObject({ code: 'WEBHOOK_SIGNATURE_INVALID' });
+    await expect(callback.post({ headers: { ...signed.headers, 'webhook-signature': 'v1,AAAA' }, rawBody: signed.body })).rejects.toMatchObject({
+      code: 'WEBHOOK_SIGNATURE_INVALID',
+    });
     expect(calls).toHaveLength(2);
     expect(() => createCallbackRoute({ secret: '', on: {} })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
@@ -121,7 +127,8 @@ describe('createCallbackRoute', () => {
     app.post('/parsed', express.json(), route([]).express());
     app.post('/raw', express.raw({ type: 'application/json' }), route(calls).express());
     const base = await listen(app.listen(0, '127.0.0.1'));
-    const send = (path: string, signed = signOutboundWebhook({ secret, body: event })) => fetch(base + path, { method: 'POST', headers: signed.headers, body: signed.body });
+    const send = (path: string, signed = signOutboundWebhook({ secret, body: event })) =>
+      fetch(base + path, { method: 'POST', headers: signed.headers, body: signed.body });
 
     const ok = await send('/api/payment/callback');
     expect([ok.status, await ok.json()]).toEqual([200, { code: 'OK' }]);
@@ -138,7 +145,12 @@ describe('createCallbackRoute', () => {
 
   it('.koa(): with koa-bodyparser (ctx.request.rawBody) and without a body parser', async () => {
     const calls: string[] = [];
-    const manual: DomainEvent = { ...event, id: 'evt_manual', type: 'manual.notification', data: { object: { type: 'customer.subscription.started', data: { entity: event.data.object as never, userDid: 'did:abt:x', context: {} } } } } as DomainEvent;
+    const manual: DomainEvent = {
+      ...event,
+      id: 'evt_manual',
+      type: 'manual.notification',
+      data: { object: { type: 'customer.subscription.started', data: { entity: event.data.object as never, userDid: 'did:abt:x', context: {} } } },
+    } as DomainEvent;
     for (const withParser of [true, false]) {
       const app = new Koa();
       if (withParser) app.use(bodyParser());

@@ -104,7 +104,10 @@ describe('a generated secret still works end-to-end', () => {
     await new Promise((r) => server!.once('listening', r));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     // Two different events (the route refuses a webhook-id it already handled: replay protection).
-    const events = [{ ...event, id: `${event.id}_new_secret` }, { ...event, id: `${event.id}_previous_secret` }];
+    const events = [
+      { ...event, id: `${event.id}_new_secret` },
+      { ...event, id: `${event.id}_previous_secret` },
+    ];
     for (const [i, s] of [good, previous].entries()) {
       const signed = signOutboundWebhook({ secret: s, body: events[i]! });
       const res = await fetch(`${base}/cb`, { method: 'POST', headers: signed.headers, body: signed.body });

@@ -11,7 +11,11 @@ const root = new URL('../..', import.meta.url).pathname;
 /** Runs the real CLI in a child process (through tsx, as `node dist/cli.js` would run the build). */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APPLE_') && !k.startsWith('XSOLLA_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], { cwd: root, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
+    cwd: root,
+    env: { ...clean, ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -39,7 +43,13 @@ beforeAll(async () => {
     APPLE_ROOT_CERTIFICATES: join(dir, 'signer-root.cer'),
   };
   const tx = (n: number, extra: Record<string, unknown> = {}) =>
-    signer.signTransaction({ transactionId: `${OTID.slice(0, -1)}${n}`, originalTransactionId: OTID, productId: 'com.example.pro.monthly', environment: 'Production', ...extra });
+    signer.signTransaction({
+      transactionId: `${OTID.slice(0, -1)}${n}`,
+      originalTransactionId: OTID,
+      productId: 'com.example.pro.monthly',
+      environment: 'Production',
+      ...extra,
+    });
   apple.transactions.set(OTID, await tx(1));
   apple.orders.set('MK5TTTVWJH', [await tx(1), await tx(2)]);
   apple.refunds.set(OTID, await Promise.all([3, 4, 5].map((n) => tx(n, { revocationDate: 1_800_000_000_000 + n }))));
@@ -51,7 +61,11 @@ describe('CLI: apple lookup-order, extend, refund-history (a local server plays 
     const r = await cli(['apple', 'lookup-order', 'MK5TTTVWJH', '--json'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const out = JSON.parse(r.stdout) as { ok: boolean; status: number; transactions: Array<{ transactionId: string; originalTransactionId: string; productId: string }> };
+    const out = JSON.parse(r.stdout) as {
+      ok: boolean;
+      status: number;
+      transactions: Array<{ transactionId: string; originalTransactionId: string; productId: string }>;
+    };
     expect(out).toMatchObject({ ok: true, status: 0 });
     expect(out.transactions.map((t) => t.transactionId)).toEqual([OTID, `${OTID.slice(0, -1)}2`]);
     expect(out.transactions[0]).toMatchObject({ originalTransactionId: OTID, productId: 'com.example.pro.monthly' });
@@ -68,20 +82,45 @@ describe('CLI: apple lookup-order, extend, refund-history (a local server plays 
     const r = await cli(['apple', 'extend', OTID, '--days', '5', '--reason', 'service-issue', '--request-id', 'outage-2026-11-27', '--json'], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, success: true, requestIdentifier: 'outage-2026-11-27', originalTransactionId: OTID, effectiveDate: new Date(1_900_000_000_000 + 5 * 86_400_000).toISOString() });
-    expect(apple.extensions.at(-1)).toEqual({ originalTransactionId: OTID, body: { extendByDays: 5, extendReasonCode: 3, requestIdentifier: 'outage-2026-11-27' } });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      ok: true,
+      success: true,
+      requestIdentifier: 'outage-2026-11-27',
+      originalTransactionId: OTID,
+      effectiveDate: new Date(1_900_000_000_000 + 5 * 86_400_000).toISOString(),
+    });
+    expect(apple.extensions.at(-1)).toEqual({
+      originalTransactionId: OTID,
+      body: { extendByDays: 5, extendReasonCode: 3, requestIdentifier: 'outage-2026-11-27' },
+    });
   });
 
   it('extend --all, then extend status until complete', async () => {
-    const r = await cli(['apple', 'extend', '--all', '--product', 'com.example.pro.monthly', '--days', '3', '--reason', '1', '--storefronts', 'usa,fra', '--json'], env);
+    const r = await cli(
+      ['apple', 'extend', '--all', '--product', 'com.example.pro.monthly', '--days', '3', '--reason', '1', '--storefronts', 'usa,fra', '--json'],
+      env,
+    );
     expect(r.code).toBe(0);
     const { requestIdentifier } = JSON.parse(r.stdout) as { requestIdentifier: string };
-    expect(apple.massExtensions.get(requestIdentifier)!.body).toEqual({ productId: 'com.example.pro.monthly', extendByDays: 3, extendReasonCode: 1, storefrontCountryCodes: ['USA', 'FRA'], requestIdentifier });
+    expect(apple.massExtensions.get(requestIdentifier)!.body).toEqual({
+      productId: 'com.example.pro.monthly',
+      extendByDays: 3,
+      extendReasonCode: 1,
+      storefrontCountryCodes: ['USA', 'FRA'],
+      requestIdentifier,
+    });
     const pending = await cli(['apple', 'extend', 'status', '--product', 'com.example.pro.monthly', '--request-id', requestIdentifier], env);
     expect(pending.stdout).toMatch(/in progress/);
     Object.assign(apple.massExtensions.get(requestIdentifier)!, { complete: true, succeededCount: 7, failedCount: 1, completeDate: 1_800_000_000_000 });
     const done = await cli(['apple', 'extend', 'status', '--product', 'com.example.pro.monthly', '--request-id', requestIdentifier, '--json'], env);
-    expect(JSON.parse(done.stdout)).toEqual({ ok: true, requestIdentifier, complete: true, completeDate: 1_800_000_000_000, succeededCount: 7, failedCount: 1 });
+    expect(JSON.parse(done.stdout)).toEqual({
+      ok: true,
+      requestIdentifier,
+      complete: true,
+      completeDate: 1_800_000_000_000,
+      succeededCount: 7,
+      failedCount: 1,
+    });
   });
 
   it('refund-history walks every page and prints the last revision', async () => {

@@ -19,7 +19,11 @@ const root = new URL('../..', import.meta.url).pathname;
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('GOOGLE_PLAY_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], { cwd: root, env: clean as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
+    cwd: root,
+    env: clean as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -48,7 +52,14 @@ describe('simulate google', () => {
     const env = await cli(['simulate', 'google', 'env', '--json', '--dir', dir, '--port', String(port), '--package', 'com.example.sim']);
     expect(env.code, env.stderr).toBe(0);
     const vars = JSON.parse(env.stdout) as Record<string, string>;
-    expect(Object.keys(vars).sort()).toEqual(['GOOGLE_PLAY_API_BASE_URL', 'GOOGLE_PLAY_JWKS_URL', 'GOOGLE_PLAY_KEY_FILE', 'GOOGLE_PLAY_PACKAGE_NAME', 'GOOGLE_PLAY_PUSH_AUDIENCE', 'GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT']);
+    expect(Object.keys(vars).sort()).toEqual([
+      'GOOGLE_PLAY_API_BASE_URL',
+      'GOOGLE_PLAY_JWKS_URL',
+      'GOOGLE_PLAY_KEY_FILE',
+      'GOOGLE_PLAY_PACKAGE_NAME',
+      'GOOGLE_PLAY_PUSH_AUDIENCE',
+      'GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT',
+    ]);
     for (const [k, v] of Object.entries(vars)) vi.stubEnv(k, v);
     const store = memoryStore();
     const hooks = createSubscriptionWebhooks({ store, logger: recordingLogger() });
@@ -59,7 +70,10 @@ describe('simulate google', () => {
 
     const run = await cli(['simulate', 'google', 'lifecycle', '--url', url, '--dir', dir, '--token', 'sim-token-1', '--json']);
     expect(run.code, run.stdout + run.stderr).toBe(0);
-    const out = JSON.parse(run.stdout) as { ok: boolean; steps: Array<{ label: string; status: number; body: { duplicate?: boolean; error?: { code: string } } }> };
+    const out = JSON.parse(run.stdout) as {
+      ok: boolean;
+      steps: Array<{ label: string; status: number; body: { duplicate?: boolean; error?: { code: string } } }>;
+    };
     expect(out.steps.map((s) => s.status)).toEqual([200, 200, 200, 200, 200, 401]);
     expect(out.steps[1]!.body.duplicate).toBe(true);
     expect(out.steps[5]!.body.error?.code).toBe('GOOGLE_AUDIENCE_MISMATCH');

@@ -17,7 +17,11 @@ const ROUTE = '/api/users/app-store-notifications';
 /** Runs the real CLI in a child process (through tsx, as `node dist/cli.js` would run the build). */
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('APPLE_') && !k.startsWith('XSOLLA_')));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], { cwd: root, env: { ...clean, ...env } as NodeJS.ProcessEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/bin.ts', ...args], {
+    cwd: root,
+    env: { ...clean, ...env } as NodeJS.ProcessEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
@@ -32,7 +36,11 @@ async function listen(server: Server): Promise<string> {
 
 /** The Express example app, trusting Apple's root and the given roots (paths, as a dev server would). */
 async function exampleApp(rootCertificates: Array<string | Uint8Array>) {
-  const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: ['apple', ...rootCertificates] }, store: memoryStore(), logger: recordingLogger() });
+  const hooks = createSubscriptionWebhooks({
+    apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: ['apple', ...rootCertificates] },
+    store: memoryStore(),
+    logger: recordingLogger(),
+  });
   const events: DomainEvent[] = [];
   hooks.bus.subscribe((e) => {
     events.push(e);
@@ -79,10 +87,17 @@ describe('CLI: local test chain and simulate', () => {
     expect(out.steps[1]!.result).toBe('duplicate');
     // examples/express/demo.ts checks exactly this list.
     expect(app.events.slice(before).map((e) => e.type)).toEqual([
-      'provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid',
-      'provider.notification.received', 'customer.subscription.renewed', 'order.paid',
-      'provider.notification.received', 'customer.subscription.canceled',
-      'provider.notification.received', 'customer.subscription.deleted',
+      'provider.notification.received',
+      'customer.subscription.created',
+      'customer.subscription.started',
+      'order.paid',
+      'provider.notification.received',
+      'customer.subscription.renewed',
+      'order.paid',
+      'provider.notification.received',
+      'customer.subscription.canceled',
+      'provider.notification.received',
+      'customer.subscription.deleted',
     ]);
     const sub = await app.hooks.subscriptions.get(out.originalTransactionId);
     expect(sub).toMatchObject({ status: 'expired', user_id: 'user_42' });
@@ -112,16 +127,36 @@ describe('CLI: local test chain and simulate', () => {
       let raw = '';
       req.on('data', (c: Buffer) => (raw += c.toString()));
       req.on('end', () => {
-        const ok = req.headers.authorization === `Signature ${createHash('sha1').update(raw + 'topsecret').digest('hex')}`;
+        const ok =
+          req.headers.authorization ===
+          `Signature ${createHash('sha1')
+            .update(raw + 'topsecret')
+            .digest('hex')}`;
         received.push({ ok, body: JSON.parse(raw) as Record<string, unknown> });
         res.writeHead(ok ? 204 : 400).end(ok ? undefined : JSON.stringify({ error: { code: 'INVALID_SIGNATURE', message: 'bad' } }));
       });
     });
     const base = await listen(server);
     try {
-      const ok = await cli(['simulate', 'xsolla', 'create_subscription', '--url', `${base}/api/xsolla/webhooks`, '--secret', 'topsecret', '--user', 'u1', '--project-id', '12345', '--json']);
+      const ok = await cli([
+        'simulate',
+        'xsolla',
+        'create_subscription',
+        '--url',
+        `${base}/api/xsolla/webhooks`,
+        '--secret',
+        'topsecret',
+        '--user',
+        'u1',
+        '--project-id',
+        '12345',
+        '--json',
+      ]);
       expect(ok.code).toBe(0);
-      expect(received[0]).toMatchObject({ ok: true, body: { notification_type: 'create_subscription', user: { id: 'u1' }, settings: { project_id: 12345 }, subscription: { plan_id: 'pro-monthly' } } });
+      expect(received[0]).toMatchObject({
+        ok: true,
+        body: { notification_type: 'create_subscription', user: { id: 'u1' }, settings: { project_id: 12345 }, subscription: { plan_id: 'pro-monthly' } },
+      });
       const bad = await cli(['simulate', 'xsolla', 'payment', '--url', `${base}/api/xsolla/webhooks`, '--secret', 'wrong']);
       expect(bad.code).toBe(1);
       expect(bad.stdout).toMatch(/payment\s+400\s+INVALID_SIGNATURE/);

@@ -44,7 +44,9 @@ describe('the default instance', () => {
     const seen: DomainEvent[] = [];
     bus.subscribe('customer.subscription.started', (e) => seen.push(e));
     const order = await hooks.orders.create({ userId: 'user_zero', productId: 'pro' });
-    const r = await request(app).post('/api/users/app-store-notifications').send({ signedPayload: await subscribed('800', order.no) });
+    const r = await request(app)
+      .post('/api/users/app-store-notifications')
+      .send({ signedPayload: await subscribed('800', order.no) });
     expect(r.status, r.text).toBe(200);
     expect(seen.map((e) => e.data.object)).toEqual([expect.objectContaining({ contract_id: '800', user_id: 'user_zero' })]);
     expect((await hooks.orders.get(order.no))?.status).toBe('paid');
@@ -61,7 +63,9 @@ describe('the default instance', () => {
   it('the Next.js zero-config route (subscription-webhooks/next/apple) serves the same instance', async () => {
     const seen: string[] = [];
     bus.subscribe('customer.subscription.started', (e) => seen.push(e.data.object.contract_id));
-    const res = await nextApplePost(new Request('http://localhost/api/users/app-store-notifications', { method: 'POST', body: JSON.stringify({ signedPayload: await subscribed('801') }) }));
+    const res = await nextApplePost(
+      new Request('http://localhost/api/users/app-store-notifications', { method: 'POST', body: JSON.stringify({ signedPayload: await subscribed('801') }) }),
+    );
     expect(res.status).toBe(200);
     expect(seen).toEqual(['801']);
   });
@@ -69,7 +73,9 @@ describe('the default instance', () => {
   it('a missing APPLE_APP_APPLE_ID is still the clear CONFIG_INVALID, at first use', () => {
     vi.stubEnv('APPLE_ENVIRONMENTS', 'Production,Sandbox');
     vi.stubEnv('APPLE_APP_APPLE_ID', '');
-    expect(() => bus.subscribe(() => undefined)).toThrow(/`apple\.appAppleId` is required when `apple\.environments` includes "Production" \(set APPLE_APP_APPLE_ID/);
+    expect(() => bus.subscribe(() => undefined)).toThrow(
+      /`apple\.appAppleId` is required when `apple\.environments` includes "Production" \(set APPLE_APP_APPLE_ID/,
+    );
   });
 
   it('APPLE_KEY_ID, APPLE_ISSUER_ID and APPLE_PRIVATE_KEY_PATH configure its App Store Server API client', async () => {
@@ -90,7 +96,11 @@ describe('the default instance', () => {
       vi.stubEnv('APPLE_API_BASE_URL', `http://127.0.0.1:${(apple.address() as AddressInfo).port}`);
       expect(await hooks.apple.api.requestTestNotification()).toMatchObject({ testNotificationToken: 'tok-1' });
       expect(path).toBe('/inApps/v1/notifications/test');
-      const [header, payload] = String(seen?.authorization).replace(/^Bearer /, '').split('.').slice(0, 2).map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
+      const [header, payload] = String(seen?.authorization)
+        .replace(/^Bearer /, '')
+        .split('.')
+        .slice(0, 2)
+        .map((p) => JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>);
       expect(header).toMatchObject({ alg: 'ES256', kid: 'KEY123' });
       expect(payload).toMatchObject({ iss: 'issuer-uuid', bid: 'com.example.zero', aud: 'appstoreconnect-v1' });
     } finally {
@@ -102,7 +112,11 @@ describe('the default instance', () => {
     const root = new URL('../..', import.meta.url).pathname;
     const out = execFileSync(
       process.execPath,
-      ['--input-type=module', '-e', `import { createRequire } from 'node:module'; const esm = await import('subscription-webhooks'); const cjs = createRequire(process.cwd() + '/')('subscription-webhooks'); console.log(esm.getDefaultHooks() === cjs.getDefaultHooks(), typeof esm.bus.subscribe)`],
+      [
+        '--input-type=module',
+        '-e',
+        `import { createRequire } from 'node:module'; const esm = await import('subscription-webhooks'); const cjs = createRequire(process.cwd() + '/')('subscription-webhooks'); console.log(esm.getDefaultHooks() === cjs.getDefaultHooks(), typeof esm.bus.subscribe)`,
+      ],
       { cwd: root, encoding: 'utf8', env: { ...process.env, APPLE_BUNDLE_ID: 'com.example.zero', APPLE_ENVIRONMENTS: 'Sandbox' } },
     );
     expect(out.trim()).toBe('true function');

@@ -46,13 +46,30 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       });
       const c = h.contract({ appAccountToken: order.no });
       const bought = await h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() });
-      expect(types(bought.events)).toEqual(['provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid', 'entitlement.granted', 'manual.notification']);
+      expect(types(bought.events)).toEqual([
+        'provider.notification.received',
+        'customer.subscription.created',
+        'customer.subscription.started',
+        'order.paid',
+        'entitlement.granted',
+        'manual.notification',
+      ]);
       const granted = bought.events[4]!;
       const manual = bought.events[5]!.data.object as ManualNotification;
-      expect(manual).toMatchObject({ type: 'entitlement.granted', data: { userDid: user, entity: { contract_id: c.originalTransactionId, user_id: user }, context: { entitlement: 'pro', active: true, reason: 'active', title: 'Access granted' } } });
+      expect(manual).toMatchObject({
+        type: 'entitlement.granted',
+        data: {
+          userDid: user,
+          entity: { contract_id: c.originalTransactionId, user_id: user },
+          context: { entitlement: 'pro', active: true, reason: 'active', title: 'Access granted' },
+        },
+      });
       const expired = await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
       expect(types(expired.events)).toEqual(['provider.notification.received', 'customer.subscription.deleted', 'entitlement.revoked', 'manual.notification']);
-      expect(expired.events[3]!.data.object).toMatchObject({ type: 'entitlement.revoked', data: { userDid: user, context: { entitlement: 'pro', active: false, reason: 'expired' } } });
+      expect(expired.events[3]!.data.object).toMatchObject({
+        type: 'entitlement.revoked',
+        data: { userDid: user, context: { entitlement: 'pro', active: false, reason: 'expired' } },
+      });
 
       // The global setting (mountLocation = appId) names them for a subscription without its own settings.
       await h.hooks.settings.create({ type: 'notification', mountLocation: APP_ID, settings: { self_handle: true, include_events: ['entitlement.granted'] } });
@@ -62,16 +79,34 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const second = await h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c2.transaction(), renewalInfo: c2.renewal() });
       // started is not in the global include list now: the built-in notifier gets it; entitlement.granted is the app's.
       expect(types(second.events).slice(-2)).toEqual(['entitlement.granted', 'manual.notification']);
-      expect((second.events.at(-1)!.data.object as ManualNotification).data).toMatchObject({ userDid: other, entity: { contract_id: c2.originalTransactionId } });
+      expect((second.events.at(-1)!.data.object as ManualNotification).data).toMatchObject({
+        userDid: other,
+        entity: { contract_id: c2.originalTransactionId },
+      });
 
       // Bus: every entitlement event, once.
-      expect(onBus.map((e) => `${e.type}:${(e.data.object as EntitlementChange).user_id}`)).toEqual([`entitlement.granted:${user}`, `entitlement.revoked:${user}`, `entitlement.granted:${other}`]);
+      expect(onBus.map((e) => `${e.type}:${(e.data.object as EntitlementChange).user_id}`)).toEqual([
+        `entitlement.granted:${user}`,
+        `entitlement.revoked:${user}`,
+        `entitlement.granted:${other}`,
+      ]);
       expect(onBus[0]!.id).toBe(granted.id);
       // Webhook endpoint: each entitlement event and each manual.notification, over HTTP.
       while ((await h.hooks.delivery.runOnce()).attempted > 0);
-      expect(receiver.received.map((r) => JSON.parse(r.body).type).sort()).toEqual(['entitlement.granted', 'entitlement.granted', 'entitlement.revoked', 'manual.notification', 'manual.notification', 'manual.notification']);
+      expect(receiver.received.map((r) => JSON.parse(r.body).type).sort()).toEqual([
+        'entitlement.granted',
+        'entitlement.granted',
+        'entitlement.revoked',
+        'manual.notification',
+        'manual.notification',
+        'manual.notification',
+      ]);
       // The built-in notifier: the lifecycle messages the settings leave to it, never entitlement events.
-      expect(notified.map((n) => `${n.eventType}:${n.userId}`)).toEqual([`customer.subscription.started:${user}`, `customer.subscription.deleted:${user}`, `customer.subscription.started:${other}`]);
+      expect(notified.map((n) => `${n.eventType}:${n.userId}`)).toEqual([
+        `customer.subscription.started:${user}`,
+        `customer.subscription.deleted:${user}`,
+        `customer.subscription.started:${other}`,
+      ]);
       expect((second.events.find((e) => e.type === 'customer.subscription.started')!.data.object as Subscription).user_id).toBe(other);
     });
 
@@ -81,14 +116,19 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const x = xsollaHarness({ store: made.store, config: { products: { plan_pro: { entitlements: ['pro'] } }, lifecycle: { intervalMs: null } } });
       const c = x.contract({ planId: 'plan_pro' });
       const pending = await x.hooks.orders.create({
-        userId: c.userId, productId: 'plan_pro', provider: 'xsolla',
+        userId: c.userId,
+        productId: 'plan_pro',
+        provider: 'xsolla',
         subscription_data: { notification_settings: { self_handle: true, include_events: ['entitlement.granted', 'entitlement.revoked'] } },
       });
       expect((await x.post(c.payment(991, { externalId: pending.no }))).status).toBe(204);
       const created = await x.post(c.create());
       if (!(await x.store.transaction(async (tx) => typeof tx.getLatestOrderByOriginNo === 'function'))) return; // no settings from a later order without it
       expect(types(created.events).slice(-2)).toEqual(['entitlement.granted', 'manual.notification']);
-      expect(created.events.at(-1)!.data.object).toMatchObject({ type: 'entitlement.granted', data: { userDid: c.userId, entity: { provider: 'xsolla', contract_id: c.subscriptionId } } });
+      expect(created.events.at(-1)!.data.object).toMatchObject({
+        type: 'entitlement.granted',
+        data: { userDid: c.userId, entity: { provider: 'xsolla', contract_id: c.subscriptionId } },
+      });
       const ended = await x.post(c.cancel(x.now - 86_400_000));
       expect(types(ended.events).slice(-2)).toEqual(['entitlement.revoked', 'manual.notification']);
     });

@@ -8,7 +8,9 @@ const PRODUCTS = { [PRODUCT]: { entitlements: ['pro'] }, [PRODUCT_YEARLY]: { ent
 const G = 'entitlement.granted';
 const V = 'entitlement.revoked';
 const changes = (events: DomainEvent[]) =>
-  events.filter((e) => e.type === G || e.type === V).map((e) => `${e.type === G ? '+' : '-'}${(e.data.object as EntitlementChange).entitlement}:${(e.data.object as EntitlementChange).reason}`);
+  events
+    .filter((e) => e.type === G || e.type === V)
+    .map((e) => `${e.type === G ? '+' : '-'}${(e.data.object as EntitlementChange).entitlement}:${(e.data.object as EntitlementChange).reason}`);
 
 /**
  * Entitlements through real HTTP on one store: `hooks.entitlements.list/has` across the lifecycle, and
@@ -44,8 +46,14 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       expect(types(r.events)).toEqual(['provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid', G]);
       const granted = r.events[4]!;
       expect(granted.data.object).toEqual({
-        entitlement: 'pro', active: true, expires_at: new Date(tx.expiresDate).toISOString(), subscription_id: (r.events[1]!.data.object as { id: string }).id,
-        provider: 'apple', product_id: PRODUCT, reason: 'trial', user_id: user,
+        entitlement: 'pro',
+        active: true,
+        expires_at: new Date(tx.expiresDate).toISOString(),
+        subscription_id: (r.events[1]!.data.object as { id: string }).id,
+        provider: 'apple',
+        product_id: PRODUCT,
+        reason: 'trial',
+        user_id: user,
       });
       expect(granted.source).toEqual(r.events[0]!.source);
       expect((await h.store.listEvents({ type: G })).map((e) => e.id)).toEqual([granted.id]); // in the outbox, same commit
@@ -66,7 +74,9 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       const { c, tx } = await subscribe(h, user);
       const off = await h.notify('DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', { transaction: tx, renewalInfo: c.renewal({ autoRenewStatus: 0 }) });
       expect(changes(off.events)).toEqual([]);
-      expect(await h.hooks.entitlements.list(user)).toEqual([expect.objectContaining({ entitlement: 'pro', active: true, reason: 'canceled', expires_at: new Date(tx.expiresDate).toISOString() })]);
+      expect(await h.hooks.entitlements.list(user)).toEqual([
+        expect.objectContaining({ entitlement: 'pro', active: true, reason: 'canceled', expires_at: new Date(tx.expiresDate).toISOString() }),
+      ]);
       clock.now = tx.expiresDate + 1;
       expect(await h.hooks.entitlements.has(user, 'pro')).toBe(false);
       clock.now = tx.expiresDate - DAY;
@@ -101,10 +111,15 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       const user = `u_${Math.random().toString(36).slice(2)}`;
       const { c, tx } = await subscribe(h, user);
       const graceEnd = tx.expiresDate + 6 * DAY;
-      const failed = await h.notify('DID_FAIL_TO_RENEW', 'GRACE_PERIOD', { transaction: c.transaction({}, true), renewalInfo: c.renewal({ gracePeriodExpiresDate: graceEnd }) });
+      const failed = await h.notify('DID_FAIL_TO_RENEW', 'GRACE_PERIOD', {
+        transaction: c.transaction({}, true),
+        renewalInfo: c.renewal({ gracePeriodExpiresDate: graceEnd }),
+      });
       expect(changes(failed.events)).toEqual([]);
       clock.now = tx.expiresDate + DAY; // past the period, inside the grace period
-      expect(await h.hooks.entitlements.list(user)).toEqual([expect.objectContaining({ active: true, reason: 'grace_period', expires_at: new Date(graceEnd).toISOString() })]);
+      expect(await h.hooks.entitlements.list(user)).toEqual([
+        expect.objectContaining({ active: true, reason: 'grace_period', expires_at: new Date(graceEnd).toISOString() }),
+      ]);
       clock.now = graceEnd + 1;
       expect(await h.hooks.entitlements.has(user, 'pro')).toBe(false);
       const over = await h.notify('GRACE_PERIOD_EXPIRED', undefined, { transaction: c.transaction({}, true) });
@@ -116,7 +131,9 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       const { h } = await apple();
       const [u1, u2] = [`u_${Math.random().toString(36).slice(2)}`, `u_${Math.random().toString(36).slice(2)}`];
       const a = await subscribe(h, u1);
-      const prorated = await h.notify('REFUND', undefined, { transaction: { ...a.tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 50000 } });
+      const prorated = await h.notify('REFUND', undefined, {
+        transaction: { ...a.tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 50000 },
+      });
       expect(changes(prorated.events)).toEqual([]);
       expect(await h.hooks.entitlements.has(u1, 'pro')).toBe(true);
       const refund = await h.notify('REFUND', undefined, { transaction: { ...a.tx, revocationDate: h.now(), revocationType: 'REFUND_FULL' } });
@@ -144,12 +161,15 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       ]);
     });
 
-    it('transferred away: the first user\'s entitlement is revoked (reason transferred), the new owner\'s granted, in one commit', async () => {
+    it("transferred away: the first user's entitlement is revoked (reason transferred), the new owner's granted, in one commit", async () => {
       const { h } = await apple();
       const [u1, u2] = [`u_${Math.random().toString(36).slice(2)}`, `u_${Math.random().toString(36).slice(2)}`];
       const { c } = await subscribe(h, u1);
       const order2 = await h.hooks.orders.create({ userId: u2, productId: PRODUCT });
-      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', {
+        transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }),
+        renewalInfo: c.renewal(),
+      });
       expect(types(r.events)).toContain('customer.subscription.transferred');
       expect(changes(r.events).sort()).toEqual(['+pro:active', '-pro:transferred']);
       expect(await h.hooks.entitlements.has(u1, 'pro')).toBe(false);
@@ -201,7 +221,9 @@ export function entitlementsSuite(storeName: string, makeStore: () => Promise<St
       await expect(h.hooks.entitlements.list(42 as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
       const store = await makeStore();
       const { listEntitlementGrants: _omit, ...without } = store;
-      await expect(appleHarness({ store: { ...without, name: 'custom' } as Store, config: { products: PRODUCTS } })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+      await expect(appleHarness({ store: { ...without, name: 'custom' } as Store, config: { products: PRODUCTS } })).rejects.toMatchObject({
+        code: 'CONFIG_INVALID',
+      });
     });
   });
 }

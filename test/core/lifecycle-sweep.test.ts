@@ -19,7 +19,12 @@ const DAY = 86_400_000;
 const PRODUCTS = { [PRODUCT]: { entitlements: ['pro'] } };
 const TRIAL = { offerType: 1, offerDiscountType: 'FREE_TRIAL', price: 0 };
 const changes = (events: DomainEvent[]) =>
-  events.filter((e) => e.type.startsWith('entitlement.')).map((e) => `${e.type === 'entitlement.granted' ? '+' : '-'}${(e.data.object as EntitlementChange).entitlement}:${(e.data.object as EntitlementChange).reason}`);
+  events
+    .filter((e) => e.type.startsWith('entitlement.'))
+    .map(
+      (e) =>
+        `${e.type === 'entitlement.granted' ? '+' : '-'}${(e.data.object as EntitlementChange).entitlement}:${(e.data.object as EntitlementChange).reason}`,
+    );
 const uid = () => `u_${Math.random().toString(36).slice(2)}`;
 
 /**
@@ -73,7 +78,17 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const h = await appleHarness({
         store: options.store ? options.store(made.store) : made.store,
         config: { products: PRODUCTS, delivery: { now: () => clock.now }, lifecycle: { intervalMs: null, ...options.lifecycle } },
-        ...(options.appleApi ? { appleApi: { keyId: apple.keyId, issuerId: apple.issuerId, privateKey: apple.privateKeyPem, baseUrl: apple.baseUrl, environment: 'Production' as const } } : {}),
+        ...(options.appleApi
+          ? {
+              appleApi: {
+                keyId: apple.keyId,
+                issuerId: apple.issuerId,
+                privateKey: apple.privateKeyPem,
+                baseUrl: apple.baseUrl,
+                environment: 'Production' as const,
+              },
+            }
+          : {}),
       });
       return { h, clock, raw: made.store };
     }
@@ -101,7 +116,12 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(await h.hooks.lifecycle.sweep()).toMatchObject({ claimed: 1, trialWillEnd: 1, pastDue: 0 });
       const emitted = h.seen.slice(before);
       expect(types(emitted)).toEqual(['customer.subscription.trial_will_end']);
-      expect(emitted[0]!.data.object).toMatchObject({ id: sub.id, status: 'trialing', user_id: user, current_period_end: new Date(tx.expiresDate).toISOString() });
+      expect(emitted[0]!.data.object).toMatchObject({
+        id: sub.id,
+        status: 'trialing',
+        user_id: user,
+        current_period_end: new Date(tx.expiresDate).toISOString(),
+      });
       expect(emitted[0]!.source).toMatchObject({ notification_type: 'lifecycle.trial_will_end' });
       expect((await h.store.listEvents({ type: 'customer.subscription.trial_will_end' })).map((e) => e.id)).toEqual([emitted[0]!.id]);
       // Once per trial: again now, later the same day, and a day later.
@@ -127,7 +147,11 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(await h.hooks.lifecycle.sweep()).toMatchObject({ claimed: 1, pastDue: 1, appleChecked: 0 });
       const emitted = h.seen.slice(before);
       expect(types(emitted)).toEqual(['customer.subscription.past_due', 'entitlement.revoked']);
-      expect(emitted[0]!.data).toMatchObject({ object: { id: sub.id, status: 'past_due' }, previous_attributes: { status: 'active' }, reason: 'no_renewal_received' });
+      expect(emitted[0]!.data).toMatchObject({
+        object: { id: sub.id, status: 'past_due' },
+        previous_attributes: { status: 'active' },
+        reason: 'no_renewal_received',
+      });
       expect(changes(emitted)).toEqual(['-pro:billing_retry']);
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))!.status).toBe('past_due');
       expect(await h.hooks.entitlements.has(user, 'pro')).toBe(false);
@@ -157,7 +181,10 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const made = await makeStore();
       open.push(made);
       const clock = { now: Date.now() };
-      const x = xsollaHarness({ store: made.store, config: { products: { plan_pro: { entitlements: ['pro'] } }, delivery: { now: () => clock.now }, lifecycle: { intervalMs: null } } });
+      const x = xsollaHarness({
+        store: made.store,
+        config: { products: { plan_pro: { entitlements: ['pro'] } }, delivery: { now: () => clock.now }, lifecycle: { intervalMs: null } },
+      });
       const paid = x.contract({ planId: 'plan_pro' });
       expect((await x.post(paid.create())).status).toBe(204);
       const trial = x.contract({ planId: 'plan_pro' });
@@ -193,8 +220,22 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const { h, clock } = await app({ appleApi: true });
       const status = async (c: { originalTransactionId: string }, code: number, transaction: Record<string, unknown>, renewal: Record<string, unknown>) =>
         apple.statuses.set(c.originalTransactionId, {
-          environment: 'Production', bundleId: 'com.example.app', appAppleId: 1234567890,
-          data: [{ subscriptionGroupIdentifier: 'group1', lastTransactions: [{ status: code, originalTransactionId: c.originalTransactionId, signedTransactionInfo: await signer.signTransaction(transaction as never), signedRenewalInfo: await signer.signRenewalInfo(renewal as never) }] }],
+          environment: 'Production',
+          bundleId: 'com.example.app',
+          appAppleId: 1234567890,
+          data: [
+            {
+              subscriptionGroupIdentifier: 'group1',
+              lastTransactions: [
+                {
+                  status: code,
+                  originalTransactionId: c.originalTransactionId,
+                  signedTransactionInfo: await signer.signTransaction(transaction as never),
+                  signedRenewalInfo: await signer.signRenewalInfo(renewal as never),
+                },
+              ],
+            },
+          ],
         });
       const [renewUser, expireUser, unknownUser] = [uid(), uid(), uid()];
       const renews = await subscribe(h, renewUser);
@@ -202,7 +243,12 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       const unknown = await subscribe(h, unknownUser);
       const next = renews.c.transaction({ signedDate: renews.tx.expiresDate + 10 });
       await status(renews.c, 1, next, renews.c.renewal({ signedDate: renews.tx.expiresDate + 10 }));
-      await status(expires.c, 2, { ...expires.c.transaction({}, true), signedDate: expires.tx.expiresDate + 10 }, expires.c.renewal({ autoRenewStatus: 0, expirationIntent: 1, signedDate: expires.tx.expiresDate + 10 }));
+      await status(
+        expires.c,
+        2,
+        { ...expires.c.transaction({}, true), signedDate: expires.tx.expiresDate + 10 },
+        expires.c.renewal({ autoRenewStatus: 0, expirationIntent: 1, signedDate: expires.tx.expiresDate + 10 }),
+      );
       clock.now = Math.max(renews.tx.expiresDate, expires.tx.expiresDate, unknown.tx.expiresDate) + 2 * DAY;
       apple.failNext(`/inApps/v1/subscriptions/${renews.c.originalTransactionId}`, { status: 503, body: { errorCode: 5000000, errorMessage: 'down' } });
       const first = await h.hooks.lifecycle.sweep();
@@ -219,7 +265,11 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(types(applied)).toEqual(['provider.notification.received', 'customer.subscription.renewed', 'order.paid']);
       expect(applied[0]!.source.notification_id).toBe(`status:${renews.c.originalTransactionId}:${next.transactionId}:1`);
       const renewed = (await h.hooks.subscriptions.get(renews.c.originalTransactionId))!;
-      expect(renewed).toMatchObject({ status: 'active', latest_transaction_id: next.transactionId, current_period_end: new Date(next.expiresDate).toISOString() });
+      expect(renewed).toMatchObject({
+        status: 'active',
+        latest_transaction_id: next.transactionId,
+        current_period_end: new Date(next.expiresDate).toISOString(),
+      });
       expect(await h.hooks.entitlements.has(renewUser, 'pro')).toBe(true);
       expect(await h.hooks.entitlements.has(expireUser, 'pro')).toBe(false);
       expect(await h.hooks.entitlements.has(unknownUser, 'pro')).toBe(false);

@@ -14,7 +14,11 @@ describe('success line per notification', () => {
   it('Apple: processed, then duplicate on redelivery; a rejection writes no success line', async () => {
     const signer = await createAppleTestSigner({ bundleId: 'com.example.app', environment: 'Sandbox' });
     const { logger, info } = capture();
-    const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'], rootCertificates: [signer.rootCertificate] }, store: memoryStore(), logger });
+    const hooks = createSubscriptionWebhooks({
+      apple: { bundleId: 'com.example.app', environments: ['Sandbox'], rootCertificates: [signer.rootCertificate] },
+      store: memoryStore(),
+      logger,
+    });
     const order = await hooks.orders.create({ userId: 'user_42', productId: 'pro' });
     const signedPayload = await signer.signNotification({
       notificationType: 'SUBSCRIBED',
@@ -28,7 +32,17 @@ describe('success line per notification', () => {
     expect((await hooks.handle('apple', { headers: {}, rawBody: '{"signedPayload":"x.y.z"}' })).response.status).toBe(400);
     const [first, second, ...rest] = info();
     expect(rest).toEqual([]);
-    expect(first!.obj).toMatchObject({ provider: 'apple', route: 'apple', notificationType: 'SUBSCRIBED', subtype: 'INITIAL_BUY', notificationId: 'n-1', userId: 'user_42', transactionId: '500', result: 'processed', status: 200 });
+    expect(first!.obj).toMatchObject({
+      provider: 'apple',
+      route: 'apple',
+      notificationType: 'SUBSCRIBED',
+      subtype: 'INITIAL_BUY',
+      notificationId: 'n-1',
+      userId: 'user_42',
+      transactionId: '500',
+      result: 'processed',
+      status: 200,
+    });
     expect(first!.obj.durationMs).toEqual(expect.any(Number));
     expect(first!.msg).toMatch(/^apple SUBSCRIBED\/INITIAL_BUY processed in \d+ ms$/);
     expect(second!.obj).toMatchObject({ provider: 'apple', notificationType: 'SUBSCRIBED', notificationId: 'n-1', result: 'duplicate', status: 200 });

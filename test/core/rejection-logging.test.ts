@@ -147,7 +147,7 @@ describe('rejection logging', () => {
 describe('the rejection log itself', () => {
   const forgedError = new SubscriptionWebhooksError('SIGNATURE_INVALID', 'forged');
 
-  it('summarises at the window end through an unref\'d timer when the flood stops', () => {
+  it("summarises at the window end through an unref'd timer when the flood stops", () => {
     vi.useFakeTimers();
     vi.setSystemTime(T0);
     const log = recorder();
@@ -175,7 +175,15 @@ describe('the rejection log itself', () => {
     for (let i = 0; i < 2; i++) logRejection(log, Object.assign(new Error('not ours'), { status: 400, code: 'X' }), {}, 'not ours');
     vi.advanceTimersByTime(5 * 60_000);
     logRejection(log, forgedError, {}, 'again');
-    expect(log.lines.map((l) => `${l.level} ${l.msg}`)).toEqual(['warn once', 'error db down', 'error db down', 'error db down', 'error not ours', 'error not ours', 'warn again']);
+    expect(log.lines.map((l) => `${l.level} ${l.msg}`)).toEqual([
+      'warn once',
+      'error db down',
+      'error db down',
+      'error db down',
+      'error not ours',
+      'error not ours',
+      'warn again',
+    ]);
   });
 
   it('tracks a bounded number of codes: the oldest is summarised early, never lost', () => {

@@ -59,7 +59,9 @@ describe('zero-config store', () => {
   });
 
   it('a PostgreSQL URL in SUBSCRIPTION_WEBHOOKS_DATABASE_URL is CONFIG_INVALID (the zero-config store is SQLite only)', () => {
-    expect(() => defaultStore(recordingLogger(), { SUBSCRIPTION_WEBHOOKS_DATABASE_URL: 'postgres://x@localhost/db' })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
+    expect(() => defaultStore(recordingLogger(), { SUBSCRIPTION_WEBHOOKS_DATABASE_URL: 'postgres://x@localhost/db' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID' }),
+    );
   });
 
   it('without better-sqlite3: the memory store, with the warning in production', () => {
@@ -79,7 +81,19 @@ describe('zero-config store', () => {
     const env = { NODE_ENV: 'test', SUBSCRIPTION_WEBHOOKS_DATABASE_URL: join(tmp(), 'one.db') };
     const a = defaultStore(recordingLogger(), env);
     expect(defaultStore(recordingLogger(), env)).toBe(a);
-    await a.transaction((tx) => tx.insertNotification({ provider: 'apple', notification_id: 'n1', notification_type: 'TEST', subtype: null, environment: null, signed_at: null, received_at: new Date().toISOString(), raw_body: '{}', payload: {} }));
+    await a.transaction((tx) =>
+      tx.insertNotification({
+        provider: 'apple',
+        notification_id: 'n1',
+        notification_type: 'TEST',
+        subtype: null,
+        environment: null,
+        signed_at: null,
+        received_at: new Date().toISOString(),
+        raw_body: '{}',
+        payload: {},
+      }),
+    );
     await a.close?.();
     const b = defaultStore(recordingLogger(), env);
     expect(b).not.toBe(a);

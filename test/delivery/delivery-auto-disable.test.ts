@@ -64,7 +64,14 @@ describe.each(EVERY_STORE)('auto-disable on %s', (_name, make) => {
       expect(published).toHaveLength(1);
       const event = published[0]!;
       expect(event).toMatchObject({ type: 'webhook_endpoint.disabled', provider: 'subscription-webhooks' });
-      expect(event.data.object).toMatchObject({ id: failing.id, url: bad.url, status: 'disabled', reason: 'failing', failing_since: since, last_error: 'HTTP 500 Internal Server Error' });
+      expect(event.data.object).toMatchObject({
+        id: failing.id,
+        url: bad.url,
+        status: 'disabled',
+        reason: 'failing',
+        failing_since: since,
+        last_error: 'HTTP 500 Internal Server Error',
+      });
       expect(JSON.stringify(event)).not.toContain('whsec_');
       // The endpoints that subscribe to it received it; the others did not, nor did the disabled one.
       expect(watcher.accepted()).toEqual([event.id]);

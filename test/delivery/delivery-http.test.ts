@@ -38,7 +38,8 @@ describe('webhook poster', () => {
     });
     const poster = createWebhookPoster(500);
     const answers = [];
-    for (const n of [1, 2, 3, 4]) answers.push(await poster.post(rx.url, { 'content-type': 'application/json', 'webhook-id': `msg_${n}` }, `{"n":${n},"s":"é"}`, never));
+    for (const n of [1, 2, 3, 4])
+      answers.push(await poster.post(rx.url, { 'content-type': 'application/json', 'webhook-id': `msg_${n}` }, `{"n":${n},"s":"é"}`, never));
     poster.close();
     expect(answers.map((a) => a.status)).toEqual([200, 200, 503, 200]);
     expect(answers[2]).toEqual({ status: 503, retryAfter: '7', text: 'x'.repeat(500) });
@@ -87,7 +88,12 @@ describe('delivery worker over the poster', () => {
     const s = servers.pop()!;
     await new Promise((r) => s.close(r));
     const store = memoryStore();
-    const hooks = createSubscriptionWebhooks({ store, apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, delivery: { timeoutMs: 300 }, logger: { debug() {}, info() {}, warn() {}, error() {} } });
+    const hooks = createSubscriptionWebhooks({
+      store,
+      apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+      delivery: { timeoutMs: 300 },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
     const slow = await hooks.webhookEndpoints.create({ url: hanging.url, enabled_events: ['*'] });
     const gone = await hooks.webhookEndpoints.create({ url: closedUrl, enabled_events: ['*'] });
     const event = sampleEvent('poster', 1);

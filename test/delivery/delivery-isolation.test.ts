@@ -36,60 +36,65 @@ const TIMEOUT_MS = 30_000;
 const PER_ENDPOINT = 4;
 
 describe.each(EVERY_STORE)('outbound isolation on %s', (_name, make) => {
-  it('a hanging endpoint beside a healthy one: every healthy delivery completes before the hanging endpoint\'s first timeout fires, and it holds at most its own in-flight slots', { timeout: 120_000 }, async () => {
-    const { store, close } = await make();
-    const log: string[] = [];
-    let allHealthy!: () => void;
-    const healthyDone = new Promise<void>((r) => (allHealthy = r));
-    const healthy = await webhookReceiver(({ id }) => {
-      log.push(`healthy ${id}`);
-      if (log.filter((l) => l.startsWith('healthy ')).length === EVENTS) allHealthy();
-      return { status: 200 };
-    });
-    const hanging = await hangingServer();
-    let hangingId = '';
-    const hooks = createSubscriptionWebhooks({
-      apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
-      store,
-      delivery: { timeoutMs: TIMEOUT_MS, endpointConcurrency: PER_ENDPOINT, pollIntervalMs: 50 },
-      logger: {
-        debug() {},
-        info() {},
-        warn(o: unknown, message?: string) {
-          // A failed attempt to the hanging endpoint: only its timeout can produce one before it is closed.
-          if ((o as { endpointId?: string }).endpointId === hangingId && message?.includes('will retry')) log.push(`timeout ${(o as { error?: string }).error}`);
-        },
-        error() {},
-      },
-    });
-    try {
-      hangingId = (await hooks.webhookEndpoints.create({ url: hanging.url, enabled_events: ['*'] })).id;
-      const good = await hooks.webhookEndpoints.create({ url: healthy.url, enabled_events: ['*'] });
-      const events: DomainEvent[] = Array.from({ length: EVENTS }, (_, i) => sampleEvent('iso', i));
-      await store.transaction(async (tx) => {
-        await tx.insertEvents(events);
-        await enqueueDeliveries(tx, events, [], { now: new Date().toISOString(), notifier: false });
+  it(
+    "a hanging endpoint beside a healthy one: every healthy delivery completes before the hanging endpoint's first timeout fires, and it holds at most its own in-flight slots",
+    { timeout: 120_000 },
+    async () => {
+      const { store, close } = await make();
+      const log: string[] = [];
+      let allHealthy!: () => void;
+      const healthyDone = new Promise<void>((r) => (allHealthy = r));
+      const healthy = await webhookReceiver(({ id }) => {
+        log.push(`healthy ${id}`);
+        if (log.filter((l) => l.startsWith('healthy ')).length === EVENTS) allHealthy();
+        return { status: 200 };
       });
-      hooks.delivery.start();
-      await healthyDone;
-      // Every healthy delivery arrived, and the hanging endpoint's first timeout has not fired yet.
-      expect(new Set(log.map((l) => l.slice(8)))).toEqual(new Set(events.map((e) => e.id)));
-      expect(log.filter((l) => l.startsWith('timeout'))).toEqual([]);
-      // The hanging endpoint holds only its own slots: PER_ENDPOINT requests reached it, no more.
-      expect(hanging.requests).toHaveLength(PER_ENDPOINT);
-      // Closing it ends those attempts at once; then every healthy row is recorded as delivered.
-      await hanging.close();
-      await hooks.delivery.stop();
-      const rows = await hooks.delivery.list({ endpointId: good.id, limit: 1000 });
-      expect(rows.filter((r) => r.status === 'delivered')).toHaveLength(EVENTS);
-      const stuck = await hooks.delivery.list({ endpointId: hangingId, limit: 1000 });
-      expect(stuck.filter((r) => r.attempts === 1)).toHaveLength(PER_ENDPOINT);
-      expect(stuck.filter((r) => r.attempts === 0)).toHaveLength(EVENTS - PER_ENDPOINT);
-    } finally {
-      await hooks.delivery.stop();
-      await hanging.close().catch(() => {});
-      await healthy.stop();
-      await close();
-    }
-  });
+      const hanging = await hangingServer();
+      let hangingId = '';
+      const hooks = createSubscriptionWebhooks({
+        apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+        store,
+        delivery: { timeoutMs: TIMEOUT_MS, endpointConcurrency: PER_ENDPOINT, pollIntervalMs: 50 },
+        logger: {
+          debug() {},
+          info() {},
+          warn(o: unknown, message?: string) {
+            // A failed attempt to the hanging endpoint: only its timeout can produce one before it is closed.
+            if ((o as { endpointId?: string }).endpointId === hangingId && message?.includes('will retry'))
+              log.push(`timeout ${(o as { error?: string }).error}`);
+          },
+          error() {},
+        },
+      });
+      try {
+        hangingId = (await hooks.webhookEndpoints.create({ url: hanging.url, enabled_events: ['*'] })).id;
+        const good = await hooks.webhookEndpoints.create({ url: healthy.url, enabled_events: ['*'] });
+        const events: DomainEvent[] = Array.from({ length: EVENTS }, (_, i) => sampleEvent('iso', i));
+        await store.transaction(async (tx) => {
+          await tx.insertEvents(events);
+          await enqueueDeliveries(tx, events, [], { now: new Date().toISOString(), notifier: false });
+        });
+        hooks.delivery.start();
+        await healthyDone;
+        // Every healthy delivery arrived, and the hanging endpoint's first timeout has not fired yet.
+        expect(new Set(log.map((l) => l.slice(8)))).toEqual(new Set(events.map((e) => e.id)));
+        expect(log.filter((l) => l.startsWith('timeout'))).toEqual([]);
+        // The hanging endpoint holds only its own slots: PER_ENDPOINT requests reached it, no more.
+        expect(hanging.requests).toHaveLength(PER_ENDPOINT);
+        // Closing it ends those attempts at once; then every healthy row is recorded as delivered.
+        await hanging.close();
+        await hooks.delivery.stop();
+        const rows = await hooks.delivery.list({ endpointId: good.id, limit: 1000 });
+        expect(rows.filter((r) => r.status === 'delivered')).toHaveLength(EVENTS);
+        const stuck = await hooks.delivery.list({ endpointId: hangingId, limit: 1000 });
+        expect(stuck.filter((r) => r.attempts === 1)).toHaveLength(PER_ENDPOINT);
+        expect(stuck.filter((r) => r.attempts === 0)).toHaveLength(EVENTS - PER_ENDPOINT);
+      } finally {
+        await hooks.delivery.stop();
+        await hanging.close().catch(() => {});
+        await healthy.stop();
+        await close();
+      }
+    },
+  );
 });

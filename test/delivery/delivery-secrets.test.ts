@@ -108,7 +108,13 @@ describe.each(EVERY_STORE)('endpoint secrets at rest on %s', (_name, make) => {
       const withKey = hooksOf({ secretsKey: K1 });
       expect((await withKey.webhookEndpoints.get(legacy.id))?.secret).toBe(`whsec_…${legacy.secret.slice(-4)}`);
       const old = await deliverOne(withKey);
-      expect(verifyWebhook(legacy.secret, { 'webhook-id': old.received!.id, 'webhook-timestamp': old.received!.timestamp, 'webhook-signature': old.received!.signature }, old.received!.body).id).toBe(old.received!.id);
+      expect(
+        verifyWebhook(
+          legacy.secret,
+          { 'webhook-id': old.received!.id, 'webhook-timestamp': old.received!.timestamp, 'webhook-signature': old.received!.signature },
+          old.received!.body,
+        ).id,
+      ).toBe(old.received!.id);
       const rotated = await withKey.webhookEndpoints.rotateSecret(legacy.id);
       const row = await readRow(db, legacy.id);
       expect(row.secret.startsWith(`enc:v1:${K1_ID}:`)).toBe(true);

@@ -16,13 +16,54 @@ import { webhookReceiver } from '../helpers/webhook-receiver.js';
 const PUBLIC = '93.184.215.14';
 const REFUSED = [
   // IPv4: loopback, private, link-local, CGNAT, this-network, IETF, documentation, 6to4 relay, benchmarking, multicast, reserved, broadcast
-  '127.0.0.1', '127.255.255.254', '10.0.0.1', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254', '100.64.0.1', '0.0.0.0', '192.0.0.8',
-  '192.0.2.1', '198.51.100.7', '203.0.113.9', '192.88.99.1', '198.18.0.1', '198.19.255.255', '224.0.0.1', '239.255.255.250', '240.0.0.1', '255.255.255.255',
+  '127.0.0.1',
+  '127.255.255.254',
+  '10.0.0.1',
+  '172.16.0.1',
+  '172.31.255.255',
+  '192.168.1.1',
+  '169.254.169.254',
+  '100.64.0.1',
+  '0.0.0.0',
+  '192.0.0.8',
+  '192.0.2.1',
+  '198.51.100.7',
+  '203.0.113.9',
+  '192.88.99.1',
+  '198.18.0.1',
+  '198.19.255.255',
+  '224.0.0.1',
+  '239.255.255.250',
+  '240.0.0.1',
+  '255.255.255.255',
   // IPv6: unspecified, loopback, IPv4-compatible, IPv4-mapped (both spellings), SIIT, NAT64 well-known and local-use, 6to4, Teredo,
   // documentation, benchmarking, ULA, link-local (with zone), site-local, multicast, discard
-  '::', '::1', '::7f00:1', '::127.0.0.1', '::ffff:127.0.0.1', '::ffff:7f00:1', '::ffff:a9fe:a9fe', '::ffff:0:7f00:1', '64:ff9b::7f00:1', '64:ff9b::10.0.0.1',
-  '64:ff9b:1::808:808', '2002:7f00:1::', '2002:a00:1::1', '2002:c0a8:101::1', '2001::1', '2001:0:4136:e378:8000:63bf:3fff:fdd2', '2001:db8::1', '3fff::1',
-  '2001:2::1', 'fc00::1', 'fd12:3456::1', 'fe80::1', 'fe80::1%eth0', 'fec0::1', 'ff02::1', '100::1',
+  '::',
+  '::1',
+  '::7f00:1',
+  '::127.0.0.1',
+  '::ffff:127.0.0.1',
+  '::ffff:7f00:1',
+  '::ffff:a9fe:a9fe',
+  '::ffff:0:7f00:1',
+  '64:ff9b::7f00:1',
+  '64:ff9b::10.0.0.1',
+  '64:ff9b:1::808:808',
+  '2002:7f00:1::',
+  '2002:a00:1::1',
+  '2002:c0a8:101::1',
+  '2001::1',
+  '2001:0:4136:e378:8000:63bf:3fff:fdd2',
+  '2001:db8::1',
+  '3fff::1',
+  '2001:2::1',
+  'fc00::1',
+  'fd12:3456::1',
+  'fe80::1',
+  'fe80::1%eth0',
+  'fec0::1',
+  'ff02::1',
+  '100::1',
 ];
 const ALLOWED = ['8.8.8.8', PUBLIC, '1.1.1.1', '2606:4700::1111', '2a00:1450:4001::1', '::ffff:8.8.8.8', '64:ff9b::808:808', '2002:808:808::1'];
 
@@ -53,7 +94,13 @@ async function countingListener() {
 
 function hooksWith(config: Partial<SubscriptionWebhooksConfig>) {
   const store = memoryStore();
-  const hooks = createSubscriptionWebhooks({ store, apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, logger: quiet, ...config, delivery: { timeoutMs: 5000, ...config.delivery } });
+  const hooks = createSubscriptionWebhooks({
+    store,
+    apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+    logger: quiet,
+    ...config,
+    delivery: { timeoutMs: 5000, ...config.delivery },
+  });
   async function commitOne(tag: string) {
     const event = sampleEvent(tag, 1);
     await store.transaction(async (tx) => {
@@ -85,7 +132,10 @@ describe('SSRF at connect time', () => {
   it('a resolver that answers public at registration, then loopback: the connection is refused by our check and the reason recorded', async () => {
     const listener = await countingListener();
     try {
-      const dnsLookup = rebindingResolver({ 'rebind.test': { first: [PUBLIC], later: ['127.0.0.1'] }, 'mixed.test': { first: [PUBLIC], later: [PUBLIC, '127.0.0.1'] } });
+      const dnsLookup = rebindingResolver({
+        'rebind.test': { first: [PUBLIC], later: ['127.0.0.1'] },
+        'mixed.test': { first: [PUBLIC], later: [PUBLIC, '127.0.0.1'] },
+      });
       const { hooks, commitOne } = hooksWith({ allowPrivateUrls: false, dnsLookup });
       const rebind = await hooks.webhookEndpoints.create({ url: `https://rebind.test:${listener.port}/hook`, enabled_events: ['*'] });
       const mixed = await hooks.webhookEndpoints.create({ url: `https://mixed.test:${listener.port}/hook`, enabled_events: ['*'] });
@@ -149,12 +199,20 @@ describe('SSRF: fail closed', () => {
       });
       expect(await hooks.delivery.runOnce()).toMatchObject({ attempted: 1, retrying: 1 });
       expect(receiver.received).toHaveLength(0);
-      expect((await hooks.delivery.list({ endpointId: registered.id }))[0]?.last_error).toBe('refused: http: sends events and signatures in clear text (allowPrivateUrls is off)');
+      expect((await hooks.delivery.list({ endpointId: registered.id }))[0]?.last_error).toBe(
+        'refused: http: sends events and signatures in clear text (allowPrivateUrls is off)',
+      );
       await hooks.delivery.stop();
 
       // NODE_ENV=production with allowPrivateUrls: true delivers.
       vi.stubEnv('NODE_ENV', 'production');
-      const allowed = createSubscriptionWebhooks({ store, apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, logger: quiet, allowPrivateUrls: true, delivery: { now: () => Date.now() + 10_000 } });
+      const allowed = createSubscriptionWebhooks({
+        store,
+        apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+        logger: quiet,
+        allowPrivateUrls: true,
+        delivery: { now: () => Date.now() + 10_000 },
+      });
       await allowed.delivery.runOnce();
       expect(receiver.accepted()).toEqual([event.id]);
       await allowed.delivery.stop();
@@ -166,7 +224,12 @@ describe('SSRF: fail closed', () => {
       }
       // An explicit false wins over NODE_ENV=test.
       vi.stubEnv('NODE_ENV', 'test');
-      const strict = createSubscriptionWebhooks({ store: memoryStore(), apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, logger: quiet, allowPrivateUrls: false });
+      const strict = createSubscriptionWebhooks({
+        store: memoryStore(),
+        apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+        logger: quiet,
+        allowPrivateUrls: false,
+      });
       await expect(strict.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] })).rejects.toMatchObject({ code: 'WEBHOOK_URL_NOT_ALLOWED' });
     } finally {
       await receiver.stop();

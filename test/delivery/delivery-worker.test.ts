@@ -64,7 +64,9 @@ describe.each(STORE_KINDS)('delivery worker on %s', (kind: StoreKind) => {
     expect(rows.map((r) => [r.status, r.attempts, r.last_status])).toEqual(rows.map(() => ['delivered', 4, 204]));
     // Each body is the event JSON, signed with the endpoint secret.
     for (const r of t.receiver.received.filter((x) => x.status === 204)) {
-      const event = verifyWebhook(t.endpoint.secret, { 'webhook-id': r.id, 'webhook-timestamp': r.timestamp, 'webhook-signature': r.signature }, r.body, { now: Number(r.timestamp) * 1000 });
+      const event = verifyWebhook(t.endpoint.secret, { 'webhook-id': r.id, 'webhook-timestamp': r.timestamp, 'webhook-signature': r.signature }, r.body, {
+        now: Number(r.timestamp) * 1000,
+      });
       expect(event).toEqual(events.find((e) => e.id === r.id));
     }
   });
@@ -169,9 +171,11 @@ describe.each(STORE_KINDS)('delivery worker on %s', (kind: StoreKind) => {
     await t.drain();
     const later = t.receiver.received.at(-1)!;
     expect(later.signature.split(' ')).toHaveLength(1);
-    expect(() => verifyWebhook(old, { 'webhook-id': later.id, 'webhook-timestamp': later.timestamp, 'webhook-signature': later.signature }, later.body, { now: Number(later.timestamp) * 1000 })).toThrow(
-      expect.objectContaining({ code: 'WEBHOOK_SIGNATURE_INVALID' }),
-    );
+    expect(() =>
+      verifyWebhook(old, { 'webhook-id': later.id, 'webhook-timestamp': later.timestamp, 'webhook-signature': later.signature }, later.body, {
+        now: Number(later.timestamp) * 1000,
+      }),
+    ).toThrow(expect.objectContaining({ code: 'WEBHOOK_SIGNATURE_INVALID' }));
   });
 });
 

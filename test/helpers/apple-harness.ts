@@ -154,7 +154,10 @@ export async function appleHarness(options: HarnessOptions = {}) {
 
   async function post(path: string, body: unknown) {
     const before = seen.length;
-    const res = await request(app).post(path).set('content-type', 'application/json').send(typeof body === 'string' ? body : JSON.stringify(body));
+    const res = await request(app)
+      .post(path)
+      .set('content-type', 'application/json')
+      .send(typeof body === 'string' ? body : JSON.stringify(body));
     return { res, status: res.status, body: res.body as { code: number; message: string; data: Record<string, unknown> }, events: seen.slice(before) };
   }
 

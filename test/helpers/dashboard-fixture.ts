@@ -16,30 +16,88 @@ const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
  * user `user_42`, its notification (with `<script>` in its type and payload) and events, an endpoint
  * delivering to `receiverUrl` and one failed delivery to it. The role comes from the `role` cookie.
  */
-export async function dashboardFixture(store: Store, receiverUrl: string): Promise<{ hooks: SubscriptionWebhooks; url: string; endpointId: string; close(): Promise<void> }> {
+export async function dashboardFixture(
+  store: Store,
+  receiverUrl: string,
+): Promise<{ hooks: SubscriptionWebhooks; url: string; endpointId: string; close(): Promise<void> }> {
   // The receiver is on 127.0.0.1: allowed explicitly (the screenshot script runs outside NODE_ENV=test).
-  const hooks = createSubscriptionWebhooks({ store, apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, allowPrivateUrls: true, delivery: { timeoutMs: 2000, pollIntervalMs: 100 }, logger: quiet });
+  const hooks = createSubscriptionWebhooks({
+    store,
+    apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+    allowPrivateUrls: true,
+    delivery: { timeoutMs: 2000, pollIntervalMs: 100 },
+    logger: quiet,
+  });
   const endpoint = await hooks.webhookEndpoints.create({ url: receiverUrl, enabled_events: ['*'], description: 'billing service' });
   const now = Date.now();
   const iso = (minutesAgo: number) => new Date(now - minutesAgo * 60_000).toISOString();
-  const sub = sampleSubscription('demo', { id: 'sub_demo', user_id: 'user_42', contract_id: '2000000123456789', product_id: 'com.example.pro.monthly', status: 'active', created: iso(90) });
+  const sub = sampleSubscription('demo', {
+    id: 'sub_demo',
+    user_id: 'user_42',
+    contract_id: '2000000123456789',
+    product_id: 'com.example.pro.monthly',
+    status: 'active',
+    created: iso(90),
+  });
   const order = sampleOrder('demo', { no: 'ord-no-1', trade_no: '2000000999', origin_no: sub.contract_id, user_id: 'user_42', created: iso(89) });
   const other = sampleSubscription('xss', { id: 'sub_xss', user_id: `mallory ${XSS}`, contract_id: 'c-xss', status: 'past_due', created: iso(30) });
   const events: DomainEvent[] = [
-    sampleEvent('a', 0, { id: eventId('apple', 'ntf-subscribed', 0), type: 'customer.subscription.started', data: { object: sub }, source: { notification_id: 'ntf-subscribed', notification_type: 'SUBSCRIBED' } } as Partial<DomainEvent>),
-    sampleEvent('a', 1, { id: eventId('apple', 'ntf-subscribed', 1), type: 'order.paid', data: { object: order }, source: { notification_id: 'ntf-subscribed', notification_type: 'SUBSCRIBED' } } as Partial<DomainEvent>),
-    sampleEvent('b', 0, { id: eventId('apple', 'ntf-xss', 0), type: 'customer.subscription.past_due', data: { object: other }, source: { notification_id: 'ntf-xss', notification_type: XSS } } as Partial<DomainEvent>),
+    sampleEvent('a', 0, {
+      id: eventId('apple', 'ntf-subscribed', 0),
+      type: 'customer.subscription.started',
+      data: { object: sub },
+      source: { notification_id: 'ntf-subscribed', notification_type: 'SUBSCRIBED' },
+    } as Partial<DomainEvent>),
+    sampleEvent('a', 1, {
+      id: eventId('apple', 'ntf-subscribed', 1),
+      type: 'order.paid',
+      data: { object: order },
+      source: { notification_id: 'ntf-subscribed', notification_type: 'SUBSCRIBED' },
+    } as Partial<DomainEvent>),
+    sampleEvent('b', 0, {
+      id: eventId('apple', 'ntf-xss', 0),
+      type: 'customer.subscription.past_due',
+      data: { object: other },
+      source: { notification_id: 'ntf-xss', notification_type: XSS },
+    } as Partial<DomainEvent>),
   ];
   await store.transaction(async (tx) => {
-    await tx.insertNotification(sampleInbox('s', { notification_id: 'ntf-subscribed', notification_type: 'SUBSCRIBED', subtype: 'INITIAL_BUY', received_at: iso(90) }));
-    await tx.insertNotification(sampleInbox('x', { notification_id: 'ntf-xss', notification_type: XSS, subtype: null, received_at: iso(30), payload: { note: XSS, signedTransactionInfo: 'eyJhbGciOiJFUzI1NiJ9.eyJ0cmFuc2FjdGlvbklkIjoiMjAwMDAwMDk5OSJ9.c2ln' } }));
+    await tx.insertNotification(
+      sampleInbox('s', { notification_id: 'ntf-subscribed', notification_type: 'SUBSCRIBED', subtype: 'INITIAL_BUY', received_at: iso(90) }),
+    );
+    await tx.insertNotification(
+      sampleInbox('x', {
+        notification_id: 'ntf-xss',
+        notification_type: XSS,
+        subtype: null,
+        received_at: iso(30),
+        payload: { note: XSS, signedTransactionInfo: 'eyJhbGciOiJFUzI1NiJ9.eyJ0cmFuc2FjdGlvbklkIjoiMjAwMDAwMDk5OSJ9.c2ln' },
+      }),
+    );
     await tx.insertOrder(order);
     await tx.saveSubscription(sub);
     await tx.saveSubscription(other);
     await tx.insertEvents(events);
     await tx.insertDeliveries([
-      sampleDelivery(endpoint.id, events[0]!.id, now, { id: 'dlv_failed', status: 'failed', attempts: 8, next_attempt_at: null, last_status: 503, last_error: `HTTP 503 ${XSS}`, last_attempt_at: iso(5), created: iso(89) }),
-      sampleDelivery(endpoint.id, events[1]!.id, now, { id: 'dlv_ok', status: 'delivered', attempts: 1, next_attempt_at: null, last_status: 200, delivered_at: iso(88), created: iso(89) }),
+      sampleDelivery(endpoint.id, events[0]!.id, now, {
+        id: 'dlv_failed',
+        status: 'failed',
+        attempts: 8,
+        next_attempt_at: null,
+        last_status: 503,
+        last_error: `HTTP 503 ${XSS}`,
+        last_attempt_at: iso(5),
+        created: iso(89),
+      }),
+      sampleDelivery(endpoint.id, events[1]!.id, now, {
+        id: 'dlv_ok',
+        status: 'delivered',
+        attempts: 1,
+        next_attempt_at: null,
+        last_status: 200,
+        delivered_at: iso(88),
+        created: iso(89),
+      }),
     ]);
   });
   const cookie = (header: string | undefined, name: string) => new RegExp(`(?:^|; )${name}=([^;]*)`).exec(header ?? '')?.[1];

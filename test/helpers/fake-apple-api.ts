@@ -98,20 +98,30 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
       refundPreference: z.enum(['DECLINE', 'GRANT_FULL', 'GRANT_PRORATED']).optional(),
     }),
     appAccountToken: z.strictObject({ appAccountToken: uuid }),
-    extend: z.strictObject({ extendByDays: z.number().int().min(1).max(90), extendReasonCode: z.number().int().min(0).max(3), requestIdentifier: z.string().min(1).max(128) }),
+    extend: z.strictObject({
+      extendByDays: z.number().int().min(1).max(90),
+      extendReasonCode: z.number().int().min(0).max(3),
+      requestIdentifier: z.string().min(1).max(128),
+    }),
     massExtend: z.strictObject({
       requestIdentifier: z.string().min(1).max(128),
       extendByDays: z.number().int().min(1).max(90),
       extendReasonCode: z.number().int().min(0).max(3),
       productId: z.string().min(1),
-      storefrontCountryCodes: z.array(z.string().regex(/^[A-Z]{3}$/)).min(1).optional(),
+      storefrontCountryCodes: z
+        .array(z.string().regex(/^[A-Z]{3}$/))
+        .min(1)
+        .optional(),
     }),
   };
   /** What the write endpoints received (successful calls only), in order. */
   const consumption: Array<{ transactionId: string; body: unknown }> = [];
   const appAccountTokens = new Map<string, string>();
   const extensions: Array<{ originalTransactionId: string; body: unknown }> = [];
-  const massExtensions = new Map<string, { productId: string; body: unknown; complete: boolean; succeededCount?: number; failedCount?: number; completeDate?: number }>();
+  const massExtensions = new Map<
+    string,
+    { productId: string; body: unknown; complete: boolean; succeededCount?: number; failedCount?: number; completeDate?: number }
+  >();
   /** Original transaction ids Apple refuses to extend (403 4030004). */
   const ineligibleForExtension = new Set<string>();
   const orders = new Map<string, string[]>();
@@ -131,7 +141,8 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
       if (r.method !== 'PUT') return { status: 405 };
       const parsed = bodies.consumption.safeParse(r.body);
       if (!parsed.success) return schemaFail(r, parsed.error);
-      if (parsed.data.customerConsented !== true) return { status: 400, body: { errorCode: 4000183, errorMessage: 'Invalid request. The customer consented field is invalid.' } };
+      if (parsed.data.customerConsented !== true)
+        return { status: 400, body: { errorCode: 4000183, errorMessage: 'Invalid request. The customer consented field is invalid.' } };
       if (parsed.data.deliveryStatus !== 'DELIVERED' && (parsed.data.consumptionPercentage ?? 0) !== 0) {
         return { status: 400, body: { errorCode: 4000187, errorMessage: 'Invalid request. Consumption percentage must be 0 when undelivered.' } };
       }
@@ -154,16 +165,21 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
       if (r.method !== 'POST') return { status: 405 };
       const parsed = bodies.massExtend.safeParse(r.body);
       if (!parsed.success) return schemaFail(r, parsed.error);
-      if (!massExtensions.has(parsed.data.requestIdentifier)) massExtensions.set(parsed.data.requestIdentifier, { productId: parsed.data.productId, body: parsed.data, complete: false });
+      if (!massExtensions.has(parsed.data.requestIdentifier))
+        massExtensions.set(parsed.data.requestIdentifier, { productId: parsed.data.productId, body: parsed.data, complete: false });
       return { status: 200, body: { requestIdentifier: parsed.data.requestIdentifier } };
     }
     m = /^\/inApps\/v1\/subscriptions\/extend\/mass\/([^/]+)\/([^/]+)$/.exec(r.path);
     if (m) {
       if (r.method !== 'GET') return { status: 405 };
       const found = massExtensions.get(decodeURIComponent(m[2]!));
-      if (!found || found.productId !== decodeURIComponent(m[1]!)) return { status: 404, body: { errorCode: 4040009, errorMessage: 'Subscription-renewal-date extension request not found.' } };
+      if (!found || found.productId !== decodeURIComponent(m[1]!))
+        return { status: 404, body: { errorCode: 4040009, errorMessage: 'Subscription-renewal-date extension request not found.' } };
       const { complete, succeededCount, failedCount, completeDate } = found;
-      return { status: 200, body: { requestIdentifier: decodeURIComponent(m[2]!), complete, ...(complete ? { succeededCount, failedCount, completeDate } : {}) } };
+      return {
+        status: 200,
+        body: { requestIdentifier: decodeURIComponent(m[2]!), complete, ...(complete ? { succeededCount, failedCount, completeDate } : {}) },
+      };
     }
     m = /^\/inApps\/v1\/subscriptions\/extend\/([^/]+)$/.exec(r.path);
     if (m) {
@@ -172,9 +188,18 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
       if (!parsed.success) return schemaFail(r, parsed.error);
       const id = decodeURIComponent(m[1]!);
       if (!knowsOriginal(id)) return { status: 404, body: { errorCode: 4040005, errorMessage: 'Original transaction id not found.' } };
-      if (ineligibleForExtension.has(id)) return { status: 403, body: { errorCode: 4030004, errorMessage: 'Forbidden - subscription state ineligible for extension.' } };
+      if (ineligibleForExtension.has(id))
+        return { status: 403, body: { errorCode: 4030004, errorMessage: 'Forbidden - subscription state ineligible for extension.' } };
       extensions.push({ originalTransactionId: id, body: parsed.data });
-      return { status: 200, body: { originalTransactionId: id, webOrderLineItemId: `${id}-w`, success: true, effectiveDate: 1_900_000_000_000 + parsed.data.extendByDays * 86_400_000 } };
+      return {
+        status: 200,
+        body: {
+          originalTransactionId: id,
+          webOrderLineItemId: `${id}-w`,
+          success: true,
+          effectiveDate: 1_900_000_000_000 + parsed.data.extendByDays * 86_400_000,
+        },
+      };
     }
     m = /^\/inApps\/v1\/lookup\/([^/]+)$/.exec(r.path);
     if (m) {
@@ -202,13 +227,18 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
     if (r.method === 'POST' && r.path === '/inApps/v1/notifications/history') {
       const body = r.body as { startDate?: number; endDate?: number; onlyFailures?: boolean; notificationType?: string; transactionId?: string };
       if (typeof body?.startDate !== 'number') return { status: 400, body: { errorCode: 4000015, errorMessage: 'Invalid start date.' } };
-      if (body.notificationType && body.transactionId) return { status: 400, body: { errorCode: 4000101, errorMessage: 'Invalid request. Supply either a transaction id or a notification type, but not both.' } };
+      if (body.notificationType && body.transactionId)
+        return {
+          status: 400,
+          body: { errorCode: 4000101, errorMessage: 'Invalid request. Supply either a transaction id or a notification type, but not both.' },
+        };
       let offset = 0;
       const pagination = r.query.get('paginationToken');
       if (pagination) {
         const decoded = JSON.parse(Buffer.from(pagination, 'base64url').toString('utf8')) as { offset: number; body: unknown };
         // Apple requires the follow-up request to repeat the first request's body.
-        if (JSON.stringify(decoded.body) !== JSON.stringify(body)) return { status: 400, body: { errorCode: 4000016, errorMessage: 'Invalid pagination token.' } };
+        if (JSON.stringify(decoded.body) !== JSON.stringify(body))
+          return { status: 400, body: { errorCode: 4000016, errorMessage: 'Invalid pagination token.' } };
         offset = decoded.offset;
       }
       const end = body.endDate ?? Date.now();
@@ -239,7 +269,9 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
     m = /^\/inApps\/v1\/transactions\/([^/]+)$/.exec(r.path);
     if (r.method === 'GET' && m) {
       const jws = transactions.get(m[1]!);
-      return jws ? { status: 200, body: { signedTransactionInfo: jws } } : { status: 404, body: { errorCode: 4040010, errorMessage: 'Transaction id not found.' } };
+      return jws
+        ? { status: 200, body: { signedTransactionInfo: jws } }
+        : { status: 404, body: { errorCode: 4040010, errorMessage: 'Transaction id not found.' } };
     }
     m = /^\/inApps\/v1\/subscriptions\/([^/]+)$/.exec(r.path);
     if (r.method === 'GET' && m) {
@@ -254,7 +286,13 @@ export async function startFakeAppleApi(options: { bundleId: string; keyId?: str
       const hasMore = offset + pageSize < all.length;
       return {
         status: 200,
-        body: { revision: String(offset + pageSize), hasMore, bundleId: options.bundleId, environment: 'Production', signedTransactions: all.slice(offset, offset + pageSize) },
+        body: {
+          revision: String(offset + pageSize),
+          hasMore,
+          bundleId: options.bundleId,
+          environment: 'Production',
+          signedTransactions: all.slice(offset, offset + pageSize),
+        },
       };
     }
     return { status: 404, body: { errorCode: 4040000, errorMessage: 'Not found.' } };

@@ -17,7 +17,11 @@ export function loopbackServers() {
 
 /** POST a JSON body (a string is sent as is) over real HTTP; the answer's status, text, parsed body (or `{}`) and its `data`. */
 export async function postJson(url: string, body: unknown, headers: Record<string, string> = {}) {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   const parsed = (text ? JSON.parse(text) : {}) as { data?: Record<string, unknown> };
   return { status: res.status, text, body: parsed, data: parsed.data ?? {} };

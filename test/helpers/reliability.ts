@@ -24,7 +24,11 @@ export async function postApple(baseUrl: string, signedPayload: string): Promise
     } catch {
       // not JSON: keep the status only
     }
-    return { status: res.status, ...(typeof body.data?.error === 'string' ? { code: body.data.error } : {}), ...(body.data?.duplicate === true ? { duplicate: true } : {}) };
+    return {
+      status: res.status,
+      ...(typeof body.data?.error === 'string' ? { code: body.data.error } : {}),
+      ...(body.data?.duplicate === true ? { duplicate: true } : {}),
+    };
   } catch {
     return { status: 0 };
   }

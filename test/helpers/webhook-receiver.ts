@@ -32,7 +32,13 @@ export async function webhookReceiver(behaviour: Behaviour = () => ({ status: 20
       const k = perId.get(id) ?? 0;
       perId.set(id, k + 1);
       const answer = behaviour({ id, body, n: received.length, perId: k });
-      received.push({ id, timestamp: String(req.headers['webhook-timestamp'] ?? ''), signature: String(req.headers['webhook-signature'] ?? ''), body, status: answer.status });
+      received.push({
+        id,
+        timestamp: String(req.headers['webhook-timestamp'] ?? ''),
+        signature: String(req.headers['webhook-signature'] ?? ''),
+        body,
+        status: answer.status,
+      });
       res.writeHead(answer.status, { 'content-type': 'text/plain', ...answer.headers });
       res.end(answer.status < 300 ? 'ok' : 'nope');
     });

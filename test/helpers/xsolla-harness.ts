@@ -75,7 +75,14 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
           notification_type: 'create_subscription',
           settings,
           user,
-          subscription: { plan_id: planId, subscription_id: subscriptionId, product_id: 'Demo Product', date_create: xsollaDate(now), date_next_charge: xsollaDate(nextCharge), ...over },
+          subscription: {
+            plan_id: planId,
+            subscription_id: subscriptionId,
+            product_id: 'Demo Product',
+            date_create: xsollaDate(now),
+            date_next_charge: xsollaDate(nextCharge),
+            ...over,
+          },
         };
       },
       /** `update_subscription`; `advance` moves date_next_charge forward by that many days first. */
@@ -93,7 +100,13 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
           notification_type: 'cancel_subscription',
           settings,
           user: { id: userId, name: 'John Smith' },
-          subscription: { plan_id: planId, subscription_id: subscriptionId, product_id: 'Demo Product', date_create: xsollaDate(now), date_end: xsollaDate(dateEnd) },
+          subscription: {
+            plan_id: planId,
+            subscription_id: subscriptionId,
+            product_id: 'Demo Product',
+            date_create: xsollaDate(now),
+            date_end: xsollaDate(dateEnd),
+          },
         };
       },
       nonRenewal() {
@@ -101,7 +114,14 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
           notification_type: 'non_renewal_subscription',
           settings,
           user: { id: userId, email: 'email@example.com' },
-          subscription: { plan_id: planId, subscription_id: subscriptionId, date_create: xsollaDate(now), date_next_charge: xsollaDate(nextCharge), currency: 'USD', amount: 9.99 },
+          subscription: {
+            plan_id: planId,
+            subscription_id: subscriptionId,
+            date_create: xsollaDate(now),
+            date_next_charge: xsollaDate(nextCharge),
+            currency: 'USD',
+            amount: 9.99,
+          },
         };
       },
       /** `payment` for this subscription (Xsolla's documented sample shape). */
@@ -110,7 +130,15 @@ export function xsollaHarness(options: XsollaHarnessOptions = {}) {
           notification_type: 'payment',
           settings,
           purchase: {
-            subscription: { plan_id: planId, subscription_id: subscriptionId, product_id: 'Demo Product', date_create: xsollaDate(now), date_next_charge: xsollaDate(nextCharge), currency: 'USD', amount: over.amount ?? 9.99 },
+            subscription: {
+              plan_id: planId,
+              subscription_id: subscriptionId,
+              product_id: 'Demo Product',
+              date_create: xsollaDate(now),
+              date_next_charge: xsollaDate(nextCharge),
+              currency: 'USD',
+              amount: over.amount ?? 9.99,
+            },
             total: { currency: 'USD', amount: over.amount ?? 9.99 },
           },
           user: { ip: '127.0.0.1', phone: '18777976552', email: 'email@example.com', id: userId, name: 'John Smith', country: 'US' },

@@ -115,7 +115,10 @@ describe.each(STORE_KINDS)('seed 000 on %s', (kind: StoreKind) => {
 
     const bought = await t.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() });
     const renewed = await t.notify('DID_RENEW', undefined, { transaction: c.transaction(), renewalInfo: c.renewal() });
-    const canceled = await t.notify('DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', { transaction: c.transaction({}, true), renewalInfo: c.renewal({ autoRenewStatus: 0 }) });
+    const canceled = await t.notify('DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', {
+      transaction: c.transaction({}, true),
+      renewalInfo: c.renewal({ autoRenewStatus: 0 }),
+    });
     expect([bought, renewed, canceled].map((r) => r.response.status)).toEqual([200, 200, 200]);
     expect((await t.hooks.subscriptions.get(c.originalTransactionId))?.setting_id).toBe(ref(setting.id));
 
@@ -127,9 +130,11 @@ describe.each(STORE_KINDS)('seed 000 on %s', (kind: StoreKind) => {
     await t.drain();
     expect(t.notified.map((n) => n.eventType)).toEqual(['customer.subscription.canceled']);
     expect(t.receiver.emails.map((d) => d.entity.product_id)).toEqual([PRODUCT, PRODUCT]);
-    expect(t.receiver.got.filter((e) => e.type === 'manual.notification').map((e) => (e as DomainEvent<'manual.notification'>).data.object.type).sort()).toEqual([
-      'customer.subscription.renewed',
-      'customer.subscription.started',
-    ]);
+    expect(
+      t.receiver.got
+        .filter((e) => e.type === 'manual.notification')
+        .map((e) => (e as DomainEvent<'manual.notification'>).data.object.type)
+        .sort(),
+    ).toEqual(['customer.subscription.renewed', 'customer.subscription.started']);
   });
 });

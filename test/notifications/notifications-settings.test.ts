@@ -24,7 +24,13 @@ async function harness(config: Parameters<typeof notificationHarness>[1] = {}) {
 describe('hooks.settings', () => {
   it('create / get (by id and by mountLocation) / list / update / del', async () => {
     const { hooks } = await harness();
-    const s = await hooks.settings.create({ type: 'notification', mountLocation: 'app.one', description: 'd', componentDid: '', settings: { self_handle: true, include_events: ['customer.subscription.started'] } });
+    const s = await hooks.settings.create({
+      type: 'notification',
+      mountLocation: 'app.one',
+      description: 'd',
+      componentDid: '',
+      settings: { self_handle: true, include_events: ['customer.subscription.started'] },
+    });
     expect(s).toMatchObject({ id: expect.stringMatching(/^set_/), type: 'notification', mountLocation: 'app.one', description: 'd', componentDid: null });
     expect(await hooks.settings.get(s.id)).toEqual(s);
     expect(await hooks.settings.get('app.one')).toEqual(s);
@@ -37,16 +43,31 @@ describe('hooks.settings', () => {
 
   it('unknown event names are CONFIG_INVALID listing the valid names; other bad input INVALID_ARGUMENT, CONFLICT, NOT_FOUND; nothing stored', async () => {
     const { hooks } = await harness();
-    const bad = hooks.settings.create({ type: 'notification', mountLocation: 'x', settings: { self_handle: true, include_events: ['customer.subscription.begun'] } });
+    const bad = hooks.settings.create({
+      type: 'notification',
+      mountLocation: 'x',
+      settings: { self_handle: true, include_events: ['customer.subscription.begun'] },
+    });
     await expect(bad).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('"customer.subscription.begun"') });
     await expect(bad).rejects.toMatchObject({ message: expect.stringContaining(USER_EVENT_TYPES.join(', ')) });
-    await expect(hooks.settings.create({ type: 'notification', mountLocation: 'x', settings: { self_handle: true, exclude_events: ['nope'] } })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
-    await expect(hooks.settings.create({ type: 'other' as 'notification', mountLocation: 'x', settings: { self_handle: true } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(hooks.settings.create({ type: 'notification', mountLocation: '', settings: { self_handle: true } })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(hooks.settings.create({ type: 'notification', mountLocation: 'x', settings: { self_handle: 'yes' } as never })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      hooks.settings.create({ type: 'notification', mountLocation: 'x', settings: { self_handle: true, exclude_events: ['nope'] } }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(hooks.settings.create({ type: 'other' as 'notification', mountLocation: 'x', settings: { self_handle: true } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(hooks.settings.create({ type: 'notification', mountLocation: '', settings: { self_handle: true } })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
+    await expect(hooks.settings.create({ type: 'notification', mountLocation: 'x', settings: { self_handle: 'yes' } as never })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(await hooks.settings.list()).toEqual([]);
     await hooks.settings.create({ type: 'notification', mountLocation: 'taken', settings: { self_handle: false } });
-    await expect(hooks.settings.create({ type: 'notification', mountLocation: 'taken', settings: { self_handle: true } })).rejects.toMatchObject({ code: 'CONFLICT', status: 409 });
+    await expect(hooks.settings.create({ type: 'notification', mountLocation: 'taken', settings: { self_handle: true } })).rejects.toMatchObject({
+      code: 'CONFLICT',
+      status: 409,
+    });
     await expect(hooks.settings.update('set_missing', { description: 'x' })).rejects.toMatchObject({ code: 'NOT_FOUND', status: 404 });
     await expect(hooks.settings.del('set_missing')).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect(await hooks.settings.list()).toHaveLength(1);
@@ -54,12 +75,18 @@ describe('hooks.settings', () => {
 
   it('orders.create checks subscriptionData.notificationSettings event names too', async () => {
     const { hooks } = await harness();
-    await expect(hooks.orders.create({ userId: 'u', productId: PRODUCT, subscriptionData: { notificationSettings: { self_handle: true, include_events: ['bogus'] } } })).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(
+      hooks.orders.create({ userId: 'u', productId: PRODUCT, subscriptionData: { notificationSettings: { self_handle: true, include_events: ['bogus'] } } }),
+    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 });
 
 describe('resolution (EVENTS.md § manual.notification): first match wins', () => {
-  async function purchase(config: Parameters<typeof notificationHarness>[1], order?: { metadata?: Record<string, unknown>; own?: boolean }, setup?: (t: Awaited<ReturnType<typeof harness>>) => Promise<void>) {
+  async function purchase(
+    config: Parameters<typeof notificationHarness>[1],
+    order?: { metadata?: Record<string, unknown>; own?: boolean },
+    setup?: (t: Awaited<ReturnType<typeof harness>>) => Promise<void>,
+  ) {
     const notified: UserNotification[] = [];
     const t = await harness({ ...config, notifier: async (n) => void notified.push(n) });
     await setup?.(t);
@@ -103,7 +130,13 @@ describe('resolution (EVENTS.md § manual.notification): first match wins', () =
     const o = await t.hooks.orders.create({
       userId: 'u2',
       productId: PRODUCT,
-      subscriptionData: { notificationSettings: { self_handle: true, include_events: ['order.paid', 'customer.subscription.started'], exclude_events: ['customer.subscription.started'] } },
+      subscriptionData: {
+        notificationSettings: {
+          self_handle: true,
+          include_events: ['order.paid', 'customer.subscription.started'],
+          exclude_events: ['customer.subscription.started'],
+        },
+      },
     });
     const c = t.h.contract({ appAccountToken: o.no });
     const r = await t.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() });
@@ -115,19 +148,27 @@ describe('resolution (EVENTS.md § manual.notification): first match wins', () =
     expect(r.events[i + 1]!.type).toBe('manual.notification');
     expect(await t.store.listEvents({ type: 'manual.notification' })).toEqual(manual);
   });
-  it('orders.create accepts subscription_data.notification_settings (the order\'s own spelling) like subscriptionData.notificationSettings; both at once, or bad settings, are refused', async () => {
+  it("orders.create accepts subscription_data.notification_settings (the order's own spelling) like subscriptionData.notificationSettings; both at once, or bad settings, are refused", async () => {
     const t = await harness();
-    const o = await t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscription_data: { notification_settings: { self_handle: true, include_events: ['order.paid'] } } });
+    const o = await t.hooks.orders.create({
+      userId: 'u3',
+      productId: PRODUCT,
+      subscription_data: { notification_settings: { self_handle: true, include_events: ['order.paid'] } },
+    });
     expect(o.subscription_data).toEqual({ notification_settings: { self_handle: true, include_events: ['order.paid'] } });
     const c = t.h.contract({ appAccountToken: o.no });
     const r = await t.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() });
     expect(r.events.filter((e) => e.type === 'manual.notification').map((e) => (e.data.object as { type: string }).type)).toEqual(['order.paid']);
     expect((await t.hooks.subscriptions.get(c.originalTransactionId))?.notification_settings).toEqual({ self_handle: true, include_events: ['order.paid'] });
+    await expect(t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscriptionData: {}, subscription_data: {} })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     await expect(
-      t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscriptionData: {}, subscription_data: {} }),
-    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(
-      t.hooks.orders.create({ userId: 'u3', productId: PRODUCT, subscription_data: { notification_settings: { self_handle: true, include_events: ['bogus'] } } }),
+      t.hooks.orders.create({
+        userId: 'u3',
+        productId: PRODUCT,
+        subscription_data: { notification_settings: { self_handle: true, include_events: ['bogus'] } },
+      }),
     ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 
@@ -166,8 +207,17 @@ describe('hooks.webhookEndpoints', () => {
   it('create returns { id: we_…, url, enabled_events, status, secret: whsec_…, created }; list / update / del / rotateSecret', async () => {
     const { hooks } = await harness();
     const w = await hooks.webhookEndpoints.create({ url: 'https://example.com/cb', enabled_events: ['*'], description: 'd', metadata: { team: 'x' } });
-    expect(w).toMatchObject({ id: expect.stringMatching(/^we_/), url: 'https://example.com/cb', enabled_events: ['*'], status: 'enabled', secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/), created: expect.any(String) });
-    expect((await hooks.webhookEndpoints.update(w.id, { enabled_events: ['manual.notification'], status: 'disabled' })).enabled_events).toEqual(['manual.notification']);
+    expect(w).toMatchObject({
+      id: expect.stringMatching(/^we_/),
+      url: 'https://example.com/cb',
+      enabled_events: ['*'],
+      status: 'enabled',
+      secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
+      created: expect.any(String),
+    });
+    expect((await hooks.webhookEndpoints.update(w.id, { enabled_events: ['manual.notification'], status: 'disabled' })).enabled_events).toEqual([
+      'manual.notification',
+    ]);
     const r = await hooks.webhookEndpoints.rotateSecret(w.id);
     expect(r.secret).not.toBe(w.secret);
     // Plaintext only from create and rotateSecret; everything else shows the secrets masked.
@@ -188,12 +238,23 @@ describe('hooks.webhookEndpoints', () => {
     await expect(hooks.webhookEndpoints.create({ url: 'not a url', enabled_events: ['*'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(hooks.webhookEndpoints.create({ url: 'https://u:p@e.com', enabled_events: ['*'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(hooks.webhookEndpoints.create({ url: 'https://e.com', enabled_events: [] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(hooks.webhookEndpoints.create({ url: 'https://e.com', enabled_events: ['*'], extra: 1 } as never)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(hooks.webhookEndpoints.create({ url: 'https://e.com', enabled_events: ['*'], extra: 1 } as never)).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
     expect(await hooks.webhookEndpoints.list()).toEqual([]);
   });
 
   it('in production, http: and private or loopback hosts are refused (SSRF) unless allowPrivateUrls', async () => {
-    for (const url of ['http://example.com/cb', 'https://127.0.0.1/cb', 'https://10.1.2.3/', 'https://169.254.169.254/latest', 'https://[::1]/', 'https://[::ffff:192.168.0.1]/', 'https://localhost/', 'https://db.internal/']) {
+    for (const url of [
+      'http://example.com/cb',
+      'https://127.0.0.1/cb',
+      'https://10.1.2.3/',
+      'https://169.254.169.254/latest',
+      'https://[::1]/',
+      'https://[::ffff:192.168.0.1]/',
+      'https://localhost/',
+      'https://db.internal/',
+    ]) {
       await expect(checkEndpointUrl(url, false, true)).rejects.toMatchObject({ code: 'WEBHOOK_URL_NOT_ALLOWED' });
       await expect(checkEndpointUrl(url, true, true)).resolves.toBeTypeOf('string');
       await expect(checkEndpointUrl(url, false, false)).resolves.toBeTypeOf('string');
@@ -204,9 +265,14 @@ describe('hooks.webhookEndpoints', () => {
     vi.stubEnv('NODE_ENV', 'production');
     try {
       const { hooks } = await harness();
-      await expect(hooks.webhookEndpoints.create({ url: 'http://127.0.0.1:9/cb', enabled_events: ['*'] })).rejects.toMatchObject({ code: 'WEBHOOK_URL_NOT_ALLOWED', status: 400 });
+      await expect(hooks.webhookEndpoints.create({ url: 'http://127.0.0.1:9/cb', enabled_events: ['*'] })).rejects.toMatchObject({
+        code: 'WEBHOOK_URL_NOT_ALLOWED',
+        status: 400,
+      });
       const allowed = await harness({ allowPrivateUrls: true });
-      await expect(allowed.hooks.webhookEndpoints.create({ url: 'http://127.0.0.1:9/cb', enabled_events: ['*'] })).resolves.toMatchObject({ status: 'enabled' });
+      await expect(allowed.hooks.webhookEndpoints.create({ url: 'http://127.0.0.1:9/cb', enabled_events: ['*'] })).resolves.toMatchObject({
+        status: 'enabled',
+      });
     } finally {
       vi.unstubAllEnvs();
     }

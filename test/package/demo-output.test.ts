@@ -43,7 +43,7 @@ describe('npm run demo -- --keep', () => {
       const overview = await fetch(url);
       expect(overview.status).toBe(200);
       expect(await overview.text()).toContain('Overview');
-      const found = await (await fetch(`${url}api/subscriptions?q=${encodeURIComponent('user_42')}`)).json() as { subscriptions: Array<{ status: string }> };
+      const found = (await (await fetch(`${url}api/subscriptions?q=${encodeURIComponent('user_42')}`)).json()) as { subscriptions: Array<{ status: string }> };
       expect(found.subscriptions.map((s) => s.status)).toEqual(['expired']);
     } finally {
       child.kill('SIGTERM');

@@ -8,7 +8,9 @@ import { ERROR_CODES, HTTP_STATUS_BY_CODE } from '../../src/core/errors.js';
 // The reference pages are checked against the code they describe, and the README against what a newcomer needs.
 const root = new URL('../..', import.meta.url).pathname;
 const read = (p: string) => readFileSync(join(root, p), 'utf8');
-const docs = readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`);
+const docs = readdirSync(join(root, 'docs'))
+  .filter((f) => f.endsWith('.md'))
+  .map((f) => `docs/${f}`);
 const readme = read('README.md');
 
 /** Every leaf key of the config schema, dotted (records and arrays are leaves). */
@@ -32,7 +34,19 @@ describe('docs/events.md', () => {
     const text = read('docs/events.md');
     const rows = [...text.matchAll(/^\| `([a-z_.]+)`(?: \/ `([a-z_.]+)`)? \|/gm)].flatMap((m) => [m[1]!, ...(m[2] ? [m[2]] : [])]);
     expect([...rows].sort()).toEqual([...EVENT_TYPES].sort());
-    const statuses: string[] = ['trialing', 'active', 'past_due', 'in_grace_period', 'canceled', 'expired', 'revoked', 'refunded', 'pending', 'paid', 'partially_refunded'];
+    const statuses: string[] = [
+      'trialing',
+      'active',
+      'past_due',
+      'in_grace_period',
+      'canceled',
+      'expired',
+      'revoked',
+      'refunded',
+      'pending',
+      'paid',
+      'partially_refunded',
+    ];
     for (const s of statuses) expect(text).toContain(`\`${s}\``);
   });
 });
@@ -66,14 +80,19 @@ describe('README and docs/', () => {
   it('no internal notes or planning words', () => {
     for (const p of ['README.md', ...docs]) {
       const text = read(p);
-      for (const word of [/\bseed \d{3}\b/i, /\(seed[:)]/i, /EVENTS\.md/, /ARCHITECTURE\.md/, /STYLE\.md/, /\.\.\/shared\//, /\bissue \d+\b/i, /WeChat/]) expect(text, `${p}: ${word}`).not.toMatch(word);
+      for (const word of [/\bseed \d{3}\b/i, /\(seed[:)]/i, /EVENTS\.md/, /ARCHITECTURE\.md/, /STYLE\.md/, /\.\.\/shared\//, /\bissue \d+\b/i, /WeChat/])
+        expect(text, `${p}: ${word}`).not.toMatch(word);
     }
   });
 
   it('the install line has what Prisma 7 needs: the CLI, the client, a driver adapter and its driver', () => {
     const install = readme.split('\n').filter((l) => /^npm install (-D )?\S/.test(l) && !l.includes('&&'));
-    const words = install.join(' ').split(/\s+/).map((w) => w.replace(/@\d+$/, ''));
-    for (const pkg of ['subscription-webhooks', 'express', '@prisma/client', '@prisma/adapter-better-sqlite3', 'better-sqlite3', 'prisma', 'dotenv']) expect(words, pkg).toContain(pkg);
+    const words = install
+      .join(' ')
+      .split(/\s+/)
+      .map((w) => w.replace(/@\d+$/, ''));
+    for (const pkg of ['subscription-webhooks', 'express', '@prisma/client', '@prisma/adapter-better-sqlite3', 'better-sqlite3', 'prisma', 'dotenv'])
+      expect(words, pkg).toContain(pkg);
     expect(readme).toMatch(/`@prisma\/adapter-pg pg`/);
     expect(readme).toMatch(/better-sqlite3@12/);
   });
@@ -83,7 +102,8 @@ describe('README and docs/', () => {
     const usage = read('src/cli/main.ts');
     for (const p of ['README.md', ...docs]) {
       const text = read(p);
-      for (const m of text.matchAll(/npm run (?:--silent )?([\w:-]+)/g)) if (!['dev', 'build'].includes(m[1]!) || p !== 'docs/cli.md') expect(scripts, `${p}: npm run ${m[1]}`).toContain(m[1]);
+      for (const m of text.matchAll(/npm run (?:--silent )?([\w:-]+)/g))
+        if (!['dev', 'build'].includes(m[1]!) || p !== 'docs/cli.md') expect(scripts, `${p}: npm run ${m[1]}`).toContain(m[1]);
       for (const m of text.matchAll(/npx subscription-webhooks ([a-z-]+)(?: ([a-z-]+))?/g)) {
         const command = m[2] && ['apple', 'lifecycle', 'xsolla', 'google', 'path'].includes(m[2]) ? `${m[1]} ${m[2]}` : m[1]!;
         expect(usage, `${p}: npx subscription-webhooks ${command}`).toMatch(new RegExp(`\\n  ${command.replace(/-/g, '\\-')}\\b`));
@@ -103,7 +123,7 @@ describe('README and docs/', () => {
 });
 
 describe('examples', () => {
-  it('each README\'s commands are scripts of its package.json', () => {
+  it("each README's commands are scripts of its package.json", () => {
     for (const ex of ['express', 'koa', 'nextjs']) {
       const scripts = Object.keys((JSON.parse(read(`examples/${ex}/package.json`)) as { scripts: Record<string, string> }).scripts);
       const text = read(`examples/${ex}/README.md`);

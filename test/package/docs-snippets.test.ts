@@ -36,7 +36,12 @@ export function extractBlocks(doc: string, text: string): Block[] {
   return blocks;
 }
 
-const docs = ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+const docs = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => `docs/${f}`),
+];
 const blocks = docs.flatMap((d) => extractBlocks(d, readFileSync(join(root, d), 'utf8')));
 
 // What fragments assume from the reader's app.
@@ -139,7 +144,9 @@ const strict = { strict: true, noUncheckedIndexedAccess: true, skipLibCheck: tru
 describe('TypeScript snippets of README.md and docs/ compile (strict)', () => {
   it('finds the quick start files and the docs blocks', () => {
     const readme = blocks.filter((b) => b.doc === 'README.md').map((b) => b.path);
-    expect(readme).toEqual(expect.arrayContaining(['prisma.config.ts', 'lib/prisma.ts', 'lib/subscriptions.ts', 'app.ts', 'server.ts', 'test/subscriptions.test.ts']));
+    expect(readme).toEqual(
+      expect.arrayContaining(['prisma.config.ts', 'lib/prisma.ts', 'lib/subscriptions.ts', 'app.ts', 'server.ts', 'test/subscriptions.test.ts']),
+    );
     expect(blocks.filter((b) => b.doc !== 'README.md').length).toBeGreaterThan(15);
   });
 
@@ -156,8 +163,17 @@ describe('TypeScript snippets of README.md and docs/ compile (strict)', () => {
       });
     write(join(dir, 'prelude.d.ts'), PRELUDE);
     // Fragments get the prelude; whole files must not need it: compile them in a project without it first.
-    write(join(dir, 'tsconfig.files.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext' }, files: files.filter((f) => !origin.get(join(dir, f))!.fragment) }));
-    write(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext' }, files: ['prelude.d.ts', ...files] }));
+    write(
+      join(dir, 'tsconfig.files.json'),
+      JSON.stringify({
+        compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext' },
+        files: files.filter((f) => !origin.get(join(dir, f))!.fragment),
+      }),
+    );
+    write(
+      join(dir, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { ...strict, module: 'NodeNext', moduleResolution: 'NodeNext' }, files: ['prelude.d.ts', ...files] }),
+    );
     expect(mapErrors(runTsc(join(dir, 'tsconfig.files.json')), origin)).toBe('');
     expect(mapErrors(runTsc(join(dir, 'tsconfig.json')), origin)).toBe('');
   }, 120_000);

@@ -44,7 +44,10 @@ function readmeCommands(example: string): string[] {
   const readme = readFileSync(join(clone, 'examples', example, 'README.md'), 'utf8');
   const block = /^```sh\n([\s\S]*?)^```/m.exec(readme)?.[1];
   if (!block) throw new Error(`examples/${example}/README.md has no sh block`);
-  return block.split('\n').map((l) => l.replace(/\s+#.*$/, '').trim()).filter(Boolean);
+  return block
+    .split('\n')
+    .map((l) => l.replace(/\s+#.*$/, '').trim())
+    .filter(Boolean);
 }
 
 /** Runs one README command in the example folder through the shell; the last one (the server) is left running. */
@@ -82,7 +85,9 @@ describe('examples start from a clean clone with their README commands', () => {
       expect(commands.at(-1), 'the last command starts the server').toMatch(/npm start$/);
       for (const command of commands.slice(0, -1)) {
         // The root's `npm install` is the hard-linked node_modules above; the rest of the line runs.
-        const rest = command.replace(/^\(cd \.\.\/\.\. && npm install && (.*)\)$/, '(cd ../.. && $1)').replace(/^npm install$/, example === 'nextjs' ? 'npm install' : 'true');
+        const rest = command
+          .replace(/^\(cd \.\.\/\.\. && npm install && (.*)\)$/, '(cd ../.. && $1)')
+          .replace(/^npm install$/, example === 'nextjs' ? 'npm install' : 'true');
         await sh(example, rest, {});
       }
       const output = await sh(example, commands.at(-1)!, { APPLE_ENVIRONMENTS: 'Sandbox', APPLE_ROOT_CERTIFICATES: rootFile, PORT: String(port) }, true);
@@ -91,7 +96,11 @@ describe('examples start from a clean clone with their README commands', () => {
         subtype: 'INITIAL_BUY',
         data: { transaction: { originalTransactionId: '7001', transactionId: '7001', productId: 'pro' } },
       });
-      const r = await fetch(`http://127.0.0.1:${port}/api/users/app-store-notifications`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ signedPayload }) });
+      const r = await fetch(`http://127.0.0.1:${port}/api/users/app-store-notifications`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ signedPayload }),
+      });
       expect(r.status, output()).toBe(200);
       expect(await r.json()).toMatchObject({ code: 200, data: { processed: true, notificationType: 'SUBSCRIBED', transactionId: '7001' } });
       expect(execFileSync('git', ['status', '--porcelain'], { cwd: clone, encoding: 'utf8' }), 'untracked or changed files after the README commands').toBe('');

@@ -6,7 +6,9 @@ describe('lint: the core stays framework-free', () => {
   const lint = async (code: string, filePath: string) => (await eslint.lintText(code, { filePath }))[0]!.messages.map((m) => m.message);
 
   it('rejects src/ importing adapters/ or a framework, allows type-only imports', async () => {
-    expect((await lint("import { subscriptionWebhooks } from '../../adapters/express.js';\nexport const x = subscriptionWebhooks;\n", 'src/probe.ts')).join()).toMatch(/must not import adapters/);
+    expect(
+      (await lint("import { subscriptionWebhooks } from '../../adapters/express.js';\nexport const x = subscriptionWebhooks;\n", 'src/probe.ts')).join(),
+    ).toMatch(/must not import adapters/);
     expect((await lint("import express from 'express';\nexport const x = express;\n", 'src/probe.ts')).join()).toMatch(/must not import a framework/);
     expect(await lint("import type { Request } from 'express';\nexport type X = Request;\n", 'src/probe.ts')).toEqual([]);
     expect(await lint("import express from 'express';\nexport const x = express;\n", 'adapters/probe.ts')).toEqual([]);

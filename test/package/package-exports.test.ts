@@ -26,8 +26,14 @@ describe('published entry points (dual ESM + CJS)', () => {
   });
   for (const [specifier, names] of Object.entries(expected)) {
     it(`${specifier} exports ${names.join(', ')} from import and require`, () => {
-      const esm = run(`const m = await import(${JSON.stringify(specifier)}); console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`, 'module');
-      const cjs = run(`const m = require(${JSON.stringify(specifier)}); console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`, 'commonjs');
+      const esm = run(
+        `const m = await import(${JSON.stringify(specifier)}); console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`,
+        'module',
+      );
+      const cjs = run(
+        `const m = require(${JSON.stringify(specifier)}); console.log(JSON.stringify(${JSON.stringify(names)}.map((n) => typeof m[n])))`,
+        'commonjs',
+      );
       expect(JSON.parse(esm)).toEqual(names.map(() => 'function'));
       expect(JSON.parse(cjs)).toEqual(names.map(() => 'function'));
     });
@@ -49,6 +55,8 @@ describe('published entry points (dual ESM + CJS)', () => {
     expect(out).toBe('true true false');
   });
   it('the Prisma schema fragment ships with the package', () => {
-    expect(run(`console.log(require.resolve('subscription-webhooks/prisma-schema/subscription-webhooks.prisma'))`, 'commonjs')).toMatch(/prisma-schema\/subscription-webhooks\.prisma$/);
+    expect(run(`console.log(require.resolve('subscription-webhooks/prisma-schema/subscription-webhooks.prisma'))`, 'commonjs')).toMatch(
+      /prisma-schema\/subscription-webhooks\.prisma$/,
+    );
   });
 });

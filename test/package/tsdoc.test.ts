@@ -6,7 +6,10 @@ const root = new URL('../..', import.meta.url).pathname;
 const entries = ['src/index.ts', 'src/prisma.ts', 'src/pg.ts', 'src/testing/index.ts', 'adapters/express.ts'];
 
 function undocumented(): string[] {
-  const program = ts.createProgram(entries.map((e) => root + e), { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true });
+  const program = ts.createProgram(
+    entries.map((e) => root + e),
+    { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, strict: true, skipLibCheck: true, noEmit: true },
+  );
   const checker = program.getTypeChecker();
   const missing: string[] = [];
   for (const entry of entries) {

@@ -8,8 +8,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 // before TS 5.x and of many CommonJS apps) ignores "exports": it finds subpaths through "typesVersions".
 // Runs against the build (`npm run build`), through a node_modules link, as an installed package.
 const root = new URL('../..', import.meta.url).pathname;
-const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, unknown>; typesVersions?: Record<string, Record<string, string[]>> };
-const subpaths = Object.keys(pkg.exports).filter((k) => k.startsWith('../') && !k.includes('*') && k !== './package.json').map((k) => k.slice(2));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, unknown>;
+  typesVersions?: Record<string, Record<string, string[]>>;
+};
+const subpaths = Object.keys(pkg.exports)
+  .filter((k) => k.startsWith('../') && !k.includes('*') && k !== './package.json')
+  .map((k) => k.slice(2));
 const dir = mkdtempSync(join(tmpdir(), 'sw-node10-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -23,7 +28,20 @@ describe('types for "module": "commonjs" (moduleResolution node10)', () => {
     symlinkSync(root, join(dir, 'node_modules', 'subscription-webhooks'));
     writeFileSync(
       join(dir, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { module: 'commonjs', moduleResolution: 'node10', target: 'ES2022', strict: true, esModuleInterop: true, skipLibCheck: true, noEmit: true, types: ['node'], typeRoots: [join(root, 'node_modules/@types')] }, files: ['index.ts'] }),
+      JSON.stringify({
+        compilerOptions: {
+          module: 'commonjs',
+          moduleResolution: 'node10',
+          target: 'ES2022',
+          strict: true,
+          esModuleInterop: true,
+          skipLibCheck: true,
+          noEmit: true,
+          types: ['node'],
+          typeRoots: [join(root, 'node_modules/@types')],
+        },
+        files: ['index.ts'],
+      }),
     );
     const imports = subpaths.map((s, i) => `import * as m${i} from 'subscription-webhooks/${s}';\nconst k${i}: string[] = Object.keys(m${i});`).join('\n');
     writeFileSync(

@@ -53,14 +53,22 @@ async function appProcess(databaseUrl: string, env: Record<string, string>) {
   };
 }
 
-const post = (url: string, signedPayload: string) => fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ signedPayload }) });
+const post = (url: string, signedPayload: string) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ signedPayload }) });
 
 describe('CONSUMPTION_REQUEST answered exactly once (pgStore, separate processes)', () => {
   it('duplicates, kill -9 of the worker between the commit and the send, then two workers: Apple gets one answer', async () => {
     const db = await createPgDriverStore();
     try {
       const otid = String(2_400_000_000_000_000 + Math.floor(Math.random() * 1e12));
-      const tx = { transactionId: otid, originalTransactionId: otid, productId: PRODUCT, type: 'Auto-Renewable Subscription', environment: 'Production', inAppOwnershipType: 'PURCHASED' };
+      const tx = {
+        transactionId: otid,
+        originalTransactionId: otid,
+        productId: PRODUCT,
+        type: 'Auto-Renewable Subscription',
+        environment: 'Production',
+        inAppOwnershipType: 'PURCHASED',
+      };
       apple.transactions.set(otid, await signer.signTransaction(tx));
       const path = `/inApps/v2/transactions/consumption/${otid}`;
       const signedPayload = await signer.signNotification({
@@ -81,7 +89,10 @@ describe('CONSUMPTION_REQUEST answered exactly once (pgStore, separate processes
       expect(apple.consumption.filter((c) => c.transactionId === otid)).toHaveLength(0);
 
       // Two worker processes later (their clocks past the dead process's claim): one answer reaches Apple.
-      const workers = await Promise.all([appProcess(db.url, { TEST_DELIVERY: '1', CLOCK_OFFSET_MS: '600000' }), appProcess(db.url, { TEST_DELIVERY: '1', CLOCK_OFFSET_MS: '600000' })]);
+      const workers = await Promise.all([
+        appProcess(db.url, { TEST_DELIVERY: '1', CLOCK_OFFSET_MS: '600000' }),
+        appProcess(db.url, { TEST_DELIVERY: '1', CLOCK_OFFSET_MS: '600000' }),
+      ]);
       try {
         // The notification is redelivered to them as well (Apple retries): still a duplicate.
         expect(((await (await post(workers[1].url, signedPayload)).json()) as { data: { duplicate?: boolean } }).data.duplicate).toBe(true);

@@ -15,7 +15,16 @@ import { createPostgresStore, type TestDatabase } from '../helpers/databases.js'
 import { startAppProcess, startDeliveryWorkerProcess, type AppProcess, type WorkerProcess } from '../helpers/app-processes.js';
 import { appleHarness, type AppleHarness } from '../helpers/apple-harness.js';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { APPLE_PATH, byId, expectAllDelivered, expectCompleteAndExact, forEachBounded, postApple, waitUntil, type ProviderResult } from '../helpers/reliability.js';
+import {
+  APPLE_PATH,
+  byId,
+  expectAllDelivered,
+  expectCompleteAndExact,
+  forEachBounded,
+  postApple,
+  waitUntil,
+  type ProviderResult,
+} from '../helpers/reliability.js';
 
 const NOTIFICATIONS = 200;
 const KILL_AFTER = 60; // responses
@@ -53,7 +62,10 @@ describe('crash: kill -9 mid-burst, restart, replay', { timeout: 180_000 }, () =
     const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: db.store });
     await hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] });
     // a on pgStore (the one killed), b on prismaStore.
-    const [a, b] = await Promise.all([startAppProcess(db.url, h.signer.rootCertificate, { env: { TEST_STORE: 'pg' } }), startAppProcess(db.url, h.signer.rootCertificate)]);
+    const [a, b] = await Promise.all([
+      startAppProcess(db.url, h.signer.rootCertificate, { env: { TEST_STORE: 'pg' } }),
+      startAppProcess(db.url, h.signer.rootCertificate),
+    ]);
     worker = await startDeliveryWorkerProcess(db.url, { env: WORKER_ENV });
     procs.push(a!, b!, worker);
 

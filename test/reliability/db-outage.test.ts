@@ -15,7 +15,16 @@ import { startRestartablePostgres, type RestartablePostgres } from '../helpers/e
 import { startAppProcess, startDeliveryWorkerProcess, type AppProcess, type WorkerProcess } from '../helpers/app-processes.js';
 import { appleHarness, type AppleHarness } from '../helpers/apple-harness.js';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
-import { APPLE_PATH, byId, expectAllDelivered, expectCompleteAndExact, forEachBounded, postApple, waitUntil, type ProviderResult } from '../helpers/reliability.js';
+import {
+  APPLE_PATH,
+  byId,
+  expectAllDelivered,
+  expectCompleteAndExact,
+  forEachBounded,
+  postApple,
+  waitUntil,
+  type ProviderResult,
+} from '../helpers/reliability.js';
 import type { PrismaClient } from '../generated/postgresql/client.js';
 
 const NOTIFICATIONS = 200;
@@ -44,8 +53,13 @@ describe('database outage mid-burst', { timeout: 180_000 }, () => {
     const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: db.store });
     await hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] });
     // One app on prismaStore, one on pgStore: both must answer 500 while the database is down and recover.
-    const apps = await Promise.all(['prisma', 'pg'].map((store) => startAppProcess(db!.url, h.signer.rootCertificate, { captureStderr: true, env: { TEST_STORE: store } })));
-    const worker = await startDeliveryWorkerProcess(db.url, { captureStderr: true, env: { TEST_STORE: 'pg', DELIVERY_BATCH_SIZE: '20', DELIVERY_CONCURRENCY: '8', DELIVERY_TIMEOUT_MS: '2000' } });
+    const apps = await Promise.all(
+      ['prisma', 'pg'].map((store) => startAppProcess(db!.url, h.signer.rootCertificate, { captureStderr: true, env: { TEST_STORE: store } })),
+    );
+    const worker = await startDeliveryWorkerProcess(db.url, {
+      captureStderr: true,
+      env: { TEST_STORE: 'pg', DELIVERY_BATCH_SIZE: '20', DELIVERY_CONCURRENCY: '8', DELIVERY_TIMEOUT_MS: '2000' },
+    });
     procs.push(...apps, worker);
 
     const payloads: string[] = [];
@@ -79,7 +93,9 @@ describe('database outage mid-burst', { timeout: 180_000 }, () => {
     await server.restart();
 
     // No partial state: the inbox rows present have exactly their events and contracts, nothing else exists.
-    const inbox = (await db.prisma.$queryRawUnsafe<{ notification_id: string }[]>('SELECT "notification_id" FROM "sw_notifications"')).map((r) => r.notification_id);
+    const inbox = (await db.prisma.$queryRawUnsafe<{ notification_id: string }[]>('SELECT "notification_id" FROM "sw_notifications"')).map(
+      (r) => r.notification_id,
+    );
     const acknowledged = payloads.map((_, i) => i).filter((i) => last[i]!.status === 200);
     expect(inbox.length).toBeGreaterThanOrEqual(acknowledged.length); // every 200 was committed (more: committed, then the answer was lost)
     const inInbox = new Set(inbox);
@@ -88,7 +104,11 @@ describe('database outage mid-burst', { timeout: 180_000 }, () => {
     expect(eventsNow.map((e) => e.id).sort()).toEqual(expectedNow.map((e) => e.id).sort());
     expect((await db.store.listSubscriptions()).length).toBe(inbox.length);
     const contractsNow = new Set((await db.store.listSubscriptions()).map((s) => s.contract_id));
-    expect(expectedNow.filter((e) => e.type === 'customer.subscription.created').every((e) => contractsNow.has((e.data.object as { contract_id: string }).contract_id))).toBe(true);
+    expect(
+      expectedNow
+        .filter((e) => e.type === 'customer.subscription.created')
+        .every((e) => contractsNow.has((e.data.object as { contract_id: string }).contract_id)),
+    ).toBe(true);
 
     // The provider retries; the same processes serve it (they were not restarted).
     let pending = failed;

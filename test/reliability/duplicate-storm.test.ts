@@ -33,7 +33,11 @@ describe('duplicate storm: 4 app processes, 200 notifications x 50 copies', { ti
   it('exactly 200 inbox rows, exactly the reference events (by id and content), contracts in their final state', async () => {
     db = await createPostgresStore();
     // Two processes on prismaStore, two on pgStore: both stores share the tables and the guarantees.
-    apps.push(...(await Promise.all(Array.from({ length: 4 }, (_, i) => startAppProcess(db!.url, h.signer.rootCertificate, { env: { TEST_STORE: i % 2 ? 'pg' : 'prisma' } })))));
+    apps.push(
+      ...(await Promise.all(
+        Array.from({ length: 4 }, (_, i) => startAppProcess(db!.url, h.signer.rootCertificate, { env: { TEST_STORE: i % 2 ? 'pg' : 'prisma' } })),
+      )),
+    );
     const contracts = Array.from({ length: CONTRACTS }, () => h.contract());
     const purchases: string[] = [];
     const renewals: string[] = [];
@@ -100,14 +104,32 @@ describe('duplicate storm, Google Play pushes: 4 app processes, 80 messages x 25
     const signer = await appleHarness();
     db = await createPostgresStore();
     const env = { TEST_GOOGLE_CONFIG: JSON.stringify(kit.config()) };
-    apps.push(...(await Promise.all(Array.from({ length: 4 }, (_, i) => startAppProcess(db!.url, signer.signer.rootCertificate, { env: { ...env, TEST_STORE: i % 2 ? 'pg' : 'prisma' } })))));
+    apps.push(
+      ...(await Promise.all(
+        Array.from({ length: 4 }, (_, i) => startAppProcess(db!.url, signer.signer.rootCertificate, { env: { ...env, TEST_STORE: i % 2 ? 'pg' : 'prisma' } })),
+      )),
+    );
     const tokens = Array.from({ length: GOOGLE_CONTRACTS }, (_, i) => `storm-token-${i}`);
     const start = Date.now();
-    const purchase = (i: number) => kit.subscriptionPurchase({ productId: 'pro_monthly', orderId: `GPA.storm-${i}`, startTime: start, expiryTime: start + 30 * 86_400_000 });
-    const renewal = (i: number) => kit.subscriptionPurchase({ productId: 'pro_monthly', orderId: `GPA.storm-${i}..0`, startTime: start, expiryTime: start + 60 * 86_400_000, acknowledged: true });
+    const purchase = (i: number) =>
+      kit.subscriptionPurchase({ productId: 'pro_monthly', orderId: `GPA.storm-${i}`, startTime: start, expiryTime: start + 30 * 86_400_000 });
+    const renewal = (i: number) =>
+      kit.subscriptionPurchase({
+        productId: 'pro_monthly',
+        orderId: `GPA.storm-${i}..0`,
+        startTime: start,
+        expiryTime: start + 60 * 86_400_000,
+        acknowledged: true,
+      });
     const phases: Array<{ state: (i: number) => Record<string, unknown>; pushes: GooglePlayPush[] }> = [
-      { state: purchase, pushes: await Promise.all(tokens.map((t, i) => kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', t), { messageId: `storm-p-${i}` }))) },
-      { state: renewal, pushes: await Promise.all(tokens.map((t, i) => kit.push(kit.subscriptionNotification('SUBSCRIPTION_RENEWED', t), { messageId: `storm-r-${i}` }))) },
+      {
+        state: purchase,
+        pushes: await Promise.all(tokens.map((t, i) => kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', t), { messageId: `storm-p-${i}` }))),
+      },
+      {
+        state: renewal,
+        pushes: await Promise.all(tokens.map((t, i) => kit.push(kit.subscriptionNotification('SUBSCRIPTION_RENEWED', t), { messageId: `storm-r-${i}` }))),
+      },
     ];
 
     // Reference: each message once, in order, one process, memory store.
@@ -151,6 +173,10 @@ describe('duplicate storm, Google Play pushes: 4 app processes, 80 messages x 25
     expect(await db.store.listDeliveries({ endpointId: 'google.acknowledge', limit: 1000 })).toHaveLength(GOOGLE_CONTRACTS);
     const subs = await db.store.listSubscriptions({ provider: 'google' });
     expect(subs).toHaveLength(GOOGLE_CONTRACTS);
-    expect(subs.every((s) => s.status === 'active' && s.latest_transaction_id?.endsWith('..0') && s.current_period_end === new Date(start + 60 * 86_400_000).toISOString())).toBe(true);
+    expect(
+      subs.every(
+        (s) => s.status === 'active' && s.latest_transaction_id?.endsWith('..0') && s.current_period_end === new Date(start + 60 * 86_400_000).toISOString(),
+      ),
+    ).toBe(true);
   });
 });

@@ -58,33 +58,42 @@ for (const [name, create] of [
     type H = Awaited<ReturnType<typeof setup>>;
 
     async function twoContracts(h: H, user: string) {
-      const [o1, o2] = await Promise.all([h.hooks.orders.create({ userId: user, productId: PRODUCT }), h.hooks.orders.create({ userId: user, productId: PRODUCT_YEARLY })]);
+      const [o1, o2] = await Promise.all([
+        h.hooks.orders.create({ userId: user, productId: PRODUCT }),
+        h.hooks.orders.create({ userId: user, productId: PRODUCT_YEARLY }),
+      ]);
       return [h.contract({ appAccountToken: o1.no }), h.contract({ appAccountToken: o2.no, productId: PRODUCT_YEARLY })] as const;
     }
     const count = async (h: H, user: string, type: 'entitlement.granted' | 'entitlement.revoked') =>
       (await h.store.listEvents({ type })).filter((e) => (e.data.object as EntitlementChange).user_id === user).length;
 
-    it(`${USERS} users at once, each buying two subscriptions together, then both ending together: one granted, one revoked each`, { timeout: 120_000 }, async () => {
-      const h = await setup();
-      const users = Array.from({ length: USERS }, (_, i) => `race_${i}_${Math.random().toString(36).slice(2)}`);
-      const contracts = await Promise.all(users.map((u) => twoContracts(h, u)));
-      const statuses = await Promise.all(
-        contracts.flatMap(([a, b]) => [a, b].map((c) => h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() }).then((r) => r.status))),
-      );
-      expect(statuses.every((s) => s === 200)).toBe(true);
-      for (const u of users) {
-        expect(await count(h, u, 'entitlement.granted')).toBe(1);
-        expect(await h.hooks.entitlements.has(u, 'pro')).toBe(true);
-      }
-      await Promise.all(contracts.flatMap(([a, b]) => [a, b].map((c) => h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) }))));
-      for (const u of users) {
-        expect(await count(h, u, 'entitlement.revoked')).toBe(1);
-        expect(await count(h, u, 'entitlement.granted')).toBe(1);
-        expect(await h.hooks.entitlements.list(u)).toEqual([expect.objectContaining({ entitlement: 'pro', active: false, reason: 'expired' })]);
-      }
-    });
+    it(
+      `${USERS} users at once, each buying two subscriptions together, then both ending together: one granted, one revoked each`,
+      { timeout: 120_000 },
+      async () => {
+        const h = await setup();
+        const users = Array.from({ length: USERS }, (_, i) => `race_${i}_${Math.random().toString(36).slice(2)}`);
+        const contracts = await Promise.all(users.map((u) => twoContracts(h, u)));
+        const statuses = await Promise.all(
+          contracts.flatMap(([a, b]) =>
+            [a, b].map((c) => h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction(), renewalInfo: c.renewal() }).then((r) => r.status)),
+          ),
+        );
+        expect(statuses.every((s) => s === 200)).toBe(true);
+        for (const u of users) {
+          expect(await count(h, u, 'entitlement.granted')).toBe(1);
+          expect(await h.hooks.entitlements.has(u, 'pro')).toBe(true);
+        }
+        await Promise.all(contracts.flatMap(([a, b]) => [a, b].map((c) => h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) }))));
+        for (const u of users) {
+          expect(await count(h, u, 'entitlement.revoked')).toBe(1);
+          expect(await count(h, u, 'entitlement.granted')).toBe(1);
+          expect(await h.hooks.entitlements.list(u)).toEqual([expect.objectContaining({ entitlement: 'pro', active: false, reason: 'expired' })]);
+        }
+      },
+    );
 
-    it('forced: the first unit of work held after reading (locking) the user\'s grants while the second arrives: still one granted', async () => {
+    it("forced: the first unit of work held after reading (locking) the user's grants while the second arrives: still one granted", async () => {
       let hold!: ReturnType<typeof holdAfterGrantRead>;
       const h = await setup((s) => (hold = holdAfterGrantRead(s)).store);
       const user = `forced_${Math.random().toString(36).slice(2)}`;

@@ -62,7 +62,16 @@ beforeAll(async () => {
   const x = await listen(xapp.listen(0, '127.0.0.1'));
   xsollaPort = x.port;
   const capp = express();
-  capp.post('/cb', createCallbackRoute({ secret: callbackSecret, on: { 'customer.subscription.renewed': async (e) => void callbackCalls.push(`renewed:${e.id}`), '*': async (e) => void callbackCalls.push(`*:${e.type}`) } }).express());
+  capp.post(
+    '/cb',
+    createCallbackRoute({
+      secret: callbackSecret,
+      on: {
+        'customer.subscription.renewed': async (e) => void callbackCalls.push(`renewed:${e.id}`),
+        '*': async (e) => void callbackCalls.push(`*:${e.type}`),
+      },
+    }).express(),
+  );
   const c = await listen(capp.listen(0, '127.0.0.1'));
   callbackPort = c.port;
   closers.push(a.close, x.close, c.close);
@@ -75,11 +84,13 @@ afterEach(() => {
   expect((Object.prototype as Record<string, unknown>).polluted).toBeUndefined();
 });
 
-const postApple = (path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) => rawPost(applePort, path, headers, typeof body === 'string' ? utf8(body) : body);
+const postApple = (path: string, body: string | Buffer, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
+  rawPost(applePort, path, headers, typeof body === 'string' ? utf8(body) : body);
 const xsollaSig = (body: Uint8Array, secret = SECRET) => `Signature ${createHash('sha1').update(body).update(secret).digest('hex')}`;
 const postXsolla = (body: Buffer, authorization: string | null = xsollaSig(body)) =>
   rawPost(xsollaPort, xsolla.hooks.routes.xsolla, { 'content-type': 'application/json', ...(authorization === null ? {} : { authorization }) }, body);
-const postCallback = (signed: { headers: Record<string, string>; body: string | Buffer }) => rawPost(callbackPort, '/cb', signed.headers, typeof signed.body === 'string' ? utf8(signed.body) : signed.body);
+const postCallback = (signed: { headers: Record<string, string>; body: string | Buffer }) =>
+  rawPost(callbackPort, '/cb', signed.headers, typeof signed.body === 'string' ? utf8(signed.body) : signed.body);
 const appleError = (r: { json: unknown }) => (r.json as { data?: { error?: string } }).data?.error;
 const xsollaError = (r: { json: unknown }) => (r.json as { error?: { code?: string } }).error?.code;
 
@@ -87,7 +98,9 @@ const xsollaError = (r: { json: unknown }) => (r.json as { error?: { code?: stri
 async function signRawPayload(text: string): Promise<string> {
   const marker = {};
   const original = JSON.stringify;
-  const spy = vi.spyOn(JSON, 'stringify').mockImplementation(((v: unknown, ...rest: []) => (v === marker ? text : original(v, ...rest))) as typeof JSON.stringify);
+  const spy = vi
+    .spyOn(JSON, 'stringify')
+    .mockImplementation(((v: unknown, ...rest: []) => (v === marker ? text : original(v, ...rest))) as typeof JSON.stringify);
   try {
     return await apple.signer.sign(marker);
   } finally {
@@ -151,8 +164,10 @@ describe('duplicated JSON keys', () => {
     expect([r3.status, xsollaError(r3)]).toEqual([400, 'INVALID_PARAMETER']); // XSOLLA_PROJECT_MISMATCH in Xsolla's vocabulary
   });
 
-  it('inside a signed Apple payload: the payload is what was signed, read last-wins like Apple\'s library does', async () => {
-    const { jws, uuid } = await signedNotificationText((json) => json.replace('"notificationType":"SUBSCRIBED"', '"notificationType":"TEST","notificationType":"SUBSCRIBED"'));
+  it("inside a signed Apple payload: the payload is what was signed, read last-wins like Apple's library does", async () => {
+    const { jws, uuid } = await signedNotificationText((json) =>
+      json.replace('"notificationType":"SUBSCRIBED"', '"notificationType":"TEST","notificationType":"SUBSCRIBED"'),
+    );
     const r = await postApple(apple.hooks.routes.apple, JSON.stringify({ signedPayload: jws }));
     expect(r.status).toBe(200);
     expect((r.json as { data: { notificationType: string } }).data.notificationType).toBe('SUBSCRIBED');
@@ -279,7 +294,10 @@ describe('invalid UTF-8', () => {
     const good = await apple.sign('TEST', undefined, undefined);
     const [h, , s] = good.split('.');
     for (const b of bad) {
-      const r = await postApple(apple.hooks.routes.apple, JSON.stringify({ signedPayload: `${h}.${b64u(Buffer.concat([utf8('{"notificationType":"'), b, utf8('"}')]))}.${s}` }));
+      const r = await postApple(
+        apple.hooks.routes.apple,
+        JSON.stringify({ signedPayload: `${h}.${b64u(Buffer.concat([utf8('{"notificationType":"'), b, utf8('"}')]))}.${s}` }),
+      );
       expect([r.status, appleError(r)]).toEqual([400, 'JWS_MALFORMED']);
     }
   });
@@ -287,12 +305,18 @@ describe('invalid UTF-8', () => {
   it('in a validly signed Xsolla body and callback body → 400, never decoded with replacement characters', async () => {
     const before = await xsolla.store.countNotifications();
     for (const b of bad) {
-      const body = Buffer.concat([utf8('{"notification_type":"user_validation","user":{"id":"'), b, utf8('"},"settings":{"project_id":18404,"merchant_id":2340}}')]);
+      const body = Buffer.concat([
+        utf8('{"notification_type":"user_validation","user":{"id":"'),
+        b,
+        utf8('"},"settings":{"project_id":18404,"merchant_id":2340}}'),
+      ]);
       const r = await postXsolla(body);
       expect([r.status, xsollaError(r)]).toEqual([400, 'INVALID_PARAMETER']);
       // HMAC over the exact (invalid) bytes, as a sender holding the secret would compute it.
       const ts = String(Math.floor(Date.now() / 1000));
-      const mac = createHmac('sha256', secretKey(callbackSecret)).update(Buffer.concat([utf8(`evt_utf8.${ts}.`), body])).digest('base64');
+      const mac = createHmac('sha256', secretKey(callbackSecret))
+        .update(Buffer.concat([utf8(`evt_utf8.${ts}.`), body]))
+        .digest('base64');
       const cb = await rawPost(callbackPort, '/cb', { 'webhook-id': 'evt_utf8', 'webhook-timestamp': ts, 'webhook-signature': `v1,${mac}` }, body);
       expect([cb.status, (cb.json as { code: string }).code]).toEqual([400, 'BODY_INVALID']);
     }
@@ -316,9 +340,15 @@ function rawSocketPost(port: number, path: string, headers: Record<string, strin
         resolve({ status, head: response.split('\r\n\r\n')[0]!, bodySent: sent });
       }
     });
-    socket.on('error', (e) => (answered ? undefined : reject(new Error(`${path}: ${e.message} after ${sent} body bytes; got ${JSON.stringify(response.slice(0, 200))}`))));
+    socket.on('error', (e) =>
+      answered ? undefined : reject(new Error(`${path}: ${e.message} after ${sent} body bytes; got ${JSON.stringify(response.slice(0, 200))}`)),
+    );
     socket.on('connect', () => {
-      socket.write(`POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join('')}\r\n`);
+      socket.write(
+        `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}\r\n`)
+          .join('')}\r\n`,
+      );
       const pump = () => {
         if (answered || socket.destroyed) return;
         const c = chunks();
@@ -335,7 +365,11 @@ describe('10 MiB bodies → 413 without buffering them', () => {
   const TEN = 10 * MiB;
 
   it('declared by content-length: answered 413 before a single body byte is sent (Apple, Xsolla)', async () => {
-    for (const [port, path] of [[applePort, apple.hooks.routes.apple], [applePort, apple.hooks.routes.appleTransactions], [xsollaPort, xsolla.hooks.routes.xsolla]] as const) {
+    for (const [port, path] of [
+      [applePort, apple.hooks.routes.apple],
+      [applePort, apple.hooks.routes.appleTransactions],
+      [xsollaPort, xsolla.hooks.routes.xsolla],
+    ] as const) {
       const r = await rawSocketPost(port, path, { 'content-type': 'application/json', 'content-length': String(TEN) }, () => null);
       expect([path, r.status, r.bodySent]).toEqual([path, 413, 0]);
       expect(r.head.toLowerCase()).toContain('connection: close');
@@ -343,7 +377,11 @@ describe('10 MiB bodies → 413 without buffering them', () => {
   });
 
   it('chunked with no length: 413 after the first MiB, long before 10 MiB are sent (Apple, Xsolla, callback)', async () => {
-    for (const [port, path] of [[applePort, apple.hooks.routes.apple], [xsollaPort, xsolla.hooks.routes.xsolla], [callbackPort, '/cb']] as const) {
+    for (const [port, path] of [
+      [applePort, apple.hooks.routes.apple],
+      [xsollaPort, xsolla.hooks.routes.xsolla],
+      [callbackPort, '/cb'],
+    ] as const) {
       let remaining = TEN;
       const chunk = Buffer.alloc(64 * 1024, 0x61);
       const next = () => {
@@ -371,7 +409,13 @@ describe('slow-loris: a real socket sending one byte per second gets 408 from th
     const [port, path] = target();
     const body = utf8(JSON.stringify({ signedPayload: 'x'.repeat(50) }));
     let i = 0;
-    const r = await rawSocketPost(port, path, { 'content-type': 'application/json', 'content-length': String(body.length) }, () => (i < body.length ? body.subarray(i, ++i) : null), { delayMs: 1000 });
+    const r = await rawSocketPost(
+      port,
+      path,
+      { 'content-type': 'application/json', 'content-length': String(body.length) },
+      () => (i < body.length ? body.subarray(i, ++i) : null),
+      { delayMs: 1000 },
+    );
     expect(r.status).toBe(408);
     expect(r.bodySent).toBeLessThan(body.length);
     expect(r.head.toLowerCase()).toContain('connection: close');
@@ -383,7 +427,11 @@ describe('Xsolla signatures are over the exact bytes, not over the JSON', () => 
     const c = xsolla.contract();
     const obj = c.create();
     const compact = utf8(JSON.stringify(obj));
-    const variants = [utf8(JSON.stringify(obj, null, 2)), utf8(`${JSON.stringify(obj)}\n`), utf8(JSON.stringify(Object.fromEntries(Object.entries(obj).reverse())))];
+    const variants = [
+      utf8(JSON.stringify(obj, null, 2)),
+      utf8(`${JSON.stringify(obj)}\n`),
+      utf8(JSON.stringify(Object.fromEntries(Object.entries(obj).reverse()))),
+    ];
     for (const v of variants) {
       const r1 = await postXsolla(v, xsollaSig(compact));
       expect([r1.status, xsollaError(r1)]).toEqual([400, 'INVALID_SIGNATURE']);
@@ -403,16 +451,25 @@ describe('the real Apple chain with a payload re-signed by another key', () => {
   it('is rejected SIGNATURE_INVALID (the genuine chain does not make any signature good); the genuine JWS is accepted', async () => {
     const store = memoryStore();
     // The genuine JWS was signed in 2025: keep its dedup window open so that it is applied, not acknowledged as stale.
-    const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.loki-project.loki-messenger', appAppleId: 1470168868, environments: ['Sandbox'] }, store, logger: recordingLogger(), retention: { notificationDays: 36_500 } });
+    const hooks = createSubscriptionWebhooks({
+      apple: { bundleId: 'com.loki-project.loki-messenger', appAppleId: 1470168868, environments: ['Sandbox'] },
+      store,
+      logger: recordingLogger(),
+      retention: { notificationDays: 36_500 },
+    });
     const app = express();
     app.use(subscriptionWebhooks(hooks));
     const server = await listen(app.listen(0, '127.0.0.1'));
     try {
       const attacker = await globalThis.crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
-      const resign = async (h: string, p: string) => `${h}.${p}.${b64u(new Uint8Array(await globalThis.crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, attacker.privateKey, utf8(`${h}.${p}`))))}`;
+      const resign = async (h: string, p: string) =>
+        `${h}.${p}.${b64u(new Uint8Array(await globalThis.crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, attacker.privateKey, utf8(`${h}.${p}`))))}`;
       const [h, p] = real.split('.') as [string, string, string];
       const payload = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
-      const forged = [await resign(h, p), await resign(h, b64u(JSON.stringify({ ...payload, notificationType: 'REFUND', notificationUUID: nodeCrypto.randomUUID() })))];
+      const forged = [
+        await resign(h, p),
+        await resign(h, b64u(JSON.stringify({ ...payload, notificationType: 'REFUND', notificationUUID: nodeCrypto.randomUUID() }))),
+      ];
       for (const jws of forged) {
         const r = await rawPost(server.port, hooks.routes.apple, { 'content-type': 'application/json' }, utf8(JSON.stringify({ signedPayload: jws })));
         expect([r.status, appleError(r)]).toEqual([400, 'SIGNATURE_INVALID']);

@@ -44,7 +44,11 @@ describe('forged and malformed Google Play pushes, generated (fast-check, fixed 
   let baseline: Recorded;
   const tally = { token: 0, body: 0, data: 0 };
   const forgedKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const recorded = async (): Promise<Recorded> => ({ notifications: await h.store.countNotifications(), events: (await h.store.listEvents()).length, subscriptions: (await h.store.listSubscriptions()).length });
+  const recorded = async (): Promise<Recorded> => ({
+    notifications: await h.store.countNotifications(),
+    events: (await h.store.listEvents()).length,
+    subscriptions: (await h.store.listSubscriptions()).length,
+  });
   const apiCalls = () => kit.seen.filter((s) => s.path.includes('androidpublisher')).length;
   const path = () => h.hooks.routes.google;
 
@@ -105,24 +109,43 @@ describe('forged and malformed Google Play pushes, generated (fast-check, fixed 
         return ps.join('.');
       },
     })),
-    fc.record({ key: fc.constantFrom('aud', 'email', 'email_verified', 'iss', 'exp', 'iat'), value: fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.boolean()) }).map(({ key, value }) => ({
-      name: `re-signed with forged key, ${key}=${JSON.stringify(value)}`,
-      apply: async (t: string) =>
-        new SignJWT({ ...claims(t), [key]: value }).setProtectedHeader({ ...header(t), alg: 'RS256' } as { alg: string }).sign(forgedKey),
-    })),
+    fc
+      .record({
+        key: fc.constantFrom('aud', 'email', 'email_verified', 'iss', 'exp', 'iat'),
+        value: fc.oneof(fc.string({ maxLength: 30 }), fc.integer(), fc.boolean()),
+      })
+      .map(({ key, value }) => ({
+        name: `re-signed with forged key, ${key}=${JSON.stringify(value)}`,
+        apply: async (t: string) =>
+          new SignJWT({ ...claims(t), [key]: value }).setProtectedHeader({ ...header(t), alg: 'RS256' } as { alg: string }).sign(forgedKey),
+      })),
     fc.constantFrom<TokenMutation>(
       { name: 'alg none', apply: (t) => `${b64u(JSON.stringify({ ...header(t), alg: 'none' }))}.${t.split('.')[1]}.` },
-      { name: 'alg HS256 keyed with the kid', apply: async (t) => new SignJWT(claims(t)).setProtectedHeader({ alg: 'HS256', kid: String(header(t).kid) }).sign(utf8(String(header(t).kid))) },
+      {
+        name: 'alg HS256 keyed with the kid',
+        apply: async (t) => new SignJWT(claims(t)).setProtectedHeader({ alg: 'HS256', kid: String(header(t).kid) }).sign(utf8(String(header(t).kid))),
+      },
       { name: 'drop signature', apply: (t) => `${t.split('.').slice(0, 2).join('.')}.` },
       { name: 'two parts', apply: (t) => t.split('.').slice(0, 2).join('.') },
       { name: 'four parts', apply: (t) => `${t}.${t.split('.')[2]}` },
-      { name: 'kid removed', apply: (t) => { const { kid: _k, ...rest } = header(t); return `${b64u(JSON.stringify(rest))}.${t.split('.').slice(1).join('.')}`; } },
-      { name: 'kid of another key', apply: (t) => `${b64u(JSON.stringify({ ...header(t), kid: 'ffffffffffffffffffffffffffffffffffffffff' }))}.${t.split('.').slice(1).join('.')}` },
+      {
+        name: 'kid removed',
+        apply: (t) => {
+          const { kid: _k, ...rest } = header(t);
+          return `${b64u(JSON.stringify(rest))}.${t.split('.').slice(1).join('.')}`;
+        },
+      },
+      {
+        name: 'kid of another key',
+        apply: (t) => `${b64u(JSON.stringify({ ...header(t), kid: 'ffffffffffffffffffffffffffffffffffffffff' }))}.${t.split('.').slice(1).join('.')}`,
+      },
       { name: 'jku added', apply: (t) => `${b64u(JSON.stringify({ ...header(t), jku: 'http://127.0.0.1:1/keys' }))}.${t.split('.').slice(1).join('.')}` },
       { name: 'huge', apply: (t) => `${t}${'A'.repeat(10_000)}` },
       { name: 'empty', apply: () => '' },
     ),
-    fc.tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 200 }), fc.string({ maxLength: 90 })).map(([a, b, c]) => ({ name: 'random three parts', apply: () => `${b64u(a)}.${b64u(b)}.${b64u(c)}` })),
+    fc
+      .tuple(fc.string({ maxLength: 40 }), fc.string({ maxLength: 200 }), fc.string({ maxLength: 90 }))
+      .map(([a, b, c]) => ({ name: 'random three parts', apply: () => `${b64u(a)}.${b64u(b)}.${b64u(c)}` })),
   );
   const scheme = fc.constantFrom('Bearer ', 'bearer ', 'Bearer  ', 'Basic ', '', 'Bearer\t', 'Token ');
 
@@ -155,9 +178,19 @@ describe('forged and malformed Google Play pushes, generated (fast-check, fixed 
 
   type BodyMutation = { name: string; apply: (b: Buffer) => Buffer };
   const bodyMutation: fc.Arbitrary<BodyMutation> = fc.oneof(
-    fc.record({ at: fc.nat(), x: fc.integer({ min: 1, max: 255 }) }).map(({ at, x }) => ({ name: `flip@${at}^${x}`, apply: (b: Buffer) => { const c = Buffer.from(b); c[at % c.length] = c[at % c.length]! ^ x; return c; } })),
+    fc.record({ at: fc.nat(), x: fc.integer({ min: 1, max: 255 }) }).map(({ at, x }) => ({
+      name: `flip@${at}^${x}`,
+      apply: (b: Buffer) => {
+        const c = Buffer.from(b);
+        c[at % c.length] = c[at % c.length]! ^ x;
+        return c;
+      },
+    })),
     fc.nat().map((n) => ({ name: `truncate(${n})`, apply: (b: Buffer) => b.subarray(0, n % b.length) })),
-    fc.record({ at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }).map(({ at, bytes }) => ({ name: `insert@${at}`, apply: (b: Buffer) => Buffer.concat([b.subarray(0, at % (b.length + 1)), Buffer.from(bytes), b.subarray(at % (b.length + 1))]) })),
+    fc.record({ at: fc.nat(), bytes: fc.uint8Array({ minLength: 1, maxLength: 8 }) }).map(({ at, bytes }) => ({
+      name: `insert@${at}`,
+      apply: (b: Buffer) => Buffer.concat([b.subarray(0, at % (b.length + 1)), Buffer.from(bytes), b.subarray(at % (b.length + 1))]),
+    })),
     fc.constantFrom<BodyMutation>(
       { name: 'utf16le', apply: (b) => Buffer.from(b.toString('utf8'), 'utf16le') },
       { name: 'base64 body', apply: (b) => utf8(b.toString('base64')) },
@@ -165,12 +198,14 @@ describe('forged and malformed Google Play pushes, generated (fast-check, fixed 
       { name: 'message as a string', apply: (b) => utf8(JSON.stringify({ message: b.toString('utf8') })) },
       { name: 'overlong NUL', apply: (b) => Buffer.concat([b.subarray(0, 1), Buffer.from([0xc0, 0x80]), b.subarray(1)]) },
     ),
-    fc.oneof(
-      fc.uint8Array({ maxLength: 1024 }).map((u) => Buffer.from(u)),
-      fc.json().map(utf8),
-      fc.jsonValue().map((v) => utf8(JSON.stringify({ message: { data: v, messageId: v }, subscription: v }))),
-      fc.constantFrom('', '{}', 'null', '[]', '{"message":{}}', '{"__proto__":{"polluted":1}}', '{"message":{"data":"","messageId":"1"}}').map(utf8),
-    ).map((junk) => ({ name: `junk(${junk.length})`, apply: () => junk })),
+    fc
+      .oneof(
+        fc.uint8Array({ maxLength: 1024 }).map((u) => Buffer.from(u)),
+        fc.json().map(utf8),
+        fc.jsonValue().map((v) => utf8(JSON.stringify({ message: { data: v, messageId: v }, subscription: v }))),
+        fc.constantFrom('', '{}', 'null', '[]', '{"message":{}}', '{"__proto__":{"polluted":1}}', '{"message":{"data":"","messageId":"1"}}').map(utf8),
+      )
+      .map((junk) => ({ name: `junk(${junk.length})`, apply: () => junk })),
   );
 
   /** An independent reading of the push: a JSON body with a message id and base64 JSON data about our package. */
@@ -239,22 +274,50 @@ describe('forged and malformed Google Play pushes, generated (fast-check, fixed 
       const body = JSON.parse(validBody) as { message: { data: string; messageId: string; message_id: string } };
       const data = { ...(JSON.parse(Buffer.from(body.message.data, 'base64').toString('utf8')) as Record<string, unknown>) };
       delete data.subscriptionNotification;
-      if (change === 'base64url') body.message.data = Buffer.from(JSON.stringify({ ...data, subscriptionNotification: { ...sub, purchaseToken: '>>>???' } })).toString('base64url');
+      if (change === 'base64url')
+        body.message.data = Buffer.from(JSON.stringify({ ...data, subscriptionNotification: { ...sub, purchaseToken: '>>>???' } })).toString('base64url');
       else if (typeof change === 'string') body.message.data = Buffer.from(change).toString('base64');
       else body.message.data = Buffer.from(JSON.stringify({ ...data, ...change })).toString('base64');
       body.message.messageId = body.message.message_id = `classic-${name}`;
       const before = await recorded();
       const res = await rawPost(port, path(), { 'content-type': 'application/json', authorization: `Bearer ${validToken}` }, utf8(JSON.stringify(body)));
-      expect([res.status, (res.json as { error?: { code?: string } }).error?.code], `${name}: ${res.text}`).toEqual([code === 'GOOGLE_PACKAGE_MISMATCH' || code === 'BODY_INVALID' ? 400 : 401, code]);
+      expect([res.status, (res.json as { error?: { code?: string } }).error?.code], `${name}: ${res.text}`).toEqual([
+        code === 'GOOGLE_PACKAGE_MISMATCH' || code === 'BODY_INVALID' ? 400 : 401,
+        code,
+      ]);
       expect(await recorded(), name).toEqual(before);
     }
   });
 
   it(`${RUNS.data} changes inside the DeveloperNotification under a valid token → 200 or 4xx with a stable code, never 5xx, and a 4xx records nothing`, async () => {
-    const field = fc.constantFrom('packageName', 'eventTimeMillis', 'version', 'subscriptionNotification', 'subscriptionNotification.notificationType', 'subscriptionNotification.purchaseToken', 'oneTimeProductNotification', 'voidedPurchaseNotification', 'testNotification');
+    const field = fc.constantFrom(
+      'packageName',
+      'eventTimeMillis',
+      'version',
+      'subscriptionNotification',
+      'subscriptionNotification.notificationType',
+      'subscriptionNotification.purchaseToken',
+      'oneTimeProductNotification',
+      'voidedPurchaseNotification',
+      'testNotification',
+    );
     const value = fc.oneof(
       fc.jsonValue(),
-      fc.constantFrom<unknown>(undefined, null, '', 'com.other.app', '99999999999999999999', '9999999999999999', -1, 1e308, '1.5', { notificationType: 4, purchaseToken: 'x' }, { purchaseToken: 'x', orderId: 'GPA.x', productType: 1 }, { notificationType: 1, purchaseToken: 'x', sku: 'coins' }, 'x'.repeat(5000)),
+      fc.constantFrom<unknown>(
+        undefined,
+        null,
+        '',
+        'com.other.app',
+        '99999999999999999999',
+        '9999999999999999',
+        -1,
+        1e308,
+        '1.5',
+        { notificationType: 4, purchaseToken: 'x' },
+        { purchaseToken: 'x', orderId: 'GPA.x', productType: 1 },
+        { notificationType: 1, purchaseToken: 'x', sku: 'coins' },
+        'x'.repeat(5000),
+      ),
     );
     let n = 0;
     await fc.assert(

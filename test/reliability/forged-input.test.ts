@@ -91,19 +91,31 @@ const reserialize: fc.Arbitrary<BodyMutation> = fc.constantFrom<BodyMutation>(
 
 function reverseKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reverseKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reverseKeys(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .reverse()
+        .map(([k, x]) => [k, reverseKeys(x)]),
+    );
   return v;
 }
 function sortKeys(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(sortKeys);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sortKeys(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, x]) => [k, sortKeys(x)]),
+    );
   return v;
 }
 /** `{"k":v,...}` → `{"k":"junk","k":v,...}` (before) or `{"k":v,"k":"junk",...}` (after): JSON.parse keeps the last. */
 function duplicateFirstKey(text: string, where: 'before' | 'after'): string {
   const obj = JSON.parse(text) as Record<string, unknown>;
   const [k, v] = Object.entries(obj)[0]!;
-  const rest = Object.entries(obj).slice(1).map(([kk, vv]) => `${JSON.stringify(kk)}:${JSON.stringify(vv)}`);
+  const rest = Object.entries(obj)
+    .slice(1)
+    .map(([kk, vv]) => `${JSON.stringify(kk)}:${JSON.stringify(vv)}`);
   const pair = `${JSON.stringify(k)}:${JSON.stringify(v)}`;
   const junk = `${JSON.stringify(k)}:"eyJhbGciOiJub25lIn0.e30."`;
   return `{${[...(where === 'before' ? [junk, pair] : [pair, junk]), ...rest].join(',')}}`;
@@ -199,20 +211,34 @@ const jwsMutation: fc.Arbitrary<JwsMutation> = fc.oneof(
       const ps = parts(j);
       const bytes = Buffer.from(ps[part]!, 'base64url');
       const std = bytes.toString('base64');
-      ps[part] = style === 'base64' ? std.replace(/=+$/, '') : style === 'padded' ? `${ps[part]}${'='.repeat((4 - (ps[part]!.length % 4)) % 4) || '===='}` : std.replace(/(.{20})/g, '$1\n');
+      ps[part] =
+        style === 'base64'
+          ? std.replace(/=+$/, '')
+          : style === 'padded'
+            ? `${ps[part]}${'='.repeat((4 - (ps[part]!.length % 4)) % 4) || '===='}`
+            : std.replace(/(.{20})/g, '$1\n');
       return ps.join('.');
     },
   })),
-  fc.record({ part: fc.integer({ min: 0, max: 1 }), style: fc.constantFrom<'indent' | 'reverse' | 'sort' | 'space'>('indent', 'reverse', 'sort', 'space') }).map(({ part, style }) => ({
-    name: `re-serialise p${part} ${style}`,
-    apply: (j: string) => {
-      const ps = parts(j);
-      const v = decodeJson(ps[part]!);
-      const text = style === 'indent' ? JSON.stringify(v, null, 1) : style === 'reverse' ? JSON.stringify(reverseKeys(v)) : style === 'sort' ? JSON.stringify(sortKeys(v)) : ` ${JSON.stringify(v)}`;
-      ps[part] = b64u(text);
-      return ps.join('.');
-    },
-  })),
+  fc
+    .record({ part: fc.integer({ min: 0, max: 1 }), style: fc.constantFrom<'indent' | 'reverse' | 'sort' | 'space'>('indent', 'reverse', 'sort', 'space') })
+    .map(({ part, style }) => ({
+      name: `re-serialise p${part} ${style}`,
+      apply: (j: string) => {
+        const ps = parts(j);
+        const v = decodeJson(ps[part]!);
+        const text =
+          style === 'indent'
+            ? JSON.stringify(v, null, 1)
+            : style === 'reverse'
+              ? JSON.stringify(reverseKeys(v))
+              : style === 'sort'
+                ? JSON.stringify(sortKeys(v))
+                : ` ${JSON.stringify(v)}`;
+        ps[part] = b64u(text);
+        return ps.join('.');
+      },
+    })),
   fc.record({ from: fc.array(fc.constantFrom<'self' | 'other' | 'foreign'>('self', 'other', 'foreign'), { minLength: 3, maxLength: 3 }) }).map(({ from }) => ({
     name: `splice ${from.join('/')}`,
     apply: (j: string, other: string, foreign: string) => from.map((f, i) => parts(f === 'self' ? j : f === 'other' ? other : foreign)[i]).join('.'),
@@ -224,13 +250,20 @@ const jwsMutation: fc.Arbitrary<JwsMutation> = fc.oneof(
     { name: 'JWS JSON serialisation', apply: (j) => JSON.stringify({ protected: parts(j)[0], payload: parts(j)[1], signature: parts(j)[2] }) },
     { name: 'whitespace around', apply: (j) => ` ${j}\n` },
     { name: 'signature zeroed', apply: (j) => `${parts(j).slice(0, 2).join('.')}.${b64u(Buffer.alloc(64))}` },
-    { name: 'signature DER-encoded', apply: (j) => `${parts(j).slice(0, 2).join('.')}.${b64u(Buffer.concat([Buffer.from([0x30, 0x44, 0x02, 0x20]), Buffer.from(parts(j)[2]!, 'base64url').subarray(0, 32), Buffer.from([0x02, 0x20]), Buffer.from(parts(j)[2]!, 'base64url').subarray(32)]))}` },
+    {
+      name: 'signature DER-encoded',
+      apply: (j) =>
+        `${parts(j).slice(0, 2).join('.')}.${b64u(Buffer.concat([Buffer.from([0x30, 0x44, 0x02, 0x20]), Buffer.from(parts(j)[2]!, 'base64url').subarray(0, 32), Buffer.from([0x02, 0x20]), Buffer.from(parts(j)[2]!, 'base64url').subarray(32)]))}`,
+    },
     { name: 'payload of another notification', apply: (j, other) => `${parts(j)[0]}.${parts(other)[1]}.${parts(j)[2]}` },
     { name: 're-signed by a foreign chain', apply: (_j, _o, foreign) => foreign },
     { name: 'foreign signature under our header', apply: (j, _o, foreign) => `${parts(j)[0]}.${parts(j)[1]}.${parts(foreign)[2]}` },
     { name: 'alg none', apply: (j) => `${b64u(JSON.stringify({ ...decodeJson(parts(j)[0]!), alg: 'none' }))}.${parts(j)[1]}.` },
     { name: 'x5c emptied', apply: (j) => `${b64u(JSON.stringify({ ...decodeJson(parts(j)[0]!), x5c: [] }))}.${parts(j)[1]}.${parts(j)[2]}` },
-    { name: 'jku added', apply: (j) => `${b64u(JSON.stringify({ ...decodeJson(parts(j)[0]!), jku: 'http://127.0.0.1:1/keys' }))}.${parts(j)[1]}.${parts(j)[2]}` },
+    {
+      name: 'jku added',
+      apply: (j) => `${b64u(JSON.stringify({ ...decodeJson(parts(j)[0]!), jku: 'http://127.0.0.1:1/keys' }))}.${parts(j)[1]}.${parts(j)[2]}`,
+    },
     { name: 'as a number', apply: () => 1 },
     { name: 'as an array', apply: (j) => [j] },
     { name: 'as an object', apply: (j) => ({ jws: j }) },
@@ -253,7 +286,11 @@ interface Recorded {
   subscriptions: number;
 }
 async function recorded(store: Store): Promise<Recorded> {
-  return { notifications: await store.countNotifications(), events: (await store.listEvents()).length, subscriptions: (await store.listSubscriptions()).length };
+  return {
+    notifications: await store.countNotifications(),
+    events: (await store.listEvents()).length,
+    subscriptions: (await store.listSubscriptions()).length,
+  };
 }
 
 function expectStableRejection(res: RawResponse, code: unknown, label: string) {
@@ -291,7 +328,11 @@ describe('forged and malformed input, generated (fast-check, fixed seed)', () =>
     const foreign = await createAppleTestSigner({ bundleId: 'com.example.app', appAppleId: 1234567890, environment: 'Production' });
     const c = apple.contract();
     const c2 = apple.contract();
-    const payload = { notificationType: 'SUBSCRIBED', subtype: 'INITIAL_BUY', data: { bundleId: 'com.example.app', appAppleId: 1234567890, environment: 'Production', transaction: c.transaction() } };
+    const payload = {
+      notificationType: 'SUBSCRIBED',
+      subtype: 'INITIAL_BUY',
+      data: { bundleId: 'com.example.app', appAppleId: 1234567890, environment: 'Production', transaction: c.transaction() },
+    };
     validNotification = await apple.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: c.transaction({}, true) });
     otherNotification = await apple.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: c2.transaction() });
     foreignNotification = await foreign.signNotification({ ...payload, notificationUUID: crypto.randomUUID(), signedDate: apple.tick() } as never);
@@ -319,12 +360,15 @@ describe('forged and malformed input, generated (fast-check, fixed seed)', () =>
   async function appleProperty(route: 'apple' | 'appleTransaction', runs: number) {
     const field = route === 'apple' ? 'signedPayload' : 'signedTransaction';
     const path = route === 'apple' ? apple.hooks.routes.apple : apple.hooks.routes.appleTransactions;
-    const [valid, other, foreign] = route === 'apple' ? [validNotification, otherNotification, foreignNotification] : [validTransaction, otherTransaction, foreignTransaction];
+    const [valid, other, foreign] =
+      route === 'apple' ? [validNotification, otherNotification, foreignNotification] : [validTransaction, otherTransaction, foreignTransaction];
     const requestArb = fc.record({
       jws: fc.option(fc.array(jwsMutation, { minLength: 1, maxLength: 2 }), { nil: undefined, freq: 4 }),
       body: fc.array(bodyMutation, { minLength: 0, maxLength: 2 }),
       contentType,
-      noise: fc.option(fc.tuple(fc.constantFrom('authorization', 'x-forwarded-for', 'x-apple-signature', 'content-encoding', 'transfer-coding'), printable), { nil: undefined }),
+      noise: fc.option(fc.tuple(fc.constantFrom('authorization', 'x-forwarded-for', 'x-apple-signature', 'content-encoding', 'transfer-coding'), printable), {
+        nil: undefined,
+      }),
     });
     await fc.assert(
       fc.asyncProperty(requestArb, async (c) => {
@@ -436,7 +480,10 @@ describe('forged and malformed input, generated (fast-check, fixed seed)', () =>
           tally.xsolla += 1;
           const body = mutateBody(validBody, c.body);
           // "re-sign mutated body" is what an attacker without the secret cannot do, except when the bytes did not change.
-          const header = c.header.name === 're-sign mutated body' && !body.equals(validBody) ? { authorization: `Signature ${sign(body, 'attacker-guess')}` } : c.header.apply(`Signature ${expectedSig}`, body);
+          const header =
+            c.header.name === 're-sign mutated body' && !body.equals(validBody)
+              ? { authorization: `Signature ${sign(body, 'attacker-guess')}` }
+              : c.header.apply(`Signature ${expectedSig}`, body);
           const headers: Record<string, string> = { ...header };
           if (c.contentType) headers['content-type'] = c.contentType;
           const seenBefore = x.seen.length;
@@ -494,7 +541,10 @@ describe('forged and malformed input, generated (fast-check, fixed seed)', () =>
         })),
         fc.constantFrom<HeaderMutation>(
           { name: 'swap id and timestamp', apply: (h) => ({ ...h, 'webhook-id': h['webhook-timestamp'], 'webhook-timestamp': h['webhook-id'] }) },
-          { name: 'svix-* names', apply: (h) => ({ 'svix-id': h['webhook-id'], 'svix-timestamp': h['webhook-timestamp'], 'svix-signature': h['webhook-signature'] }) },
+          {
+            name: 'svix-* names',
+            apply: (h) => ({ 'svix-id': h['webhook-id'], 'svix-timestamp': h['webhook-timestamp'], 'svix-signature': h['webhook-signature'] }),
+          },
           { name: 'drop id', apply: ({ 'webhook-id': _, ...h }) => h },
           { name: 'drop timestamp', apply: ({ 'webhook-timestamp': _, ...h }) => h },
           { name: 'drop signature', apply: ({ 'webhook-signature': _, ...h }) => h },
@@ -503,11 +553,28 @@ describe('forged and malformed input, generated (fast-check, fixed seed)', () =>
           { name: 'v2 prefix', apply: (h) => ({ ...h, 'webhook-signature': h['webhook-signature'].replace('v1,', 'v2,') }) },
           { name: 'no version', apply: (h) => ({ ...h, 'webhook-signature': h['webhook-signature'].slice(3) }) },
           { name: 'v1a (asymmetric) prefix', apply: (h) => ({ ...h, 'webhook-signature': h['webhook-signature'].replace('v1,', 'v1a,') }) },
-          { name: 'hex instead of base64', apply: (h) => ({ ...h, 'webhook-signature': `v1,${Buffer.from(h['webhook-signature'].slice(3), 'base64').toString('hex')}` }) },
-          { name: 'signature truncated to 16 bytes', apply: (h) => ({ ...h, 'webhook-signature': `v1,${Buffer.from(h['webhook-signature'].slice(3), 'base64').subarray(0, 16).toString('base64')}` }) },
+          {
+            name: 'hex instead of base64',
+            apply: (h) => ({ ...h, 'webhook-signature': `v1,${Buffer.from(h['webhook-signature'].slice(3), 'base64').toString('hex')}` }),
+          },
+          {
+            name: 'signature truncated to 16 bytes',
+            apply: (h) => ({ ...h, 'webhook-signature': `v1,${Buffer.from(h['webhook-signature'].slice(3), 'base64').subarray(0, 16).toString('base64')}` }),
+          },
           { name: 'empty v1', apply: (h) => ({ ...h, 'webhook-signature': 'v1,' }) },
           { name: 'another id, same signature', apply: (h) => ({ ...h, 'webhook-id': `${h['webhook-id']}x` }) },
-          { name: 'signed by another secret', apply: (h) => ({ ...h, 'webhook-signature': signOutboundWebhook({ secret: generateWebhookSecret(), body: 'x', id: h['webhook-id'], timestamp: Number(h['webhook-timestamp']) }).headers['webhook-signature'] }) },
+          {
+            name: 'signed by another secret',
+            apply: (h) => ({
+              ...h,
+              'webhook-signature': signOutboundWebhook({
+                secret: generateWebhookSecret(),
+                body: 'x',
+                id: h['webhook-id'],
+                timestamp: Number(h['webhook-timestamp']),
+              }).headers['webhook-signature'],
+            }),
+          },
         ),
       );
       const requestArb = fc.record({ body: fc.array(bodyMutation, { minLength: 0, maxLength: 2 }), header: headerMutation, contentType });
@@ -553,7 +620,12 @@ describe('forged and malformed input, generated (fast-check, fixed seed)', () =>
     // Some mutations leave the signed content intact (re-serialised outer JSON, "keep" headers): they were accepted.
     expect(accepted.apple + accepted.appleTransaction).toBeGreaterThan(0);
     expect(accepted.callback + accepted.xsolla).toBeGreaterThan(0);
-    const r = await rawPost(applePort, apple.hooks.routes.apple, { 'content-type': 'application/json' }, utf8(JSON.stringify({ signedPayload: validNotification })));
+    const r = await rawPost(
+      applePort,
+      apple.hooks.routes.apple,
+      { 'content-type': 'application/json' },
+      utf8(JSON.stringify({ signedPayload: validNotification })),
+    );
     expect(r.status).toBe(200);
   });
 });

@@ -15,7 +15,8 @@ import { holding, type HoldingStore } from '../helpers/holding-store.js';
 const ROUNDS = 10;
 let n = 0;
 const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++n}`;
-const paidFor = (events: DomainEvent[], orderId: string) => events.filter((e) => e.type === 'order.paid' && (e.data.object as Order).trade_no === orderId).length;
+const paidFor = (events: DomainEvent[], orderId: string) =>
+  events.filter((e) => e.type === 'order.paid' && (e.data.object as Order).trade_no === orderId).length;
 
 for (const [name, make] of EVERY_STORE) {
   describe(`one Google order, the notification racing the client post (${name})`, () => {
@@ -44,7 +45,12 @@ for (const [name, make] of EVERY_STORE) {
       kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId, ...(order ? { accountId: order.no } : {}), acknowledged: true }));
       const push = await kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', token));
       const rtdn = () => request(h.app).post(h.hooks.routes.google).set(push.headers).send(push.body);
-      const client = () => request(h.app).post(h.hooks.routes.googlePurchases).set('content-type', 'application/json').set('x-user-id', 'u1').send(JSON.stringify({ purchaseToken: token }));
+      const client = () =>
+        request(h.app)
+          .post(h.hooks.routes.googlePurchases)
+          .set('content-type', 'application/json')
+          .set('x-user-id', 'u1')
+          .send(JSON.stringify({ purchaseToken: token }));
       return { token, orderId, orderNo: order?.no ?? null, rtdn, client };
     }
 
@@ -56,12 +62,19 @@ for (const [name, make] of EVERY_STORE) {
         expect([a.status, b.status]).toEqual([200, 200]);
         const events = await h.store.listEvents();
         expect(paidFor(events, r.orderId)).toBe(1);
-        expect(events.filter((e) => e.type === 'customer.subscription.started' && (e.data.object as { contract_id: string }).contract_id === r.token)).toHaveLength(1);
+        expect(
+          events.filter((e) => e.type === 'customer.subscription.started' && (e.data.object as { contract_id: string }).contract_id === r.token),
+        ).toHaveLength(1);
         expect((await h.sub(r.token))?.user_id).toBe('u1');
       }
     });
 
-    for (const [first, withOrder] of [['rtdn', true], ['client', true], ['rtdn', false], ['client', false]] as const) {
+    for (const [first, withOrder] of [
+      ['rtdn', true],
+      ['client', true],
+      ['rtdn', false],
+      ['client', false],
+    ] as const) {
       it(`forced: the ${first} held before its order write while the other commits, ${withOrder ? 'with' : 'without'} the app's order → one order.paid`, async () => {
         const { h, store } = await setup();
         const r = await race(h, withOrder);

@@ -75,16 +75,25 @@ describe('lifecycle sweeps from two processes at once', () => {
       const now = Date.now();
       const T = now + 30 * DAY - 2 * DAY; // a trial bought now ends two days after T
       // The parent's handle on the same database: orders (who bought) and the assertions.
-      const parent: SubscriptionWebhooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: db.store, lifecycle: { intervalMs: null } });
+      const parent: SubscriptionWebhooks = createSubscriptionWebhooks({
+        apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+        store: db.store,
+        lifecycle: { intervalMs: null },
+      });
       const common = { TEST_DELIVERY: '1', TEST_PRODUCTS: JSON.stringify(PRODUCTS), TEST_LIFECYCLE_INTERVAL_MS: '25', TEST_LIFECYCLE_BATCH: '3', ...db.env };
       const procs: AppProcess[] = [];
       const signer = h.signer;
       procs.push(await startAppProcess(db.url, signer.rootCertificate, { env: { ...common, TEST_CLOCK_MS: String(T) } }));
-      procs.push(await startAppProcess(db.url, signer.rootCertificate, { env: { ...common, TEST_CLOCK_MS: String(T + 6 * 60_000), ...(db.env.TEST_STORE ? {} : { TEST_STORE: 'pg' }) } }));
+      procs.push(
+        await startAppProcess(db.url, signer.rootCertificate, {
+          env: { ...common, TEST_CLOCK_MS: String(T + 6 * 60_000), ...(db.env.TEST_STORE ? {} : { TEST_STORE: 'pg' }) },
+        }),
+      );
       cleanup.push(async () => {
         await Promise.all(procs.map((p) => p.stop()));
       });
-      const count = async (type: Parameters<Store['listEvents']>[0] extends infer O ? O extends { type?: infer K } ? K : never : never) => (await db.store.listEvents({ type })).length;
+      const count = async (type: Parameters<Store['listEvents']>[0] extends infer O ? (O extends { type?: infer K } ? K : never) : never) =>
+        (await db.store.listEvents({ type })).length;
       const contracts: string[] = [];
       for (let round = 1; round <= ROUNDS; round++) {
         let n = 0;
@@ -92,14 +101,24 @@ describe('lifecycle sweeps from two processes at once', () => {
           const order = await parent.orders.create({ userId: `user_${round}_${n++}_${Math.random().toString(36).slice(2)}`, productId: PRODUCT });
           const c = h.contract({ appAccountToken: order.no });
           contracts.push(c.originalTransactionId);
-          const tx = trial ? c.transaction({ offerType: 1, offerDiscountType: 'FREE_TRIAL', price: 0 }) : c.transaction({ purchaseDate: T - 32 * DAY, expiresDate: T - 2 * DAY });
+          const tx = trial
+            ? c.transaction({ offerType: 1, offerDiscountType: 'FREE_TRIAL', price: 0 })
+            : c.transaction({ purchaseDate: T - 32 * DAY, expiresDate: T - 2 * DAY });
           const signedPayload = await h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: tx, renewalInfo: c.renewal() });
           // Alternate between the two instances.
-          const res = await fetch(`${procs[n % 2]!.url}${parent.routes.apple}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ signedPayload }) });
+          const res = await fetch(`${procs[n % 2]!.url}${parent.routes.apple}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ signedPayload }),
+          });
           expect(res.status).toBe(200);
         };
         await Promise.all([...Array.from({ length: TRIALS }, () => send(true)), ...Array.from({ length: OVERDUE }, () => send(false))]);
-        await waitFor(async () => (await count('customer.subscription.trial_will_end')) >= round * TRIALS && (await count('customer.subscription.past_due')) >= round * OVERDUE, 60_000);
+        await waitFor(
+          async () =>
+            (await count('customer.subscription.trial_will_end')) >= round * TRIALS && (await count('customer.subscription.past_due')) >= round * OVERDUE,
+          60_000,
+        );
       }
       // Many more sweeps from both: nothing new.
       await new Promise((r) => setTimeout(r, 500));
@@ -107,7 +126,10 @@ describe('lifecycle sweeps from two processes at once', () => {
       expect(await count('customer.subscription.past_due')).toBe(ROUNDS * OVERDUE);
       expect(await count('entitlement.revoked')).toBe(ROUNDS * OVERDUE);
       const perSub = new Map<string, number>();
-      for (const e of [...(await db.store.listEvents({ type: 'customer.subscription.trial_will_end' })), ...(await db.store.listEvents({ type: 'customer.subscription.past_due' }))]) {
+      for (const e of [
+        ...(await db.store.listEvents({ type: 'customer.subscription.trial_will_end' })),
+        ...(await db.store.listEvents({ type: 'customer.subscription.past_due' })),
+      ]) {
         const id = (e.data.object as { contract_id: string }).contract_id;
         perSub.set(id, (perSub.get(id) ?? 0) + 1);
       }

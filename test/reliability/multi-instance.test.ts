@@ -104,10 +104,17 @@ describe('several app processes sharing one PostgreSQL', { timeout: 180_000 }, (
     const strip = (events: DomainEvent[]) => events.map((e) => JSON.stringify(e));
     expect(strip(split.events)).toEqual(strip(single.events));
     expect(single.events.map((e) => e.type)).toEqual([
-      'provider.notification.received', 'customer.subscription.created', 'customer.subscription.started', 'order.paid',
-      'provider.notification.received', 'customer.subscription.renewed', 'order.paid',
-      'provider.notification.received', 'customer.subscription.canceled',
-      'provider.notification.received', 'customer.subscription.deleted',
+      'provider.notification.received',
+      'customer.subscription.created',
+      'customer.subscription.started',
+      'order.paid',
+      'provider.notification.received',
+      'customer.subscription.renewed',
+      'order.paid',
+      'provider.notification.received',
+      'customer.subscription.canceled',
+      'provider.notification.received',
+      'customer.subscription.deleted',
     ]);
   });
 });

@@ -22,7 +22,13 @@ const { listen, closeAll } = loopbackServers();
 afterAll(closeAll);
 
 const count = (events: DomainEvent[], type: string, tradeNo?: string) =>
-  events.filter((e) => e.type === type && (tradeNo === undefined || (e.data.object as { trade_no?: string; latest_transaction_id?: string }).trade_no === tradeNo || (e.data.object as { latest_transaction_id?: string }).latest_transaction_id === tradeNo)).length;
+  events.filter(
+    (e) =>
+      e.type === type &&
+      (tradeNo === undefined ||
+        (e.data.object as { trade_no?: string; latest_transaction_id?: string }).trade_no === tradeNo ||
+        (e.data.object as { latest_transaction_id?: string }).latest_transaction_id === tradeNo),
+  ).length;
 
 type Flow = 'ONE_TIME_CHARGE' | 'SUBSCRIBED' | 'DID_RENEW';
 const FLOWS: Flow[] = ['ONE_TIME_CHARGE', 'SUBSCRIBED', 'DID_RENEW'];
@@ -37,9 +43,7 @@ async function purchase(h: AppleHarness, flow: Flow, userId: string) {
     expect(first.status).toBe(200);
   }
   const consumable = flow === 'ONE_TIME_CHARGE';
-  const tx = consumable
-    ? c.transaction({ type: 'Consumable', expiresDate: undefined, productId: 'com.example.coins.100' })
-    : c.transaction();
+  const tx = consumable ? c.transaction({ type: 'Consumable', expiresDate: undefined, productId: 'com.example.coins.100' }) : c.transaction();
   const subtype = flow === 'SUBSCRIBED' ? 'INITIAL_BUY' : undefined;
   const signedPayload = await h.sign(flow, subtype, { transaction: tx, ...(consumable ? {} : { renewalInfo: c.renewal() }) });
   const signedTransaction = await h.signer.signTransaction(tx as never);

@@ -22,8 +22,18 @@ const DIAG = process.env.RACE_DIAG === '1';
 const reasons: string[] = [];
 function describeError(e: unknown): string {
   const out: string[] = [];
-  for (let x = e as { code?: unknown; detail?: unknown; message?: unknown; meta?: unknown; cause?: unknown } | undefined, i = 0; x && i < 6; x = x.cause as typeof x, i++) {
-    out.push(`${String(x.code)} ${x.detail ? `detail=${String(x.detail)}` : ''} ${x.meta ? JSON.stringify(x.meta) : ''} ${String(x.message ?? '').split('\n').slice(-2).join(' ').slice(0, 300)}`);
+  for (
+    let x = e as { code?: unknown; detail?: unknown; message?: unknown; meta?: unknown; cause?: unknown } | undefined, i = 0;
+    x && i < 6;
+    x = x.cause as typeof x, i++
+  ) {
+    out.push(
+      `${String(x.code)} ${x.detail ? `detail=${String(x.detail)}` : ''} ${x.meta ? JSON.stringify(x.meta) : ''} ${String(x.message ?? '')
+        .split('\n')
+        .slice(-2)
+        .join(' ')
+        .slice(0, 300)}`,
+    );
   }
   return out.join(' <- ');
 }
@@ -33,10 +43,17 @@ function counting(inner: Store) {
   store.transaction = async <T>(fn: (tx: StoreTransaction) => Promise<T>) => {
     let n = 0;
     try {
-      if (!DIAG) return await inner.transaction((tx) => { n += 1; return fn(tx); });
+      if (!DIAG)
+        return await inner.transaction((tx) => {
+          n += 1;
+          return fn(tx);
+        });
       for (;;) {
         try {
-          return await inner.transaction((tx) => { n += 1; return fn(tx); });
+          return await inner.transaction((tx) => {
+            n += 1;
+            return fn(tx);
+          });
         } catch (e) {
           const d = describeError(e);
           if (!/23505|40P01|40001|P2002|P2034|deadlock|unique/i.test(d) || n >= 10) throw e;
@@ -80,7 +97,13 @@ for (const [name, make] of STORES) {
         const pending = await h.hooks.orders.create({ userId, productId: 'com.example.pro.monthly' });
         const c = h.contract({ appAccountToken: pending.no });
         const txs = Array.from({ length: 1 + RENEWALS }, () => c.transaction());
-        const notes = await Promise.all(txs.map((t, i) => (i === 0 ? h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: t, renewalInfo: c.renewal() }) : h.sign('DID_RENEW', undefined, { transaction: t, renewalInfo: c.renewal() }))));
+        const notes = await Promise.all(
+          txs.map((t, i) =>
+            i === 0
+              ? h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: t, renewalInfo: c.renewal() })
+              : h.sign('DID_RENEW', undefined, { transaction: t, renewalInfo: c.renewal() }),
+          ),
+        );
         const clients = await Promise.all(txs.map((t) => h.signer.signTransaction(t as never)));
         const requests = [
           ...notes.map((signedPayload) => () => postJson(base + h.hooks.routes.apple, { signedPayload })),
@@ -99,7 +122,12 @@ for (const [name, make] of STORES) {
       }
       const hist = new Map<number, number>();
       for (const a of attempts) hist.set(a, (hist.get(a) ?? 0) + 1);
-      console.log(`[${name}] attempts per unit of work (attempts -> count):`, JSON.stringify([...hist.entries()].sort((a, b) => a[0] - b[0])), 'errors logged:', details.slice(0, 5));
+      console.log(
+        `[${name}] attempts per unit of work (attempts -> count):`,
+        JSON.stringify([...hist.entries()].sort((a, b) => a[0] - b[0])),
+        'errors logged:',
+        details.slice(0, 5),
+      );
       if (DIAG) console.log(`[${name}] retry reasons:\n` + [...new Set(reasons.map((r) => r.replace(/\d{4,}/g, 'N')))].join('\n'));
       expect(failures).toEqual([]);
     });

@@ -75,7 +75,11 @@ interface Outcome {
 /** Plays the notifications in `order` (indexes into the lifecycle) against a fresh app on `store`. */
 async function play(store: Store, order: readonly number[]): Promise<Outcome> {
   const signer = await sharedSigner();
-  const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] }, store, logger: recordingLogger() });
+  const hooks = createSubscriptionWebhooks({
+    apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] },
+    store,
+    logger: recordingLogger(),
+  });
   // The app created the order before the purchase; its `no` is the appAccountToken StoreKit carries.
   const pending: Order = {
     id: 'ord_out_of_order',
@@ -132,7 +136,14 @@ describe('out-of-order Apple lifecycle → the same final contract as in order',
 
   it('the in-order result is the expected one (so "equal to it" means something)', () => {
     const s = reference.subscription;
-    expect(s).toMatchObject({ status: 'expired', auto_renew: false, product_id: PRODUCT, user_id: USER, latest_transaction_id: life.transactionIds[4], pending_product_id: null });
+    expect(s).toMatchObject({
+      status: 'expired',
+      auto_renew: false,
+      product_id: PRODUCT,
+      user_id: USER,
+      latest_transaction_id: life.transactionIds[4],
+      pending_product_id: null,
+    });
     expect(reference.orders.map((o) => [o.trade_no, o.status, o.user_id])).toEqual(life.transactionIds.map((id) => [id, 'paid', USER]));
     expect(reference.orders[0]!.no).toBe(life.appAccountToken); // the purchase paid the app's pending order
     expect(s.last_event_at).toBe(s.updated);

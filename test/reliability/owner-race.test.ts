@@ -50,9 +50,15 @@ for (const [name, make] of EVERY_STORE.filter(([n]) => n === 'memory' || n.inclu
           if (anon.data.userId !== null) problems.push(`round ${round}: anonymous told userId ${String(anon.data.userId)}`);
           const winners = [a, b].filter((r) => r.status === 200);
           const losers = [a, b].filter((r) => r.status === 409);
-          if (winners.length !== 1 || losers.length !== 1) problems.push(`round ${round}: A ${a.status} (told ${String(a.data.userId)}) B ${b.status} (told ${String(b.data.userId)}), owner ${String(owner)}`);
-          else if (winners[0]!.data.userId !== owner) problems.push(`round ${round}: winner told ${String(winners[0]!.data.userId)}, owner is ${String(owner)}`);
-          const paid = (await h.store.listEvents()).filter((e) => e.type === 'order.paid' && (e.data.object as { trade_no: string }).trade_no === t1.transactionId).length;
+          if (winners.length !== 1 || losers.length !== 1)
+            problems.push(
+              `round ${round}: A ${a.status} (told ${String(a.data.userId)}) B ${b.status} (told ${String(b.data.userId)}), owner ${String(owner)}`,
+            );
+          else if (winners[0]!.data.userId !== owner)
+            problems.push(`round ${round}: winner told ${String(winners[0]!.data.userId)}, owner is ${String(owner)}`);
+          const paid = (await h.store.listEvents()).filter(
+            (e) => e.type === 'order.paid' && (e.data.object as { trade_no: string }).trade_no === t1.transactionId,
+          ).length;
           if (paid !== 1) problems.push(`round ${round}: ${paid} order.paid`);
         }
         expect(problems).toEqual([]);

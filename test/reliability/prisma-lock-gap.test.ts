@@ -54,7 +54,10 @@ function holdingPrisma<P extends object>(real: P) {
     get(target, prop) {
       if (prop === '$transaction') {
         return (fn: (tx: unknown) => Promise<unknown>, options?: unknown) =>
-          (target as unknown as { $transaction: (f: (tx: Record<string, unknown>) => Promise<unknown>, o?: unknown) => Promise<unknown> }).$transaction((tx) => fn(wrapTx(tx)), options);
+          (target as unknown as { $transaction: (f: (tx: Record<string, unknown>) => Promise<unknown>, o?: unknown) => Promise<unknown> }).$transaction(
+            (tx) => fn(wrapTx(tx)),
+            options,
+          );
       }
       const v = Reflect.get(target, prop, target) as unknown;
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
@@ -75,7 +78,12 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
     // The exact shape observed in test/reliability/order-storm.test.ts (answered 500 INTERNAL).
     const err = Object.assign(new Error('Raw query failed. Code: `40P01`. Message: `deadlock detected`'), {
       code: 'P2010',
-      meta: { driverAdapterError: { name: 'DriverAdapterError', cause: { originalCode: '40P01', originalMessage: 'deadlock detected', kind: 'TransactionWriteConflict' } } },
+      meta: {
+        driverAdapterError: {
+          name: 'DriverAdapterError',
+          cause: { originalCode: '40P01', originalMessage: 'deadlock detected', kind: 'TransactionWriteConflict' },
+        },
+      },
     });
     expect(isRetryable(err)).toBe(true);
   });
@@ -96,8 +104,14 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
       const subscribed = await h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: t1, renewalInfo: c.renewal() }, { signedDate: subscribedAt });
       // The renewal's renewal info carries no autoRenewStatus: auto_renew is whatever the subscription row says.
       const renew = await h.sign('DID_RENEW', undefined, { transaction: t2, renewalInfo: c.renewal({ autoRenewStatus: undefined }) }, { signedDate: renewAt });
-      const cancel = await h.sign('DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', { transaction: t2, renewalInfo: c.renewal({ autoRenewStatus: 0 }) }, { signedDate: cancelAt });
-      const post = (signedPayload: string) => Promise.resolve(request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload })));
+      const cancel = await h.sign(
+        'DID_CHANGE_RENEWAL_STATUS',
+        'AUTO_RENEW_DISABLED',
+        { transaction: t2, renewalInfo: c.renewal({ autoRenewStatus: 0 }) },
+        { signedDate: cancelAt },
+      );
+      const post = (signedPayload: string) =>
+        Promise.resolve(request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload })));
 
       // 1. The renewal locks the (not yet existing) subscription: nothing locked. Held there.
       const lock1 = held.arm((sql) => sql.includes('"sw_subscriptions"') && sql.includes('FOR UPDATE'));
@@ -135,10 +149,17 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
       const charge = await h.sign('ONE_TIME_CHARGE', undefined, { transaction: tx });
       const refund = await h.sign('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 0 } });
       const signedTransaction = await h.signer.signTransaction(tx as never);
-      const notify = (signedPayload: string) => Promise.resolve(request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload })));
+      const notify = (signedPayload: string) =>
+        Promise.resolve(request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload })));
       // 1. The signed-in client post locks the (not yet recorded) order: nothing locked. Held there.
       const lock1 = held.arm((sql, values) => sql.includes('"trade_no"') && values.includes(tx.transactionId));
-      const posting = Promise.resolve(request(h.app).post(h.hooks.routes.appleTransactions).set('content-type', 'application/json').set('x-user-id', 'u1').send(JSON.stringify({ signedTransaction })));
+      const posting = Promise.resolve(
+        request(h.app)
+          .post(h.hooks.routes.appleTransactions)
+          .set('content-type', 'application/json')
+          .set('x-user-id', 'u1')
+          .send(JSON.stringify({ signedTransaction })),
+      );
       await lock1.hit;
       // 2. Apple's notification records the order meanwhile.
       expect((await notify(charge)).status).toBe(200);
@@ -172,14 +193,29 @@ describe('prismaStore (PostgreSQL) lock-then-read gap', () => {
       const subscribed = await h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: t1, renewalInfo: c.renewal() });
       const postAs = async (user: string, t: Record<string, unknown>) => {
         const signedTransaction = await h.signer.signTransaction(t as never);
-        return Promise.resolve(request(h.app).post(h.hooks.routes.appleTransactions).set('content-type', 'application/json').set('x-user-id', user).send(JSON.stringify({ signedTransaction })));
+        return Promise.resolve(
+          request(h.app)
+            .post(h.hooks.routes.appleTransactions)
+            .set('content-type', 'application/json')
+            .set('x-user-id', user)
+            .send(JSON.stringify({ signedTransaction })),
+        );
       };
       // 1. User B posts the second transaction: its subscription lock finds no row yet. Held.
       const lock1 = held.arm((sql, values) => sql.includes('"sw_subscriptions"') && values.includes(c.originalTransactionId));
       const b = postAs('user_b', t2);
       await lock1.hit;
       // 2. Apple's SUBSCRIBED records the subscription, owned by nobody.
-      expect((await Promise.resolve(request(h.app).post(h.hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload: subscribed })))).status).toBe(200);
+      expect(
+        (
+          await Promise.resolve(
+            request(h.app)
+              .post(h.hooks.routes.apple)
+              .set('content-type', 'application/json')
+              .send(JSON.stringify({ signedPayload: subscribed })),
+          )
+        ).status,
+      ).toBe(200);
       // 3. B goes on with what it read (no subscription, nothing locked) and is held right before it writes.
       const lock2 = held.arm(writes('sw_subscriptions'), 'before');
       lock1.release();

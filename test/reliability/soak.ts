@@ -120,11 +120,30 @@ const app = await startAppProcess(dbUrl, h.signer.rootCertificate, {
   captureStderr: true, // its error log lines are counted, not printed
   env: { TEST_STORE: STORE, ...(INLINE_WORKER ? { TEST_DELIVERY: '1', DELIVERY_RETRY_SCHEDULE: retrySchedule } : {}) },
 });
-const worker = INLINE_WORKER ? null : await startDeliveryWorkerProcess(dbUrl, { captureStderr: true, env: { TEST_STORE: STORE, DELIVERY_RETRY_SCHEDULE: retrySchedule, DELIVERY_TIMEOUT_MS: '5000' } });
+const worker = INLINE_WORKER
+  ? null
+  : await startDeliveryWorkerProcess(dbUrl, {
+      captureStderr: true,
+      env: { TEST_STORE: STORE, DELIVERY_RETRY_SCHEDULE: retrySchedule, DELIVERY_TIMEOUT_MS: '5000' },
+    });
 const pid = app.child.pid!;
 
 // ---- load ----------------------------------------------------------------------------------------
-const c = { sent: 0, fresh: 0, dup: 0, forged: 0, shed: 0, ack: 0, dupAck: 0, rejected: 0, forgedAccepted: 0, freshNot200: 0, freshFailedFinally: 0, status5xx: 0, network: 0 };
+const c = {
+  sent: 0,
+  fresh: 0,
+  dup: 0,
+  forged: 0,
+  shed: 0,
+  ack: 0,
+  dupAck: 0,
+  rejected: 0,
+  forgedAccepted: 0,
+  freshNot200: 0,
+  freshFailedFinally: 0,
+  status5xx: 0,
+  network: 0,
+};
 const acknowledged = new Set<string>(); // notification ids of fresh notifications answered 200
 const recent: string[] = []; // ring of acknowledged payloads, for duplicates
 const renewable: ReturnType<typeof h.contract>[] = []; // ring of contracts whose purchase was acknowledged
@@ -205,7 +224,9 @@ const workerSeries: { t: number; rss: number }[] = [];
 const started = Date.now();
 let lastSent = 0;
 const pendingSends = new Set<Promise<unknown>>();
-log(`soak: ${SECONDS} s at ${RATE}/s (1% forged, 5% duplicates), receiver flapping 14 s up / 4 s 503 / 2 s down; ${STORE === 'pg' ? 'pgStore' : 'prismaStore'}; app pid ${pid}${worker ? `, worker pid ${worker.child.pid}` : ' (worker inline)'}`);
+log(
+  `soak: ${SECONDS} s at ${RATE}/s (1% forged, 5% duplicates), receiver flapping 14 s up / 4 s 503 / 2 s down; ${STORE === 'pg' ? 'pgStore' : 'prismaStore'}; app pid ${pid}${worker ? `, worker pid ${worker.child.pid}` : ' (worker inline)'}`,
+);
 log('t_s  rss_mib  worker_rss  rate/s  in_flight  acked  dup_acked  rejected  5xx  net_err  shed  rx_ok  rx_503  rx_repeat  backlog  lag_p50_ms  lag_p99_ms');
 let nextReport = started + REPORT_SECONDS * 1000;
 const tickMs = 50;
@@ -224,7 +245,27 @@ for (let tick = 0; Date.now() - started < SECONDS * 1000; tick++) {
     rssSeries.push({ t, rss });
     if (worker) workerSeries.push({ t, rss: rssMiB(worker.child.pid!) });
     const lags = rx.lags.splice(0);
-    log([t, rss, workerSeries.at(-1)?.rss ?? '-', Math.round((c.sent - lastSent) / REPORT_SECONDS), inFlight, c.ack, c.dupAck, c.rejected, c.status5xx, c.network, c.shed, rx.ok, rx.answered503, rx.repeats, await backlog(), pct(lags, 50), pct(lags, 99)].join('  '));
+    log(
+      [
+        t,
+        rss,
+        workerSeries.at(-1)?.rss ?? '-',
+        Math.round((c.sent - lastSent) / REPORT_SECONDS),
+        inFlight,
+        c.ack,
+        c.dupAck,
+        c.rejected,
+        c.status5xx,
+        c.network,
+        c.shed,
+        rx.ok,
+        rx.answered503,
+        rx.repeats,
+        await backlog(),
+        pct(lags, 50),
+        pct(lags, 99),
+      ].join('  '),
+    );
     lastSent = c.sent;
   }
   await sleep(Math.max(0, wake - Date.now()));
@@ -286,7 +327,15 @@ const summary = {
   worker_error_log_lines: worker ? worker.stderr.join('').split('\n').filter(Boolean).length : null,
   store: STORE,
   worker: worker ? 'separate process' : 'inline',
-  rss_mib: { min: Math.min(...rssSeries.map((s) => s.rss)), max: Math.max(...rssSeries.map((s) => s.rss)), warm_first_half_avg: Math.round(firstHalf), warm_second_half_avg: Math.round(secondHalf), final: rssFinal, worker_final: workerRssFinal, ...(workerBand ? { worker_warm_first_half_avg: Math.round(workerBand.first), worker_warm_second_half_avg: Math.round(workerBand.second) } : {}) },
+  rss_mib: {
+    min: Math.min(...rssSeries.map((s) => s.rss)),
+    max: Math.max(...rssSeries.map((s) => s.rss)),
+    warm_first_half_avg: Math.round(firstHalf),
+    warm_second_half_avg: Math.round(secondHalf),
+    final: rssFinal,
+    worker_final: workerRssFinal,
+    ...(workerBand ? { worker_warm_first_half_avg: Math.round(workerBand.first), worker_warm_second_half_avg: Math.round(workerBand.second) } : {}),
+  },
   rss_flat: flat,
 };
 log(JSON.stringify(summary));

@@ -17,7 +17,8 @@ import { APPLE_PATH, byId, expectCompleteAndExact, forEachBounded, postApple, sh
 
 const SQLITE = { TEST_STORE: 'sqlite' };
 /** The notificationUUID inside a signed payload (its JWS payload, not verified here: we signed it). */
-const notificationId = (jws: string): string => (JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as { notificationUUID: string }).notificationUUID;
+const notificationId = (jws: string): string =>
+  (JSON.parse(Buffer.from(jws.split('.')[1]!, 'base64url').toString('utf8')) as { notificationUUID: string }).notificationUUID;
 
 describe('sqliteStore: several processes on one file', { timeout: 240_000 }, () => {
   let h: AppleHarness;

@@ -18,6 +18,9 @@ export default function setup(): void {
   const newestSource = Math.max(...sources.map(mtime));
   const stale = folders.some((f) => mtime(join(root, 'test', 'generated', f, 'client.ts')) < newestSource);
   if (stale) {
-    execFileSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'scripts', 'prisma-generate.ts')], { cwd: root, stdio: 'inherit' });
+    execFileSync(process.execPath, [join(root, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(root, 'scripts', 'prisma-generate.ts')], {
+      cwd: root,
+      stdio: 'inherit',
+    });
   }
 }

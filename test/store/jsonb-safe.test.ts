@@ -13,7 +13,12 @@ describe('jsonbText', () => {
   it('leaves clean values as JSON.stringify writes them, and replaces NUL and lone surrogates (in keys too) with U+FFFD', () => {
     const clean = { a: 'x', b: [1, 'ü', '😀'], c: null, d: 'back\\u0000slash' };
     expect(jsonbText(clean)).toBe(JSON.stringify(clean));
-    expect(JSON.parse(jsonbText({ 'k\u0000': 'a\u0000b', s: '\ud800x', t: 'y\udc00', ok: '😀' }))).toEqual({ 'k\uFFFD': 'a\uFFFDb', s: '\uFFFDx', t: 'y\uFFFD', ok: '😀' });
+    expect(JSON.parse(jsonbText({ 'k\u0000': 'a\u0000b', s: '\ud800x', t: 'y\udc00', ok: '😀' }))).toEqual({
+      'k\uFFFD': 'a\uFFFDb',
+      s: '\uFFFDx',
+      t: 'y\uFFFD',
+      ok: '😀',
+    });
     expect(jsonbText(undefined)).toBe('null');
   });
 });

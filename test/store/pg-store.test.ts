@@ -3,7 +3,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SubscriptionWebhooksError } from '../../src/core/errors.js';
 import { pgStore } from '../../src/store/postgres.js';
 import type { Store } from '../../src/store/types.js';
-import { sampleDelivery, sampleEndpoint, sampleEvent, sampleInbox, sampleOrder, sampleSetting, sampleSubscription } from '../../src/testing/store-conformance.js';
+import {
+  sampleDelivery,
+  sampleEndpoint,
+  sampleEvent,
+  sampleInbox,
+  sampleOrder,
+  sampleSetting,
+  sampleSubscription,
+} from '../../src/testing/store-conformance.js';
 import { createPgDriverStore, type TestDatabase } from '../helpers/databases.js';
 
 // pgStore-specific behaviour beyond the shared conformance suite (test/store/store-conformance.test.ts):
@@ -26,7 +34,12 @@ describe('pgStore', () => {
       const byTrade = await tx.getOrderByTradeNo('apple', `tx_${s}`);
       // Rewritten in the same transaction: the old trade number no longer finds it.
       await tx.saveOrder(sampleOrder(s, { trade_no: `tx2_${s}` }));
-      return { byNo: byNo?.trade_no, byTrade: byTrade?.no, old: await tx.getOrderByTradeNo('apple', `tx_${s}`), moved: (await tx.getOrderByTradeNo('apple', `tx2_${s}`))?.no };
+      return {
+        byNo: byNo?.trade_no,
+        byTrade: byTrade?.no,
+        old: await tx.getOrderByTradeNo('apple', `tx_${s}`),
+        moved: (await tx.getOrderByTradeNo('apple', `tx2_${s}`))?.no,
+      };
     });
     expect(seen).toEqual({ byNo: `tx_${s}`, byTrade: `no_${s}`, old: null, moved: `no_${s}` });
     expect((await store.getOrderByNo(`no_${s}`))?.trade_no).toBe(`tx2_${s}`);
@@ -57,23 +70,36 @@ describe('pgStore', () => {
       await tx.saveNotificationSetting(setting);
     });
     const reads = {
-      subscriptions: [{ provider: 'apple' as const, contractId: `contract_${s}` }, { provider: 'apple' as const, contractId: `missing_${s}` }],
+      subscriptions: [
+        { provider: 'apple' as const, contractId: `contract_${s}` },
+        { provider: 'apple' as const, contractId: `missing_${s}` },
+      ],
       orderNos: [`no_${s}`, `nope_${s}`],
       orderTradeNos: [{ provider: 'apple' as const, tradeNo: `tx_${s}` }],
       settings: [setting.mountLocation, `nothing_${s}`],
       webhookEndpoints: true,
     };
     const viaQueries = await store.transaction(async (tx) => ({
-      sub: await tx.getSubscription('apple', `contract_${s}`), missing: await tx.getSubscription('apple', `missing_${s}`),
-      byNo: await tx.getOrderByNo(`no_${s}`), nope: await tx.getOrderByNo(`nope_${s}`), byTrade: await tx.getOrderByTradeNo('apple', `tx_${s}`),
-      setting: await tx.getNotificationSetting(setting.mountLocation), noSetting: await tx.getNotificationSetting(`nothing_${s}`), endpoints: await tx.listWebhookEndpoints(),
+      sub: await tx.getSubscription('apple', `contract_${s}`),
+      missing: await tx.getSubscription('apple', `missing_${s}`),
+      byNo: await tx.getOrderByNo(`no_${s}`),
+      nope: await tx.getOrderByNo(`nope_${s}`),
+      byTrade: await tx.getOrderByTradeNo('apple', `tx_${s}`),
+      setting: await tx.getNotificationSetting(setting.mountLocation),
+      noSetting: await tx.getNotificationSetting(`nothing_${s}`),
+      endpoints: await tx.listWebhookEndpoints(),
     }));
     const loaded = await store.transaction(async (tx) => {
       expect(await tx.insertNotificationAndLoad!(sampleInbox(s), reads)).toBe(true);
       const out = {
-        sub: await tx.getSubscription('apple', `contract_${s}`), missing: await tx.getSubscription('apple', `missing_${s}`),
-        byNo: await tx.getOrderByNo(`no_${s}`), nope: await tx.getOrderByNo(`nope_${s}`), byTrade: await tx.getOrderByTradeNo('apple', `tx_${s}`),
-        setting: await tx.getNotificationSetting(setting.mountLocation), noSetting: await tx.getNotificationSetting(`nothing_${s}`), endpoints: await tx.listWebhookEndpoints(),
+        sub: await tx.getSubscription('apple', `contract_${s}`),
+        missing: await tx.getSubscription('apple', `missing_${s}`),
+        byNo: await tx.getOrderByNo(`no_${s}`),
+        nope: await tx.getOrderByNo(`nope_${s}`),
+        byTrade: await tx.getOrderByTradeNo('apple', `tx_${s}`),
+        setting: await tx.getNotificationSetting(setting.mountLocation),
+        noSetting: await tx.getNotificationSetting(`nothing_${s}`),
+        endpoints: await tx.listWebhookEndpoints(),
       };
       // A later write in the same transaction is seen by the getters.
       await tx.saveWebhookEndpoint({ ...endpoint, description: 'changed' });
@@ -130,7 +156,10 @@ describe('pgStore', () => {
       expect((await store.getSubscription('apple', `contract_${s}`))?.current_period_end).toBe('2030-01-02T03:04:05.678Z');
       expect((await other.getSubscription('apple', `contract_${s}`))?.created).toBe(sub.created);
       // Stored as the UTC wall time, as prismaStore stores it.
-      const { rows } = await db.pool.query(`SELECT to_char("current_period_end", 'YYYY-MM-DD HH24:MI:SS.MS') AS t FROM "sw_subscriptions" WHERE "contract_id" = $1`, [`contract_${s}`]);
+      const { rows } = await db.pool.query(
+        `SELECT to_char("current_period_end", 'YYYY-MM-DD HH24:MI:SS.MS') AS t FROM "sw_subscriptions" WHERE "contract_id" = $1`,
+        [`contract_${s}`],
+      );
       expect(rows[0].t).toBe('2030-01-02 03:04:05.678');
     } finally {
       if (tz === undefined) delete process.env.TZ;

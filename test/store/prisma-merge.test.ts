@@ -16,10 +16,13 @@ import { sampleOrder } from '../../src/testing/store-conformance.js';
 import { postgresServerUrl } from '../helpers/databases.js';
 import { PrismaClient as MergeClient } from '../generated/merge-app/client.js';
 
-const dir = join(import.meta.dirname, 'prisma', 'merge-app');
+const dir = join(import.meta.dirname, '..', 'prisma', 'merge-app');
 const files = (kind: DbKind): SchemaFile[] => [
   { path: 'main.prisma', content: readFileSync(join(dir, 'main.prisma'), 'utf8').replace('provider = "sqlite"', `provider = "${kind}"`) },
-  { path: 'subscription-webhooks.prisma', content: readFileSync(join(import.meta.dirname, '..', 'prisma-schema', 'subscription-webhooks.prisma'), 'utf8') },
+  {
+    path: 'subscription-webhooks.prisma',
+    content: readFileSync(join(import.meta.dirname, '..', '..', 'prisma-schema', 'subscription-webhooks.prisma'), 'utf8'),
+  },
 ];
 
 async function migrate(kind: DbKind, url: string): Promise<{ sql: string; drift: string }> {
@@ -74,7 +77,18 @@ describe('merging the fragment into an app schema with User, Order, Subscription
       const { rows } = await c.query<{ table_name: string }>(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`);
       await c.end();
       expect(rows.map((r) => r.table_name)).toEqual(
-        expect.arrayContaining(['User', 'Order', 'Subscription', 'sw_notifications', 'sw_orders', 'sw_subscriptions', 'sw_events', 'sw_notification_settings', 'sw_webhook_endpoints', 'sw_webhook_deliveries']),
+        expect.arrayContaining([
+          'User',
+          'Order',
+          'Subscription',
+          'sw_notifications',
+          'sw_orders',
+          'sw_subscriptions',
+          'sw_events',
+          'sw_notification_settings',
+          'sw_webhook_endpoints',
+          'sw_webhook_deliveries',
+        ]),
       );
     } finally {
       await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);

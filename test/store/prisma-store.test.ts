@@ -16,7 +16,9 @@ const unique = () => Math.random().toString(36).slice(2, 10);
 describe('prismaStore: database unreachable', () => {
   it('throws STORE_UNAVAILABLE (with the cause) when PostgreSQL refuses connections', async () => {
     const port = await freePort(); // nothing listens there
-    const prisma = new PgClient({ adapter: new PrismaPg({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 }) });
+    const prisma = new PgClient({
+      adapter: new PrismaPg({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 }),
+    });
     const store = prismaStore(prisma);
     // The provider is detected by the first query, which cannot run here.
     expect(store.name).toBe('prisma');
@@ -26,7 +28,10 @@ describe('prismaStore: database unreachable', () => {
       () => store.countNotifications(),
       () => store.listEvents(),
     ]) {
-      const error = await call().then(() => null, (e: unknown) => e);
+      const error = await call().then(
+        () => null,
+        (e: unknown) => e,
+      );
       expect(error).toBeInstanceOf(SubscriptionWebhooksError);
       expect((error as SubscriptionWebhooksError).code).toBe('STORE_UNAVAILABLE');
       expect((error as SubscriptionWebhooksError).status).toBe(500);
@@ -93,7 +98,12 @@ describe.each([
     await store.transaction((tx) => tx.saveSubscription(sampleSubscription(s, { metadata: { count: 0 } })));
     let aRead!: () => void;
     const aHasRead = new Promise<void>((r) => (aRead = r));
-    const a = increment(s, { afterRead: async () => { aRead(); await sleep(300); } });
+    const a = increment(s, {
+      afterRead: async () => {
+        aRead();
+        await sleep(300);
+      },
+    });
     await aHasRead;
     const b = increment(s); // blocks in FOR UPDATE until a commits, then reads a's value
     expect((await Promise.all([a, b])).sort()).toEqual([1, 2]);
@@ -205,7 +215,9 @@ describe('prismaStore on PostgreSQL: isolation', () => {
       await db.prisma.$executeRawUnsafe(`ALTER DATABASE "${new URL(db.url).pathname.slice(1)}" SET default_transaction_isolation = 'serializable'`);
       const fresh = new PgClient({ adapter: new PrismaPg({ connectionString: db.url, max: 2 }) });
       clients.push(fresh);
-      expect(((await fresh.$queryRawUnsafe('SHOW default_transaction_isolation')) as { default_transaction_isolation: string }[])[0]!.default_transaction_isolation).toBe('serializable');
+      expect(
+        ((await fresh.$queryRawUnsafe('SHOW default_transaction_isolation')) as { default_transaction_isolation: string }[])[0]!.default_transaction_isolation,
+      ).toBe('serializable');
       expect(await levels(fresh)).toEqual(['read committed']);
     } finally {
       await Promise.all(clients.map((c) => c.$disconnect()));

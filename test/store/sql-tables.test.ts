@@ -14,7 +14,7 @@ import { PG_INSERT_AND_LOAD, sqlStatements } from '../../src/store/sql-statement
 import { TABLES, type ColumnType } from '../../src/store/sql-tables.js';
 import { postgresServerUrl } from '../helpers/databases.js';
 
-const root = join(import.meta.dirname, '..');
+const root = join(import.meta.dirname, '..', '..');
 type Columns = Map<string, { type: string; nullable: boolean }>;
 
 /** Tables and columns as the migrations leave them (CREATE TABLE, then ALTER TABLE ... ADD COLUMN). */
@@ -115,10 +115,13 @@ describe('the shared statements (sql-statements.ts) against migrated databases',
     const st = sqlStatements(dialect);
     const out: [string, string][] = [];
     for (const [key, v] of Object.entries(st)) if (typeof v === 'string' && key !== 'dialect') out.push([key, v]);
-    for (const spec of Object.values(st.tables)) for (const rows of [1, 3]) for (const upsert of [false, true]) {
-      if (upsert && !['sw_orders', 'sw_subscriptions', 'sw_notification_settings', 'sw_webhook_endpoints', 'sw_entitlement_grants'].includes(spec.name)) continue;
-      out.push([`insert ${spec.name} ${rows} ${upsert}`, st.insert(spec, rows, upsert)]);
-    }
+    for (const spec of Object.values(st.tables))
+      for (const rows of [1, 3])
+        for (const upsert of [false, true]) {
+          if (upsert && !['sw_orders', 'sw_subscriptions', 'sw_notification_settings', 'sw_webhook_endpoints', 'sw_entitlement_grants'].includes(spec.name))
+            continue;
+          out.push([`insert ${spec.name} ${rows} ${upsert}`, st.insert(spec, rows, upsert)]);
+        }
     for (const rows of [0, 2]) st.replaceGrants(rows).forEach((t, i) => out.push([`replaceGrants ${rows} ${i}`, t]));
     if (st.combine) out.push(['combine', st.combine([st.insertRows(st.tables.ORDERS, 1), st.insertRows(st.tables.EVENTS, 2)])]);
     if (dialect === 'postgresql') out.push(['insertAndLoad', PG_INSERT_AND_LOAD]);
@@ -140,7 +143,10 @@ describe('the shared statements (sql-statements.ts) against migrated databases',
       for (const m of readSqlMigrations('postgresql')) for (const st of splitSqlStatements(m.sql)) await client.query(st);
       let i = 0;
       for (const [key, text] of texts('postgresql')) {
-        const error = await client.query(`PREPARE sw_check_${i++} AS ${text}`).then(() => null, (e: Error) => e.message);
+        const error = await client.query(`PREPARE sw_check_${i++} AS ${text}`).then(
+          () => null,
+          (e: Error) => e.message,
+        );
         expect(error, key).toBeNull();
       }
     } finally {

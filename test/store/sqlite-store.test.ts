@@ -79,7 +79,16 @@ async function sqliteStoreTx(db: Database.Database) {
     saveSubscription: async (sub: ReturnType<typeof sampleSubscription>) => {
       const cols = ['id', 'provider', 'contract_id', 'product_id', 'status', 'auto_renew', 'environment', 'metadata', 'created_at', 'updated_at'];
       db.prepare(`INSERT INTO "sw_subscriptions" (${cols.map((c) => `"${c}"`).join(', ')}) VALUES (${cols.map(() => '?').join(', ')})`).run(
-        sub.id, sub.provider, sub.contract_id, sub.product_id, sub.status, 1, sub.environment, '{}', `${sub.created.replace('Z', '+00:00')}`, `${sub.updated.replace('Z', '+00:00')}`,
+        sub.id,
+        sub.provider,
+        sub.contract_id,
+        sub.product_id,
+        sub.status,
+        1,
+        sub.environment,
+        '{}',
+        `${sub.created.replace('Z', '+00:00')}`,
+        `${sub.updated.replace('Z', '+00:00')}`,
       );
     },
   };
@@ -126,7 +135,10 @@ describe('sqliteStore', () => {
     expect(syncs).toHaveLength(2);
     // A failed fsync: committed but not acknowledged, STORE_UNAVAILABLE (the provider's retry is then a duplicate).
     syncs[1]!.fail(new Error('EIO'));
-    const outcomes = await later.then(() => 'resolved', (e: unknown) => e);
+    const outcomes = await later.then(
+      () => 'resolved',
+      (e: unknown) => e,
+    );
     expect(outcomes).toMatchObject({ code: 'STORE_UNAVAILABLE' });
   });
 
@@ -160,7 +172,9 @@ describe('sqliteStore', () => {
         }),
     );
     const results = await Promise.allSettled(units);
-    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual([...Array(20).keys()].filter((i) => i !== 7));
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<number>).value)).toEqual(
+      [...Array(20).keys()].filter((i) => i !== 7),
+    );
     expect((results[7] as PromiseRejectedResult).reason).toMatchObject({ message: 'unit 7 fails' });
     // One BEGIN IMMEDIATE and one COMMIT for all twenty; none answered before it.
     expect(spy.log.filter((s) => s === 'BEGIN IMMEDIATE')).toHaveLength(1);
@@ -267,7 +281,9 @@ describe('sqliteStore', () => {
     const store = sqliteStore(db, { migrate: true, checkpointIntervalMs: 20 });
     expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
     const before = statSync(path).size;
-    await Promise.all(Array.from({ length: 50 }, (_, i) => store.transaction((tx) => tx.insertOrder(sampleOrder(`ck${i}`, { metadata: { pad: 'x'.repeat(4000) } })))));
+    await Promise.all(
+      Array.from({ length: 50 }, (_, i) => store.transaction((tx) => tx.insertOrder(sampleOrder(`ck${i}`, { metadata: { pad: 'x'.repeat(4000) } })))),
+    );
     // In WAL mode the database file only grows when a checkpoint copies pages into it.
     let grown = false;
     for (let i = 0; i < 500 && !grown; i++) {

@@ -68,7 +68,9 @@ interface TransactionRef {
 
 function transactionOf(value: unknown): TransactionRef | null {
   const t = value as Partial<TransactionRef> | null | undefined;
-  return t && typeof t.transactionId === 'string' && typeof t.originalTransactionId === 'string' ? { transactionId: t.transactionId, originalTransactionId: t.originalTransactionId } : null;
+  return t && typeof t.transactionId === 'string' && typeof t.originalTransactionId === 'string'
+    ? { transactionId: t.transactionId, originalTransactionId: t.originalTransactionId }
+    : null;
 }
 
 /** The action rows of one Apple commit (inside its transaction). `events[0]` is its `provider.notification.received`. */
@@ -90,7 +92,8 @@ function failed(err: unknown): ActionAttempt {
     const permanent = s !== null && s >= 400 && s < 500 && s !== 401 && s !== 429;
     return { ok: false, error: `${err.code}: ${message}`, retryAfterMs: err.retryAfterMs, permanent };
   }
-  if (isSubscriptionWebhooksError(err, 'INVALID_ARGUMENT') || isSubscriptionWebhooksError(err, 'NOT_FOUND')) return { ok: false, error: `${err.code}: ${message}`, retryAfterMs: null, permanent: true };
+  if (isSubscriptionWebhooksError(err, 'INVALID_ARGUMENT') || isSubscriptionWebhooksError(err, 'NOT_FOUND'))
+    return { ok: false, error: `${err.code}: ${message}`, retryAfterMs: null, permanent: true };
   return { ok: false, error: isSubscriptionWebhooksError(err) ? `${err.code}: ${message}` : message, retryAfterMs: null, permanent: false };
 }
 
@@ -107,7 +110,8 @@ export function createAppleActions(deps: { store: Store; config: ResolvedConfig;
   const now = () => config.delivery.now();
 
   async function setToken(api: AppStoreServerApi, originalTransactionId: string, orderNo: string): Promise<void> {
-    if (typeof orderNo !== 'string' || !UUID.test(orderNo)) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'orderNo must be the no of an order (a UUID) to use it as the appAccountToken');
+    if (typeof orderNo !== 'string' || !UUID.test(orderNo))
+      throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'orderNo must be the no of an order (a UUID) to use it as the appAccountToken');
     if (!(await store.getOrderByNo(orderNo))) throw new SubscriptionWebhooksError('NOT_FOUND', `No order ${orderNo}`);
     await api.setAppAccountToken(originalTransactionId, orderNo);
   }
@@ -131,7 +135,11 @@ export function createAppleActions(deps: { store: Store; config: ResolvedConfig;
   async function answerConsumption(event: DomainEvent, signal: AbortSignal): Promise<ActionAttempt> {
     const policy = config.apple?.consumption;
     if (!policy) return { ok: false, error: 'no apple.consumption configured in this process', retryAfterMs: null, permanent: false };
-    const notification = event.data.object as Record<string, unknown> & { notificationUUID?: string; signedDate?: number; data?: { transactionInfo?: unknown } };
+    const notification = event.data.object as Record<string, unknown> & {
+      notificationUUID?: string;
+      signedDate?: number;
+      data?: { transactionInfo?: unknown };
+    };
     const t = transactionOf(notification.data?.transactionInfo);
     if (!t) return { ok: false, error: 'the CONSUMPTION_REQUEST holds no transaction', retryAfterMs: null, permanent: true };
     const requestedAt = typeof notification.signedDate === 'number' ? notification.signedDate : Date.parse(event.created);
@@ -156,7 +164,10 @@ export function createAppleActions(deps: { store: Store; config: ResolvedConfig;
       // Apple has the answer; the delivery row still records that it was sent.
       logger.error({ err, transactionId: t.transactionId }, 'consumption information sent, but could not be recorded on the order');
     }
-    logger.info({ transactionId: t.transactionId, sent: body !== null }, body ? 'consumption information sent to Apple' : 'apple.consumption chose to send nothing');
+    logger.info(
+      { transactionId: t.transactionId, sent: body !== null },
+      body ? 'consumption information sent to Apple' : 'apple.consumption chose to send nothing',
+    );
     return { ok: true };
   }
 

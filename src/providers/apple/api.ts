@@ -141,7 +141,8 @@ export interface TransactionHistoryPage {
 }
 
 /** Apple's `deliveryStatus` (Send Consumption Information): did the purchase reach the customer and work? */
-export type ConsumptionDeliveryStatus = 'DELIVERED' | 'UNDELIVERED_QUALITY_ISSUE' | 'UNDELIVERED_WRONG_ITEM' | 'UNDELIVERED_SERVER_OUTAGE' | 'UNDELIVERED_OTHER';
+export type ConsumptionDeliveryStatus =
+  'DELIVERED' | 'UNDELIVERED_QUALITY_ISSUE' | 'UNDELIVERED_WRONG_ITEM' | 'UNDELIVERED_SERVER_OUTAGE' | 'UNDELIVERED_OTHER';
 
 /** Apple's `refundPreference`: what you would like the App Store to decide. */
 export type ConsumptionRefundPreference = 'DECLINE' | 'GRANT_FULL' | 'GRANT_PRORATED';
@@ -390,7 +391,13 @@ const schemas = {
   refundHistory: z.looseObject({ revision: z.string().optional(), hasMore: z.boolean().optional(), signedTransactions: z.array(z.string()).optional() }),
 };
 
-const DELIVERY_STATUSES: readonly ConsumptionDeliveryStatus[] = ['DELIVERED', 'UNDELIVERED_QUALITY_ISSUE', 'UNDELIVERED_WRONG_ITEM', 'UNDELIVERED_SERVER_OUTAGE', 'UNDELIVERED_OTHER'];
+const DELIVERY_STATUSES: readonly ConsumptionDeliveryStatus[] = [
+  'DELIVERED',
+  'UNDELIVERED_QUALITY_ISSUE',
+  'UNDELIVERED_WRONG_ITEM',
+  'UNDELIVERED_SERVER_OUTAGE',
+  'UNDELIVERED_OTHER',
+];
 const REFUND_PREFERENCES: readonly ConsumptionRefundPreference[] = ['DECLINE', 'GRANT_FULL', 'GRANT_PRORATED'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -404,10 +411,15 @@ function invalid(message: string): never {
  */
 export function consumptionBody(request: ConsumptionRequest): Record<string, unknown> {
   if (typeof request !== 'object' || request === null) invalid('consumption request must be an object');
-  if (request.customerConsented !== true) invalid('customerConsented must be true: Apple refuses consumption data the customer did not consent to (send nothing instead)');
+  if (request.customerConsented !== true)
+    invalid('customerConsented must be true: Apple refuses consumption data the customer did not consent to (send nothing instead)');
   if (!DELIVERY_STATUSES.includes(request.deliveryStatus)) invalid(`deliveryStatus must be one of ${DELIVERY_STATUSES.join(', ')}`);
   if (typeof request.sampleContentProvided !== 'boolean') invalid('sampleContentProvided must be a boolean');
-  const body: Record<string, unknown> = { customerConsented: true, deliveryStatus: request.deliveryStatus, sampleContentProvided: request.sampleContentProvided };
+  const body: Record<string, unknown> = {
+    customerConsented: true,
+    deliveryStatus: request.deliveryStatus,
+    sampleContentProvided: request.sampleContentProvided,
+  };
   if (request.consumptionPercentage !== undefined) {
     const p = request.consumptionPercentage;
     if (!Number.isInteger(p) || p < 0 || p > 100_000) invalid('consumptionPercentage must be an integer from 0 to 100000 (thousandths of a percent)');
@@ -425,9 +437,11 @@ function extendFields(request: ExtendRenewalDateRequest): { extendByDays: number
   if (typeof request !== 'object' || request === null) invalid('extension request must be an object');
   const { extendByDays, extendReasonCode } = request;
   if (!Number.isInteger(extendByDays) || extendByDays < 1 || extendByDays > 90) invalid('extendByDays must be an integer from 1 to 90');
-  if (![0, 1, 2, 3].includes(extendReasonCode)) invalid('extendReasonCode must be 0 (undeclared), 1 (customer satisfaction), 2 (other) or 3 (service issue or outage)');
+  if (![0, 1, 2, 3].includes(extendReasonCode))
+    invalid('extendReasonCode must be 0 (undeclared), 1 (customer satisfaction), 2 (other) or 3 (service issue or outage)');
   const requestIdentifier = request.requestIdentifier ?? randomUUID();
-  if (typeof requestIdentifier !== 'string' || requestIdentifier === '' || requestIdentifier.length > 128) invalid('requestIdentifier must be a non-empty string of at most 128 characters');
+  if (typeof requestIdentifier !== 'string' || requestIdentifier === '' || requestIdentifier.length > 128)
+    invalid('requestIdentifier must be a non-empty string of at most 128 characters');
   return { extendByDays, extendReasonCode, requestIdentifier };
 }
 
@@ -457,7 +471,9 @@ function loadKey(privateKey: string | KeyObject): KeyObject {
   try {
     key = typeof privateKey === 'string' ? createPrivateKey(privateKey) : privateKey;
   } catch (cause) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'apple.api.privateKey is not a PEM private key (the contents of your AuthKey_XXXXXXXXXX.p8)', { cause });
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'apple.api.privateKey is not a PEM private key (the contents of your AuthKey_XXXXXXXXXX.p8)', {
+      cause,
+    });
   }
   if (key.type !== 'private' || key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     fail('CONFIG_INVALID', 'apple.api.privateKey must be a P-256 (ES256) private key, as App Store Connect issues');
@@ -584,7 +600,12 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
       if (res.ok) {
         const parsed = schema.safeParse(json);
         if (parsed.success) return parsed.data;
-        throw new AppStoreServerApiError('APPLE_API_ERROR', `Unexpected response body from ${endpoint}`, { httpStatus: res.status, endpoint }, { cause: parsed.error });
+        throw new AppStoreServerApiError(
+          'APPLE_API_ERROR',
+          `Unexpected response body from ${endpoint}`,
+          { httpStatus: res.status, endpoint },
+          { cause: parsed.error },
+        );
       }
       const apple = schemas.error.safeParse(json);
       const details = {
@@ -615,10 +636,17 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
         continue;
       }
       if (res.status === 429) {
-        throw new AppStoreServerApiError('APPLE_API_RATE_LIMITED', `App Store Server API rate limit exceeded (${endpoint})${said}`, { ...details, retryAfterMs });
+        throw new AppStoreServerApiError('APPLE_API_RATE_LIMITED', `App Store Server API rate limit exceeded (${endpoint})${said}`, {
+          ...details,
+          retryAfterMs,
+        });
       }
       if (res.status >= 500) {
-        throw new AppStoreServerApiError('APPLE_API_UNAVAILABLE', `App Store Server API failed with ${res.status} after ${attempt + 1} attempts (${endpoint})${said}`, details);
+        throw new AppStoreServerApiError(
+          'APPLE_API_UNAVAILABLE',
+          `App Store Server API failed with ${res.status} after ${attempt + 1} attempts (${endpoint})${said}`,
+          details,
+        );
       }
       const code: ErrorCode = res.status === 404 ? 'APPLE_API_NOT_FOUND' : 'APPLE_API_ERROR';
       throw new AppStoreServerApiError(code, `App Store Server API answered ${res.status} (${endpoint})${said}`, details);
@@ -731,7 +759,9 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
 
     async setAppAccountToken(originalTransactionId, appAccountToken) {
       if (typeof appAccountToken !== 'string' || !UUID.test(appAccountToken)) invalid('appAccountToken must be a UUID');
-      await call('PUT', `/inApps/v1/transactions/${seg(originalTransactionId)}/appAccountToken`, schemas.empty, { body: { appAccountToken: appAccountToken.toLowerCase() } });
+      await call('PUT', `/inApps/v1/transactions/${seg(originalTransactionId)}/appAccountToken`, schemas.empty, {
+        body: { appAccountToken: appAccountToken.toLowerCase() },
+      });
     },
 
     async extendSubscriptionRenewalDate(originalTransactionId, request) {

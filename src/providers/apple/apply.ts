@@ -101,9 +101,27 @@ const ENDED = ENDED_STATUSES;
  * and is applied by {@link applyRescindConsent}.
  */
 const STATEFUL_TYPES: ReadonlySet<string> = new Set([
-  'SUBSCRIBED', 'DID_RENEW', 'DID_CHANGE_RENEWAL_PREF', 'DID_CHANGE_RENEWAL_STATUS', 'DID_FAIL_TO_RENEW', 'GRACE_PERIOD_EXPIRED',
-  'EXPIRED', 'REFUND', 'REVOKE', 'REFUND_DECLINED', 'REFUND_REVERSED', 'CONSUMPTION_REQUEST', 'PRICE_INCREASE', 'RENEWAL_EXTENDED',
-  'RENEWAL_EXTENSION', 'OFFER_REDEEMED', 'ONE_TIME_CHARGE', 'CLIENT_TRANSACTION', 'METADATA_UPDATE', 'MIGRATION', 'PRICE_CHANGE',
+  'SUBSCRIBED',
+  'DID_RENEW',
+  'DID_CHANGE_RENEWAL_PREF',
+  'DID_CHANGE_RENEWAL_STATUS',
+  'DID_FAIL_TO_RENEW',
+  'GRACE_PERIOD_EXPIRED',
+  'EXPIRED',
+  'REFUND',
+  'REVOKE',
+  'REFUND_DECLINED',
+  'REFUND_REVERSED',
+  'CONSUMPTION_REQUEST',
+  'PRICE_INCREASE',
+  'RENEWAL_EXTENDED',
+  'RENEWAL_EXTENSION',
+  'OFFER_REDEEMED',
+  'ONE_TIME_CHARGE',
+  'CLIENT_TRANSACTION',
+  'METADATA_UPDATE',
+  'MIGRATION',
+  'PRICE_CHANGE',
 ]);
 
 /** Advanced Commerce notifications: they change what the plan looks like (name, price, commitment), never its status. */
@@ -117,7 +135,15 @@ const PLAN_UPDATE_TYPES: ReadonlySet<string> = new Set(['METADATA_UPDATE', 'MIGR
  * next renewal, `renewalPrice`), `descriptors` (Advanced Commerce `displayName` / `description`),
  * `app_transaction_id`, `previous_contract_id` (MIGRATION's `previousOriginalTransactionId`).
  */
-export const PLAN_FIELDS = ['billing_plan_type', 'commitment', 'renewal_billing_plan_type', 'renewal_commitment', 'pending_price', 'descriptors', 'previous_contract_id'] as const;
+export const PLAN_FIELDS = [
+  'billing_plan_type',
+  'commitment',
+  'renewal_billing_plan_type',
+  'renewal_commitment',
+  'pending_price',
+  'descriptors',
+  'previous_contract_id',
+] as const;
 
 function planFacts(t: AppleTransactionFields | undefined, r: AppleRenewalFields | undefined): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -131,8 +157,10 @@ function planFacts(t: AppleTransactionFields | undefined, r: AppleRenewalFields 
   set('renewal_billing_plan_type', r?.renewalBillingPlanType);
   set('renewal_commitment', r?.commitmentInfo);
   if (r?.renewalPrice !== undefined) out.pending_price = { amount: r.renewalPrice, currency: r.currency ?? t?.currency ?? null };
-  const d = ((r?.advancedCommerceInfo ?? t?.advancedCommerceInfo) as { descriptors?: { displayName?: unknown; description?: unknown } } | undefined)?.descriptors;
-  if (d && (d.displayName !== undefined || d.description !== undefined)) out.descriptors = { display_name: d.displayName ?? null, description: d.description ?? null };
+  const d = ((r?.advancedCommerceInfo ?? t?.advancedCommerceInfo) as { descriptors?: { displayName?: unknown; description?: unknown } } | undefined)
+    ?.descriptors;
+  if (d && (d.displayName !== undefined || d.description !== undefined))
+    out.descriptors = { display_name: d.displayName ?? null, description: d.description ?? null };
   return out;
 }
 
@@ -170,7 +198,8 @@ export function proratedRefund(price: number | null, percentage: number | undefi
 }
 
 /** A charged plan change: Apple's immediate upgrade, which bills a new transaction at once. */
-const isChargedUpgrade = (type: string, subtype: string | null): boolean => subtype === 'UPGRADE' && (type === 'DID_CHANGE_RENEWAL_PREF' || type === 'OFFER_REDEEMED');
+const isChargedUpgrade = (type: string, subtype: string | null): boolean =>
+  subtype === 'UPGRADE' && (type === 'DID_CHANGE_RENEWAL_PREF' || type === 'OFFER_REDEEMED');
 
 /**
  * Applies one verified Apple notification (or client transaction) to orders and subscriptions,
@@ -212,7 +241,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   const client = input.notificationType === 'CLIENT_TRANSACTION';
   // What the app's client posts is taken for what it is: a refunded or revoked transaction, or one whose
   // period ended before it arrived, is recorded with that state and grants nothing.
-  const revokedAs: Order['status'] | null = client && t.revocationDate !== undefined ? (t.inAppOwnershipType === 'FAMILY_SHARED' ? 'revoked' : 'refunded') : null;
+  const revokedAs: Order['status'] | null =
+    client && t.revocationDate !== undefined ? (t.inAppOwnershipType === 'FAMILY_SHARED' ? 'revoked' : 'refunded') : null;
   const expiredOnArrival = client && !revokedAs && t.expiresDate !== undefined && t.expiresDate <= (input.receivedAt ?? input.effectiveDate);
 
   const isSubscription = t.type === AUTO_RENEWABLE || (t.type === undefined && t.expiresDate !== undefined);
@@ -255,7 +285,9 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   const buyer = orderByToken?.user_id ?? null;
   const newerPurchase = !client && purchase && !revokedAs && t.purchaseDate !== undefined && (ownerSince === null || t.purchaseDate > ownerSince);
   const transferTo =
-    newerPurchase && before && before.user_id !== null && buyer !== null && buyer !== before.user_id && (input.transfer ?? 'to_new_user') === 'to_new_user' ? buyer : null;
+    newerPurchase && before && before.user_id !== null && buyer !== null && buyer !== before.user_id && (input.transfer ?? 'to_new_user') === 'to_new_user'
+      ? buyer
+      : null;
   // The latest purchase by the owner (or with no order to say otherwise) moves owner_since forward, so an
   // older purchase by someone else, delivered later, cannot move the subscription.
   const confirmsOwner = newerPurchase && !transferTo && (buyer === null || buyer === (before?.user_id ?? userId));
@@ -337,7 +369,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     }
     return existingOrder('refunded', { amount_refunded: current.amount, refund_reason: reason ?? current.refund_reason });
   };
-  const revokeOrder = (): Promise<Order> => existingOrder('revoked', { refund_reason: appleRefundReason(t.revocationReason) ?? orderByTrade?.refund_reason ?? null });
+  const revokeOrder = (): Promise<Order> =>
+    existingOrder('revoked', { refund_reason: appleRefundReason(t.revocationReason) ?? orderByTrade?.refund_reason ?? null });
 
   if (!isSubscription || stale) {
     switch (input.notificationType) {
@@ -348,7 +381,11 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
       case 'DID_CHANGE_RENEWAL_PREF':
       case 'OFFER_REDEEMED': {
         // An upgrade's transaction is a charge even when it arrives after newer state: its order is recorded.
-        if ((input.notificationType === 'DID_CHANGE_RENEWAL_PREF' || input.notificationType === 'OFFER_REDEEMED') && !isChargedUpgrade(input.notificationType, input.subtype)) break;
+        if (
+          (input.notificationType === 'DID_CHANGE_RENEWAL_PREF' || input.notificationType === 'OFFER_REDEEMED') &&
+          !isChargedUpgrade(input.notificationType, input.subtype)
+        )
+          break;
         if (revokedAs) {
           // Recorded as refunded; Apple's REFUND / REVOKE notification is the one that emits order.refunded.
           await existingOrder(revokedAs);
@@ -558,7 +595,8 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     case 'DID_FAIL_TO_RENEW':
       next.status = sub === 'GRACE_PERIOD' ? 'in_grace_period' : 'past_due';
       // Access lasts until the grace period ends (entitlements read it from here).
-      if (sub === 'GRACE_PERIOD' && r?.gracePeriodExpiresDate !== undefined) next.metadata = { ...next.metadata, grace_period_expires_at: iso(r.gracePeriodExpiresDate) };
+      if (sub === 'GRACE_PERIOD' && r?.gracePeriodExpiresDate !== undefined)
+        next.metadata = { ...next.metadata, grace_period_expires_at: iso(r.gracePeriodExpiresDate) };
       out.push('customer.subscription.past_due');
       break;
     case 'GRACE_PERIOD_EXPIRED':
@@ -640,7 +678,11 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
   }
   for (const e of out) {
     const prev =
-      e === 'customer.subscription.upgraded' ? { product_id: before?.product_id ?? t.productId } : e === 'customer.subscription.transferred' ? { user_id: before?.user_id ?? null } : previous;
+      e === 'customer.subscription.upgraded'
+        ? { product_id: before?.product_id ?? t.productId }
+        : e === 'customer.subscription.transferred'
+          ? { user_id: before?.user_id ?? null }
+          : previous;
     emit(e, next, e === 'customer.subscription.created' ? undefined : prev);
   }
   if (!orderFirst && pay.order && pay.event) emit(pay.event, pay.order);

@@ -31,7 +31,15 @@ export async function applyRescindConsent(tx: StoreTransaction, input: RescindCo
   const source = { notification_id: input.notificationId, notification_type: 'RESCIND_CONSENT' };
   const events: DomainEvent[] = [];
   const push = (type: 'provider.notification.received' | 'customer.consent.rescinded', object: unknown): void => {
-    events.push({ id: eventId('apple', input.notificationId, events.length), type, created, provider: 'apple', livemode, data: { object }, source } as DomainEvent);
+    events.push({
+      id: eventId('apple', input.notificationId, events.length),
+      type,
+      created,
+      provider: 'apple',
+      livemode,
+      data: { object },
+      source,
+    } as DomainEvent);
   };
   push('provider.notification.received', input.decoded);
   const touched: Subscription[] = [];

@@ -120,7 +120,11 @@ export async function reconcileAppleNotifications(
     rawNotificationHistory(deps.api) ??
     (async (req: NotificationHistoryRequest, token: string | null): Promise<RawNotificationHistoryPage> => {
       const page = await deps.api.getNotificationHistory(req, token);
-      return { items: page.items.map((i) => ({ signedPayload: i.signedPayload, sendAttempts: i.sendAttempts })), hasMore: page.hasMore, paginationToken: page.paginationToken };
+      return {
+        items: page.items.map((i) => ({ signedPayload: i.signedPayload, sendAttempts: i.sendAttempts })),
+        hasMore: page.hasMore,
+        paginationToken: page.paginationToken,
+      };
     });
 
   const result: ReconcileResult = { seen: 0, processed: 0, duplicates: 0, failed: 0, failures: [] };
@@ -255,11 +259,7 @@ export interface AppleApiHooks {
 }
 
 /** @internal Builds {@link AppleApiHooks} over the handler; used by `createSubscriptionWebhooks`. */
-export function createAppleApiHooks(
-  api: AppStoreServerApi,
-  handle: (rawBody: string) => Promise<DeliveryAnswer>,
-  logger: Logger,
-): AppleApiHooks {
+export function createAppleApiHooks(api: AppStoreServerApi, handle: (rawBody: string) => Promise<DeliveryAnswer>, logger: Logger): AppleApiHooks {
   const reconcile = (options: ReconcileOptions) => reconcileAppleNotifications({ api, deliver: handle, logger }, options);
   return {
     api,

@@ -90,7 +90,8 @@ export function appleNotificationRoute(ctx: CoreContext, verifier: () => AppleVe
       const consent = p.notificationType === 'RESCIND_CONSENT' && verified.appTransaction ? verified.appTransaction : null;
       const contractIds = consent?.appTransactionId
         ? (await ctx.store.listSubscriptions({ provider: 'apple', appTransactionId: consent.appTransactionId }))
-          .filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId).map((s) => s.contract_id)
+            .filter((s) => s.metadata?.app_transaction_id === consent.appTransactionId)
+            .map((s) => s.contract_id)
         : [];
       const outcome = await commitNotification(
         ctx,

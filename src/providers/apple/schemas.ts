@@ -161,9 +161,7 @@ export const JWSTransactionDecodedPayloadSchema = z.looseObject({
   advancedCommerceInfo: AdvancedCommerceTransactionInfoSchema.optional(),
   /** 'BILLED_UPFRONT' | 'MONTHLY' */
   billingPlanType: str,
-  commitmentInfo: z
-    .looseObject({ billingPeriodNumber: num, commitmentExpiresDate: num, commitmentPrice: num, totalBillingPeriods: num })
-    .optional(),
+  commitmentInfo: z.looseObject({ billingPeriodNumber: num, commitmentExpiresDate: num, commitmentPrice: num, totalBillingPeriods: num }).optional(),
 });
 /** A decoded transaction. */
 export type JWSTransactionDecodedPayload = z.infer<typeof JWSTransactionDecodedPayloadSchema>;

@@ -57,7 +57,13 @@ export async function checkAppleStatus(ctx: CoreContext, api: AppStoreServerApi,
   // Apple signs the answer when it gives it; that is when the state it describes held.
   const effectiveDate = Math.max(t.signedDate ?? 0, last.renewalInfo.signedDate ?? 0) || ctx.config.delivery.now();
   const decoded = JSON.parse(
-    JSON.stringify({ source: 'getAllSubscriptionStatuses', status: last.status, notificationType: mapped.type, subtype: mapped.subtype, data: { transactionInfo: t, renewalInfo: last.renewalInfo } }),
+    JSON.stringify({
+      source: 'getAllSubscriptionStatuses',
+      status: last.status,
+      notificationType: mapped.type,
+      subtype: mapped.subtype,
+      data: { transactionInfo: t, renewalInfo: last.renewalInfo },
+    }),
   ) as Record<string, unknown>;
   const environment = statuses.environment ?? t.environment ?? null;
   await commitNotification(

@@ -165,8 +165,7 @@ function decodeBase64(text: string, url: boolean): Uint8Array<ArrayBuffer> | nul
 const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
 /** node:crypto when the runtime has it (Node >= 20.16, Bun, Deno), without a static import that would break other runtimes. */
 const nodeCrypto = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule?.('node:crypto') as
-  | typeof import('node:crypto')
-  | undefined;
+  typeof import('node:crypto') | undefined;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

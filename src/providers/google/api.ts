@@ -72,9 +72,10 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
   try {
     key = typeof options.privateKey === 'string' ? createPrivateKey(options.privateKey) : options.privateKey;
   } catch (cause) {
-    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'google.api: the service account key\'s private_key is not a PEM private key', { cause });
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', "google.api: the service account key's private_key is not a PEM private key", { cause });
   }
-  if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa') throw new SubscriptionWebhooksError('CONFIG_INVALID', 'google.api: the service account key must be an RSA private key');
+  if (key.type !== 'private' || key.asymmetricKeyType !== 'rsa')
+    throw new SubscriptionWebhooksError('CONFIG_INVALID', 'google.api: the service account key must be an RSA private key');
   const pkg = encodeURIComponent(options.packageName);
   const baseUrl = (options.baseUrl ?? 'https://androidpublisher.googleapis.com').replace(/\/+$/, '');
   const tokenUrl = options.tokenUrl ?? 'https://oauth2.googleapis.com/token';
@@ -94,7 +95,12 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
    * Sends one request, retrying 429 / 5xx / network failures. `parse` turns a 2xx text into the result.
    * Shared by the token exchange and the API calls.
    */
-  async function send<T>(what: string, request: () => Promise<RequestInit & { url: string }>, parse: (text: string, status: number) => T, onUnauthorized?: () => boolean): Promise<T> {
+  async function send<T>(
+    what: string,
+    request: () => Promise<RequestInit & { url: string }>,
+    parse: (text: string, status: number) => T,
+    onUnauthorized?: () => boolean,
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const { url, ...init } = await request();
       let res: Response;
@@ -126,7 +132,11 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
         throw new GooglePlayApiError('GOOGLE_API_RATE_LIMITED', `Google Play Developer API rate limit (${what})${said}`, { httpStatus: 429, retryAfterMs });
       }
       if (res.status >= 500) {
-        throw new GooglePlayApiError('GOOGLE_API_UNAVAILABLE', `Google Play Developer API failed with ${res.status} after ${attempt + 1} attempts (${what})${said}`, { httpStatus: res.status });
+        throw new GooglePlayApiError(
+          'GOOGLE_API_UNAVAILABLE',
+          `Google Play Developer API failed with ${res.status} after ${attempt + 1} attempts (${what})${said}`,
+          { httpStatus: res.status },
+        );
       }
       if (res.status === 401 || res.status === 403) {
         throw new GooglePlayApiError(
@@ -157,7 +167,8 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
         async () => ({ url: tokenUrl, method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body }),
         (text) => {
           const t = safeJson(text) as { access_token?: unknown; expires_in?: unknown } | null;
-          if (typeof t?.access_token !== 'string') throw new GooglePlayApiError('GOOGLE_API_ERROR', 'The OAuth token endpoint answered no access_token', { httpStatus: 200 });
+          if (typeof t?.access_token !== 'string')
+            throw new GooglePlayApiError('GOOGLE_API_ERROR', 'The OAuth token endpoint answered no access_token', { httpStatus: 200 });
           const lifetime = typeof t.expires_in === 'number' && t.expires_in > 0 ? t.expires_in * 1000 : 3_600_000;
           cached = { token: t.access_token, expiresAt: now() + lifetime };
           return t.access_token;
@@ -167,7 +178,12 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
       .catch((err: unknown) => {
         // invalid_grant and the like: the key is wrong or revoked, which no retry fixes.
         if (err instanceof GooglePlayApiError && err.httpStatus !== null && err.httpStatus >= 400 && err.httpStatus < 500 && err.httpStatus !== 429) {
-          throw new GooglePlayApiError('GOOGLE_API_UNAUTHORIZED', `The OAuth token endpoint refused the service account key (${err.message})`, { httpStatus: err.httpStatus }, { cause: err });
+          throw new GooglePlayApiError(
+            'GOOGLE_API_UNAUTHORIZED',
+            `The OAuth token endpoint refused the service account key (${err.message})`,
+            { httpStatus: err.httpStatus },
+            { cause: err },
+          );
         }
         throw err;
       })
@@ -182,7 +198,16 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
     const what = `${method} ${path.replace(/\/tokens\/[^/:]+/, '/tokens/…')}`;
     return send(
       what,
-      async () => ({ url: `${baseUrl}${path}`, method, headers: { authorization: `Bearer ${await accessToken()}`, accept: 'application/json', ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) }, ...(method === 'POST' ? { body: '{}' } : {}) }),
+      async () => ({
+        url: `${baseUrl}${path}`,
+        method,
+        headers: {
+          authorization: `Bearer ${await accessToken()}`,
+          accept: 'application/json',
+          ...(method === 'POST' ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(method === 'POST' ? { body: '{}' } : {}),
+      }),
       (text) => {
         if (!schema) return undefined as T;
         const parsed = schema.safeParse(safeJson(text));

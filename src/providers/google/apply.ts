@@ -41,8 +41,17 @@ export interface GoogleApplyResult {
   stale: boolean;
 }
 
-const TRACKED: readonly (keyof Subscription)[] = ['status', 'product_id', 'auto_renew', 'current_period_start', 'current_period_end', 'latest_transaction_id', 'user_id'];
-const iso = (v: string | number | undefined | null): string | null => (v === undefined || v === null || v === '' ? null : new Date(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v).toISOString());
+const TRACKED: readonly (keyof Subscription)[] = [
+  'status',
+  'product_id',
+  'auto_renew',
+  'current_period_start',
+  'current_period_end',
+  'latest_transaction_id',
+  'user_id',
+];
+const iso = (v: string | number | undefined | null): string | null =>
+  v === undefined || v === null || v === '' ? null : new Date(typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v).toISOString();
 
 /** Google `Money` in milliunits (the unit Apple reports): `units × 1000 + nanos / 10⁶`, rounded. */
 export function googleMilliunits(m: GoogleMoney | undefined): number | null {
@@ -106,10 +115,16 @@ const PURCHASE_TYPES = new Set(['SUBSCRIPTION_PURCHASED', 'CLIENT_PURCHASE']);
 
 /** A signed-in poster of someone else's purchase learns nothing about it and changes nothing. */
 function checkOwner(owner: string | null, caller: string | undefined): void {
-  if (caller !== undefined && owner !== null && owner !== caller) throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
+  if (caller !== undefined && owner !== null && owner !== caller)
+    throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
 }
 const KNOWN_SUBSCRIPTION_TYPES: ReadonlySet<string> = new Set([...Object.values(SUBSCRIPTION_NOTIFICATION_TYPES), 'CLIENT_PURCHASE']);
-const UPDATE_TYPES = new Set(['SUBSCRIPTION_PRICE_CHANGE_CONFIRMED', 'SUBSCRIPTION_PRICE_CHANGE_UPDATED', 'SUBSCRIPTION_DEFERRED', 'SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED']);
+const UPDATE_TYPES = new Set([
+  'SUBSCRIPTION_PRICE_CHANGE_CONFIRMED',
+  'SUBSCRIPTION_PRICE_CHANGE_UPDATED',
+  'SUBSCRIPTION_DEFERRED',
+  'SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED',
+]);
 
 /**
  * Applies one Google Play notification, with the purchase state read from the Play Developer API, to
@@ -141,7 +156,17 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   }
 
   /** The paid order for `orderId`: recorded already (`fresh` false), claimed from the app's pending order, or new. */
-  const payOrder = async (o: { orderId: string; productId: string; originNo: string | null; accountId: string | undefined; renewal: boolean; amount: number | null; currency: string | null; paidAt: string | null; userId: string | null }): Promise<{ order: Order; fresh: boolean }> => {
+  const payOrder = async (o: {
+    orderId: string;
+    productId: string;
+    originNo: string | null;
+    accountId: string | undefined;
+    renewal: boolean;
+    amount: number | null;
+    currency: string | null;
+    paidAt: string | null;
+    userId: string | null;
+  }): Promise<{ order: Order; fresh: boolean }> => {
     const byNo = o.accountId ? await tx.getOrderByNo(o.accountId) : null;
     const byTrade = await tx.getOrderByTradeNo('google', o.orderId);
     checkOwner(byTrade?.user_id ?? (byNo && !o.renewal ? byNo.user_id : null), input.userId);
@@ -156,7 +181,11 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     }
     // The app's pending order (its no = obfuscatedExternalAccountId) pays for a purchase, never for a renewal.
     const claimable = byNo && byNo.status === 'pending' && !o.renewal ? byNo : null;
-    if (o.accountId && !byNo && !o.renewal) logger.warn({ obfuscatedExternalAccountId: o.accountId, orderId: o.orderId }, 'obfuscatedExternalAccountId matches no order: recording the purchase without a user (create orders with hooks.orders.create)');
+    if (o.accountId && !byNo && !o.renewal)
+      logger.warn(
+        { obfuscatedExternalAccountId: o.accountId, orderId: o.orderId },
+        'obfuscatedExternalAccountId matches no order: recording the purchase without a user (create orders with hooks.orders.create)',
+      );
     const base = byTrade ?? claimable;
     const order: Order = {
       id: base?.id ?? stableId('ord', 'google', o.orderId),
@@ -222,7 +251,12 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   if (input.product) {
     const { productId, purchase } = input.product;
     // Pending (2) is not paid yet; canceled (1) is a pending purchase that never completed.
-    if ((input.notificationType !== 'ONE_TIME_PRODUCT_PURCHASED' && input.notificationType !== 'CLIENT_PURCHASE') || purchase.purchaseState !== 0 || !purchase.orderId) return result;
+    if (
+      (input.notificationType !== 'ONE_TIME_PRODUCT_PURCHASED' && input.notificationType !== 'CLIENT_PURCHASE') ||
+      purchase.purchaseState !== 0 ||
+      !purchase.orderId
+    )
+      return result;
     const paid = await payOrder({
       orderId: purchase.orderId,
       productId,
@@ -279,7 +313,11 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     });
     result.order = paid.order;
   }
-  if (status !== null && s.acknowledgementState === 'ACKNOWLEDGEMENT_STATE_PENDING' && (status === 'active' || status === 'canceled' || status === 'in_grace_period')) {
+  if (
+    status !== null &&
+    s.acknowledgementState === 'ACKNOWLEDGEMENT_STATE_PENDING' &&
+    (status === 'active' || status === 'canceled' || status === 'in_grace_period')
+  ) {
     result.acknowledge = { kind: 'subscription', productId: item.productId, purchaseToken: input.purchaseToken };
   }
   if (status === null || superseded || older) {
@@ -398,7 +436,12 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   await tx.saveSubscription(next);
   result.subscription = next;
   for (const e of out) {
-    const prev = e === 'customer.subscription.upgraded' ? { product_id: upgradedFrom! } : e === 'customer.subscription.created' || (e === 'customer.subscription.started' && !before) ? undefined : previous;
+    const prev =
+      e === 'customer.subscription.upgraded'
+        ? { product_id: upgradedFrom! }
+        : e === 'customer.subscription.created' || (e === 'customer.subscription.started' && !before)
+          ? undefined
+          : previous;
     emit(e, next, prev);
   }
   if (paid?.fresh) emit('order.paid', paid.order);

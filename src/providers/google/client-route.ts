@@ -28,7 +28,11 @@ export function googlePurchaseRoute(ctx: CoreContext, deps: () => { api: GoogleP
     errorResponse: googleErrorResponse,
     async handle(request: HandlerRequest): Promise<HandlerResult> {
       const { api } = deps();
-      if (!api) throw new SubscriptionWebhooksError('CONFIG_INVALID', 'The Google Play purchase route needs google.api (the Play Developer API) to read what a purchase token is worth');
+      if (!api)
+        throw new SubscriptionWebhooksError(
+          'CONFIG_INVALID',
+          'The Google Play purchase route needs google.api (the Play Developer API) to read what a purchase token is worth',
+        );
       const text = readRawBody(request.rawBody, ctx.config.maxBodyBytes);
       const parsed = bodySchema.safeParse(parseJsonObject(text));
       if (!parsed.success) {
@@ -39,7 +43,16 @@ export function googlePurchaseRoute(ctx: CoreContext, deps: () => { api: GoogleP
       if (type === 'inapp' && !productId) throw new SubscriptionWebhooksError('BODY_INVALID', '`productId` is required for a one-time product (type "inapp")');
       const caller = request.userId ?? undefined;
       const fetchedAt = Date.now();
-      const input: GoogleInput = { notificationId: '', notificationType: 'CLIENT_PURCHASE', eventTime: fetchedAt, fetchedAt, decoded: {}, purchaseToken, userId: caller, transfer: ctx.config.transfer };
+      const input: GoogleInput = {
+        notificationId: '',
+        notificationType: 'CLIENT_PURCHASE',
+        eventTime: fetchedAt,
+        fetchedAt,
+        decoded: {},
+        purchaseToken,
+        userId: caller,
+        transfer: ctx.config.transfer,
+      };
       let orderId: string | undefined;
       let contractId: string | null = null;
       if (type === 'subs') {
@@ -48,12 +61,17 @@ export function googlePurchaseRoute(ctx: CoreContext, deps: () => { api: GoogleP
         contractId = await contractOfToken(ctx, purchaseToken, s.linkedPurchaseToken);
         input.contractId = contractId;
         orderId = s.lineItems[0]!.latestSuccessfulOrderId ?? s.latestOrderId;
-        input.decoded = JSON.parse(JSON.stringify({ source: 'client', purchaseToken, subscriptionNotification: { purchaseToken }, purchase: s })) as Record<string, unknown>;
+        input.decoded = JSON.parse(JSON.stringify({ source: 'client', purchaseToken, subscriptionNotification: { purchaseToken }, purchase: s })) as Record<
+          string,
+          unknown
+        >;
       } else {
         const p = await api.getProduct(productId!, purchaseToken);
         input.product = { productId: productId!, purchase: p };
         orderId = p.orderId;
-        input.decoded = JSON.parse(JSON.stringify({ source: 'client', purchaseToken, oneTimeProductNotification: { purchaseToken, sku: productId }, purchase: p })) as Record<string, unknown>;
+        input.decoded = JSON.parse(
+          JSON.stringify({ source: 'client', purchaseToken, oneTimeProductNotification: { purchaseToken, sku: productId }, purchase: p }),
+        ) as Record<string, unknown>;
       }
       // One commit per Google order: posting the same purchase again (or from two devices) is a duplicate.
       input.notificationId = `client:${purchaseToken}:${orderId ?? 'none'}`;
@@ -65,7 +83,8 @@ export function googlePurchaseRoute(ctx: CoreContext, deps: () => { api: GoogleP
       const sub = contractId ? await ctx.store.getSubscription('google', contractId) : null;
       const order = orderId ? await ctx.store.transaction((tx) => tx.getOrderByTradeNo('google', orderId)) : null;
       const owner = sub?.user_id ?? order?.user_id ?? null;
-      if (caller !== undefined && owner !== null && owner !== caller) throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
+      if (caller !== undefined && owner !== null && owner !== caller)
+        throw new SubscriptionWebhooksError('SUBSCRIPTION_OWNED_BY_OTHER_USER', 'This purchase belongs to another user');
       const body = {
         processed: true,
         purchaseToken,

@@ -139,7 +139,8 @@ export function createPushTokenVerifier(options: PushTokenVerifierOptions): { ve
 
   return {
     async verify(authorization) {
-      if (!authorization) throw new SubscriptionWebhooksError('GOOGLE_AUTH_MISSING', 'No Authorization header: enable authentication on the Pub/Sub push subscription');
+      if (!authorization)
+        throw new SubscriptionWebhooksError('GOOGLE_AUTH_MISSING', 'No Authorization header: enable authentication on the Pub/Sub push subscription');
       const m = /^Bearer[ \t]+([A-Za-z0-9_.-]+)[ \t]*$/i.exec(authorization);
       if (!m) throw new SubscriptionWebhooksError('GOOGLE_AUTH_MISSING', 'Authorization is not "Bearer <token>"');
       const token = m[1]!;
@@ -170,9 +171,13 @@ export function createPushTokenVerifier(options: PushTokenVerifierOptions): { ve
       }
       if (typeof payload.iat !== 'number' || payload.iat > now() / 1000 + tolerance) throw invalid('The push token was issued in the future');
       const aud = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-      if (!aud.includes(options.audience)) throw new SubscriptionWebhooksError('GOOGLE_AUDIENCE_MISMATCH', 'The push token is for another audience than `google.audience`');
+      if (!aud.includes(options.audience))
+        throw new SubscriptionWebhooksError('GOOGLE_AUDIENCE_MISMATCH', 'The push token is for another audience than `google.audience`');
       if (payload.email !== options.serviceAccountEmail || payload.email_verified !== true) {
-        throw new SubscriptionWebhooksError('GOOGLE_SERVICE_ACCOUNT_MISMATCH', 'The push token is not from `google.serviceAccountEmail` (with a verified email)');
+        throw new SubscriptionWebhooksError(
+          'GOOGLE_SERVICE_ACCOUNT_MISMATCH',
+          'The push token is not from `google.serviceAccountEmail` (with a verified email)',
+        );
       }
       return payload as PushTokenClaims;
     },

@@ -8,7 +8,13 @@ import { googleActionRows } from './actions.js';
 import type { GooglePlayApi } from './api.js';
 import { applyGoogleNotification, type GoogleInput } from './apply.js';
 import type { createPushTokenVerifier } from './oidc.js';
-import { developerNotificationSchema, ONE_TIME_NOTIFICATION_TYPES, pushBodySchema, SUBSCRIPTION_NOTIFICATION_TYPES, type DeveloperNotification } from './schemas.js';
+import {
+  developerNotificationSchema,
+  ONE_TIME_NOTIFICATION_TYPES,
+  pushBodySchema,
+  SUBSCRIPTION_NOTIFICATION_TYPES,
+  type DeveloperNotification,
+} from './schemas.js';
 
 /** The Google settings the route needs (the resolved `google` config). */
 export type GoogleRouteConfig = NonNullable<ResolvedConfig['google']>;
@@ -43,8 +49,15 @@ export function decodeDeveloperNotification(data: string): DeveloperNotification
 
 /** The notification's type name: `SUBSCRIPTION_*`, `ONE_TIME_PRODUCT_*`, `VOIDED_PURCHASE`, `TEST_NOTIFICATION`, else `UNKNOWN`. */
 export function googleNotificationType(n: DeveloperNotification): string {
-  if (n.subscriptionNotification) return SUBSCRIPTION_NOTIFICATION_TYPES[n.subscriptionNotification.notificationType] ?? `SUBSCRIPTION_NOTIFICATION_${n.subscriptionNotification.notificationType}`;
-  if (n.oneTimeProductNotification) return ONE_TIME_NOTIFICATION_TYPES[n.oneTimeProductNotification.notificationType] ?? `ONE_TIME_PRODUCT_NOTIFICATION_${n.oneTimeProductNotification.notificationType}`;
+  if (n.subscriptionNotification)
+    return (
+      SUBSCRIPTION_NOTIFICATION_TYPES[n.subscriptionNotification.notificationType] ?? `SUBSCRIPTION_NOTIFICATION_${n.subscriptionNotification.notificationType}`
+    );
+  if (n.oneTimeProductNotification)
+    return (
+      ONE_TIME_NOTIFICATION_TYPES[n.oneTimeProductNotification.notificationType] ??
+      `ONE_TIME_PRODUCT_NOTIFICATION_${n.oneTimeProductNotification.notificationType}`
+    );
   if (n.voidedPurchaseNotification) return 'VOIDED_PURCHASE';
   if (n.testNotification) return 'TEST_NOTIFICATION';
   return 'UNKNOWN';
@@ -90,7 +103,8 @@ export function googleRoute(
       const messageId = message.messageId ?? message.message_id;
       if (!messageId) throw new SubscriptionWebhooksError('BODY_INVALID', '`message.messageId` is required');
       const n = decodeDeveloperNotification(message.data);
-      if (n.packageName !== config.packageName) throw new SubscriptionWebhooksError('GOOGLE_PACKAGE_MISMATCH', `packageName ${n.packageName} is not this app (${config.packageName})`);
+      if (n.packageName !== config.packageName)
+        throw new SubscriptionWebhooksError('GOOGLE_PACKAGE_MISMATCH', `packageName ${n.packageName} is not this app (${config.packageName})`);
       const type = googleNotificationType(n);
       const duplicate = (): HandlerResult => ({ response: answer(200, { processed: true, messageId, notificationType: type, duplicate: true }), events: [] });
       // Redelivered: answered without asking Google again (the inbox insert below still decides a race).
@@ -162,14 +176,19 @@ export function googleRoute(
  * change and its events, the alias row of a purchase token linked into a chain, and the acknowledgement
  * row of a purchase that needs one, in one transaction.
  */
-export async function commitGoogleNotification(ctx: CoreContext, input: GoogleInput, options: { rawBody: string; reads: NotificationReads; hasPurchase: boolean }) {
+export async function commitGoogleNotification(
+  ctx: CoreContext,
+  input: GoogleInput,
+  options: { rawBody: string; reads: NotificationReads; hasPurchase: boolean },
+) {
   const receivedAt = new Date().toISOString();
   const inbox: InboxRecord = {
     provider: 'google',
     notification_id: input.notificationId,
     notification_type: input.notificationType,
     subtype: null,
-    environment: input.subscription?.testPurchase !== undefined || input.product?.purchase.purchaseType === 0 ? 'Sandbox' : options.hasPurchase ? 'Production' : null,
+    environment:
+      input.subscription?.testPurchase !== undefined || input.product?.purchase.purchaseType === 0 ? 'Sandbox' : options.hasPurchase ? 'Production' : null,
     signed_at: new Date(input.eventTime).toISOString(),
     received_at: receivedAt,
     raw_body: options.rawBody,

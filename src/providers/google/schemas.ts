@@ -105,7 +105,11 @@ export const subscriptionPurchaseV2Schema = z.looseObject({
   pausedStateContext: z.looseObject({ autoResumeTime: z.string().optional() }).optional(),
   canceledStateContext: z.looseObject({}).optional(),
   externalAccountIdentifiers: z
-    .looseObject({ externalAccountId: z.string().optional(), obfuscatedExternalAccountId: z.string().optional(), obfuscatedExternalProfileId: z.string().optional() })
+    .looseObject({
+      externalAccountId: z.string().optional(),
+      obfuscatedExternalAccountId: z.string().optional(),
+      obfuscatedExternalProfileId: z.string().optional(),
+    })
     .optional(),
   lineItems: z
     .array(
@@ -113,9 +117,7 @@ export const subscriptionPurchaseV2Schema = z.looseObject({
         productId: z.string(),
         expiryTime: timestamp.optional(),
         latestSuccessfulOrderId: z.string().optional(),
-        autoRenewingPlan: z
-          .looseObject({ autoRenewEnabled: z.boolean().optional(), recurringPrice: money.optional() })
-          .optional(),
+        autoRenewingPlan: z.looseObject({ autoRenewEnabled: z.boolean().optional(), recurringPrice: money.optional() }).optional(),
         prepaidPlan: z.looseObject({}).optional(),
         offerDetails: z.looseObject({ basePlanId: z.string().optional(), offerId: z.string().optional() }).optional(),
       }),

@@ -54,7 +54,9 @@ export async function checkGoogleStatus(ctx: CoreContext, api: GooglePlayApi, su
   if (!type) return 'applied';
   const at = ctx.config.delivery.now();
   const orderId = s.lineItems[0]!.latestSuccessfulOrderId ?? s.latestOrderId ?? '';
-  const decoded = JSON.parse(JSON.stringify({ source: 'purchases.subscriptionsv2.get', notificationType: type, purchase: s, subscriptionNotification: { purchaseToken: token } })) as Record<string, unknown>;
+  const decoded = JSON.parse(
+    JSON.stringify({ source: 'purchases.subscriptionsv2.get', notificationType: type, purchase: s, subscriptionNotification: { purchaseToken: token } }),
+  ) as Record<string, unknown>;
   await commitGoogleNotification(
     ctx,
     {

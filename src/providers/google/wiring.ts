@@ -19,20 +19,33 @@ import type { ProviderStatusCheck } from '../../core/lifecycle.js';
 export function createGooglePlay(
   resolved: ResolvedConfig,
   logger: Logger,
-): { route(ctx: CoreContext): RouteModule; purchaseRoute(ctx: CoreContext): RouteModule; targets: ActionTargets; api: GooglePlayApi | null; statusCheck(ctx: CoreContext): { google?: ProviderStatusCheck } } {
+): {
+  route(ctx: CoreContext): RouteModule;
+  purchaseRoute(ctx: CoreContext): RouteModule;
+  targets: ActionTargets;
+  api: GooglePlayApi | null;
+  statusCheck(ctx: CoreContext): { google?: ProviderStatusCheck };
+} {
   const g = resolved.google;
   const apiOf = (extra: { maxRetries?: number; timeoutMs?: number } = {}): GooglePlayApi | null =>
     g?.api ? createGooglePlayApi({ packageName: g.packageName, ...g.api, ...extra }) : null;
   const api = apiOf();
   const workerApi = apiOf({ maxRetries: 0, timeoutMs: Math.max(100, Math.floor(resolved.delivery.timeoutMs * 0.9)) });
-  if (g && !g.api) logger.warn({}, 'google.api is not configured: Google Play notifications are recorded, but no subscription state is read from the Play Developer API and nothing is acknowledged');
+  if (g && !g.api)
+    logger.warn(
+      {},
+      'google.api is not configured: Google Play notifications are recorded, but no subscription state is read from the Play Developer API and nothing is acknowledged',
+    );
   const verifier = g ? createPushTokenVerifier({ jwksUrl: g.jwksUrl, audience: g.audience, serviceAccountEmail: g.serviceAccountEmail }) : null;
   return {
     api,
     route: (ctx) =>
       googleRoute(ctx, () => {
         if (!g || !verifier) {
-          throw new SubscriptionWebhooksError('CONFIG_INVALID', 'Google Play is not configured: pass `google: { packageName, audience, serviceAccountEmail }` or set GOOGLE_PLAY_PACKAGE_NAME, GOOGLE_PLAY_PUSH_AUDIENCE and GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT');
+          throw new SubscriptionWebhooksError(
+            'CONFIG_INVALID',
+            'Google Play is not configured: pass `google: { packageName, audience, serviceAccountEmail }` or set GOOGLE_PLAY_PACKAGE_NAME, GOOGLE_PLAY_PUSH_AUDIENCE and GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT',
+          );
         }
         return { config: g, verifier, api };
       }),

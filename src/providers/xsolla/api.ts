@@ -80,10 +80,22 @@ export interface XsollaSubscriptionsApi {
   iterateUserSubscriptions(input: ListUserSubscriptionsInput): AsyncGenerator<XsollaUserSubscription, void, undefined>;
 }
 
-const date = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { message: 'must be an ISO 8601 date-time' }).transform((s) => new Date(s));
+const date = z
+  .string()
+  .refine((s) => !Number.isNaN(Date.parse(s)), { message: 'must be an ISO 8601 date-time' })
+  .transform((s) => new Date(s));
 // A number can only be rendered back; String(n) gives the shortest form that round-trips.
-const decimal = z.union([z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal amount'), z.number().finite().transform((n) => String(n))]);
-const text = z.string().nullish().transform((v) => v ?? null);
+const decimal = z.union([
+  z.string().regex(/^-?\d+(\.\d+)?$/, 'must be a decimal amount'),
+  z
+    .number()
+    .finite()
+    .transform((n) => String(n)),
+]);
+const text = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? null);
 
 const itemSchema = z.looseObject({
   id: z.number().int(),
@@ -91,7 +103,11 @@ const itemSchema = z.looseObject({
   plan_external_id: text,
   plan_name: text,
   plan_description: text,
-  product_id: z.number().int().nullish().transform((v) => v ?? null),
+  product_id: z
+    .number()
+    .int()
+    .nullish()
+    .transform((v) => v ?? null),
   product_external_id: text,
   product_name: text,
   product_description: text,
@@ -99,8 +115,14 @@ const itemSchema = z.looseObject({
   date_create: date,
   date_next_charge: date.nullish().transform((v) => v ?? null),
   date_last_charge: date.nullish().transform((v) => v ?? null),
-  charge: z.looseObject({ amount: decimal, currency: z.string() }).nullish().transform((v) => (v ? { amount: v.amount, currency: v.currency } : null)),
-  period: z.looseObject({ value: z.number(), unit: z.string() }).nullish().transform((v) => (v ? { value: v.value, unit: v.unit } : null)),
+  charge: z
+    .looseObject({ amount: decimal, currency: z.string() })
+    .nullish()
+    .transform((v) => (v ? { amount: v.amount, currency: v.currency } : null)),
+  period: z
+    .looseObject({ value: z.number(), unit: z.string() })
+    .nullish()
+    .transform((v) => (v ? { value: v.value, unit: v.unit } : null)),
 });
 const pageSchema = z.looseObject({ items: z.array(itemSchema), has_more: z.boolean() });
 
@@ -185,7 +207,8 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
         return '';
       }
     };
-    if (status === 401 || status === 403) throw new SubscriptionWebhooksError('XSOLLA_UNAUTHORIZED', `Xsolla rejected the user token (HTTP ${status})${detail()}`);
+    if (status === 401 || status === 403)
+      throw new SubscriptionWebhooksError('XSOLLA_UNAUTHORIZED', `Xsolla rejected the user token (HTTP ${status})${detail()}`);
     if (status === 429 || status >= 500) throw new Retryable(`HTTP ${status}${detail()}`, retryAfterMs(retryAfter));
     if (status < 200 || status >= 300) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `Xsolla subscriptions API answered HTTP ${status}${detail()}`);
     let json: unknown;
@@ -197,7 +220,10 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
     const parsed = pageSchema.safeParse(json);
     if (!parsed.success) {
       const issue = parsed.error.issues[0]!;
-      throw new SubscriptionWebhooksError('XSOLLA_RESPONSE_INVALID', `Xsolla subscriptions API answered an unexpected shape: \`${issue.path.join('.')}\` ${issue.message}`);
+      throw new SubscriptionWebhooksError(
+        'XSOLLA_RESPONSE_INVALID',
+        `Xsolla subscriptions API answered an unexpected shape: \`${issue.path.join('.')}\` ${issue.message}`,
+      );
     }
     return {
       items: parsed.data.items.map((i) => ({
@@ -222,7 +248,7 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
   }
 
   async function listUserSubscriptions(input: ListUserSubscriptionsInput): Promise<XsollaUserSubscriptionsPage> {
-    if (typeof input?.userJwt !== 'string' || input.userJwt.trim() === '') throw bad('`userJwt` must be the user\'s token');
+    if (typeof input?.userJwt !== 'string' || input.userJwt.trim() === '') throw bad("`userJwt` must be the user's token");
     const userJwt = input.userJwt.trim().replace(/^Bearer\s+/i, '');
     const limit = input.limit ?? 15;
     const offset = input.offset ?? 0;
@@ -240,7 +266,9 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
       } catch (err) {
         if (!(err instanceof Retryable)) throw err;
         if (retry >= maxRetries) {
-          throw new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', `Xsolla subscriptions API unavailable after ${retry + 1} attempt(s): ${err.message}`, { cause: err });
+          throw new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', `Xsolla subscriptions API unavailable after ${retry + 1} attempt(s): ${err.message}`, {
+            cause: err,
+          });
         }
         const backoff = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** retry);
         await sleep(Math.min(maxRetryDelayMs, Math.max(backoff, err.retryAfter ?? 0)));

@@ -234,7 +234,8 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
     if (!before) emit('customer.subscription.created', next);
     const previous = before ? diff(before, next) : undefined;
     for (const e of out) {
-      const prev = e === 'customer.subscription.upgraded' ? { product_id: before!.product_id } : e === 'customer.subscription.started' && !before ? undefined : previous;
+      const prev =
+        e === 'customer.subscription.upgraded' ? { product_id: before!.product_id } : e === 'customer.subscription.started' && !before ? undefined : previous;
       emit(e, next, prev);
     }
     return result;

@@ -72,7 +72,8 @@ export function xsollaNotificationId(n: XsollaNotification, rawBody: string | Ui
  */
 export function xsollaProviderDate(n: XsollaNotification): string | null {
   if (n.kind === 'transaction') return isoOf(n.body.transaction.payment_date ?? n.body.transaction.date);
-  if (n.kind === 'subscription') return isoOf(n.body.notification_type === 'cancel_subscription' ? n.body.subscription.date_end : n.body.subscription.date_next_charge);
+  if (n.kind === 'subscription')
+    return isoOf(n.body.notification_type === 'cancel_subscription' ? n.body.subscription.date_end : n.body.subscription.date_next_charge);
   return null;
 }
 
@@ -91,7 +92,10 @@ export function xsollaRoute(ctx: CoreContext, xsolla: () => XsollaRouteConfig): 
       const body = parseJsonObject(text);
       const settings = body.settings as { project_id?: unknown } | undefined;
       if (settings && typeof settings === 'object' && settings.project_id !== undefined && Number(settings.project_id) !== config.projectId) {
-        throw new SubscriptionWebhooksError('XSOLLA_PROJECT_MISMATCH', `settings.project_id ${String(settings.project_id)} is not this project (${config.projectId})`);
+        throw new SubscriptionWebhooksError(
+          'XSOLLA_PROJECT_MISMATCH',
+          `settings.project_id ${String(settings.project_id)} is not this project (${config.projectId})`,
+        );
       }
       const parsed = parseXsollaNotification(body);
       if (!parsed.success) throw new SubscriptionWebhooksError('BODY_INVALID', `\`${parsed.path}\` ${parsed.message}`);

@@ -136,6 +136,13 @@ export function parseXsollaNotification(body: Record<string, unknown>): XsollaPa
     const issue = parsed.error.issues[0]!;
     return { success: false, path: issue.path.join('.') || '(body)', message: issue.message };
   }
-  const kind = schema === xsollaUserValidationSchema ? 'user_validation' : schema === xsollaSubscriptionNotificationSchema ? 'subscription' : schema === xsollaTransactionNotificationSchema ? 'transaction' : 'other';
+  const kind =
+    schema === xsollaUserValidationSchema
+      ? 'user_validation'
+      : schema === xsollaSubscriptionNotificationSchema
+        ? 'subscription'
+        : schema === xsollaTransactionNotificationSchema
+          ? 'transaction'
+          : 'other';
   return { success: true, notification: { kind, body: parsed.data } as XsollaNotification };
 }

@@ -29,7 +29,8 @@ export function xsollaSignature(rawBody: string | Uint8Array, secretKey: string)
  * @throws SubscriptionWebhooksError `XSOLLA_SIGNATURE_INVALID` when the header is missing, garbled or does not match.
  */
 export function verifyXsollaSignature(header: string | undefined, rawBody: string | Uint8Array, secretKey: string): void {
-  if (header === undefined || header === '') throw new SubscriptionWebhooksError('XSOLLA_SIGNATURE_INVALID', 'Missing Authorization header (expected "Signature <sha1 hex>")');
+  if (header === undefined || header === '')
+    throw new SubscriptionWebhooksError('XSOLLA_SIGNATURE_INVALID', 'Missing Authorization header (expected "Signature <sha1 hex>")');
   const match = HEADER.exec(header);
   if (!match) throw new SubscriptionWebhooksError('XSOLLA_SIGNATURE_INVALID', 'Malformed Authorization header (expected "Signature <40 hex digits>")');
   const given = Buffer.from(match[1]!, 'hex');

@@ -27,13 +27,25 @@ const newId = () => String(2_300_000_000_000_000 + Math.floor(Math.random() * 1e
 /** A signed auto-renewable purchase without appAccountToken (an offer code, or bought before sign-in), known to the stand-in. */
 async function purchase(otid = newId()) {
   const now = Date.now();
-  const tx = { transactionId: otid, originalTransactionId: otid, productId: PRODUCT, type: 'Auto-Renewable Subscription', purchaseDate: now - 60_000, expiresDate: now + 30 * DAY, environment: 'Production', inAppOwnershipType: 'PURCHASED' };
+  const tx = {
+    transactionId: otid,
+    originalTransactionId: otid,
+    productId: PRODUCT,
+    type: 'Auto-Renewable Subscription',
+    purchaseDate: now - 60_000,
+    expiresDate: now + 30 * DAY,
+    environment: 'Production',
+    inAppOwnershipType: 'PURCHASED',
+  };
   const jws = await signer.signTransaction(tx);
   apple.transactions.set(otid, jws);
   return { otid, tx, jws };
 }
 
-async function app(store: Store, over: { consumption?: (input: ConsumptionInput) => ConsumptionRequest | null | Promise<ConsumptionRequest | null>; timeoutMs?: number } = {}) {
+async function app(
+  store: Store,
+  over: { consumption?: (input: ConsumptionInput) => ConsumptionRequest | null | Promise<ConsumptionRequest | null>; timeoutMs?: number } = {},
+) {
   const clock = { now: Date.now() };
   const logger = recordingLogger();
   const hooks = createSubscriptionWebhooks({
@@ -54,7 +66,8 @@ async function app(store: Store, over: { consumption?: (input: ConsumptionInput)
     const r = request(server).post(hooks.routes.appleTransactions).set('content-type', 'application/json');
     return (user ? r.set('x-user-id', user) : r).send(JSON.stringify({ signedTransaction: jws }));
   };
-  const postNotification = (signedPayload: string) => request(server).post(hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload }));
+  const postNotification = (signedPayload: string) =>
+    request(server).post(hooks.routes.apple).set('content-type', 'application/json').send(JSON.stringify({ signedPayload }));
   const order = (tradeNo: string) => store.transaction((tx) => tx.getOrderByTradeNo('apple', tradeNo)) as Promise<Order | null>;
   const rows = (endpointId: string) => hooks.delivery.list({ endpointId });
   return { hooks, clock, logger, postTransaction, postNotification, order, rows };
@@ -84,7 +97,10 @@ describe.each(EVERY_STORE)('Apple actions after commit on %s', (_name, make) => 
     const a = await app(db.store);
     const { otid, jws } = await purchase();
     // Posted before anyone signed in (a route or call without a user).
-    const anonymous = await a.hooks.handle('appleTransaction', { headers: { 'content-type': 'application/json' }, rawBody: JSON.stringify({ signedTransaction: jws }) });
+    const anonymous = await a.hooks.handle('appleTransaction', {
+      headers: { 'content-type': 'application/json' },
+      rawBody: JSON.stringify({ signedTransaction: jws }),
+    });
     expect(anonymous.response.status).toBe(200);
     expect(JSON.parse(anonymous.response.body!).data.userId).toBeNull();
     expect(await a.rows(APPLE_APP_ACCOUNT_TOKEN_TARGET)).toHaveLength(0);
@@ -136,7 +152,11 @@ describe.each(EVERY_STORE)('Apple actions after commit on %s', (_name, make) => 
     const [row] = all.filter((d) => d.status !== 'delivered');
     expect(row).toMatchObject({ status: 'pending', attempts: 1 });
     expect(row!.last_error).toMatch(/APPLE_API_UNAVAILABLE/);
-    apple.failNext(tokenPath(otid), { status: 429, body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' }, headers: { 'retry-after': String(a.clock.now + 5000) } });
+    apple.failNext(tokenPath(otid), {
+      status: 429,
+      body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' },
+      headers: { 'retry-after': String(a.clock.now + 5000) },
+    });
     a.clock.now += 1000;
     await a.hooks.delivery.runOnce();
     const afterLimit = (await a.hooks.delivery.get(row!.id))!;
@@ -151,7 +171,13 @@ describe.each(EVERY_STORE)('Apple actions after commit on %s', (_name, make) => 
 
   it('CONSUMPTION_REQUEST: apple.consumption is asked once after the commit (duplicates too), its answer sent and recorded on the order', async () => {
     const calls: ConsumptionInput[] = [];
-    const answer: ConsumptionRequest = { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true, consumptionPercentage: 25000, refundPreference: 'DECLINE' };
+    const answer: ConsumptionRequest = {
+      customerConsented: true,
+      deliveryStatus: 'DELIVERED',
+      sampleContentProvided: true,
+      consumptionPercentage: 25000,
+      refundPreference: 'DECLINE',
+    };
     const a = await app(db.store, {
       consumption: async (input) => {
         calls.push(input);
@@ -169,7 +195,12 @@ describe.each(EVERY_STORE)('Apple actions after commit on %s', (_name, make) => 
     await a.hooks.delivery.runOnce();
     await a.hooks.delivery.runOnce();
     expect(calls).toHaveLength(1);
-    expect(calls[0]).toMatchObject({ userId: 'user_5', order: { trade_no: otid, user_id: 'user_5' }, subscription: { contract_id: otid }, notification: { notificationType: 'CONSUMPTION_REQUEST', notificationUUID: uuid } });
+    expect(calls[0]).toMatchObject({
+      userId: 'user_5',
+      order: { trade_no: otid, user_id: 'user_5' },
+      subscription: { contract_id: otid },
+      notification: { notificationType: 'CONSUMPTION_REQUEST', notificationUUID: uuid },
+    });
     expect(apple.consumption.filter((c) => c.transactionId === otid)).toEqual([{ transactionId: otid, body: answer }]);
     const [sent] = seenOn(consumptionPath(otid));
     expect(sent).toMatchObject({ method: 'PUT', authError: null, schemaError: null });
@@ -178,7 +209,11 @@ describe.each(EVERY_STORE)('Apple actions after commit on %s', (_name, make) => 
   });
 
   it('CONSUMPTION_REQUEST: null sends nothing (recorded); an answer Apple would refuse, or one past the 12-hour window, fails the row without a call', async () => {
-    const answers: Array<ConsumptionRequest | null> = [null, { customerConsented: false, deliveryStatus: 'DELIVERED', sampleContentProvided: true }, { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true }];
+    const answers: Array<ConsumptionRequest | null> = [
+      null,
+      { customerConsented: false, deliveryStatus: 'DELIVERED', sampleContentProvided: true },
+      { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true },
+    ];
     const a = await app(db.store, { consumption: () => answers.shift()! });
     const ids: string[] = [];
     const uuids: string[] = [];
@@ -256,9 +291,17 @@ describe('hooks.apple.setAppAccountToken and config', () => {
     const saved = { ...process.env };
     try {
       for (const k of ['APPLE_KEY_ID', 'APPLE_ISSUER_ID', 'APPLE_PRIVATE_KEY_PATH']) delete process.env[k];
-      const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] }, store: (await EVERY_STORE[0]![1]()).store, logger: recordingLogger() });
+      const hooks = createSubscriptionWebhooks({
+        apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] },
+        store: (await EVERY_STORE[0]![1]()).store,
+        logger: recordingLogger(),
+      });
       const { otid, jws } = await purchase();
-      const r = await hooks.handle('appleTransaction', { headers: { 'content-type': 'application/json' }, rawBody: JSON.stringify({ signedTransaction: jws }), userId: 'user_7' });
+      const r = await hooks.handle('appleTransaction', {
+        headers: { 'content-type': 'application/json' },
+        rawBody: JSON.stringify({ signedTransaction: jws }),
+        userId: 'user_7',
+      });
       expect(JSON.parse(r.response.body!).data.userId).toBe('user_7');
       expect(await hooks.delivery.list({ endpointId: APPLE_APP_ACCOUNT_TOKEN_TARGET })).toEqual([]);
       await hooks.delivery.runOnce();
@@ -272,8 +315,12 @@ describe('hooks.apple.setAppAccountToken and config', () => {
     const saved = { ...process.env };
     try {
       for (const k of ['APPLE_KEY_ID', 'APPLE_ISSUER_ID', 'APPLE_PRIVATE_KEY_PATH']) delete process.env[k];
-      expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'], consumption: () => null } })).toThrow(/apple\.consumption needs/);
-      expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'], consumption: 'yes' as never } })).toThrow(/apple\.consumption must be a function/);
+      expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'], consumption: () => null } })).toThrow(
+        /apple\.consumption needs/,
+      );
+      expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'], consumption: 'yes' as never } })).toThrow(
+        /apple\.consumption must be a function/,
+      );
     } finally {
       process.env = saved;
     }

@@ -46,10 +46,23 @@ describe('App Store Server API write side: Send Consumption Information', () => 
     await knownTransaction(id);
     const reqs = since(`/inApps/v2/transactions/consumption/${id}`);
     const { api } = client();
-    const body = { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true, consumptionPercentage: 25000, refundPreference: 'DECLINE', playTime: 3 } as const;
+    const body = {
+      customerConsented: true,
+      deliveryStatus: 'DELIVERED',
+      sampleContentProvided: true,
+      consumptionPercentage: 25000,
+      refundPreference: 'DECLINE',
+      playTime: 3,
+    } as const;
     await expect(api.sendConsumptionInformation(id, body as never)).resolves.toBeUndefined();
     wellFormed(reqs()[0], 'PUT');
-    expect(reqs()[0]!.body).toEqual({ customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true, consumptionPercentage: 25000, refundPreference: 'DECLINE' });
+    expect(reqs()[0]!.body).toEqual({
+      customerConsented: true,
+      deliveryStatus: 'DELIVERED',
+      sampleContentProvided: true,
+      consumptionPercentage: 25000,
+      refundPreference: 'DECLINE',
+    });
     expect(apple.consumption.at(-1)).toEqual({ transactionId: id, body: reqs()[0]!.body });
   });
 
@@ -73,8 +86,15 @@ describe('App Store Server API write side: Send Consumption Information', () => 
 
   it('404 from Apple → APPLE_API_NOT_FOUND with 4040010; the stand-in rejects a body off the schema (400 with a code)', async () => {
     const { api } = client();
-    const e = await rejection(api.sendConsumptionInformation('2199999999999999', { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true }));
-    expect(e).toMatchObject({ code: 'APPLE_API_NOT_FOUND', httpStatus: 404, apiErrorCode: 4040010, endpoint: 'PUT /inApps/v2/transactions/consumption/2199999999999999' });
+    const e = await rejection(
+      api.sendConsumptionInformation('2199999999999999', { customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true }),
+    );
+    expect(e).toMatchObject({
+      code: 'APPLE_API_NOT_FOUND',
+      httpStatus: 404,
+      apiErrorCode: 4040010,
+      endpoint: 'PUT /inApps/v2/transactions/consumption/2199999999999999',
+    });
   });
 });
 
@@ -131,16 +151,41 @@ describe('App Store Server API write side: renewal-date extensions', () => {
   it('every active subscriber: POST /inApps/v1/subscriptions/extend/mass, then the status until complete', async () => {
     const reqs = since('/inApps/v1/subscriptions/extend/mass');
     const { api } = client();
-    const { requestIdentifier } = await api.extendRenewalDateForAllActiveSubscribers({ productId: 'pro.monthly', extendByDays: 3, extendReasonCode: 3, storefrontCountryCodes: ['USA', 'FRA'] });
+    const { requestIdentifier } = await api.extendRenewalDateForAllActiveSubscribers({
+      productId: 'pro.monthly',
+      extendByDays: 3,
+      extendReasonCode: 3,
+      storefrontCountryCodes: ['USA', 'FRA'],
+    });
     wellFormed(reqs()[0], 'POST');
-    expect(reqs()[0]!.body).toEqual({ productId: 'pro.monthly', extendByDays: 3, extendReasonCode: 3, storefrontCountryCodes: ['USA', 'FRA'], requestIdentifier });
+    expect(reqs()[0]!.body).toEqual({
+      productId: 'pro.monthly',
+      extendByDays: 3,
+      extendReasonCode: 3,
+      storefrontCountryCodes: ['USA', 'FRA'],
+      requestIdentifier,
+    });
     const statusPath = `/inApps/v1/subscriptions/extend/mass/pro.monthly/${requestIdentifier}`;
     const statusReqs = since(statusPath);
-    expect(await api.getRenewalDateExtensionStatus('pro.monthly', requestIdentifier)).toEqual({ requestIdentifier, complete: false, completeDate: null, succeededCount: null, failedCount: null });
+    expect(await api.getRenewalDateExtensionStatus('pro.monthly', requestIdentifier)).toEqual({
+      requestIdentifier,
+      complete: false,
+      completeDate: null,
+      succeededCount: null,
+      failedCount: null,
+    });
     Object.assign(apple.massExtensions.get(requestIdentifier)!, { complete: true, succeededCount: 120, failedCount: 2, completeDate: 1_800_000_000_000 });
-    expect(await api.getRenewalDateExtensionStatus('pro.monthly', requestIdentifier)).toEqual({ requestIdentifier, complete: true, completeDate: 1_800_000_000_000, succeededCount: 120, failedCount: 2 });
+    expect(await api.getRenewalDateExtensionStatus('pro.monthly', requestIdentifier)).toEqual({
+      requestIdentifier,
+      complete: true,
+      completeDate: 1_800_000_000_000,
+      succeededCount: 120,
+      failedCount: 2,
+    });
     wellFormed(statusReqs()[0], 'GET');
-    await expect(api.extendRenewalDateForAllActiveSubscribers({ productId: 'pro.monthly', extendByDays: 3, extendReasonCode: 3, storefrontCountryCodes: ['us'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(
+      api.extendRenewalDateForAllActiveSubscribers({ productId: 'pro.monthly', extendByDays: 3, extendReasonCode: 3, storefrontCountryCodes: ['us'] }),
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect((await rejection(api.getRenewalDateExtensionStatus('pro.monthly', 'nope'))).code).toBe('APPLE_API_NOT_FOUND');
   });
 });
@@ -167,7 +212,14 @@ describe('App Store Server API write side: Look Up Order ID and Get Refund Histo
 
   it('refund history v2: pages by revision, every transaction verified; a forged one rejects', async () => {
     const id = '2100000000000040';
-    apple.refunds.set(id, await Promise.all([0, 1, 2].map((n) => signer.signTransaction({ transactionId: `${id}${n}`, originalTransactionId: id, environment: 'Production', revocationDate: Date.now() }))));
+    apple.refunds.set(
+      id,
+      await Promise.all(
+        [0, 1, 2].map((n) =>
+          signer.signTransaction({ transactionId: `${id}${n}`, originalTransactionId: id, environment: 'Production', revocationDate: Date.now() }),
+        ),
+      ),
+    );
     const reqs = since(`/inApps/v2/refund/lookup/${id}`);
     const { api } = client();
     const first = await api.getRefundHistory(id);
@@ -200,7 +252,11 @@ describe('App Store Server API write side: errors and retries', () => {
     // The retry repeats the same requestIdentifier: Apple does not apply it twice.
     expect(reqs().map((q) => (q.body as { requestIdentifier: string }).requestIdentifier)).toEqual([r.requestIdentifier, r.requestIdentifier]);
 
-    apple.failNext(path, { status: 429, body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' }, headers: { 'retry-after': String(now + 600_000) } });
+    apple.failNext(path, {
+      status: 429,
+      body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' },
+      headers: { 'retry-after': String(now + 600_000) },
+    });
     const e = await rejection(api.extendSubscriptionRenewalDate(id, { extendByDays: 2, extendReasonCode: 3 }));
     expect(e).toMatchObject({ code: 'APPLE_API_RATE_LIMITED', apiErrorCode: 4290000, retryAfterMs: 600_000 });
   });

@@ -105,7 +105,12 @@ describe('App Store Server API client: endpoints', () => {
       uuids.push(notificationUUID);
       apple.history.push({
         signedDate: base + i * 1000,
-        signedPayload: await signer.signNotification({ notificationType: 'TEST', notificationUUID, signedDate: base + i * 1000, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }),
+        signedPayload: await signer.signNotification({
+          notificationType: 'TEST',
+          notificationUUID,
+          signedDate: base + i * 1000,
+          data: { environment: 'Production', appAppleId: APP_APPLE_ID },
+        }),
         sendAttempts: [{ attemptDate: base + i * 1000, sendAttemptResult: i === 3 ? 'NO_RESPONSE' : 'SUCCESS' }],
       });
     }
@@ -137,7 +142,10 @@ describe('App Store Server API client: endpoints', () => {
   it('history with a forged entry rejects with the verifier code (nothing unverified reaches the caller)', async () => {
     const attacker = await createAppleTestSigner({ bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Production' });
     const t = Date.now() - 60_000;
-    apple.history.push({ signedDate: t, signedPayload: await attacker.signNotification({ signedDate: t, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }) });
+    apple.history.push({
+      signedDate: t,
+      signedPayload: await attacker.signNotification({ signedDate: t, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }),
+    });
     const { api } = client();
     await expect(api.getNotificationHistory({ startDate: t - 1 })).rejects.toMatchObject({ code: 'CERT_CHAIN_INVALID' });
     apple.history.length = 0;
@@ -151,9 +159,17 @@ describe('App Store Server API client: endpoints', () => {
       environment: 'Production',
       bundleId: BUNDLE_ID,
       appAppleId: APP_APPLE_ID,
-      data: [{ subscriptionGroupIdentifier: '21000000', lastTransactions: [{ status: 1, originalTransactionId: id, signedTransactionInfo: tx, signedRenewalInfo: info }] }],
+      data: [
+        {
+          subscriptionGroupIdentifier: '21000000',
+          lastTransactions: [{ status: 1, originalTransactionId: id, signedTransactionInfo: tx, signedRenewalInfo: info }],
+        },
+      ],
     });
-    apple.transactionHistory.set(id, await Promise.all([0, 1, 2].map((n) => signer.signTransaction({ transactionId: `${id}${n}`, originalTransactionId: id, environment: 'Production' }))));
+    apple.transactionHistory.set(
+      id,
+      await Promise.all([0, 1, 2].map((n) => signer.signTransaction({ transactionId: `${id}${n}`, originalTransactionId: id, environment: 'Production' }))),
+    );
     const { api } = client();
     const statuses = await api.getAllSubscriptionStatuses(id, { status: [1, 4] });
     expect(statuses.data[0]!.lastTransactions[0]).toMatchObject({ status: 1, transaction: { transactionId: id }, renewalInfo: { originalTransactionId: id } });
@@ -196,7 +212,11 @@ describe('App Store Server API client: errors and retries', () => {
     const id = '2000000000000300';
     apple.transactions.set(id, await signer.signTransaction({ transactionId: id, environment: 'Production' }));
     const now = Date.now();
-    apple.failNext(`/inApps/v1/transactions/${id}`, { status: 429, body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' }, headers: { 'retry-after': String(now + 1500) } });
+    apple.failNext(`/inApps/v1/transactions/${id}`, {
+      status: 429,
+      body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' },
+      headers: { 'retry-after': String(now + 1500) },
+    });
     const { api, sleeps } = client({ now: () => now });
     const reqs = since(`/inApps/v1/transactions/${id}`);
     const r = await api.getTransactionInfo(id);
@@ -207,7 +227,11 @@ describe('App Store Server API client: errors and retries', () => {
 
   it('429 with retry-after beyond maxRetryDelayMs → APPLE_API_RATE_LIMITED at once, with retryAfterMs', async () => {
     const now = Date.now();
-    apple.failNext('/inApps/v1/transactions/9', { status: 429, body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' }, headers: { 'retry-after': String(now + 3_600_000) } });
+    apple.failNext('/inApps/v1/transactions/9', {
+      status: 429,
+      body: { errorCode: 4290000, errorMessage: 'Rate limit exceeded.' },
+      headers: { 'retry-after': String(now + 3_600_000) },
+    });
     const { api, sleeps } = client({ now: () => now });
     const e = await rejection(api.getTransactionInfo('9'));
     expect(e).toMatchObject({ code: 'APPLE_API_RATE_LIMITED', apiErrorCode: 4290000, retryAfterMs: 3_600_000 });
@@ -264,7 +288,12 @@ describe('hooks.apple.api from config and env', () => {
     apple.transactions.set(id, await signer.signTransaction({ transactionId: id, environment: 'Production' }));
     const saved = { ...process.env };
     try {
-      Object.assign(process.env, { APPLE_KEY_ID: apple.keyId, APPLE_ISSUER_ID: apple.issuerId, APPLE_PRIVATE_KEY_PATH: keyPath, APPLE_API_BASE_URL: apple.baseUrl });
+      Object.assign(process.env, {
+        APPLE_KEY_ID: apple.keyId,
+        APPLE_ISSUER_ID: apple.issuerId,
+        APPLE_PRIVATE_KEY_PATH: keyPath,
+        APPLE_API_BASE_URL: apple.baseUrl,
+      });
       const hooks = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [signer.rootCertificate] } });
       expect(hooks.apple.api.environment).toBe('Production');
       expect((await hooks.apple.api.getTransactionInfo(id)).transaction.transactionId).toBe(id);
@@ -289,7 +318,9 @@ describe('hooks.apple.api from config and env', () => {
       });
       expect(sandbox.apple.api.environment).toBe('Sandbox');
       expect(sandbox.apple.api.baseUrl).toBe('https://api.storekit-sandbox.apple.com');
-      expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'], api: { keyId: 'k', issuerId: 'i', privateKey: 'x' } } })).toThrow(/apple\.api\.privateKey/);
+      expect(() =>
+        createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, environments: ['Sandbox'], api: { keyId: 'k', issuerId: 'i', privateKey: 'x' } } }),
+      ).toThrow(/apple\.api\.privateKey/);
     } finally {
       process.env = saved;
     }
@@ -306,6 +337,8 @@ describe('hooks.apple.api from config and env', () => {
     }
     const appleOnly = createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: ['apple'] } });
     await expect(appleOnly.apple.verifyTransaction(tx)).rejects.toMatchObject({ code: 'CERT_CHAIN_INVALID' });
-    expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [join(dir, 'nope.cer')] } })).toThrow(/nope\.cer/);
+    expect(() => createSubscriptionWebhooks({ apple: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, rootCertificates: [join(dir, 'nope.cer')] } })).toThrow(
+      /nope\.cer/,
+    );
   });
 });

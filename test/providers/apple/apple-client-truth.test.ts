@@ -26,8 +26,17 @@ for (const [name, make] of EVERY_STORE) {
       const h = await appleHarness({ store: db.store, expressOptions: { getUserId: (req) => (req.headers['x-user-id'] as string | undefined) ?? null } });
       const postAs = async (userId: string, signedTransaction: string) => {
         const before = h.seen.length;
-        const res = await request(h.app).post(h.hooks.routes.appleTransactions).set('content-type', 'application/json').set('x-user-id', userId).send(JSON.stringify({ signedTransaction }));
-        return { status: res.status, body: res.body as { code: number; message: string; data: Record<string, unknown> }, text: res.text, events: h.seen.slice(before) };
+        const res = await request(h.app)
+          .post(h.hooks.routes.appleTransactions)
+          .set('content-type', 'application/json')
+          .set('x-user-id', userId)
+          .send(JSON.stringify({ signedTransaction }));
+        return {
+          status: res.status,
+          body: res.body as { code: number; message: string; data: Record<string, unknown> },
+          text: res.text,
+          events: h.seen.slice(before),
+        };
       };
       return { h, postAs };
     }
@@ -139,7 +148,10 @@ for (const [name, make] of EVERY_STORE) {
       const c = h.contract();
       const tx = c.transaction();
       const jws = await h.signer.signTransaction(tx);
-      const first = await request(anonymous).post(h.hooks.routes.appleTransactions).set('content-type', 'application/json').send(JSON.stringify({ signedTransaction: jws }));
+      const first = await request(anonymous)
+        .post(h.hooks.routes.appleTransactions)
+        .set('content-type', 'application/json')
+        .send(JSON.stringify({ signedTransaction: jws }));
       expect(first.status).toBe(200);
       expect(first.body.data.userId).toBeNull();
       const [a, b] = await Promise.all([postAs('u-a', jws), postAs('u-b', jws)]);
@@ -169,10 +181,12 @@ for (const [name, make] of EVERY_STORE) {
       const r = await h.notify('METADATA_UPDATE', undefined, { transaction: tx, renewalInfo: c.renewal({ renewalPrice: 9990, currency: 'USD' }) });
       expect(r.status).toBe(200);
       expect(types(r.events)).toEqual([R, 'customer.subscription.created']);
-      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ latest_transaction_id: tx.transactionId, metadata: { pending_price: { amount: 9990, currency: 'USD' } } });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({
+        latest_transaction_id: tx.transactionId,
+        metadata: { pending_price: { amount: 9990, currency: 'USD' } },
+      });
       expect(await h.store.transaction((t) => t.getOrderByTradeNo('apple', tx.transactionId))).toBeNull();
       expect(await h.store.countNotifications('apple')).toBe(1);
     });
-
   });
 }

@@ -40,31 +40,85 @@ async function good(over: Record<string, unknown> = {}) {
 }
 
 const cases: [string, () => Promise<string>, number, string][] = [
-  ['alg none', async () => { const j = await good(); return `${json64({ alg: 'none', x5c: main.x5c })}.${j.split('.')[1]}.`; }, 400, 'JWS_ALG_UNSUPPORTED'],
-  ['HS256 keyed with the leaf public key', async () => {
-    const j = await good();
-    const spki = await exportSPKI(new X509Certificate(Buffer.from(main.x5c[0]!, 'base64')).publicKey as never).catch(() => new X509Certificate(Buffer.from(main.x5c[0]!, 'base64')).publicKey.export({ type: 'spki', format: 'pem' }).toString());
-    return new CompactSign(Buffer.from(j.split('.')[1]!, 'base64url')).setProtectedHeader({ alg: 'HS256', x5c: main.x5c }).sign(new TextEncoder().encode(spki));
-  }, 400, 'JWS_ALG_UNSUPPORTED'],
-  ['RS256 header', async () => { const j = await good(); return `${json64({ ...part(j, 0), alg: 'RS256' })}.${j.split('.').slice(1).join('.')}`; }, 400, 'JWS_ALG_UNSUPPORTED'],
-  ['2-certificate x5c', async () => { const j = await good(); return `${json64({ alg: 'ES256', x5c: main.x5c.slice(0, 2) })}.${j.split('.').slice(1).join('.')}`; }, 400, 'CERT_CHAIN_INVALID'],
-  ['4-certificate x5c', async () => { const j = await good(); return `${json64({ alg: 'ES256', x5c: [...main.x5c, main.x5c[2]] })}.${j.split('.').slice(1).join('.')}`; }, 400, 'CERT_CHAIN_INVALID'],
+  [
+    'alg none',
+    async () => {
+      const j = await good();
+      return `${json64({ alg: 'none', x5c: main.x5c })}.${j.split('.')[1]}.`;
+    },
+    400,
+    'JWS_ALG_UNSUPPORTED',
+  ],
+  [
+    'HS256 keyed with the leaf public key',
+    async () => {
+      const j = await good();
+      const spki = await exportSPKI(new X509Certificate(Buffer.from(main.x5c[0]!, 'base64')).publicKey as never).catch(() =>
+        new X509Certificate(Buffer.from(main.x5c[0]!, 'base64')).publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+      );
+      return new CompactSign(Buffer.from(j.split('.')[1]!, 'base64url'))
+        .setProtectedHeader({ alg: 'HS256', x5c: main.x5c })
+        .sign(new TextEncoder().encode(spki));
+    },
+    400,
+    'JWS_ALG_UNSUPPORTED',
+  ],
+  [
+    'RS256 header',
+    async () => {
+      const j = await good();
+      return `${json64({ ...part(j, 0), alg: 'RS256' })}.${j.split('.').slice(1).join('.')}`;
+    },
+    400,
+    'JWS_ALG_UNSUPPORTED',
+  ],
+  [
+    '2-certificate x5c',
+    async () => {
+      const j = await good();
+      return `${json64({ alg: 'ES256', x5c: main.x5c.slice(0, 2) })}.${j.split('.').slice(1).join('.')}`;
+    },
+    400,
+    'CERT_CHAIN_INVALID',
+  ],
+  [
+    '4-certificate x5c',
+    async () => {
+      const j = await good();
+      return `${json64({ alg: 'ES256', x5c: [...main.x5c, main.x5c[2]] })}.${j.split('.').slice(1).join('.')}`;
+    },
+    400,
+    'CERT_CHAIN_INVALID',
+  ],
   ['foreign root', async () => (await createAppleTestSigner(base)).signNotification({ notificationType: 'TEST' }), 400, 'CERT_CHAIN_INVALID'],
   ['leaf without Apple OID', () => special.leafWithoutOid!.signNotification({ notificationType: 'TEST' }), 400, 'CERT_OID_MISSING'],
   ['intermediate without Apple OID', () => special.intermediateWithoutOid!.signNotification({ notificationType: 'TEST' }), 400, 'CERT_OID_MISSING'],
   ['intermediate without the CA flag', () => special.intermediateNotCa!.signNotification({ notificationType: 'TEST' }), 400, 'CERT_CHAIN_INVALID'],
   ['leaf signed by the root directly', () => special.leafIssuedByRoot!.signNotification({ notificationType: 'TEST' }), 400, 'CERT_CHAIN_INVALID'],
   ['certificate expired at signedDate', () => special.expired!.signNotification({ notificationType: 'TEST' }), 400, 'CERT_CHAIN_INVALID'],
-  ['tampered payload', async () => {
-    const j = await good();
-    const payload = part(j, 1);
-    return `${j.split('.')[0]}.${json64({ ...payload, notificationType: 'REFUND' })}.${j.split('.')[2]}`;
-  }, 400, 'SIGNATURE_INVALID'],
+  [
+    'tampered payload',
+    async () => {
+      const j = await good();
+      const payload = part(j, 1);
+      return `${j.split('.')[0]}.${json64({ ...payload, notificationType: 'REFUND' })}.${j.split('.')[2]}`;
+    },
+    400,
+    'SIGNATURE_INVALID',
+  ],
   ['wrong bundleId', () => good({ data: { bundleId: 'com.evil.app', appAppleId: APP_APPLE_ID, environment: 'Production' } }), 400, 'BUNDLE_ID_MISMATCH'],
   ['wrong appAppleId', () => good({ data: { bundleId: BUNDLE_ID, appAppleId: 42, environment: 'Production' } }), 400, 'APP_APPLE_ID_MISMATCH'],
   ['rejected environment (Xcode)', () => good({ data: { bundleId: BUNDLE_ID, appAppleId: APP_APPLE_ID, environment: 'Xcode' } }), 400, 'ENVIRONMENT_REJECTED'],
   ['malformed base64', async () => 'eyJ!!!.abc.def', 400, 'JWS_MALFORMED'],
-  ['malformed JSON header', async () => { const j = await good(); return `${b64('{not json')}.${j.split('.').slice(1).join('.')}`; }, 400, 'JWS_MALFORMED'],
+  [
+    'malformed JSON header',
+    async () => {
+      const j = await good();
+      return `${b64('{not json')}.${j.split('.').slice(1).join('.')}`;
+    },
+    400,
+    'JWS_MALFORMED',
+  ],
 ];
 
 describe('Apple route rejects forged and malformed notifications (Express, memory store)', () => {

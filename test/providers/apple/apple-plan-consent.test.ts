@@ -14,7 +14,12 @@ const R = 'provider.notification.received';
 const U = 'customer.subscription.updated';
 const PRODUCTS = { [PRODUCT]: { entitlements: ['pro'] } };
 const changes = (events: DomainEvent[]) =>
-  events.filter((e) => e.type.startsWith('entitlement.')).map((e) => `${e.type === 'entitlement.granted' ? '+' : '-'}${(e.data.object as EntitlementChange).entitlement}:${(e.data.object as EntitlementChange).reason}`);
+  events
+    .filter((e) => e.type.startsWith('entitlement.'))
+    .map(
+      (e) =>
+        `${e.type === 'entitlement.granted' ? '+' : '-'}${(e.data.object as EntitlementChange).entitlement}:${(e.data.object as EntitlementChange).reason}`,
+    );
 const uid = () => `u_${Math.random().toString(36).slice(2)}`;
 
 for (const [storeName, makeStore] of EVERY_STORE) {
@@ -48,12 +53,18 @@ for (const [storeName, makeStore] of EVERY_STORE) {
             appAppleId: APP_APPLE_ID,
             bundleId: BUNDLE_ID,
             environment: 'Production',
-            signedAppTransactionInfo: await h.signer.sign({ receiptType: 'Production', appAppleId: APP_APPLE_ID, bundleId: BUNDLE_ID, originalPlatform: 'iOS', ...appTransaction }),
+            signedAppTransactionInfo: await h.signer.sign({
+              receiptType: 'Production',
+              appAppleId: APP_APPLE_ID,
+              bundleId: BUNDLE_ID,
+              originalPlatform: 'iOS',
+              ...appTransaction,
+            }),
           },
         },
       });
 
-    it('RESCIND_CONSENT: customer.consent.rescinded with the decoded app transaction and the user; that app account\'s entitlements are revoked, another account\'s kept; a later renewal grants again', async () => {
+    it("RESCIND_CONSENT: customer.consent.rescinded with the decoded app transaction and the user; that app account's entitlements are revoked, another account's kept; a later renewal grants again", async () => {
       const h = await setup();
       const [a, b] = [uid(), uid()];
       const first = await subscribe(h, a, 'app-tx-a');
@@ -70,10 +81,18 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(asked).toEqual([{ provider: 'apple', appTransactionId: 'app-tx-a' }]);
       expect(types(r.events)).toEqual([R, 'customer.consent.rescinded', 'entitlement.revoked']);
       const consent = r.events[1]!.data.object as ConsentRescinded;
-      expect(consent).toMatchObject({ user_id: a, app_transaction: { appTransactionId: 'app-tx-a', bundleId: BUNDLE_ID, originalPlatform: 'iOS' }, app_apple_id: APP_APPLE_ID, bundle_id: BUNDLE_ID, environment: 'Production' });
+      expect(consent).toMatchObject({
+        user_id: a,
+        app_transaction: { appTransactionId: 'app-tx-a', bundleId: BUNDLE_ID, originalPlatform: 'iOS' },
+        app_apple_id: APP_APPLE_ID,
+        bundle_id: BUNDLE_ID,
+        environment: 'Production',
+      });
       expect(consent.revoked_subscription_ids).toHaveLength(2);
       expect(changes(r.events)).toEqual(['-pro:revoked']);
-      expect((r.events[0]!.data.object as { appData: { appTransactionInfo: unknown } }).appData.appTransactionInfo).toMatchObject({ appTransactionId: 'app-tx-a' });
+      expect((r.events[0]!.data.object as { appData: { appTransactionInfo: unknown } }).appData.appTransactionInfo).toMatchObject({
+        appTransactionId: 'app-tx-a',
+      });
       expect(await h.hooks.entitlements.has(a, 'pro')).toBe(false);
       expect(await h.hooks.entitlements.has(b, 'pro')).toBe(true);
       const sub = (await h.hooks.subscriptions.get(first.c.originalTransactionId))!;
@@ -85,12 +104,15 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(again.body.data.duplicate).toBe(true);
       expect(again.events).toEqual([]);
       // A renewal signed after the rescission (consent given again) grants again.
-      const renewed = await h.notify('DID_RENEW', undefined, { transaction: first.c.transaction({ appTransactionId: 'app-tx-a' }), renewalInfo: first.c.renewal() });
+      const renewed = await h.notify('DID_RENEW', undefined, {
+        transaction: first.c.transaction({ appTransactionId: 'app-tx-a' }),
+        renewalInfo: first.c.renewal(),
+      });
       expect(changes(renewed.events)).toEqual(['+pro:active']);
       expect(await h.hooks.entitlements.has(a, 'pro')).toBe(true);
     });
 
-    it('RESCIND_CONSENT for an app account we know nothing of: the event with user_id null, nothing revoked; another app\'s app transaction is refused (400) and records nothing', async () => {
+    it("RESCIND_CONSENT for an app account we know nothing of: the event with user_id null, nothing revoked; another app's app transaction is refused (400) and records nothing", async () => {
       const h = await setup();
       const user = uid();
       await subscribe(h, user, 'app-tx-known');
@@ -120,12 +142,17 @@ for (const [storeName, makeStore] of EVERY_STORE) {
       expect(lower.events[1]!.data.previous_attributes).toEqual({ metadata: { pending_price: { amount: 12990, currency: 'USD' } } });
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))!.metadata.pending_price).toEqual({ amount: 8990, currency: 'USD' });
       // Older than what was applied: changes nothing.
-      const stale = await h.notify('PRICE_CHANGE', undefined, { transaction: tx, renewalInfo: c.renewal({ renewalPrice: 1 }) }, { signedDate: tx.purchaseDate - 1000 });
+      const stale = await h.notify(
+        'PRICE_CHANGE',
+        undefined,
+        { transaction: tx, renewalInfo: c.renewal({ renewalPrice: 1 }) },
+        { signedDate: tx.purchaseDate - 1000 },
+      );
       expect(types(stale.events)).toEqual([R]);
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))!.metadata.pending_price).toEqual({ amount: 8990, currency: 'USD' });
     });
 
-    it('METADATA_UPDATE: the plan\'s new display name and description (Advanced Commerce descriptors) are surfaced; MIGRATION: commitment plan fields and the previous original transaction id', async () => {
+    it("METADATA_UPDATE: the plan's new display name and description (Advanced Commerce descriptors) are surfaced; MIGRATION: commitment plan fields and the previous original transaction id", async () => {
       const h = await setup();
       const { c, tx } = await subscribe(h, uid(), 'app-tx-m');
       const named = await h.notify('METADATA_UPDATE', undefined, {
@@ -139,9 +166,17 @@ for (const [storeName, makeStore] of EVERY_STORE) {
           ...tx,
           previousOriginalTransactionId: 'old-otid-1',
           billingPlanType: 'MONTHLY',
-          commitmentInfo: { billingPeriodNumber: 1, totalBillingPeriods: 12, commitmentPrice: 119880, commitmentExpiresDate: tx.purchaseDate + 365 * 86_400_000 },
+          commitmentInfo: {
+            billingPeriodNumber: 1,
+            totalBillingPeriods: 12,
+            commitmentPrice: 119880,
+            commitmentExpiresDate: tx.purchaseDate + 365 * 86_400_000,
+          },
         },
-        renewalInfo: c.renewal({ renewalBillingPlanType: 'MONTHLY', commitmentInfo: { commitmentRenewalPrice: 119880, commitmentAutoRenewStatus: 1, commitmentRenewalBillingPlanType: 'MONTHLY' } }),
+        renewalInfo: c.renewal({
+          renewalBillingPlanType: 'MONTHLY',
+          commitmentInfo: { commitmentRenewalPrice: 119880, commitmentAutoRenewStatus: 1, commitmentRenewalBillingPlanType: 'MONTHLY' },
+        }),
       });
       expect(types(migrated.events)).toEqual([R, U]);
       const after = (await h.hooks.subscriptions.get(c.originalTransactionId))!;
@@ -153,7 +188,13 @@ for (const [storeName, makeStore] of EVERY_STORE) {
         renewal_commitment: { commitmentRenewalPrice: 119880, commitmentAutoRenewStatus: 1 },
         descriptors: { display_name: 'Pro Plus' },
       });
-      expect(Object.keys((migrated.events[1]!.data.previous_attributes as Partial<Subscription>).metadata!).sort()).toEqual(['billing_plan_type', 'commitment', 'previous_contract_id', 'renewal_billing_plan_type', 'renewal_commitment']);
+      expect(Object.keys((migrated.events[1]!.data.previous_attributes as Partial<Subscription>).metadata!).sort()).toEqual([
+        'billing_plan_type',
+        'commitment',
+        'previous_contract_id',
+        'renewal_billing_plan_type',
+        'renewal_commitment',
+      ]);
       expect(after.status).toBe('active');
     });
   });

@@ -22,7 +22,7 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       return { order, c, tx, r, userId };
     }
 
-    it('SUBSCRIBED/INITIAL_BUY: created, started, order.paid; order paid; contract active for the order\'s user', async () => {
+    it("SUBSCRIBED/INITIAL_BUY: created, started, order.paid; order paid; contract active for the order's user", async () => {
       const h = await setup();
       const { order, c, tx, r, userId } = await subscribed(h);
       expect(r.status).toBe(200);
@@ -30,7 +30,14 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       expect(typeof r.body.data.notificationUUID).toBe('string');
       expect(types(r.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
       const paid = await h.hooks.orders.get(order.no);
-      expect(paid).toMatchObject({ status: 'paid', trade_no: tx.transactionId, origin_no: c.originalTransactionId, user_id: userId, amount: 9990, currency: 'USD' });
+      expect(paid).toMatchObject({
+        status: 'paid',
+        trade_no: tx.transactionId,
+        origin_no: c.originalTransactionId,
+        user_id: userId,
+        amount: 9990,
+        currency: 'USD',
+      });
       const sub = await h.hooks.subscriptions.get(c.originalTransactionId);
       expect(sub).toMatchObject({ status: 'active', user_id: userId, product_id: PRODUCT, auto_renew: true, latest_transaction_id: tx.transactionId });
       expect(sub?.current_period_end).toBe(new Date(tx.expiresDate).toISOString());
@@ -63,18 +70,24 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const { c, userId } = await subscribed(h);
       await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
       const order2 = await h.hooks.orders.create({ userId, productId: PRODUCT }); // the owner's own new order (another user's: see transfer)
-      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', {
+        transaction: c.transaction({ appAccountToken: order2.no, transactionReason: 'PURCHASE' }),
+        renewalInfo: c.renewal(),
+      });
       expect(types(r.events)).toEqual([R, S('started'), 'order.paid']);
-      expect((await h.hooks.subscriptions.get(c.originalTransactionId))).toMatchObject({ status: 'active', auto_renew: true });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', auto_renew: true });
       expect((await h.hooks.orders.get(order2.no))?.status).toBe('paid');
     });
 
-    it('transfer (default to_new_user): a resubscription through another user\'s order moves the subscription: transferred (previous user_id), started, order.paid for the new user; renewals follow the new owner', async () => {
+    it("transfer (default to_new_user): a resubscription through another user's order moves the subscription: transferred (previous user_id), started, order.paid for the new user; renewals follow the new owner", async () => {
       const h = await setup();
       const { c, userId } = await subscribed(h);
       await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
       const orderB = await h.hooks.orders.create({ userId: 'user-b', productId: PRODUCT });
-      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', {
+        transaction: c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' }),
+        renewalInfo: c.renewal(),
+      });
       expect(r.status).toBe(200);
       expect(r.body.data).toMatchObject({ userId: 'user-b' });
       expect(types(r.events)).toEqual([R, S('transferred'), S('started'), 'order.paid']);
@@ -87,7 +100,7 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       expect(renewal.events[2]!.data.object).toMatchObject({ user_id: 'user-b' });
     });
 
-    it('transfer out of order: the new user\'s purchase arriving after newer state still moves it; an older purchase of the first user arriving last never takes it back', async () => {
+    it("transfer out of order: the new user's purchase arriving after newer state still moves it; an older purchase of the first user arriving last never takes it back", async () => {
       const h = await setup();
       const { c, userId } = await subscribed(h);
       const orderA2 = await h.hooks.orders.create({ userId, productId: PRODUCT });
@@ -115,13 +128,16 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const { c, userId } = await subscribed(h);
       await h.notify('EXPIRED', 'VOLUNTARY', { transaction: c.transaction({}, true) });
       const orderB = await h.hooks.orders.create({ userId: 'user-b3', productId: PRODUCT });
-      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', { transaction: c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' }), renewalInfo: c.renewal() });
+      const r = await h.notify('SUBSCRIBED', 'RESUBSCRIBE', {
+        transaction: c.transaction({ appAccountToken: orderB.no, transactionReason: 'PURCHASE' }),
+        renewalInfo: c.renewal(),
+      });
       expect(types(r.events)).toEqual([R, S('started'), 'order.paid']);
       expect(await h.hooks.orders.get(orderB.no)).toMatchObject({ status: 'paid', user_id: 'user-b3' });
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.user_id).toBe(userId);
     });
 
-    it('DID_RENEW: renewed, order.paid; a new paid order for the contract\'s user; period moves forward', async () => {
+    it("DID_RENEW: renewed, order.paid; a new paid order for the contract's user; period moves forward", async () => {
       const h = await setup();
       const { c, userId } = await subscribed(h);
       const tx2 = c.transaction();
@@ -160,15 +176,32 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
         const h = await setup();
         const { c, order, userId } = await subscribed(h);
         const up = c.transaction({ productId: PRODUCT_YEARLY, transactionReason: 'PURCHASE', price: 49990 });
-        const r = await h.notify(type, 'UPGRADE', { transaction: up, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY, productId: PRODUCT_YEARLY }) });
+        const r = await h.notify(type, 'UPGRADE', {
+          transaction: up,
+          renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_YEARLY, productId: PRODUCT_YEARLY }),
+        });
         expect(r.status).toBe(200);
         expect(types(r.events)).toEqual([R, S('upgraded'), 'order.paid']);
         expect(r.events[1]!.data.previous_attributes).toEqual({ product_id: PRODUCT });
         const paid = r.events[2]!.data.object as { no: string };
         expect(paid.no).not.toBe(order.no); // a new order: the first one stays the first charge
-        expect(await h.hooks.orders.get(paid.no)).toMatchObject({ status: 'paid', trade_no: up.transactionId, origin_no: c.originalTransactionId, user_id: userId, product_id: PRODUCT_YEARLY, amount: 49990, currency: 'USD', amount_refunded: null });
+        expect(await h.hooks.orders.get(paid.no)).toMatchObject({
+          status: 'paid',
+          trade_no: up.transactionId,
+          origin_no: c.originalTransactionId,
+          user_id: userId,
+          product_id: PRODUCT_YEARLY,
+          amount: 49990,
+          currency: 'USD',
+          amount_refunded: null,
+        });
         expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'paid', product_id: PRODUCT });
-        expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', product_id: PRODUCT_YEARLY, pending_product_id: null, latest_transaction_id: up.transactionId });
+        expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({
+          status: 'active',
+          product_id: PRODUCT_YEARLY,
+          pending_product_id: null,
+          latest_transaction_id: up.transactionId,
+        });
         // Apple redelivers: one order, one order.paid.
         const again = await h.post(h.hooks.routes.apple, { signedPayload: r.signedPayload });
         expect(again.body.data).toMatchObject({ duplicate: true });
@@ -188,10 +221,13 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       expect(r.status).toBe(200);
       expect(types(r.events)).toEqual([R, 'order.paid']);
       expect(r.events[1]!.data.object).toMatchObject({ trade_no: up.transactionId, amount: 49990, user_id: userId, status: 'paid' });
-      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ latest_transaction_id: renewal.transactionId, product_id: PRODUCT_YEARLY });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({
+        latest_transaction_id: renewal.transactionId,
+        product_id: PRODUCT_YEARLY,
+      });
     });
 
-    it('UPGRADE after the app\'s client posted its transaction: no second order, no second order.paid', async () => {
+    it("UPGRADE after the app's client posted its transaction: no second order, no second order.paid", async () => {
       const h = await setup();
       const { c } = await subscribed(h);
       const up = c.transaction({ productId: PRODUCT_YEARLY, transactionReason: 'PURCHASE', price: 49990 });
@@ -211,7 +247,11 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const r = await h.notify('DID_CHANGE_RENEWAL_PREF', 'DOWNGRADE', { transaction: tx, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT_BASIC }) });
       expect(types(r.events)).toEqual([R, S('updated')]);
       expect(r.events[1]!.data.previous_attributes).toEqual({ pending_product_id: null });
-      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', product_id: PRODUCT, pending_product_id: PRODUCT_BASIC });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({
+        status: 'active',
+        product_id: PRODUCT,
+        pending_product_id: PRODUCT_BASIC,
+      });
       const back = await h.notify('DID_CHANGE_RENEWAL_PREF', undefined, { transaction: tx, renewalInfo: c.renewal({ autoRenewProductId: PRODUCT }) });
       expect(types(back.events)).toEqual([R, S('updated')]);
       expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', pending_product_id: null });
@@ -271,18 +311,27 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const h = await setup();
       const { c, tx, order } = await subscribed(h);
       // 9990 × 33333 / 100000 = 3329.9667 → 3330 (rounded half up to the milliunit)
-      const r = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 1, revocationType: 'REFUND_PRORATED', revocationPercentage: 33333 } });
+      const r = await h.notify('REFUND', undefined, {
+        transaction: { ...tx, revocationDate: h.now(), revocationReason: 1, revocationType: 'REFUND_PRORATED', revocationPercentage: 33333 },
+      });
       expect(r.status).toBe(200);
       expect(types(r.events)).toEqual([R, 'order.refunded']);
       expect(r.events[1]!.data.object).toMatchObject({ status: 'partially_refunded', amount_refunded: 3330, refund_reason: 'app_issue' });
-      expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 3330, refund_reason: 'app_issue' });
+      expect(await h.hooks.orders.get(order.no)).toMatchObject({
+        status: 'partially_refunded',
+        amount: 9990,
+        amount_refunded: 3330,
+        refund_reason: 'app_issue',
+      });
       expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', auto_renew: true });
       // A later full refund of the same transaction: all of it, and the subscription ends.
       const full = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationReason: 1, revocationType: 'REFUND_FULL' } });
       expect(types(full.events)).toEqual([R, 'order.refunded', S('deleted')]);
       expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'refunded', amount_refunded: 9990 });
       // A prorated refund arriving after the full one (out of order) does not undo it.
-      const lateProrated = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 10000 } });
+      const lateProrated = await h.notify('REFUND', undefined, {
+        transaction: { ...tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 10000 },
+      });
       expect(lateProrated.status).toBe(200);
       expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'refunded', amount_refunded: 9990 });
       expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('refunded');
@@ -294,7 +343,9 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const c = h.contract({ appAccountToken: order.no });
       const tx = c.transaction();
       const purchase = await h.sign('SUBSCRIBED', 'INITIAL_BUY', { transaction: tx, renewalInfo: c.renewal() });
-      const refund = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 50000 } });
+      const refund = await h.notify('REFUND', undefined, {
+        transaction: { ...tx, revocationDate: h.now(), revocationType: 'REFUND_PRORATED', revocationPercentage: 50000 },
+      });
       expect(refund.status).toBe(200);
       expect(types(refund.events)).toEqual([R, S('created'), 'order.refunded']);
       expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'partially_refunded', amount: 9990, amount_refunded: 4995, user_id: 'u-prorated' });
@@ -369,7 +420,16 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const h = await setup();
       const r = await h.notify('RENEWAL_EXTENSION', 'SUMMARY', undefined, {
         extra: {
-          summary: { requestIdentifier: 'req-1', environment: 'Production', appAppleId: 1234567890, bundleId: 'com.example.app', productId: PRODUCT, storefrontCountryCodes: ['USA'], succeededCount: 10, failedCount: 0 },
+          summary: {
+            requestIdentifier: 'req-1',
+            environment: 'Production',
+            appAppleId: 1234567890,
+            bundleId: 'com.example.app',
+            productId: PRODUCT,
+            storefrontCountryCodes: ['USA'],
+            succeededCount: 10,
+            failedCount: 0,
+          },
         },
       });
       expect(r.status).toBe(200);
@@ -389,7 +449,7 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
 
     it('TEST: test.notification', async () => {
       const h = await setup();
-      const r = await h.notify('TEST', undefined, { });
+      const r = await h.notify('TEST', undefined, {});
       expect(r.status).toBe(200);
       expect(types(r.events)).toEqual([R, 'test.notification']);
     });
@@ -419,7 +479,10 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
     it('a notification for a contract never seen before creates it first', async () => {
       const h = await setup();
       const c = h.contract();
-      const r = await h.notify('DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', { transaction: c.transaction(), renewalInfo: c.renewal({ autoRenewStatus: 0 }) });
+      const r = await h.notify('DID_CHANGE_RENEWAL_STATUS', 'AUTO_RENEW_DISABLED', {
+        transaction: c.transaction(),
+        renewalInfo: c.renewal({ autoRenewStatus: 0 }),
+      });
       expect(types(r.events)).toEqual([R, S('created'), S('canceled')]);
       expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'canceled', auto_renew: false });
     });
@@ -474,10 +537,14 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       expect(late.status).toBe(200);
       expect(types(late.events)).toEqual([R, 'order.paid']);
       expect(await h.hooks.orders.get(order.no)).toMatchObject({ status: 'paid', trade_no: t1.transactionId });
-      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({ status: 'active', latest_transaction_id: t2.transactionId, user_id: 'u-ooo' });
+      expect(await h.hooks.subscriptions.get(c.originalTransactionId)).toMatchObject({
+        status: 'active',
+        latest_transaction_id: t2.transactionId,
+        user_id: 'u-ooo',
+      });
     });
 
-    it('client transaction route: the app\'s client sends the purchase first; the later SUBSCRIBED adds nothing', async () => {
+    it("client transaction route: the app's client sends the purchase first; the later SUBSCRIBED adds nothing", async () => {
       const h = await setup();
       const order = await h.hooks.orders.create({ userId: 'u-client', productId: PRODUCT });
       const c = h.contract({ appAccountToken: order.no });
@@ -513,7 +580,11 @@ export function appleRouteSuite(storeName: string, makeStore: () => Promise<Stor
       const { createAppleTestSigner } = await import('../../../src/testing/apple-signer.js');
       const attacker = await createAppleTestSigner({ bundleId: 'com.example.app', appAppleId: 1234567890, environment: 'Production' });
       const c = h.contract();
-      const signedPayload = await attacker.signNotification({ notificationType: 'SUBSCRIBED', subtype: 'INITIAL_BUY', data: { transaction: c.transaction() } } as never);
+      const signedPayload = await attacker.signNotification({
+        notificationType: 'SUBSCRIBED',
+        subtype: 'INITIAL_BUY',
+        data: { transaction: c.transaction() },
+      } as never);
       const r = await h.post(h.hooks.routes.apple, { signedPayload });
       expect(r.status).toBe(400);
       expect(r.body).toMatchObject({ code: 400, data: { processed: false, error: 'CERT_CHAIN_INVALID' } });

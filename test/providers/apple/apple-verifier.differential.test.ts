@@ -154,11 +154,20 @@ async function buildJws(c: Case): Promise<string> {
 const mutationArb: fc.Arbitrary<Case['mutation']> = fc.oneof(
   {
     weight: 4,
-    arbitrary: fc.record({ kind: fc.constant('flip' as const), part: fc.constantFrom(0 as const, 1 as const, 2 as const), at: fc.nat(), bit: fc.nat({ max: 7 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant('flip' as const),
+      part: fc.constantFrom(0 as const, 1 as const, 2 as const),
+      at: fc.nat(),
+      bit: fc.nat({ max: 7 }),
+    }),
   },
   {
     weight: 1,
-    arbitrary: fc.record({ kind: fc.constant('truncate' as const), part: fc.constantFrom(0 as const, 1 as const, 2 as const), cut: fc.integer({ min: 1, max: 12 }) }),
+    arbitrary: fc.record({
+      kind: fc.constant('truncate' as const),
+      part: fc.constantFrom(0 as const, 1 as const, 2 as const),
+      cut: fc.integer({ min: 1, max: 12 }),
+    }),
   },
   { weight: 1, arbitrary: fc.constant({ kind: 'dropSignature' as const }) },
   {
@@ -191,12 +200,30 @@ const faultArb: fc.Arbitrary<Fault> = fc.oneof(
     weight: 7,
     arbitrary: fc.record({
       kind: fc.constant('chain' as const),
-      chain: fc.constantFrom<ChainName>('main', 'foreign', 'expired', 'notYetValid', 'leafWithoutOid', 'intermediateWithoutOid', 'intermediateNotCa', 'leafIssuedByRoot'),
+      chain: fc.constantFrom<ChainName>(
+        'main',
+        'foreign',
+        'expired',
+        'notYetValid',
+        'leafWithoutOid',
+        'intermediateWithoutOid',
+        'intermediateNotCa',
+        'leafIssuedByRoot',
+      ),
       signedDate: fc.constantFrom('now' as const, 'weekAgo' as const),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('payloadEnv' as const), env: fc.constantFrom('Sandbox', 'Production', 'Xcode', 'LocalTesting', 'sandbox') }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('payloadBundle' as const), bundleId: fc.constantFrom('com.example.other', 'com.example.app.extension', 'COM.EXAMPLE.APP', '') }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('payloadEnv' as const), env: fc.constantFrom('Sandbox', 'Production', 'Xcode', 'LocalTesting', 'sandbox') }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('payloadBundle' as const),
+      bundleId: fc.constantFrom('com.example.other', 'com.example.app.extension', 'COM.EXAMPLE.APP', ''),
+    }),
+  },
   { weight: 2, arbitrary: fc.constant({ kind: 'wrongAppAppleId' as const }) },
 );
 
@@ -252,7 +279,16 @@ describe('differential: our verifier vs @apple/app-store-server-library SignedDa
     // The generator must exercise both outcomes and most of our rejection reasons.
     expect(seen.accepted).toBeGreaterThanOrEqual(50);
     expect(seen.rejected).toBeGreaterThanOrEqual(100);
-    for (const code of ['JWS_MALFORMED', 'JWS_ALG_UNSUPPORTED', 'CERT_CHAIN_INVALID', 'CERT_OID_MISSING', 'SIGNATURE_INVALID', 'BUNDLE_ID_MISMATCH', 'APP_APPLE_ID_MISMATCH', 'ENVIRONMENT_REJECTED']) {
+    for (const code of [
+      'JWS_MALFORMED',
+      'JWS_ALG_UNSUPPORTED',
+      'CERT_CHAIN_INVALID',
+      'CERT_OID_MISSING',
+      'SIGNATURE_INVALID',
+      'BUNDLE_ID_MISMATCH',
+      'APP_APPLE_ID_MISMATCH',
+      'ENVIRONMENT_REJECTED',
+    ]) {
       expect(rejectedBy.get(code) ?? 0, code).toBeGreaterThan(0);
     }
   });

@@ -154,7 +154,13 @@ describe('a certificate chain the certificate library throws on → 400 CERT_CHA
     const [rootKeys, intermediateKeys, leafKeys] = await Promise.all([gen(), gen(), gen()]);
     const validity = { notBefore: new Date(Date.now() - DAY), notAfter: new Date(Date.now() + DAY) };
     const root = await x509.X509CertificateGenerator.createSelfSigned(
-      { name: 'CN=Hardening Root', keys: rootKeys, signingAlgorithm: alg, ...validity, extensions: [new x509.BasicConstraintsExtension(true, undefined, true)] },
+      {
+        name: 'CN=Hardening Root',
+        keys: rootKeys,
+        signingAlgorithm: alg,
+        ...validity,
+        extensions: [new x509.BasicConstraintsExtension(true, undefined, true)],
+      },
       crypto,
     );
     const intermediate = await x509.X509CertificateGenerator.create(
@@ -165,7 +171,10 @@ describe('a certificate chain the certificate library throws on → 400 CERT_CHA
         signingKey: rootKeys.privateKey,
         signingAlgorithm: alg,
         ...validity,
-        extensions: [new x509.Extension('2.5.29.19', true, Uint8Array.of(0x30, 0x03, 0xff, 0xff)), new x509.Extension('1.2.840.113635.100.6.2.1', false, Uint8Array.of(5, 0))],
+        extensions: [
+          new x509.Extension('2.5.29.19', true, Uint8Array.of(0x30, 0x03, 0xff, 0xff)),
+          new x509.Extension('1.2.840.113635.100.6.2.1', false, Uint8Array.of(5, 0)),
+        ],
       },
       crypto,
     );
@@ -192,7 +201,10 @@ describe('a certificate chain the certificate library throws on → 400 CERT_CHA
 
   it('the same verifier still accepts a good chain afterwards (nothing broken is cached)', async () => {
     const verifier = verifierFor(signer);
-    const bad = await signer.sign({ notificationType: 'TEST', signedDate: Date.now() }, { x5c: [signer.x5c[0], withSignature(signer.x5c[1]!, Uint8Array.of(9)), signer.x5c[2]] });
+    const bad = await signer.sign(
+      { notificationType: 'TEST', signedDate: Date.now() },
+      { x5c: [signer.x5c[0], withSignature(signer.x5c[1]!, Uint8Array.of(9)), signer.x5c[2]] },
+    );
     expect(await codeOf(verifier.verifyJws(bad))).toBe('CERT_CHAIN_INVALID');
     expect(await codeOf(verifier.verifyJws(bad))).toBe('CERT_CHAIN_INVALID');
     expect(await codeOf(verifier.verifyNotification(await signer.signNotification()))).toBe('ACCEPTED');
@@ -274,7 +286,6 @@ describe('size caps before decoding and parsing', () => {
     parses.mockRestore();
     return { code, jsonParsed, base64Decoded, certificatesParsed };
   }
-
 
   it.each([0, 1, 2])('an x5c[%i] entry over 8 KB → CERT_CHAIN_INVALID, and nothing is base64-decoded or parsed', async (index) => {
     const big = await bigCertificate();

@@ -12,7 +12,6 @@ import { codeOf } from '../../helpers/code-of.js';
 const BUNDLE = 'com.example.app';
 const DAY = 86_400_000;
 
-
 const b64url = (value: string | Uint8Array) => Buffer.from(value).toString('base64url');
 const json64 = (value: unknown) => b64url(JSON.stringify(value));
 const decodePart = (jws: string, i: number) => JSON.parse(Buffer.from(jws.split('.')[i]!, 'base64url').toString('utf8'));
@@ -82,9 +81,7 @@ describe('algorithm', () => {
       environments: ['Production', 'Sandbox'],
     });
     for (const secret of [spki, spki.subarray(spki.length - 65)]) {
-      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(forged)))
-        .setProtectedHeader({ alg: 'HS256', x5c: realX5c })
-        .sign(secret);
+      const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(forged))).setProtectedHeader({ alg: 'HS256', x5c: realX5c }).sign(secret);
       expect(await codeOf(verifier.verifyNotification(jws))).toBe('JWS_ALG_UNSUPPORTED');
     }
   });
@@ -130,7 +127,11 @@ describe('certificate chain', () => {
 
   it('x5c in the wrong order → CERT_CHAIN_INVALID', async () => {
     const [leaf, intermediate, root] = signer.x5c;
-    for (const x5c of [[intermediate, leaf, root], [root, intermediate, leaf], [leaf, root, intermediate]]) {
+    for (const x5c of [
+      [intermediate, leaf, root],
+      [root, intermediate, leaf],
+      [leaf, root, intermediate],
+    ]) {
       const jws = await signer.sign({ notificationType: 'TEST' }, { x5c });
       expect(await codeOf(verifierFor(signer).verifyJws(jws))).toBe('CERT_CHAIN_INVALID');
     }
@@ -390,7 +391,15 @@ describe('payload checks', () => {
     const summary = await signer.signNotification({
       notificationType: 'RENEWAL_EXTENSION',
       subtype: 'SUMMARY',
-      summary: { requestIdentifier: 'r-1', environment: 'Sandbox', bundleId: BUNDLE, productId: 'p', storefrontCountryCodes: ['USA'], succeededCount: 3, failedCount: 0 },
+      summary: {
+        requestIdentifier: 'r-1',
+        environment: 'Sandbox',
+        bundleId: BUNDLE,
+        productId: 'p',
+        storefrontCountryCodes: ['USA'],
+        succeededCount: 3,
+        failedCount: 0,
+      },
     });
     expect((await v.verifyNotification(summary)).payload.summary?.succeededCount).toBe(3);
     const token = await signer.signNotification({
@@ -407,13 +416,20 @@ describe('payload checks', () => {
     expect(await codeOf(v.verifyNotification(prodToken))).toBe('ENVIRONMENT_REJECTED');
     const rescind = await signer.signNotification({
       notificationType: 'RESCIND_CONSENT',
-      appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: await signer.sign({ bundleId: BUNDLE, appTransactionId: '704', receiptType: 'Sandbox' }) },
+      appData: {
+        bundleId: BUNDLE,
+        environment: 'Sandbox',
+        signedAppTransactionInfo: await signer.sign({ bundleId: BUNDLE, appTransactionId: '704', receiptType: 'Sandbox' }),
+      },
     });
     const verified = await v.verifyNotification(rescind);
     expect(verified.payload.appData?.bundleId).toBe(BUNDLE);
     expect(verified.appTransaction).toMatchObject({ appTransactionId: '704', bundleId: BUNDLE });
     // The nested app transaction is decoded and checked like a nested transaction.
-    const garbled = await signer.signNotification({ notificationType: 'RESCIND_CONSENT', appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: 'x.y.z' } });
+    const garbled = await signer.signNotification({
+      notificationType: 'RESCIND_CONSENT',
+      appData: { bundleId: BUNDLE, environment: 'Sandbox', signedAppTransactionInfo: 'x.y.z' },
+    });
     expect(await codeOf(v.verifyNotification(garbled))).toBe('BODY_INVALID');
     const otherApp = await signer.signNotification({
       notificationType: 'RESCIND_CONSENT',

@@ -57,7 +57,6 @@ function flipByte(jws: string, index: 1 | 2, at: (length: number) => number): st
   return parts.join('.');
 }
 
-
 describe('real Apple-signed JWS verify with the bundled root', () => {
   it('the manifest lists ten vectors', () => {
     expect(manifest.vectors).toHaveLength(10);

@@ -31,7 +31,8 @@ function instance(store: Store = memoryStore()) {
   hooks.bus.subscribe((e) => {
     events.push(e);
   });
-  const deliver = (signedPayload: string) => hooks.handle('apple', { headers: { 'content-type': 'application/json' }, rawBody: JSON.stringify({ signedPayload }) });
+  const deliver = (signedPayload: string) =>
+    hooks.handle('apple', { headers: { 'content-type': 'application/json' }, rawBody: JSON.stringify({ signedPayload }) });
   return { hooks, events, store, deliver };
 }
 
@@ -121,7 +122,9 @@ describe('hooks.apple.reconcile', () => {
     expect(pages).toHaveLength(4);
     expect(pages.every((r) => r.authError === null)).toBe(true);
 
-    expect(comparable(await lossy.hooks.subscriptions.get(originalTransactionId))).toEqual(comparable(await full.hooks.subscriptions.get(originalTransactionId)));
+    expect(comparable(await lossy.hooks.subscriptions.get(originalTransactionId))).toEqual(
+      comparable(await full.hooks.subscriptions.get(originalTransactionId)),
+    );
     expect((await lossy.hooks.subscriptions.get(originalTransactionId))?.status).toBe('expired');
     expect(eventKey(lossy.events)).toEqual(eventKey(full.events));
 
@@ -138,12 +141,16 @@ describe('hooks.apple.reconcile', () => {
   it('40% lost here and there: same final state and every notification recorded; late ones older than the state add no transitions', async () => {
     const { full, lossy, originalTransactionId, since } = await lossyRun(new Set([1, 4, 6, 8]));
     expect(await lossy.hooks.apple.reconcile({ since })).toMatchObject({ seen: 10, processed: 4, duplicates: 6, failed: 0 });
-    expect(comparable(await lossy.hooks.subscriptions.get(originalTransactionId))).toEqual(comparable(await full.hooks.subscriptions.get(originalTransactionId)));
+    expect(comparable(await lossy.hooks.subscriptions.get(originalTransactionId))).toEqual(
+      comparable(await full.hooks.subscriptions.get(originalTransactionId)),
+    );
     expect(await lossy.store.countNotifications()).toBe(10);
     const received = (events: DomainEvent[]) => eventKey(events.filter((e) => e.type === 'provider.notification.received'));
     expect(received(lossy.events)).toEqual(received(full.events));
     // State only moves forward by signedDate: a DID_RENEW that arrives after EXPIRED is recorded, not replayed as "renewed".
-    expect(lossy.events.filter((e) => e.type === 'customer.subscription.renewed').length).toBeLessThan(full.events.filter((e) => e.type === 'customer.subscription.renewed').length);
+    expect(lossy.events.filter((e) => e.type === 'customer.subscription.renewed').length).toBeLessThan(
+      full.events.filter((e) => e.type === 'customer.subscription.renewed').length,
+    );
     expect((await lossy.hooks.apple.reconcile({ since })).processed).toBe(0);
   });
 
@@ -164,7 +171,9 @@ describe('hooks.apple.reconcile', () => {
     expect(ra.duplicates + rb.duplicates).toBe(10);
     expect(ra.failed + rb.failed).toBe(0);
     expect(eventKey([...a.events, ...b.events])).toEqual(eventKey(reference.events));
-    expect(comparable(await a.hooks.subscriptions.get(originalTransactionId))).toEqual(comparable(await reference.hooks.subscriptions.get(originalTransactionId)));
+    expect(comparable(await a.hooks.subscriptions.get(originalTransactionId))).toEqual(
+      comparable(await reference.hooks.subscriptions.get(originalTransactionId)),
+    );
     expect(await store.countNotifications()).toBe(10);
   });
 
@@ -174,12 +183,25 @@ describe('hooks.apple.reconcile', () => {
     const forgedUuid = randomUUID();
     apple.history.length = 0;
     apple.history.push(
-      { signedDate: t, signedPayload: await attacker.signNotification({ notificationUUID: forgedUuid, signedDate: t, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }) },
+      {
+        signedDate: t,
+        signedPayload: await attacker.signNotification({
+          notificationUUID: forgedUuid,
+          signedDate: t,
+          data: { environment: 'Production', appAppleId: APP_APPLE_ID },
+        }),
+      },
       { signedDate: t + 1, signedPayload: await signer.signNotification({ signedDate: t + 1, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }) },
     );
     const { hooks } = instance();
     const r = await hooks.apple.reconcile({ since: t - 1000 });
-    expect(r).toEqual({ seen: 2, processed: 1, duplicates: 0, failed: 1, failures: [{ notificationUUID: forgedUuid, status: 400, error: 'CERT_CHAIN_INVALID' }] });
+    expect(r).toEqual({
+      seen: 2,
+      processed: 1,
+      duplicates: 0,
+      failed: 1,
+      failures: [{ notificationUUID: forgedUuid, status: 400, error: 'CERT_CHAIN_INVALID' }],
+    });
   });
 
   it('bad windows are INVALID_ARGUMENT; Apple errors surface as APPLE_API_* codes', async () => {
@@ -193,7 +215,10 @@ describe('hooks.apple.reconcile', () => {
   it('startReconcileSchedule runs at once, runNow joins, stop() waits for the run in progress', async () => {
     const t = Date.now() - 60_000;
     apple.history.length = 0;
-    apple.history.push({ signedDate: t, signedPayload: await signer.signNotification({ signedDate: t, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }) });
+    apple.history.push({
+      signedDate: t,
+      signedPayload: await signer.signNotification({ signedDate: t, data: { environment: 'Production', appAppleId: APP_APPLE_ID } }),
+    });
     const { hooks } = instance();
     const results: ReconcileResult[] = [];
     let firstDone!: () => void;

@@ -38,7 +38,12 @@ describe('a reversed refund stays reversed (memory store)', () => {
     const refundAt = h.tick();
     const reversedAt = h.tick();
     expect((await h.notify('REFUND_REVERSED', undefined, { transaction: tx }, { signedDate: reversedAt })).status).toBe(200);
-    const late = await h.notify('REFUND', undefined, { transaction: { ...tx, revocationDate: refundAt - 1000, revocationReason: 0 } }, { signedDate: refundAt });
+    const late = await h.notify(
+      'REFUND',
+      undefined,
+      { transaction: { ...tx, revocationDate: refundAt - 1000, revocationReason: 0 } },
+      { signedDate: refundAt },
+    );
     expect(late.status).toBe(200);
     expect((await order(h, tx.transactionId))?.status).toBe('paid');
   });
@@ -55,7 +60,11 @@ describe('a reversed refund stays reversed (memory store)', () => {
     expect((await order(h, tx.transactionId))?.status).toBe('paid');
     // The app cached the JWS it fetched while the transaction was refunded, and posts it now.
     const stale = await h.signer.signTransaction(refundedTx as never);
-    const res = await request(h.app).post(h.hooks.routes.appleTransactions).set('content-type', 'application/json').set('x-user-id', 'u1').send(JSON.stringify({ signedTransaction: stale }));
+    const res = await request(h.app)
+      .post(h.hooks.routes.appleTransactions)
+      .set('content-type', 'application/json')
+      .set('x-user-id', 'u1')
+      .send(JSON.stringify({ signedTransaction: stale }));
     expect(res.status).toBe(200);
     expect((await h.hooks.subscriptions.get(c.originalTransactionId))?.status).toBe('active');
     expect((await order(h, tx.transactionId))?.status).toBe('paid');

@@ -38,7 +38,12 @@ describe('Google push authentication over HTTP', () => {
     ['no Authorization header', async () => ({ opts: { authorization: null } }), 401, 'GOOGLE_AUTH_MISSING'],
     ['Basic instead of Bearer', async () => ({ opts: { authorization: 'Basic dXNlcjpwYXNz' } }), 401, 'GOOGLE_AUTH_MISSING'],
     ['not a JWT', async () => ({ opts: { authorization: 'Bearer not-a-jwt' } }), 401, 'GOOGLE_TOKEN_INVALID'],
-    ['signed by another key under Google\'s kid (forged)', async () => ({ opts: { token: { privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey } } }), 401, 'GOOGLE_TOKEN_INVALID'],
+    [
+      "signed by another key under Google's kid (forged)",
+      async () => ({ opts: { token: { privateKey: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey } } }),
+      401,
+      'GOOGLE_TOKEN_INVALID',
+    ],
     ['expired', async () => ({ opts: { token: { iat: now() - 7200, exp: now() - 3600 } } }), 401, 'GOOGLE_TOKEN_EXPIRED'],
     ['issued in the future', async () => ({ opts: { token: { iat: now() + 600, exp: now() + 4200 } } }), 401, 'GOOGLE_TOKEN_INVALID'],
     ['another issuer', async () => ({ opts: { token: { issuer: 'https://evil.example.com' } } }), 401, 'GOOGLE_TOKEN_INVALID'],
@@ -63,7 +68,13 @@ describe('Google push authentication over HTTP', () => {
 
   it('HS256 with the JWK as the secret, and alg none: refused', async () => {
     const h = await googleHarness({ kit });
-    const hs = await new SignJWT({ email: kit.serviceAccountEmail, email_verified: true }).setProtectedHeader({ alg: 'HS256', kid: kit.keyIds()[0]! }).setIssuer('https://accounts.google.com').setAudience(kit.audience).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode('secret'));
+    const hs = await new SignJWT({ email: kit.serviceAccountEmail, email_verified: true })
+      .setProtectedHeader({ alg: 'HS256', kid: kit.keyIds()[0]! })
+      .setIssuer('https://accounts.google.com')
+      .setAudience(kit.audience)
+      .setIssuedAt()
+      .setExpirationTime('1h')
+      .sign(new TextEncoder().encode('secret'));
     const r = await h.post(kit.push({ testNotification: {} }, { authorization: `Bearer ${hs}` }));
     expect([r.status, r.body.error?.code]).toEqual([401, 'GOOGLE_TOKEN_INVALID']);
     const none = `${Buffer.from(JSON.stringify({ alg: 'none', kid: kit.keyIds()[0] })).toString('base64url')}.${Buffer.from(JSON.stringify({ email: kit.serviceAccountEmail, aud: kit.audience })).toString('base64url')}.`;
@@ -78,7 +89,12 @@ describe('Google push authentication over HTTP', () => {
     expect([other.status, other.body.error?.code]).toEqual([400, 'GOOGLE_PACKAGE_MISMATCH']);
     const push = await kit.push({ testNotification: {} });
     const body = JSON.parse(push.body) as { message: { data: string } };
-    for (const data of ['%%%not base64%%%', Buffer.from('not json').toString('base64'), Buffer.from('{"packageName":"com.example.app"}').toString('base64'), Buffer.from('[1]').toString('base64')]) {
+    for (const data of [
+      '%%%not base64%%%',
+      Buffer.from('not json').toString('base64'),
+      Buffer.from('{"packageName":"com.example.app"}').toString('base64'),
+      Buffer.from('[1]').toString('base64'),
+    ]) {
       body.message.data = data;
       const r = await h.post({ ...push, body: JSON.stringify(body) });
       expect([r.status, r.body.error?.code], data).toEqual([400, 'BODY_INVALID']);
@@ -133,7 +149,14 @@ describe('push token verifier (unit, against a local JWKS server)', () => {
   });
 
   const make = (clock: { t: number }, extra: Partial<Parameters<typeof createPushTokenVerifier>[0]> = {}) =>
-    createPushTokenVerifier({ jwksUrl: jwksServer.url, audience: kit.audience, serviceAccountEmail: kit.serviceAccountEmail, now: () => clock.t, timeoutMs: 300, ...extra });
+    createPushTokenVerifier({
+      jwksUrl: jwksServer.url,
+      audience: kit.audience,
+      serviceAccountEmail: kit.serviceAccountEmail,
+      now: () => clock.t,
+      timeoutMs: 300,
+      ...extra,
+    });
 
   it('caches the key set for its Cache-Control max-age', async () => {
     jwksServer.cacheControl = 'public, max-age=100';

@@ -36,21 +36,33 @@ for (const [name, make] of EVERY_STORE) {
       open.push(db);
       return googleHarness({ store: db.store, kit, config });
     }
-    const orderOf = async (h: GoogleHarness, tradeNo: string): Promise<Order | null> =>
-      h.store.transaction((tx) => tx.getOrderByTradeNo('google', tradeNo));
+    const orderOf = async (h: GoogleHarness, tradeNo: string): Promise<Order | null> => h.store.transaction((tx) => tx.getOrderByTradeNo('google', tradeNo));
 
-    it('SUBSCRIPTION_PURCHASED: created, started, order.paid; the app\'s order (obfuscatedExternalAccountId) is claimed; acknowledged after the commit', async () => {
+    it("SUBSCRIPTION_PURCHASED: created, started, order.paid; the app's order (obfuscatedExternalAccountId) is claimed; acknowledged after the commit", async () => {
       const h = await setup();
       const order = await h.hooks.orders.create({ userId: 'u1', productId: PRODUCT, provider: 'google' });
       const token = uniq('tok');
       const orderId = uniq('GPA');
-      const r = await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, accountId: order.no, price: { units: '9', nanos: 990_000_000, currencyCode: 'USD' } });
+      const r = await h.notify('SUBSCRIPTION_PURCHASED', token, {
+        productId: PRODUCT,
+        orderId,
+        accountId: order.no,
+        price: { units: '9', nanos: 990_000_000, currencyCode: 'USD' },
+      });
       expect(r.status).toBe(200);
       expect(r.body).toMatchObject({ processed: true, notificationType: 'SUBSCRIPTION_PURCHASED' });
       expect(types(r.events)).toEqual([R, S('created'), S('started'), 'order.paid']);
       expect(r.events.every((e) => e.provider === 'google' && e.livemode)).toBe(true);
       const s = await h.sub(token);
-      expect(s).toMatchObject({ provider: 'google', contract_id: token, user_id: 'u1', product_id: PRODUCT, status: 'active', auto_renew: true, latest_transaction_id: orderId });
+      expect(s).toMatchObject({
+        provider: 'google',
+        contract_id: token,
+        user_id: 'u1',
+        product_id: PRODUCT,
+        status: 'active',
+        auto_renew: true,
+        latest_transaction_id: orderId,
+      });
       const paid = await h.hooks.orders.get(order.no);
       expect(paid).toMatchObject({ status: 'paid', trade_no: orderId, origin_no: token, user_id: 'u1', amount: 9990, currency: 'USD' });
       expect(kit.acknowledged).not.toContain(`subscription:${PRODUCT}:${token}`);
@@ -69,16 +81,36 @@ for (const [name, make] of EVERY_STORE) {
         ['SUBSCRIPTION_CANCELED', { ...base, state: 'SUBSCRIPTION_STATE_CANCELED' }, [R, S('canceled')], 'canceled'],
         ['SUBSCRIPTION_RESTARTED', base, [R, S('reactivated')], 'active'],
         ['SUBSCRIPTION_RENEWED', { ...base, orderId: `${o1}..0`, expiryTime: start + 60 * DAY }, [R, S('renewed'), 'order.paid'], 'active'],
-        ['SUBSCRIPTION_IN_GRACE_PERIOD', { ...base, orderId: `${o1}..0`, state: 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD', expiryTime: start + 63 * DAY }, [R, S('past_due')], 'in_grace_period'],
-        ['SUBSCRIPTION_ON_HOLD', { ...base, orderId: `${o1}..0`, state: 'SUBSCRIPTION_STATE_ON_HOLD', expiryTime: start + 60 * DAY }, [R, S('past_due')], 'past_due'],
+        [
+          'SUBSCRIPTION_IN_GRACE_PERIOD',
+          { ...base, orderId: `${o1}..0`, state: 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD', expiryTime: start + 63 * DAY },
+          [R, S('past_due')],
+          'in_grace_period',
+        ],
+        [
+          'SUBSCRIPTION_ON_HOLD',
+          { ...base, orderId: `${o1}..0`, state: 'SUBSCRIPTION_STATE_ON_HOLD', expiryTime: start + 60 * DAY },
+          [R, S('past_due')],
+          'past_due',
+        ],
         ['SUBSCRIPTION_RECOVERED', { ...base, orderId: `${o1}..1`, expiryTime: start + 90 * DAY }, [R, S('recovered'), S('renewed'), 'order.paid'], 'active'],
         ['SUBSCRIPTION_PRICE_CHANGE_CONFIRMED', { ...base, orderId: `${o1}..1`, expiryTime: start + 90 * DAY }, [R, S('updated')], 'active'],
         ['SUBSCRIPTION_PRICE_CHANGE_UPDATED', { ...base, orderId: `${o1}..1`, expiryTime: start + 90 * DAY }, [R, S('updated')], 'active'],
         ['SUBSCRIPTION_DEFERRED', { ...base, orderId: `${o1}..1`, expiryTime: start + 120 * DAY }, [R, S('updated')], 'active'],
         ['SUBSCRIPTION_PAUSE_SCHEDULE_CHANGED', { ...base, orderId: `${o1}..1`, expiryTime: start + 120 * DAY }, [R, S('updated')], 'active'],
-        ['SUBSCRIPTION_PAUSED', { ...base, orderId: `${o1}..1`, state: 'SUBSCRIPTION_STATE_PAUSED', expiryTime: start + 120 * DAY }, [R, S('deleted')], 'expired'],
+        [
+          'SUBSCRIPTION_PAUSED',
+          { ...base, orderId: `${o1}..1`, state: 'SUBSCRIPTION_STATE_PAUSED', expiryTime: start + 120 * DAY },
+          [R, S('deleted')],
+          'expired',
+        ],
         ['SUBSCRIPTION_RENEWED', { ...base, orderId: `${o1}..2`, expiryTime: start + 150 * DAY }, [R, S('started'), 'order.paid'], 'active'],
-        ['SUBSCRIPTION_REVOKED', { ...base, orderId: `${o1}..2`, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: start + 150 * DAY }, [R, S('deleted')], 'revoked'],
+        [
+          'SUBSCRIPTION_REVOKED',
+          { ...base, orderId: `${o1}..2`, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: start + 150 * DAY },
+          [R, S('deleted')],
+          'revoked',
+        ],
         ['SUBSCRIPTION_EXPIRED', { ...base, orderId: `${o1}..2`, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: start + 150 * DAY }, [R], 'revoked'],
       ];
       for (const [type, purchase, expected, status] of steps) {
@@ -98,9 +130,19 @@ for (const [name, make] of EVERY_STORE) {
       const token = uniq('tok');
       const now = Date.now();
       await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
-      await h.notify('SUBSCRIPTION_IN_GRACE_PERIOD', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD', expiryTime: now + 3 * DAY, acknowledged: true });
+      await h.notify('SUBSCRIPTION_IN_GRACE_PERIOD', token, {
+        productId: PRODUCT,
+        state: 'SUBSCRIPTION_STATE_IN_GRACE_PERIOD',
+        expiryTime: now + 3 * DAY,
+        acknowledged: true,
+      });
       expect((await h.sub(token))?.metadata.grace_period_expires_at).toBe(new Date(now + 3 * DAY).toISOString());
-      const r = await h.notify('SUBSCRIPTION_EXPIRED', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: now - 1000, acknowledged: true });
+      const r = await h.notify('SUBSCRIPTION_EXPIRED', token, {
+        productId: PRODUCT,
+        state: 'SUBSCRIPTION_STATE_EXPIRED',
+        expiryTime: now - 1000,
+        acknowledged: true,
+      });
       expect(types(r.events)).toEqual([R, S('deleted')]);
       expect((await h.sub(token))?.metadata.grace_period_expires_at).toBeUndefined();
     });
@@ -109,7 +151,12 @@ for (const [name, make] of EVERY_STORE) {
       const h = await setup();
       const token = uniq('tok');
       await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
-      const r = await h.notify('SUBSCRIPTION_CANCELED', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_CANCELED', expiryTime: Date.now() - 1000, acknowledged: true });
+      const r = await h.notify('SUBSCRIPTION_CANCELED', token, {
+        productId: PRODUCT,
+        state: 'SUBSCRIPTION_STATE_CANCELED',
+        expiryTime: Date.now() - 1000,
+        acknowledged: true,
+      });
       expect(types(r.events)).toEqual([R, S('deleted')]);
       expect((await h.sub(token))?.status).toBe('expired');
     });
@@ -171,7 +218,7 @@ for (const [name, make] of EVERY_STORE) {
       expect((await h.store.listEvents({ type: 'order.paid' })).filter((e) => (e.data.object as Order).origin_no === token)).toHaveLength(1);
     });
 
-    it('upgrade through linkedPurchaseToken: one contract, upgraded + order.paid; the replaced token\'s end ends nothing; a later renewal of the new token stays on the contract', async () => {
+    it("upgrade through linkedPurchaseToken: one contract, upgraded + order.paid; the replaced token's end ends nothing; a later renewal of the new token stays on the contract", async () => {
       const h = await setup();
       const old = uniq('tok');
       const next = uniq('tok');
@@ -188,15 +235,33 @@ for (const [name, make] of EVERY_STORE) {
       expect(await h.sub(next)).toBeNull();
       expect((await h.store.listSubscriptions({ provider: 'google' })).filter((x) => x.contract_id === old || x.contract_id === next)).toHaveLength(1);
       // Google expires the replaced token.
-      const ended = await h.notify('SUBSCRIPTION_EXPIRED', old, { productId: PRODUCT, orderId: o1, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: Date.now() - 1000, replaced: true, acknowledged: true });
+      const ended = await h.notify('SUBSCRIPTION_EXPIRED', old, {
+        productId: PRODUCT,
+        orderId: o1,
+        state: 'SUBSCRIPTION_STATE_EXPIRED',
+        expiryTime: Date.now() - 1000,
+        replaced: true,
+        acknowledged: true,
+      });
       expect(types(ended.events)).toEqual([R]);
       expect((await h.sub(old))?.status).toBe('active');
-      const renewed = await h.notify('SUBSCRIPTION_RENEWED', next, { productId: PRODUCT_PREMIUM, orderId: `${o2}..0`, linkedPurchaseToken: old, expiryTime: Date.now() + 60 * DAY, acknowledged: true });
+      const renewed = await h.notify('SUBSCRIPTION_RENEWED', next, {
+        productId: PRODUCT_PREMIUM,
+        orderId: `${o2}..0`,
+        linkedPurchaseToken: old,
+        expiryTime: Date.now() + 60 * DAY,
+        acknowledged: true,
+      });
       expect(types(renewed.events)).toEqual([R, S('renewed'), 'order.paid']);
       expect((await orderOf(h, `${o2}..0`))?.origin_no).toBe(old);
       // A second upgrade in the chain (linked to the second token) still finds the first contract.
       const third = uniq('tok');
-      const again = await h.notify('SUBSCRIPTION_PURCHASED', third, { productId: PRODUCT, orderId: uniq('GPA'), linkedPurchaseToken: next, acknowledged: true });
+      const again = await h.notify('SUBSCRIPTION_PURCHASED', third, {
+        productId: PRODUCT,
+        orderId: uniq('GPA'),
+        linkedPurchaseToken: next,
+        acknowledged: true,
+      });
       expect(types(again.events)).toEqual([R, S('upgraded'), 'order.paid']);
       expect((await h.sub(old))?.metadata.google_purchase_token).toBe(third);
     });
@@ -212,7 +277,9 @@ for (const [name, make] of EVERY_STORE) {
       expect(r.events[1]!.data.object).toMatchObject({ trade_no: orderId, status: 'refunded', amount_refunded: 4000, refund_reason: 'full_refund' });
       const again = await h.post(kit.push(voided));
       expect(types(again.events)).toEqual([R]);
-      const chargeback = await h.post(kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 1, refundType: 1, voidedReason: 7 } }));
+      const chargeback = await h.post(
+        kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 1, refundType: 1, voidedReason: 7 } }),
+      );
       expect(chargeback.events[1]!.data.object).toMatchObject({ refund_reason: 'chargeback' });
     });
 
@@ -220,7 +287,13 @@ for (const [name, make] of EVERY_STORE) {
       const h = await setup();
       const token = uniq('tok');
       const orderId = uniq('GPA');
-      kit.setProduct('coins_100', token, { purchaseState: 0, acknowledgementState: 0, orderId, purchaseTimeMillis: String(Date.now()), productId: 'coins_100' });
+      kit.setProduct('coins_100', token, {
+        purchaseState: 0,
+        acknowledgementState: 0,
+        orderId,
+        purchaseTimeMillis: String(Date.now()),
+        productId: 'coins_100',
+      });
       const r = await h.post(kit.push({ oneTimeProductNotification: { version: '1.0', notificationType: 1, purchaseToken: token, sku: 'coins_100' } }));
       expect(types(r.events)).toEqual([R, 'order.paid']);
       expect(r.events[1]!.data.object).toMatchObject({ trade_no: orderId, product_id: 'coins_100', status: 'paid', provider: 'google' });
@@ -230,7 +303,9 @@ for (const [name, make] of EVERY_STORE) {
       expect(types(again.events)).toEqual([R]);
       const pending = uniq('tok');
       kit.setProduct('coins_100', pending, { purchaseState: 1, acknowledgementState: 0 });
-      const canceled = await h.post(kit.push({ oneTimeProductNotification: { version: '1.0', notificationType: 2, purchaseToken: pending, sku: 'coins_100' } }));
+      const canceled = await h.post(
+        kit.push({ oneTimeProductNotification: { version: '1.0', notificationType: 2, purchaseToken: pending, sku: 'coins_100' } }),
+      );
       expect(types(canceled.events)).toEqual([R]);
     });
 
@@ -296,14 +371,20 @@ for (const [name, make] of EVERY_STORE) {
       const h = await setup();
       const token = uniq('tok');
       await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true });
-      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT_PREMIUM, orderId: uniq('GPA'), state: 'SUBSCRIPTION_STATE_EXPIRED', acknowledged: true }));
+      kit.setSubscription(
+        token,
+        kit.subscriptionPurchase({ productId: PRODUCT_PREMIUM, orderId: uniq('GPA'), state: 'SUBSCRIPTION_STATE_EXPIRED', acknowledged: true }),
+      );
       const future = await h.post(kit.push({ subscriptionNotification: { version: '1.0', notificationType: 99, purchaseToken: token } }));
       expect(future.status).toBe(200);
       expect(future.body.notificationType).toBe('SUBSCRIPTION_NOTIFICATION_99');
       expect(types(future.events)).toEqual([R]);
       expect(await h.sub(token)).toMatchObject({ status: 'active', product_id: PRODUCT });
       const pending = uniq('tok');
-      const r = await h.notify('SUBSCRIPTION_PENDING_PURCHASE_CANCELED', pending, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED' });
+      const r = await h.notify('SUBSCRIPTION_PENDING_PURCHASE_CANCELED', pending, {
+        productId: PRODUCT,
+        state: 'SUBSCRIPTION_STATE_PENDING_PURCHASE_CANCELED',
+      });
       expect(types(r.events)).toEqual([R]);
       expect(await h.sub(pending)).toBeNull();
     });
@@ -358,10 +439,22 @@ for (const [name, make] of EVERY_STORE) {
       const h = await setup();
       const token = uniq('tok');
       const start = Date.now();
-      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      await h.notify('SUBSCRIPTION_PURCHASED', token, {
+        productId: PRODUCT,
+        orderId: uniq('GPA'),
+        acknowledged: true,
+        startTime: start,
+        expiryTime: start + 30 * DAY,
+      });
       const stored = await h.sub(token);
       const { applyGoogleNotification } = await import('../../../src/providers/google/apply.js');
-      const purchase = kit.subscriptionPurchase({ productId: PRODUCT, state: 'SUBSCRIPTION_STATE_CANCELED', acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      const purchase = kit.subscriptionPurchase({
+        productId: PRODUCT,
+        state: 'SUBSCRIPTION_STATE_CANCELED',
+        acknowledged: true,
+        startTime: start,
+        expiryTime: start + 30 * DAY,
+      });
       const { subscriptionPurchaseV2Schema } = await import('../../../src/providers/google/schemas.js');
       const result = await h.store.transaction((tx) =>
         applyGoogleNotification(
@@ -391,18 +484,35 @@ for (const [name, make] of EVERY_STORE) {
       const start = Date.now() - 40 * DAY;
       await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
       // Google renewed it; the RTDN never arrived.
-      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true, startTime: start, expiryTime: start + 60 * DAY }));
+      kit.setSubscription(
+        token,
+        kit.subscriptionPurchase({ productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true, startTime: start, expiryTime: start + 60 * DAY }),
+      );
       const first = await h.hooks.lifecycle.sweep();
       expect(first).toMatchObject({ pastDue: 0, failed: 0 });
-      expect((await h.sub(token))).toMatchObject({ status: 'active', latest_transaction_id: `${orderId}..0`, current_period_end: new Date(start + 60 * DAY).toISOString() });
+      expect(await h.sub(token)).toMatchObject({
+        status: 'active',
+        latest_transaction_id: `${orderId}..0`,
+        current_period_end: new Date(start + 60 * DAY).toISOString(),
+      });
       expect((await orderOf(h, `${orderId}..0`))?.status).toBe('paid');
-      const renewedEvents = (await h.store.listEvents({ type: 'customer.subscription.renewed' })).filter((e) => (e.data.object as { contract_id: string }).contract_id === token);
+      const renewedEvents = (await h.store.listEvents({ type: 'customer.subscription.renewed' })).filter(
+        (e) => (e.data.object as { contract_id: string }).contract_id === token,
+      );
       expect(renewedEvents).toHaveLength(1);
       await h.hooks.lifecycle.sweep();
-      expect((await h.store.listEvents({ type: 'customer.subscription.renewed' })).filter((e) => (e.data.object as { contract_id: string }).contract_id === token)).toHaveLength(1);
+      expect(
+        (await h.store.listEvents({ type: 'customer.subscription.renewed' })).filter((e) => (e.data.object as { contract_id: string }).contract_id === token),
+      ).toHaveLength(1);
 
       const gone = uniq('tok');
-      await h.notify('SUBSCRIPTION_PURCHASED', gone, { productId: PRODUCT, orderId: uniq('GPA'), acknowledged: true, startTime: start, expiryTime: start + 30 * DAY });
+      await h.notify('SUBSCRIPTION_PURCHASED', gone, {
+        productId: PRODUCT,
+        orderId: uniq('GPA'),
+        acknowledged: true,
+        startTime: start,
+        expiryTime: start + 30 * DAY,
+      });
       kit.script({ status: 410, match: `subscriptionsv2/tokens/${gone}` });
       await h.hooks.lifecycle.sweep();
       expect((await h.sub(gone))?.status).toBe('past_due');
@@ -435,10 +545,16 @@ for (const [name, make] of EVERY_STORE) {
       const stranger = await postAs('mallory', { purchaseToken: token });
       expect([stranger.status, stranger.body.error?.code]).toEqual([409, 'SUBSCRIPTION_OWNED_BY_OTHER_USER']);
       expect(JSON.stringify(stranger.body)).not.toContain('alice');
-      const anonymous = await request(h.app).post(h.hooks.routes.googlePurchases).set('content-type', 'application/json').send(JSON.stringify({ purchaseToken: token }));
+      const anonymous = await request(h.app)
+        .post(h.hooks.routes.googlePurchases)
+        .set('content-type', 'application/json')
+        .send(JSON.stringify({ purchaseToken: token }));
       expect(anonymous.status).toBe(401);
       // A renewal Google made since: the post records it once.
-      kit.setSubscription(token, kit.subscriptionPurchase({ productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true, expiryTime: Date.now() + 60 * DAY }));
+      kit.setSubscription(
+        token,
+        kit.subscriptionPurchase({ productId: PRODUCT, orderId: `${orderId}..0`, acknowledged: true, expiryTime: Date.now() + 60 * DAY }),
+      );
       // Posted first by someone else: refused, and nothing of it recorded.
       const early = await postAs('mallory', { purchaseToken: token });
       expect([early.status, early.body.error?.code]).toEqual([409, 'SUBSCRIPTION_OWNED_BY_OTHER_USER']);
@@ -468,11 +584,14 @@ for (const [name, make] of EVERY_STORE) {
       expect([unknown.status, unknown.body.error?.code]).toEqual([404, 'GOOGLE_API_NOT_FOUND']);
     });
 
-    it('per-subscription notification settings from the app\'s order (manual.notification), and signed delivery to a webhook endpoint', async () => {
+    it("per-subscription notification settings from the app's order (manual.notification), and signed delivery to a webhook endpoint", async () => {
       const receiver = await webhookReceiver();
       open.push({ close: () => receiver.stop() });
       const h = await setup();
-      const endpoint = await h.hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['customer.subscription.started', 'order.paid', 'manual.notification'] });
+      const endpoint = await h.hooks.webhookEndpoints.create({
+        url: receiver.url,
+        enabled_events: ['customer.subscription.started', 'order.paid', 'manual.notification'],
+      });
       const order = await h.hooks.orders.create({
         userId: 'u_settings',
         productId: PRODUCT,
@@ -486,10 +605,16 @@ for (const [name, make] of EVERY_STORE) {
       expect(manual.data.object).toMatchObject({ type: 'customer.subscription.started', data: { userDid: 'u_settings' } });
       expect((await h.sub(token))?.notification_settings).toEqual({ self_handle: true, include_events: ['customer.subscription.started'] });
       await h.hooks.delivery.runOnce();
-      const wanted = r.events.filter((e) => endpoint.enabled_events.includes(e.type)).map((e) => e.id).sort();
+      const wanted = r.events
+        .filter((e) => endpoint.enabled_events.includes(e.type))
+        .map((e) => e.id)
+        .sort();
       expect(receiver.accepted().sort()).toEqual(wanted);
       expect(receiver.received.every((w) => w.signature.startsWith('v1,'))).toBe(true);
-      expect(JSON.parse(receiver.received.find((w) => w.id === r.events.find((e) => e.type === 'order.paid')!.id)!.body)).toMatchObject({ provider: 'google', type: 'order.paid' });
+      expect(JSON.parse(receiver.received.find((w) => w.id === r.events.find((e) => e.type === 'order.paid')!.id)!.body)).toMatchObject({
+        provider: 'google',
+        type: 'order.paid',
+      });
     });
 
     it('entitlements follow Google subscriptions', async () => {
@@ -498,7 +623,12 @@ for (const [name, make] of EVERY_STORE) {
       const token = uniq('tok');
       await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId: uniq('GPA'), accountId: order.no, acknowledged: true });
       expect(await h.hooks.entitlements.has('ent_user', 'pro')).toBe(true);
-      await h.notify('SUBSCRIPTION_REVOKED', token, { productId: PRODUCT, state: 'SUBSCRIPTION_STATE_EXPIRED', expiryTime: Date.now() - 1000, acknowledged: true });
+      await h.notify('SUBSCRIPTION_REVOKED', token, {
+        productId: PRODUCT,
+        state: 'SUBSCRIPTION_STATE_EXPIRED',
+        expiryTime: Date.now() - 1000,
+        acknowledged: true,
+      });
       expect(await h.hooks.entitlements.has('ent_user', 'pro')).toBe(false);
     });
   });

@@ -80,7 +80,16 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
     expect(seen[0]!.headers.accept).toBe('application/json');
     expect(page.has_more).toBe(false);
     const s = page.items[0]!;
-    expect(s).toMatchObject({ id: 13371337, plan_id: 66053, plan_external_id: 'TestChangePlanBase', product_id: null, product_name: null, status: 'active', charge: { amount: '0.2500', currency: 'USD' }, period: { value: 5, unit: 'day' } });
+    expect(s).toMatchObject({
+      id: 13371337,
+      plan_id: 66053,
+      plan_external_id: 'TestChangePlanBase',
+      product_id: null,
+      product_name: null,
+      status: 'active',
+      charge: { amount: '0.2500', currency: 'USD' },
+      period: { value: 5, unit: 'day' },
+    });
     expect(s.date_create).toBeInstanceOf(Date);
     expect(s.date_create.toISOString()).toBe('2021-03-11T10:50:11.000Z');
     expect(s.date_next_charge?.toISOString()).toBe('2031-04-11T10:51:02.000Z');
@@ -124,7 +133,10 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
       seen.length = 0;
       handler = (_req, res) => json(res, status, { error: { code: 'UNAUTHORIZED', message: 'Invalid token' } });
       const { api, delays } = client();
-      await expect(api.listUserSubscriptions({ userJwt: 'expired' })).rejects.toMatchObject({ code: 'XSOLLA_UNAUTHORIZED', message: expect.stringContaining('Invalid token') });
+      await expect(api.listUserSubscriptions({ userJwt: 'expired' })).rejects.toMatchObject({
+        code: 'XSOLLA_UNAUTHORIZED',
+        message: expect.stringContaining('Invalid token'),
+      });
       expect(seen).toHaveLength(1);
       expect(delays).toEqual([]);
     }
@@ -147,7 +159,10 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
   it('500 until it gives up: bounded exponential backoff, then XSOLLA_UNAVAILABLE', async () => {
     handler = (_req, res) => json(res, 503, { message: 'maintenance' });
     const { api, delays } = client({ maxRetries: 3 });
-    await expect(api.listUserSubscriptions({ userJwt: 'jwt' })).rejects.toMatchObject({ code: 'XSOLLA_UNAVAILABLE', message: expect.stringContaining('4 attempt') });
+    await expect(api.listUserSubscriptions({ userJwt: 'jwt' })).rejects.toMatchObject({
+      code: 'XSOLLA_UNAVAILABLE',
+      message: expect.stringContaining('4 attempt'),
+    });
     expect(seen).toHaveLength(4);
     expect(delays).toEqual([500, 1000, 2000]);
   });
@@ -157,7 +172,10 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
       // Hold the request: never answer.
     };
     const { api, delays } = client({ maxRetries: 1 });
-    await expect(api.listUserSubscriptions({ userJwt: 'jwt', timeoutMs: 50 })).rejects.toMatchObject({ code: 'XSOLLA_UNAVAILABLE', message: expect.stringContaining('timed out after 50 ms') });
+    await expect(api.listUserSubscriptions({ userJwt: 'jwt', timeoutMs: 50 })).rejects.toMatchObject({
+      code: 'XSOLLA_UNAVAILABLE',
+      message: expect.stringContaining('timed out after 50 ms'),
+    });
     expect(seen).toHaveLength(2);
     expect(delays).toEqual([500]);
     server.closeAllConnections();
@@ -166,7 +184,10 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
   it('a body that is not the documented shape → XSOLLA_RESPONSE_INVALID; a numeric amount is returned as its decimal string', async () => {
     handler = (_req, res) => json(res, 200, { items: [{ id: 'x' }], has_more: false });
     const { api } = client();
-    await expect(api.listUserSubscriptions({ userJwt: 'jwt' })).rejects.toMatchObject({ code: 'XSOLLA_RESPONSE_INVALID', message: expect.stringContaining('items.0.id') });
+    await expect(api.listUserSubscriptions({ userJwt: 'jwt' })).rejects.toMatchObject({
+      code: 'XSOLLA_RESPONSE_INVALID',
+      message: expect.stringContaining('items.0.id'),
+    });
     handler = (_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end('{"items": [' + JSON.stringify(item(1)).replace('"0.2500"', '9.99') + '], "has_more": false}');
@@ -174,7 +195,7 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
     expect((await api.listUserSubscriptions({ userJwt: 'jwt' })).items[0]!.charge).toEqual({ amount: '9.99', currency: 'USD' });
   });
 
-  it('bad input → INVALID_ARGUMENT before any request; another 4xx → INVALID_ARGUMENT with Xsolla\'s message', async () => {
+  it("bad input → INVALID_ARGUMENT before any request; another 4xx → INVALID_ARGUMENT with Xsolla's message", async () => {
     const { api } = client();
     await expect(api.listUserSubscriptions({ userJwt: '' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(api.listUserSubscriptions({ userJwt: 'j', limit: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
@@ -182,7 +203,10 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
     await expect(api.listUserSubscriptions({ userJwt: 'j', locale: 'english' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(seen).toHaveLength(0);
     handler = (_req, res) => json(res, 404, { error: { message: 'Project not found' } });
-    await expect(api.listUserSubscriptions({ userJwt: 'j' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('Project not found') });
+    await expect(api.listUserSubscriptions({ userJwt: 'j' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringContaining('Project not found'),
+    });
     expect(() => createXsollaSubscriptionsApi({ projectId: 0 })).toThrow(expect.objectContaining({ code: 'CONFIG_INVALID' }));
   });
 });

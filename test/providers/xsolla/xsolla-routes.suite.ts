@@ -19,7 +19,10 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
     const sub = (h: XsollaHarness, id: string) => h.hooks.subscriptions.get(id, 'xsolla');
     const order = async (h: XsollaHarness, tradeNo: number): Promise<Order | null> => {
       const events = await h.store.listEvents();
-      const found = events.filter((e) => e.type === 'order.paid' || e.type === 'order.refunded').map((e) => e.data.object as Order).find((o) => o.trade_no === String(tradeNo));
+      const found = events
+        .filter((e) => e.type === 'order.paid' || e.type === 'order.refunded')
+        .map((e) => e.data.object as Order)
+        .find((o) => o.trade_no === String(tradeNo));
       return found ? h.hooks.orders.get(found.no) : null;
     };
 
@@ -50,7 +53,7 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       expect(await h.nothingRecorded()).toBe(true);
     });
 
-    it('create_subscription: 204 no body; created, started; active for Xsolla\'s user.id, keyed by subscription_id', async () => {
+    it("create_subscription: 204 no body; created, started; active for Xsolla's user.id, keyed by subscription_id", async () => {
       const h = await setup();
       const { c, r } = await created(h);
       expect(r.text).toBe('');
@@ -182,7 +185,16 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       expect(r.status).toBe(204);
       expect(types(r.events)).toEqual([R, 'order.paid']);
       const o = r.events[1]!.data.object as Order;
-      expect(o).toMatchObject({ provider: 'xsolla', trade_no: '87654321', origin_no: c.subscriptionId, status: 'paid', user_id: c.userId, product_id: PLAN, amount: 9990, currency: 'USD' });
+      expect(o).toMatchObject({
+        provider: 'xsolla',
+        trade_no: '87654321',
+        origin_no: c.subscriptionId,
+        status: 'paid',
+        user_id: c.userId,
+        product_id: PLAN,
+        amount: 9990,
+        currency: 'USD',
+      });
       expect(await order(h, 87654321)).toMatchObject({ status: 'paid', amount: 9990 });
       expect(r.events.every((e) => e.livemode)).toBe(true);
       expect((await sub(h, c.subscriptionId))?.latest_transaction_id).toBe('87654321');
@@ -206,7 +218,9 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       const c = h.contract();
       await h.post(c.create());
       const pending = await h.hooks.orders.create({
-        userId: c.userId, productId: PLAN, provider: 'xsolla',
+        userId: c.userId,
+        productId: PLAN,
+        provider: 'xsolla',
         subscription_data: { notification_settings: { self_handle: true, include_events: ['customer.subscription.renewed'] } },
       });
       await h.post(c.payment(881, { externalId: pending.no }));
@@ -220,7 +234,9 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       const h = await setup();
       const c = h.contract();
       const pending = await h.hooks.orders.create({
-        userId: c.userId, productId: PLAN, provider: 'xsolla',
+        userId: c.userId,
+        productId: PLAN,
+        provider: 'xsolla',
         subscriptionData: { notificationSettings: { self_handle: true, include_events: ['customer.subscription.started'] } },
         metadata: { setting_id: 'set_from_order' },
       });
@@ -232,7 +248,10 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
         return;
       }
       expect(types(created.events)).toEqual([R, 'customer.subscription.created', 'customer.subscription.started', 'manual.notification']);
-      expect(await sub(h, c.subscriptionId)).toMatchObject({ notification_settings: { self_handle: true, include_events: ['customer.subscription.started'] }, setting_id: 'set_from_order' });
+      expect(await sub(h, c.subscriptionId)).toMatchObject({
+        notification_settings: { self_handle: true, include_events: ['customer.subscription.started'] },
+        setting_id: 'set_from_order',
+      });
     });
 
     it('payment whose transaction.external_id is an order the app created: that order is paid', async () => {
@@ -258,7 +277,12 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
     it('refund_details.code reaches the order as refund_reason (chargeback, fraud; an undocumented code kept as xsolla_<code>)', async () => {
       const h = await setup();
       const c = h.contract();
-      for (const [trade, code, reason] of [[5001, 2, 'chargeback'], [5002, 4, 'potential_fraud'], [5003, 12, 'friendly_fraud'], [5004, 99, 'xsolla_99']] as const) {
+      for (const [trade, code, reason] of [
+        [5001, 2, 'chargeback'],
+        [5002, 4, 'potential_fraud'],
+        [5003, 12, 'friendly_fraud'],
+        [5004, 99, 'xsolla_99'],
+      ] as const) {
         await h.post(c.payment(trade));
         const r = await h.post(c.refund(trade, 'refund', 9.99, code));
         expect(r.status).toBe(204);
@@ -316,10 +340,13 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
       expect(r.status).toBe(204);
       expect(types(r.events)).toEqual([R]);
       const text = JSON.stringify(body);
-      expect(await h.store.getNotification('xsolla', `sha256:${createHash('sha256').update(text).digest('hex')}`)).toMatchObject({ notification_type: 'afs_reject', raw_body: text });
+      expect(await h.store.getNotification('xsolla', `sha256:${createHash('sha256').update(text).digest('hex')}`)).toMatchObject({
+        notification_type: 'afs_reject',
+        raw_body: text,
+      });
     });
 
-    describe('rejections: 400 in Xsolla\'s error format, nothing recorded', () => {
+    describe("rejections: 400 in Xsolla's error format, nothing recorded", () => {
       it('a wrong signature → INVALID_SIGNATURE', async () => {
         const h = await setup();
         const body = JSON.stringify(h.contract().create());
@@ -343,7 +370,16 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
         const h = await setup();
         const body = JSON.stringify(h.contract().create());
         const hex = signXsollaBody(body, SECRET).slice('Signature '.length);
-        for (const authorization of [null, '', hex, `Bearer ${hex}`, `Signature ${hex.slice(0, 39)}`, `Signature ${hex}0`, `Signature ${hex.slice(0, 38)}zz`, `Signature:${hex}`]) {
+        for (const authorization of [
+          null,
+          '',
+          hex,
+          `Bearer ${hex}`,
+          `Signature ${hex.slice(0, 39)}`,
+          `Signature ${hex}0`,
+          `Signature ${hex.slice(0, 38)}zz`,
+          `Signature:${hex}`,
+        ]) {
           const r = await h.post(body, { authorization });
           expect(r.status, String(authorization)).toBe(400);
           expect(r.body.error?.code, String(authorization)).toBe('INVALID_SIGNATURE');
@@ -357,7 +393,12 @@ export function xsollaRouteSuite(storeName: string, makeStore: () => Promise<Sto
         const bodies = [c.create(), c.update(30), c.update(30), c.update(30)].map((b) => JSON.stringify(b));
         const hexOf = (b: string) => signXsollaBody(b, SECRET).slice('Signature '.length);
         const mixed = (hex: string) => [...hex].map((ch, i) => (i % 2 ? ch.toUpperCase() : ch)).join('');
-        const headers = [`Signature ${hexOf(bodies[0]!)}`, `Signature ${hexOf(bodies[1]!).toUpperCase()}`, `Signature ${mixed(hexOf(bodies[2]!))}`, `SIGNATURE  ${hexOf(bodies[3]!)} `];
+        const headers = [
+          `Signature ${hexOf(bodies[0]!)}`,
+          `Signature ${hexOf(bodies[1]!).toUpperCase()}`,
+          `Signature ${mixed(hexOf(bodies[2]!))}`,
+          `SIGNATURE  ${hexOf(bodies[3]!)} `,
+        ];
         for (let i = 0; i < bodies.length; i++) expect((await h.post(bodies[i]!, { authorization: headers[i]! })).status, headers[i]).toBe(204);
         expect(await h.store.countNotifications('xsolla')).toBe(4);
       });

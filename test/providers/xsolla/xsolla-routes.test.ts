@@ -13,7 +13,7 @@ import { xsollaRouteSuite } from './xsolla-routes.suite.js';
 xsollaRouteSuite('memory store', async () => memoryStore());
 
 describe('Xsolla route: our own failures answer 500 so Xsolla retries', () => {
-  it('the store is down → 500 STORE_UNAVAILABLE in Xsolla\'s error shape; nothing emitted', async () => {
+  it("the store is down → 500 STORE_UNAVAILABLE in Xsolla's error shape; nothing emitted", async () => {
     const inner = memoryStore();
     const down: Store = {
       ...inner,
@@ -41,8 +41,9 @@ describe('Xsolla route: our own failures answer 500 so Xsolla retries', () => {
     expect(h.logger.errors.length).toBeGreaterThan(0);
   });
 
-  it('maps internal codes to Xsolla\'s wire codes', () => {
-    const wire = (code: ConstructorParameters<typeof SubscriptionWebhooksError>[0]) => JSON.parse(xsollaErrorResponse(new SubscriptionWebhooksError(code, 'm')).body!) as { error: { code: string } };
+  it("maps internal codes to Xsolla's wire codes", () => {
+    const wire = (code: ConstructorParameters<typeof SubscriptionWebhooksError>[0]) =>
+      JSON.parse(xsollaErrorResponse(new SubscriptionWebhooksError(code, 'm')).body!) as { error: { code: string } };
     expect(wire('XSOLLA_SIGNATURE_INVALID').error.code).toBe('INVALID_SIGNATURE');
     expect(wire('USER_NOT_FOUND').error.code).toBe('INVALID_USER');
     expect(wire('BODY_INVALID').error.code).toBe('INVALID_PARAMETER');
@@ -88,10 +89,17 @@ describe('Xsolla route: wiring', () => {
   });
 
   it('an Apple-only config answers the Xsolla route with 500 CONFIG_INVALID and hooks.xsolla says how to configure it', async () => {
-    const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: memoryStore(), logger: recordingLogger() });
+    const hooks = createSubscriptionWebhooks({
+      apple: { bundleId: 'com.example.app', environments: ['Sandbox'] },
+      store: memoryStore(),
+      logger: recordingLogger(),
+    });
     const r = await hooks.handle('xsolla', { headers: {}, rawBody: '{}' });
     expect(r.response.status).toBe(500);
-    await expect(hooks.xsolla.listUserSubscriptions({ userJwt: 'x' })).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('XSOLLA_PROJECT_ID') });
+    await expect(hooks.xsolla.listUserSubscriptions({ userJwt: 'x' })).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: expect.stringContaining('XSOLLA_PROJECT_ID'),
+    });
     const it = hooks.xsolla.iterateUserSubscriptions({ userJwt: 'x' });
     await expect(it.next()).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });

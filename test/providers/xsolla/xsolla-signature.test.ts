@@ -7,7 +7,9 @@ import { toMilliunits } from '../../../src/providers/xsolla/apply.js';
 describe('Xsolla signature', () => {
   const body = '{"notification_type":"user_validation","user":{"id":"1234567","name":"Jöhn 🙂"}}';
   const secret = 'a-secret';
-  const expected = createHash('sha1').update(Buffer.concat([Buffer.from(body, 'utf8'), Buffer.from(secret, 'utf8')])).digest('hex');
+  const expected = createHash('sha1')
+    .update(Buffer.concat([Buffer.from(body, 'utf8'), Buffer.from(secret, 'utf8')]))
+    .digest('hex');
 
   it('is lowercase hex sha1(rawBody + secretKey) over the UTF-8 bytes; strings and bytes agree', () => {
     expect(xsollaSignature(body, secret)).toBe(expected);
@@ -19,7 +21,15 @@ describe('Xsolla signature', () => {
     for (const header of [`Signature ${expected}`, `Signature ${expected.toUpperCase()}`, `signature ${expected}`, `  Signature\t${expected}  `]) {
       expect(() => verifyXsollaSignature(header, body, secret), header).not.toThrow();
     }
-    for (const header of [undefined, '', expected, `Signature ${expected} extra`, `Signature 0x${expected.slice(2)}`, `Signature ${'g'.repeat(40)}`, `Signature=${expected}`]) {
+    for (const header of [
+      undefined,
+      '',
+      expected,
+      `Signature ${expected} extra`,
+      `Signature 0x${expected.slice(2)}`,
+      `Signature ${'g'.repeat(40)}`,
+      `Signature=${expected}`,
+    ]) {
       expect(() => verifyXsollaSignature(header, body, secret), String(header)).toThrow(expect.objectContaining({ code: 'XSOLLA_SIGNATURE_INVALID' }));
     }
     expect(() => verifyXsollaSignature(`Signature ${expected}`, `${body} `, secret)).toThrow(SubscriptionWebhooksError);
