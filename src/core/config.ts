@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { SubscriptionWebhooksError } from './errors.js';
 import { configIssueMessage } from './config-hints.js';
-import { APPLE_ROOT_CA_G3_DER } from '../providers/apple/root-certificate.js';
+import { normalizeLocale } from '../notifications/locale.js';
 import type { ConsumptionPolicy } from '../providers/apple/actions.js';
 import { parseSecretKeys, SECRET_KEY_ENV, type SecretKey } from '../delivery/secrets.js';
 import type { Logger } from './logger.js';
@@ -355,13 +355,19 @@ export type SubscriptionWebhooksConfig = z.input<typeof configSchema>;
 /** Resolves a webhook endpoint's host name to its addresses (`dnsLookup`). */
 type DnsLookup = (hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
 
+/**
+ * A trusted root: DER bytes, or `"apple"`, the bundled Apple Root CA - G3, which the config only names: the
+ * certificate is given to the verifier where it is composed (the handler, the CLI), so the config needs no provider.
+ */
+export type RootCertificate = Uint8Array | 'apple';
+
 /** Config after validation and defaults. */
 export interface ResolvedConfig {
   apple: {
     bundleId: string;
     appAppleId: number | undefined;
     environments: AppleEnvironment[];
-    rootCertificates: Uint8Array[] | undefined;
+    rootCertificates: RootCertificate[] | undefined;
     strictNested: boolean;
     /** App Store Server API settings; `null` when no key is configured. */
     api: { keyId: string; issuerId: string; privateKey: string; baseUrl: string | undefined; environment: 'Production' | 'Sandbox' } | null;
@@ -421,12 +427,6 @@ export interface ResolvedConfig {
   };
 }
 
-/** `en`, or `zh-CN` for any Chinese tag: the two languages the built-in templates speak. */
-export function normalizeLocale(locale: unknown): string | undefined {
-  if (typeof locale !== 'string' || locale.length === 0) return undefined;
-  return /^zh\b/i.test(locale) ? 'zh-CN' : 'en';
-}
-
 /** Standard Webhooks' schedule: retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after the previous attempt. */
 export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6];
 
@@ -474,11 +474,14 @@ function appleExtrasFromEnv(apple: unknown, env: NodeJS.ProcessEnv): unknown {
   return out;
 }
 
-/** Turns `rootCertificates` entries into DER: bytes as they are, `"apple"`, or a DER/PEM file (PEM may hold several). */
-function loadRootCertificates(entries: Array<Uint8Array | string>): Uint8Array[] {
-  return entries.flatMap((entry) => {
+/**
+ * Turns `rootCertificates` entries into DER: bytes as they are, or a DER/PEM file (PEM may hold several).
+ * `"apple"` stays as it is (see {@link RootCertificate}).
+ */
+function loadRootCertificates(entries: Array<Uint8Array | string>): RootCertificate[] {
+  return entries.flatMap((entry): RootCertificate[] => {
     if (typeof entry !== 'string') return [entry];
-    if (entry.toLowerCase() === 'apple') return [APPLE_ROOT_CA_G3_DER];
+    if (entry.toLowerCase() === 'apple') return ['apple'];
     let bytes: Buffer;
     try {
       bytes = readFileSync(entry);
