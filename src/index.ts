@@ -1,7 +1,7 @@
 export { createSubscriptionWebhooks, readRawBody } from './core/handler.js';
 export { hooks, bus, getDefaultHooks } from './core/default-instance.js';
-export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './core/node-body.js';
-export type { NodeBodyOptions, ParsedBody } from './core/node-body.js';
+export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './adapter-kit.js';
+export type { NodeBodyOptions, ParsedBody } from './adapter-kit.js';
 export type { SubscriptionWebhooks, RouteName, HeadersLike, HandlerRequest, HandlerResponse, HandlerResult, CreateOrderInput } from './core/handler.js';
 export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } from './core/config.js';
 export { SubscriptionWebhooksError, isSubscriptionWebhooksError, ERROR_CODES, HTTP_STATUS_BY_CODE } from './core/errors.js';

@@ -30,7 +30,7 @@ describe('lint: the core stays framework-free, and each folder imports only the 
       [use('../providers/apple/api.js'), 'src/admin/probe.ts', /admin views read the store only/],
       [use('../testing/index.js'), 'src/core/handler.ts', /does not import the CLI or the testing kit/],
       [use('../src/core/handler.js'), 'adapters/probe.ts', /adapters import the package entries only/],
-      [use('../../src/core/node-body.js'), 'adapters/next/probe.ts', /adapters import the package entries only/],
+      [use('../../src/core/body.js'), 'adapters/next/probe.ts', /adapters import the package entries only/],
     ];
     for (const [code, file, why] of refused) expect((await lint(code, file)).join(), `${file}: ${code}`).toMatch(why);
     const allowed: Array<[code: string, file: string]> = [
@@ -44,6 +44,8 @@ describe('lint: the core stays framework-free, and each folder imports only the 
       ["import type { DeliveryRecord } from '../delivery/worker.js';\nexport type D = DeliveryRecord;\n", 'src/store/probe.ts'],
       [use('../src/index.js'), 'adapters/probe.ts'],
       [use('../../src/index.js'), 'adapters/next/probe.ts'],
+      [use('../src/adapter-kit.js'), 'adapters/probe.ts'],
+      [use('../src/callback-core.js'), 'adapters/probe.ts'],
       [use('../providers/apple/api.js'), 'src/cli/probe.ts'],
     ];
     for (const [code, file] of allowed) expect(await lint(code, file), `${file}: ${code}`).toEqual([]);
