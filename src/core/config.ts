@@ -60,8 +60,12 @@ export const configSchema = z.strictObject({
         )
         .min(1)
         .optional(),
-      /** Certificate revocation checks over the network (OCSP). Not implemented yet: must stay `false`. @default false */
-      onlineChecks: z.literal(false, { message: 'online (OCSP) checks are not supported yet; leave it false' }).optional(),
+      /**
+       * Certificate revocation checks over the network (OCSP): not implemented. Accepted when `false`; `true` is
+       * refused (`CONFIG_INVALID`), since the library never claims a check it does not make.
+       * @deprecated remove it: it changes nothing (revocation is not checked online)
+       */
+      onlineChecks: z.literal(false, { message: 'is deprecated and online (OCSP) revocation checks are not implemented: remove the key' }).optional(),
       /**
        * Also verify the signatures of the nested `signedTransactionInfo` / `signedRenewalInfo`.
        * The outer signature already covers their exact bytes, so this only costs time.

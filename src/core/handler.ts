@@ -35,7 +35,6 @@ import type { Store, SubscriptionFilter } from '../store/types.js';
 
 export type { RouteName, HeadersLike, HandlerRequest, HandlerResponse, HandlerResult } from './types.js';
 export type { CreateOrderInput, OrdersApi } from './orders.js';
-export { readRawBody } from './body.js';
 
 /** The object returned by {@link createSubscriptionWebhooks}. */
 export interface SubscriptionWebhooks {
