@@ -174,6 +174,36 @@ describe.each(HTTP_STORES)('subscribers over HTTP (Express) on %s', (_name, make
     },
   );
 
+  it.each(['before_response', 'after_response'] as const)(
+    '%s: nothing is answered before the events are recorded (the transaction held right before it writes them)',
+    async (mode) => {
+      const made = await make();
+      close = made.close;
+      const g = gate();
+      const held: Store = Object.create(made.store) as Store;
+      held.transaction = (fn) =>
+        made.store.transaction((tx) => {
+          const wrapped = Object.create(tx) as typeof tx;
+          wrapped.insertEvents = async (events) => {
+            await g.wait();
+            return tx.insertEvents(events);
+          };
+          return fn(wrapped);
+        });
+      const { hooks, post, roundTrips } = await serve(held, { mode });
+      let published = 0;
+      hooks.bus.subscribe(() => void (published += 1));
+      const answer = post();
+      await g.atGate;
+      await roundTrips();
+      expect(await settled(answer), 'no answer before the commit').toBe(false);
+      expect(published).toBe(0);
+      g.release();
+      expect(await answer).toBe(204);
+      expect((await made.store.listEvents({ type: 'order.paid' })).length).toBe(1);
+    },
+  );
+
   it('after_response: hooks.delivery.stop() waits for a run in flight, and returns when it ends', async () => {
     const { hooks, post, roundTrips } = await open({ mode: 'after_response' });
     const g = gate();
