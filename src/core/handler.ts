@@ -6,7 +6,16 @@ import { resolveEntitlements } from './entitlements.js';
 import { createOrdersApi, type OrdersApi } from './orders.js';
 import { trustedRoots } from '../providers/apple/root-certificate.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
-import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './types.js';
+import {
+  ADAPTER_SIDE,
+  type AdapterSide,
+  type CoreContext,
+  type HandlerRequest,
+  type HandlerResponse,
+  type HandlerResult,
+  type RouteModule,
+  type RouteName,
+} from './types.js';
 import { logProcessed } from './processed-log.js';
 import { runPrune, type PruneReport } from './retention.js';
 import { appleNotificationRoute, appleTransactionRoute } from '../providers/apple/route.js';
@@ -40,9 +49,15 @@ export type { CreateOrderInput, OrdersApi } from './orders.js';
 export interface SubscriptionWebhooks {
   /** Resolved route paths. */
   readonly routes: ResolvedConfig['routes'];
-  /** The routes adapters mount (POST only): one entry per configured route, path → route name. */
+  /**
+   * The routes adapters mount (POST only): one entry per configured route, path → route name.
+   * @deprecated use `mountsOf(hooks)` from `subscription-webhooks/adapter-kit`; `routes` has the paths
+   */
   readonly mounts: ReadonlyArray<{ path: string; route: RouteName }>;
-  /** Largest body accepted, in bytes. */
+  /**
+   * Largest body accepted, in bytes.
+   * @deprecated use `maxBodyBytesOf(hooks)` from `subscription-webhooks/adapter-kit`
+   */
   readonly maxBodyBytes: number;
   readonly store: Store;
   readonly bus: EventBus;
@@ -58,8 +73,11 @@ export interface SubscriptionWebhooks {
    * For adapters, whose own failures (body too large or too slow, wrong method) happen before `handle`.
    * With `{ log: true }` the error is logged as `handle` logs its own: 4xx at warn (a flood summarised
    * per code), 5xx at error.
+   * @deprecated use `errorResponse(hooks, route, error)` from `subscription-webhooks/adapter-kit`
    */
   errorResponse(route: RouteName, error: unknown, options?: { log?: boolean }): HandlerResponse;
+  /** @internal What adapters read through `subscription-webhooks/adapter-kit`. */
+  readonly [ADAPTER_SIDE]: AdapterSide;
   /** Orders (seed 003): create one before purchase; its `no` is the `appAccountToken` you pass to StoreKit. */
   orders: OrdersApi;
   /** Notification settings (seed 000): who sends user notifications, the library's `notifier` or your app (`manual.notification`). */
@@ -315,6 +333,7 @@ export function createSubscriptionWebhooks(
     routes: resolved.routes,
     mounts,
     maxBodyBytes: resolved.maxBodyBytes,
+    [ADAPTER_SIDE]: { mounts, maxBodyBytes: resolved.maxBodyBytes, errorResponse },
     store: theStore,
     bus,
     logger,
