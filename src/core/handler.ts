@@ -104,6 +104,11 @@ export interface SubscriptionWebhooks {
   /** Time-driven events: `customer.subscription.trial_will_end`, and `past_due` for renewals that never arrived. */
   lifecycle: LifecycleHooks;
   subscriptions: {
+    /**
+     * The subscription with this contract id (Apple's original transaction id, Xsolla's subscription id, Google's
+     * purchase token). Without `provider`, every provider is looked up: the one match, or null.
+     * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` when, without `provider`, several providers know the id.
+     */
     get(contractId: string, provider?: Provider): Promise<Subscription | null>;
     list(filter?: SubscriptionFilter): Promise<Subscription[]>;
   };
@@ -377,7 +382,18 @@ export function createSubscriptionWebhooks(
     },
     lifecycle: { sweep: lifecycle.sweep },
     subscriptions: {
-      get: (contractId, provider = 'apple') => theStore.getSubscription(provider, contractId),
+      async get(contractId, provider) {
+        if (provider !== undefined) return theStore.getSubscription(provider, contractId);
+        const providers = ['apple', 'xsolla', 'google'] as const;
+        const found = (await Promise.all(providers.map((p) => theStore.getSubscription(p, contractId)))).filter((s) => s !== null);
+        if (found.length > 1) {
+          throw new SubscriptionWebhooksError(
+            'INVALID_ARGUMENT',
+            `subscriptions.get: ${found.map((s) => s.provider).join(' and ')} both have a subscription "${contractId}"; pass the provider`,
+          );
+        }
+        return found[0] ?? null;
+      },
       list: (filter) => theStore.listSubscriptions(filter),
     },
     entitlements: {
