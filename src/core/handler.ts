@@ -329,10 +329,10 @@ export function createSubscriptionWebhooks(
   );
 
   const mounts: { path: string; route: RouteName }[] = [];
-  if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransactions, route: 'appleTransaction' });
+  if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransaction, route: 'appleTransaction' });
   if (resolved.xsolla) mounts.push({ path: resolved.routes.xsolla, route: 'xsolla' });
   if (resolved.google) mounts.push({ path: resolved.routes.google, route: 'google' });
-  if (resolved.google?.api) mounts.push({ path: resolved.routes.googlePurchases, route: 'googlePurchase' });
+  if (resolved.google?.api) mounts.push({ path: resolved.routes.googlePurchase, route: 'googlePurchase' });
 
   return {
     routes: resolved.routes,
