@@ -37,6 +37,7 @@ export type {
 } from './events/types.js';
 export type { LifecycleHooks, LifecycleSweepOptions, LifecycleSweepResult } from './core/lifecycle.js';
 export { memoryStore } from './store/memory.js';
+export { isDatabaseUnavailable } from './store/sql-common.js';
 export type {
   Store,
   StoreTransaction,
@@ -61,7 +62,10 @@ export type {
   XsollaUserSubscription,
   XsollaUserSubscriptionsPage,
 } from './providers/xsolla/api.js';
-export { xsollaSignature, verifyXsollaSignature } from './providers/xsolla/signature.js';
+export { verifyXsollaSignature } from './providers/xsolla/signature.js';
+import { xsollaSignature as xsollaSignatureHex } from './providers/xsolla/signature.js';
+/** Xsolla's webhook signature of a body (lowercase hex). @deprecated use `signXsollaBody` from `subscription-webhooks/testing` (the whole header value) */
+export const xsollaSignature = xsollaSignatureHex;
 export type {
   XsollaNotification,
   XsollaUserValidation,

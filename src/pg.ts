@@ -5,4 +5,6 @@
  */
 export { pgStore } from './store/postgres.js';
 export type { PgPool, PgPoolClient, PgQueryable, PgStoreOptions } from './store/postgres.js';
-export { isDatabaseUnavailable } from './store/sql-common.js';
+import { isDatabaseUnavailable as databaseUnavailable } from './store/sql-common.js';
+/** True for errors that mean the database cannot be reached right now. @deprecated use `isDatabaseUnavailable` from `subscription-webhooks` (one for every store) */
+export const isDatabaseUnavailable = databaseUnavailable;

@@ -5,4 +5,6 @@
  */
 export { sqliteStore, applySqliteMigrations } from './store/sqlite.js';
 export type { SqliteDatabase, SqliteStatement, SqliteStoreOptions } from './store/sqlite.js';
-export { isDatabaseUnavailable } from './store/sql-common.js';
+import { isDatabaseUnavailable as databaseUnavailable } from './store/sql-common.js';
+/** True for errors that mean the database cannot be reached right now. @deprecated use `isDatabaseUnavailable` from `subscription-webhooks` (one for every store) */
+export const isDatabaseUnavailable = databaseUnavailable;

@@ -9,7 +9,14 @@ const run = (code: string, type: 'module' | 'commonjs') =>
   execFileSync(process.execPath, [type === 'module' ? '--input-type=module' : '--input-type=commonjs', '-e', code], { cwd: root, encoding: 'utf8' }).trim();
 
 const expected: Record<string, string[]> = {
-  'subscription-webhooks': ['createSubscriptionWebhooks', 'memoryStore', 'EventBus', 'SubscriptionWebhooksError', 'createXsollaSubscriptionsApi'],
+  'subscription-webhooks': [
+    'createSubscriptionWebhooks',
+    'memoryStore',
+    'EventBus',
+    'SubscriptionWebhooksError',
+    'createXsollaSubscriptionsApi',
+    'isDatabaseUnavailable',
+  ],
   'subscription-webhooks/express': ['subscriptionWebhooks'],
   'subscription-webhooks/koa': ['subscriptionWebhooksRouter'],
   'subscription-webhooks/next': ['nextRouteHandler', 'nextApiHandler'],

@@ -63,8 +63,8 @@ export function documentedSurface(markdown: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   let entry: string | undefined;
   for (const line of markdown.split('\n')) {
-    const heading = /^## `([^`]+)`/.exec(line);
-    if (heading) entry = heading[1]!;
+    // Another second-level heading (e.g. the instance's deprecated members) ends the entry sections.
+    if (line.startsWith('## ')) entry = /^## `([^`]+)`/.exec(line)?.[1];
     const item = /^- `([A-Za-z_$][\w$]*)`/.exec(line);
     if (item && entry) (out[entry] ??= []).push(item[1]!);
   }
