@@ -5,6 +5,7 @@ import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { DomainEvent, Order, Subscription, WebhookEndpointDisabled } from '../events/types.js';
 import { stableId } from '../core/ids.js';
+import { MAX_RETRY_AFTER_MS, parseRetryAfter } from '../core/retry.js';
 import type { Logger } from '../core/logger.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store, WebhookEndpointRecord } from '../store/types.js';
@@ -59,7 +60,6 @@ export interface DeliveryWorker {
   readonly running: boolean;
 }
 
-const MAX_RETRY_AFTER_MS = 86_400_000;
 /** `last_error` is at most this long: a status and a short reason, never a whole answer. */
 export const ERROR_TEXT_LIMIT = 200;
 
@@ -72,15 +72,6 @@ export function httpFailureText(status: number, body: string, recordResponseBody
   const head = `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`;
   const text = recordResponseBody && body ? `${head}: ${body.replace(/\s+/g, ' ').trim()}` : head;
   return text.slice(0, ERROR_TEXT_LIMIT);
-}
-
-/** `retry-after` as seconds or an HTTP date, in ms from `now`; null when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: number): number | null {
-  if (!value) return null;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
 async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
