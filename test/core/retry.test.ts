@@ -108,7 +108,7 @@ async function run(answers: Array<AttemptResult<string> | Error>, policy: Partia
     if (a instanceof Error) throw a;
     return a;
   }, full).then(
-    (value) => ({ value }),
+    (value): { value?: string; error?: unknown } => ({ value }),
     (error: unknown) => ({ error }),
   );
   return { ...outcome, sleeps, retries, attempts: i };
@@ -243,7 +243,7 @@ describe('withRetries', () => {
           expect(r.attempts).toBeLessThanOrEqual(maxRetries + 1);
           expect(r.sleeps).toHaveLength(r.attempts - 1);
           expect(r.sleeps.every((ms) => ms >= 0 && ms <= 5000)).toBe(true);
-          if ('value' in r) expect(last).toBe(ok);
+          if (r.value !== undefined) expect(last).toBe(ok);
           else expect(last).not.toBe(ok);
         },
       ),
