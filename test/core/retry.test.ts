@@ -109,7 +109,7 @@ async function run(answers: Array<AttemptResult<string> | Error>, policy: Partia
     return a;
   }, full).then(
     (value): { value?: string; error?: unknown } => ({ value }),
-    (error: unknown) => ({ error }),
+    (error: unknown): { value?: string; error?: unknown } => ({ error }),
   );
   return { ...outcome, sleeps, retries, attempts: i };
 }
