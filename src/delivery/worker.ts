@@ -415,44 +415,29 @@ export function createDeliveryWorker(
       await recordSuccess({ id: d.id, last_status: attempt.status, claim: c.claim });
       return;
     }
+    /** The row after this attempt: its new `status`, and when it is due again (null: not). */
+    const record = (status: DeliveryOutcome['status'], dueAt: number | null): DeliveryOutcome => ({
+      status,
+      attempts,
+      next_attempt_at: dueAt === null ? null : iso(dueAt),
+      last_status: attempt.status,
+      last_error: attempt.ok ? null : attempt.error,
+      last_attempt_at: iso(at),
+      delivered_at: status === 'delivered' ? iso(at) : null,
+    });
     let outcome: DeliveryOutcome;
     let released: Promise<void> | undefined;
     if (attempt.ok) {
-      outcome = {
-        status: 'delivered',
-        attempts,
-        next_attempt_at: null,
-        last_status: attempt.status,
-        last_error: null,
-        last_attempt_at: iso(at),
-        delivered_at: iso(at),
-      };
+      outcome = record('delivered', null);
       result.delivered++;
     } else if (attempt.gone) {
-      outcome = {
-        status: 'disabled',
-        attempts,
-        next_attempt_at: null,
-        last_status: attempt.status,
-        last_error: attempt.error,
-        last_attempt_at: iso(at),
-        delivered_at: null,
-        disable_endpoint: attempt.status === 410,
-      };
+      outcome = { ...record('disabled', null), disable_endpoint: attempt.status === 410 };
       result.failed++;
       // Its rows still queued here are not attempted (handed back for when it is re-enabled).
       released = releaseQueued(d.endpoint_id);
       logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id }, 'webhook receiver answered 410 Gone: endpoint disabled');
     } else if (attempts > retrySchedule.length || attempt.permanent) {
-      outcome = {
-        status: 'failed',
-        attempts,
-        next_attempt_at: null,
-        last_status: attempt.status,
-        last_error: attempt.error,
-        last_attempt_at: iso(at),
-        delivered_at: null,
-      };
+      outcome = record('failed', null);
       result.failed++;
       logger.error(
         { deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error },
@@ -460,15 +445,7 @@ export function createDeliveryWorker(
       );
     } else {
       const delay = Math.max(retrySchedule[attempts - 1]!, Math.min(attempt.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-      outcome = {
-        status: 'pending',
-        attempts,
-        next_attempt_at: iso(at + delay),
-        last_status: attempt.status,
-        last_error: attempt.error,
-        last_attempt_at: iso(at),
-        delivered_at: null,
-      };
+      outcome = record('pending', at + delay);
       result.retrying++;
       logger.warn(
         { deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error, retryInMs: delay },

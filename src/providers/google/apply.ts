@@ -1,6 +1,6 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
-import { eventId, nameUuid, stableId } from '../../core/ids.js';
+import { eventId, stableId } from '../../core/ids.js';
 import { SubscriptionWebhooksError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { StoreTransaction } from '../../store/types.js';
