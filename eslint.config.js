@@ -55,11 +55,7 @@ export default tseslint.config(
       noTools,
       compositionRoot,
       [
-        [
-          ...['apple', 'google', 'xsolla'].filter((other) => other !== provider).flatMap((other) => [`../${other}/**`, `**/providers/${other}/**`]),
-          // The one exception, until the Retry-After parser moves to a shared helper: google/api.ts's parseRetryAfter.
-          ...(provider === 'google' ? ['!../apple/api.js'] : []),
-        ],
+        [...['apple', 'google', 'xsolla'].filter((other) => other !== provider).flatMap((other) => [`../${other}/**`, `**/providers/${other}/**`])],
         'a provider does not import another provider (shared code lives in src/providers/*.ts or src/core).',
       ],
       [['**/admin/**'], 'providers do not import the admin views.'],
