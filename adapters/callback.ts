@@ -4,24 +4,20 @@
  * src/callback-core.ts; this entry adds the `.express()` / `.koa()` wrappers.
  * @module subscription-webhooks/callback
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { bodyText, BODY_FIX, callbackErrorAnswer, createCallbackCore, type CallbackRequest, type CallbackRouteOptions } from '../src/callback-core.js';
-import { DEFAULT_BODY_TIMEOUT_MS, readNodeBody } from '../src/adapter-kit.js';
+import type { ServerResponse } from 'node:http';
+import {
+  callbackErrorAnswer,
+  createCallbackCore,
+  leavesBodyUnread,
+  readCallbackBody,
+  type CallbackRequest,
+  type CallbackRouteOptions,
+} from '../src/callback-core.js';
+import type { ExpressLikeRequest, KoaLikeContext } from '../src/callback-core.js';
 
 export { verifyWebhook } from '../src/callback-core.js';
-export type { VerifyWebhookOptions, CallbackRequest, CallbackHandler, CallbackHandlers, CallbackRouteOptions, HeadersLike } from '../src/callback-core.js';
-
-/** The minimal Express request/response used by {@link CallbackRoute.express} (Express 4 and 5 fit). */
-export type ExpressLikeRequest = IncomingMessage & { body?: unknown; rawBody?: string | Uint8Array };
-/** The minimal Koa context used by {@link CallbackRoute.koa}. */
-export interface KoaLikeContext {
-  req: IncomingMessage;
-  request: { headers: IncomingMessage['headers']; body?: unknown; rawBody?: string };
-  status: number;
-  body: unknown;
-  /** Sets a response header (Koa's `ctx.set`); used for `connection: close` after a 408/413. */
-  set?(field: string, value: string): unknown;
-}
+export type { VerifyWebhookOptions, CallbackRequest, CallbackHandler, CallbackHandlers, CallbackRouteOptions } from '../src/callback-core.js';
+export type { HeadersLike, ExpressLikeRequest, KoaLikeContext } from '../src/callback-core.js';
 
 /** What {@link createCallbackRoute} returns. */
 export interface CallbackRoute {
@@ -36,12 +32,6 @@ export interface CallbackRoute {
   /** Koa handler: `router.post('/api/payment/callback', route.koa())`. Works with or without koa-bodyparser (uses `ctx.request.rawBody`). */
   koa(): (ctx: KoaLikeContext, next?: () => Promise<unknown>) => Promise<void>;
 }
-
-/** A parsed body (an object) means a JSON parser ran first; raw bytes and strings are what we verify. */
-const isRaw = (v: unknown): v is string | Uint8Array => typeof v === 'string' || v instanceof Uint8Array;
-
-/** 408 and 413 are answered without reading the rest of the body. */
-const leavesBodyUnread = (status: number) => status === 408 || status === 413;
 
 /**
  * A callback route in the shape of Payment Kit's `api/routes/payment/callback.js`: `{ post: async (req) => ({ code: 'OK' }) }`,
@@ -65,24 +55,13 @@ const leavesBodyUnread = (status: number) => status === 408 || status === 413;
  */
 export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>(options: CallbackRouteOptions<R>): CallbackRoute {
   const { post } = createCallbackCore(options);
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
-
-  async function rawFrom(stream: IncomingMessage, ...candidates: unknown[]): Promise<string | Uint8Array> {
-    for (const c of candidates) if (isRaw(c)) return c;
-    // Something already consumed the stream (a JSON body parser): the exact bytes are gone.
-    if (candidates.some((c) => c !== undefined && c !== null) || stream.readableEnded) return bodyText(undefined);
-    // Capped in size (413 BODY_TOO_LARGE) and time (408 BODY_TIMEOUT); on either the stream is paused, not read further.
-    return readNodeBody(stream, {}, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: BODY_FIX });
-  }
-
   return {
     post,
     express() {
       return async (req, res) => {
         let answer: { status: number; body: unknown };
         try {
-          const rawBody = await rawFrom(req, req.rawBody, req.body);
+          const rawBody = await readCallbackBody(req, [req.rawBody, req.body], options);
           answer = { status: 200, body: await post({ headers: req.headers, rawBody, body: req.body }) };
         } catch (err) {
           options.onError?.(err);
@@ -98,7 +77,7 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
     koa() {
       return async (ctx) => {
         try {
-          const rawBody = await rawFrom(ctx.req, ctx.request.rawBody, ctx.request.body);
+          const rawBody = await readCallbackBody(ctx.req, [ctx.request.rawBody, ctx.request.body], options);
           ctx.body = await post({ headers: ctx.request.headers, rawBody, body: ctx.request.body });
           ctx.status = 200;
         } catch (err) {

@@ -2,7 +2,9 @@
  * The receiving side of our outbound webhooks, framework-free: verify a delivery (Standard Webhooks) and
  * route it to handlers. `subscription-webhooks/callback` (adapters/callback.ts) adds the Express and Koa wrappers.
  */
+import type { IncomingMessage } from 'node:http';
 import { getHeader, readRawBody } from './core/body.js';
+import { DEFAULT_BODY_TIMEOUT_MS, readNodeBody } from './adapter-kit.js';
 import type { HeadersLike } from './core/types.js';
 import { signatureMatches, webhookSignature } from './delivery/sign.js';
 import { SubscriptionWebhooksError } from './core/errors.js';
@@ -162,6 +164,41 @@ export interface CallbackRouteOptions<R = CallbackRequest> {
   store?: Pick<Store, 'hasWebhookReceipt' | 'recordWebhookReceipt'>;
   /** Ids remembered in memory when no `store` is given. @default 10000 */
   replayCacheSize?: number;
+}
+
+/** The minimal Express request/response used by `CallbackRoute.express` (Express 4 and 5 fit). */
+export type ExpressLikeRequest = IncomingMessage & { body?: unknown; rawBody?: string | Uint8Array };
+/** The minimal Koa context used by `CallbackRoute.koa`. */
+export interface KoaLikeContext {
+  req: IncomingMessage;
+  request: { headers: IncomingMessage['headers']; body?: unknown; rawBody?: string };
+  status: number;
+  body: unknown;
+  /** Sets a response header (Koa's `ctx.set`); used for `connection: close` after a 408/413. */
+  set?(field: string, value: string): unknown;
+}
+
+/** A parsed body (an object) means a JSON parser ran first; raw bytes and strings are what we verify. */
+export const isRaw = (v: unknown): v is string | Uint8Array => typeof v === 'string' || v instanceof Uint8Array;
+
+/** 408 and 413 are answered without reading the rest of the body. */
+export const leavesBodyUnread = (status: number) => status === 408 || status === 413;
+
+/**
+ * The raw body for the `.express()` / `.koa()` wrappers: a raw body a parser kept, else read from the stream, capped
+ * in size (413 `BODY_TOO_LARGE`, `maxBodyBytes`) and time (408 `BODY_TIMEOUT`, `bodyTimeoutMs`); on either the stream
+ * is paused, not read further. A parsed body means the exact bytes are gone: `BODY_NOT_RAW`.
+ */
+export async function readCallbackBody(
+  stream: IncomingMessage,
+  candidates: unknown[],
+  options: Pick<CallbackRouteOptions<never>, 'maxBodyBytes' | 'bodyTimeoutMs'>,
+): Promise<string | Uint8Array> {
+  for (const c of candidates) if (isRaw(c)) return c;
+  // Something already consumed the stream (a JSON body parser): the exact bytes are gone.
+  if (candidates.some((c) => c !== undefined && c !== null) || stream.readableEnded) return bodyText(undefined);
+  const limits = { maxBytes: options.maxBodyBytes ?? 1024 * 1024, timeoutMs: options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS };
+  return readNodeBody(stream, {}, { ...limits, fix: BODY_FIX });
 }
 
 /** The framework-free part of a callback route: what the `.express()` / `.koa()` wrappers call. */
