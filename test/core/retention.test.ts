@@ -15,7 +15,7 @@ import { createAppleTestSigner, type AppleTestSigner } from '../../src/testing/a
 import { EVERY_STORE } from '../helpers/databases.js';
 import { recordingLogger } from '../helpers/apple-harness.js';
 import { webhookReceiver } from '../helpers/webhook-receiver.js';
-import { waitUntil } from '../helpers/wait.js';
+import { waitUntil } from '../helpers/reliability.js';
 
 const DAY = 86_400_000;
 const MONTH = 30 * DAY;
@@ -322,9 +322,8 @@ describe('pruning jobs', () => {
     });
     hooks.delivery.start();
     try {
-      await waitUntil('the worker pruning the old notification', async () => (await store.countNotifications()) === 0, {
-        detail: async () => `${await store.countNotifications()} notification(s) left`,
-      });
+      const pruned = await waitUntil(async () => (await store.countNotifications()) === 0, 20_000);
+      expect(pruned, `the worker left ${await store.countNotifications()} notification(s)`).toBe(true);
     } finally {
       await hooks.delivery.stop();
     }
@@ -366,7 +365,7 @@ describe('pruning jobs', () => {
       retention: { intervalMs: 5 },
     });
     hooks.delivery.start();
-    await waitUntil('three pruning batches', () => calls >= 3, { intervalMs: 5, detail: () => `${calls} batch(es)` });
+    expect(await waitUntil(() => calls >= 3, 20_000), `${calls} pruning batch(es) ran`).toBe(true);
     const atStop = calls;
     await hooks.delivery.stop();
     expect(calls).toBeLessThanOrEqual(atStop + 1); // the batch in flight, no more
