@@ -199,6 +199,8 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
   let storePromise: Promise<Store> | undefined;
   const store = (): Promise<Store> => (storePromise ??= Promise.resolve().then(makeStore));
 
+  /** The counts of the kinds every prune has (outcomes and attempts are checked on their own). */
+  const fiveKinds = ({ deliveries, events, rawBodies, notifications, receipts }: PruneCounts) => ({ deliveries, events, rawBodies, notifications, receipts });
   describe(`Store conformance: ${name}`, () => {
     t.beforeAll?.(async () => {
       await store();
@@ -970,7 +972,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       if (st.recordWebhookReceipt && st.hasWebhookReceipt) await st.recordWebhookReceipt(`msg_${s}`, iso(OLD), iso(0));
       // failed rows have their own cutoff: an earlier one keeps them (and their event).
       const counts = await st.prune(cutoffs(1000, { failedBefore: iso(700_000_000_000) }));
-      expect(counts).toStrictEqual({ deliveries: 1, events: 2, rawBodies: 3, notifications: 1, receipts: st.recordWebhookReceipt ? 1 : 0 });
+      expect(fiveKinds(counts)).toStrictEqual({ deliveries: 1, events: 2, rawBodies: 3, notifications: 1, receipts: st.recordWebhookReceipt ? 1 : 0 });
       expect(await st.getNotification('apple', gone.notification_id)).toBeNull();
       expect(await st.getNotification('apple', future.notification_id)).toStrictEqual({ ...future, raw_body: null });
       expect(await st.getNotification('apple', undated.notification_id)).toStrictEqual({ ...undated, raw_body: null });
@@ -984,8 +986,8 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       expect(await st.getOrderByNo(sampleOrder(s).no)).not.toBeNull();
       expect(await st.getSubscription('apple', sampleSubscription(s).contract_id)).not.toBeNull();
       // The failed row goes at its own cutoff, then its event; a second pass finds nothing more.
-      expect(await st.prune(cutoffs(1000))).toStrictEqual({ deliveries: 1, events: 1, rawBodies: 0, notifications: 0, receipts: 0 });
-      expect(await st.prune(cutoffs(1000))).toStrictEqual({ deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0 });
+      expect(fiveKinds(await st.prune(cutoffs(1000)))).toStrictEqual({ deliveries: 1, events: 1, rawBodies: 0, notifications: 0, receipts: 0 });
+      expect(fiveKinds(await st.prune(cutoffs(1000)))).toStrictEqual({ deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0 });
       // Inserting a pruned key again is a new notification (the freshness rule keeps providers from doing so).
       expect(await st.transaction((tx) => tx.insertNotification(gone))).toBe(true);
       await st.prune(cutoffs(1000));
@@ -1005,7 +1007,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       expect((await st.getNotification('apple', rows[6]!.notification_id))?.raw_body).toBe(rows[6]!.raw_body);
       const together = await Promise.all([st.prune(cutoffs(2)), st.prune(cutoffs(2)), st.prune(cutoffs(2))]);
       const again = await st.prune(cutoffs(100));
-      const sum = (k: keyof PruneCounts) => together.reduce((a, c) => a + c[k], 0) + again[k];
+      const sum = (k: keyof PruneCounts) => together.reduce((a, c) => a + (c[k] ?? 0), 0) + (again[k] ?? 0);
       // A concurrent batch may delete a key before another drops its body: at most 4 bodies, exactly 7 keys.
       expect(sum('rawBodies')).toBeLessThanOrEqual(4);
       expect(sum('notifications')).toBe(7);
