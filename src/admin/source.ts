@@ -1,6 +1,13 @@
 import type { DomainEvent, Order, Subscription } from '../events/types.js';
 import type { Codec, SqlDialect } from '../store/sql-tables.js';
-import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, WebhookEndpointRecord } from '../store/types.js';
+import type {
+  DeliveryAttemptRecord,
+  DeliveryRecord,
+  EntitlementGrantRecord,
+  InboxRecord,
+  NotificationOutcomeRecord,
+  WebhookEndpointRecord,
+} from '../store/types.js';
 
 /**
  * How the admin read model reaches a store's data without growing the {@link Store} interface: each
@@ -18,6 +25,8 @@ export interface MemoryAdminState {
   endpoints: ReadonlyMap<string, WebhookEndpointRecord>;
   deliveries: ReadonlyMap<string, DeliveryRecord>;
   grants: ReadonlyMap<string, ReadonlyMap<string, EntitlementGrantRecord>>;
+  attempts: ReadonlyMap<string, DeliveryAttemptRecord>;
+  outcomes: ReadonlyMap<string, NotificationOutcomeRecord>;
 }
 
 /** Runs one read-only statement; PostgreSQL placeholders are `$1…`, SQLite's `?`. */

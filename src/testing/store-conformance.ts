@@ -1014,6 +1014,138 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       for (const r of rows) expect(await st.getNotification('apple', r.notification_id)).toBeNull();
     });
 
+    it('delivery attempt history (listDeliveryAttempts): finishDelivery and finishDelivered append one row per attempt made, oldest first, reasons cut to 200 characters; a release without an attempt or a stale claim appends nothing', async () => {
+      const st = await store();
+      if (!st.listDeliveryAttempts) return;
+      const s = suffix();
+      const t0 = 1_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const ep = sampleEndpoint(`${s}hist`);
+      const events = [1, 2].map((n) => sampleEvent(`${s}h`, n));
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(ep);
+        await tx.insertEvents(events);
+        await tx.insertDeliveries(events.map((e) => sampleDelivery(ep.id, e.id, t0)));
+      });
+      const [a, b] = events.map((e) => `dlv_${ep.id}_${e.id}`) as [string, string];
+      const claimMine = async (at: number) =>
+        (await st.claimDeliveries({ now: iso(at), limit: 50, lockMs: 60_000 })).filter((c) => c.delivery.endpoint_id === ep.id);
+      let mine = await claimMine(t0 + 10);
+      expect(mine.map((c) => c.delivery.id).sort()).toStrictEqual([a, b].sort());
+      const claimOf = (id: string) => mine.find((c) => c.delivery.id === id)!.claim;
+      const failed = {
+        status: 'pending' as const,
+        attempts: 1,
+        next_attempt_at: iso(t0 + 100),
+        last_status: 503,
+        last_error: 'x'.repeat(500),
+        last_attempt_at: iso(t0 + 20),
+        delivered_at: null,
+        duration_ms: 31.6,
+      };
+      expect(await st.finishDelivery(a, claimOf(a), failed)).toBe(true);
+      expect(await st.finishDelivery(a, 'not-the-claim', failed)).toBe(false);
+      // Released without an attempt (shutdown): no history row.
+      expect(
+        await st.finishDelivery(b, claimOf(b), {
+          ...failed,
+          attempts: 0,
+          last_status: null,
+          last_error: null,
+          last_attempt_at: null,
+          next_attempt_at: iso(t0 + 100),
+        }),
+      ).toBe(true);
+      mine = await claimMine(t0 + 200);
+      if (st.finishDelivered) {
+        expect(await st.finishDelivered([{ id: a, last_status: 200, duration_ms: 7 }], mine.find((c) => c.delivery.id === a)!.claim, iso(t0 + 210))).toBe(1);
+        expect(await st.finishDelivered([{ id: b, last_status: 200 }], 'not-the-claim', iso(t0 + 210))).toBe(0);
+      } else {
+        const ok = {
+          status: 'delivered' as const,
+          attempts: 2,
+          next_attempt_at: null,
+          last_status: 200,
+          last_error: null,
+          last_attempt_at: iso(t0 + 210),
+          delivered_at: iso(t0 + 210),
+          duration_ms: 7,
+        };
+        expect(await st.finishDelivery(a, mine.find((c) => c.delivery.id === a)!.claim, ok)).toBe(true);
+      }
+      await st.finishDelivery(b, mine.find((c) => c.delivery.id === b)!.claim, {
+        ...failed,
+        status: 'failed',
+        attempts: 1,
+        last_error: 'refused',
+        last_attempt_at: iso(t0 + 220),
+        next_attempt_at: null,
+        duration_ms: null,
+      });
+      const history = await st.listDeliveryAttempts(a);
+      expect(history.map(({ id: _id, ...rest }) => rest)).toStrictEqual([
+        { delivery_id: a, endpoint_id: ep.id, attempt: 1, status_code: 503, error: `${'x'.repeat(199)}…`, duration_ms: 32, at: iso(t0 + 20) },
+        { delivery_id: a, endpoint_id: ep.id, attempt: 2, status_code: 200, error: null, duration_ms: 7, at: iso(t0 + 210) },
+      ]);
+      expect(new Set(history.map((x) => x.id)).size).toBe(2);
+      expect((await st.listDeliveryAttempts(b)).map((x) => [x.attempt, x.status_code, x.error, x.duration_ms])).toStrictEqual([[1, 503, 'refused', null]]);
+      expect(await st.listDeliveryAttempts(`dlv_${s}_none`)).toStrictEqual([]);
+      // The delivery row itself keeps the whole last error.
+      expect((await st.getDelivery(b))?.last_error).toBe('refused');
+    });
+
+    it('recordNotificationOutcome and the attempt history are pruned: outcomes with raw bodies (rawBodiesBefore), attempts once older than both delivery cutoffs', async () => {
+      const st = await store();
+      if (!st.prune || !st.recordNotificationOutcome) return;
+      const s = suffix();
+      const OLD_OUTCOME = 850_000_000_000;
+      const row = (k: string, at: number) => ({
+        id: `nout_${s}${k}`,
+        provider: 'apple' as Provider,
+        outcome: 'rejected' as const,
+        code: 'SIGNATURE_INVALID',
+        status: 400,
+        notification_id: null,
+        notification_type: null,
+        reason: 'r'.repeat(300),
+        received_at: iso(at),
+      });
+      await st.recordNotificationOutcome(row('a', OLD_OUTCOME));
+      await st.recordNotificationOutcome(row('b', OLD_OUTCOME + 1));
+      await st.recordNotificationOutcome(row('fresh', 1_900_000_000_000));
+      const CUT = iso(860_000_000_000);
+      const base = { notificationsBefore: iso(0), eventsBefore: iso(0), receiptsBefore: iso(0), limit: 1000 };
+      // Only outcomes older than rawBodiesBefore go.
+      const first = await st.prune({ ...base, rawBodiesBefore: CUT, deliveredBefore: iso(0), failedBefore: iso(0) });
+      expect(first.outcomes).toBe(2);
+      expect((await st.prune({ ...base, rawBodiesBefore: CUT, deliveredBefore: iso(0), failedBefore: iso(0) })).outcomes).toBe(0);
+      if (!st.listDeliveryAttempts) return;
+      const ep = sampleEndpoint(`${s}pr`);
+      const ev = sampleEvent(`${s}pr`, 1);
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(ep);
+        await tx.insertEvents([ev]);
+        await tx.insertDeliveries([sampleDelivery(ep.id, ev.id, OLD_OUTCOME)]);
+      });
+      const id = `dlv_${ep.id}_${ev.id}`;
+      const [c] = (await st.claimDeliveries({ now: iso(OLD_OUTCOME + 10), limit: 100, lockMs: 60_000 })).filter((x) => x.delivery.id === id);
+      const pending = {
+        status: 'pending' as const,
+        attempts: 1,
+        next_attempt_at: iso(1_900_000_000_000),
+        last_status: 500,
+        last_error: 'boom',
+        delivered_at: null,
+      };
+      expect(await st.finishDelivery(id, c!.claim, { ...pending, last_attempt_at: iso(OLD_OUTCOME + 20) })).toBe(true);
+      // Older than the delivered cutoff but not the failed one: kept.
+      await st.prune({ ...base, rawBodiesBefore: iso(0), deliveredBefore: CUT, failedBefore: iso(0) });
+      expect(await st.listDeliveryAttempts(id)).toHaveLength(1);
+      await st.prune({ ...base, rawBodiesBefore: iso(0), deliveredBefore: CUT, failedBefore: CUT });
+      expect(await st.listDeliveryAttempts(id)).toStrictEqual([]);
+      // The pending row itself is never pruned.
+      expect((await st.getDelivery(id))?.status).toBe('pending');
+    });
+
     it('transaction returns the value of fn', async () => {
       const st = await store();
       expect(await st.transaction(async () => ({ ok: 42 }))).toStrictEqual({ ok: 42 });
