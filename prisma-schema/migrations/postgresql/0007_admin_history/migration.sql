@@ -43,7 +43,13 @@ CREATE INDEX "sw_delivery_attempts_delivery_id_at_idx" ON "sw_delivery_attempts"
 CREATE INDEX "sw_delivery_attempts_at_idx" ON "sw_delivery_attempts"("at");
 
 -- CreateIndex
+CREATE INDEX "sw_entitlement_grants_entitlement_status_idx" ON "sw_entitlement_grants"("entitlement", "status");
+
+-- CreateIndex
 CREATE INDEX "sw_events_subject_sequence_idx" ON "sw_events"("subject", "sequence");
+
+-- CreateIndex
+CREATE INDEX "sw_subscriptions_status_provider_product_id_idx" ON "sw_subscriptions"("status", "provider", "product_id");
 
 -- Hand-written: backfill the events' subject (what src/store/sql-tables.ts writes for new events).
 UPDATE "sw_events" SET "subject" = COALESCE(CAST("body" AS jsonb) #>> '{data,object,contract_id}', CAST("body" AS jsonb) #>> '{data,object,origin_no}', CAST("body" AS jsonb) #>> '{data,object,subscription_id}') WHERE "subject" IS NULL;
