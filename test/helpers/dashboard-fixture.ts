@@ -3,18 +3,25 @@ import type { Server } from 'node:http';
 import { createApp } from '../../examples/express/app.js';
 import type { DomainEvent } from '../../src/events/types.js';
 import { eventId } from '../../src/core/ids.js';
-import { createSubscriptionWebhooks, type AdminRole, type Logger, type Store, type SubscriptionWebhooks } from '../../src/index.js';
+import { createSubscriptionWebhooks, type Logger, type Store, type SubscriptionWebhooks } from '../../src/index.js';
 import { sampleDelivery, sampleEvent, sampleInbox, sampleOrder, sampleSubscription } from '../../src/testing/store-conformance.js';
 
 /** Attacker-influenced text planted in a notification, a user id and a delivery error. */
 export const XSS = '<script>alert(1)</script>';
 export const DASHBOARD_PATH = '/admin/subscriptions';
+/** The example's passwords in the fixture (ADMIN_PASSWORD and ADMIN_READ_PASSWORD in examples/express/server.ts). */
+export const ADMIN_PASSWORD = 'correct horse battery staple';
+export const VIEWER_PASSWORD = 'viewer only password';
+/** The Authorization header of `user` (admin or viewer) with `password`. */
+export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+/** The header each role signs in with (denied: none). */
+export const ROLE_HEADERS: Record<'read' | 'read-write', string> = { 'read-write': basic('admin', ADMIN_PASSWORD), read: basic('viewer', VIEWER_PASSWORD) };
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * The Express example app with the admin dashboard mounted, on `store`, seeded with a subscription of
  * user `user_42`, its notification (with `<script>` in its type and payload) and events, an endpoint
- * delivering to `receiverUrl` and one failed delivery to it. The role comes from the `role` cookie.
+ * delivering to `receiverUrl` and one failed delivery to it. Signed in as the example does: HTTP Basic ({@link ROLE_HEADERS}).
  */
 export async function dashboardFixture(
   store: Store,
@@ -100,10 +107,8 @@ export async function dashboardFixture(
       }),
     ]);
   });
-  const cookie = (header: string | undefined, name: string) => new RegExp(`(?:^|; )${name}=([^;]*)`).exec(header ?? '')?.[1];
-  const app = createApp(hooks, {
-    admin: { authorize: (req) => ({ role: (cookie(req.headers.cookie, 'role') ?? 'denied') as AdminRole, actor: cookie(req.headers.cookie, 'who') ?? 'ops' }) },
-  });
+  // The example's own sign-in (examples/express/admin-auth.ts): HTTP Basic, user admin (read-write) or viewer (read).
+  const app = createApp(hooks, { adminPasswords: { readWrite: ADMIN_PASSWORD, read: VIEWER_PASSWORD } });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
