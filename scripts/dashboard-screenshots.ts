@@ -44,6 +44,7 @@ try {
     ['notification', '/notifications/apple/ntf-subscribed'],
     ['subscription', '/subscriptions/sub_demo'],
     ['deliveries', '/deliveries'],
+    ['delivery', '/deliveries/dlv_failed'],
     ['endpoints', '/endpoints'],
     ['overview-phone', '/', { width: 390, height: 844 }],
   ];

@@ -79,6 +79,24 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     expect(consoleErrors).toEqual([]);
   });
 
+  it('shows rejections by code on the overview, and lists them (and duplicates) with the status filter', async () => {
+    const page = await as('read');
+    await page.goto(`${fx.url}/`);
+    expect(await page.locator('svg[aria-label^="Rejections"] rect.bar').count()).toBe(2);
+    const rejections = (await page.locator('table').nth(0).textContent())!;
+    expect(rejections).toContain('SIGNATURE_INVALID');
+    expect(rejections).toContain('CERT_CHAIN_INVALID');
+    await page.goto(`${fx.url}/notifications`);
+    await page.selectOption('select[name=status]', 'rejected');
+    await Promise.all([page.waitForURL(/status=rejected/), page.click('button:text("Filter")')]);
+    const main = (await page.locator('main tbody').textContent())!;
+    expect(main).toContain(`root ${XSS}`);
+    expect(await page.locator('main tbody tr').count()).toBe(3);
+    await page.goto(`${fx.url}/notifications?status=duplicate`);
+    expect(await page.locator('main tbody tr').count()).toBe(1);
+    expect(await page.locator('main tbody').textContent()).toContain('ntf-subscribed');
+  });
+
   it("finds a user's subscription by user id and opens its timeline", async () => {
     const page = await as('read');
     await page.goto(`${fx.url}/subscriptions`);
@@ -160,10 +178,12 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     await expect.poll(async () => (await fx.hooks.delivery.get('dlv_failed'))!.status, { timeout: 10_000 }).toBe('delivered');
     // The delivery's page shows the attempt the replay made: status code, duration, time.
     await page.goto(`${fx.url}/deliveries/dlv_failed`);
-    const attempts = page.locator('main table').nth(1);
-    expect(await attempts.locator('tbody tr').count()).toBe(1);
-    expect(await attempts.locator('tbody tr td').nth(2).textContent()).toBe('200');
-    expect(await attempts.locator('tbody tr td').nth(3).textContent()).toMatch(/^\d+ ms$/);
+    const attempts = page.locator('main table').nth(1).locator('tbody tr');
+    expect(await attempts.count()).toBe(4);
+    expect(await attempts.nth(0).textContent()).toContain('503');
+    expect(await attempts.nth(0).locator('td').nth(3).textContent()).toBe('180 ms');
+    expect(await attempts.nth(3).locator('td').nth(2).textContent()).toBe('200');
+    expect(await attempts.nth(3).locator('td').nth(3).textContent()).toMatch(/^\d+ ms$/);
     await page.goto(`${fx.url}/audit`);
     expect(await page.locator('main').textContent()).toContain('delivery.replay');
     expect(await page.locator('main tbody tr').first().textContent()).toContain('admin');

@@ -86,16 +86,8 @@ export async function dashboardFixture(
     await tx.saveSubscription(other);
     await tx.insertEvents(events);
     await tx.insertDeliveries([
-      sampleDelivery(endpoint.id, events[0]!.id, now, {
-        id: 'dlv_failed',
-        status: 'failed',
-        attempts: 8,
-        next_attempt_at: null,
-        last_status: 503,
-        last_error: `HTTP 503 ${XSS}`,
-        last_attempt_at: iso(5),
-        created: iso(89),
-      }),
+      // Made to fail three times below (its attempt history).
+      sampleDelivery(endpoint.id, events[0]!.id, now, { id: 'dlv_failed', next_attempt_at: iso(89), created: iso(89) }),
       sampleDelivery(endpoint.id, events[1]!.id, now, {
         id: 'dlv_ok',
         status: 'delivered',
@@ -107,6 +99,41 @@ export async function dashboardFixture(
       }),
     ]);
   });
+  // dlv_failed: three attempts, each answered 503 (the last one final).
+  for (const [n, atMinutes, next] of [
+    [1, 60, 30],
+    [2, 30, 5],
+    [3, 5, null],
+  ] as const) {
+    const claim = (await store.claimDeliveries({ now: iso(atMinutes), limit: 10, lockMs: 60_000 })).find((c) => c.delivery.id === 'dlv_failed')!;
+    await store.finishDelivery('dlv_failed', claim.claim, {
+      status: next === null ? 'failed' : 'pending',
+      attempts: n,
+      next_attempt_at: next === null ? null : iso(next),
+      last_status: 503,
+      last_error: `HTTP 503 ${XSS}`,
+      last_attempt_at: iso(atMinutes),
+      delivered_at: null,
+      duration_ms: 180 * n,
+    });
+  }
+  // Requests that added no inbox row (the overview's rejections by code, the notification list's status filter).
+  const outcome = (id: string, minutesAgo: number, code: string, reason: string | null) =>
+    store.recordNotificationOutcome?.({
+      id,
+      provider: 'apple',
+      outcome: code === 'DUPLICATE' ? 'duplicate' : 'rejected',
+      code,
+      status: code === 'DUPLICATE' ? 200 : 400,
+      notification_id: code === 'DUPLICATE' ? 'ntf-subscribed' : null,
+      notification_type: code === 'DUPLICATE' ? 'SUBSCRIBED' : null,
+      reason,
+      received_at: iso(minutesAgo),
+    });
+  await outcome('nout_1', 80, 'DUPLICATE', null);
+  await outcome('nout_2', 50, 'SIGNATURE_INVALID', 'The signature does not verify');
+  await outcome('nout_3', 40, 'SIGNATURE_INVALID', 'The signature does not verify');
+  await outcome('nout_4', 20, 'CERT_CHAIN_INVALID', `The certificate chain does not lead to a trusted root ${XSS}`);
   // The example's own sign-in (examples/express/admin-auth.ts): HTTP Basic, user admin (read-write) or viewer (read).
   const app = createApp(hooks, { adminPasswords: { readWrite: ADMIN_PASSWORD, read: VIEWER_PASSWORD } });
   const server = await new Promise<Server>((resolve) => {
