@@ -18,7 +18,7 @@ export interface AdminPasswords {
 const MIN_LENGTH = 12;
 
 /** The passwords from ADMIN_PASSWORD and ADMIN_READ_PASSWORD; null when ADMIN_PASSWORD is not set (no dashboard). */
-export function adminPasswordsFromEnv(env: NodeJS.ProcessEnv = process.env): AdminPasswords | null {
+export function adminPasswordsFromEnv(env: Record<string, string | undefined> = process.env): AdminPasswords | null {
   if (!env.ADMIN_PASSWORD) return null;
   const passwords = { readWrite: env.ADMIN_PASSWORD, ...(env.ADMIN_READ_PASSWORD ? { read: env.ADMIN_READ_PASSWORD } : {}) };
   for (const [name, p] of [

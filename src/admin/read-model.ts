@@ -567,6 +567,28 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
     return `(${at}, ${id}) < (${s.p(after[0], 'timestamp')}, ${s.p(after[1])})`;
   };
   const where = (conds: string[]): string => (conds.filter(Boolean).length ? `WHERE ${conds.filter(Boolean).join(' AND ')}` : '');
+  /** A page of `table` newest first by (received_at, id): `equal`'s columns equal their values (unset: any), received in `range`. */
+  const byReceived = async (
+    table: string,
+    columns: readonly ColumnSpec[],
+    equal: Record<string, string | undefined>,
+    range: { since?: string; until?: string },
+    page: PageRequest,
+  ): Promise<{ rows: Record<string, unknown>[]; limit: number }> => {
+    const limit = limitOf(page);
+    const after = decodeCursor(page.after);
+    const since = isoArg('since', range.since);
+    const until = isoArg('until', range.until);
+    const s = q();
+    const conds = [
+      ...Object.entries(equal).map(([column, v]) => (v ? `"${column}" = ${s.p(v)}` : '')),
+      since ? `"received_at" >= ${s.p(since, 'timestamp')}` : '',
+      until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
+      keyset(s, '"received_at"', '"id"', after),
+    ];
+    const rows = await run(`SELECT ${cols(columns)} FROM "${table}" ${where(conds)} ORDER BY "${table}"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+    return { rows, limit };
+  };
   const parseEvents = (rows: Record<string, unknown>[]): DomainEvent[] => rows.map((r) => JSON.parse(String(r.body)) as DomainEvent);
 
   return {
@@ -617,21 +639,12 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       });
     },
     async listNotifications(filter = {}, page = {}) {
-      const limit = limitOf(page);
-      const after = decodeCursor(page.after);
-      const since = isoArg('since', filter.since);
-      const until = isoArg('until', filter.until);
-      const s = q();
-      const conds = [
-        filter.provider ? `"provider" = ${s.p(filter.provider)}` : '',
-        filter.type ? `"notification_type" = ${s.p(filter.type)}` : '',
-        since ? `"received_at" >= ${s.p(since, 'timestamp')}` : '',
-        until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
-        keyset(s, '"received_at"', '"id"', after),
-      ];
-      const rows = await run(
-        `SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" ${where(conds)} ORDER BY "sw_notifications"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`,
-        s,
+      const { rows, limit } = await byReceived(
+        'sw_notifications',
+        INBOX_SUMMARY_COLUMNS,
+        { provider: filter.provider, notification_type: filter.type },
+        filter,
+        page,
       );
       const p = paged(rows.map(inboxSummary), limit, (n) => [n.received_at, n.id]);
       return { items: p.items.map(dropId), next: p.next };
@@ -787,21 +800,12 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       };
     },
     async listOutcomes(filter = {}, page = {}) {
-      const limit = limitOf(page);
-      const after = decodeCursor(page.after);
-      const since = isoArg('since', filter.since);
-      const until = isoArg('until', filter.until);
-      const s = q();
-      const conds = [
-        filter.outcome ? `"outcome" = ${s.p(filter.outcome)}` : '',
-        filter.provider ? `"provider" = ${s.p(filter.provider)}` : '',
-        since ? `"received_at" >= ${s.p(since, 'timestamp')}` : '',
-        until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
-        keyset(s, '"received_at"', '"id"', after),
-      ];
-      const rows = await run(
-        `SELECT ${cols(OUTCOMES.columns)} FROM "sw_notification_outcomes" ${where(conds)} ORDER BY "sw_notification_outcomes"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`,
-        s,
+      const { rows, limit } = await byReceived(
+        'sw_notification_outcomes',
+        OUTCOMES.columns,
+        { outcome: filter.outcome, provider: filter.provider },
+        filter,
+        page,
       );
       return paged(
         rows.map((r) => read(OUTCOMES, r)),
