@@ -132,4 +132,9 @@ export type {
   SubscriptionSearchResult,
   DeliverySummary,
   BacklogRow,
+  DeliveryDetail,
+  OutcomeListFilter,
+  NotificationStatus,
+  NotificationOutcomeRecord,
+  DeliveryAttemptRecord,
 } from './admin/read-model.js';

@@ -58,6 +58,8 @@ export interface AdminReadModel {
   listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>>;
 }
 
+export type { DeliveryAttemptRecord, NotificationOutcomeRecord };
+
 /** Which page of a list: the cursor of the previous page and a size. */
 export interface PageRequest {
   /** The `next` of the previous page. */
