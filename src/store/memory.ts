@@ -15,7 +15,7 @@ import type {
   SubscriptionFilter,
   WebhookEndpointRecord,
 } from './types.js';
-import { memoryAdminSource } from '../admin/source.js';
+import { memoryAdminSource } from './admin-source.js';
 import { attemptRow, outcomeRow } from './history.js';
 import { attemptsBefore } from './retention-sql.js';
 

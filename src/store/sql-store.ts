@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import { sqlAdminSource } from '../admin/source.js';
+import { sqlAdminSource } from './admin-source.js';
 import { pruneBatch } from './retention-sql.js';
 import { attemptRow, durationOf, outcomeRow } from './history.js';
 import { randomId } from '../core/ids.js';

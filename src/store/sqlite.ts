@@ -13,7 +13,7 @@ import { randomId } from '../core/ids.js';
 import { sqlStatements } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
-import { sqlAdminSource } from '../admin/source.js';
+import { sqlAdminSource } from './admin-source.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
 export interface SqliteStatement {
