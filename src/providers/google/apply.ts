@@ -23,7 +23,8 @@ export interface GoogleInput {
   contractId?: string;
   subscription?: SubscriptionPurchaseV2;
   product?: { productId: string; purchase: ProductPurchase };
-  voided?: { orderId: string; productType?: number; refundType?: number; voidedReason?: number };
+  /** The notification's `voidedPurchaseNotification`, with `voidedReason`, `voidedSource` and `voidedQuantity` from the Voided Purchases API when it listed the purchase. */
+  voided?: { orderId: string; productType?: number; refundType?: number; voidedReason?: number; voidedSource?: number; voidedQuantity?: number };
   /** Config `transfer`. */
   transfer?: 'to_new_user' | 'keep';
   /** The app's signed-in user who posted the purchase token (the client route): an ownerless purchase is bound to them. */
@@ -73,6 +74,9 @@ const VOIDED_REASONS: Readonly<Record<number, string>> = {
   7: 'chargeback',
   8: 'unacknowledged_purchase',
 };
+
+/** `voidedSource` (Voided Purchases API): who voided the purchase. */
+const VOIDED_SOURCES: Readonly<Record<number, string>> = { 0: 'user', 1: 'developer', 2: 'google' };
 
 /** Why a voided purchase was voided: its `voidedReason` when given, else its `refundType`. */
 export function googleRefundReason(v: { refundType?: number; voidedReason?: number }): string {
@@ -240,7 +244,10 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
       result.stale = true;
       return result;
     }
-    const order: Order = { ...base, status: 'refunded', amount_refunded: base.amount, refund_reason: reason, updated: created };
+    const metadata = { ...base.metadata };
+    if (v.voidedSource !== undefined) metadata.google_voided_source = VOIDED_SOURCES[v.voidedSource] ?? `google_${v.voidedSource}`;
+    if (v.voidedQuantity !== undefined) metadata.google_voided_quantity = v.voidedQuantity;
+    const order: Order = { ...base, status: 'refunded', amount_refunded: base.amount, refund_reason: reason, metadata, updated: created };
     if (current) await tx.saveOrder(order);
     else await tx.insertOrder(order);
     result.order = order;
