@@ -5,35 +5,18 @@
  * or nothing), so the order records no `amount` and keeps the plan's facts in `metadata`; the renewals
  * that follow are charged the recurring price.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Order } from '../../../src/index.js';
-import { createGooglePlayTestKit, type GooglePlayTestKit } from '../../../src/testing/index.js';
 import { EVERY_STORE } from '../../helpers/databases.js';
-import { googleHarness, PRODUCT, PRODUCT_PREMIUM, types, type GoogleHarness } from '../../helpers/google-harness.js';
+import { googleSuite, PRODUCT, PRODUCT_PREMIUM, R, S, types, uniq, type GoogleHarness } from '../../helpers/google-harness.js';
 
-const R = 'provider.notification.received';
-const S = (s: string) => `customer.subscription.${s}`;
 const DAY = 86_400_000;
-let n = 0;
-const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++n}`;
 const USD = (units: string) => ({ units, nanos: 990_000_000, currencyCode: 'USD' });
 
 for (const [name, make] of EVERY_STORE) {
   describe(`Google Play plan changes (${name})`, () => {
-    let kit: GooglePlayTestKit;
-    const open: { close: () => Promise<void> }[] = [];
-    beforeAll(async () => {
-      kit = await createGooglePlayTestKit();
-    });
-    afterAll(async () => kit.close());
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((d) => d.close()));
-    });
-    async function setup(): Promise<GoogleHarness> {
-      const db = await make();
-      open.push(db);
-      return googleHarness({ store: db.store, kit });
-    }
+    const suite = googleSuite(make);
+    const setup = () => suite.harness();
     const orderOf = (h: GoogleHarness, tradeNo: string): Promise<Order | null> => h.store.transaction((tx) => tx.getOrderByTradeNo('google', tradeNo));
 
     it('upgrade to another product: the order has no amount (Google does not say what the change cost), the new plan in metadata; its renewal is charged the recurring price', async () => {
@@ -78,12 +61,12 @@ for (const [name, make] of EVERY_STORE) {
       const o1 = uniq('GPA');
       const o2 = uniq('GPA');
       await h.notify('SUBSCRIPTION_PURCHASED', old, { productId: PRODUCT, orderId: o1, acknowledged: true, price: USD('4') });
-      const purchase = kit.subscriptionPurchase({ productId: PRODUCT, orderId: o2, linkedPurchaseToken: old, acknowledged: true, price: USD('39') }) as {
+      const purchase = suite.kit.subscriptionPurchase({ productId: PRODUCT, orderId: o2, linkedPurchaseToken: old, acknowledged: true, price: USD('39') }) as {
         lineItems: Array<{ offerDetails: Record<string, unknown> }>;
       };
       purchase.lineItems[0]!.offerDetails = { basePlanId: 'yearly' };
-      kit.setSubscription(yearly, purchase);
-      const change = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', yearly)));
+      suite.kit.setSubscription(yearly, purchase);
+      const change = await h.post(suite.kit.push(suite.kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', yearly)));
       expect(types(change.events)).toEqual([R, S('updated'), 'order.paid']);
       expect(await orderOf(h, o2)).toMatchObject({
         amount: null,

@@ -9,14 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Order } from '../../../src/index.js';
 import { createGooglePlayTestKit, type GooglePlayTestKit } from '../../../src/testing/index.js';
 import { EVERY_STORE } from '../../helpers/databases.js';
-import { googleHarness, PRODUCT, PRODUCT_PREMIUM, types, type GoogleHarness } from '../../helpers/google-harness.js';
+import { googleHarness, PRODUCT, PRODUCT_PREMIUM, R, S, types, uniq, type GoogleHarness } from '../../helpers/google-harness.js';
 import { webhookReceiver } from '../../helpers/webhook-receiver.js';
 
-const R = 'provider.notification.received';
-const S = (s: string) => `customer.subscription.${s}`;
 const DAY = 86_400_000;
-let n = 0;
-const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++n}`;
 
 for (const [name, make] of EVERY_STORE) {
   describe(`Google Play RTDN through Express (${name})`, () => {

@@ -6,38 +6,20 @@
  * transfers nothing. Real HTTP on every store, against the local Google stand-in.
  */
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createGooglePlayTestKit, type GooglePlayTestKit } from '../../../src/testing/index.js';
+import { describe, expect, it } from 'vitest';
 import { EVERY_STORE } from '../../helpers/databases.js';
-import { googleHarness, PRODUCT, PRODUCT_PREMIUM, types, type GoogleHarness } from '../../helpers/google-harness.js';
+import { googleSuite, PRODUCT, PRODUCT_PREMIUM, R, S, types, uniq, type GoogleHarness } from '../../helpers/google-harness.js';
 
-const R = 'provider.notification.received';
-const S = (s: string) => `customer.subscription.${s}`;
 const DAY = 86_400_000;
-let n = 0;
-const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++n}`;
 
 for (const [name, make] of EVERY_STORE) {
   describe(`Google Play transfer (${name})`, () => {
-    let kit: GooglePlayTestKit;
-    const open: { close: () => Promise<void> }[] = [];
-    beforeAll(async () => {
-      kit = await createGooglePlayTestKit();
-    });
-    afterAll(async () => kit.close());
-    afterEach(async () => {
-      await Promise.all(open.splice(0).map((d) => d.close()));
-    });
-    async function setup(transfer?: 'keep' | 'to_new_user'): Promise<GoogleHarness> {
-      const db = await make();
-      open.push(db);
-      return googleHarness({
-        store: db.store,
-        kit,
+    const suite = googleSuite(make);
+    const setup = (transfer?: 'keep' | 'to_new_user'): Promise<GoogleHarness> =>
+      suite.harness({
         config: transfer ? { transfer } : {},
         expressOptions: { getUserId: (req) => (req.headers['x-user-id'] as string | undefined) ?? null },
       });
-    }
     /** User A's subscription (first token, A's order), then expired; user B's order. */
     async function subscribedThenExpired(h: GoogleHarness, start: number) {
       const userA = uniq('user-a');
@@ -83,7 +65,7 @@ for (const [name, make] of EVERY_STORE) {
       expect(types(renewal.events)).toEqual([R, S('renewed'), 'order.paid']);
       expect(renewal.events[2]!.data.object).toMatchObject({ user_id: userB });
       // The same purchase told again (another messageId) moves nothing a second time.
-      const again = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', second)));
+      const again = await h.post(suite.kit.push(suite.kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', second)));
       expect(types(again.events)).not.toContain(S('transferred'));
     });
 
@@ -137,7 +119,7 @@ for (const [name, make] of EVERY_STORE) {
       const { userA, userB, orderB, first } = await subscribedThenExpired(h, Date.now() - 40 * DAY);
       const second = uniq('tok');
       const purchase = { productId: PRODUCT_PREMIUM, orderId: uniq('GPA'), accountId: orderB.no, linkedPurchaseToken: first, acknowledged: true };
-      kit.setSubscription(second, kit.subscriptionPurchase(purchase));
+      suite.kit.setSubscription(second, suite.kit.subscriptionPurchase(purchase));
       const events = (await h.store.listEvents()).length;
       const res = await request(h.app)
         .post(h.hooks.routes.googlePurchases)
@@ -149,7 +131,7 @@ for (const [name, make] of EVERY_STORE) {
       expect((await h.store.listEvents()).length).toBe(events);
       expect((await h.sub(first))?.user_id).toBe(userA);
       expect((await h.hooks.orders.get(orderB.no))?.status).toBe('pending');
-      const r = await h.post(kit.push(kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', second)));
+      const r = await h.post(suite.kit.push(suite.kit.subscriptionNotification('SUBSCRIPTION_PURCHASED', second)));
       expect(types(r.events)).toEqual([R, S('transferred'), S('started'), 'order.paid']);
       expect((await h.sub(first))?.user_id).toBe(userB);
     });
