@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { compactRawBody, expandRawBody } from '../../src/store/raw-body-codec.js';
 
-const real = (name: string) => readFileSync(new URL(`./fixtures/apple-real/${name}`, import.meta.url), 'utf8').trim();
+const real = (name: string) => readFileSync(new URL(`../fixtures/apple-real/${name}`, import.meta.url), 'utf8').trim();
 
 describe('raw body codec', () => {
   it('a real Apple notification body: the two nested copies of its certificate chain are stored once; expanded exactly', () => {
