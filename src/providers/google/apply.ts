@@ -179,7 +179,7 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     const byNo = o.accountId ? await tx.getOrderByNo(o.accountId) : null;
     const byTrade = await tx.getOrderByTradeNo('google', o.orderId);
     const buyer = byNo && !o.renewal ? byNo.user_id : null;
-    checkOwner(byTrade?.user_id ?? (byNo && !o.renewal ? byNo.user_id : null), input.userId);
+    checkOwner(byTrade?.user_id ?? buyer, input.userId);
     if (byTrade && byTrade.status !== 'pending') {
       // An ownerless order (bought before sign-in) is bound to the first signed-in poster.
       if (byTrade.user_id === null && input.userId !== undefined) {
