@@ -24,8 +24,10 @@ export type CommitOutcome<A extends Applied> = { duplicate: true; stale?: true }
  * The one path every provider notification takes: in one store transaction, insert the inbox row
  * (a duplicate stops here), apply the state change, resolve notification settings (adding
  * `manual.notification` events), append the events to the outbox and fan them out into delivery rows
- * (webhook endpoints, the notifier); after the commit, publish the events on the bus.
- * Nothing is acknowledged before this resolves. `outcome.events` includes the `manual.notification`s.
+ * (webhook endpoints, the notifier); after the commit, publish the events on the bus (this waits for
+ * the subscribers, each bounded by `subscribers.timeoutMs`, unless `subscribers.mode` is `after_response`).
+ * Nothing is acknowledged before this resolves, and it resolves only after the commit: the events are
+ * recorded before any answer, in either mode. `outcome.events` includes the `manual.notification`s.
  * `reads`: what `apply` will read, for stores that load it with the inbox insert in one round trip
  * (the global notification setting and the endpoint list, read on every commit, are added here).
  */
@@ -98,6 +100,7 @@ export async function commitUnit<A extends Applied>(
     return { duplicate: false, ...applied, events: plan.events };
   });
   if (outcome.duplicate) return outcome;
+  // Never rejects: a subscriber's failure or timeout is logged by the bus, and never turns the answer into a 5xx.
   await ctx.bus.publish(outcome.events);
   for (const event of unsent) {
     const n = renderUserNotification(event, localeFor(event.data.object as never, locale));

@@ -237,6 +237,22 @@ export interface SubscriptionWebhooksConfig {
     now?: () => number;
   };
   /**
+   * When the in-process bus subscribers (`hooks.bus.subscribe`) run. In either mode the events are recorded
+   * (in the outbox, with their webhook deliveries) before the provider gets its answer; only the subscribers' timing changes.
+   */
+  subscribers?: {
+    /**
+     * `before_response`: the answer waits for the subscribers (one after another), so their work is done before the
+     * provider hears 200. `after_response`: they run without delaying the answer, at most once (a crash or restart
+     * loses runs in flight; webhook endpoints are the durable path); `hooks.delivery.stop()` waits for runs in
+     * flight, at most `timeoutMs`. A subscriber that throws or times out is logged and never changes the answer.
+     * @default "before_response"
+     */
+    mode?: 'before_response' | 'after_response';
+    /** How long one subscriber may take with one event, in ms; past it, it is logged and no longer waited for. @default 10000 */
+    timeoutMs?: number;
+  };
+  /**
    * What each product grants (`hooks.entitlements`): Apple product ids and Xsolla plan ids, each with the
    * entitlements it unlocks, e.g. `{ 'com.example.pro.monthly': { entitlements: ['pro'] } }`. A transaction
    * for a product not listed is still recorded (money is never dropped): the order gets
@@ -386,6 +402,9 @@ export const configSchema = z.strictObject({
       disableAfterMs: z.number().int().positive().nullable().optional(),
       now: fn('delivery.now').optional(),
     })
+    .optional(),
+  subscribers: z
+    .strictObject({ mode: z.enum(['before_response', 'after_response']).optional(), timeoutMs: z.number().int().positive().max(2_147_483_647).optional() })
     .optional(),
   products: z.record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) })).optional(),
   entitlements: z.strictObject({ pastDueActive: z.boolean().optional() }).optional(),

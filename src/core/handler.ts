@@ -211,7 +211,7 @@ export function createSubscriptionWebhooks(
   const logger = config?.logger ?? defaultLogger();
   // No store: SQLite on SUBSCRIPTION_WEBHOOKS_DATABASE_URL or ./subscription-webhooks.db when better-sqlite3 is installed (memory under NODE_ENV=test).
   const store = config?.store ?? defaultStore(logger);
-  const bus = new EventBus(logger);
+  const bus = new EventBus(logger, config?.subscribers); // validated by resolveConfig; defaults applied by the bus
   let verifier: AppleVerifier | null = null;
   const apple = resolved.apple;
   if (apple && internal?.appleVerifier) verifier = internal.appleVerifier;
@@ -410,6 +410,7 @@ export function createSubscriptionWebhooks(
       async stop() {
         await sweepSchedule?.stop();
         await delivery.stop();
+        await bus.drain(); // subscriber runs in flight (after_response), at most subscribers.timeoutMs
       },
       runOnce: delivery.runOnce,
       replay: delivery.replay,

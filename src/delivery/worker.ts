@@ -39,7 +39,7 @@ export interface DeliveryWorker {
    * process.on('SIGTERM', async () => { await hooks.delivery.stop(); process.exit(0); });
    */
   start(): void;
-  /** Stops polling and waits for the attempts in flight. */
+  /** Stops polling and waits for the attempts in flight; `hooks.delivery.stop()` then waits for bus subscriber runs in flight too (`hooks.bus.drain()`, at most `subscribers.timeoutMs`). */
   stop(): Promise<void>;
   /**
    * Claims one batch of due rows and attempts them (for cron jobs, serverless, and tests).
