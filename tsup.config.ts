@@ -14,7 +14,8 @@ export default defineConfig({
     prisma: 'src/prisma.ts',
     pg: 'src/pg.ts',
     sqlite: 'src/sqlite.ts',
-    callback: 'src/callback.ts',
+    callback: 'adapters/callback.ts',
+    'adapter-kit': 'src/adapter-kit.ts',
     // The `subscription-webhooks` bin (package.json "bin"); esbuild keeps its #!/usr/bin/env node line.
     cli: 'src/cli/bin.ts',
   },

@@ -1,8 +1,8 @@
 import type { NextFunction, Request, Response } from 'express';
 import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type SubscriptionWebhooks } from '../src/index.js';
 import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
-import { readNodeBody, writeNodeResponse } from './node-bridge.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
+import { writeNodeResponse } from './node-bridge.js';
 
 const FIX = 'Mount subscriptionWebhooks() before it (e.g. before express.json()), or use express.raw({ type: "*/*" }) on these routes.';
 

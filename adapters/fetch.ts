@@ -1,5 +1,5 @@
 import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from './handle-request.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from '../src/adapter-kit.js';
 import { readWebBody, toWebResponse } from './web-bridge.js';
 
 /** Options of {@link fetchHandler} and {@link fetchRouteHandler}. */

@@ -2,8 +2,7 @@ import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
 import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
-import { readNodeBody } from './node-bridge.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
 
 const FIX =
   'Mount subscriptionWebhooksRouter() before the body parser, or keep the raw body: koa-bodyparser and @koa/bodyparser set ctx.request.rawBody for the types they parse (enableTypes: ["json", "text"]).';

@@ -2,8 +2,8 @@ import type { NextApiRequest, NextApiResponse } from 'next';
 import type { NextRequest } from 'next/server.js';
 import { createAdminDashboard, type AdminDashboardOptions, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
 import { fetchRouteHandler, type FetchOptions } from './fetch.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId } from './handle-request.js';
-import { readNodeBody, writeNodeResponse } from './node-bridge.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
+import { writeNodeResponse } from './node-bridge.js';
 
 /** The hooks, or a function returning them: nothing is created while `next build` evaluates route modules. */
 export type HooksOrGetter = SubscriptionWebhooks | (() => SubscriptionWebhooks);

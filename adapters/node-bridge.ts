@@ -1,9 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { HandlerResponse } from '../src/index.js';
 
-// The reader lives in the core (src/core/node-body.ts) so that `subscription-webhooks/callback` uses it too.
-export { readNodeBody, type NodeBodyOptions, type ParsedBody } from '../src/index.js';
-
 /** Writes the core's answer to a Node response. */
 export function writeNodeResponse(res: ServerResponse, response: HandlerResponse): void {
   res.statusCode = response.status;

@@ -1,7 +1,17 @@
-export { createSubscriptionWebhooks, readRawBody } from './core/handler.js';
+export { createSubscriptionWebhooks } from './core/handler.js';
 export { hooks, bus, getDefaultHooks } from './core/default-instance.js';
-export { readNodeBody, DEFAULT_BODY_TIMEOUT_MS } from './core/node-body.js';
-export type { NodeBodyOptions, ParsedBody } from './core/node-body.js';
+import * as kit from './adapter-kit.js';
+// Adapter plumbing lives in `subscription-webhooks/adapter-kit`; these aliases stay for one minor version.
+/** @deprecated use `readRawBody` from `subscription-webhooks/adapter-kit` */
+export const readRawBody = kit.readRawBody;
+/** @deprecated use `readNodeBody` from `subscription-webhooks/adapter-kit` */
+export const readNodeBody = kit.readNodeBody;
+/** @deprecated use `DEFAULT_BODY_TIMEOUT_MS` from `subscription-webhooks/adapter-kit` */
+export const DEFAULT_BODY_TIMEOUT_MS = kit.DEFAULT_BODY_TIMEOUT_MS;
+/** @deprecated use `NodeBodyOptions` from `subscription-webhooks/adapter-kit` */
+export type NodeBodyOptions = kit.NodeBodyOptions;
+/** @deprecated use `ParsedBody` from `subscription-webhooks/adapter-kit` */
+export type ParsedBody = kit.ParsedBody;
 export type { SubscriptionWebhooks, RouteName, HeadersLike, HandlerRequest, HandlerResponse, HandlerResult, CreateOrderInput } from './core/handler.js';
 export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } from './core/config.js';
 export { SubscriptionWebhooksError, isSubscriptionWebhooksError, ERROR_CODES, HTTP_STATUS_BY_CODE } from './core/errors.js';

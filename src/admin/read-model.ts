@@ -17,7 +17,7 @@ import {
 } from '../store/sql-tables.js';
 import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
 import { expandRawBody } from '../store/raw-body-codec.js';
-import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from './source.js';
+import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from '../store/admin-source.js';
 
 /**
  * The queries behind the admin dashboard and its JSON API, on every store the package ships

@@ -9,6 +9,7 @@ import { AppStoreServerApiError, createAppStoreServerApi, type AppStoreServerApi
 import type { JWSTransactionDecodedPayload } from '../providers/apple/schemas.js';
 import { reconcileAppleNotifications, toTimestamp } from '../providers/apple/reconcile.js';
 import { createAppleVerifier } from '../providers/apple/verifier.js';
+import { trustedRoots } from '../providers/apple/root-certificate.js';
 import { loadOrCreateChain, untrustedSigner, type LocalChain } from './local-chain.js';
 import { googleSteps, loadOrCreateGoogleSimulator, runGoogleSteps } from './google.js';
 
@@ -429,7 +430,7 @@ function apiFromEnv(flags: Flags, io: CliIo): AppStoreServerApi {
     bundleId: apple.bundleId,
     appAppleId: apple.appAppleId,
     environments: apple.environments,
-    rootCertificates: apple.rootCertificates,
+    rootCertificates: trustedRoots(apple.rootCertificates),
   });
   return createAppStoreServerApi({ ...apple.api, environment, bundleId: apple.bundleId, appAppleId: apple.appAppleId, verifier });
 }

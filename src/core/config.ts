@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { readFileSync } from 'node:fs';
 import { SubscriptionWebhooksError } from './errors.js';
 import { configIssueMessage } from './config-hints.js';
-import { APPLE_ROOT_CA_G3_DER } from '../providers/apple/root-certificate.js';
+import { normalizeLocale } from '../notifications/locale.js';
 import type { ConsumptionPolicy } from '../providers/apple/actions.js';
 import { parseSecretKeys, SECRET_KEY_ENV, type SecretKey } from '../delivery/secrets.js';
 import type { Logger } from './logger.js';
@@ -21,126 +21,163 @@ export interface UserNotification {
   context: Record<string, unknown>;
 }
 
-/** Options of {@link createSubscriptionWebhooks}. Every key is optional; see each for its default. */
-export interface SubscriptionWebhooksConfig {
+const APPLE_ENVIRONMENTS = ['Production', 'Sandbox', 'Xcode', 'LocalTesting'] as const;
+
+/** A function-valued option: validated as "a function", typed as `T` in {@link SubscriptionWebhooksConfig}. */
+const fn = <T extends (...args: never[]) => unknown>(name: string) => z.custom<T>((v) => typeof v === 'function', { message: `${name} must be a function` });
+const httpUrl = () => z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' });
+
+/**
+ * The config's schema: the one source of the config's keys, their validation and (through
+ * {@link SubscriptionWebhooksConfig}, its input type) their documentation. Exported for the reference test
+ * of docs/configuration.md. @internal
+ */
+export const configSchema = z.strictObject({
   /** Apple App Store Server Notifications V2. Defaults come from env `APPLE_BUNDLE_ID`, `APPLE_APP_APPLE_ID`, `APPLE_ENVIRONMENTS`. */
-  apple?: {
-    /** Your app's bundle id. Env `APPLE_BUNDLE_ID`. */
-    bundleId: string;
-    /** Your app's Apple ID (a number). Required when `environments` includes `Production`. Env `APPLE_APP_APPLE_ID`. */
-    appAppleId?: number;
-    /**
-     * Environments accepted. Env `APPLE_ENVIRONMENTS` (comma separated).
-     * @default ["Production", "Sandbox"]
-     */
-    environments?: AppleEnvironment[];
-    /**
-     * Trusted root certificates: DER bytes, or paths of DER/PEM files (read once, here), or `"apple"` for the
-     * bundled Apple Root CA - G3. Give your test signer's root here in tests. Env `APPLE_ROOT_CERTIFICATES`
-     * (comma separated, same forms), e.g. `apple,.subscription-webhooks/root.cer` for a dev server that also
-     * accepts the CLI's simulated notifications.
-     * @default the bundled Apple Root CA - G3
-     */
-    rootCertificates?: Array<Uint8Array | string>;
-    /** Certificate revocation checks over the network (OCSP). Not implemented yet: must stay `false`. @default false */
-    onlineChecks?: boolean;
-    /**
-     * Also verify the signatures of the nested `signedTransactionInfo` / `signedRenewalInfo`.
-     * The outer signature already covers their exact bytes, so this only costs time.
-     * @default false
-     */
-    strictNested?: boolean;
-    /**
-     * App Store Server API credentials (`hooks.apple.api`, `hooks.apple.reconcile`). Env `APPLE_KEY_ID`,
-     * `APPLE_ISSUER_ID`, `APPLE_PRIVATE_KEY_PATH` (the `.p8` file, read once when the config is resolved),
-     * `APPLE_API_BASE_URL`; env is used whenever this key is absent.
-     */
-    api?: {
-      /** The key's ID from App Store Connect (Users and Access → Integrations → In-App Purchase). */
-      keyId: string;
-      /** Your issuer ID, from the same page. */
-      issuerId: string;
-      /** The `.p8` file's contents (PKCS#8 PEM). */
-      privateKey: string;
-      /** @default "https://api.storekit.apple.com" or "https://api.storekit-sandbox.apple.com" */
-      baseUrl?: string;
-      /** @default "Production" when `environments` includes it, else "Sandbox" */
-      environment?: 'Production' | 'Sandbox';
-    };
-    /**
-     * Answers Apple's `CONSUMPTION_REQUEST` (a customer asked Apple for a refund): return the
-     * consumption information to send (Send Consumption Information), or `null` to send nothing. Called
-     * once per request after it is committed, by `hooks.delivery` (retried, never lost), within Apple's
-     * 12-hour window; what was sent is kept on the order as `metadata.apple_consumption`. Needs `api`.
-     * @default none: nothing is sent
-     * @example consumption: async ({ order }) => ({ customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true })
-     */
-    consumption?: ConsumptionPolicy;
-  };
+  apple: z
+    .strictObject({
+      /** Your app's bundle id. Env `APPLE_BUNDLE_ID`. */
+      bundleId: z.string().min(1, 'must be a non-empty bundle id, e.g. "com.example.app"'),
+      /** Your app's Apple ID (a number). Required when `environments` includes `Production`. Env `APPLE_APP_APPLE_ID`. */
+      appAppleId: z.number().int().positive().optional(),
+      /**
+       * Environments accepted. Env `APPLE_ENVIRONMENTS` (comma separated).
+       * @default ["Production", "Sandbox"]
+       */
+      environments: z.array(z.enum(APPLE_ENVIRONMENTS)).min(1).optional(),
+      /**
+       * Trusted root certificates: DER bytes, or paths of DER/PEM files (read once, here), or `"apple"` for the
+       * bundled Apple Root CA - G3. Give your test signer's root here in tests. Env `APPLE_ROOT_CERTIFICATES`
+       * (comma separated, same forms), e.g. `apple,.subscription-webhooks/root.cer` for a dev server that also
+       * accepts the CLI's simulated notifications.
+       * @default the bundled Apple Root CA - G3
+       */
+      rootCertificates: z
+        .array(
+          z.union([z.custom<Uint8Array>((v) => v instanceof Uint8Array), z.string().min(1)], {
+            message: 'must be DER bytes (Uint8Array or Buffer), a file path, or "apple"',
+          }),
+        )
+        .min(1)
+        .optional(),
+      /**
+       * Certificate revocation checks over the network (OCSP): not implemented. Accepted when `false`; `true` is
+       * refused (`CONFIG_INVALID`), since the library never claims a check it does not make.
+       * @deprecated remove it: it changes nothing (revocation is not checked online)
+       */
+      onlineChecks: z.literal(false, { message: 'is deprecated and online (OCSP) revocation checks are not implemented: remove the key' }).optional(),
+      /**
+       * Also verify the signatures of the nested `signedTransactionInfo` / `signedRenewalInfo`.
+       * The outer signature already covers their exact bytes, so this only costs time.
+       * @default false
+       */
+      strictNested: z.boolean().optional(),
+      /**
+       * App Store Server API credentials (`hooks.apple.api`, `hooks.apple.reconcile`). Env `APPLE_KEY_ID`,
+       * `APPLE_ISSUER_ID`, `APPLE_PRIVATE_KEY_PATH` (the `.p8` file, read once when the config is resolved),
+       * `APPLE_API_BASE_URL`; env is used whenever this key is absent.
+       */
+      api: z
+        .strictObject({
+          /** The key's ID from App Store Connect (Users and Access → Integrations → In-App Purchase). */
+          keyId: z.string().min(1, 'must be the key ID from App Store Connect (env APPLE_KEY_ID)'),
+          /** Your issuer ID, from the same page. */
+          issuerId: z.string().min(1, 'must be the issuer ID from App Store Connect (env APPLE_ISSUER_ID)'),
+          /** The `.p8` file's contents (PKCS#8 PEM). */
+          privateKey: z.string().includes('PRIVATE KEY', { message: 'must be the PEM contents of your .p8 key (env APPLE_PRIVATE_KEY_PATH names the file)' }),
+          /** @default "https://api.storekit.apple.com" or "https://api.storekit-sandbox.apple.com" */
+          baseUrl: httpUrl().optional(),
+          /** @default "Production" when `environments` includes it, else "Sandbox" */
+          environment: z.enum(['Production', 'Sandbox']).optional(),
+        })
+        .optional(),
+      /**
+       * Answers Apple's `CONSUMPTION_REQUEST` (a customer asked Apple for a refund): return the
+       * consumption information to send (Send Consumption Information), or `null` to send nothing. Called
+       * once per request after it is committed, by `hooks.delivery` (retried, never lost), within Apple's
+       * 12-hour window; what was sent is kept on the order as `metadata.apple_consumption`. Needs `api`.
+       * @default none: nothing is sent
+       * @example consumption: async ({ order }) => ({ customerConsented: true, deliveryStatus: 'DELIVERED', sampleContentProvided: true })
+       */
+      consumption: fn<ConsumptionPolicy>('apple.consumption').optional(),
+    })
+    .optional(),
   /**
    * Xsolla subscription webhooks and the user-subscriptions API. Defaults come from env
    * `XSOLLA_PROJECT_ID` and `XSOLLA_WEBHOOK_SECRET`.
    */
-  xsolla?: {
-    /** Your project id (Publisher Account, next to the project name). Env `XSOLLA_PROJECT_ID`. */
-    projectId: number;
-    /** The project's webhook secret key (Project settings → Webhooks). Env `XSOLLA_WEBHOOK_SECRET`. */
-    secretKey: string;
-    /**
-     * Answers Xsolla's `user_validation` webhook: resolve `true` when the user exists in your app.
-     * A rejection answers 500, so Xsolla retries.
-     * @default every user exists (204)
-     */
-    userExists?: (userId: string) => Promise<boolean>;
-    /** Base URL of the subscriptions API. @default "https://subscriptions.xsolla.com" */
-    apiBaseUrl?: string;
-  };
+  xsolla: z
+    .strictObject({
+      /** Your project id (Publisher Account, next to the project name). Env `XSOLLA_PROJECT_ID`. */
+      projectId: z.number({ message: 'must be your numeric Xsolla project id' }).int().positive(),
+      /** The project's webhook secret key (Project settings → Webhooks). Env `XSOLLA_WEBHOOK_SECRET`. */
+      secretKey: z.string().min(1, 'must be the non-empty webhook secret key from Publisher Account'),
+      /**
+       * Answers Xsolla's `user_validation` webhook: resolve `true` when the user exists in your app.
+       * A rejection answers 500, so Xsolla retries.
+       * @default every user exists (204)
+       */
+      userExists: fn<(userId: string) => Promise<boolean>>('xsolla.userExists').optional(),
+      /** Base URL of the subscriptions API. @default "https://subscriptions.xsolla.com" */
+      apiBaseUrl: httpUrl().optional(),
+    })
+    .optional(),
   /**
    * Google Play Real-time developer notifications (Cloud Pub/Sub push) and the Play Developer API.
    * Defaults come from env `GOOGLE_PLAY_PACKAGE_NAME`, `GOOGLE_PLAY_PUSH_AUDIENCE`,
    * `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`, `GOOGLE_PLAY_JWKS_URL`, `GOOGLE_PLAY_KEY_FILE`, `GOOGLE_PLAY_API_BASE_URL`.
    */
-  google?: {
-    /** Your app's package name, e.g. `com.example.app`: pushes for another package are refused. Env `GOOGLE_PLAY_PACKAGE_NAME`. */
-    packageName: string;
-    /** The audience of the push subscription's OIDC token (the push endpoint URL unless you set another). Env `GOOGLE_PLAY_PUSH_AUDIENCE`. */
-    audience: string;
-    /** The service account the push subscription authenticates as (its token's `email`). Env `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`. */
-    serviceAccountEmail: string;
-    /** Where Google publishes the keys that sign push tokens. Env `GOOGLE_PLAY_JWKS_URL`. @default "https://www.googleapis.com/oauth2/v3/certs" */
-    jwksUrl?: string;
-    /**
-     * The Play Developer API (state of a purchase, acknowledgement). Without it, notifications are recorded
-     * and emitted as `provider.notification.received` only. Env `GOOGLE_PLAY_KEY_FILE` (the JSON key file, read once).
-     */
-    api?: {
-      /** The service account's JSON key: the file's contents, or the parsed object. Give this or `keyFile`. */
-      serviceAccountKey?: string | Record<string, unknown>;
-      /** Path of the JSON key file (read once, when the config is resolved). */
-      keyFile?: string;
-      /** @default "https://androidpublisher.googleapis.com" */
-      baseUrl?: string;
-      /** @default the key's `token_uri`, else "https://oauth2.googleapis.com/token" */
-      tokenUrl?: string;
-    };
-  };
+  google: z
+    .strictObject({
+      /** Your app's package name, e.g. `com.example.app`: pushes for another package are refused. Env `GOOGLE_PLAY_PACKAGE_NAME`. */
+      packageName: z.string().min(1, 'must be your app\'s package name, e.g. "com.example.app" (env GOOGLE_PLAY_PACKAGE_NAME)'),
+      /** The audience of the push subscription's OIDC token (the push endpoint URL unless you set another). Env `GOOGLE_PLAY_PUSH_AUDIENCE`. */
+      audience: z.string().min(1, "must be the push subscription's audience, usually the push endpoint URL (env GOOGLE_PLAY_PUSH_AUDIENCE)"),
+      /** The service account the push subscription authenticates as (its token's `email`). Env `GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT`. */
+      serviceAccountEmail: z
+        .string()
+        .includes('@', { message: "must be the push subscription's service account email (env GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT)" }),
+      /** Where Google publishes the keys that sign push tokens. Env `GOOGLE_PLAY_JWKS_URL`. @default "https://www.googleapis.com/oauth2/v3/certs" */
+      jwksUrl: httpUrl().optional(),
+      /**
+       * The Play Developer API (state of a purchase, acknowledgement). Without it, notifications are recorded
+       * and emitted as `provider.notification.received` only. Env `GOOGLE_PLAY_KEY_FILE` (the JSON key file, read once).
+       */
+      api: z
+        .strictObject({
+          /** The service account's JSON key: the file's contents, or the parsed object. Give this or `keyFile`. */
+          serviceAccountKey: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
+          /** Path of the JSON key file (read once, when the config is resolved). */
+          keyFile: z.string().min(1).optional(),
+          /** @default "https://androidpublisher.googleapis.com" */
+          baseUrl: httpUrl().optional(),
+          /** @default the key's `token_uri`, else "https://oauth2.googleapis.com/token" */
+          tokenUrl: httpUrl().optional(),
+        })
+        .optional(),
+    })
+    .optional(),
   /**
    * Where orders, subscriptions, the inbox and the outbox live. @default `sqliteStore` on
    * `SUBSCRIPTION_WEBHOOKS_DATABASE_URL` or `./subscription-webhooks.db` when better-sqlite3 is installed
    * (tables created on first start; under NODE_ENV=test without that variable, `memoryStore()`); else
    * `memoryStore()` (warns when NODE_ENV=production)
    */
-  store?: Store;
+  store: z
+    .custom<Store>((v) => typeof v === 'object' && v !== null && typeof (v as Store).transaction === 'function', {
+      message: 'must be a Store, e.g. memoryStore() or prismaStore(prisma)',
+    })
+    .optional(),
   /** The global notification setting's `mountLocation`. */
-  appId?: string;
+  appId: z.string().min(1).optional(),
   /** Called with user-facing notifications the library renders. */
-  notifier?: (notification: UserNotification) => Promise<void>;
+  notifier: fn<(notification: UserNotification) => Promise<void>>('notifier').optional(),
   /**
    * Language of the user notifications the library renders (`en` or `zh-CN`; `zh`, `zh-Hans` map to `zh-CN`).
    * A subscription's or order's `metadata.locale` overrides it per user.
    * @default "en"
    */
-  locale?: string;
+  locale: z.string().min(2).optional(),
   /**
    * Allow webhook endpoints with `http:` URLs or private, loopback, link-local and other reserved
    * addresses. Refused otherwise, because an endpoint URL makes this server send requests on the
@@ -149,7 +186,12 @@ export interface SubscriptionWebhooksConfig {
    * (the connection goes to a checked address, so DNS rebinding cannot reach a private one).
    * @default true only when NODE_ENV is `development` or `test`; false otherwise, unset NODE_ENV included
    */
-  allowPrivateUrls?: boolean;
+  allowPrivateUrls: z.boolean().optional(),
+  /**
+   * Resolves webhook endpoint host names, for the SSRF check and the connection that follows it.
+   * @default the system resolver (`dns.lookup(host, { all: true })`)
+   */
+  dnsLookup: fn<DnsLookup>('dnsLookup').optional(),
   /**
    * The key that encrypts webhook endpoint signing secrets in the store (AES-256-GCM): base64 of 32
    * random bytes (`openssl rand -base64 32`). To rotate it, give the new key first and the old ones
@@ -157,12 +199,7 @@ export interface SubscriptionWebhooksConfig {
    * re-encrypted with the first key when it is rotated. Env `SUBSCRIPTION_WEBHOOKS_SECRET_KEY`.
    * Without a key, secrets are stored in plaintext (a warning is logged once in production).
    */
-  secretsKey?: string | string[];
-  /**
-   * Resolves webhook endpoint host names, for the SSRF check and the connection that follows it.
-   * @default the system resolver (`dns.lookup(host, { all: true })`)
-   */
-  dnsLookup?: (hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
+  secretsKey: z.union([z.string(), z.array(z.string())]).optional(),
   /**
    * How long stored rows are kept (see docs/retention.md). Pruning runs in the delivery worker (every
    * `intervalMs` while it is started) and on `hooks.maintenance.prune()`. Orders, subscriptions and
@@ -170,95 +207,113 @@ export interface SubscriptionWebhooksConfig {
    * is acknowledged as stale and changes nothing: that is what keeps "never processed twice" once its
    * dedup key is gone.
    */
-  retention?: {
-    /** Days the exact request body of a notification is kept; its decoded payload and SHA-256 stay. @default 30 */
-    rawBodyDays?: number;
-    /** Days events (the outbox) are kept once none of their deliveries remain. @default 90 */
-    eventDays?: number;
-    /** Days delivered (and endpoint-disabled) delivery rows are kept after their last attempt. @default 90 */
-    deliveredDays?: number;
-    /** Days failed delivery rows are kept after their last attempt (a replay makes one pending again). @default 90 */
-    failedDays?: number;
-    /**
-     * Days a notification's dedup key is kept, counted from its provider date (Apple `signedDate`, Xsolla's
-     * event date); also the age past which a notification is stale. Longer than any provider's retry or
-     * history window (Apple's notification history covers 180 days). At least `rawBodyDays`. @default 400
-     */
-    notificationDays?: number;
-    /** Days a callback route's webhook receipts (`sw_webhook_receipts`) are kept. @default 1 */
-    receiptDays?: number;
-    /** Rows per kind per pruning batch (one short statement each). @default 500 */
-    batchSize?: number;
-    /** How often a started delivery worker prunes, in ms; `null`: never (call `hooks.maintenance.prune()` yourself). @default 3600000 (1 hour) */
-    intervalMs?: number | null;
-  };
+  retention: z
+    .strictObject({
+      /** Days the exact request body of a notification is kept; its decoded payload and SHA-256 stay. @default 30 */
+      rawBodyDays: z.number().positive().optional(),
+      /** Days events (the outbox) are kept once none of their deliveries remain. @default 90 */
+      eventDays: z.number().positive().optional(),
+      /** Days delivered (and endpoint-disabled) delivery rows are kept after their last attempt. @default 90 */
+      deliveredDays: z.number().positive().optional(),
+      /** Days failed delivery rows are kept after their last attempt (a replay makes one pending again). @default 90 */
+      failedDays: z.number().positive().optional(),
+      /**
+       * Days a notification's dedup key is kept, counted from its provider date (Apple `signedDate`, Xsolla's
+       * event date); also the age past which a notification is stale. Longer than any provider's retry or
+       * history window (Apple's notification history covers 180 days). At least `rawBodyDays`. @default 400
+       */
+      notificationDays: z.number().positive().optional(),
+      /** Days a callback route's webhook receipts (`sw_webhook_receipts`) are kept. @default 1 */
+      receiptDays: z.number().positive().optional(),
+      /** Rows per kind per pruning batch (one short statement each). @default 500 */
+      batchSize: z.number().int().positive().max(100_000).optional(),
+      /** How often a started delivery worker prunes, in ms; `null`: never (call `hooks.maintenance.prune()` yourself). @default 3600000 (1 hour) */
+      intervalMs: z.number().int().positive().nullable().optional(),
+    })
+    .refine((r) => (r.rawBodyDays ?? 30) <= (r.notificationDays ?? 400), { message: 'rawBodyDays must not exceed notificationDays', path: ['rawBodyDays'] })
+    .optional(),
   /** The outbound webhook and notifier delivery worker (`hooks.delivery`). */
-  delivery?: {
-    /**
-     * Delays in ms between attempts; its length is the number of retries after the first attempt.
-     * A larger `retry-after` from the receiver wins (capped at 24 h).
-     * @default [5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h] (Standard Webhooks), i.e. 8 attempts over about 28 hours
-     */
-    retrySchedule?: number[];
-    /** Per-attempt timeout in ms (HTTP request or notifier call). @default 15000 */
-    timeoutMs?: number;
-    /**
-     * Attempts in flight in one worker, all endpoints together. Keep it well above `endpointConcurrency`, so
-     * endpoints that stop answering cannot take every slot.
-     * @default 50
-     */
-    concurrency?: number;
-    /**
-     * Attempts in flight to any one endpoint (and to the notifier) in one worker. A slow or hanging
-     * endpoint holds at most this many; the other endpoints' deliveries go on beside it.
-     * @default 10
-     */
-    endpointConcurrency?: number;
-    /** Rows claimed per round. @default 50 */
-    batchSize?: number;
-    /**
-     * An endpoint whose every attempt has failed for this long (ms since the first failure after its last
-     * success) is disabled at its next failure, and `webhook_endpoint.disabled` is emitted (bus, and the
-     * other endpoints that want it). Re-enable it with `webhookEndpoints.update(id, { status: 'enabled' })`.
-     * `null`: never disable for failing.
-     * @default 432000000 (5 days)
-     */
-    disableAfterMs?: number | null;
-    /**
-     * Keep the start of a failed answer's body in the delivery's `last_error` (which otherwise holds
-     * the status and its reason only, at most 200 characters). Off by default: whoever can read
-     * `last_error` could otherwise read responses from any URL an endpoint is pointed at.
-     * @default false
-     */
-    recordResponseBody?: boolean;
-    /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
-    pollIntervalMs?: number;
-    /** The clock (ms since epoch) for due times, `webhook-timestamp`, the inbox's `received_at` and the retention windows; tests pass a fake clock. @default Date.now */
-    now?: () => number;
-  };
+  delivery: z
+    .strictObject({
+      /**
+       * Delays in ms between attempts; its length is the number of retries after the first attempt.
+       * A larger `retry-after` from the receiver wins (capped at 24 h).
+       * @default [5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h] (Standard Webhooks), i.e. 8 attempts over about 28 hours
+       */
+      retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
+      /** Per-attempt timeout in ms (HTTP request or notifier call). @default 15000 */
+      timeoutMs: z.number().int().positive().optional(),
+      /**
+       * Attempts in flight in one worker, all endpoints together. Keep it well above `endpointConcurrency`, so
+       * endpoints that stop answering cannot take every slot.
+       * @default 50
+       */
+      concurrency: z.number().int().positive().max(1000).optional(),
+      /**
+       * Attempts in flight to any one endpoint (and to the notifier) in one worker. A slow or hanging
+       * endpoint holds at most this many; the other endpoints' deliveries go on beside it.
+       * @default 10
+       */
+      endpointConcurrency: z.number().int().positive().max(1000).optional(),
+      /** Rows claimed per round. @default 50 */
+      batchSize: z.number().int().positive().max(10_000).optional(),
+      /** How long an idle started worker waits before looking for due rows again, in ms. @default 1000 */
+      pollIntervalMs: z.number().int().positive().optional(),
+      /**
+       * Keep the start of a failed answer's body in the delivery's `last_error` (which otherwise holds
+       * the status and its reason only, at most 200 characters). Off by default: whoever can read
+       * `last_error` could otherwise read responses from any URL an endpoint is pointed at.
+       * @default false
+       */
+      recordResponseBody: z.boolean().optional(),
+      /**
+       * An endpoint whose every attempt has failed for this long (ms since the first failure after its last
+       * success) is disabled at its next failure, and `webhook_endpoint.disabled` is emitted (bus, and the
+       * other endpoints that want it). Re-enable it with `webhookEndpoints.update(id, { status: 'enabled' })`.
+       * `null`: never disable for failing.
+       * @default 432000000 (5 days)
+       */
+      disableAfterMs: z.number().int().positive().nullable().optional(),
+      /** The clock (ms since epoch) for due times, `webhook-timestamp`, the inbox's `received_at` and the retention windows; tests pass a fake clock. @default Date.now */
+      now: fn<() => number>('delivery.now').optional(),
+    })
+    .optional(),
   /**
    * When the in-process bus subscribers (`hooks.bus.subscribe`) run. In either mode the events are recorded
    * (in the outbox, with their webhook deliveries) before the provider gets its answer; only the subscribers' timing changes.
    */
-  subscribers?: {
-    /**
-     * `before_response`: the answer waits for the subscribers (one after another), so their work is done before the
-     * provider hears 200. `after_response`: they run without delaying the answer, at most once (a crash or restart
-     * loses runs in flight; webhook endpoints are the durable path); `hooks.delivery.stop()` waits for runs in
-     * flight, at most `timeoutMs`. A subscriber that throws or times out is logged and never changes the answer.
-     * @default "before_response"
-     */
-    mode?: 'before_response' | 'after_response';
-    /** How long one subscriber may take with one event, in ms; past it, it is logged and no longer waited for. @default 10000 */
-    timeoutMs?: number;
-  };
+  subscribers: z
+    .strictObject({
+      /**
+       * `before_response`: the answer waits for the subscribers (one after another), so their work is done before the
+       * provider hears 200. `after_response`: they run without delaying the answer, at most once (a crash or restart
+       * loses runs in flight; webhook endpoints are the durable path); `hooks.delivery.stop()` waits for runs in
+       * flight, at most `timeoutMs`. A subscriber that throws or times out is logged and never changes the answer.
+       * @default "before_response"
+       */
+      mode: z.enum(['before_response', 'after_response']).optional(),
+      /** How long one subscriber may take with one event, in ms; past it, it is logged and no longer waited for. @default 10000 */
+      timeoutMs: z.number().int().positive().max(2_147_483_647).optional(),
+    })
+    .optional(),
   /**
    * What each product grants (`hooks.entitlements`): Apple product ids and Xsolla plan ids, each with the
    * entitlements it unlocks, e.g. `{ 'com.example.pro.monthly': { entitlements: ['pro'] } }`. A transaction
    * for a product not listed is still recorded (money is never dropped): the order gets
    * `metadata.unknown_product: true` and a warning is logged. Without this key no entitlements are kept.
    */
-  products?: Record<string, { entitlements: string[] }>;
+  products: z.record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) })).optional(),
+  /** How `hooks.entitlements` answers. */
+  entitlements: z
+    .strictObject({
+      /**
+       * Whether a subscription in billing retry (`past_due`: the renewal failed and Apple or Xsolla keeps
+       * trying, no grace period) still grants its entitlements.
+       * @default false
+       */
+      pastDueActive: z.boolean().optional(),
+    })
+    .optional(),
   /**
    * Who owns a subscription when a new purchase of it (a resubscription, an upgrade bought again)
    * comes through an order of another user of your app (same Apple ID or Google account, another app account):
@@ -267,166 +322,42 @@ export interface SubscriptionWebhooksConfig {
    * for the new user and leaves the subscription with its owner. Renewals never move it.
    * @default "to_new_user"
    */
-  transfer?: 'to_new_user' | 'keep';
-  /** How `hooks.entitlements` answers. */
-  entitlements?: {
-    /**
-     * Whether a subscription in billing retry (`past_due`: the renewal failed and Apple or Xsolla keeps
-     * trying, no grace period) still grants its entitlements.
-     * @default false
-     */
-    pastDueActive?: boolean;
-  };
-  /** The time-driven events (`hooks.lifecycle.sweep`, run by the started delivery worker). */
-  lifecycle?: {
-    /** `customer.subscription.trial_will_end` this many days before a trial ends (once per trial). @default 3 */
-    trialWillEndDays?: number;
-    /**
-     * A subscription still `active` (or `trialing`) this long after `current_period_end` with no renewal is
-     * settled: Apple's answer from the App Store Server API when `apple.api` is configured, else `past_due`
-     * with `reason: 'no_renewal_received'`. In ms. @default 86400000 (one day)
-     */
-    renewalGraceMs?: number;
-    /** How often the started delivery worker sweeps, in ms; `null`: never (call `hooks.lifecycle.sweep` yourself). @default 900000 (15 minutes) */
-    intervalMs?: number | null;
-    /** Subscriptions claimed at a time. @default 100 */
-    batchSize?: number;
-  };
-  /** URL paths the adapters mount. */
-  routes?: {
-    /** @default "/api/users/app-store-notifications" */
-    apple?: string;
-    /** @default "/api/users/app-store-transactions" */
-    appleTransactions?: string;
-    /** @default "/api/xsolla/webhooks" */
-    xsolla?: string;
-    /** @default "/api/google/rtdn" */
-    google?: string;
-    /** The client route for purchase tokens (needs `google.api`). @default "/api/google/purchases" */
-    googlePurchases?: string;
-  };
-  /** Largest request body accepted, in bytes (larger → 413 `BODY_TOO_LARGE`). @default 1048576 */
-  maxBodyBytes?: number;
-  /** pino-compatible logger. @default silent except warnings and errors, to stderr */
-  logger?: Logger;
-}
-
-const APPLE_ENVIRONMENTS = ['Production', 'Sandbox', 'Xcode', 'LocalTesting'] as const;
-
-const fn = (name: string) => z.custom<(...args: never[]) => unknown>((v) => typeof v === 'function', { message: `${name} must be a function` });
-
-/** The config's schema (exported for the reference test of docs/configuration.md). @internal */
-export const configSchema = z.strictObject({
-  apple: z
-    .strictObject({
-      bundleId: z.string().min(1, 'must be a non-empty bundle id, e.g. "com.example.app"'),
-      appAppleId: z.number().int().positive().optional(),
-      environments: z.array(z.enum(APPLE_ENVIRONMENTS)).min(1).optional(),
-      rootCertificates: z
-        .array(z.union([z.instanceof(Uint8Array), z.string().min(1)], { message: 'must be DER bytes (Uint8Array or Buffer), a file path, or "apple"' }))
-        .min(1)
-        .optional(),
-      onlineChecks: z.literal(false, { message: 'online (OCSP) checks are not supported yet; leave it false' }).optional(),
-      strictNested: z.boolean().optional(),
-      api: z
-        .strictObject({
-          keyId: z.string().min(1, 'must be the key ID from App Store Connect (env APPLE_KEY_ID)'),
-          issuerId: z.string().min(1, 'must be the issuer ID from App Store Connect (env APPLE_ISSUER_ID)'),
-          privateKey: z.string().includes('PRIVATE KEY', { message: 'must be the PEM contents of your .p8 key (env APPLE_PRIVATE_KEY_PATH names the file)' }),
-          baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-          environment: z.enum(['Production', 'Sandbox']).optional(),
-        })
-        .optional(),
-      consumption: fn('apple.consumption').optional(),
-    })
-    .optional(),
-  xsolla: z
-    .strictObject({
-      projectId: z.number({ message: 'must be your numeric Xsolla project id' }).int().positive(),
-      secretKey: z.string().min(1, 'must be the non-empty webhook secret key from Publisher Account'),
-      userExists: fn('xsolla.userExists').optional(),
-      apiBaseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-    })
-    .optional(),
-  google: z
-    .strictObject({
-      packageName: z.string().min(1, 'must be your app\'s package name, e.g. "com.example.app" (env GOOGLE_PLAY_PACKAGE_NAME)'),
-      audience: z.string().min(1, "must be the push subscription's audience, usually the push endpoint URL (env GOOGLE_PLAY_PUSH_AUDIENCE)"),
-      serviceAccountEmail: z
-        .string()
-        .includes('@', { message: "must be the push subscription's service account email (env GOOGLE_PLAY_PUSH_SERVICE_ACCOUNT)" }),
-      jwksUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-      api: z
-        .strictObject({
-          serviceAccountKey: z.union([z.string().min(1), z.record(z.string(), z.unknown())]).optional(),
-          keyFile: z.string().min(1).optional(),
-          baseUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-          tokenUrl: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }).optional(),
-        })
-        .optional(),
-    })
-    .optional(),
-  store: z
-    .custom<Store>((v) => typeof v === 'object' && v !== null && typeof (v as Store).transaction === 'function', {
-      message: 'must be a Store, e.g. memoryStore() or prismaStore(prisma)',
-    })
-    .optional(),
-  appId: z.string().min(1).optional(),
-  notifier: fn('notifier').optional(),
-  locale: z.string().min(2).optional(),
-  allowPrivateUrls: z.boolean().optional(),
-  dnsLookup: fn('dnsLookup').optional(),
-  secretsKey: z.union([z.string(), z.array(z.string())]).optional(),
-  retention: z
-    .strictObject({
-      rawBodyDays: z.number().positive().optional(),
-      eventDays: z.number().positive().optional(),
-      deliveredDays: z.number().positive().optional(),
-      failedDays: z.number().positive().optional(),
-      notificationDays: z.number().positive().optional(),
-      receiptDays: z.number().positive().optional(),
-      batchSize: z.number().int().positive().max(100_000).optional(),
-      intervalMs: z.number().int().positive().nullable().optional(),
-    })
-    .refine((r) => (r.rawBodyDays ?? 30) <= (r.notificationDays ?? 400), { message: 'rawBodyDays must not exceed notificationDays', path: ['rawBodyDays'] })
-    .optional(),
-  delivery: z
-    .strictObject({
-      retrySchedule: z.array(z.number().int().nonnegative('must be delays in ms (>= 0)')).max(50).optional(),
-      timeoutMs: z.number().int().positive().optional(),
-      concurrency: z.number().int().positive().max(1000).optional(),
-      endpointConcurrency: z.number().int().positive().max(1000).optional(),
-      batchSize: z.number().int().positive().max(10_000).optional(),
-      pollIntervalMs: z.number().int().positive().optional(),
-      recordResponseBody: z.boolean().optional(),
-      disableAfterMs: z.number().int().positive().nullable().optional(),
-      now: fn('delivery.now').optional(),
-    })
-    .optional(),
-  subscribers: z
-    .strictObject({ mode: z.enum(['before_response', 'after_response']).optional(), timeoutMs: z.number().int().positive().max(2_147_483_647).optional() })
-    .optional(),
-  products: z.record(z.string().min(1), z.strictObject({ entitlements: z.array(z.string().min(1, 'entitlement names must be non-empty')) })).optional(),
-  entitlements: z.strictObject({ pastDueActive: z.boolean().optional() }).optional(),
   transfer: z.enum(['to_new_user', 'keep']).optional(),
+  /** The time-driven events (`hooks.lifecycle.sweep`, run by the started delivery worker). */
   lifecycle: z
     .strictObject({
+      /** `customer.subscription.trial_will_end` this many days before a trial ends (once per trial). @default 3 */
       trialWillEndDays: z.number().nonnegative('must be a number of days (>= 0)').max(365).optional(),
+      /**
+       * A subscription still `active` (or `trialing`) this long after `current_period_end` with no renewal is
+       * settled: Apple's answer from the App Store Server API when `apple.api` is configured, else `past_due`
+       * with `reason: 'no_renewal_received'`. In ms. @default 86400000 (one day)
+       */
       renewalGraceMs: z.number().int().nonnegative('must be a duration in ms (>= 0)').optional(),
+      /** How often the started delivery worker sweeps, in ms; `null`: never (call `hooks.lifecycle.sweep` yourself). @default 900000 (15 minutes) */
       intervalMs: z.number().int().positive().nullable().optional(),
+      /** Subscriptions claimed at a time. @default 100 */
       batchSize: z.number().int().positive().max(10_000).optional(),
     })
     .optional(),
+  /** URL paths the adapters mount. */
   routes: z
     .strictObject({
+      /** @default "/api/users/app-store-notifications" */
       apple: z.string().startsWith('/').optional(),
+      /** @default "/api/users/app-store-transactions" */
       appleTransactions: z.string().startsWith('/').optional(),
+      /** @default "/api/xsolla/webhooks" */
       xsolla: z.string().startsWith('/').optional(),
+      /** @default "/api/google/rtdn" */
       google: z.string().startsWith('/').optional(),
+      /** The client route for purchase tokens (needs `google.api`). @default "/api/google/purchases" */
       googlePurchases: z.string().startsWith('/').optional(),
     })
     .optional(),
+  /** Largest request body accepted, in bytes (larger → 413 `BODY_TOO_LARGE`). @default 1048576 */
   maxBodyBytes: z.number().int().positive().optional(),
+  /** pino-compatible logger. @default silent except warnings and errors, to stderr */
   logger: z
     .custom<Logger>(
       (v) => typeof v === 'object' && v !== null && ['debug', 'info', 'warn', 'error'].every((m) => typeof (v as Record<string, unknown>)[m] === 'function'),
@@ -437,13 +368,28 @@ export const configSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * Options of {@link createSubscriptionWebhooks}. Every key is optional; see each for its default.
+ * The input type of the config's schema: one source for the keys, their validation and their documentation.
+ */
+export type SubscriptionWebhooksConfig = z.input<typeof configSchema>;
+
+/** Resolves a webhook endpoint's host name to its addresses (`dnsLookup`). */
+type DnsLookup = (hostname: string) => Promise<ReadonlyArray<{ address: string; family: number }>>;
+
+/**
+ * A trusted root: DER bytes, or `"apple"`, the bundled Apple Root CA - G3, which the config only names: the
+ * certificate is given to the verifier where it is composed (the handler, the CLI), so the config needs no provider.
+ */
+export type RootCertificate = Uint8Array | 'apple';
+
 /** Config after validation and defaults. */
 export interface ResolvedConfig {
   apple: {
     bundleId: string;
     appAppleId: number | undefined;
     environments: AppleEnvironment[];
-    rootCertificates: Uint8Array[] | undefined;
+    rootCertificates: RootCertificate[] | undefined;
     strictNested: boolean;
     /** App Store Server API settings; `null` when no key is configured. */
     api: { keyId: string; issuerId: string; privateKey: string; baseUrl: string | undefined; environment: 'Production' | 'Sandbox' } | null;
@@ -503,12 +449,6 @@ export interface ResolvedConfig {
   };
 }
 
-/** `en`, or `zh-CN` for any Chinese tag: the two languages the built-in templates speak. */
-export function normalizeLocale(locale: unknown): string | undefined {
-  if (typeof locale !== 'string' || locale.length === 0) return undefined;
-  return /^zh\b/i.test(locale) ? 'zh-CN' : 'en';
-}
-
 /** Standard Webhooks' schedule: retries 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h after the previous attempt. */
 export const DEFAULT_RETRY_SCHEDULE: readonly number[] = [5e3, 3e5, 18e5, 72e5, 18e6, 36e6, 36e6];
 
@@ -556,11 +496,14 @@ function appleExtrasFromEnv(apple: unknown, env: NodeJS.ProcessEnv): unknown {
   return out;
 }
 
-/** Turns `rootCertificates` entries into DER: bytes as they are, `"apple"`, or a DER/PEM file (PEM may hold several). */
-function loadRootCertificates(entries: Array<Uint8Array | string>): Uint8Array[] {
-  return entries.flatMap((entry) => {
+/**
+ * Turns `rootCertificates` entries into DER: bytes as they are, or a DER/PEM file (PEM may hold several).
+ * `"apple"` stays as it is (see {@link RootCertificate}).
+ */
+function loadRootCertificates(entries: Array<Uint8Array | string>): RootCertificate[] {
+  return entries.flatMap((entry): RootCertificate[] => {
     if (typeof entry !== 'string') return [entry];
-    if (entry.toLowerCase() === 'apple') return [APPLE_ROOT_CA_G3_DER];
+    if (entry.toLowerCase() === 'apple') return ['apple'];
     let bytes: Buffer;
     try {
       bytes = readFileSync(entry);

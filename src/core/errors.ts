@@ -149,6 +149,15 @@ export class SubscriptionWebhooksError extends Error {
 // (`_SubscriptionWebhooksError`); keep the name users see in stack traces and `inspect`.
 Object.defineProperty(SubscriptionWebhooksError, 'name', { value: 'SubscriptionWebhooksError' });
 
+/**
+ * `error`, answered with `status` instead of its code's (a client route's 401 `USER_NOT_FOUND`: sign in first).
+ * @internal
+ */
+export function withStatus(error: SubscriptionWebhooksError, status: number): SubscriptionWebhooksError {
+  Object.defineProperty(error, 'status', { value: status, enumerable: true });
+  return error;
+}
+
 /** True when `value` is a {@link SubscriptionWebhooksError}, optionally with the given code. */
 export function isSubscriptionWebhooksError(value: unknown, code?: ErrorCode): value is SubscriptionWebhooksError {
   return value instanceof SubscriptionWebhooksError && (code === undefined || value.code === code);

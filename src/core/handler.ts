@@ -3,7 +3,8 @@ import { SubscriptionWebhooksError } from './errors.js';
 import { EventBus } from '../events/bus.js';
 import type { DomainEvent, Entitlement, NotificationSettings, Order, Provider, Subscription } from '../events/types.js';
 import { resolveEntitlements } from './entitlements.js';
-import { randomId, randomUUID } from './ids.js';
+import { createOrdersApi, type OrdersApi } from './orders.js';
+import { trustedRoots } from '../providers/apple/root-certificate.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
 import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './types.js';
 import { logProcessed } from './processed-log.js';
@@ -25,31 +26,15 @@ import { xsollaRoute } from '../providers/xsolla/route.js';
 import { createGooglePlay } from '../providers/google/wiring.js';
 import { defaultStore } from '../store/default-store.js';
 import { createNotificationSettingsApi, type NotificationSettingsApi } from '../notifications/settings.js';
-import { checkNotificationSettings } from '../notifications/event-names.js';
 import { createWebhookEndpointsApi, type WebhookEndpointsApi } from '../delivery/endpoints.js';
 import { createSecretBox } from '../delivery/secrets.js';
 import { createDeliveryWorker, type DeliveryWorker } from '../delivery/worker.js';
 import { createLifecycle, createSweepSchedule, type LifecycleHooks } from './lifecycle.js';
 import { checkAppleStatus } from '../providers/apple/status.js';
 import type { Store, SubscriptionFilter } from '../store/types.js';
-import { z } from 'zod';
 
 export type { RouteName, HeadersLike, HandlerRequest, HandlerResponse, HandlerResult } from './types.js';
-export { readRawBody } from './body.js';
-
-/** Input of `hooks.orders.create`. */
-export interface CreateOrderInput {
-  userId: string;
-  productId: string;
-  /** @default "apple" */
-  provider?: Provider;
-  amount?: number;
-  currency?: string;
-  metadata?: Record<string, unknown>;
-  subscriptionData?: { notificationSettings?: NotificationSettings };
-  /** The same as `subscriptionData`, spelled as the order object stores it (give one or the other, not both). */
-  subscription_data?: { notification_settings?: NotificationSettings };
-}
+export type { CreateOrderInput, OrdersApi } from './orders.js';
 
 /** The object returned by {@link createSubscriptionWebhooks}. */
 export interface SubscriptionWebhooks {
@@ -76,10 +61,7 @@ export interface SubscriptionWebhooks {
    */
   errorResponse(route: RouteName, error: unknown, options?: { log?: boolean }): HandlerResponse;
   /** Orders (seed 003): create one before purchase; its `no` is the `appAccountToken` you pass to StoreKit. */
-  orders: {
-    create(input: CreateOrderInput): Promise<Order>;
-    get(no: string): Promise<Order | null>;
-  };
+  orders: OrdersApi;
   /** Notification settings (seed 000): who sends user notifications, the library's `notifier` or your app (`manual.notification`). */
   settings: NotificationSettingsApi;
   /** Outbound webhook endpoints: every committed event they subscribe to is POSTed, signed (Standard Webhooks). */
@@ -165,22 +147,6 @@ export interface SubscriptionWebhooks {
   };
 }
 
-const notificationSettingsSchema = z.strictObject({
-  self_handle: z.boolean(),
-  include_events: z.array(z.string()).optional(),
-  exclude_events: z.array(z.string()).optional(),
-});
-const createOrderSchema = z.strictObject({
-  userId: z.string().min(1),
-  productId: z.string().min(1),
-  provider: z.enum(['apple', 'xsolla', 'google']).optional(),
-  amount: z.number().int().nonnegative().optional(),
-  currency: z.string().length(3).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-  subscriptionData: z.strictObject({ notificationSettings: notificationSettingsSchema.optional() }).optional(),
-  subscription_data: z.strictObject({ notification_settings: notificationSettingsSchema.optional() }).optional(),
-});
-
 function toError(err: unknown): SubscriptionWebhooksError {
   if (err instanceof SubscriptionWebhooksError) return err;
   return new SubscriptionWebhooksError('INTERNAL', 'Internal error', { cause: err });
@@ -220,7 +186,8 @@ export function createSubscriptionWebhooks(
       bundleId: apple.bundleId,
       appAppleId: apple.appAppleId,
       environments: apple.environments,
-      rootCertificates: apple.rootCertificates,
+      // The bundled Apple root is given here, where the verifier is composed (the config only names it).
+      rootCertificates: trustedRoots(apple.rootCertificates),
       strictNested: apple.strictNested,
     });
   }
@@ -353,45 +320,7 @@ export function createSubscriptionWebhooks(
     logger,
     handle,
     errorResponse,
-    orders: {
-      async create(input) {
-        const parsed = createOrderSchema.safeParse(input);
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0]!;
-          throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `orders.create: \`${issue.path.join('.') || 'input'}\` ${issue.message}`);
-        }
-        const i = parsed.data;
-        if (i.subscriptionData !== undefined && i.subscription_data !== undefined) {
-          throw new SubscriptionWebhooksError('INVALID_ARGUMENT', 'orders.create: give `subscriptionData` or `subscription_data`, not both');
-        }
-        const requested = i.subscriptionData?.notificationSettings ?? i.subscription_data?.notification_settings;
-        const where = i.subscriptionData ? 'subscriptionData.notificationSettings' : 'subscription_data.notification_settings';
-        if (requested) checkNotificationSettings(requested, where);
-        const now = new Date().toISOString();
-        const order: Order = {
-          id: randomId('ord'),
-          no: randomUUID(),
-          trade_no: null,
-          origin_no: null,
-          status: 'pending',
-          user_id: i.userId,
-          product_id: i.productId,
-          provider: i.provider ?? 'apple',
-          amount: i.amount ?? null,
-          currency: i.currency ?? null,
-          amount_refunded: null,
-          refund_reason: null,
-          paid_at: null,
-          metadata: i.metadata ?? {},
-          subscription_data: requested ? { notification_settings: requested } : null,
-          created: now,
-          updated: now,
-        };
-        await theStore.transaction((tx) => tx.saveOrder(order));
-        return order;
-      },
-      get: (no) => theStore.getOrderByNo(no),
-    },
+    orders: createOrdersApi(theStore),
     settings: createNotificationSettingsApi(theStore),
     webhookEndpoints: createWebhookEndpointsApi(theStore, {
       allowPrivateUrls: resolved.allowPrivateUrls,

@@ -43,7 +43,7 @@ export interface WebhookEndpointsApi {
    *   enabled_events: ['customer.subscription.started', 'customer.subscription.renewed', 'manual.notification'],
    * });
    * // give webhook.secret to the receiving app's createCallbackRoute({ secret })
-   * @throws SubscriptionWebhooksError `CONFIG_INVALID` for unknown event names (the message lists the valid ones),
+   * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` for unknown event names (the message lists the valid ones),
    * `INVALID_ARGUMENT` for a malformed URL or field, `WEBHOOK_URL_NOT_ALLOWED` for `http:` or a private host (unless `allowPrivateUrls`, or NODE_ENV development/test)
    */
   create(input: CreateWebhookEndpointInput): Promise<WebhookEndpoint>;

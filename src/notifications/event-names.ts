@@ -30,9 +30,9 @@ export const DEFAULT_NOTIFIED_EVENTS: readonly EventType[] = [
   'order.refunded',
 ];
 
-/** `CONFIG_INVALID` naming the unknown event and listing every valid name. */
+/** `INVALID_ARGUMENT` (400: the caller's argument, not the deployment's config) naming the unknown event and listing every valid name. */
 export function unknownEventError(where: string, name: string, valid: readonly string[]): SubscriptionWebhooksError {
-  return new SubscriptionWebhooksError('CONFIG_INVALID', `\`${where}\` has an unknown event "${name}"; valid names: ${valid.join(', ')}`);
+  return new SubscriptionWebhooksError('INVALID_ARGUMENT', `\`${where}\` has an unknown event "${name}"; valid names: ${valid.join(', ')}`);
 }
 
 const userEventName = z.string().min(1);
@@ -45,8 +45,8 @@ export const notificationSettingsSchema = z.strictObject({
 });
 
 /**
- * Validates notification settings; unknown event names are `CONFIG_INVALID` listing the valid ones.
- * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` (shape) or `CONFIG_INVALID` (event names)
+ * Validates notification settings; unknown event names are `INVALID_ARGUMENT` listing the valid ones.
+ * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` (shape or event names)
  */
 export function checkNotificationSettings(value: unknown, where: string): NotificationSettings {
   const parsed = notificationSettingsSchema.safeParse(value);

@@ -1,4 +1,5 @@
-import { normalizeLocale, type UserNotification } from '../core/config.js';
+import type { UserNotification } from '../core/config.js';
+import { normalizeLocale } from './locale.js';
 import type { DomainEvent, EntitlementChange, Order, Subscription } from '../events/types.js';
 import { ENTITY_EVENT_TYPES } from './event-names.js';
 

@@ -32,7 +32,7 @@ export interface NotificationSettingsApi {
    *   settings: { self_handle: true, include_events: ['customer.subscription.started', 'customer.subscription.renewed'] },
    * });
    * await hooks.orders.create({ userId, productId, metadata: { setting_id: setting.id } });
-   * @throws SubscriptionWebhooksError `CONFIG_INVALID` for unknown event names (the message lists the valid ones),
+   * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` for unknown event names (the message lists the valid ones),
    * `INVALID_ARGUMENT` for any other bad field, `CONFLICT` when the mountLocation is taken
    */
   create(input: CreateNotificationSettingInput): Promise<NotificationSetting>;
@@ -42,7 +42,7 @@ export interface NotificationSettingsApi {
   list(): Promise<NotificationSetting[]>;
   /**
    * Changes the given fields; `settings` is replaced as a whole.
-   * @throws SubscriptionWebhooksError `NOT_FOUND`, `CONFLICT`, `CONFIG_INVALID`, `INVALID_ARGUMENT`
+   * @throws SubscriptionWebhooksError `NOT_FOUND`, `CONFLICT`, `INVALID_ARGUMENT`
    */
   update(id: string, patch: UpdateNotificationSettingInput): Promise<NotificationSetting>;
   /**

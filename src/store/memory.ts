@@ -13,7 +13,7 @@ import type {
   SubscriptionFilter,
   WebhookEndpointRecord,
 } from './types.js';
-import { memoryAdminSource } from '../admin/source.js';
+import { memoryAdminSource } from './admin-source.js';
 
 interface MemoryState {
   inbox: Map<string, InboxRecord>;

@@ -1,5 +1,5 @@
 import { SubscriptionWebhooksError } from '../core/errors.js';
-import { deferredAdminSource } from '../admin/source.js';
+import { deferredAdminSource } from './admin-source.js';
 import { guardUnavailable } from './sql-common.js';
 import { sqlStore, type SqlConnection } from './sql-store.js';
 import { pgCodec, prismaSqliteCodec } from './sql-tables.js';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
-import { sqlAdminSource } from '../admin/source.js';
+import { sqlAdminSource } from './admin-source.js';
 import { pruneBatch } from './retention-sql.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';

@@ -11,7 +11,7 @@ import { pruneBatch } from './retention-sql.js';
 import { sqlStatements } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
-import { sqlAdminSource } from '../admin/source.js';
+import { sqlAdminSource } from './admin-source.js';
 
 /** A prepared statement of `better-sqlite3` (the part `sqliteStore` uses). */
 export interface SqliteStatement {

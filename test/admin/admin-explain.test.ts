@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminReadModel, type AdminReadModel } from '../../src/admin/read-model.js';
-import { sqlAdminSource } from '../../src/admin/source.js';
+import { sqlAdminSource } from '../../src/store/admin-source.js';
 import { pgCodec } from '../../src/store/sql-tables.js';
 import type { Store } from '../../src/store/types.js';
 import { createPgDriverStore } from '../helpers/databases.js';

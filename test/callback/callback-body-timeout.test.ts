@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import express from 'express';
 import Koa from 'koa';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { createCallbackRoute, type CallbackRoute, type ExpressLikeRequest, type KoaLikeContext } from '../../src/callback.js';
+import { createCallbackRoute, type CallbackRoute, type ExpressLikeRequest, type KoaLikeContext } from '../../adapters/callback.js';
 import { generateWebhookSecret } from '../../src/delivery/sign.js';
 import { DEFAULT_BODY_TIMEOUT_MS } from '../../src/index.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express from 'express';
 import { describe, expect, it } from 'vitest';
-import { createCallbackRoute, type CallbackRouteOptions } from '../../src/callback.js';
+import { createCallbackRoute, type CallbackRouteOptions } from '../../adapters/callback.js';
 import { generateWebhookSecret } from '../../src/delivery/sign.js';
 import type { DomainEvent, Store } from '../../src/index.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';

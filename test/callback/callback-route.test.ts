@@ -10,7 +10,7 @@ import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCallbackRoute, verifyWebhook } from '../../src/callback.js';
+import { createCallbackRoute, verifyWebhook } from '../../adapters/callback.js';
 import { generateWebhookSecret, signatureHeader } from '../../src/delivery/sign.js';
 import type { DomainEvent } from '../../src/index.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCallbackRoute, verifyWebhook } from '../../src/callback.js';
+import { createCallbackRoute, verifyWebhook } from '../../adapters/callback.js';
 import { generateWebhookSecret } from '../../src/delivery/sign.js';
 import { SubscriptionWebhooksError } from '../../src/core/errors.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';

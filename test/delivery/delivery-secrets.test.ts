@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
-import { verifyWebhook } from '../../src/callback.js';
+import { verifyWebhook } from '../../adapters/callback.js';
 import { enqueueDeliveries } from '../../src/delivery/outbox.js';
 import { createSecretBox, parseSecretKeys } from '../../src/delivery/secrets.js';
 import { createSubscriptionWebhooks, memoryStore, type Store, type SubscriptionWebhooksConfig } from '../../src/index.js';

@@ -3,7 +3,7 @@
  * retries follow the schedule without sleeping, 410 disables, a stopped receiver loses nothing.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyWebhook } from '../../src/callback.js';
+import { verifyWebhook } from '../../adapters/callback.js';
 import { DEFAULT_RETRY_SCHEDULE } from '../../src/core/config.js';
 import type { DomainEvent, UserNotification } from '../../src/index.js';
 import { PRODUCT } from '../helpers/apple-harness.js';

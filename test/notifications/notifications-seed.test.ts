@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterAll, describe, expect, it } from 'vitest';
-import { createCallbackRoute, type CallbackRoute } from '../../src/callback.js';
+import { createCallbackRoute, type CallbackRoute } from '../../adapters/callback.js';
 import type { DomainEvent, ManualNotification, UserNotification } from '../../src/index.js';
 import { PRODUCT } from '../helpers/apple-harness.js';
 import { notificationHarness, STORE_KINDS, type StoreKind } from '../helpers/notification-harness.js';

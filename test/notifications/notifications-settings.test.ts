@@ -41,18 +41,18 @@ describe('hooks.settings', () => {
     expect(await hooks.settings.get(s.id)).toBeNull();
   });
 
-  it('unknown event names are CONFIG_INVALID listing the valid names; other bad input INVALID_ARGUMENT, CONFLICT, NOT_FOUND; nothing stored', async () => {
+  it('unknown event names are INVALID_ARGUMENT (400) listing the valid names; other bad input INVALID_ARGUMENT, CONFLICT, NOT_FOUND; nothing stored', async () => {
     const { hooks } = await harness();
     const bad = hooks.settings.create({
       type: 'notification',
       mountLocation: 'x',
       settings: { self_handle: true, include_events: ['customer.subscription.begun'] },
     });
-    await expect(bad).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('"customer.subscription.begun"') });
+    await expect(bad).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('"customer.subscription.begun"') });
     await expect(bad).rejects.toMatchObject({ message: expect.stringContaining(USER_EVENT_TYPES.join(', ')) });
     await expect(
       hooks.settings.create({ type: 'notification', mountLocation: 'x', settings: { self_handle: true, exclude_events: ['nope'] } }),
-    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     await expect(hooks.settings.create({ type: 'other' as 'notification', mountLocation: 'x', settings: { self_handle: true } })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
@@ -77,7 +77,7 @@ describe('hooks.settings', () => {
     const { hooks } = await harness();
     await expect(
       hooks.orders.create({ userId: 'u', productId: PRODUCT, subscriptionData: { notificationSettings: { self_handle: true, include_events: ['bogus'] } } }),
-    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 });
 
@@ -169,7 +169,7 @@ describe('resolution (EVENTS.md § manual.notification): first match wins', () =
         productId: PRODUCT,
         subscription_data: { notification_settings: { self_handle: true, include_events: ['bogus'] } },
       }),
-    ).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
   });
 
   it('without a notifier the rendered notification is logged at debug level, and nothing is enqueued for it', async () => {
@@ -231,7 +231,7 @@ describe('hooks.webhookEndpoints', () => {
   it('bad input has stable codes and stores nothing', async () => {
     const { hooks } = await harness();
     await expect(hooks.webhookEndpoints.create({ url: 'https://e.com', enabled_events: ['customer.subscription.begun'] })).rejects.toMatchObject({
-      code: 'CONFIG_INVALID',
+      code: 'INVALID_ARGUMENT',
       message: expect.stringContaining('valid names: *, customer.subscription.created'),
     });
     await expect(hooks.webhookEndpoints.create({ url: 'ftp://e.com', enabled_events: ['*'] })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { documentedSurface, ENTRY_SOURCES, publicSurface } from './public-surface.js';
 
 // Runs against the build (`npm run build`, done by `npm test`'s pretest): the package as users install it.
 const root = new URL('../..', import.meta.url).pathname;
@@ -18,6 +19,7 @@ const expected: Record<string, string[]> = {
   'subscription-webhooks/pg': ['pgStore', 'isDatabaseUnavailable'],
   'subscription-webhooks/sqlite': ['sqliteStore', 'applySqliteMigrations', 'isDatabaseUnavailable'],
   'subscription-webhooks/callback': ['createCallbackRoute', 'verifyWebhook'],
+  'subscription-webhooks/adapter-kit': ['handleRequest', 'readNodeBody', 'readRawBody', 'routeFor'],
   'subscription-webhooks/testing': ['createAppleTestSigner', 'storeConformanceSuite', 'signXsollaBody'],
 };
 
@@ -60,4 +62,22 @@ describe('published entry points (dual ESM + CJS)', () => {
       /prisma-schema\/subscription-webhooks\.prisma$/,
     );
   });
+});
+
+describe('docs/api.md lists the public surface', () => {
+  const documented = documentedSurface(readFileSync(`${root}docs/api.md`, 'utf8'));
+  const actual = publicSurface(root);
+  it('one section per entry point, each published in package.json', () => {
+    expect(Object.keys(documented).sort()).toEqual(Object.keys(ENTRY_SOURCES).sort());
+    const exportsField = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, unknown> }).exports;
+    for (const entry of Object.keys(ENTRY_SOURCES)) expect(Object.keys(exportsField), entry).toContain(entry.replace(/^subscription-webhooks/, '.'));
+  });
+  for (const entry of Object.keys(ENTRY_SOURCES)) {
+    it(`${entry}: exactly the names docs/api.md lists, deprecated ones marked`, () => {
+      expect([...(documented[entry] ?? [])].sort()).toEqual(actual[entry]!.map((n) => n.name).sort());
+      const text = readFileSync(`${root}docs/api.md`, 'utf8');
+      const section = text.slice(text.indexOf(`## \`${entry}\``)).split(/\n## /)[0]!;
+      for (const n of actual[entry]!.filter((x) => x.deprecated)) expect(section, n.name).toMatch(new RegExp(`^- \`${n.name}\` \\(deprecated`, 'm'));
+    }, 60_000);
+  }
 });

@@ -21,7 +21,7 @@ import { readFileSync } from 'node:fs';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { subscriptionWebhooks } from '../../adapters/express.js';
-import { createCallbackRoute } from '../../src/callback.js';
+import { createCallbackRoute } from '../../adapters/callback.js';
 import { generateWebhookSecret, secretKey } from '../../src/delivery/sign.js';
 import { createSubscriptionWebhooks, memoryStore } from '../../src/index.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import express from 'express';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCallbackRoute } from '../../src/callback.js';
+import { createCallbackRoute } from '../../adapters/callback.js';
 import { generateWebhookSecret } from '../../src/delivery/sign.js';
 import { ERROR_CODES } from '../../src/core/errors.js';
 import type { Store } from '../../src/index.js';

@@ -33,3 +33,8 @@ export const APPLE_ROOT_CA_G3: string =
  * createAppleVerifier({ bundleId: 'com.example.app', environments: ['Sandbox'], rootCertificates: [APPLE_ROOT_CA_G3_DER] });
  */
 export const APPLE_ROOT_CA_G3_DER: Uint8Array = Uint8Array.from(atob(APPLE_ROOT_CA_G3), (c) => c.charCodeAt(0));
+
+/** The trusted roots as DER: `"apple"` (how the config names the bundled root) becomes {@link APPLE_ROOT_CA_G3_DER}. */
+export function trustedRoots(roots: ReadonlyArray<Uint8Array | 'apple'> | undefined): Uint8Array[] | undefined {
+  return roots?.map((root) => (root === 'apple' ? APPLE_ROOT_CA_G3_DER : root));
+}

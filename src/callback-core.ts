@@ -1,12 +1,8 @@
 /**
- * The receiving side of our outbound webhooks: verify a delivery (Standard Webhooks) and route it to
- * handlers, in the shape of Payment Kit's `api/routes/payment/callback.js`.
- * @module subscription-webhooks/callback
+ * The receiving side of our outbound webhooks, framework-free: verify a delivery (Standard Webhooks) and
+ * route it to handlers. `subscription-webhooks/callback` (adapters/callback.ts) adds the Express and Koa wrappers.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import { readRawBody } from './core/body.js';
-import { getHeader } from './core/body.js';
-import { DEFAULT_BODY_TIMEOUT_MS, readNodeBody } from './core/node-body.js';
+import { getHeader, readRawBody } from './core/body.js';
 import type { HeadersLike } from './core/types.js';
 import { signatureMatches, webhookSignature } from './delivery/sign.js';
 import { SubscriptionWebhooksError } from './core/errors.js';
@@ -23,7 +19,9 @@ export interface VerifyWebhookOptions {
   now?: number;
 }
 
-const BODY_FIX = "Use route.express() / route.koa(), or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).";
+/** How to give the route the raw body (part of `BODY_NOT_RAW` messages). */
+export const BODY_FIX =
+  "Use route.express() / route.koa(), or give the raw body (express.raw({ type: 'application/json' }), koa-bodyparser's ctx.request.rawBody).";
 
 const SECRET_PREFIX = 'whsec_';
 /** The Standard Webhooks minimum key size (our own secrets are 32 bytes: {@link generateWebhookSecret}). */
@@ -67,7 +65,8 @@ function checkedSecrets(secret: unknown, where: string): string[] {
   return secrets as string[];
 }
 
-function bodyText(rawBody: unknown): string {
+/** The body as text; `BODY_NOT_RAW` (with {@link BODY_FIX}) for a parsed body. */
+export function bodyText(rawBody: unknown): string {
   return readRawBody(rawBody, Number.POSITIVE_INFINITY, `The webhook body was already parsed; the signature is over the exact raw bytes. ${BODY_FIX}`);
 }
 
@@ -165,30 +164,14 @@ export interface CallbackRouteOptions<R = CallbackRequest> {
   replayCacheSize?: number;
 }
 
-/** The minimal Express request/response used by {@link CallbackRoute.express} (Express 4 and 5 fit). */
-export type ExpressLikeRequest = IncomingMessage & { body?: unknown; rawBody?: string | Uint8Array };
-/** The minimal Koa context used by {@link CallbackRoute.koa}. */
-export interface KoaLikeContext {
-  req: IncomingMessage;
-  request: { headers: IncomingMessage['headers']; body?: unknown; rawBody?: string };
-  status: number;
-  body: unknown;
-  /** Sets a response header (Koa's `ctx.set`); used for `connection: close` after a 408/413. */
-  set?(field: string, value: string): unknown;
-}
-
-/** What {@link createCallbackRoute} returns. */
-export interface CallbackRoute {
+/** The framework-free part of a callback route: what the `.express()` / `.koa()` wrappers call. */
+export interface CallbackCore {
   /**
    * Verify, run the handlers, answer `{ code: 'OK' }` (`duplicate: true` for a replay of an accepted
    * `webhook-id`: no handler runs). Rejects (with the error's `status`) on a bad signature, a throwing
    * handler, or 409 `CONFLICT` while the same id is being handled.
    */
   post(req: CallbackRequest): Promise<{ code: 'OK'; duplicate?: true }>;
-  /** Express 4/5 handler: `app.post('/api/payment/callback', route.express())`. Mount it before `express.json()`, or give it `express.raw()`. */
-  express(): (req: ExpressLikeRequest, res: ServerResponse, next?: (err?: unknown) => void) => Promise<void>;
-  /** Koa handler: `router.post('/api/payment/callback', route.koa())`. Works with or without koa-bodyparser (uses `ctx.request.rawBody`). */
-  koa(): (ctx: KoaLikeContext, next?: () => Promise<unknown>) => Promise<void>;
 }
 
 /**
@@ -234,44 +217,21 @@ function replayGuard(store: Pick<Store, 'hasWebhookReceipt' | 'recordWebhookRece
   };
 }
 
-/** A parsed body (an object) means a JSON parser ran first; raw bytes and strings are what we verify. */
-const isRaw = (v: unknown): v is string | Uint8Array => typeof v === 'string' || v instanceof Uint8Array;
-
-/** 408 and 413 are answered without reading the rest of the body. */
-const leavesBodyUnread = (status: number) => status === 408 || status === 413;
-
-function errorAnswer(err: unknown): { status: number; body: string } {
+/** The answer for an error: its status and `{ code, message }` (a handler's own error stays in the app's logs; the sender only learns to retry). */
+export function callbackErrorAnswer(err: unknown): { status: number; body: { code: string; message: string } } {
   const e = err instanceof SubscriptionWebhooksError ? err : null;
-  // A handler's own error stays in the app's logs; the sender only learns to retry.
-  return { status: e?.status ?? 500, body: JSON.stringify({ code: e?.code ?? 'INTERNAL', message: e?.message ?? 'Handler failed' }) };
+  return { status: e?.status ?? 500, body: { code: e?.code ?? 'INTERNAL', message: e?.message ?? 'Handler failed' } };
 }
 
 /**
- * A callback route in the shape of Payment Kit's `api/routes/payment/callback.js`: `{ post: async (req) => ({ code: 'OK' }) }`,
- * verifying the signature before any handler runs.
- *
- * @example
- * ```js
- * // api/routes/payment/callback.js
- * const { createCallbackRoute } = require('subscription-webhooks/callback');
- * module.exports = createCallbackRoute({
- *   secret: process.env.PAYMENT_WEBHOOK_SECRET,
- *   on: {
- *     'manual.notification': async (event) => sendCustomEmail(event.data.object.data),
- *     'customer.subscription.renewed': async (event) => extendAccess(event.data.object),
- *   },
- * });
- * // Express: app.post('/api/payment/callback', module.exports.express())
- * ```
- * @throws SubscriptionWebhooksError `CONFIG_INVALID` when a `secret` is missing or not `whsec_` + base64 of at least 24 bytes
- * (a password, a trailing newline, a short key: none could ever verify), or `on` is not an object
+ * Checks the options once and returns the route's framework-free core (`post`). See `createCallbackRoute`
+ * (`subscription-webhooks/callback`), which adds the Express and Koa wrappers.
+ * @throws SubscriptionWebhooksError `CONFIG_INVALID` when a `secret` is missing or not `whsec_` + base64 of at least 24 bytes, or `on` is not an object
  */
-export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>(options: CallbackRouteOptions<R>): CallbackRoute {
+export function createCallbackCore<R extends CallbackRequest = CallbackRequest>(options: CallbackRouteOptions<R>): CallbackCore {
   const secrets = checkedSecrets(options.secret, 'createCallbackRoute');
   if (typeof options.on !== 'object' || options.on === null)
     throw new SubscriptionWebhooksError('CONFIG_INVALID', 'createCallbackRoute: `on` must map event types to handlers');
-  const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
-  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const handlers = options.on as Record<string, CallbackHandler<EventType, R> | undefined>;
   const windowMs = 2 * (options.toleranceSeconds ?? 300) * 1000;
   const receipts = replayGuard(options.store, options.replayCacheSize ?? 10_000, windowMs);
@@ -294,47 +254,5 @@ export function createCallbackRoute<R extends CallbackRequest = CallbackRequest>
     return { code: 'OK' };
   }
 
-  async function rawFrom(stream: IncomingMessage, ...candidates: unknown[]): Promise<string | Uint8Array> {
-    for (const c of candidates) if (isRaw(c)) return c;
-    // Something already consumed the stream (a JSON body parser): the exact bytes are gone.
-    if (candidates.some((c) => c !== undefined && c !== null) || stream.readableEnded) return bodyText(undefined);
-    // Capped in size (413 BODY_TOO_LARGE) and time (408 BODY_TIMEOUT); on either the stream is paused, not read further.
-    return readNodeBody(stream, {}, { maxBytes: maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: BODY_FIX });
-  }
-
-  return {
-    post,
-    express() {
-      return async (req, res) => {
-        let answer: { status: number; body: string };
-        try {
-          const rawBody = await rawFrom(req, req.rawBody, req.body);
-          answer = { status: 200, body: JSON.stringify(await post({ headers: req.headers, rawBody, body: req.body })) };
-        } catch (err) {
-          options.onError?.(err);
-          answer = errorAnswer(err);
-        }
-        res.statusCode = answer.status;
-        res.setHeader('content-type', 'application/json; charset=utf-8');
-        // After a 408/413 the rest of the body is never read, so the connection cannot be reused.
-        if (leavesBodyUnread(answer.status)) res.setHeader('connection', 'close');
-        res.end(answer.body);
-      };
-    },
-    koa() {
-      return async (ctx) => {
-        try {
-          const rawBody = await rawFrom(ctx.req, ctx.request.rawBody, ctx.request.body);
-          ctx.body = await post({ headers: ctx.request.headers, rawBody, body: ctx.request.body });
-          ctx.status = 200;
-        } catch (err) {
-          options.onError?.(err);
-          const a = errorAnswer(err);
-          ctx.status = a.status;
-          ctx.body = JSON.parse(a.body) as unknown;
-          if (leavesBodyUnread(a.status)) ctx.set?.('connection', 'close');
-        }
-      };
-    },
-  };
+  return { post };
 }

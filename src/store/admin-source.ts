@@ -1,6 +1,6 @@
 import type { DomainEvent, Order, Subscription } from '../events/types.js';
-import type { Codec, SqlDialect } from '../store/sql-tables.js';
-import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, WebhookEndpointRecord } from '../store/types.js';
+import type { Codec, SqlDialect } from './sql-tables.js';
+import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, WebhookEndpointRecord } from './types.js';
 
 /**
  * How the admin read model reaches a store's data without growing the {@link Store} interface: each
