@@ -5,6 +5,7 @@ import { SubscriptionWebhooksError } from '../core/errors.js';
 import type { EventBus } from '../events/bus.js';
 import type { DomainEvent, Order, Subscription, WebhookEndpointDisabled } from '../events/types.js';
 import { stableId } from '../core/ids.js';
+import { MAX_RETRY_AFTER_MS, parseRetryAfter } from '../core/retry.js';
 import type { Logger } from '../core/logger.js';
 import { localeFor, renderUserNotification } from '../notifications/render.js';
 import type { ClaimedDelivery, DeliveryFilter, DeliveryOutcome, DeliveryRecord, Store, WebhookEndpointRecord } from '../store/types.js';
@@ -59,7 +60,6 @@ export interface DeliveryWorker {
   readonly running: boolean;
 }
 
-const MAX_RETRY_AFTER_MS = 86_400_000;
 /** `last_error` is at most this long: a status and a short reason, never a whole answer. */
 export const ERROR_TEXT_LIMIT = 200;
 
@@ -72,15 +72,6 @@ export function httpFailureText(status: number, body: string, recordResponseBody
   const head = `HTTP ${status}${STATUS_CODES[status] ? ` ${STATUS_CODES[status]}` : ''}`;
   const text = recordResponseBody && body ? `${head}: ${body.replace(/\s+/g, ' ').trim()}` : head;
   return text.slice(0, ERROR_TEXT_LIMIT);
-}
-
-/** `retry-after` as seconds or an HTTP date, in ms from `now`; null when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: number): number | null {
-  if (!value) return null;
-  const trimmed = value.trim();
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
-  const at = Date.parse(trimmed);
-  return Number.isNaN(at) ? null : Math.max(0, at - now);
 }
 
 async function withTimeout<T>(ms: number, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
@@ -424,44 +415,29 @@ export function createDeliveryWorker(
       await recordSuccess({ id: d.id, last_status: attempt.status, claim: c.claim });
       return;
     }
+    /** The row after this attempt: its new `status`, and when it is due again (null: not). */
+    const record = (status: DeliveryOutcome['status'], dueAt: number | null): DeliveryOutcome => ({
+      status,
+      attempts,
+      next_attempt_at: dueAt === null ? null : iso(dueAt),
+      last_status: attempt.status,
+      last_error: attempt.ok ? null : attempt.error,
+      last_attempt_at: iso(at),
+      delivered_at: status === 'delivered' ? iso(at) : null,
+    });
     let outcome: DeliveryOutcome;
     let released: Promise<void> | undefined;
     if (attempt.ok) {
-      outcome = {
-        status: 'delivered',
-        attempts,
-        next_attempt_at: null,
-        last_status: attempt.status,
-        last_error: null,
-        last_attempt_at: iso(at),
-        delivered_at: iso(at),
-      };
+      outcome = record('delivered', null);
       result.delivered++;
     } else if (attempt.gone) {
-      outcome = {
-        status: 'disabled',
-        attempts,
-        next_attempt_at: null,
-        last_status: attempt.status,
-        last_error: attempt.error,
-        last_attempt_at: iso(at),
-        delivered_at: null,
-        disable_endpoint: attempt.status === 410,
-      };
+      outcome = { ...record('disabled', null), disable_endpoint: attempt.status === 410 };
       result.failed++;
       // Its rows still queued here are not attempted (handed back for when it is re-enabled).
       released = releaseQueued(d.endpoint_id);
       logger.warn({ deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id }, 'webhook receiver answered 410 Gone: endpoint disabled');
     } else if (attempts > retrySchedule.length || attempt.permanent) {
-      outcome = {
-        status: 'failed',
-        attempts,
-        next_attempt_at: null,
-        last_status: attempt.status,
-        last_error: attempt.error,
-        last_attempt_at: iso(at),
-        delivered_at: null,
-      };
+      outcome = record('failed', null);
       result.failed++;
       logger.error(
         { deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error },
@@ -469,15 +445,7 @@ export function createDeliveryWorker(
       );
     } else {
       const delay = Math.max(retrySchedule[attempts - 1]!, Math.min(attempt.retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
-      outcome = {
-        status: 'pending',
-        attempts,
-        next_attempt_at: iso(at + delay),
-        last_status: attempt.status,
-        last_error: attempt.error,
-        last_attempt_at: iso(at),
-        delivered_at: null,
-      };
+      outcome = record('pending', at + delay);
       result.retrying++;
       logger.warn(
         { deliveryId: d.id, endpointId: d.endpoint_id, eventId: d.event_id, error: attempt.error, retryInMs: delay },

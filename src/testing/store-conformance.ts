@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
+import { paidOrder, type Payment, type RecordedOrder } from '../providers/paid-order.js';
 import type {
   DeliveryRecord,
   EntitlementGrantRecord,
@@ -44,26 +45,27 @@ function suffix(): string {
 
 /** Builds a fully populated order; every nullable field has a value unless overridden. */
 export function sampleOrder(s: string, over: Partial<Order> = {}): Order {
-  return {
-    id: `ord_${s}`,
-    no: `no_${s}`,
-    trade_no: `trade_${s}`,
-    origin_no: `origin_${s}`,
-    status: 'paid',
-    user_id: `user_${s}`,
-    product_id: 'com.example.pro.monthly',
+  const payment: Payment = {
     provider: 'apple',
+    tradeNo: `trade_${s}`,
+    at: iso(1_700_000_000_456),
+    originNo: `origin_${s}`,
+    userId: `user_${s}`,
+    productId: 'com.example.pro.monthly',
     amount: 9990,
     currency: 'USD',
+    paidAt: iso(1_700_000_000_123),
+  };
+  const recorded: RecordedOrder = {
+    id: `ord_${s}`,
+    no: `no_${s}`,
     amount_refunded: 4995,
     refund_reason: 'app_issue',
-    paid_at: iso(1_700_000_000_123),
     metadata: { setting_id: 'set_1', nested: { a: [1, 'two', null, true] }, unicode: 'héllo ✓' },
     subscription_data: { notification_settings: { self_handle: true, include_events: ['order.paid'], exclude_events: [] } },
     created: iso(1_700_000_000_000),
-    updated: iso(1_700_000_000_456),
-    ...over,
   };
+  return { ...paidOrder(payment, recorded), ...over };
 }
 
 /** Builds a fully populated subscription; every nullable field has a value unless overridden. */

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { SubscriptionWebhooksError, type ErrorCode } from '../../core/errors.js';
 import type { JWSRenewalInfoDecodedPayload, JWSTransactionDecodedPayload } from './schemas.js';
 import { createAppleVerifier, type AppleVerifier, type VerifiedAppleNotification } from './verifier.js';
-import { retryWait, type RetryPolicy } from '../retry-wait.js';
+import { exponentialBackoff, parseRetryAfter, withRetries, type RetryPolicy } from '../../core/retry.js';
 
 /** Environments the App Store Server API serves. */
 export type AppStoreServerApiEnvironment = 'Production' | 'Sandbox';
@@ -459,7 +459,6 @@ export function rawNotificationHistory(api: AppStoreServerApi) {
   return rawHistory.get(api);
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const ms = (d: Date | number) => (d instanceof Date ? d.getTime() : d);
 
 function fail(code: ErrorCode, message: string): never {
@@ -479,21 +478,6 @@ function loadKey(privateKey: string | KeyObject): KeyObject {
     fail('CONFIG_INVALID', 'apple.api.privateKey must be a P-256 (ES256) private key, as App Store Connect issues');
   }
   return key;
-}
-
-/**
- * Parses `retry-after`. Apple documents it as a UNIX time in milliseconds; RFC 9110 allows seconds or
- * an HTTP date. Numbers that big cannot be a sane delay in seconds, so the magnitude tells them apart.
- */
-export function parseRetryAfter(value: string | null, now: number): number | null {
-  if (value === null || value.trim() === '') return null;
-  const v = value.trim();
-  if (/^\d+(\.\d+)?$/.test(v)) {
-    const n = Number(v);
-    return Math.max(0, n >= 1e11 ? n - now : n * 1000);
-  }
-  const date = Date.parse(v);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
 }
 
 /**
@@ -524,7 +508,6 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
   const key = loadKey(options.privateKey);
   const baseUrl = (options.baseUrl ?? APP_STORE_SERVER_API_URLS[environment]).replace(/\/+$/, '');
   const doFetch = options.fetch ?? globalThis.fetch;
-  const sleep = options.sleep ?? defaultSleep;
   const now = options.now ?? Date.now;
   const maxRetries = Math.max(0, Math.floor(options.maxRetries ?? 3));
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 60_000;
@@ -558,8 +541,8 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
     return signing;
   }
 
-  const backoff = (attempt: number) => Math.min(maxRetryDelayMs, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  const retryPolicy: RetryPolicy = { maxRetries, maxDelayMs: maxRetryDelayMs, backoff };
+  const backoff = exponentialBackoff(500, maxRetryDelayMs, true);
+  const retryPolicy: RetryPolicy = { maxRetries, maxDelayMs: maxRetryDelayMs, backoff, retryAfter: 'exact', timeoutMs, sleep: options.sleep };
 
   async function call<T>(
     method: 'GET' | 'POST' | 'PUT',
@@ -571,24 +554,16 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
     const query = new URLSearchParams(init.query ?? []).toString();
     const url = `${baseUrl}${path}${query ? `?${query}` : ''}`;
     let refreshed = false;
-    for (let attempt = 0; ; attempt++) {
+    return withRetries<T>(async ({ signal }) => {
       const headers: Record<string, string> = { authorization: `Bearer ${await bearer()}`, accept: 'application/json' };
       if (init.body !== undefined) headers['content-type'] = 'application/json';
       let res: Response;
       try {
-        res = await doFetch(url, {
-          method,
-          headers,
-          body: init.body === undefined ? undefined : JSON.stringify(init.body),
-          signal: AbortSignal.timeout(timeoutMs),
-        });
+        res = await doFetch(url, { method, headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), signal });
       } catch (cause) {
-        const wait = retryWait(null, null, attempt, retryPolicy);
-        if (wait !== null) {
-          await sleep(wait);
-          continue;
-        }
-        throw new AppStoreServerApiError('APPLE_API_UNAVAILABLE', `App Store Server API unreachable (${endpoint})`, { httpStatus: null, endpoint }, { cause });
+        const error = () =>
+          new AppStoreServerApiError('APPLE_API_UNAVAILABLE', `App Store Server API unreachable (${endpoint})`, { httpStatus: null, endpoint }, { cause });
+        return { ok: false, status: null, error };
       }
       const text = await res.text().catch(() => '');
       let json: unknown = null;
@@ -599,7 +574,7 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
       }
       if (res.ok) {
         const parsed = schema.safeParse(json);
-        if (parsed.success) return parsed.data;
+        if (parsed.success) return { ok: true, value: parsed.data };
         throw new AppStoreServerApiError(
           'APPLE_API_ERROR',
           `Unexpected response body from ${endpoint}`,
@@ -620,8 +595,7 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
         if (!refreshed) {
           refreshed = true;
           cached = null;
-          attempt--;
-          continue;
+          return { again: true };
         }
         throw new AppStoreServerApiError(
           'APPLE_API_UNAUTHORIZED',
@@ -629,28 +603,23 @@ export function createAppStoreServerApi(options: AppStoreServerApiOptions): AppS
           details,
         );
       }
-      const retryAfterMs = res.status === 429 ? parseRetryAfter(res.headers.get('retry-after'), now()) : null;
-      const wait = retryWait(res.status, retryAfterMs, attempt, retryPolicy);
-      if (wait !== null) {
-        await sleep(wait);
-        continue;
+      const status = res.status;
+      if (status === 429) {
+        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now(), { epochMillis: true });
+        const error = () =>
+          new AppStoreServerApiError('APPLE_API_RATE_LIMITED', `App Store Server API rate limit exceeded (${endpoint})${said}`, { ...details, retryAfterMs });
+        return { ok: false, status, retryAfterMs, error };
       }
-      if (res.status === 429) {
-        throw new AppStoreServerApiError('APPLE_API_RATE_LIMITED', `App Store Server API rate limit exceeded (${endpoint})${said}`, {
-          ...details,
-          retryAfterMs,
-        });
-      }
-      if (res.status >= 500) {
-        throw new AppStoreServerApiError(
-          'APPLE_API_UNAVAILABLE',
-          `App Store Server API failed with ${res.status} after ${attempt + 1} attempts (${endpoint})${said}`,
-          details,
-        );
-      }
-      const code: ErrorCode = res.status === 404 ? 'APPLE_API_NOT_FOUND' : 'APPLE_API_ERROR';
-      throw new AppStoreServerApiError(code, `App Store Server API answered ${res.status} (${endpoint})${said}`, details);
-    }
+      const error = (attempts: number) => {
+        if (status >= 500) {
+          const message = `App Store Server API failed with ${status} after ${attempts} attempts (${endpoint})${said}`;
+          return new AppStoreServerApiError('APPLE_API_UNAVAILABLE', message, details);
+        }
+        const code: ErrorCode = status === 404 ? 'APPLE_API_NOT_FOUND' : 'APPLE_API_ERROR';
+        return new AppStoreServerApiError(code, `App Store Server API answered ${status} (${endpoint})${said}`, details);
+      };
+      return { ok: false, status, error };
+    }, retryPolicy);
   }
 
   const attempts = (list: z.infer<typeof sendAttemptSchema>[] | undefined): SendAttempt[] =>

@@ -1,9 +1,11 @@
-import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import type { DomainEvent, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
-import { eventId, nameUuid, stableId } from '../../core/ids.js';
+import { stableId } from '../../core/ids.js';
 import { SubscriptionWebhooksError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { StoreTransaction } from '../../store/types.js';
+import { paidOrder } from '../paid-order.js';
+import { notificationEmitter } from '../notification-events.js';
 
 /** The fields of a decoded Apple transaction that drive state (a structural subset of the full schema). */
 export interface AppleTransactionFields {
@@ -215,17 +217,7 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
     notification_type: input.notificationType,
     ...(input.subtype ? { subtype: input.subtype } : {}),
   };
-  const emit = <T extends EventType>(type: T, object: EventObjectMap[T], previous?: Partial<EventObjectMap[T]>): void => {
-    events.push({
-      id: eventId('apple', input.notificationId, events.length),
-      type,
-      created,
-      provider: 'apple',
-      livemode,
-      data: previous ? { object, previous_attributes: previous } : { object },
-      source,
-    } as DomainEvent);
-  };
+  const emit = notificationEmitter(events, { provider: 'apple', notificationId: input.notificationId, created, livemode, source });
 
   emit('provider.notification.received', input.decoded);
   const result: AppleApplyResult = { events, userId: input.userId ?? null, transactionId: null, subscription: null, stale: false };
@@ -306,26 +298,21 @@ export async function applyAppleNotification(tx: StoreTransaction, input: AppleI
         'appAccountToken matches no order: recording the purchase without a user (create orders with hooks.orders.create)',
       );
     }
-    const no = base?.no ?? (t.appAccountToken && !orderByToken && !isRenewal ? t.appAccountToken : nameUuid(`apple:${t.transactionId}`));
-    const order: Order = {
-      id: base?.id ?? stableId('ord', 'apple', t.transactionId),
-      no,
-      trade_no: t.transactionId,
-      origin_no: t.originalTransactionId,
-      status: 'paid',
-      user_id: base?.user_id ?? userId,
-      product_id: t.productId,
-      provider: 'apple',
-      amount: t.price ?? base?.amount ?? null,
-      currency: t.currency ?? base?.currency ?? null,
-      amount_refunded: base?.amount_refunded ?? null,
-      refund_reason: base?.refund_reason ?? null,
-      paid_at: iso(t.purchaseDate) ?? created,
-      metadata: base?.metadata ?? {},
-      subscription_data: base?.subscription_data ?? null,
-      created: base?.created ?? created,
-      updated: created,
-    };
+    const order = paidOrder(
+      {
+        provider: 'apple',
+        tradeNo: t.transactionId,
+        at: created,
+        no: t.appAccountToken && !orderByToken && !isRenewal ? t.appAccountToken : undefined,
+        originNo: t.originalTransactionId,
+        userId: base?.user_id ?? userId,
+        productId: t.productId,
+        amount: t.price ?? base?.amount,
+        currency: t.currency ?? base?.currency,
+        paidAt: iso(t.purchaseDate) ?? created,
+      },
+      base,
+    );
     // A new order is a plain insert: if another entry point recorded this transaction meanwhile, the
     // insert fails and the whole unit of work runs again, then finding the order (not fresh: no order.paid).
     if (base) await tx.saveOrder(order);

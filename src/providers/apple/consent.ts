@@ -1,5 +1,5 @@
 import type { ConsentRescinded, DomainEvent, Subscription } from '../../events/types.js';
-import { eventId } from '../../core/ids.js';
+import { notificationEmitter } from '../notification-events.js';
 import type { StoreTransaction } from '../../store/types.js';
 import type { AppleApplyResult } from './apply.js';
 
@@ -30,17 +30,7 @@ export async function applyRescindConsent(tx: StoreTransaction, input: RescindCo
   const livemode = input.environment === 'Production';
   const source = { notification_id: input.notificationId, notification_type: 'RESCIND_CONSENT' };
   const events: DomainEvent[] = [];
-  const push = (type: 'provider.notification.received' | 'customer.consent.rescinded', object: unknown): void => {
-    events.push({
-      id: eventId('apple', input.notificationId, events.length),
-      type,
-      created,
-      provider: 'apple',
-      livemode,
-      data: { object },
-      source,
-    } as DomainEvent);
-  };
+  const push = notificationEmitter(events, { provider: 'apple', notificationId: input.notificationId, created, livemode, source });
   push('provider.notification.received', input.decoded);
   const touched: Subscription[] = [];
   let userId: string | null = null;

@@ -2,8 +2,7 @@ import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { z } from 'zod';
 import { SubscriptionWebhooksError, type ErrorCode } from '../../core/errors.js';
-import { parseRetryAfter } from '../apple/api.js';
-import { retryWait, type RetryPolicy } from '../retry-wait.js';
+import { exponentialBackoff, parseRetryAfter, withRetries, type RetryPolicy } from '../../core/retry.js';
 import {
   productPurchaseSchema,
   subscriptionPurchaseV2Schema,
@@ -76,8 +75,6 @@ export class GooglePlayApiError extends SubscriptionWebhooksError {
   }
 }
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * A Play Developer API client: a service-account JWT exchanged for an OAuth access token (cached until a
  * minute before it expires, one exchange for concurrent callers), per-request timeouts, and retries of
@@ -99,11 +96,16 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
   const maxRetries = Math.max(0, Math.floor(options.maxRetries ?? 3));
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 30_000;
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const sleep = options.sleep ?? defaultSleep;
   const now = options.now ?? Date.now;
   const doFetch = options.fetch ?? globalThis.fetch;
-  const backoff = (attempt: number) => Math.min(maxRetryDelayMs, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-  const retryPolicy: RetryPolicy = { maxRetries, maxDelayMs: maxRetryDelayMs, backoff };
+  const retryPolicy: RetryPolicy = {
+    maxRetries,
+    maxDelayMs: maxRetryDelayMs,
+    backoff: exponentialBackoff(500, maxRetryDelayMs, true),
+    retryAfter: 'exact',
+    timeoutMs,
+    sleep: options.sleep,
+  };
 
   let cached: { token: string; expiresAt: number } | null = null;
   let exchanging: Promise<string> | null = null;
@@ -118,53 +120,42 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
     parse: (text: string, status: number) => T,
     onUnauthorized?: () => boolean,
   ): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
+    return withRetries<T>(async ({ signal }) => {
       const { url, ...init } = await request();
       let res: Response;
       let text: string;
       try {
-        res = await doFetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+        res = await doFetch(url, { ...init, signal });
         text = await res.text();
       } catch (cause) {
-        const wait = retryWait(null, null, attempt, retryPolicy);
-        if (wait !== null) {
-          await sleep(wait);
-          continue;
-        }
-        throw new GooglePlayApiError('GOOGLE_API_UNAVAILABLE', `Google Play Developer API unreachable (${what})`, { httpStatus: null }, { cause });
+        const error = () =>
+          new GooglePlayApiError('GOOGLE_API_UNAVAILABLE', `Google Play Developer API unreachable (${what})`, { httpStatus: null }, { cause });
+        return { ok: false, status: null, error };
       }
-      if (res.ok) return parse(text, res.status);
+      if (res.ok) return { ok: true, value: parse(text, res.status) };
       const said = googleMessage(text);
-      if (res.status === 401 && onUnauthorized?.()) {
-        attempt--;
-        continue;
+      if (res.status === 401 && onUnauthorized?.()) return { again: true };
+      const status = res.status;
+      if (status === 429) {
+        const retryAfterMs = parseRetryAfter(res.headers.get('retry-after'), now(), { epochMillis: true });
+        const error = () =>
+          new GooglePlayApiError('GOOGLE_API_RATE_LIMITED', `Google Play Developer API rate limit (${what})${said}`, { httpStatus: 429, retryAfterMs });
+        return { ok: false, status, retryAfterMs, error };
       }
-      const retryAfterMs = res.status === 429 ? parseRetryAfter(res.headers.get('retry-after'), now()) : null;
-      const wait = retryWait(res.status, retryAfterMs, attempt, retryPolicy);
-      if (wait !== null) {
-        await sleep(wait);
-        continue;
-      }
-      if (res.status === 429) {
-        throw new GooglePlayApiError('GOOGLE_API_RATE_LIMITED', `Google Play Developer API rate limit (${what})${said}`, { httpStatus: 429, retryAfterMs });
-      }
-      if (res.status >= 500) {
-        throw new GooglePlayApiError(
-          'GOOGLE_API_UNAVAILABLE',
-          `Google Play Developer API failed with ${res.status} after ${attempt + 1} attempts (${what})${said}`,
-          { httpStatus: res.status },
-        );
-      }
-      if (res.status === 401 || res.status === 403) {
-        throw new GooglePlayApiError(
-          'GOOGLE_API_UNAUTHORIZED',
-          `Google Play Developer API refused our service account (${res.status}, ${what})${said}: grant it access in Play Console → Users and permissions`,
-          { httpStatus: res.status },
-        );
-      }
-      const code: ErrorCode = res.status === 404 || res.status === 410 ? 'GOOGLE_API_NOT_FOUND' : 'GOOGLE_API_ERROR';
-      throw new GooglePlayApiError(code, `Google Play Developer API answered ${res.status} (${what})${said}`, { httpStatus: res.status });
-    }
+      const error = (attempts: number) => {
+        if (status >= 500) {
+          const message = `Google Play Developer API failed with ${status} after ${attempts} attempts (${what})${said}`;
+          return new GooglePlayApiError('GOOGLE_API_UNAVAILABLE', message, { httpStatus: status });
+        }
+        if (status === 401 || status === 403) {
+          const message = `Google Play Developer API refused our service account (${status}, ${what})${said}: grant it access in Play Console → Users and permissions`;
+          return new GooglePlayApiError('GOOGLE_API_UNAUTHORIZED', message, { httpStatus: status });
+        }
+        const code: ErrorCode = status === 404 || status === 410 ? 'GOOGLE_API_NOT_FOUND' : 'GOOGLE_API_ERROR';
+        return new GooglePlayApiError(code, `Google Play Developer API answered ${status} (${what})${said}`, { httpStatus: status });
+      };
+      return { ok: false, status, error };
+    }, retryPolicy);
   }
 
   async function accessToken(): Promise<string> {

@@ -1,9 +1,10 @@
 import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
-import { eventId, nameUuid, stableId } from '../../core/ids.js';
+import { eventId, stableId } from '../../core/ids.js';
 import { SubscriptionWebhooksError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { StoreTransaction } from '../../store/types.js';
+import { paidOrder } from '../paid-order.js';
 import { SUBSCRIPTION_NOTIFICATION_TYPES, type GoogleMoney, type ProductPurchase, type SubscriptionPurchaseV2 } from './schemas.js';
 
 /** What the route hands to {@link applyGoogleNotification}. */
@@ -197,25 +198,23 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
         'obfuscatedExternalAccountId matches no order: recording the purchase without a user (create orders with hooks.orders.create)',
       );
     const base = byTrade ?? claimable;
-    const order: Order = {
-      id: base?.id ?? stableId('ord', 'google', o.orderId),
-      no: base?.no ?? nameUuid(`google:${o.orderId}`),
-      trade_no: o.orderId,
-      origin_no: o.originNo,
-      status: 'paid',
-      user_id: base?.user_id ?? o.userId ?? (byNo && !o.renewal ? byNo.user_id : null) ?? input.userId ?? null,
-      product_id: o.productId,
-      provider: 'google',
-      amount: o.amount ?? base?.amount ?? null,
-      currency: o.currency ?? base?.currency ?? null,
-      amount_refunded: base?.amount_refunded ?? null,
-      refund_reason: base?.refund_reason ?? null,
-      paid_at: o.paidAt ?? created,
-      metadata: { ...(base?.metadata ?? {}), ...o.metadata },
-      subscription_data: base?.subscription_data ?? null,
-      created: base?.created ?? created,
-      updated: created,
-    };
+    // A plan change's facts join what the recorded order (or the app's pending one) already keeps.
+    const recorded = base && o.metadata ? { ...base, metadata: { ...base.metadata, ...o.metadata } } : base;
+    const order = paidOrder(
+      {
+        provider: 'google',
+        tradeNo: o.orderId,
+        at: created,
+        originNo: o.originNo,
+        userId: base?.user_id ?? o.userId ?? buyer ?? input.userId,
+        productId: o.productId,
+        amount: o.amount ?? base?.amount,
+        currency: o.currency ?? base?.currency,
+        paidAt: o.paidAt ?? created,
+        metadata: o.metadata,
+      },
+      recorded,
+    );
     if (base) await tx.saveOrder(order);
     else await tx.insertOrder(order);
     return { order, fresh: true, buyer };
@@ -226,25 +225,9 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     const current = await tx.getOrderByTradeNo('google', v.orderId);
     const reason = googleRefundReason(v);
     // A voided purchase we never saw paid is still a fact: the order is recorded, refunded.
-    const base: Order = current ?? {
-      id: stableId('ord', 'google', v.orderId),
-      no: nameUuid(`google:${v.orderId}`),
-      trade_no: v.orderId,
-      origin_no: v.productType === 1 ? (input.contractId ?? input.purchaseToken) : null,
-      status: 'paid',
-      user_id: null,
-      product_id: null,
-      provider: 'google',
-      amount: null,
-      currency: null,
-      amount_refunded: null,
-      refund_reason: null,
-      paid_at: null,
-      metadata: {},
-      subscription_data: null,
-      created,
-      updated: created,
-    };
+    const base: Order =
+      current ??
+      paidOrder({ provider: 'google', tradeNo: v.orderId, at: created, originNo: v.productType === 1 ? (input.contractId ?? input.purchaseToken) : null });
     if (base.status === 'refunded' && base.refund_reason === reason) {
       result.order = base;
       result.stale = true;

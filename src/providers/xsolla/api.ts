@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SubscriptionWebhooksError } from '../../core/errors.js';
+import { exponentialBackoff, parseRetryAfter, withRetries, type AttemptContext, type AttemptResult } from '../../core/retry.js';
 
 /** One subscription of the user, as `GET /api/user/v1/projects/{projectId}/subscriptions` returns it. */
 export interface XsollaUserSubscription {
@@ -126,24 +127,13 @@ const itemSchema = z.looseObject({
 });
 const pageSchema = z.looseObject({ items: z.array(itemSchema), has_more: z.boolean() });
 
-const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Seconds or an HTTP date, as `Retry-After` allows. */
-function retryAfterMs(value: string | null): number | null {
-  if (!value) return null;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
-}
-
-class Retryable extends Error {
-  constructor(
-    message: string,
-    readonly retryAfter: number | null = null,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
+/** A failure worth retrying (429, 5xx, no answer): `XSOLLA_UNAVAILABLE` when the retries run out. */
+function retryable(reason: string, status: number | null, cause?: unknown, retryAfterMs: number | null = null): AttemptResult<never> {
+  const error = (attempts: number) =>
+    new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', `Xsolla subscriptions API unavailable after ${attempts} attempt(s): ${reason}`, {
+      cause: new Error(reason, { cause }),
+    });
+  return { ok: false, status, retryAfterMs, error };
 }
 
 /**
@@ -168,35 +158,29 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
   const maxRetries = options.maxRetries ?? 3;
   const retryDelayMs = options.retryDelayMs ?? 500;
   const maxRetryDelayMs = options.maxRetryDelayMs ?? 8_000;
-  const sleep = options.sleep ?? defaultSleep;
   const doFetch = options.fetch ?? globalThis.fetch;
 
   const bad = (message: string) => new SubscriptionWebhooksError('INVALID_ARGUMENT', `xsolla.listUserSubscriptions: ${message}`);
 
-  /** One HTTP attempt: a parsed page, or a thrown Retryable / final error. */
-  async function attempt(url: string, userJwt: string, timeout: number, signal: AbortSignal | undefined): Promise<XsollaUserSubscriptionsPage> {
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, timeout);
-    const onAbort = () => controller.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
+  /** One HTTP attempt: a parsed page, a failure to retry (429, 5xx, no answer), or a thrown final error. */
+  async function attempt(
+    url: string,
+    userJwt: string,
+    timeout: number,
+    context: AttemptContext,
+    signal: AbortSignal | undefined,
+  ): Promise<AttemptResult<XsollaUserSubscriptionsPage>> {
     let status: number;
     let body: string;
     let retryAfter: string | null;
     try {
-      const res = await doFetch(url, { method: 'GET', headers: { accept: 'application/json', authorization: `Bearer ${userJwt}` }, signal: controller.signal });
+      const res = await doFetch(url, { method: 'GET', headers: { accept: 'application/json', authorization: `Bearer ${userJwt}` }, signal: context.signal });
       status = res.status;
       retryAfter = res.headers.get('retry-after');
       body = await res.text();
     } catch (cause) {
       if (signal?.aborted) throw new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', 'Xsolla subscriptions API call aborted', { cause });
-      throw new Retryable(timedOut ? `timed out after ${timeout} ms` : `network error: ${(cause as Error).message}`, null, { cause });
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      return retryable(context.timedOut() ? `timed out after ${timeout} ms` : `network error: ${(cause as Error).message}`, null, cause);
     }
     const detail = () => {
       try {
@@ -209,7 +193,7 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
     };
     if (status === 401 || status === 403)
       throw new SubscriptionWebhooksError('XSOLLA_UNAUTHORIZED', `Xsolla rejected the user token (HTTP ${status})${detail()}`);
-    if (status === 429 || status >= 500) throw new Retryable(`HTTP ${status}${detail()}`, retryAfterMs(retryAfter));
+    if (status === 429 || status >= 500) return retryable(`HTTP ${status}${detail()}`, status, undefined, parseRetryAfter(retryAfter, Date.now()));
     if (status < 200 || status >= 300) throw new SubscriptionWebhooksError('INVALID_ARGUMENT', `Xsolla subscriptions API answered HTTP ${status}${detail()}`);
     let json: unknown;
     try {
@@ -225,7 +209,7 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
         `Xsolla subscriptions API answered an unexpected shape: \`${issue.path.join('.')}\` ${issue.message}`,
       );
     }
-    return {
+    const page = {
       items: parsed.data.items.map((i) => ({
         id: i.id,
         plan_id: i.plan_id,
@@ -245,6 +229,7 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
       })),
       has_more: parsed.data.has_more,
     };
+    return { ok: true, value: page };
   }
 
   async function listUserSubscriptions(input: ListUserSubscriptionsInput): Promise<XsollaUserSubscriptionsPage> {
@@ -256,25 +241,20 @@ export function createXsollaSubscriptionsApi(options: XsollaSubscriptionsApiOpti
     if (!Number.isInteger(limit) || limit < 1) throw bad('`limit` must be a positive integer');
     if (!Number.isInteger(offset) || offset < 0) throw bad('`offset` must be a non-negative integer');
     if (!/^[a-z]{2}$/i.test(locale)) throw bad('`locale` must be a two-letter ISO 639-1 code');
-    const timeout = input.timeoutMs ?? timeoutMs;
     const query = new URLSearchParams({ locale: locale.toLowerCase(), limit: String(limit), offset: String(offset) });
     const url = `${baseUrl}/api/user/v1/projects/${encodeURIComponent(String(options.projectId))}/subscriptions?${query.toString()}`;
 
-    for (let retry = 0; ; retry++) {
-      try {
-        return await attempt(url, userJwt, timeout, input.signal);
-      } catch (err) {
-        if (!(err instanceof Retryable)) throw err;
-        if (retry >= maxRetries) {
-          throw new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', `Xsolla subscriptions API unavailable after ${retry + 1} attempt(s): ${err.message}`, {
-            cause: err,
-          });
-        }
-        const backoff = Math.min(maxRetryDelayMs, retryDelayMs * 2 ** retry);
-        await sleep(Math.min(maxRetryDelayMs, Math.max(backoff, err.retryAfter ?? 0)));
-        if (input.signal?.aborted) throw new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', 'Xsolla subscriptions API call aborted');
-      }
-    }
+    const timeout = input.timeoutMs ?? timeoutMs;
+    return withRetries((context) => attempt(url, userJwt, timeout, context, input.signal), {
+      maxRetries,
+      maxDelayMs: maxRetryDelayMs,
+      backoff: exponentialBackoff(retryDelayMs, maxRetryDelayMs),
+      retryAfter: 'at-least',
+      timeoutMs: timeout,
+      signal: input.signal,
+      aborted: () => new SubscriptionWebhooksError('XSOLLA_UNAVAILABLE', 'Xsolla subscriptions API call aborted'),
+      sleep: options.sleep,
+    });
   }
 
   async function* iterateUserSubscriptions(input: ListUserSubscriptionsInput): AsyncGenerator<XsollaUserSubscription, void, undefined> {

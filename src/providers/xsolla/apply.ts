@@ -1,8 +1,10 @@
-import type { DomainEvent, EventObjectMap, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
+import type { DomainEvent, EventType, Order, Subscription, SubscriptionStatus } from '../../events/types.js';
 import { ENDED_STATUSES, previousAttributes } from '../../core/previous-attributes.js';
-import { eventId, nameUuid, stableId } from '../../core/ids.js';
+import { stableId } from '../../core/ids.js';
 import type { Logger } from '../../core/logger.js';
 import type { StoreTransaction } from '../../store/types.js';
+import { paidOrder } from '../paid-order.js';
+import { notificationEmitter } from '../notification-events.js';
 import type { XsollaSubscriptionNotification, XsollaTransactionNotification } from './schemas.js';
 
 /** What the route hands to {@link applyXsollaNotification}. */
@@ -100,17 +102,18 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
   const source = { notification_id: input.notificationId, notification_type: input.notificationType };
   let livemode = !input.dryRun;
   let created = input.receivedAt;
-  const emit = <T extends EventType>(type: T, object: EventObjectMap[T], previous?: Partial<EventObjectMap[T]>): void => {
-    events.push({
-      id: eventId('xsolla', input.notificationId, events.length),
-      type,
-      created,
-      provider: 'xsolla',
-      livemode,
-      data: previous ? { object, previous_attributes: previous } : { object },
-      source,
-    } as DomainEvent);
-  };
+  // created and livemode are settled as the notification is read: each event takes them as they are then.
+  const emit = notificationEmitter(events, {
+    provider: 'xsolla',
+    notificationId: input.notificationId,
+    source,
+    get created() {
+      return created;
+    },
+    get livemode() {
+      return livemode;
+    },
+  });
 
   if (input.subscription) {
     const n = input.subscription;
@@ -266,25 +269,22 @@ export async function applyXsollaNotification(tx: StoreTransaction, input: Xsoll
       }
       const base = orderByTrade ?? claimable;
       read.current = base;
-      return {
-        id: base?.id ?? stableId('ord', 'xsolla', tradeNo),
-        no: base?.no ?? nameUuid(`xsolla:${tradeNo}`),
-        trade_no: tradeNo,
-        origin_no: sub ? String(sub.subscription_id) : (base?.origin_no ?? null),
-        status,
-        user_id: base?.user_id ?? (n.user ? String(n.user.id) : null),
-        product_id: sub ? String(sub.plan_id) : (base?.product_id ?? null),
-        provider: 'xsolla',
-        amount: base?.trade_no ? base.amount : (toMilliunits(money?.amount) ?? base?.amount ?? null),
-        currency: base?.trade_no ? base.currency : (money?.currency ?? base?.currency ?? null),
-        amount_refunded: base?.amount_refunded ?? null,
-        refund_reason: base?.refund_reason ?? null,
-        paid_at: base?.paid_at ?? iso(t.payment_date) ?? created,
-        metadata: base?.metadata ?? (externalId ? { xsolla_external_id: externalId } : {}),
-        subscription_data: base?.subscription_data ?? null,
-        created: base?.created ?? created,
-        updated: created,
-      };
+      return paidOrder(
+        {
+          provider: 'xsolla',
+          tradeNo,
+          at: created,
+          status,
+          originNo: sub ? String(sub.subscription_id) : base?.origin_no,
+          userId: base?.user_id ?? (n.user ? String(n.user.id) : null),
+          productId: sub ? String(sub.plan_id) : base?.product_id,
+          amount: base?.trade_no ? base.amount : (toMilliunits(money?.amount) ?? base?.amount),
+          currency: base?.trade_no ? base.currency : (money?.currency ?? base?.currency),
+          paidAt: base?.paid_at ?? iso(t.payment_date) ?? created,
+          metadata: externalId ? { xsolla_external_id: externalId } : {},
+        },
+        base,
+      );
     };
 
     /**

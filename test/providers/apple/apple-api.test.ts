@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppStoreServerApiError, createSubscriptionWebhooks, type AppStoreServerApiOptions } from '../../../src/index.js';
-import { parseRetryAfter } from '../../../src/providers/apple/api.js';
+import { parseRetryAfter } from '../../../src/core/retry.js';
 import { createAppleTestSigner } from '../../../src/testing/apple-signer.js';
 import { APP_APPLE_ID, BUNDLE_ID, sharedSigner } from '../../helpers/apple-harness.js';
 import { fakeAppleApiClient, seenSince, startFakeAppleApi, type FakeAppleApi } from '../../helpers/fake-apple-api.js';
@@ -271,7 +271,7 @@ describe('App Store Server API client: errors and retries', () => {
 
   it('parseRetryAfter: epoch ms, seconds and HTTP dates', () => {
     const now = 1_700_000_000_000;
-    expect(parseRetryAfter(String(now + 2000), now)).toBe(2000);
+    expect(parseRetryAfter(String(now + 2000), now, { epochMillis: true })).toBe(2000);
     expect(parseRetryAfter('3', now)).toBe(3000);
     expect(parseRetryAfter(new Date(now + 5000).toUTCString(), now)).toBe(5000);
     expect(parseRetryAfter(null, now)).toBeNull();

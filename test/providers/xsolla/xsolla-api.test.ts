@@ -181,6 +181,50 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
     server.closeAllConnections();
   });
 
+  it('abort: a signal aborted mid-request ends the call (no retry); one aborted during the wait sends no further request', async () => {
+    handler = () => {
+      // Hold the request: never answer.
+    };
+    const { api } = client({ maxRetries: 3 });
+    const mid = new AbortController();
+    const call = api.listUserSubscriptions({ userJwt: 'jwt', timeoutMs: 10_000, signal: mid.signal });
+    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const requests = seen.length;
+    mid.abort();
+    await expect(call).rejects.toMatchObject({ code: 'XSOLLA_UNAVAILABLE', message: expect.stringContaining('aborted') });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toHaveLength(requests);
+    server.closeAllConnections();
+
+    handler = (_req, res) => json(res, 503, { message: 'maintenance' });
+    const during = new AbortController();
+    let atAbort = -1;
+    const waiting = createXsollaSubscriptionsApi({
+      projectId: PROJECT_ID,
+      baseUrl,
+      sleep: async () => {
+        atAbort = seen.length;
+        during.abort();
+      },
+    });
+    await expect(waiting.listUserSubscriptions({ userJwt: 'jwt', signal: during.signal })).rejects.toMatchObject({
+      code: 'XSOLLA_UNAVAILABLE',
+      message: expect.stringContaining('aborted'),
+    });
+    expect(atAbort).toBeGreaterThanOrEqual(0);
+    expect(seen).toHaveLength(atAbort);
+  });
+
+  it('abort: a signal aborted before the call sends no request', async () => {
+    handler = (_req, res) => json(res, 200, { items: [], has_more: false });
+    const { api } = client();
+    await expect(api.listUserSubscriptions({ userJwt: 'jwt', signal: AbortSignal.abort() })).rejects.toMatchObject({
+      code: 'XSOLLA_UNAVAILABLE',
+      message: expect.stringContaining('aborted'),
+    });
+    expect(seen).toHaveLength(0);
+  });
+
   it('a body that is not the documented shape → XSOLLA_RESPONSE_INVALID; a numeric amount is returned as its decimal string', async () => {
     handler = (_req, res) => json(res, 200, { items: [{ id: 'x' }], has_more: false });
     const { api } = client();
