@@ -1,7 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type SubscriptionWebhooks } from '../src/index.js';
 import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, maxBodyBytesOf, methodNotAllowed, routeFor, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
 import { writeNodeResponse } from './node-bridge.js';
 
 const FIX = 'Mount subscriptionWebhooks() before it (e.g. before express.json()), or use express.raw({ type: "*/*" }) on these routes.';
@@ -22,7 +22,7 @@ export interface ExpressOptions {
 }
 
 /**
- * Express middleware (Express 4 and 5) that serves every route in `hooks.mounts` (POST; another
+ * Express middleware (Express 4 and 5) that serves every route in `mountsOf(hooks)` (POST; another
  * method on those paths gets 405). Reads the raw body itself: mount it before `express.json()`.
  *
  * @example
@@ -45,7 +45,7 @@ export function subscriptionWebhooks(hooks: SubscriptionWebhooks = getDefaultHoo
     if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed(hooks, route));
     const response = await handleRequest(hooks, route, {
       headers: req.headers,
-      readBody: () => readNodeBody(req, req as Request & { rawBody?: unknown }, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
+      readBody: () => readNodeBody(req, req as Request & { rawBody?: unknown }, { maxBytes: maxBodyBytesOf(hooks), timeoutMs: bodyTimeoutMs, fix: FIX }),
       getUserId: getUserId && (() => getUserId(req)),
     });
     writeNodeResponse(res, response);

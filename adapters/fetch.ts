@@ -1,5 +1,5 @@
 import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, routeFor, type GetUserId } from '../src/adapter-kit.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, maxBodyBytesOf, methodNotAllowed, routeFor, type GetUserId } from '../src/adapter-kit.js';
 import { readWebBody, toWebResponse } from './web-bridge.js';
 
 /** Options of {@link fetchHandler} and {@link fetchRouteHandler}. */
@@ -14,7 +14,7 @@ export interface FetchOptions {
 }
 
 /**
- * A Web-standard handler for every route in `hooks.mounts`, routed by the request's path: 404 for
+ * A Web-standard handler for every route in `mountsOf(hooks)`, routed by the request's path: 404 for
  * other paths, 405 for another method than POST. For Hono, Bun, Deno, Workers-style servers.
  *
  * @example
@@ -47,7 +47,7 @@ export function fetchRouteHandler(hooks: SubscriptionWebhooks, route: RouteName,
     if (request.method !== 'POST') return toWebResponse(methodNotAllowed(hooks, route));
     const response = await handleRequest(hooks, route, {
       headers: request.headers,
-      readBody: () => readWebBody(request, hooks.maxBodyBytes, bodyTimeoutMs),
+      readBody: () => readWebBody(request, maxBodyBytesOf(hooks), bodyTimeoutMs),
       getUserId: getUserId && (() => getUserId(request)),
     });
     return toWebResponse(response);

@@ -2,7 +2,7 @@ import { Router } from '@koa/router';
 import type { Context } from 'koa';
 import { createAdminDashboard, getDefaultHooks, type AdminDashboardOptions, type HandlerResponse, type SubscriptionWebhooks } from '../src/index.js';
 import { nodeToWebRequest, writeWebResponse } from './admin-bridge.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, maxBodyBytesOf, mountsOf, methodNotAllowed, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
 
 const FIX =
   'Mount subscriptionWebhooksRouter() before the body parser, or keep the raw body: koa-bodyparser and @koa/bodyparser set ctx.request.rawBody for the types they parse (enableTypes: ["json", "text"]).';
@@ -21,7 +21,7 @@ export interface KoaOptions {
 }
 
 /**
- * A `@koa/router` Router serving every route in `hooks.mounts` (POST; another method on those
+ * A `@koa/router` Router serving every route in `mountsOf(hooks)` (POST; another method on those
  * paths gets 405). Works with or without a body parser before it, as long as the raw body is
  * still there (unread stream, or `ctx.request.rawBody`); otherwise answers 500 `BODY_NOT_RAW`.
  *
@@ -38,12 +38,12 @@ export interface KoaOptions {
 export function subscriptionWebhooksRouter(hooks: SubscriptionWebhooks = getDefaultHooks(), options: KoaOptions = {}): Router {
   const { getUserId, bodyTimeoutMs = DEFAULT_BODY_TIMEOUT_MS } = options;
   const router = new Router(options.prefix ? { prefix: options.prefix } : {});
-  for (const { path, route } of hooks.mounts) {
+  for (const { path, route } of mountsOf(hooks)) {
     router.post(path, async (ctx) => {
       const request = ctx.request as typeof ctx.request & { body?: unknown; rawBody?: unknown };
       const response = await handleRequest(hooks, route, {
         headers: ctx.req.headers,
-        readBody: () => readNodeBody(ctx.req, request, { maxBytes: hooks.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
+        readBody: () => readNodeBody(ctx.req, request, { maxBytes: maxBodyBytesOf(hooks), timeoutMs: bodyTimeoutMs, fix: FIX }),
         getUserId: getUserId && (() => getUserId(ctx)),
       });
       send(ctx, response);

@@ -2,7 +2,7 @@ import type { NextApiRequest, NextApiResponse } from 'next';
 import type { NextRequest } from 'next/server.js';
 import { createAdminDashboard, type AdminDashboardOptions, type RouteName, type SubscriptionWebhooks } from '../src/index.js';
 import { fetchRouteHandler, type FetchOptions } from './fetch.js';
-import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, methodNotAllowed, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
+import { DEFAULT_BODY_TIMEOUT_MS, handleRequest, maxBodyBytesOf, methodNotAllowed, type GetUserId, readNodeBody } from '../src/adapter-kit.js';
 import { writeNodeResponse } from './node-bridge.js';
 
 /** The hooks, or a function returning them: nothing is created while `next build` evaluates route modules. */
@@ -72,7 +72,7 @@ export function nextApiHandler(
     if (req.method !== 'POST') return writeNodeResponse(res, methodNotAllowed(h, route));
     const response = await handleRequest(h, route, {
       headers: req.headers,
-      readBody: () => readNodeBody(req, req, { maxBytes: h.maxBodyBytes, timeoutMs: bodyTimeoutMs, fix: FIX }),
+      readBody: () => readNodeBody(req, req, { maxBytes: maxBodyBytesOf(h), timeoutMs: bodyTimeoutMs, fix: FIX }),
       getUserId: getUserId && (() => getUserId(req)),
     });
     writeNodeResponse(res, response);

@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { SubscriptionWebhooksError, withStatus } from './core/errors.js';
 import type { SubscriptionWebhooks } from './core/handler.js';
-import type { HandlerResponse, HeadersLike, RouteName } from './core/types.js';
+import { ADAPTER_SIDE, type AdapterSide, type HandlerResponse, type HeadersLike, type RouteName } from './core/types.js';
 
 export { readRawBody } from './core/body.js';
 export type { HandlerRequest, HandlerResponse, HandlerResult, HeadersLike, RouteName } from './core/types.js';
@@ -109,12 +109,12 @@ export async function handleRequest(hooks: SubscriptionWebhooks, route: RouteNam
 /** The mounted route for a POST path (a trailing slash is ignored). */
 export function routeFor(hooks: SubscriptionWebhooks, path: string): RouteName | undefined {
   const p = path.length > 1 ? path.replace(/\/$/, '') : path;
-  return hooks.mounts.find((m) => m.path === p)?.route;
+  return mountsOf(hooks).find((m) => m.path === p)?.route;
 }
 
 /** The answer for an error raised outside the core (body reading, method), in the route's own wire format. */
 export function errorResponse(hooks: SubscriptionWebhooks, route: RouteName, err: unknown, log = false): HandlerResponse {
-  const response = hooks.errorResponse(route, err, { log });
+  const response = sideOf(hooks).errorResponse(route, err, { log });
   // After 408/413 the rest of the body is never read, so the connection cannot be reused.
   const headers: Record<string, string> = { ...response.headers };
   if (response.status === 408 || response.status === 413) headers.connection = 'close';
@@ -125,3 +125,18 @@ export function errorResponse(hooks: SubscriptionWebhooks, route: RouteName, err
 /** 405 for a mounted path called with another method than POST. */
 export const methodNotAllowed = (hooks: SubscriptionWebhooks, route: RouteName): HandlerResponse =>
   errorResponse(hooks, route, new SubscriptionWebhooksError('METHOD_NOT_ALLOWED', 'Use POST'));
+
+/** The adapter side of an instance (an object made by an older copy of the package has only the deprecated members). */
+function sideOf(hooks: SubscriptionWebhooks): AdapterSide {
+  return hooks[ADAPTER_SIDE] ?? hooks;
+}
+
+/** The routes to mount (POST only): one entry per configured route, path → route name. */
+export function mountsOf(hooks: SubscriptionWebhooks): ReadonlyArray<{ path: string; route: RouteName }> {
+  return sideOf(hooks).mounts;
+}
+
+/** The largest request body the instance accepts, in bytes (`maxBodyBytes`; beyond it, 413 `BODY_TOO_LARGE`). */
+export function maxBodyBytesOf(hooks: SubscriptionWebhooks): number {
+  return sideOf(hooks).maxBodyBytes;
+}

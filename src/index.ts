@@ -2,15 +2,15 @@ export { createSubscriptionWebhooks } from './core/handler.js';
 export { hooks, bus, getDefaultHooks } from './core/default-instance.js';
 import * as kit from './adapter-kit.js';
 // Adapter plumbing lives in `subscription-webhooks/adapter-kit`; these aliases stay for one minor version.
-/** @deprecated use `readRawBody` from `subscription-webhooks/adapter-kit` */
+/** The adapter kit's `readRawBody`. @deprecated use `readRawBody` from `subscription-webhooks/adapter-kit` */
 export const readRawBody = kit.readRawBody;
-/** @deprecated use `readNodeBody` from `subscription-webhooks/adapter-kit` */
+/** The adapter kit's `readNodeBody`. @deprecated use `readNodeBody` from `subscription-webhooks/adapter-kit` */
 export const readNodeBody = kit.readNodeBody;
-/** @deprecated use `DEFAULT_BODY_TIMEOUT_MS` from `subscription-webhooks/adapter-kit` */
+/** The adapter kit's `DEFAULT_BODY_TIMEOUT_MS`. @deprecated use `DEFAULT_BODY_TIMEOUT_MS` from `subscription-webhooks/adapter-kit` */
 export const DEFAULT_BODY_TIMEOUT_MS = kit.DEFAULT_BODY_TIMEOUT_MS;
-/** @deprecated use `NodeBodyOptions` from `subscription-webhooks/adapter-kit` */
+/** The adapter kit's `NodeBodyOptions`. @deprecated use `NodeBodyOptions` from `subscription-webhooks/adapter-kit` */
 export type NodeBodyOptions = kit.NodeBodyOptions;
-/** @deprecated use `ParsedBody` from `subscription-webhooks/adapter-kit` */
+/** The adapter kit's `ParsedBody`. @deprecated use `ParsedBody` from `subscription-webhooks/adapter-kit` */
 export type ParsedBody = kit.ParsedBody;
 export type { SubscriptionWebhooks, RouteName, HeadersLike, HandlerRequest, HandlerResponse, HandlerResult, CreateOrderInput } from './core/handler.js';
 export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } from './core/config.js';

@@ -345,13 +345,17 @@ export const configSchema = z.strictObject({
     .strictObject({
       /** @default "/api/users/app-store-notifications" */
       apple: z.string().startsWith('/').optional(),
-      /** @default "/api/users/app-store-transactions" */
+      /** The client transaction route (route name `appleTransaction`). @default "/api/users/app-store-transactions" */
+      appleTransaction: z.string().startsWith('/').optional(),
+      /** The client transaction route. @deprecated use `routes.appleTransaction` (the route's name) */
       appleTransactions: z.string().startsWith('/').optional(),
       /** @default "/api/xsolla/webhooks" */
       xsolla: z.string().startsWith('/').optional(),
       /** @default "/api/google/rtdn" */
       google: z.string().startsWith('/').optional(),
-      /** The client route for purchase tokens (needs `google.api`). @default "/api/google/purchases" */
+      /** The client route for purchase tokens (route name `googlePurchase`; needs `google.api`). @default "/api/google/purchases" */
+      googlePurchase: z.string().startsWith('/').optional(),
+      /** The client route for purchase tokens. @deprecated use `routes.googlePurchase` (the route's name) */
       googlePurchases: z.string().startsWith('/').optional(),
     })
     .optional(),
@@ -410,7 +414,18 @@ export interface ResolvedConfig {
     /** Play Developer API credentials; `null` when not configured. */
     api: { clientEmail: string; privateKey: string; privateKeyId: string | undefined; tokenUrl: string; baseUrl: string } | null;
   } | null;
-  routes: { apple: string; appleTransactions: string; xsolla: string; google: string; googlePurchases: string };
+  /** Route paths, keyed by route name; `appleTransactions` and `googlePurchases` are deprecated spellings of the same paths. */
+  routes: {
+    apple: string;
+    appleTransaction: string;
+    xsolla: string;
+    google: string;
+    googlePurchase: string;
+    /** @deprecated use `appleTransaction` */
+    appleTransactions: string;
+    /** @deprecated use `googlePurchase` */
+    googlePurchases: string;
+  };
   /** Product id → entitlements; `null` when `products` is not configured (no entitlements kept). */
   products: Readonly<Record<string, readonly string[]>> | null;
   entitlements: { pastDueActive: boolean };
@@ -593,6 +608,32 @@ function googleApiCredentials(api: {
   };
 }
 
+/** Route paths by route name, from `routes` (a deprecated plural key is read when its singular one is absent; both given: CONFIG_INVALID). */
+function resolveRoutes(r: NonNullable<SubscriptionWebhooksConfig['routes']>): ResolvedConfig['routes'] {
+  for (const [now, old] of [
+    ['appleTransaction', 'appleTransactions'],
+    ['googlePurchase', 'googlePurchases'],
+  ] as const) {
+    if (r[now] !== undefined && r[old] !== undefined) {
+      throw new SubscriptionWebhooksError(
+        'CONFIG_INVALID',
+        `Invalid subscription-webhooks config: give \`routes.${now}\` only (\`routes.${old}\` is its deprecated spelling)`,
+      );
+    }
+  }
+  const appleTransaction = r.appleTransaction ?? r.appleTransactions ?? '/api/users/app-store-transactions';
+  const googlePurchase = r.googlePurchase ?? r.googlePurchases ?? '/api/google/purchases';
+  return {
+    apple: r.apple ?? '/api/users/app-store-notifications',
+    appleTransaction,
+    xsolla: r.xsolla ?? '/api/xsolla/webhooks',
+    google: r.google ?? '/api/google/rtdn',
+    googlePurchase,
+    appleTransactions: appleTransaction,
+    googlePurchases: googlePurchase,
+  };
+}
+
 /**
  * Validates the config once. Throws `CONFIG_INVALID` naming the first bad key.
  * @throws SubscriptionWebhooksError CONFIG_INVALID
@@ -685,13 +726,7 @@ export function resolveConfig(input: SubscriptionWebhooksConfig | undefined, env
       intervalMs: c.lifecycle?.intervalMs === undefined ? 900_000 : c.lifecycle.intervalMs,
       batchSize: c.lifecycle?.batchSize ?? 100,
     },
-    routes: {
-      apple: c.routes?.apple ?? '/api/users/app-store-notifications',
-      appleTransactions: c.routes?.appleTransactions ?? '/api/users/app-store-transactions',
-      xsolla: c.routes?.xsolla ?? '/api/xsolla/webhooks',
-      google: c.routes?.google ?? '/api/google/rtdn',
-      googlePurchases: c.routes?.googlePurchases ?? '/api/google/purchases',
-    },
+    routes: resolveRoutes(c.routes ?? {}),
     maxBodyBytes: c.maxBodyBytes ?? 1024 * 1024,
     appId: c.appId,
     notifier: c.notifier as ResolvedConfig['notifier'],

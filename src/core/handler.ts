@@ -6,7 +6,16 @@ import { resolveEntitlements } from './entitlements.js';
 import { createOrdersApi, type OrdersApi } from './orders.js';
 import { trustedRoots } from '../providers/apple/root-certificate.js';
 import { defaultLogger, logRejection, type Logger } from './logger.js';
-import type { CoreContext, HandlerRequest, HandlerResponse, HandlerResult, RouteModule, RouteName } from './types.js';
+import {
+  ADAPTER_SIDE,
+  type AdapterSide,
+  type CoreContext,
+  type HandlerRequest,
+  type HandlerResponse,
+  type HandlerResult,
+  type RouteModule,
+  type RouteName,
+} from './types.js';
 import { logProcessed } from './processed-log.js';
 import { runPrune, type PruneReport } from './retention.js';
 import { appleNotificationRoute, appleTransactionRoute } from '../providers/apple/route.js';
@@ -40,9 +49,15 @@ export type { CreateOrderInput, OrdersApi } from './orders.js';
 export interface SubscriptionWebhooks {
   /** Resolved route paths. */
   readonly routes: ResolvedConfig['routes'];
-  /** The routes adapters mount (POST only): one entry per configured route, path → route name. */
+  /**
+   * The routes adapters mount (POST only): one entry per configured route, path → route name.
+   * @deprecated use `mountsOf(hooks)` from `subscription-webhooks/adapter-kit`; `routes` has the paths
+   */
   readonly mounts: ReadonlyArray<{ path: string; route: RouteName }>;
-  /** Largest body accepted, in bytes. */
+  /**
+   * Largest body accepted, in bytes.
+   * @deprecated use `maxBodyBytesOf(hooks)` from `subscription-webhooks/adapter-kit`
+   */
   readonly maxBodyBytes: number;
   readonly store: Store;
   readonly bus: EventBus;
@@ -58,8 +73,11 @@ export interface SubscriptionWebhooks {
    * For adapters, whose own failures (body too large or too slow, wrong method) happen before `handle`.
    * With `{ log: true }` the error is logged as `handle` logs its own: 4xx at warn (a flood summarised
    * per code), 5xx at error.
+   * @deprecated use `errorResponse(hooks, route, error)` from `subscription-webhooks/adapter-kit`
    */
   errorResponse(route: RouteName, error: unknown, options?: { log?: boolean }): HandlerResponse;
+  /** @internal What adapters read through `subscription-webhooks/adapter-kit`. */
+  readonly [ADAPTER_SIDE]: AdapterSide;
   /** Orders (seed 003): create one before purchase; its `no` is the `appAccountToken` you pass to StoreKit. */
   orders: OrdersApi;
   /** Notification settings (seed 000): who sends user notifications, the library's `notifier` or your app (`manual.notification`). */
@@ -86,6 +104,11 @@ export interface SubscriptionWebhooks {
   /** Time-driven events: `customer.subscription.trial_will_end`, and `past_due` for renewals that never arrived. */
   lifecycle: LifecycleHooks;
   subscriptions: {
+    /**
+     * The subscription with this contract id (Apple's original transaction id, Xsolla's subscription id, Google's
+     * purchase token). Without `provider`, every provider is looked up: the one match, or null.
+     * @throws SubscriptionWebhooksError `INVALID_ARGUMENT` when, without `provider`, several providers know the id.
+     */
     get(contractId: string, provider?: Provider): Promise<Subscription | null>;
     list(filter?: SubscriptionFilter): Promise<Subscription[]>;
   };
@@ -306,15 +329,16 @@ export function createSubscriptionWebhooks(
   );
 
   const mounts: { path: string; route: RouteName }[] = [];
-  if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransactions, route: 'appleTransaction' });
+  if (apple) mounts.push({ path: resolved.routes.apple, route: 'apple' }, { path: resolved.routes.appleTransaction, route: 'appleTransaction' });
   if (resolved.xsolla) mounts.push({ path: resolved.routes.xsolla, route: 'xsolla' });
   if (resolved.google) mounts.push({ path: resolved.routes.google, route: 'google' });
-  if (resolved.google?.api) mounts.push({ path: resolved.routes.googlePurchases, route: 'googlePurchase' });
+  if (resolved.google?.api) mounts.push({ path: resolved.routes.googlePurchase, route: 'googlePurchase' });
 
   return {
     routes: resolved.routes,
     mounts,
     maxBodyBytes: resolved.maxBodyBytes,
+    [ADAPTER_SIDE]: { mounts, maxBodyBytes: resolved.maxBodyBytes, errorResponse },
     store: theStore,
     bus,
     logger,
@@ -358,7 +382,18 @@ export function createSubscriptionWebhooks(
     },
     lifecycle: { sweep: lifecycle.sweep },
     subscriptions: {
-      get: (contractId, provider = 'apple') => theStore.getSubscription(provider, contractId),
+      async get(contractId, provider) {
+        if (provider !== undefined) return theStore.getSubscription(provider, contractId);
+        const providers = ['apple', 'xsolla', 'google'] as const;
+        const found = (await Promise.all(providers.map((p) => theStore.getSubscription(p, contractId)))).filter((s) => s !== null);
+        if (found.length > 1) {
+          throw new SubscriptionWebhooksError(
+            'INVALID_ARGUMENT',
+            `subscriptions.get: ${found.map((s) => s.provider).join(' and ')} both have a subscription "${contractId}"; pass the provider`,
+          );
+        }
+        return found[0] ?? null;
+      },
       list: (filter) => theStore.listSubscriptions(filter),
     },
     entitlements: {

@@ -51,3 +51,13 @@ export interface RouteModule {
   handle(request: HandlerRequest): Promise<HandlerResult>;
   errorResponse(error: import('./errors.js').SubscriptionWebhooksError): HandlerResponse;
 }
+
+/** Where a {@link SubscriptionWebhooks} object keeps what only adapters use (read through `subscription-webhooks/adapter-kit`). @internal */
+export const ADAPTER_SIDE: unique symbol = Symbol.for('subscription-webhooks.adapterSide');
+
+/** What adapters need of an instance: the routes to mount, the body limit, errors in each route's wire format. @internal */
+export interface AdapterSide {
+  readonly mounts: ReadonlyArray<{ path: string; route: RouteName }>;
+  readonly maxBodyBytes: number;
+  errorResponse(route: RouteName, error: unknown, options?: { log?: boolean }): HandlerResponse;
+}

@@ -10,4 +10,18 @@ describe('deprecated config keys', () => {
       expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringMatching(/`apple\.onlineChecks` is deprecated .*remove the key/) }),
     );
   });
+
+  it('routes.appleTransaction / routes.googlePurchase (the route names); the plural keys still work, both at once is CONFIG_INVALID', () => {
+    const make = (routes: Record<string, string>) => createSubscriptionWebhooks({ apple, routes, store: memoryStore() });
+    const now = make({ appleTransaction: '/tx' });
+    const old = make({ appleTransactions: '/tx' });
+    for (const hooks of [now, old]) {
+      expect([hooks.routes.appleTransaction, hooks.routes.appleTransactions]).toEqual(['/tx', '/tx']);
+      expect(hooks.mounts).toContainEqual({ path: '/tx', route: 'appleTransaction' });
+    }
+    expect(make({ googlePurchases: '/gp' }).routes.googlePurchase).toBe('/gp');
+    expect(() => make({ appleTransaction: '/a', appleTransactions: '/b' })).toThrow(
+      expect.objectContaining({ code: 'CONFIG_INVALID', message: expect.stringContaining('give `routes.appleTransaction` only') }),
+    );
+  });
 });
