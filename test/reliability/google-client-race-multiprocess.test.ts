@@ -156,7 +156,7 @@ for (const backend of BACKENDS) {
         appOrderNo: appOrder?.no ?? renewalOf?.appOrderNo ?? null,
         rtdn: (url) => post(`${url}${h.hooks.routes.google}`, push.body, push.headers),
         client: (url) =>
-          post(`${url}${h.hooks.routes.googlePurchases}`, JSON.stringify(clientBody), { 'content-type': 'application/json', 'x-user-id': userId }),
+          post(`${url}${h.hooks.routes.googlePurchase}`, JSON.stringify(clientBody), { 'content-type': 'application/json', 'x-user-id': userId }),
       };
     }
 

@@ -122,7 +122,7 @@ for (const [name, make] of EVERY_STORE) {
       suite.kit.setSubscription(second, suite.kit.subscriptionPurchase(purchase));
       const events = (await h.store.listEvents()).length;
       const res = await request(h.app)
-        .post(h.hooks.routes.googlePurchases)
+        .post(h.hooks.routes.googlePurchase)
         .set('content-type', 'application/json')
         .set('x-user-id', userB)
         .send(JSON.stringify({ purchaseToken: second }));
