@@ -8,6 +8,7 @@ export default defineConfig({
     next: 'adapters/next.ts',
     'next/apple': 'adapters/next/apple.ts',
     'next/xsolla': 'adapters/next/xsolla.ts',
+    'next/google': 'adapters/next/google.ts',
     fetch: 'adapters/fetch.ts',
     testing: 'src/testing/index.ts',
     prisma: 'src/prisma.ts',

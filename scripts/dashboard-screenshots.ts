@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { createSqliteDriverStore } from '../test/helpers/databases.js';
-import { dashboardFixture } from '../test/helpers/dashboard-fixture.js';
+import { dashboardFixture, ROLE_HEADERS } from '../test/helpers/dashboard-fixture.js';
 import { webhookReceiver } from '../test/helpers/webhook-receiver.js';
 
 const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'docs', 'dashboard');
@@ -36,10 +36,7 @@ const context = await chromium.launchPersistentContext(profile, {
   viewport: { width: 1200, height: 800 },
 });
 try {
-  await context.addCookies([
-    { name: 'role', value: 'read-write', url: fx.url },
-    { name: 'who', value: 'ops@example.com', url: fx.url },
-  ]);
+  await context.setExtraHTTPHeaders({ authorization: ROLE_HEADERS['read-write'] });
   const page = context.pages()[0] ?? (await context.newPage());
   const shots: Array<[string, string, { width: number; height: number }?]> = [
     ['overview', '/'],
@@ -47,6 +44,7 @@ try {
     ['notification', '/notifications/apple/ntf-subscribed'],
     ['subscription', '/subscriptions/sub_demo'],
     ['deliveries', '/deliveries'],
+    ['delivery', '/deliveries/dlv_failed'],
     ['endpoints', '/endpoints'],
     ['overview-phone', '/', { width: 390, height: 844 }],
   ];

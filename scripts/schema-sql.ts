@@ -59,6 +59,17 @@ function committed(kind: DbKind): { name: string; sql: string }[] {
     .map((name) => ({ name, sql: readFileSync(join(dir, name, 'migration.sql'), 'utf8') }));
 }
 
+/**
+ * A migration may end with hand-written SQL the engine cannot generate (a backfill of a new column), after a line
+ * starting with this marker: it is kept when the migration is regenerated and left out when it is compared.
+ */
+const HAND_WRITTEN = '-- Hand-written';
+const generatedPart = (sql: string): string => {
+  const at = sql.indexOf(`\n\n${HAND_WRITTEN}`);
+  return at < 0 ? sql : sql.slice(0, at + 1);
+};
+const handWrittenPart = (sql: string): string => sql.slice(generatedPart(sql).length);
+
 const isEmptyMigration = (sql: string): boolean => sql.split('\n').every((l) => l.trim() === '' || l.trim() === '-- This is an empty migration.');
 
 /** A fresh, empty PostgreSQL database on the server at `serverUrl`; `drop` removes it. */
@@ -145,13 +156,13 @@ async function main(): Promise<number> {
       const file = join(migrationsDir(kind), latest, 'migration.sql');
       if (!check) {
         mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, sql);
+        writeFileSync(file, sql + (existsSync(file) ? handWrittenPart(readFileSync(file, 'utf8')) : ''));
         console.log(`wrote ${file}`);
         continue;
       }
       const current = existsSync(file) ? readFileSync(file, 'utf8') : null;
       if (current === null) problems.push(`${kind}: ${file} is missing.`);
-      else if (current !== sql) {
+      else if (generatedPart(current) !== sql) {
         const fresh = join(scratch, `${kind}-migration.sql`);
         writeFileSync(fresh, sql);
         problems.push(`${kind}: ${file} differs from what the fragment generates (fresh copy: ${fresh}).`);

@@ -146,4 +146,9 @@ export type {
   SubscriptionSearchResult,
   DeliverySummary,
   BacklogRow,
+  DeliveryDetail,
+  OutcomeListFilter,
+  NotificationStatus,
+  NotificationOutcomeRecord,
+  DeliveryAttemptRecord,
 } from './admin/read-model.js';

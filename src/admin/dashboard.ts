@@ -4,7 +4,7 @@ import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../core/handler.js';
 import { DASHBOARD_CSS, DASHBOARD_ICON, DASHBOARD_JS, h, Html } from './html.js';
 import { renderPage, renderReconcileResult, type PageContext } from './pages.js';
-import { deliveryStatusParam, fail, opt, pageParam, pathParts, providerParam, refuseNul } from './params.js';
+import { deliveryStatusParam, fail, notificationStatusParam, opt, pageParam, pathParts, providerParam, refuseNul } from './params.js';
 import { adminReadModel, type AdminReadModel } from './read-model.js';
 
 /** What a caller may do: `read` sees every page and the JSON API; `read-write` may also replay, create, disable and rotate. */
@@ -205,8 +205,13 @@ async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: str
       if (parts.length === 1) return rm.overview(new Date(now()).toISOString());
       break;
     case 'notifications':
-      if (parts.length === 1)
-        return rm.listNotifications({ provider: providerParam(q), type: opt(q, 'type'), since: opt(q, 'since'), until: opt(q, 'until') }, pageParam(q));
+      if (parts.length === 1) {
+        const status = notificationStatusParam(q);
+        const range = { provider: providerParam(q), since: opt(q, 'since'), until: opt(q, 'until') };
+        // Duplicates, stale notifications and rejections added no inbox row: their own table.
+        if (status && status !== 'processed') return rm.listOutcomes({ outcome: status, ...range }, pageParam(q));
+        return rm.listNotifications({ ...range, type: opt(q, 'type') }, pageParam(q));
+      }
       if (parts.length === 3) return (await rm.getNotification(a as Provider, b!)) ?? Promise.reject(fail('NOT_FOUND', 'No such notification'));
       break;
     case 'subscriptions':
@@ -223,6 +228,7 @@ async function apiGet(rm: AdminReadModel, hooks: SubscriptionWebhooks, path: str
     case 'deliveries':
       if (parts.length === 1) return rm.listDeliveries({ status: deliveryStatusParam(q), endpointId: opt(q, 'endpoint') }, pageParam(q));
       if (parts.length === 2 && a === 'backlog') return { items: await rm.deliveryBacklog() };
+      if (parts.length === 2) return (await rm.getDelivery(a!)) ?? Promise.reject(fail('NOT_FOUND', 'No such delivery'));
       break;
     case 'audit':
       if (parts.length === 1) return rm.listAudit(pageParam(q));

@@ -52,7 +52,7 @@ td.wrap{white-space:normal;word-break:break-all}th{color:var(--mut);font-weight:
 form.inline{display:inline}form.filters{display:flex;flex-wrap:wrap;gap:.4rem;margin-bottom:.8rem}
 input,select,button{font:inherit;padding:.3rem .5rem;border:1px solid var(--line);border-radius:4px;background:var(--bg);color:var(--fg)}
 button{cursor:pointer}button.danger{color:var(--bad)}pre{background:rgba(127,127,127,.1);padding:.6rem;overflow:auto;max-height:30rem;white-space:pre-wrap;word-break:break-all}
-svg{width:100%;max-width:40rem;height:auto}svg .bar{fill:var(--acc)}svg text{fill:var(--mut);font-size:10px}.secret{font-family:monospace;font-size:1.1rem;padding:.6rem;border:2px dashed var(--bad)}
+svg{width:100%;max-width:40rem;height:auto}svg .bar{fill:var(--acc)}svg .bar.bad{fill:var(--bad)}svg text{fill:var(--mut);font-size:10px}.secret{font-family:monospace;font-size:1.1rem;padding:.6rem;border:2px dashed var(--bad)}
 `;
 
 /** The script served at `<mount>/assets/dashboard.js`: asks before a state-changing POST. */

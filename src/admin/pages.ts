@@ -2,7 +2,7 @@ import type { Provider } from '../events/types.js';
 import type { SubscriptionWebhooks } from '../core/handler.js';
 import type { ReconcileResult } from '../providers/apple/reconcile.js';
 import type { AdminRole } from './dashboard.js';
-import { deliveryStatusParam, pageParam, pathParts, providerParam } from './params.js';
+import { deliveryStatusParam, notificationStatusParam, pageParam, pathParts, providerParam } from './params.js';
 import { h, qs, type Html } from './html.js';
 import type { AdminReadModel, Overview } from './read-model.js';
 
@@ -66,6 +66,20 @@ function hourChart(rows: Overview['notificationsPerHour'], now: number): Html {
   return h`<svg viewBox="0 0 480 104" role="img" aria-label="Notifications per hour, last 48 hours">${bars}<text x="0" y="102">-48 h</text><text x="440" y="102">now</text><text x="0" y="9">${max}</text></svg>`;
 }
 
+/** Rejections by code as inline SVG horizontal bars (codes summed over providers, most first). */
+function rejectionChart(rows: Overview['rejections']): Html | null {
+  const byCode = new Map<string, number>();
+  for (const r of rows) byCode.set(r.code, (byCode.get(r.code) ?? 0) + r.count);
+  const codes = [...byCode].sort((a, b) => b[1] - a[1]).slice(0, 12);
+  if (codes.length === 0) return null;
+  const max = Math.max(1, ...codes.map(([, c]) => c));
+  const bars = codes.map(([code, c], i) => {
+    const width = Math.max(2, Math.round((c / max) * 280));
+    return h`<text x="0" y="${i * 18 + 13}">${code}</text><rect class="bar bad" x="190" y="${i * 18 + 3}" width="${width}" height="12"><title>${code}: ${c}</title></rect><text x="${194 + width}" y="${i * 18 + 13}">${c}</text>`;
+  });
+  return h`<svg viewBox="0 0 520 ${codes.length * 18 + 4}" role="img" aria-label="Rejections by code, last 48 hours">${bars}</svg>`;
+}
+
 /**
  * Decodes JWS strings nested in a payload (Apple's signedTransactionInfo, signedRenewalInfo, ...) for display:
  * the notification was verified when received; this only shows what the signed parts say.
@@ -98,6 +112,13 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
 <div class="card"><span class="mut">deliveries pending</span><b>${o.deliveries.pending}</b><span class="mut">oldest ${when(o.deliveries.oldestPending)}</span></div>
 <div class="card"><span class="mut">deliveries failed</span><b class="${o.deliveries.failed ? 'bad' : ''}">${o.deliveries.failed}</b></div></div>`,
       h`<h2>Notifications per hour (48 h)</h2>${hourChart(o.notificationsPerHour, ctx.now)}`,
+      h`<h2>Rejections by code (48 h)</h2>${rejectionChart(o.rejections)}${table(
+        ['Code', 'Provider', 'Count'],
+        o.rejections.map(
+          (r) =>
+            h`<tr><td><a href="${b}/notifications${qs({ status: 'rejected', provider: r.provider })}">${r.code}</a></td><td>${r.provider}</td><td>${r.count}</td></tr>`,
+        ),
+      )}`,
       h`<h2>Subscriptions by status, provider and product</h2>${table(
         ['Status', 'Provider', 'Product', 'Count'],
         o.subscriptions.map((s) => h`<tr><td>${s.status}</td><td>${s.provider}</td><td>${s.product_id}</td><td>${s.count}</td></tr>`),
@@ -119,13 +140,31 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
   }
   const [what, a, c] = parts;
   if (what === 'notifications' && parts.length === 1) {
-    const page = await rm.listNotifications(
-      { provider: providerParam(q), type: q.get('type') || undefined, since: q.get('since') || undefined, until: q.get('until') || undefined },
-      pageParam(q),
-    );
+    const status = notificationStatusParam(q);
+    const range = { provider: providerParam(q), since: q.get('since') || undefined, until: q.get('until') || undefined };
+    const filters = h`<form class="filters" method="get"><select name="provider"><option value="">any provider</option>${(['apple', 'xsolla', 'google'] as const).map((p) => h`<option${q.get('provider') === p ? h` selected` : null}>${p}</option>`)}</select>
+<select name="status">${(['processed', 'duplicate', 'stale', 'rejected'] as const).map((x) => h`<option${(status ?? 'processed') === x ? h` selected` : null}>${x}</option>`)}</select>
+<input name="type" placeholder="type" value="${q.get('type') ?? ''}"><input name="since" placeholder="since (ISO 8601)" value="${q.get('since') ?? ''}"><input name="until" placeholder="until" value="${q.get('until') ?? ''}"><button>Filter</button></form>`;
+    if (status && status !== 'processed') {
+      // Duplicates, stale notifications and rejections added no inbox row: they are listed from their own records.
+      const page = await rm.listOutcomes({ outcome: status, ...range }, pageParam(q));
+      return layout(ctx, 'Notifications', [
+        filters,
+        table(
+          ['Received', 'Provider', 'Outcome', 'Code', 'HTTP', 'Type', 'Id', 'Reason'],
+          page.items.map(
+            (
+              x,
+            ) => h`<tr><td>${when(x.received_at)}</td><td>${x.provider}</td><td class="${x.outcome === 'rejected' ? 'bad' : ''}">${x.outcome}</td><td>${x.code}</td><td>${x.status}</td>
+<td>${x.notification_type ?? ''}</td><td class="wrap">${x.notification_id && x.outcome !== 'rejected' ? h`<a href="${b}/notifications/${enc(x.provider)}/${enc(x.notification_id)}">${x.notification_id}</a>` : (x.notification_id ?? '')}</td><td class="wrap">${x.reason ?? ''}</td></tr>`,
+          ),
+        ),
+        more(ctx, '/notifications', q, page.next),
+      ]);
+    }
+    const page = await rm.listNotifications({ ...range, type: q.get('type') || undefined }, pageParam(q));
     return layout(ctx, 'Notifications', [
-      h`<form class="filters" method="get"><select name="provider"><option value="">any provider</option>${(['apple', 'xsolla', 'google'] as const).map((p) => h`<option${q.get('provider') === p ? h` selected` : null}>${p}</option>`)}</select>
-<input name="type" placeholder="type" value="${q.get('type') ?? ''}"><input name="since" placeholder="since (ISO 8601)" value="${q.get('since') ?? ''}"><input name="until" placeholder="until" value="${q.get('until') ?? ''}"><button>Filter</button></form>`,
+      filters,
       table(
         ['Received', 'Provider', 'Type', 'Subtype', 'Environment', 'Id'],
         page.items.map(
@@ -223,6 +262,20 @@ export async function renderPage(rm: AdminReadModel, hooks: SubscriptionWebhooks
       more(ctx, '/deliveries', q, page.next),
     ]);
   }
+  if (what === 'deliveries' && parts.length === 2) {
+    const d = await rm.getDelivery(a!);
+    if (!d) return null;
+    return layout(ctx, `Delivery ${d.delivery.id}`, [
+      deliveryTable(ctx, [d.delivery]),
+      h`<h2>Attempts</h2>${table(
+        ['#', 'When', 'HTTP status', 'Duration', 'Reason'],
+        d.attempts.map(
+          (x) =>
+            h`<tr><td>${x.attempt}</td><td>${when(x.at)}</td><td class="${x.error === null ? 'ok' : 'bad'}">${x.status_code ?? '—'}</td><td>${x.duration_ms === null ? '—' : `${x.duration_ms} ms`}</td><td class="wrap">${x.error ?? ''}</td></tr>`,
+        ),
+      )}`,
+    ]);
+  }
   if (what === 'endpoints' && parts.length === 1) {
     const endpoints = await hooks.webhookEndpoints.list();
     return layout(ctx, 'Endpoints', [
@@ -281,7 +334,7 @@ function deliveryTable(ctx: PageContext, rows: Array<Awaited<ReturnType<AdminRea
   return table(
     ['Delivery', 'Endpoint', 'Event', 'Status', 'Attempts', 'Last status', 'Last error', 'Last attempt', 'Next attempt', ''],
     rows.map(
-      (d) => h`<tr><td>${d.id}</td><td>${d.endpoint_id}</td><td>${d.event_type ?? d.event_id}</td>
+      (d) => h`<tr><td><a href="${ctx.base}/deliveries/${enc(d.id)}">${d.id}</a></td><td>${d.endpoint_id}</td><td>${d.event_type ?? d.event_id}</td>
 <td class="${d.status === 'failed' ? 'bad' : d.status === 'delivered' ? 'ok' : ''}">${d.status}</td><td>${d.attempts}</td><td>${d.last_status ?? ''}</td><td class="wrap">${(d.last_error ?? '').slice(0, 200)}</td><td>${when(d.last_attempt_at)}</td><td>${when(d.next_attempt_at)}</td>
 <td>${d.status === 'failed' || d.status === 'disabled' ? action(ctx, `/deliveries/${enc(d.id)}/replay`, 'Replay') : null}</td></tr>`,
     ),

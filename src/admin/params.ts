@@ -20,6 +20,13 @@ export function deliveryStatusParam(q: URLSearchParams): DeliveryStatus | undefi
   if (s !== undefined && !DELIVERY_STATUSES.has(s)) throw fail('INVALID_ARGUMENT', 'status: pending, delivered, failed or disabled');
   return s as DeliveryStatus | undefined;
 }
+const NOTIFICATION_STATUSES = new Set(['processed', 'duplicate', 'stale', 'rejected']);
+/** The notification list's `status`: `processed` (the inbox), or an outcome that added no inbox row. */
+export function notificationStatusParam(q: URLSearchParams): 'processed' | 'duplicate' | 'stale' | 'rejected' | undefined {
+  const s = opt(q, 'status');
+  if (s !== undefined && !NOTIFICATION_STATUSES.has(s)) throw fail('INVALID_ARGUMENT', 'status: processed, duplicate, stale or rejected');
+  return s as 'processed' | 'duplicate' | 'stale' | 'rejected' | undefined;
+}
 export function pageParam(q: URLSearchParams): { after?: string; limit?: number } {
   const limit = opt(q, 'limit');
   return { after: opt(q, 'after'), ...(limit !== undefined ? { limit: /^\d+$/.test(limit) ? Number(limit) : NaN } : {}) };

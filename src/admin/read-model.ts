@@ -3,7 +3,9 @@ import type { DomainEvent, Order, Provider, Subscription } from '../events/types
 import { eventId, randomId } from '../core/ids.js';
 import {
   ADMIN_AUDIT,
+  ATTEMPTS,
   DELIVERIES,
+  OUTCOMES,
   GRANTS,
   ORDERS,
   selectColumns,
@@ -15,7 +17,15 @@ import {
   type SqlDialect,
   type TableSpec,
 } from '../store/sql-tables.js';
-import type { DeliveryRecord, DeliveryStatus, EntitlementGrantRecord, InboxRecord, Store } from '../store/types.js';
+import type {
+  DeliveryAttemptRecord,
+  DeliveryRecord,
+  DeliveryStatus,
+  EntitlementGrantRecord,
+  InboxRecord,
+  NotificationOutcomeRecord,
+  Store,
+} from '../store/types.js';
 import { expandRawBody } from '../store/raw-body-codec.js';
 import { adminSourceOf, type AdminSource, type MemoryAdminState, type SqlQuery } from '../store/admin-source.js';
 
@@ -36,6 +46,10 @@ export interface AdminReadModel {
   getSubscription(id: string): Promise<SubscriptionDetail | null>;
   listOrders(filter?: OrderListFilter, page?: PageRequest): Promise<Page<Order>>;
   listDeliveries(filter?: DeliveryListFilter, page?: PageRequest): Promise<Page<DeliverySummary>>;
+  /** A delivery row with its event's type and every attempt recorded (oldest first, at most 100); null when unknown. */
+  getDelivery(id: string): Promise<DeliveryDetail | null>;
+  /** Requests that added no inbox row (duplicates, stale notifications, rejections), newest first. */
+  listOutcomes(filter?: OutcomeListFilter, page?: PageRequest): Promise<Page<NotificationOutcomeRecord>>;
   /** Pending and failed deliveries counted by endpoint (the notifier is endpoint `notifier`). */
   deliveryBacklog(): Promise<BacklogRow[]>;
   /** Appends to the audit log (table `sw_admin_audit`; memoryStore: in process). */
@@ -43,6 +57,8 @@ export interface AdminReadModel {
   /** The audit log, newest first. */
   listAudit(page?: PageRequest): Promise<Page<AdminAuditRecord>>;
 }
+
+export type { DeliveryAttemptRecord, NotificationOutcomeRecord };
 
 /** Which page of a list: the cursor of the previous page and a size. */
 export interface PageRequest {
@@ -73,6 +89,24 @@ export interface NotificationDetail {
   notification: InboxRecord;
   events: DomainEvent[];
   deliveries: DeliveryRecord[];
+}
+
+/** What came of a provider request: `processed` (an inbox row), or one of the outcomes that add none. */
+export type NotificationStatus = 'processed' | NotificationOutcomeRecord['outcome'];
+/** Filters of {@link AdminReadModel.listOutcomes}. */
+export interface OutcomeListFilter {
+  outcome?: NotificationOutcomeRecord['outcome'];
+  provider?: Provider;
+  /** ISO 8601, inclusive */
+  since?: string;
+  /** ISO 8601, exclusive */
+  until?: string;
+}
+/** A delivery as its page shows it. */
+export interface DeliveryDetail {
+  delivery: DeliverySummary;
+  /** Oldest first, at most 100. */
+  attempts: DeliveryAttemptRecord[];
 }
 
 /** Filters of {@link AdminReadModel.listOrders}. */
@@ -125,6 +159,8 @@ export interface Overview {
   notificationsPerHour: Array<{ hour: string; provider: Provider; count: number }>;
   deliveries: { pending: number; failed: number; oldestPending: string | null };
   entitlements: Array<{ entitlement: string; status: Subscription['status']; count: number }>;
+  /** Requests rejected over the 48 hours before `now`, by error code and provider (from `sw_notification_outcomes`). */
+  rejections: Array<{ code: string; provider: Provider; count: number }>;
 }
 
 /** Every provider (a new one is a compile error here until listed). */
@@ -214,6 +250,8 @@ function fromSource(source: AdminSource): AdminReadModel {
     'getSubscription',
     'listOrders',
     'listDeliveries',
+    'getDelivery',
+    'listOutcomes',
     'deliveryBacklog',
     'recordAudit',
     'listAudit',
@@ -289,7 +327,21 @@ function memoryReadModel(state: () => MemoryAdminState, audit: AdminAuditRecord[
           row.count++;
           ents.set(`${g.entitlement}\0${g.status}`, row);
         }
-      return sortOverview({ subscriptions: [...subs.values()], notificationsPerHour: [...hours.values()], deliveries, entitlements: [...ents.values()] });
+      const rejections = new Map<string, Overview['rejections'][number]>();
+      for (const x of s.outcomes.values()) {
+        const at = Date.parse(x.received_at);
+        if (x.outcome !== 'rejected' || at < t - 48 * HOUR_MS || at >= t) continue;
+        const row = rejections.get(`${x.code}\0${x.provider}`) ?? { code: x.code, provider: x.provider, count: 0 };
+        row.count++;
+        rejections.set(`${x.code}\0${x.provider}`, row);
+      }
+      return sortOverview({
+        subscriptions: [...subs.values()],
+        notificationsPerHour: [...hours.values()],
+        deliveries,
+        entitlements: [...ents.values()],
+        rejections: [...rejections.values()],
+      });
     },
     async listNotifications(filter = {}, page = {}) {
       const since = isoArg('since', filter.since);
@@ -361,6 +413,29 @@ function memoryReadModel(state: () => MemoryAdminState, audit: AdminAuditRecord[
       const p = keysetSlice(rows, (d) => [d.created, d.id], page);
       return { items: p.items.map((d) => ({ ...plainDelivery(d), event_type: types.get(d.event_id) ?? null })), next: p.next };
     },
+    async getDelivery(id) {
+      const s = state();
+      const d = s.deliveries.get(id);
+      if (!d) return null;
+      const attempts = [...s.attempts.values()]
+        .filter((a) => a.delivery_id === id)
+        .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.attempt - b.attempt))
+        .slice(0, TIMELINE_LIMIT);
+      return clone({ delivery: { ...plainDelivery(d), event_type: s.events.find((e) => e.id === d.event_id)?.type ?? null }, attempts });
+    },
+    async listOutcomes(filter = {}, page = {}) {
+      const since = isoArg('since', filter.since);
+      const until = isoArg('until', filter.until);
+      const rows = [...state().outcomes.values()].filter(
+        (x) =>
+          (!filter.outcome || x.outcome === filter.outcome) &&
+          (!filter.provider || x.provider === filter.provider) &&
+          (!since || x.received_at >= since) &&
+          (!until || x.received_at < until),
+      );
+      const p = keysetSlice(rows, (x) => [x.received_at, x.id], page);
+      return { items: clone(p.items), next: p.next };
+    },
     async deliveryBacklog() {
       const rows = new Map<string, BacklogRow>();
       for (const d of state().deliveries.values()) {
@@ -407,6 +482,7 @@ function sortOverview(o: Overview): Overview {
   o.subscriptions.sort(cmp('status', 'provider', 'product_id'));
   o.notificationsPerHour.sort(cmp('hour', 'provider'));
   o.entitlements.sort(cmp('entitlement', 'status'));
+  o.rejections.sort((a, b) => b.count - a.count || cmp('code', 'provider')(a, b));
   return o;
 }
 
@@ -493,6 +569,28 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
     return `(${at}, ${id}) < (${s.p(after[0], 'timestamp')}, ${s.p(after[1])})`;
   };
   const where = (conds: string[]): string => (conds.filter(Boolean).length ? `WHERE ${conds.filter(Boolean).join(' AND ')}` : '');
+  /** A page of `table` newest first by (received_at, id): `equal`'s columns equal their values (unset: any), received in `range`. */
+  const byReceived = async (
+    table: string,
+    columns: readonly ColumnSpec[],
+    equal: Record<string, string | undefined>,
+    range: { since?: string; until?: string },
+    page: PageRequest,
+  ): Promise<{ rows: Record<string, unknown>[]; limit: number }> => {
+    const limit = limitOf(page);
+    const after = decodeCursor(page.after);
+    const since = isoArg('since', range.since);
+    const until = isoArg('until', range.until);
+    const s = q();
+    const conds = [
+      ...Object.entries(equal).map(([column, v]) => (v ? `"${column}" = ${s.p(v)}` : '')),
+      since ? `"received_at" >= ${s.p(since, 'timestamp')}` : '',
+      until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
+      keyset(s, '"received_at"', '"id"', after),
+    ];
+    const rows = await run(`SELECT ${cols(columns)} FROM "${table}" ${where(conds)} ORDER BY "${table}"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`, s);
+    return { rows, limit };
+  };
   const parseEvents = (rows: Record<string, unknown>[]): DomainEvent[] => rows.map((r) => JSON.parse(String(r.body)) as DomainEvent);
 
   return {
@@ -500,7 +598,8 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       const t = Date.parse(isoArg('now', now)!);
       const hour = pg ? `to_char(date_trunc('hour', "received_at"), 'YYYY-MM-DD"T"HH24')` : `substr("received_at", 1, 13)`;
       const h = q();
-      const [subs, hours, dl, ents] = await Promise.all([
+      const r = q();
+      const [subs, hours, dl, ents, rejected] = await Promise.all([
         query(`SELECT "status", "provider", "product_id", ${count} AS "count" FROM "sw_subscriptions" GROUP BY "status", "provider", "product_id"`, []),
         run(
           `SELECT ${hour} AS "hour", "provider", ${count} AS "count" FROM "sw_notifications"
@@ -513,6 +612,12 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
           [],
         ),
         query(`SELECT "entitlement", "status", ${count} AS "count" FROM "sw_entitlement_grants" GROUP BY "entitlement", "status"`, []),
+        run(
+          `SELECT "code", "provider", ${count} AS "count" FROM "sw_notification_outcomes"
+          WHERE "outcome" = 'rejected' AND "received_at" >= ${r.p(new Date(t - 48 * HOUR_MS).toISOString(), 'timestamp')} AND "received_at" < ${r.p(new Date(t).toISOString(), 'timestamp')}
+          GROUP BY "code", "provider"`,
+          r,
+        ),
       ]);
       const deliveries = { pending: 0, failed: 0, oldestPending: null as string | null };
       for (const r of dl) {
@@ -532,24 +637,16 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         notificationsPerHour: hours.map((r) => ({ hour: String(r.hour), provider: r.provider as Provider, count: Number(r.count) })),
         deliveries,
         entitlements: ents.map((r) => ({ entitlement: String(r.entitlement), status: r.status as Subscription['status'], count: Number(r.count) })),
+        rejections: rejected.map((r) => ({ code: String(r.code), provider: r.provider as Provider, count: Number(r.count) })),
       });
     },
     async listNotifications(filter = {}, page = {}) {
-      const limit = limitOf(page);
-      const after = decodeCursor(page.after);
-      const since = isoArg('since', filter.since);
-      const until = isoArg('until', filter.until);
-      const s = q();
-      const conds = [
-        filter.provider ? `"provider" = ${s.p(filter.provider)}` : '',
-        filter.type ? `"notification_type" = ${s.p(filter.type)}` : '',
-        since ? `"received_at" >= ${s.p(since, 'timestamp')}` : '',
-        until ? `"received_at" < ${s.p(until, 'timestamp')}` : '',
-        keyset(s, '"received_at"', '"id"', after),
-      ];
-      const rows = await run(
-        `SELECT ${cols(INBOX_SUMMARY_COLUMNS)} FROM "sw_notifications" ${where(conds)} ORDER BY "sw_notifications"."received_at" DESC, "id" DESC LIMIT ${limit + 1}`,
-        s,
+      const { rows, limit } = await byReceived(
+        'sw_notifications',
+        INBOX_SUMMARY_COLUMNS,
+        { provider: filter.provider, notification_type: filter.type },
+        filter,
+        page,
       );
       const p = paged(rows.map(inboxSummary), limit, (n) => [n.received_at, n.id]);
       return { items: p.items.map(dropId), next: p.next };
@@ -616,8 +713,7 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
       const o = q();
       const g = q();
       const e = q();
-      // Events carry no subscription column: their JSON is searched for the subscription id and the contract id, newest first.
-      // TODO(index): a subject column on sw_events would make this an indexed read.
+      // Events about the contract (subscription and order events) or the subscription (entitlements): the indexed subject column.
       const [orders, grants, eventRows] = await Promise.all([
         run(
           `SELECT ${cols(ORDERS.columns)} FROM "sw_orders" WHERE "provider" = ${o.p(subscription.provider)} AND "origin_no" = ${o.p(subscription.contract_id)}
@@ -626,8 +722,8 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         ),
         run(`SELECT ${cols(GRANTS.columns)} FROM "sw_entitlement_grants" WHERE "subscription_id" = ${g.p(id)} ORDER BY "entitlement"`, g),
         run(
-          `SELECT "body" FROM "sw_events" WHERE "body" LIKE ${e.p(`%${likeEscape(JSON.stringify(id))}%`)} ESCAPE '\\'
-          OR "body" LIKE ${e.p(`%"origin_no":${likeEscape(JSON.stringify(subscription.contract_id))}%`)} ESCAPE '\\' ORDER BY "sequence" DESC LIMIT ${TIMELINE_LIMIT * 2}`,
+          `SELECT "body" FROM "sw_events" WHERE "subject" IN (${e.p(subscription.contract_id)}, ${e.p(id)}) AND "provider" = ${e.p(subscription.provider)}
+          ORDER BY "sequence" DESC LIMIT ${TIMELINE_LIMIT * 2}`,
           e,
         ),
       ]);
@@ -688,6 +784,37 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
         (x) => [x.created, x.id],
       );
     },
+    async getDelivery(id) {
+      const s = q();
+      const [row] = await run(
+        `SELECT ${cols(DELIVERIES.columns, 'd.')}, e."type" AS "event_type" FROM "sw_webhook_deliveries" d LEFT JOIN "sw_events" e ON e."id" = d."event_id" WHERE d."id" = ${s.p(id)}`,
+        s,
+      );
+      if (!row) return null;
+      const a = q();
+      const attempts = await run(
+        `SELECT ${cols(ATTEMPTS.columns)} FROM "sw_delivery_attempts" WHERE "delivery_id" = ${a.p(id)} ORDER BY "sw_delivery_attempts"."at", "attempt", "id" LIMIT ${TIMELINE_LIMIT}`,
+        a,
+      );
+      return {
+        delivery: { ...read(DELIVERIES, row), event_type: (row.event_type ?? null) as string | null },
+        attempts: attempts.map((r) => read(ATTEMPTS, r)),
+      };
+    },
+    async listOutcomes(filter = {}, page = {}) {
+      const { rows, limit } = await byReceived(
+        'sw_notification_outcomes',
+        OUTCOMES.columns,
+        { outcome: filter.outcome, provider: filter.provider },
+        filter,
+        page,
+      );
+      return paged(
+        rows.map((r) => read(OUTCOMES, r)),
+        limit,
+        (x) => [x.received_at, x.id],
+      );
+    },
     async deliveryBacklog() {
       const rows = await query(
         `SELECT "endpoint_id", "status", ${count} AS "count", ${oldest} AS "oldest" FROM "sw_webhook_deliveries"
@@ -721,8 +848,6 @@ function sqlReadModel(dialect: SqlDialect, codec: Codec, query: SqlQuery): Admin
     },
   };
 }
-
-const likeEscape = (s: string): string => s.replace(/[\\%_]/g, (c) => `\\${c}`);
 
 const TIMESTAMP: ColumnSpec = { name: '', type: 'timestamp', nullable: true };
 

@@ -316,7 +316,7 @@ export const configSchema = z.strictObject({
     .optional(),
   /**
    * Who owns a subscription when a new purchase of it (a resubscription, an upgrade bought again)
-   * comes through an order of another user of your app (same Apple ID, another app account):
+   * comes through an order of another user of your app (same Apple ID or Google account, another app account):
    * `to_new_user` moves the subscription (and its entitlements) to that user and emits
    * `customer.subscription.transferred` with `previous_attributes.user_id`; `keep` records the order
    * for the new user and leaves the subscription with its owner. Renewals never move it.

@@ -16,7 +16,7 @@ import {
   type RouteModule,
   type RouteName,
 } from './types.js';
-import { logProcessed } from './processed-log.js';
+import { logProcessed, outcomeRecorder } from './processed-log.js';
 import { runPrune, type PruneReport } from './retention.js';
 import { appleNotificationRoute, appleTransactionRoute } from '../providers/apple/route.js';
 import { createAppleVerifier, type AppleVerifier } from '../providers/apple/verifier.js';
@@ -269,6 +269,7 @@ export function createSubscriptionWebhooks(
     googlePurchase: google.purchaseRoute(ctx),
   };
 
+  const outcomes = outcomeRecorder(theStore, logger, resolved.delivery.now);
   async function handle(route: RouteName, request: HandlerRequest): Promise<HandlerResult> {
     const module = routeModules[route];
     try {
@@ -276,12 +277,15 @@ export function createSubscriptionWebhooks(
       const started = performance.now();
       const result = await module.handle(request);
       if (result.response.status < 400) logProcessed(logger, route, result, performance.now() - started);
+      await outcomes.handled(route, result);
       return result;
     } catch (err) {
       const e = toError(err);
       // 4xx at warn, a flood summarised per code; 5xx at error, every one.
       logRejection(logger, e, { code: e.code, route, err: e.cause ?? e }, `rejected: ${e.message}`);
-      return { response: (module ?? routeModules.apple).errorResponse(e), events: [] };
+      const response = (module ?? routeModules.apple).errorResponse(e);
+      await outcomes.rejected(route, e.code, response.status, e.message);
+      return { response, events: [] };
     }
   }
 

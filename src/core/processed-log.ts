@@ -1,5 +1,8 @@
 import type { Logger } from './logger.js';
 import type { HandlerResult, RouteName } from './types.js';
+import type { Provider } from '../events/types.js';
+import type { NotificationOutcomeRecord, Store } from '../store/types.js';
+import { randomId } from './ids.js';
 
 const PROVIDER_BY_ROUTE: Record<RouteName, string> = {
   apple: 'apple',
@@ -58,4 +61,73 @@ export function logProcessed(logger: Logger, route: RouteName, result: HandlerRe
   };
   const what = [notificationType ?? route, subtype].filter(Boolean).join('/');
   logger.info(fields, `${fields.provider} ${what} ${outcome} in ${fields.durationMs} ms`);
+}
+
+/** Most duplicate/stale/rejected records one process writes per minute (a flood is summarised by the logger instead). */
+const OUTCOMES_PER_MINUTE = 600;
+
+/**
+ * Records what came of a request that added no inbox row (a duplicate, a stale notification, a 4xx rejection) in the
+ * store, for the admin dashboard: at most {@link OUTCOMES_PER_MINUTE} per minute per process; a store without
+ * `recordNotificationOutcome` records nothing; a failure to record is logged and never changes the answer.
+ */
+export function outcomeRecorder(store: Store, logger: Logger, now: () => number) {
+  let windowStart = 0;
+  let used = 0;
+  async function write(row: Omit<NotificationOutcomeRecord, 'id' | 'received_at'>): Promise<void> {
+    if (!store.recordNotificationOutcome) return;
+    const t = now();
+    if (t - windowStart >= 60_000) [windowStart, used] = [t, 0];
+    if (++used > OUTCOMES_PER_MINUTE) return;
+    try {
+      await store.recordNotificationOutcome({ id: randomId('nout'), received_at: new Date(t).toISOString(), ...row });
+    } catch (err) {
+      logger.warn({ err, outcome: row.outcome, code: row.code }, 'could not record the outcome of a request (the answer is unchanged)');
+    }
+  }
+  return {
+    /** After a handled request: records a duplicate or a stale one. */
+    handled(route: RouteName, result: HandlerResult): Promise<void> {
+      if (result.response.status >= 400 || result.events.length > 0) return Promise.resolve();
+      const data = answerFields(result.response.body);
+      const outcome = data.stale ? 'stale' : data.duplicate ? 'duplicate' : null;
+      if (!outcome) return Promise.resolve();
+      return write({
+        provider: (PROVIDER_BY_ROUTE[route] ?? route) as Provider,
+        outcome,
+        code: outcome.toUpperCase(),
+        status: result.response.status,
+        notification_id: str(data.notificationUUID ?? data.messageId ?? data.transactionId),
+        notification_type: str(data.notificationType),
+        reason: null,
+      });
+    },
+    /** After a rejected request (4xx; our own failures are not recorded: the store may be what failed). */
+    rejected(route: RouteName, code: string, status: number, message: string): Promise<void> {
+      if (status < 400 || status >= 500) return Promise.resolve();
+      return write({
+        provider: (PROVIDER_BY_ROUTE[route] ?? route) as Provider,
+        outcome: 'rejected',
+        code,
+        status,
+        notification_id: null,
+        notification_type: null,
+        reason: message,
+      });
+    },
+  };
+}
+
+const str = (v: unknown): string | null => (typeof v === 'string' && v ? v : null);
+
+/** The answer's `data` (Apple), or the answer itself (Google's push answer has no `data`). */
+function answerFields(body: unknown): Record<string, unknown> {
+  const data = answerData(body) as Record<string, unknown>;
+  if (Object.keys(data).length > 0 || typeof body !== 'string') return data;
+  try {
+    const parsed = JSON.parse(body) as unknown;
+    return parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
 }

@@ -5,7 +5,7 @@ import type { PruneCounts, PruneOptions, Store } from '../store/types.js';
 const DAY_MS = 86_400_000;
 
 /** What `hooks.maintenance.prune()` (and the delivery worker's pruning) removed in one run. */
-export interface PruneReport extends PruneCounts {
+export interface PruneReport extends Required<PruneCounts> {
   /** Batches run (each: at most `retention.batchSize` rows per kind). */
   batches: number;
   /** False when the run stopped at `maxBatches` with rows left to prune (the next run goes on). */
@@ -36,7 +36,7 @@ export function isStale(providerDate: string | null, r: ResolvedConfig['retentio
   return providerDate !== null && Date.parse(providerDate) < now - r.notificationDays * DAY_MS;
 }
 
-const ZERO: PruneCounts = { rawBodies: 0, notifications: 0, events: 0, deliveries: 0, receipts: 0 };
+const ZERO: Required<PruneCounts> = { rawBodies: 0, notifications: 0, events: 0, deliveries: 0, receipts: 0, outcomes: 0, attempts: 0 };
 
 /**
  * Prunes in batches until a batch finds less than a full batch of every kind (or `maxBatches` ran, or
@@ -50,7 +50,7 @@ export async function runPrune(
   options: { maxBatches?: number; signal?: AbortSignal } = {},
 ): Promise<PruneReport> {
   const started = performance.now();
-  const totals: PruneCounts = { ...ZERO };
+  const totals: Required<PruneCounts> = { ...ZERO };
   let batches = 0;
   let complete = true;
   if (store.prune) {
@@ -59,7 +59,7 @@ export async function runPrune(
     for (;;) {
       const counts = await store.prune(o);
       batches++;
-      for (const k of Object.keys(totals) as (keyof PruneCounts)[]) totals[k] += counts[k];
+      for (const k of Object.keys(totals) as (keyof PruneCounts)[]) totals[k] += counts[k] ?? 0;
       if (Object.values(counts).every((n) => n < o.limit)) break;
       if (batches >= maxBatches || options.signal?.aborted) {
         complete = false;

@@ -222,21 +222,21 @@ export function createDeliveryWorker(
   // takes every success that ended while the previous write ran (group commit, no timer). Until then the
   // rows stay claimed, so a crash in between means those deliveries are made again after the claim
   // lapses: at least once, with the same webhook-id, as for any crash mid-attempt.
-  let successes: { id: string; last_status: number; claim: string }[] = [];
+  let successes: { id: string; last_status: number; duration_ms: number; claim: string }[] = [];
   let writes: Promise<void> = Promise.resolve();
   let nextWrite: Promise<void> | null = null;
-  function recordSuccess(item: { id: string; last_status: number; claim: string }): Promise<void> {
+  function recordSuccess(item: { id: string; last_status: number; duration_ms: number; claim: string }): Promise<void> {
     successes.push(item);
     if (nextWrite) return nextWrite;
     const write = writes.then(async () => {
       nextWrite = null;
       const items = successes;
       successes = [];
-      const byClaim = new Map<string, { id: string; last_status: number }[]>();
-      for (const { claim, id, last_status } of items) {
+      const byClaim = new Map<string, { id: string; last_status: number; duration_ms: number }[]>();
+      for (const { claim, id, last_status, duration_ms } of items) {
         let rows = byClaim.get(claim);
         if (!rows) byClaim.set(claim, (rows = []));
-        rows.push({ id, last_status });
+        rows.push({ id, last_status, duration_ms });
       }
       for (const [claim, rows] of byClaim) {
         try {
@@ -403,16 +403,18 @@ export function createDeliveryWorker(
   async function attemptOne(c: ClaimedDelivery, result: DeliveryRunResult): Promise<void> {
     const d = c.delivery;
     let attempt: Attempt;
+    const started = performance.now();
     if (d.endpoint_id === NOTIFIER_ENDPOINT_ID) attempt = await notify(c);
     else if (actions?.handles(d.endpoint_id)) attempt = await attemptAction(actions, c, timeoutMs);
     else if (!c.endpoint) attempt = { ok: false, status: null, error: 'endpoint deleted', retryAfterMs: null, gone: true };
     else attempt = await post(c);
     if (c.endpoint && d.endpoint_id === c.endpoint.id) await trackHealth(c.endpoint, attempt.ok, attempt.ok ? null : attempt.error);
+    const duration_ms = Math.round(performance.now() - started);
     const at = now();
     const attempts = d.attempts + 1;
     if (attempt.ok && store.finishDelivered && attempt.status !== null) {
       result.delivered++;
-      await recordSuccess({ id: d.id, last_status: attempt.status, claim: c.claim });
+      await recordSuccess({ id: d.id, last_status: attempt.status, duration_ms, claim: c.claim });
       return;
     }
     /** The row after this attempt: its new `status`, and when it is due again (null: not). */
@@ -452,7 +454,7 @@ export function createDeliveryWorker(
         'delivery attempt failed; will retry',
       );
     }
-    if (!(await store.finishDelivery(d.id, c.claim, outcome))) {
+    if (!(await store.finishDelivery(d.id, c.claim, { ...outcome, duration_ms }))) {
       logger.warn({ deliveryId: d.id }, 'delivery claim expired before the attempt was recorded; another worker may repeat it');
     }
     await released;

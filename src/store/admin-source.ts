@@ -1,6 +1,6 @@
 import type { DomainEvent, Order, Subscription } from '../events/types.js';
 import type { Codec, SqlDialect } from './sql-tables.js';
-import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, WebhookEndpointRecord } from './types.js';
+import type { DeliveryAttemptRecord, DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationOutcomeRecord, WebhookEndpointRecord } from './types.js';
 
 /**
  * How the admin read model reaches a store's data without growing the {@link Store} interface: each
@@ -18,6 +18,8 @@ export interface MemoryAdminState {
   endpoints: ReadonlyMap<string, WebhookEndpointRecord>;
   deliveries: ReadonlyMap<string, DeliveryRecord>;
   grants: ReadonlyMap<string, ReadonlyMap<string, EntitlementGrantRecord>>;
+  attempts: ReadonlyMap<string, DeliveryAttemptRecord>;
+  outcomes: ReadonlyMap<string, NotificationOutcomeRecord>;
 }
 
 /** Runs one read-only statement; PostgreSQL placeholders are `$1…`, SQLite's `?`. */

@@ -3,9 +3,11 @@ import { randomUUID } from 'node:crypto';
 import type {
   ClaimedDelivery,
   ClaimedSubscription,
+  DeliveryAttemptRecord,
   DeliveryRecord,
   EntitlementGrantRecord,
   InboxRecord,
+  NotificationOutcomeRecord,
   NotificationSettingRecord,
   PruneCounts,
   Store,
@@ -14,6 +16,8 @@ import type {
   WebhookEndpointRecord,
 } from './types.js';
 import { memoryAdminSource } from './admin-source.js';
+import { attemptRow, outcomeRow } from './history.js';
+import { attemptsBefore } from './retention-sql.js';
 
 interface MemoryState {
   inbox: Map<string, InboxRecord>;
@@ -36,6 +40,10 @@ interface MemoryState {
   grantOwner: Map<string, string>;
   /** subscription id → the lifecycle sweep's claim on it (the `sweep_claim` / `sweep_after` columns of the SQL stores) */
   sweep: Map<string, { claim: string | null; after: number | null }>;
+  /** Delivery attempt records by id, in insertion order. */
+  attempts: Map<string, DeliveryAttemptRecord>;
+  /** Duplicate, stale and rejected request records by id, in insertion order. */
+  outcomes: Map<string, NotificationOutcomeRecord>;
 }
 
 const key = (provider: Provider, id: string): string => `${provider}\u0000${id}`;
@@ -55,6 +63,8 @@ function emptyState(): MemoryState {
     grants: new Map(),
     grantOwner: new Map(),
     sweep: new Map(),
+    attempts: new Map(),
+    outcomes: new Map(),
   };
 }
 
@@ -115,6 +125,8 @@ export function memoryStore(): Store {
       grants: new Map(base.grants),
       grantOwner: new Map(base.grantOwner),
       sweep: new Map(base.sweep),
+      attempts: new Map(base.attempts),
+      outcomes: new Map(base.outcomes),
     };
   }
 
@@ -313,7 +325,19 @@ export function memoryStore(): Store {
         const cutoff = Date.parse(o.receiptsBefore);
         const old = take(receipts.entries(), ([, t]) => t < cutoff);
         for (const [id] of old) receipts.delete(id);
-        return { deliveries: deliveries.length, events: events.size, rawBodies: raw.length, notifications: keys.length, receipts: old.length };
+        const outcomes = take(s.outcomes.values(), (x) => before(x.received_at, o.rawBodiesBefore));
+        for (const x of outcomes) s.outcomes.delete(x.id);
+        const attempts = take(s.attempts.values(), (x) => before(x.at, attemptsBefore(o)));
+        for (const x of attempts) s.attempts.delete(x.id);
+        return {
+          deliveries: deliveries.length,
+          events: events.size,
+          rawBodies: raw.length,
+          notifications: keys.length,
+          receipts: old.length,
+          outcomes: outcomes.length,
+          attempts: attempts.length,
+        };
       });
     },
     async countNotifications(provider) {
@@ -395,13 +419,28 @@ export function memoryStore(): Store {
       return mutate((s) => {
         const d = s.deliveries.get(id);
         if (!d || d.locked_by !== claim) return false;
-        const { disable_endpoint, ...fields } = outcome;
+        const { disable_endpoint, duration_ms: _duration, ...fields } = outcome;
         s.deliveries.set(id, { ...d, ...fields, updated: outcome.last_attempt_at ?? d.updated, locked_until: null, locked_by: null });
+        if (outcome.last_attempt_at !== null) {
+          const attempt = { ...attemptRow(id, outcome), endpoint_id: d.endpoint_id };
+          s.attempts.set(attempt.id, attempt);
+        }
         const endpoint = s.endpoints.get(d.endpoint_id);
         if (disable_endpoint && endpoint)
           s.endpoints.set(endpoint.id, { ...endpoint, status: 'disabled', updated: outcome.last_attempt_at ?? endpoint.updated });
         return true;
       });
+    },
+    async listDeliveryAttempts(deliveryId) {
+      return clone(
+        [...state.attempts.values()]
+          .filter((a) => a.delivery_id === deliveryId)
+          .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : a.attempt - b.attempt))
+          .slice(0, 100),
+      );
+    },
+    recordNotificationOutcome(row) {
+      return mutate((s) => void s.outcomes.set(row.id, outcomeRow(row)));
     },
     resetDelivery(id, now) {
       return mutate((s) => {

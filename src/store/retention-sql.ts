@@ -7,6 +7,9 @@
  */
 import type { PruneCounts, PruneOptions } from './types.js';
 
+/** Delivery attempt records go once older than both delivery windows (the earlier of the two cutoffs). */
+export const attemptsBefore = (o: PruneOptions): string => (Date.parse(o.deliveredBefore) < Date.parse(o.failedBefore) ? o.deliveredBefore : o.failedBefore);
+
 export type PruneDialect = 'postgresql' | 'sqlite';
 
 /** One pruning step: its statement and the option values it binds (cutoffs, then the limit). */
@@ -17,9 +20,10 @@ export interface PruneStatement {
 }
 
 /**
- * The five steps in the order they run: finished deliveries, then events none of whose deliveries
+ * The steps in the order they run: finished deliveries, then events none of whose deliveries
  * remain, raw bodies past their window (the row stays, compacted), dedup keys past theirs (by the
- * provider's date, `signed_at`; null is never pruned), callback receipts.
+ * provider's date, `signed_at`; null is never pruned), duplicate/stale/rejected records (with raw bodies),
+ * delivery attempts (past both delivery windows), callback receipts.
  */
 export function pruneStatements(dialect: PruneDialect): readonly PruneStatement[] {
   const pg = dialect === 'postgresql';
@@ -69,6 +73,17 @@ export function pruneStatements(dialect: PruneDialect): readonly PruneStatement[
       params: (o) => [o.notificationsBefore, o.limit],
     },
     {
+      step: 'outcomes',
+      sql: `DELETE FROM "sw_notification_outcomes" WHERE "id" IN (${key('sw_notification_outcomes', 'id', '"received_at" < ?', '"received_at"')})`,
+      params: (o) => [o.rawBodiesBefore, o.limit],
+    },
+    {
+      // Kept as long as the longer-kept of delivered and failed rows.
+      step: 'attempts',
+      sql: `DELETE FROM "sw_delivery_attempts" WHERE "id" IN (${key('sw_delivery_attempts', 'id', '"at" < ?', '"at"')})`,
+      params: (o) => [attemptsBefore(o), o.limit],
+    },
+    {
       step: 'receipts',
       sql: `DELETE FROM "sw_webhook_receipts" WHERE "webhook_id" IN (${key('sw_webhook_receipts', 'webhook_id', '"received_at" < ?', '"received_at"')})`,
       params: (o) => [o.receiptsBefore, o.limit],
@@ -86,7 +101,7 @@ export async function pruneBatch(
   exec: (sql: string, params: unknown[]) => Promise<number>,
   encode: (iso: string) => unknown,
 ): Promise<PruneCounts> {
-  const counts: PruneCounts = { deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0 };
+  const counts: PruneCounts = { deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0, outcomes: 0, attempts: 0 };
   for (const s of statements) {
     const values = s.params(options).map((v) => (typeof v === 'string' ? encode(v) : v));
     counts[s.step] = await exec(s.sql, values);

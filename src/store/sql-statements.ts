@@ -173,17 +173,42 @@ export function sqlStatements(dialect: SqlDialect) {
     finish: text(`UPDATE "sw_webhook_deliveries" SET "status" = ?, "attempts" = ?, "next_attempt_at" = ?, "last_status" = ?, "last_error" = ?,
     "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
     WHERE "id" = ? AND "locked_by" = ? RETURNING "endpoint_id"`),
+    /**
+     * The attempt history. PostgreSQL: {@link finish} that also appends the attempt, one statement (values: finish's, then
+     * attempt id, status code, error, duration, at, whether an attempt was made). SQLite: run {@link insertAttempt} after it.
+     */
+    finishAndRecord: pg
+      ? numbered(`WITH f AS (UPDATE "sw_webhook_deliveries" SET "status" = ?, "attempts" = ?, "next_attempt_at" = ?, "last_status" = ?, "last_error" = ?,
+    "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
+    WHERE "id" = ? AND "locked_by" = ? RETURNING "id", "endpoint_id", "attempts"),
+  a AS (INSERT INTO "sw_delivery_attempts" (${columnList(T.ATTEMPTS.columns)})
+    SELECT CAST(? AS text), f."id", f."endpoint_id", f."attempts", CAST(? AS int), CAST(? AS text), CAST(? AS int), CAST(? AS timestamp) FROM f WHERE CAST(? AS boolean))
+  SELECT "endpoint_id" FROM f`)
+      : null,
+    /** Values: the attempt row's columns. */
+    insertAttempt: text(`INSERT INTO "sw_delivery_attempts" (${columnList(T.ATTEMPTS.columns)}) VALUES ${rowPlaceholders(1, T.ATTEMPTS.columns.length)}`),
+    /** SQLite: the attempt of a row {@link finishDelivered} just recorded. Values: attempt id, duration, id. */
+    insertDeliveredAttempt: text(`INSERT INTO "sw_delivery_attempts" (${columnList(T.ATTEMPTS.columns)})
+    SELECT ?, "id", "endpoint_id", "attempts", "last_status", NULL, ?, "last_attempt_at" FROM "sw_webhook_deliveries" WHERE "id" = ?`),
+    /** Values: delivery id. */
+    attempts: text(
+      `SELECT ${selectColumns(dialect, T.ATTEMPTS.columns)} FROM "sw_delivery_attempts" WHERE "delivery_id" = ? ORDER BY "at", "attempt", "id" LIMIT 100`,
+    ),
+    /** Values: the outcome row's columns. */
+    insertOutcome: text(`INSERT INTO "sw_notification_outcomes" (${columnList(T.OUTCOMES.columns)}) VALUES ${rowPlaceholders(1, T.OUTCOMES.columns.length)}`),
     /** Values: updated_at, endpoint id. */
     disableEndpoint: text(`UPDATE "sw_webhook_endpoints" SET "status" = 'disabled', "updated_at" = ? WHERE "id" = ?`),
     /**
-     * Successful attempts of one claim. PostgreSQL: the whole round at once (values: at, at, at, ids,
-     * statuses, token); SQLite: one row (values: last_status, at, at, at, id, token).
+     * Successful attempts of one claim, appended to the attempt history too. PostgreSQL: the whole round at once (values: at, at, at, ids,
+     * statuses, durations, token); SQLite: one row (values: last_status, at, at, at, id, token), then {@link insertDeliveredAttempt}.
      */
     finishDelivered: pg
-      ? numbered(`UPDATE "sw_webhook_deliveries" d SET "status" = 'delivered', "attempts" = d."attempts" + 1, "next_attempt_at" = NULL, "last_status" = v."last_status",
+      ? numbered(`WITH u AS (UPDATE "sw_webhook_deliveries" d SET "status" = 'delivered', "attempts" = d."attempts" + 1, "next_attempt_at" = NULL, "last_status" = v."last_status",
       "last_error" = NULL, "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
-    FROM unnest(CAST(? AS text[]), CAST(? AS int[])) AS v("id", "last_status")
-    WHERE d."id" = v."id" AND d."locked_by" = ?`)
+    FROM unnest(CAST(? AS text[]), CAST(? AS int[]), CAST(? AS int[])) AS v("id", "last_status", "duration_ms")
+    WHERE d."id" = v."id" AND d."locked_by" = ? RETURNING d."id", d."endpoint_id", d."attempts", d."last_status", v."duration_ms", d."last_attempt_at")
+  INSERT INTO "sw_delivery_attempts" (${columnList(T.ATTEMPTS.columns)})
+    SELECT 'att_' || replace(CAST(gen_random_uuid() AS text), '-', ''), "id", "endpoint_id", "attempts", "last_status", NULL, "duration_ms", "last_attempt_at" FROM u`)
       : `UPDATE "sw_webhook_deliveries" SET "status" = 'delivered', "attempts" = "attempts" + 1, "next_attempt_at" = NULL, "last_status" = ?,
       "last_error" = NULL, "last_attempt_at" = ?, "delivered_at" = ?, "locked_until" = NULL, "locked_by" = NULL, "updated_at" = ?
     WHERE "id" = ? AND "locked_by" = ?`,
@@ -212,7 +237,7 @@ export function sqlStatements(dialect: SqlDialect) {
     ),
     /** Retention: one batch of each pruning step (retention-sql.ts). */
     prune: pruneStatements(dialect),
-    tables: { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS },
+    tables: { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS, ATTEMPTS: T.ATTEMPTS, OUTCOMES: T.OUTCOMES },
   };
 }
 export type SqlStatements = ReturnType<typeof sqlStatements>;

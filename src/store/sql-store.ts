@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { sqlAdminSource } from './admin-source.js';
 import { pruneBatch } from './retention-sql.js';
+import { attemptRow, durationOf, outcomeRow } from './history.js';
+import { randomId } from '../core/ids.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
 import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';
 import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect } from './sql-tables.js';
@@ -76,7 +78,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
   const { db, codec, dialect } = config;
   const pg = dialect === 'postgresql';
   const SQL = sqlStatements(dialect);
-  const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = bindTables(codec);
+  const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS, ATTEMPTS, OUTCOMES } = bindTables(codec);
   const ts = (v: string | null): unknown => codec.encode(TIMESTAMP, v);
   const guard = <T>(fn: () => PromiseLike<T>): Promise<T> => guardUnavailable(dialect, fn);
   const one = async <T>(c: SqlConnection, t: BoundTable<T>, sql: string, values: unknown[]): Promise<T | null> => {
@@ -404,24 +406,52 @@ export function sqlStore(config: SqlStoreConfig): Store {
       guard(async () => {
         const at = o.last_attempt_at ?? new Date().toISOString();
         const values = [o.status, o.attempts, ts(o.next_attempt_at), o.last_status, o.last_error, ts(o.last_attempt_at), ts(o.delivered_at), ts(at), id, token];
-        // The common case is one conditional UPDATE; only a 410 touches two tables and needs a transaction.
-        if (!o.disable_endpoint) return (await db.query(SQL.finish, values)).length === 1;
+        const attempt = attemptRow(id, o);
+        // PostgreSQL: one statement records the outcome and appends the attempt; only a 410 touches a third table and needs a transaction.
+        if (pg) {
+          const withAttempt = [...values, attempt.id, attempt.status_code, attempt.error, attempt.duration_ms, ts(attempt.at), o.last_attempt_at !== null];
+          if (!o.disable_endpoint) return (await db.query(SQL.finishAndRecord!, withAttempt)).length === 1;
+          return config.transaction(async (c) => {
+            const rows = await c.query(SQL.finishAndRecord!, withAttempt);
+            if (rows.length !== 1) return false;
+            await c.execute(SQL.disableEndpoint, [ts(at), rows[0]!.endpoint_id]);
+            return true;
+          });
+        }
         return config.transaction(async (c) => {
           const rows = await c.query(SQL.finish, values);
           if (rows.length !== 1) return false;
-          await c.execute(SQL.disableEndpoint, [ts(at), rows[0]!.endpoint_id]);
+          if (o.last_attempt_at !== null) await c.execute(SQL.insertAttempt, ATTEMPTS.values({ ...attempt, endpoint_id: String(rows[0]!.endpoint_id) }));
+          if (o.disable_endpoint) await c.execute(SQL.disableEndpoint, [ts(at), rows[0]!.endpoint_id]);
           return true;
         });
       }),
     finishDelivered: (items, token, at) =>
       guard(async () => {
         if (items.length === 0) return 0;
-        // PostgreSQL: one UPDATE for the whole round, whatever each receiver answered.
-        if (pg) return db.execute(SQL.finishDelivered, [ts(at), ts(at), ts(at), items.map((i) => i.id), items.map((i) => i.last_status), token]);
-        let count = 0;
-        for (const { id, last_status } of items) count += await db.execute(SQL.finishDelivered, [last_status, ts(at), ts(at), ts(at), id, token]);
-        return count;
+        // PostgreSQL: one statement for the whole round (outcomes and attempt history), whatever each receiver answered.
+        if (pg)
+          return db.execute(SQL.finishDelivered, [
+            ts(at),
+            ts(at),
+            ts(at),
+            items.map((i) => i.id),
+            items.map((i) => i.last_status),
+            items.map((i) => durationOf(i.duration_ms)),
+            token,
+          ]);
+        return config.transaction(async (c) => {
+          let count = 0;
+          for (const { id, last_status, duration_ms } of items) {
+            const n = await c.execute(SQL.finishDelivered, [last_status, ts(at), ts(at), ts(at), id, token]);
+            if (n === 1) await c.execute(SQL.insertDeliveredAttempt, [randomId('att'), durationOf(duration_ms), id]);
+            count += n;
+          }
+          return count;
+        });
       }),
+    listDeliveryAttempts: (deliveryId) => guard(() => many(db, ATTEMPTS, SQL.attempts, [deliveryId])),
+    recordNotificationOutcome: (row) => guard(async () => void (await db.execute(SQL.insertOutcome, OUTCOMES.values(outcomeRow(row))))),
     prune: (o) => guard(() => pruneBatch(SQL.prune, o, (sql, values) => Promise.resolve(db.execute(sql, values)), ts)),
     resetDelivery: (id, now) =>
       guard(async () => {

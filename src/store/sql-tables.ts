@@ -1,7 +1,15 @@
 import type { DomainEvent, Order, Provider, Subscription } from '../events/types.js';
 import { jsonbText } from './json-safe.js';
 import { compactRawBody, expandRawBody } from './raw-body-codec.js';
-import type { DeliveryRecord, EntitlementGrantRecord, InboxRecord, NotificationSettingRecord, WebhookEndpointRecord } from './types.js';
+import type {
+  DeliveryAttemptRecord,
+  DeliveryRecord,
+  EntitlementGrantRecord,
+  InboxRecord,
+  NotificationOutcomeRecord,
+  NotificationSettingRecord,
+  WebhookEndpointRecord,
+} from './types.js';
 
 /**
  * One description of the library's `sw_*` tables for the SQL stores: every column with its type and
@@ -376,11 +384,23 @@ export const GRANTS: TableSpec<EntitlementGrantRecord> = {
 /** The outbox: events are written as their JSON (`body`), read back by parsing it. */
 export const EVENTS: TableSpec<DomainEvent> = {
   name: 'sw_events',
-  columns: [c('id'), c('type'), c('provider'), c('created', 'timestamp'), c('body')],
+  columns: [c('id'), c('type'), c('provider'), c('created', 'timestamp'), c('body'), n('subject')],
   internal: [c('sequence', 'int'), c('created_at', 'timestamp')],
-  toRow: (e) => ({ id: e.id, type: e.type, provider: e.provider, created: e.created, body: JSON.stringify(e) }),
+  toRow: (e) => ({ id: e.id, type: e.type, provider: e.provider, created: e.created, body: JSON.stringify(e), subject: eventSubject(e) }),
   fromRow: (r) => JSON.parse(s(r.body)) as DomainEvent,
 };
+
+/**
+ * What an event is about, for a subscription's timeline (column `sw_events.subject`, indexed): the contract id of a
+ * subscription event (an order's `origin_no`), else the object's `subscription_id` (entitlements); null when neither.
+ * The migration that added the column backfills it with the same rule.
+ */
+export function eventSubject(e: DomainEvent): string | null {
+  const o = e.data.object as unknown as Record<string, unknown> | null;
+  if (!o || typeof o !== 'object') return null;
+  for (const k of ['contract_id', 'origin_no', 'subscription_id']) if (typeof o[k] === 'string' && o[k]) return o[k] as string;
+  return null;
+}
 
 /** Webhook ids a callback route accepted (replay protection). */
 export const RECEIPTS: TableSpec<never> = {
@@ -411,6 +431,60 @@ export const ADMIN_AUDIT: TableSpec<AdminAuditRecord> = {
   fromRow: (r) => ({ id: s(r.id), at: s(r.at), actor: s(r.actor), action: s(r.action), target: s(r.target), result: s(r.result) }),
 };
 
+export const OUTCOMES: TableSpec<NotificationOutcomeRecord> = {
+  name: 'sw_notification_outcomes',
+  columns: [
+    c('id'),
+    c('provider'),
+    c('outcome'),
+    c('code'),
+    c('status', 'int'),
+    n('notification_id'),
+    n('notification_type'),
+    n('reason'),
+    c('received_at', 'timestamp'),
+  ],
+  internal: [],
+  toRow: (x) => ({ ...x }),
+  fromRow: (r) => ({
+    id: s(r.id),
+    provider: r.provider as Provider,
+    outcome: r.outcome as NotificationOutcomeRecord['outcome'],
+    code: s(r.code),
+    status: Number(r.status),
+    notification_id: sn(r.notification_id),
+    notification_type: sn(r.notification_type),
+    reason: sn(r.reason),
+    received_at: s(r.received_at),
+  }),
+};
+
+export const ATTEMPTS: TableSpec<DeliveryAttemptRecord> = {
+  name: 'sw_delivery_attempts',
+  columns: [
+    c('id'),
+    c('delivery_id'),
+    c('endpoint_id'),
+    c('attempt', 'int'),
+    n('status_code', 'int'),
+    n('error'),
+    n('duration_ms', 'int'),
+    c('at', 'timestamp'),
+  ],
+  internal: [],
+  toRow: (x) => ({ ...x }),
+  fromRow: (r) => ({
+    id: s(r.id),
+    delivery_id: s(r.delivery_id),
+    endpoint_id: s(r.endpoint_id),
+    attempt: Number(r.attempt),
+    status_code: num(r.status_code),
+    error: sn(r.error),
+    duration_ms: num(r.duration_ms),
+    at: s(r.at),
+  }),
+};
+
 /** Every `sw_*` table of the fragment. */
 export const TABLES: readonly TableSpec[] = [
   INBOX,
@@ -423,6 +497,8 @@ export const TABLES: readonly TableSpec[] = [
   RECEIPTS,
   DELIVERIES,
   ADMIN_AUDIT,
+  OUTCOMES,
+  ATTEMPTS,
 ] as readonly TableSpec[];
 
 /** How one database (and client) stores the neutral values: `encode` a value to bind, `decode` a value read. */
@@ -551,5 +627,7 @@ export function bindTables(codec: Codec) {
     DELIVERIES: bindTable(DELIVERIES, codec),
     GRANTS: bindTable(GRANTS, codec),
     EVENTS: bindTable(EVENTS, codec),
+    OUTCOMES: bindTable(OUTCOMES, codec),
+    ATTEMPTS: bindTable(ATTEMPTS, codec),
   };
 }

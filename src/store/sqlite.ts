@@ -8,6 +8,8 @@ import type { Provider } from '../events/types.js';
 import { readSqlMigrations, splitSqlStatements, type SqlMigration } from './prisma-migrate.js';
 import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import { pruneBatch } from './retention-sql.js';
+import { attemptRow, durationOf, outcomeRow } from './history.js';
+import { randomId } from '../core/ids.js';
 import { sqlStatements } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
@@ -70,7 +72,7 @@ type Row = Record<string, unknown>;
 // as Prisma's SQLite adapter writes DateTime (ISO 8601 with `+00:00`), so the same file works with
 // prismaStore, and text comparison orders them (fixed width, UTC).
 const SQL = sqlStatements('sqlite');
-const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS } = bindTables(sqliteCodec);
+const { ORDERS, SUBSCRIPTIONS, INBOX, SETTINGS, ENDPOINTS, DELIVERIES, GRANTS, EVENTS, ATTEMPTS, OUTCOMES } = bindTables(sqliteCodec);
 const TIMESTAMP = { name: '', type: 'timestamp', nullable: true } as const;
 const ts = (v: string | null): string | null => sqliteCodec.encode(TIMESTAMP, v) as string | null;
 const str = (v: unknown): string => v as string;
@@ -539,16 +541,24 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
           token,
         ) as Row | undefined;
         if (!row) return false;
+        if (o.last_attempt_at !== null) stmt(SQL.insertAttempt).run(...ATTEMPTS.values({ ...attemptRow(id, o), endpoint_id: String(row.endpoint_id) }));
         if (o.disable_endpoint) stmt(SQL.disableEndpoint).run(ts(at), row.endpoint_id);
         return true;
       }),
     finishDelivered: (items, token, at) =>
       write(() => {
         const update = stmt(SQL.finishDelivered);
+        const record = stmt(SQL.insertDeliveredAttempt);
         let count = 0;
-        for (const { id, last_status } of items) count += update.run(last_status, ts(at), ts(at), ts(at), id, token).changes;
+        for (const { id, last_status, duration_ms } of items) {
+          const n = update.run(last_status, ts(at), ts(at), ts(at), id, token).changes;
+          if (n === 1) record.run(randomId('att'), durationOf(duration_ms), id);
+          count += n;
+        }
         return count;
       }),
+    listDeliveryAttempts: (deliveryId) => now(() => many(ATTEMPTS, SQL.attempts, deliveryId)),
+    recordNotificationOutcome: (row) => write(() => void stmt(SQL.insertOutcome).run(...OUTCOMES.values(outcomeRow(row)))),
     resetDelivery: (id, at) =>
       write(() => {
         const updated = one(DELIVERIES, SQL.reset, ts(at), ts(at), id, ts(at));

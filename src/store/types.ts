@@ -70,6 +70,10 @@ export interface PruneCounts {
   events: number;
   deliveries: number;
   receipts: number;
+  /** Duplicate, stale and rejected request records (`sw_notification_outcomes`, kept as long as raw bodies); optional for a custom store. */
+  outcomes?: number;
+  /** Delivery attempt records (`sw_delivery_attempts`, kept as long as the longer of the two delivery windows). */
+  attempts?: number;
 }
 
 /**
@@ -230,6 +234,39 @@ export interface DeliveryRecord {
   updated: string;
 }
 
+/** A provider request that added no inbox row: a duplicate, a stale notification, or a rejection. */
+export interface NotificationOutcomeRecord {
+  id: string;
+  provider: Provider;
+  outcome: 'duplicate' | 'stale' | 'rejected';
+  /** The error code of a rejection; `DUPLICATE` or `STALE` otherwise. */
+  code: string;
+  /** The HTTP status answered. */
+  status: number;
+  notification_id: string | null;
+  notification_type: string | null;
+  /** At most 200 characters. */
+  reason: string | null;
+  /** ISO 8601 */
+  received_at: string;
+}
+
+/** One attempt of a delivery row (the row itself keeps only the last). */
+export interface DeliveryAttemptRecord {
+  id: string;
+  delivery_id: string;
+  endpoint_id: string;
+  /** 1 for the first (from 1 again after a replay). */
+  attempt: number;
+  /** HTTP status answered; null: no response, or the notifier. */
+  status_code: number | null;
+  /** At most 200 characters; null on success. */
+  error: string | null;
+  duration_ms: number | null;
+  /** ISO 8601 */
+  at: string;
+}
+
 /** A delivery row claimed by one worker, with what it needs to make the attempt. */
 export interface ClaimedDelivery {
   delivery: DeliveryRecord;
@@ -248,7 +285,11 @@ export interface ClaimedDelivery {
 export type DeliveryOutcome = Pick<
   DeliveryRecord,
   'status' | 'attempts' | 'next_attempt_at' | 'last_status' | 'last_error' | 'last_attempt_at' | 'delivered_at'
-> & { disable_endpoint?: boolean };
+> & {
+  disable_endpoint?: boolean;
+  /** How long the attempt took, for its row in the attempt history ({@link Store.listDeliveryAttempts}). */
+  duration_ms?: number | null;
+};
 
 /** Filters for {@link Store.listDeliveries}. */
 export interface DeliveryFilter {
@@ -343,14 +384,18 @@ export interface Store {
    * alone (endpoints that already have as many rows in this worker as it attempts at once).
    */
   claimDeliveries(options: { now: string; limit: number; lockMs: number; excludeEndpointIds?: readonly string[] }): Promise<ClaimedDelivery[]>;
-  /** Records an attempt and releases the claim. Resolves `false` (writing nothing) when `claim` no longer holds the row. */
+  /**
+   * Records an attempt and releases the claim. Resolves `false` (writing nothing) when `claim` no longer holds the row.
+   * When an attempt was made (`last_attempt_at` set), the shipped stores also append it to the attempt history
+   * ({@link Store.listDeliveryAttempts}); so does {@link Store.finishDelivered}.
+   */
   finishDelivery(id: string, claim: string, outcome: DeliveryOutcome): Promise<boolean>;
   /**
    * Optional: records many successful first-or-later attempts of one claim at once (status `delivered`,
    * `attempts + 1`, released). Resolves how many rows `claim` still held. Without it the worker calls
    * {@link Store.finishDelivery} per row.
    */
-  finishDelivered?(items: ReadonlyArray<{ id: string; last_status: number }>, claim: string, at: string): Promise<number>;
+  finishDelivered?(items: ReadonlyArray<{ id: string; last_status: number; duration_ms?: number | null }>, claim: string, at: string): Promise<number>;
   /**
    * Makes a row due again at `now` with its attempt count reset (replay). Resolves `null` when there is
    * no such row, `'claimed'` when a worker holds it right now.
@@ -378,6 +423,16 @@ export interface Store {
    * `after` (null: as soon as it is due). Resolves `false` (writing nothing) when `claim` no longer holds it.
    */
   releaseSweepClaim?(subscriptionId: string, claim: string, after: string | null): Promise<boolean>;
+  /**
+   * Optional: the attempt history of a delivery row, oldest first (at most 100): one entry per attempt recorded by
+   * {@link Store.finishDelivery} or {@link Store.finishDelivered}. Table `sw_delivery_attempts` (migration `0007_admin_history`).
+   */
+  listDeliveryAttempts?(deliveryId: string): Promise<DeliveryAttemptRecord[]>;
+  /**
+   * Optional: records a provider request that added no inbox row (a duplicate, a stale notification, a rejection),
+   * for the admin dashboard. Table `sw_notification_outcomes` (migration `0007_admin_history`), pruned with raw bodies.
+   */
+  recordNotificationOutcome?(row: NotificationOutcomeRecord): Promise<void>;
   /** Release connections held by the store, if any. */
   close?(): Promise<void>;
 }

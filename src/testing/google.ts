@@ -104,6 +104,21 @@ export interface GooglePlayTestKit {
   setSubscription(purchaseToken: string, purchase: Record<string, unknown>): void;
   /** Sets what `purchases.products.get` answers for `(productId, purchaseToken)` (a ProductPurchase). */
   setProduct(productId: string, purchaseToken: string, purchase: Record<string, unknown>): void;
+  /**
+   * Adds a purchase to what `purchases.voidedpurchases.list` answers (a VoidedPurchase; `voidedTimeMillis`
+   * defaults to now). `productType` 2 (a one-time product) is listed for `type=0` too; 1 (a subscription,
+   * the default) only for `type=1`.
+   */
+  setVoidedPurchase(voided: {
+    purchaseToken: string;
+    orderId: string;
+    voidedReason?: number;
+    voidedSource?: number;
+    voidedQuantity?: number;
+    voidedTimeMillis?: number;
+    purchaseTimeMillis?: number;
+    productType?: 1 | 2;
+  }): void;
   /** A SubscriptionPurchaseV2 with sensible defaults: active, auto-renewing, one line item. */
   subscriptionPurchase(input: {
     productId: string;
@@ -136,7 +151,7 @@ const rsa = () => generateKeyPairSync('rsa', { modulusLength: 2048 });
  * A local stand-in for Google, for tests of the Google Play route: signs Pub/Sub push OIDC tokens with a
  * local RSA key and serves its JWKS, plays the OAuth token endpoint (checking the service-account
  * assertion) and the Play Developer API (`purchases.subscriptionsv2.get`, `purchases.products.get`,
- * acknowledge) with purchase states your test scripts. Nothing leaves 127.0.0.1.
+ * acknowledge, `purchases.voidedpurchases.list`) with purchase states your test scripts. Nothing leaves 127.0.0.1.
  *
  * @example
  * ```ts
@@ -168,6 +183,7 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
   const issued = new Map<string, number>();
   const subscriptions = new Map<string, Record<string, unknown>>();
   const products = new Map<string, Record<string, unknown>>();
+  const voided: Array<{ productType: number; record: Record<string, unknown> }> = [];
   const scripts: Array<Required<Pick<GooglePlayScriptedAnswer, 'status' | 'times'>> & GooglePlayScriptedAnswer> = [];
   const seen: GooglePlaySeenRequest[] = [];
   const acknowledged: string[] = [];
@@ -189,6 +205,7 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
+    const query = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
     const body = await readBody(req);
     const record = (authorized: boolean, status: number) => seen.push({ method, path, authorized, status });
     // A script without `match` answers Play Developer API requests only.
@@ -239,6 +256,28 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
       const p = products.get(`${m[1]}\u0000${m[2]}`);
       record(true, p ? 200 : 404);
       return send(res, p ? 200 : 404, p ?? notFound);
+    }
+    if (method === 'GET' && rest === 'voidedpurchases') {
+      // Google's rules: startTime at most 30 days back, type 0 lists one-time products only, pages by `token`.
+      const now = Date.now();
+      const start = Number(query.get('startTime') ?? now - 30 * 86_400_000);
+      const end = Number(query.get('endTime') ?? now);
+      if (!Number.isFinite(start) || !Number.isFinite(end) || start < now - 30 * 86_400_000 - 1000 || end < start) {
+        record(true, 400);
+        return send(res, 400, { error: { code: 400, message: 'Invalid startTime/endTime.', status: 'INVALID_ARGUMENT' } });
+      }
+      const all = voided.filter((v) => {
+        const at = Number(v.record.voidedTimeMillis);
+        return at >= start && at <= end && (query.get('type') === '1' || v.productType === 2);
+      });
+      const size = Math.min(1000, Number(query.get('maxResults') ?? 1000) || 1000);
+      const from = Number(query.get('token') ?? 0) || 0;
+      const page = all.slice(from, from + size);
+      record(true, 200);
+      return send(res, 200, {
+        ...(all.length > from + size ? { tokenPagination: { nextPageToken: String(from + size) } } : {}),
+        ...(page.length > 0 ? { voidedPurchases: page.map((v) => v.record) } : {}),
+      });
     }
     if (method === 'POST' && (m = /^(subscriptions|products)\/([^/]+)\/tokens\/([^/:]+):acknowledge$/.exec(rest))) {
       const [, kind, productId, token] = m as unknown as [string, string, string, string];
@@ -350,6 +389,22 @@ export async function createGooglePlayTestKit(options: GooglePlayTestKitOptions 
     },
     setSubscription: (token, purchase) => void subscriptions.set(token, structuredClone(purchase)),
     setProduct: (productId, token, purchase) => void products.set(`${productId}\u0000${token}`, structuredClone(purchase)),
+    setVoidedPurchase(v) {
+      const now = Date.now();
+      voided.push({
+        productType: v.productType ?? 1,
+        record: {
+          kind: 'androidpublisher#voidedPurchase',
+          purchaseToken: v.purchaseToken,
+          purchaseTimeMillis: String(v.purchaseTimeMillis ?? now - 86_400_000),
+          voidedTimeMillis: String(v.voidedTimeMillis ?? now),
+          orderId: v.orderId,
+          voidedSource: v.voidedSource ?? 0,
+          voidedReason: v.voidedReason ?? 0,
+          ...(v.voidedQuantity !== undefined ? { voidedQuantity: v.voidedQuantity } : {}),
+        },
+      });
+    },
     subscriptionPurchase(i) {
       const start = i.startTime ?? Date.now();
       const orderId = i.orderId ?? `GPA.${randomUUID().slice(0, 18)}`;

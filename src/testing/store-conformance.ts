@@ -201,6 +201,8 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
   let storePromise: Promise<Store> | undefined;
   const store = (): Promise<Store> => (storePromise ??= Promise.resolve().then(makeStore));
 
+  /** The counts of the kinds every prune has (outcomes and attempts are checked on their own). */
+  const fiveKinds = ({ deliveries, events, rawBodies, notifications, receipts }: PruneCounts) => ({ deliveries, events, rawBodies, notifications, receipts });
   describe(`Store conformance: ${name}`, () => {
     t.beforeAll?.(async () => {
       await store();
@@ -972,7 +974,7 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       if (st.recordWebhookReceipt && st.hasWebhookReceipt) await st.recordWebhookReceipt(`msg_${s}`, iso(OLD), iso(0));
       // failed rows have their own cutoff: an earlier one keeps them (and their event).
       const counts = await st.prune(cutoffs(1000, { failedBefore: iso(700_000_000_000) }));
-      expect(counts).toStrictEqual({ deliveries: 1, events: 2, rawBodies: 3, notifications: 1, receipts: st.recordWebhookReceipt ? 1 : 0 });
+      expect(fiveKinds(counts)).toStrictEqual({ deliveries: 1, events: 2, rawBodies: 3, notifications: 1, receipts: st.recordWebhookReceipt ? 1 : 0 });
       expect(await st.getNotification('apple', gone.notification_id)).toBeNull();
       expect(await st.getNotification('apple', future.notification_id)).toStrictEqual({ ...future, raw_body: null });
       expect(await st.getNotification('apple', undated.notification_id)).toStrictEqual({ ...undated, raw_body: null });
@@ -986,8 +988,8 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       expect(await st.getOrderByNo(sampleOrder(s).no)).not.toBeNull();
       expect(await st.getSubscription('apple', sampleSubscription(s).contract_id)).not.toBeNull();
       // The failed row goes at its own cutoff, then its event; a second pass finds nothing more.
-      expect(await st.prune(cutoffs(1000))).toStrictEqual({ deliveries: 1, events: 1, rawBodies: 0, notifications: 0, receipts: 0 });
-      expect(await st.prune(cutoffs(1000))).toStrictEqual({ deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0 });
+      expect(fiveKinds(await st.prune(cutoffs(1000)))).toStrictEqual({ deliveries: 1, events: 1, rawBodies: 0, notifications: 0, receipts: 0 });
+      expect(fiveKinds(await st.prune(cutoffs(1000)))).toStrictEqual({ deliveries: 0, events: 0, rawBodies: 0, notifications: 0, receipts: 0 });
       // Inserting a pruned key again is a new notification (the freshness rule keeps providers from doing so).
       expect(await st.transaction((tx) => tx.insertNotification(gone))).toBe(true);
       await st.prune(cutoffs(1000));
@@ -1007,11 +1009,143 @@ export function storeConformanceSuite(name: string, makeStore: () => Promise<Sto
       expect((await st.getNotification('apple', rows[6]!.notification_id))?.raw_body).toBe(rows[6]!.raw_body);
       const together = await Promise.all([st.prune(cutoffs(2)), st.prune(cutoffs(2)), st.prune(cutoffs(2))]);
       const again = await st.prune(cutoffs(100));
-      const sum = (k: keyof PruneCounts) => together.reduce((a, c) => a + c[k], 0) + again[k];
+      const sum = (k: keyof PruneCounts) => together.reduce((a, c) => a + (c[k] ?? 0), 0) + (again[k] ?? 0);
       // A concurrent batch may delete a key before another drops its body: at most 4 bodies, exactly 7 keys.
       expect(sum('rawBodies')).toBeLessThanOrEqual(4);
       expect(sum('notifications')).toBe(7);
       for (const r of rows) expect(await st.getNotification('apple', r.notification_id)).toBeNull();
+    });
+
+    it('delivery attempt history (listDeliveryAttempts): finishDelivery and finishDelivered append one row per attempt made, oldest first, reasons cut to 200 characters; a release without an attempt or a stale claim appends nothing', async () => {
+      const st = await store();
+      if (!st.listDeliveryAttempts) return;
+      const s = suffix();
+      const t0 = 1_000_000_000_000 + Math.floor(Math.random() * 1e9);
+      const ep = sampleEndpoint(`${s}hist`);
+      const events = [1, 2].map((n) => sampleEvent(`${s}h`, n));
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(ep);
+        await tx.insertEvents(events);
+        await tx.insertDeliveries(events.map((e) => sampleDelivery(ep.id, e.id, t0)));
+      });
+      const [a, b] = events.map((e) => `dlv_${ep.id}_${e.id}`) as [string, string];
+      const claimMine = async (at: number) =>
+        (await st.claimDeliveries({ now: iso(at), limit: 50, lockMs: 60_000 })).filter((c) => c.delivery.endpoint_id === ep.id);
+      let mine = await claimMine(t0 + 10);
+      expect(mine.map((c) => c.delivery.id).sort()).toStrictEqual([a, b].sort());
+      const claimOf = (id: string) => mine.find((c) => c.delivery.id === id)!.claim;
+      const failed = {
+        status: 'pending' as const,
+        attempts: 1,
+        next_attempt_at: iso(t0 + 100),
+        last_status: 503,
+        last_error: 'x'.repeat(500),
+        last_attempt_at: iso(t0 + 20),
+        delivered_at: null,
+        duration_ms: 31.6,
+      };
+      expect(await st.finishDelivery(a, claimOf(a), failed)).toBe(true);
+      expect(await st.finishDelivery(a, 'not-the-claim', failed)).toBe(false);
+      // Released without an attempt (shutdown): no history row.
+      expect(
+        await st.finishDelivery(b, claimOf(b), {
+          ...failed,
+          attempts: 0,
+          last_status: null,
+          last_error: null,
+          last_attempt_at: null,
+          next_attempt_at: iso(t0 + 100),
+        }),
+      ).toBe(true);
+      mine = await claimMine(t0 + 200);
+      if (st.finishDelivered) {
+        expect(await st.finishDelivered([{ id: a, last_status: 200, duration_ms: 7 }], mine.find((c) => c.delivery.id === a)!.claim, iso(t0 + 210))).toBe(1);
+        expect(await st.finishDelivered([{ id: b, last_status: 200 }], 'not-the-claim', iso(t0 + 210))).toBe(0);
+      } else {
+        const ok = {
+          status: 'delivered' as const,
+          attempts: 2,
+          next_attempt_at: null,
+          last_status: 200,
+          last_error: null,
+          last_attempt_at: iso(t0 + 210),
+          delivered_at: iso(t0 + 210),
+          duration_ms: 7,
+        };
+        expect(await st.finishDelivery(a, mine.find((c) => c.delivery.id === a)!.claim, ok)).toBe(true);
+      }
+      await st.finishDelivery(b, mine.find((c) => c.delivery.id === b)!.claim, {
+        ...failed,
+        status: 'failed',
+        attempts: 1,
+        last_error: 'refused',
+        last_attempt_at: iso(t0 + 220),
+        next_attempt_at: null,
+        duration_ms: null,
+      });
+      const history = await st.listDeliveryAttempts(a);
+      expect(history.map(({ id: _id, ...rest }) => rest)).toStrictEqual([
+        { delivery_id: a, endpoint_id: ep.id, attempt: 1, status_code: 503, error: `${'x'.repeat(199)}…`, duration_ms: 32, at: iso(t0 + 20) },
+        { delivery_id: a, endpoint_id: ep.id, attempt: 2, status_code: 200, error: null, duration_ms: 7, at: iso(t0 + 210) },
+      ]);
+      expect(new Set(history.map((x) => x.id)).size).toBe(2);
+      expect((await st.listDeliveryAttempts(b)).map((x) => [x.attempt, x.status_code, x.error, x.duration_ms])).toStrictEqual([[1, 503, 'refused', null]]);
+      expect(await st.listDeliveryAttempts(`dlv_${s}_none`)).toStrictEqual([]);
+      // The delivery row itself keeps the whole last error.
+      expect((await st.getDelivery(b))?.last_error).toBe('refused');
+    });
+
+    it('recordNotificationOutcome and the attempt history are pruned: outcomes with raw bodies (rawBodiesBefore), attempts once older than both delivery cutoffs', async () => {
+      const st = await store();
+      if (!st.prune || !st.recordNotificationOutcome) return;
+      const s = suffix();
+      const OLD_OUTCOME = 850_000_000_000;
+      const row = (k: string, at: number) => ({
+        id: `nout_${s}${k}`,
+        provider: 'apple' as Provider,
+        outcome: 'rejected' as const,
+        code: 'SIGNATURE_INVALID',
+        status: 400,
+        notification_id: null,
+        notification_type: null,
+        reason: 'r'.repeat(300),
+        received_at: iso(at),
+      });
+      await st.recordNotificationOutcome(row('a', OLD_OUTCOME));
+      await st.recordNotificationOutcome(row('b', OLD_OUTCOME + 1));
+      await st.recordNotificationOutcome(row('fresh', 1_900_000_000_000));
+      const CUT = iso(860_000_000_000);
+      const base = { notificationsBefore: iso(0), eventsBefore: iso(0), receiptsBefore: iso(0), limit: 1000 };
+      // Only outcomes older than rawBodiesBefore go.
+      const first = await st.prune({ ...base, rawBodiesBefore: CUT, deliveredBefore: iso(0), failedBefore: iso(0) });
+      expect(first.outcomes).toBe(2);
+      expect((await st.prune({ ...base, rawBodiesBefore: CUT, deliveredBefore: iso(0), failedBefore: iso(0) })).outcomes).toBe(0);
+      if (!st.listDeliveryAttempts) return;
+      const ep = sampleEndpoint(`${s}pr`);
+      const ev = sampleEvent(`${s}pr`, 1);
+      await st.transaction(async (tx) => {
+        await tx.saveWebhookEndpoint(ep);
+        await tx.insertEvents([ev]);
+        await tx.insertDeliveries([sampleDelivery(ep.id, ev.id, OLD_OUTCOME)]);
+      });
+      const id = `dlv_${ep.id}_${ev.id}`;
+      const [c] = (await st.claimDeliveries({ now: iso(OLD_OUTCOME + 10), limit: 100, lockMs: 60_000 })).filter((x) => x.delivery.id === id);
+      const pending = {
+        status: 'pending' as const,
+        attempts: 1,
+        next_attempt_at: iso(1_900_000_000_000),
+        last_status: 500,
+        last_error: 'boom',
+        delivered_at: null,
+      };
+      expect(await st.finishDelivery(id, c!.claim, { ...pending, last_attempt_at: iso(OLD_OUTCOME + 20) })).toBe(true);
+      // Older than the delivered cutoff but not the failed one: kept.
+      await st.prune({ ...base, rawBodiesBefore: iso(0), deliveredBefore: CUT, failedBefore: iso(0) });
+      expect(await st.listDeliveryAttempts(id)).toHaveLength(1);
+      await st.prune({ ...base, rawBodiesBefore: iso(0), deliveredBefore: CUT, failedBefore: CUT });
+      expect(await st.listDeliveryAttempts(id)).toStrictEqual([]);
+      // The pending row itself is never pruned.
+      expect((await st.getDelivery(id))?.status).toBe('pending');
     });
 
     it('transaction returns the value of fn', async () => {

@@ -24,6 +24,7 @@ import { subscriptionWebhooksRouter } from '../../adapters/koa.js';
 import { nextRouteHandler } from '../../adapters/next.js';
 import { createAppleTestSigner } from '../../src/testing/index.js';
 import { APP_APPLE_ID, BUNDLE_ID, PRODUCT, recordingLogger, sharedSigner } from '../helpers/apple-harness.js';
+import { waitUntil } from '../helpers/reliability.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 const ROUTES = { apple: '/api/users/app-store-notifications', tx: '/api/users/app-store-transactions' };
@@ -222,7 +223,8 @@ const post = async (url: string, body: string, headers: Record<string, string> =
 };
 /** Waits until a target reports `n` more events (Next.js reports them on its stdout). */
 async function eventsAfter(t: Target, before: number, n: number) {
-  while (t.events().length < before + n) await new Promise((r) => setTimeout(r, 20));
+  const arrived = await waitUntil(() => t.events().length >= before + n, 20_000);
+  expect(arrived, `${t.name} reported ${t.events().length - before} of ${n} events: ${JSON.stringify(t.events().slice(before))}`).toBe(true);
   return t.events().slice(before);
 }
 

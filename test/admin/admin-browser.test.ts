@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPgDriverStore, createSqliteDriverStore } from '../helpers/databases.js';
-import { dashboardFixture, XSS } from '../helpers/dashboard-fixture.js';
+import { ADMIN_PASSWORD, basic, dashboardFixture, ROLE_HEADERS, XSS } from '../helpers/dashboard-fixture.js';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 /** Debian's chromium (`apt-get install -y chromium`; `.ci/run` installs it). */
@@ -59,12 +59,11 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     });
     p.on('console', (m) => void (m.type() === 'error' && consoleErrors.push(m.text())));
   }
-  async function as(role: string): Promise<Page> {
-    await context.clearCookies();
-    await context.addCookies([
-      { name: 'role', value: role, url: fx.url },
-      { name: 'who', value: `${role}-user`, url: fx.url },
-    ]);
+  /** Signs in as the example does (HTTP Basic): `read-write` is user admin, `read` user viewer; `denied` sends nothing, `wrong` a wrong password. */
+  async function as(role: 'read' | 'read-write' | 'denied' | 'wrong'): Promise<Page> {
+    const headers: Record<string, string> =
+      role === 'denied' ? {} : role === 'wrong' ? { authorization: basic('admin', `${ADMIN_PASSWORD}!`) } : { authorization: ROLE_HEADERS[role] };
+    await context.setExtraHTTPHeaders(headers);
     return context.pages()[0] ?? (await context.newPage());
   }
 
@@ -73,11 +72,29 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     const res = await page.goto(`${fx.url}/`);
     expect(res!.status()).toBe(200);
     await expect.poll(() => page.locator('h1').textContent()).toBe('Overview');
-    expect(await page.locator('svg rect.bar').count()).toBe(48);
-    expect(await page.locator('table').nth(1).textContent()).toContain('failed');
+    expect(await page.locator('svg[aria-label^="Notifications per hour"] rect.bar').count()).toBe(48);
+    expect(await page.locator('table').nth(2).textContent()).toContain('failed'); // the backlog (after rejections and subscriptions)
     // The stylesheet applied (served by the dashboard itself, allowed by the CSP).
     expect(await page.evaluate(() => getComputedStyle(document.querySelector('header')!).display)).toBe('flex');
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('shows rejections by code on the overview, and lists them (and duplicates) with the status filter', async () => {
+    const page = await as('read');
+    await page.goto(`${fx.url}/`);
+    expect(await page.locator('svg[aria-label^="Rejections"] rect.bar').count()).toBe(2);
+    const rejections = (await page.locator('table').nth(0).textContent())!;
+    expect(rejections).toContain('SIGNATURE_INVALID');
+    expect(rejections).toContain('CERT_CHAIN_INVALID');
+    await page.goto(`${fx.url}/notifications`);
+    await page.selectOption('select[name=status]', 'rejected');
+    await Promise.all([page.waitForURL(/status=rejected/), page.click('button:text("Filter")')]);
+    const main = (await page.locator('main tbody').textContent())!;
+    expect(main).toContain(`root ${XSS}`);
+    expect(await page.locator('main tbody tr').count()).toBe(3);
+    await page.goto(`${fx.url}/notifications?status=duplicate`);
+    expect(await page.locator('main tbody tr').count()).toBe(1);
+    expect(await page.locator('main tbody').textContent()).toContain('ntf-subscribed');
   });
 
   it("finds a user's subscription by user id and opens its timeline", async () => {
@@ -118,9 +135,18 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     expect(dialogs).toEqual([]);
   });
 
-  it('refuses the denied role every page, and the read-only role the actions', async () => {
-    const denied = await as('denied');
-    expect((await denied.goto(`${fx.url}/`))!.status()).toBe(403);
+  it('asks for a sign-in without credentials or with a wrong password, and refuses the read-only role the actions', async () => {
+    // (Chromium answers a 401 with a sign-in prompt, which a headless page cannot fill: the browser's request context asks instead.)
+    for (const who of ['denied', 'wrong'] as const) {
+      await as(who);
+      for (const path of ['/', '/api/overview', '/notifications/apple/ntf-xss']) {
+        const res = await context.request.get(`${fx.url}${path}`);
+        expect(res.status(), `${who} ${path}`).toBe(401);
+        expect(res.headers()['www-authenticate'], path).toMatch(/^Basic /);
+        expect(await res.text()).not.toContain('ntf-xss');
+      }
+      expect((await context.request.post(`${fx.url}/deliveries/dlv_failed/replay`, { form: { csrf: 'x' } })).status()).toBe(401);
+    }
     const read = await as('read');
     await read.goto(`${fx.url}/deliveries?status=failed`);
     expect(await read.locator('button:text("Replay")').count()).toBe(0);
@@ -150,8 +176,17 @@ describe.skipIf(!existsSync(CHROMIUM)).each(STORES)('admin dashboard in headless
     await expect.poll(() => rx.accepted().length, { timeout: 10_000 }).toBeGreaterThan(0);
     await page.goto(`${fx.url}/deliveries`);
     await expect.poll(async () => (await fx.hooks.delivery.get('dlv_failed'))!.status, { timeout: 10_000 }).toBe('delivered');
+    // The delivery's page shows the attempt the replay made: status code, duration, time.
+    await page.goto(`${fx.url}/deliveries/dlv_failed`);
+    const attempts = page.locator('main table').nth(1).locator('tbody tr');
+    expect(await attempts.count()).toBe(4);
+    expect(await attempts.nth(0).textContent()).toContain('503');
+    expect(await attempts.nth(0).locator('td').nth(3).textContent()).toBe('180 ms');
+    expect(await attempts.nth(3).locator('td').nth(2).textContent()).toBe('200');
+    expect(await attempts.nth(3).locator('td').nth(3).textContent()).toMatch(/^\d+ ms$/);
     await page.goto(`${fx.url}/audit`);
     expect(await page.locator('main').textContent()).toContain('delivery.replay');
+    expect(await page.locator('main tbody tr').first().textContent()).toContain('admin');
   });
 
   it('rotates a secret: shown once, masked on the next visit', async () => {

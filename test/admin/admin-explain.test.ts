@@ -35,14 +35,24 @@ describe('admin read model query plans on PostgreSQL (100,000 rows)', () => {
     await q(`INSERT INTO "sw_subscriptions" ("id", "provider", "contract_id", "user_id", "product_id", "status", "auto_renew", "environment", "metadata", "created_at", "updated_at")
       SELECT 'sub' || i, 'apple', 'c' || i, 'u' || (i % 5000), 'pro', 'active', true, 'Production', '{}'::jsonb, ${t('i')}, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
     await q(
-      `INSERT INTO "sw_events" ("id", "type", "provider", "created", "body") SELECT 'evt' || i, 'order.paid', 'apple', ${t('i')}, '{}' FROM generate_series(1, ${ROWS}) i`,
+      `INSERT INTO "sw_events" ("id", "type", "provider", "created", "body", "subject") SELECT 'evt' || i, 'order.paid', 'apple', ${t('i')},
+      json_build_object('id', 'evt' || i, 'type', 'order.paid', 'provider', 'apple', 'data', json_build_object('object', json_build_object('id', 'ord' || i, 'origin_no', 'c' || (i / 3))), 'source', json_build_object('notification_id', 'n' || i))::text,
+      'c' || (i / 3) FROM generate_series(1, ${ROWS}) i`,
     );
+    await q(`INSERT INTO "sw_entitlement_grants" ("subscription_id", "entitlement", "user_id", "provider", "product_id", "status", "updated_at")
+      SELECT 'sub' || i, CASE WHEN i % 2 = 0 THEN 'pro' ELSE 'basic' END, 'u' || (i % 5000), 'apple', 'pro', CASE WHEN i % 9 = 0 THEN 'canceled' ELSE 'active' END, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
+    await q(`INSERT INTO "sw_notification_outcomes" ("id", "provider", "outcome", "code", "status", "received_at")
+      SELECT 'out' || i, CASE WHEN i % 2 = 0 THEN 'apple' ELSE 'xsolla' END, CASE WHEN i % 3 = 0 THEN 'duplicate' WHEN i % 3 = 1 THEN 'stale' ELSE 'rejected' END,
+      CASE WHEN i % 4 = 0 THEN 'SIGNATURE_INVALID' ELSE 'INVALID_PAYLOAD' END, 400, ${t('i * 26')} FROM generate_series(1, ${ROWS}) i`);
+    await q(`INSERT INTO "sw_delivery_attempts" ("id", "delivery_id", "endpoint_id", "attempt", "status_code", "duration_ms", "at")
+      SELECT 'att' || i, 'dlv' || (i / 2), 'we_' || (i % 20), 1 + i % 2, 500, 20, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
     await q(`INSERT INTO "sw_webhook_deliveries" ("id", "endpoint_id", "event_id", "status", "attempts", "created_at", "updated_at")
       SELECT 'dlv' || i, 'we_' || (i % 20), 'evt' || i, CASE WHEN i % 100 = 0 THEN 'failed' WHEN i % 50 = 0 THEN 'pending' ELSE 'delivered' END, 1, ${t('i')}, ${t('i')} FROM generate_series(1, ${ROWS}) i`);
     await q(
       `INSERT INTO "sw_admin_audit" ("id", "at", "actor", "action", "target", "result") SELECT 'aud' || i, ${t('i')}, 'ops', 'delivery.replay', 'dlv' || i, 'ok' FROM generate_series(1, ${ROWS}) i`,
     );
-    await q('ANALYZE');
+    // What autovacuum does on a live database: statistics and the visibility map (index-only scans for the overview's counts).
+    await q('VACUUM ANALYZE');
     // The read model's statements, each also explained with the same parameters.
     const explaining = sqlAdminSource('postgresql', pgCodec, async (sql, params) => {
       if (!sql.startsWith('INSERT')) {
@@ -55,7 +65,17 @@ describe('admin read model query plans on PostgreSQL (100,000 rows)', () => {
   }, 180_000);
   afterAll(() => db?.close());
 
-  const BIG = ['sw_notifications', 'sw_orders', 'sw_subscriptions', 'sw_events', 'sw_webhook_deliveries', 'sw_admin_audit'];
+  const BIG = [
+    'sw_notifications',
+    'sw_orders',
+    'sw_subscriptions',
+    'sw_events',
+    'sw_webhook_deliveries',
+    'sw_admin_audit',
+    'sw_notification_outcomes',
+    'sw_delivery_attempts',
+    'sw_entitlement_grants',
+  ];
   async function expectIndexed(run: () => Promise<unknown>): Promise<void> {
     plans.length = 0;
     await run();
@@ -99,6 +119,27 @@ describe('admin read model query plans on PostgreSQL (100,000 rows)', () => {
 
   it('subscription search by user, contract, order no and transaction id', async () => {
     for (const term of ['u42', 'c42', 'no42', 'tx42']) await expectIndexed(() => rm.searchSubscriptions(term));
+  });
+
+  it("the overview's counts (subscriptions, notifications per hour, backlog, rejections by code) and the backlog by endpoint", async () => {
+    // Outcomes span 30 days (their retention), the overview reads the last 48 hours of them.
+    await expectIndexed(() => rm.overview('2026-01-20T00:00:00Z'));
+    await expectIndexed(() => rm.deliveryBacklog());
+  });
+
+  it('duplicates, stale and rejected requests: pages, by outcome, by provider and outcome, by time range', async () => {
+    const first = await rm.listOutcomes({}, { limit: 50 });
+    await expectIndexed(() => rm.listOutcomes({}, { after: first.next }));
+    await expectIndexed(() => rm.listOutcomes({ outcome: 'rejected' }));
+    await expectIndexed(() => rm.listOutcomes({ outcome: 'stale', provider: 'xsolla' }));
+    await expectIndexed(() => rm.listOutcomes({ since: '2026-01-01T10:00:00Z', until: '2026-01-01T11:00:00Z' }));
+  });
+
+  it("a delivery with its attempts; a subscription's timeline (events by subject)", async () => {
+    await expectIndexed(() => rm.getDelivery('dlv500'));
+    expect((await rm.getDelivery('dlv500'))!.attempts).toHaveLength(2);
+    await expectIndexed(() => rm.getSubscription('sub42'));
+    expect((await rm.getSubscription('sub42'))!.events.map((e) => e.id)).toEqual(['evt128', 'evt127', 'evt126']);
   });
 
   it('the audit log', async () => {

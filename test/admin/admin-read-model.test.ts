@@ -263,6 +263,86 @@ describe.each(EVERY_STORE)('admin read model on %s', (_name, make) => {
     ]);
     expect(new Set(items.map((x) => x.id)).size).toBe(3);
   });
+
+  it('lists duplicates, stale and rejected requests by outcome, newest first and paged; the overview counts rejections by code over 48 hours', async () => {
+    const outcome = (id: string, outcome: 'duplicate' | 'stale' | 'rejected', minutesAgo: number, over: Record<string, unknown> = {}) =>
+      store.recordNotificationOutcome!({
+        id,
+        provider: 'apple',
+        outcome,
+        code: outcome === 'rejected' ? 'SIGNATURE_INVALID' : outcome.toUpperCase(),
+        status: outcome === 'rejected' ? 400 : 200,
+        notification_id: outcome === 'rejected' ? null : 'n1',
+        notification_type: outcome === 'rejected' ? null : 'DID_RENEW',
+        reason: outcome === 'rejected' ? XSS : null,
+        received_at: at(minutesAgo),
+        ...over,
+      });
+    await outcome('o1', 'rejected', 5);
+    await outcome('o2', 'rejected', 6, { code: 'INVALID_PAYLOAD', provider: 'xsolla' });
+    await outcome('o3', 'rejected', 7);
+    await outcome('o4', 'rejected', 49 * 60); // older than 48 hours: listed, not counted
+    await outcome('o5', 'duplicate', 8);
+    await outcome('o6', 'stale', 9);
+    const rejected = await all((after) => rm.listOutcomes({ outcome: 'rejected' }, { after, limit: 2 }));
+    expect(rejected.pages).toBe(2);
+    expect(rejected.items.map((x) => x.id)).toEqual(['o1', 'o2', 'o3', 'o4']);
+    expect(rejected.items[0]).toEqual({
+      id: 'o1',
+      provider: 'apple',
+      outcome: 'rejected',
+      code: 'SIGNATURE_INVALID',
+      status: 400,
+      notification_id: null,
+      notification_type: null,
+      reason: XSS,
+      received_at: at(5),
+    });
+    expect((await rm.listOutcomes({ outcome: 'duplicate' })).items.map((x) => [x.id, x.notification_id])).toEqual([['o5', 'n1']]);
+    expect((await rm.listOutcomes({ outcome: 'stale' })).items.map((x) => x.id)).toEqual(['o6']);
+    expect((await rm.listOutcomes({ provider: 'xsolla' })).items.map((x) => x.id)).toEqual(['o2']);
+    expect((await rm.listOutcomes({ since: at(8), until: at(5) })).items.map((x) => x.id)).toEqual(['o2', 'o3', 'o5']);
+    expect((await rm.overview(new Date(NOW).toISOString())).rejections).toEqual([
+      { code: 'SIGNATURE_INVALID', provider: 'apple', count: 2 },
+      { code: 'INVALID_PAYLOAD', provider: 'xsolla', count: 1 },
+    ]);
+  });
+
+  it('opens a delivery with every attempt (status code, reason, duration, time), oldest first', async () => {
+    const claimed = (await store.claimDeliveries({ now: at(-1), limit: 10, lockMs: 60_000 })).find((c) => c.delivery.id === 'dlv_2')!;
+    const failure = {
+      status: 'pending' as const,
+      attempts: 1,
+      next_attempt_at: at(-2),
+      last_status: 502,
+      last_error: XSS,
+      last_attempt_at: at(-1),
+      delivered_at: null,
+      duration_ms: 120,
+    };
+    expect(await store.finishDelivery('dlv_2', claimed.claim, failure)).toBe(true);
+    for (const c of await store.claimDeliveries({ now: at(-1), limit: 10, lockMs: 60_000 }))
+      await store.finishDelivery(c.delivery.id, c.claim, { ...failure, last_attempt_at: null });
+    const again = (await store.claimDeliveries({ now: at(-3), limit: 10, lockMs: 60_000 })).find((c) => c.delivery.id === 'dlv_2')!;
+    expect(
+      await store.finishDelivery('dlv_2', again.claim, {
+        ...failure,
+        attempts: 2,
+        last_status: 504,
+        last_error: 'timeout',
+        last_attempt_at: at(-3),
+        duration_ms: 5000,
+      }),
+    ).toBe(true);
+    const d = (await rm.getDelivery('dlv_2'))!;
+    expect(d.delivery).toMatchObject({ id: 'dlv_2', attempts: 2, last_status: 504, event_type: 'order.paid' });
+    expect(d.attempts.map(({ id: _id, ...x }) => x)).toEqual([
+      { delivery_id: 'dlv_2', endpoint_id: 'we_1', attempt: 1, status_code: 502, error: XSS, duration_ms: 120, at: at(-1) },
+      { delivery_id: 'dlv_2', endpoint_id: 'we_1', attempt: 2, status_code: 504, error: 'timeout', duration_ms: 5000, at: at(-3) },
+    ]);
+    expect((await rm.getDelivery('dlv_1'))!.attempts).toEqual([]);
+    expect(await rm.getDelivery('dlv_nope')).toBeNull();
+  });
 });
 
 describe('admin read model on a custom store', () => {

@@ -14,6 +14,7 @@ import type { DomainEvent, Store } from '../../src/index.js';
 import { signOutboundWebhook } from '../../src/testing/outbound-webhook.js';
 import { sampleEvent } from '../../src/testing/store-conformance.js';
 import { EVERY_STORE } from '../helpers/databases.js';
+import { waitUntil } from '../helpers/reliability.js';
 
 const secret = generateWebhookSecret();
 
@@ -70,7 +71,7 @@ describe('callback replay protection (in memory, the default)', () => {
       // The same id while its handler still runs: 409, so the sender retries later.
       const third = signOutboundWebhook({ secret, body: sampleEvent('replay', 3) });
       const running = route.send(third);
-      while (!seen.includes('evt_replay_3')) await new Promise((r) => setImmediate(r));
+      expect(await waitUntil(() => seen.includes('evt_replay_3'), 20_000), `the handler never ran evt_replay_3; handled: ${seen.join(', ')}`).toBe(true);
       expect(await route.send(third)).toMatchObject({ status: 409, body: { code: 'CONFLICT' } });
       release();
       expect(await running).toEqual({ status: 200, body: { code: 'OK' } });

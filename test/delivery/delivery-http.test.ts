@@ -5,6 +5,7 @@ import { enqueueDeliveries } from '../../src/delivery/outbox.js';
 import { createWebhookPoster } from '../../src/delivery/http-post.js';
 import { createSubscriptionWebhooks, memoryStore } from '../../src/index.js';
 import { sampleEvent } from '../../src/testing/store-conformance.js';
+import { refusedPort } from '../helpers/loopback.js';
 
 // The delivery worker's HTTP client (node:http with keep-alive), against real servers on 127.0.0.1.
 const servers: Server[] = [];
@@ -66,10 +67,7 @@ describe('webhook poster', () => {
 
   it('a refused connection rejects with its code; an abort stops a request that never gets an answer', async () => {
     const poster = createWebhookPoster(500);
-    const closed = await serve(() => {});
-    const port = new URL(closed.url).port;
-    const s = servers.pop()!;
-    await new Promise((r) => s.close(r));
+    const port = await refusedPort();
     await expect(poster.post(`http://127.0.0.1:${port}/x`, {}, '{}', never)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
     const hanging = await serve(() => {}); // reads nothing, answers nothing
     const controller = new AbortController();
@@ -83,10 +81,7 @@ describe('webhook poster', () => {
 describe('delivery worker over the poster', () => {
   it('records a refused connection and a timed-out receiver as retryable failures with their reason', async () => {
     const hanging = await serve(() => {});
-    const closed = await serve(() => {});
-    const closedUrl = closed.url;
-    const s = servers.pop()!;
-    await new Promise((r) => s.close(r));
+    const closedUrl = `http://127.0.0.1:${await refusedPort()}/hook`;
     const store = memoryStore();
     const hooks = createSubscriptionWebhooks({
       store,

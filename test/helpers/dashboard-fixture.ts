@@ -3,18 +3,25 @@ import type { Server } from 'node:http';
 import { createApp } from '../../examples/express/app.js';
 import type { DomainEvent } from '../../src/events/types.js';
 import { eventId } from '../../src/core/ids.js';
-import { createSubscriptionWebhooks, type AdminRole, type Logger, type Store, type SubscriptionWebhooks } from '../../src/index.js';
+import { createSubscriptionWebhooks, type Logger, type Store, type SubscriptionWebhooks } from '../../src/index.js';
 import { sampleDelivery, sampleEvent, sampleInbox, sampleOrder, sampleSubscription } from '../../src/testing/store-conformance.js';
 
 /** Attacker-influenced text planted in a notification, a user id and a delivery error. */
 export const XSS = '<script>alert(1)</script>';
 export const DASHBOARD_PATH = '/admin/subscriptions';
+/** The example's passwords in the fixture (ADMIN_PASSWORD and ADMIN_READ_PASSWORD in examples/express/server.ts). */
+export const ADMIN_PASSWORD = 'correct horse battery staple';
+export const VIEWER_PASSWORD = 'viewer only password';
+/** The Authorization header of `user` (admin or viewer) with `password`. */
+export const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+/** The header each role signs in with (denied: none). */
+export const ROLE_HEADERS: Record<'read' | 'read-write', string> = { 'read-write': basic('admin', ADMIN_PASSWORD), read: basic('viewer', VIEWER_PASSWORD) };
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 
 /**
  * The Express example app with the admin dashboard mounted, on `store`, seeded with a subscription of
  * user `user_42`, its notification (with `<script>` in its type and payload) and events, an endpoint
- * delivering to `receiverUrl` and one failed delivery to it. The role comes from the `role` cookie.
+ * delivering to `receiverUrl` and one failed delivery to it. Signed in as the example does: HTTP Basic ({@link ROLE_HEADERS}).
  */
 export async function dashboardFixture(
   store: Store,
@@ -79,16 +86,8 @@ export async function dashboardFixture(
     await tx.saveSubscription(other);
     await tx.insertEvents(events);
     await tx.insertDeliveries([
-      sampleDelivery(endpoint.id, events[0]!.id, now, {
-        id: 'dlv_failed',
-        status: 'failed',
-        attempts: 8,
-        next_attempt_at: null,
-        last_status: 503,
-        last_error: `HTTP 503 ${XSS}`,
-        last_attempt_at: iso(5),
-        created: iso(89),
-      }),
+      // Made to fail three times below (its attempt history).
+      sampleDelivery(endpoint.id, events[0]!.id, now, { id: 'dlv_failed', next_attempt_at: iso(89), created: iso(89) }),
       sampleDelivery(endpoint.id, events[1]!.id, now, {
         id: 'dlv_ok',
         status: 'delivered',
@@ -100,10 +99,43 @@ export async function dashboardFixture(
       }),
     ]);
   });
-  const cookie = (header: string | undefined, name: string) => new RegExp(`(?:^|; )${name}=([^;]*)`).exec(header ?? '')?.[1];
-  const app = createApp(hooks, {
-    admin: { authorize: (req) => ({ role: (cookie(req.headers.cookie, 'role') ?? 'denied') as AdminRole, actor: cookie(req.headers.cookie, 'who') ?? 'ops' }) },
-  });
+  // dlv_failed: three attempts, each answered 503 (the last one final).
+  for (const [n, atMinutes, next] of [
+    [1, 60, 30],
+    [2, 30, 5],
+    [3, 5, null],
+  ] as const) {
+    const claim = (await store.claimDeliveries({ now: iso(atMinutes), limit: 10, lockMs: 60_000 })).find((c) => c.delivery.id === 'dlv_failed')!;
+    await store.finishDelivery('dlv_failed', claim.claim, {
+      status: next === null ? 'failed' : 'pending',
+      attempts: n,
+      next_attempt_at: next === null ? null : iso(next),
+      last_status: 503,
+      last_error: `HTTP 503 ${XSS}`,
+      last_attempt_at: iso(atMinutes),
+      delivered_at: null,
+      duration_ms: 180 * n,
+    });
+  }
+  // Requests that added no inbox row (the overview's rejections by code, the notification list's status filter).
+  const outcome = (id: string, minutesAgo: number, code: string, reason: string | null) =>
+    store.recordNotificationOutcome?.({
+      id,
+      provider: 'apple',
+      outcome: code === 'DUPLICATE' ? 'duplicate' : 'rejected',
+      code,
+      status: code === 'DUPLICATE' ? 200 : 400,
+      notification_id: code === 'DUPLICATE' ? 'ntf-subscribed' : null,
+      notification_type: code === 'DUPLICATE' ? 'SUBSCRIBED' : null,
+      reason,
+      received_at: iso(minutesAgo),
+    });
+  await outcome('nout_1', 80, 'DUPLICATE', null);
+  await outcome('nout_2', 50, 'SIGNATURE_INVALID', 'The signature does not verify');
+  await outcome('nout_3', 40, 'SIGNATURE_INVALID', 'The signature does not verify');
+  await outcome('nout_4', 20, 'CERT_CHAIN_INVALID', `The certificate chain does not lead to a trusted root ${XSS}`);
+  // The example's own sign-in (examples/express/admin-auth.ts): HTTP Basic, user admin (read-write) or viewer (read).
+  const app = createApp(hooks, { adminPasswords: { readWrite: ADMIN_PASSWORD, read: VIEWER_PASSWORD } });
   const server = await new Promise<Server>((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

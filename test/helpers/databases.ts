@@ -143,3 +143,28 @@ export const EVERY_STORE: ReadonlyArray<readonly [name: string, make: StoreFacto
   ['Prisma + PostgreSQL', () => createPostgresStore()],
   ['pg driver + PostgreSQL', () => createPgDriverStore()],
 ];
+
+/**
+ * Resolves once `count` sessions on the PostgreSQL database at `url` wait on a lock (a row lock, a unique
+ * index entry another open transaction inserted): the event a forced race waits for before releasing the
+ * transaction that holds the lock. Throws after `timeoutMs` saying what the sessions were doing.
+ */
+export async function lockWaiters(url: string, count = 1, timeoutMs = 20_000): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const { rows } = await client.query<{ wait_event_type: string | null; state: string | null; query: string }>(
+        'SELECT wait_event_type, state, query FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()',
+      );
+      if (rows.filter((r) => r.wait_event_type === 'Lock').length >= count) return;
+      if (Date.now() > deadline) {
+        throw new Error(`no ${count} session(s) waiting on a lock within ${timeoutMs} ms; sessions: ${JSON.stringify(rows)}`);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    await client.end();
+  }
+}

@@ -3,7 +3,9 @@ import request from 'supertest';
 import { createSubscriptionWebhooks, memoryStore, type DomainEvent, type Store, type SubscriptionWebhooksConfig } from '../../src/index.js';
 import { subscriptionWebhooks, type ExpressOptions } from '../../adapters/express.js';
 import { createGooglePlayTestKit, type GooglePlayPush, type GooglePlayTestKit } from '../../src/testing/index.js';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { recordingLogger } from './apple-harness.js';
+import type { StoreFactory } from './databases.js';
 
 export const PRODUCT = 'pro_monthly';
 export const PRODUCT_PREMIUM = 'premium_monthly';
@@ -59,3 +61,35 @@ export async function googleHarness(options: GoogleHarnessOptions = {}) {
 
 export type GoogleHarness = Awaited<ReturnType<typeof googleHarness>>;
 export const types = (events: DomainEvent[]) => events.map((e) => e.type);
+
+export const R = 'provider.notification.received';
+export const S = (s: string) => `customer.subscription.${s}`;
+let uniqCount = 0;
+/** A name no other test uses (tokens, order ids, users). */
+export const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++uniqCount}`;
+
+/**
+ * For one `describe`: a Google test kit for its tests, and harnesses on fresh databases from `make`,
+ * closed after each test.
+ */
+export function googleSuite(make: StoreFactory) {
+  let kit: GooglePlayTestKit;
+  const open: { close: () => Promise<void> }[] = [];
+  beforeAll(async () => {
+    kit = await createGooglePlayTestKit();
+  });
+  afterAll(async () => kit.close());
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((d) => d.close()));
+  });
+  return {
+    get kit() {
+      return kit;
+    },
+    async harness(options: Omit<GoogleHarnessOptions, 'store' | 'kit'> = {}): Promise<GoogleHarness> {
+      const db = await make();
+      open.push(db);
+      return googleHarness({ ...options, store: db.store, kit });
+    },
+  };
+}

@@ -20,6 +20,7 @@ const expected: Record<string, string[]> = {
   'subscription-webhooks/express': ['subscriptionWebhooks'],
   'subscription-webhooks/koa': ['subscriptionWebhooksRouter'],
   'subscription-webhooks/next': ['nextRouteHandler', 'nextApiHandler'],
+  'subscription-webhooks/next/google': ['POST'],
   'subscription-webhooks/fetch': ['fetchHandler', 'fetchRouteHandler'],
   'subscription-webhooks/prisma': ['prismaStore'],
   'subscription-webhooks/pg': ['pgStore', 'isDatabaseUnavailable'],

@@ -8,6 +8,7 @@ export const ENTRY_SOURCES: Readonly<Record<string, string>> = {
   'subscription-webhooks/next': 'adapters/next.ts',
   'subscription-webhooks/next/apple': 'adapters/next/apple.ts',
   'subscription-webhooks/next/xsolla': 'adapters/next/xsolla.ts',
+  'subscription-webhooks/next/google': 'adapters/next/google.ts',
   'subscription-webhooks/fetch': 'adapters/fetch.ts',
   'subscription-webhooks/prisma': 'src/prisma.ts',
   'subscription-webhooks/pg': 'src/pg.ts',

@@ -9,6 +9,7 @@ import { enqueueDeliveries } from '../../src/delivery/outbox.js';
 import { createSubscriptionWebhooks } from '../../src/index.js';
 import { sampleEvent } from '../../src/testing/store-conformance.js';
 import { createPostgresStore, type TestDatabase } from '../helpers/databases.js';
+import { expectAllDelivered } from '../helpers/reliability.js';
 import { webhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -47,18 +48,16 @@ describe('three delivery worker processes on one PostgreSQL', () => {
 
   it(`deliver ${EVENTS} events, each exactly once`, { timeout: 180_000 }, async () => {
     db = await createPostgresStore();
-    let done!: () => void;
-    const allArrived = new Promise<void>((r) => (done = r));
     const ids = new Set<string>();
     receiver = await webhookReceiver(({ id }) => {
       ids.add(id);
-      if (ids.size === EVENTS) done();
       return { status: 200 };
     });
     const hooks = createSubscriptionWebhooks({ apple: { bundleId: 'com.example.app', environments: ['Sandbox'] }, store: db.store });
     const endpoint = await hooks.webhookEndpoints.create({ url: receiver.url, enabled_events: ['*'] });
     // The outbox as commits leave it: events and their delivery rows, written together.
     const now = new Date().toISOString();
+    const events = Array.from({ length: EVENTS }, (_, i) => sampleEvent('mp', i).id);
     for (let b = 0; b < EVENTS; b += 500) {
       const batch = Array.from({ length: 500 }, (_, i) => sampleEvent('mp', b + i));
       await db.store.transaction(async (tx) => {
@@ -68,7 +67,7 @@ describe('three delivery worker processes on one PostgreSQL', () => {
     }
     expect(await db.store.listDeliveries({ endpointId: endpoint.id, status: 'pending', limit: 10 })).toHaveLength(10);
     workers.push(...(await Promise.all([1, 2, 3].map(() => startWorker(db!.url)))));
-    await allArrived;
+    await expectAllDelivered(receiver.received, events, 150_000); // bounded; a failure lists the event ids that never arrived
     await Promise.all(workers.splice(0).map((w) => w.stop()));
 
     expect(ids.size).toBe(EVENTS);

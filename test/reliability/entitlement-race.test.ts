@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EntitlementChange, Store, StoreTransaction } from '../../src/index.js';
 import { appleHarness, PRODUCT, PRODUCT_YEARLY } from '../helpers/apple-harness.js';
-import { createPgDriverStore, createPostgresStore } from '../helpers/databases.js';
+import { createPgDriverStore, createPostgresStore, lockWaiters } from '../helpers/databases.js';
 import { gate } from '../helpers/gate.js';
 
 const PRODUCTS = { [PRODUCT]: { entitlements: ['pro'] }, [PRODUCT_YEARLY]: { entitlements: ['pro'] } };
@@ -45,7 +45,7 @@ for (const [name, create] of [
   ['pg driver + PostgreSQL', createPgDriverStore],
 ] as const) {
   describe(`one user's entitlement from two subscriptions at once (${name})`, () => {
-    const open: { close: () => Promise<void> }[] = [];
+    const open: { url: string; close: () => Promise<void> }[] = [];
     afterEach(async () => {
       await Promise.all(open.splice(0).map((o) => o.close()));
     });
@@ -102,8 +102,7 @@ for (const [name, create] of [
       const first = h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: a.transaction(), renewalInfo: a.renewal() });
       await hold.atGate;
       const second = h.notify('SUBSCRIBED', 'INITIAL_BUY', { transaction: b.transaction(), renewalInfo: b.renewal() });
-      await new Promise((r) => setTimeout(r, 300));
-      hold.release();
+      await lockWaiters(open.at(-1)!.url).finally(hold.release); // the second waits on the first's lock
       expect((await Promise.all([first, second])).map((r) => r.status)).toEqual([200, 200]);
       expect(await count(h, user, 'entitlement.granted')).toBe(1);
       expect(await h.hooks.entitlements.list(user)).toEqual([expect.objectContaining({ entitlement: 'pro', active: true })]);

@@ -6,16 +6,17 @@ import { isDatabaseUnavailable } from '../../src/store/sql-common.js';
 import { readSqlMigrations, splitSqlStatements } from '../../src/store/prisma-migrate.js';
 import type { Store } from '../../src/store/types.js';
 import { sampleInbox, sampleOrder, sampleSubscription } from '../../src/testing/store-conformance.js';
-import { createPgDriverStore, createPostgresStore, createSqliteStore, type TestDatabase } from '../helpers/databases.js';
-import { freePort } from '../helpers/embedded-postgres.js';
+import { createPgDriverStore, createPostgresStore, createSqliteStore, lockWaiters, type TestDatabase } from '../helpers/databases.js';
+import { gate } from '../helpers/gate.js';
+import { refusedPort } from '../helpers/loopback.js';
 import { PrismaClient as PgClient } from '../generated/postgresql/client.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const rejectAfter = (ms: number, what: string) => new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`${what} within ${ms} ms`)), ms).unref());
 const unique = () => Math.random().toString(36).slice(2, 10);
 
 describe('prismaStore: database unreachable', () => {
   it('throws STORE_UNAVAILABLE (with the cause) when PostgreSQL refuses connections', async () => {
-    const port = await freePort(); // nothing listens there
+    const port = await refusedPort(); // nothing listens there
     const prisma = new PgClient({
       adapter: new PrismaPg({ connectionString: `postgresql://postgres:postgres@127.0.0.1:${port}/postgres`, connectionTimeoutMillis: 2000 }),
     });
@@ -96,16 +97,11 @@ describe.each([
   it('getSubscription locks the row: concurrent read-modify-write never loses an update', async () => {
     const s = unique();
     await store.transaction((tx) => tx.saveSubscription(sampleSubscription(s, { metadata: { count: 0 } })));
-    let aRead!: () => void;
-    const aHasRead = new Promise<void>((r) => (aRead = r));
-    const a = increment(s, {
-      afterRead: async () => {
-        aRead();
-        await sleep(300);
-      },
-    });
-    await aHasRead;
+    const held = gate();
+    const a = increment(s, { afterRead: () => held.wait() });
+    await held.atGate; // a has read (and locked) the row
     const b = increment(s); // blocks in FOR UPDATE until a commits, then reads a's value
+    await lockWaiters(db.url).finally(held.release); // b is waiting on a's row lock
     expect((await Promise.all([a, b])).sort()).toEqual([1, 2]);
     expect((await store.getSubscription('apple', `contract_${s}`))?.metadata.count).toBe(2);
   });
@@ -118,7 +114,7 @@ describe.each([
     const barrier = new Promise<void>((r) => (bothRead = r));
     const afterRead = async () => {
       if (++reads === 2) bothRead();
-      await Promise.race([barrier, sleep(2000)]);
+      await Promise.race([barrier, rejectAfter(20_000, 'the two transactions never had both read the missing row')]);
     };
     const results = await Promise.all([increment(s, { afterRead }, attempts), increment(s, { afterRead }, attempts)]);
     expect(results.sort()).toEqual([1, 2]);
@@ -142,20 +138,19 @@ describe.each([
 
   it('a duplicate notification racing an open transaction answers false once the first commits', async () => {
     const s = unique();
-    let firstInserted!: () => void;
-    const inserted = new Promise<void>((r) => (firstInserted = r));
+    const held = gate();
     const first = store.transaction(async (tx) => {
       const ok = await tx.insertNotification(sampleInbox(s));
-      firstInserted();
-      await sleep(200);
+      await held.wait();
       return ok;
     });
-    await inserted;
+    await held.atGate;
     const second = store.transaction(async (tx) => {
       const ok = await tx.insertNotification(sampleInbox(s)); // waits on the unique index, then DO NOTHING
       await tx.saveOrder(sampleOrder(s)); // the transaction is still usable on PostgreSQL
       return ok;
     });
+    await lockWaiters(db.url).finally(held.release); // second waits on first's uncommitted index entry
     expect(await Promise.all([first, second])).toEqual([true, false]);
     expect(await store.getOrderByNo(`no_${s}`)).not.toBeNull();
   });

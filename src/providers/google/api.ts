@@ -3,7 +3,14 @@ import { SignJWT } from 'jose';
 import type { z } from 'zod';
 import { SubscriptionWebhooksError, type ErrorCode } from '../../core/errors.js';
 import { exponentialBackoff, parseRetryAfter, withRetries, type RetryPolicy } from '../../core/retry.js';
-import { productPurchaseSchema, subscriptionPurchaseV2Schema, type ProductPurchase, type SubscriptionPurchaseV2 } from './schemas.js';
+import {
+  productPurchaseSchema,
+  subscriptionPurchaseV2Schema,
+  voidedPurchasesListSchema,
+  type ProductPurchase,
+  type SubscriptionPurchaseV2,
+  type VoidedPurchase,
+} from './schemas.js';
 
 /** The OAuth scope of the Play Developer API. */
 export const ANDROID_PUBLISHER_SCOPE = 'https://www.googleapis.com/auth/androidpublisher';
@@ -45,6 +52,16 @@ export interface GooglePlayApi {
   acknowledgeSubscription(productId: string, purchaseToken: string): Promise<void>;
   /** `purchases.products.acknowledge`. */
   acknowledgeProduct(productId: string, purchaseToken: string): Promise<void>;
+  /**
+   * `purchases.voidedpurchases.list` with `type=1` (subscriptions and one-time products) and
+   * quantity-based partial refunds: one page of the purchases voided between `startTime` and `endTime`
+   * (ms since epoch; Google keeps 30 days).
+   */
+  listVoidedPurchases(query: {
+    startTime: number;
+    endTime?: number;
+    pageToken?: string;
+  }): Promise<{ voidedPurchases: VoidedPurchase[]; nextPageToken?: string }>;
 }
 
 /** A Play Developer API failure: the HTTP status (null: no answer) and how long Google asked us to wait. */
@@ -224,6 +241,21 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
     getProduct: (productId, token) => call('GET', `${base}/products/${p(productId)}/tokens/${t(token)}`, productPurchaseSchema),
     acknowledgeSubscription: (productId, token) => call('POST', `${base}/subscriptions/${p(productId)}/tokens/${t(token)}:acknowledge`, null),
     acknowledgeProduct: (productId, token) => call('POST', `${base}/products/${p(productId)}/tokens/${t(token)}:acknowledge`, null),
+    async listVoidedPurchases(query) {
+      const q = new URLSearchParams({
+        startTime: String(Math.floor(query.startTime)),
+        type: '1',
+        includeQuantityBasedPartialRefund: 'true',
+        maxResults: '1000',
+      });
+      if (query.endTime !== undefined) q.set('endTime', String(Math.floor(query.endTime)));
+      if (query.pageToken) q.set('token', query.pageToken);
+      const page = await call('GET', `${base}/voidedpurchases?${q.toString()}`, voidedPurchasesListSchema);
+      return {
+        voidedPurchases: page.voidedPurchases ?? [],
+        ...(page.tokenPagination?.nextPageToken ? { nextPageToken: page.tokenPagination.nextPageToken } : {}),
+      };
+    },
   };
 }
 

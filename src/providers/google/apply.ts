@@ -24,7 +24,8 @@ export interface GoogleInput {
   contractId?: string;
   subscription?: SubscriptionPurchaseV2;
   product?: { productId: string; purchase: ProductPurchase };
-  voided?: { orderId: string; productType?: number; refundType?: number; voidedReason?: number };
+  /** The notification's `voidedPurchaseNotification`, with `voidedReason`, `voidedSource` and `voidedQuantity` from the Voided Purchases API when it listed the purchase. */
+  voided?: { orderId: string; productType?: number; refundType?: number; voidedReason?: number; voidedSource?: number; voidedQuantity?: number };
   /** Config `transfer`. */
   transfer?: 'to_new_user' | 'keep';
   /** The app's signed-in user who posted the purchase token (the client route): an ownerless purchase is bound to them. */
@@ -74,6 +75,9 @@ const VOIDED_REASONS: Readonly<Record<number, string>> = {
   7: 'chargeback',
   8: 'unacknowledged_purchase',
 };
+
+/** `voidedSource` (Voided Purchases API): who voided the purchase. */
+const VOIDED_SOURCES: Readonly<Record<number, string>> = { 0: 'user', 1: 'developer', 2: 'google' };
 
 /** Why a voided purchase was voided: its `voidedReason` when given, else its `refundType`. */
 export function googleRefundReason(v: { refundType?: number; voidedReason?: number }): string {
@@ -156,7 +160,10 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     return result;
   }
 
-  /** The paid order for `orderId`: recorded already (`fresh` false), claimed from the app's pending order, or new. */
+  /**
+   * The paid order for `orderId`: recorded already (`fresh` false), claimed from the app's pending order, or new.
+   * `buyer`: the user of the app's order named by `obfuscatedExternalAccountId` (a purchase's, never a renewal's).
+   */
   const payOrder = async (o: {
     orderId: string;
     productId: string;
@@ -167,18 +174,21 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     currency: string | null;
     paidAt: string | null;
     userId: string | null;
-  }): Promise<{ order: Order; fresh: boolean }> => {
+    /** Facts of the purchase kept on the order (a plan change's). */
+    metadata?: Record<string, unknown>;
+  }): Promise<{ order: Order; fresh: boolean; buyer: string | null }> => {
     const byNo = o.accountId ? await tx.getOrderByNo(o.accountId) : null;
     const byTrade = await tx.getOrderByTradeNo('google', o.orderId);
-    checkOwner(byTrade?.user_id ?? (byNo && !o.renewal ? byNo.user_id : null), input.userId);
+    const buyer = byNo && !o.renewal ? byNo.user_id : null;
+    checkOwner(byTrade?.user_id ?? buyer, input.userId);
     if (byTrade && byTrade.status !== 'pending') {
       // An ownerless order (bought before sign-in) is bound to the first signed-in poster.
       if (byTrade.user_id === null && input.userId !== undefined) {
         const bound = { ...byTrade, user_id: input.userId, updated: created };
         await tx.saveOrder(bound);
-        return { order: bound, fresh: false };
+        return { order: bound, fresh: false, buyer };
       }
-      return { order: byTrade, fresh: false };
+      return { order: byTrade, fresh: false, buyer };
     }
     // The app's pending order (its no = obfuscatedExternalAccountId) pays for a purchase, never for a renewal.
     const claimable = byNo && byNo.status === 'pending' && !o.renewal ? byNo : null;
@@ -188,23 +198,26 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
         'obfuscatedExternalAccountId matches no order: recording the purchase without a user (create orders with hooks.orders.create)',
       );
     const base = byTrade ?? claimable;
+    // A plan change's facts join what the recorded order (or the app's pending one) already keeps.
+    const recorded = base && o.metadata ? { ...base, metadata: { ...base.metadata, ...o.metadata } } : base;
     const order = paidOrder(
       {
         provider: 'google',
         tradeNo: o.orderId,
         at: created,
         originNo: o.originNo,
-        userId: base?.user_id ?? o.userId ?? (byNo && !o.renewal ? byNo.user_id : null) ?? input.userId,
+        userId: base?.user_id ?? o.userId ?? buyer ?? input.userId,
         productId: o.productId,
         amount: o.amount ?? base?.amount,
         currency: o.currency ?? base?.currency,
         paidAt: o.paidAt ?? created,
+        metadata: o.metadata,
       },
-      base,
+      recorded,
     );
     if (base) await tx.saveOrder(order);
     else await tx.insertOrder(order);
-    return { order, fresh: true };
+    return { order, fresh: true, buyer };
   };
 
   if (input.voided) {
@@ -220,7 +233,10 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
       result.stale = true;
       return result;
     }
-    const order: Order = { ...base, status: 'refunded', amount_refunded: base.amount, refund_reason: reason, updated: created };
+    const metadata = { ...base.metadata };
+    if (v.voidedSource !== undefined) metadata.google_voided_source = VOIDED_SOURCES[v.voidedSource] ?? `google_${v.voidedSource}`;
+    if (v.voidedQuantity !== undefined) metadata.google_voided_quantity = v.voidedQuantity;
+    const order: Order = { ...base, status: 'refunded', amount_refunded: base.amount, refund_reason: reason, metadata, updated: created };
     if (current) await tx.saveOrder(order);
     else await tx.insertOrder(order);
     result.order = order;
@@ -276,8 +292,21 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   const userHint = before?.user_id ?? null;
   const orderId = item.latestSuccessfulOrderId ?? s.latestOrderId;
   const renewal = orderId !== undefined && /\.\.\d+$/.test(orderId);
-  let paid: { order: Order; fresh: boolean } | null = null;
+  let paid: { order: Order; fresh: boolean; buyer: string | null } | null = null;
   const paying = PAYMENT_TYPES.has(type) && orderId !== undefined && status !== null;
+  const recurring = googleMilliunits(item.autoRenewingPlan?.recurringPrice);
+  // An upgrade or downgrade: a new purchase token of a running contract with another product or base plan.
+  // Google charges a prorated amount (or nothing) that subscriptionsv2 does not report: recurringPrice is
+  // what the plan costs from its next renewal, so the order records no amount and keeps the plan's facts.
+  const basePlan = item.offerDetails?.basePlanId ?? null;
+  const previousPlan = typeof before?.metadata?.google_base_plan_id === 'string' ? before.metadata.google_base_plan_id : null;
+  const planChange =
+    before !== null &&
+    !ENDED_STATUSES.includes(before.status) &&
+    !renewal &&
+    currentToken !== null &&
+    input.purchaseToken !== currentToken &&
+    (before.product_id !== item.productId || (basePlan !== null && previousPlan !== null && basePlan !== previousPlan));
   if (paying) {
     const byNoOwner = s.externalAccountIdentifiers?.obfuscatedExternalAccountId;
     paid = await payOrder({
@@ -286,13 +315,40 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
       originNo: input.contractId,
       accountId: byNoOwner,
       renewal: renewal || !PURCHASE_TYPES.has(type),
-      amount: googleMilliunits(item.autoRenewingPlan?.recurringPrice),
+      amount: planChange ? null : recurring,
       currency: item.autoRenewingPlan?.recurringPrice?.currencyCode ?? null,
       paidAt: renewal ? null : iso(s.startTime),
       userId: userHint,
+      ...(planChange
+        ? {
+            metadata: {
+              google_plan_change: {
+                from_product_id: before.product_id,
+                from_base_plan_id: previousPlan,
+                linked_purchase_token: s.linkedPurchaseToken ?? currentToken,
+              },
+              google_recurring_price: recurring,
+              google_base_plan_id: basePlan,
+              ...(item.offerDetails?.offerId ? { google_offer_id: item.offerDetails.offerId } : {}),
+            },
+          }
+        : {}),
     });
     result.order = paid.order;
   }
+  // Transfer (config `transfer`): a new purchase (never a renewal, never the app's client post) through an
+  // order of another user of the app moves the contract to that user. `metadata.owner_since` (the startTime
+  // of the purchase that set the owner) keeps it right whatever the order of delivery.
+  const startedAt = s.startTime ? Date.parse(s.startTime) : null;
+  const ownerSince = typeof before?.metadata?.owner_since === 'string' ? Date.parse(before.metadata.owner_since) : null;
+  const buyer = paid?.buyer ?? null;
+  const newerPurchase = type === 'SUBSCRIPTION_PURCHASED' && paid !== null && !renewal && startedAt !== null && (ownerSince === null || startedAt > ownerSince);
+  const transferTo =
+    newerPurchase && before && before.user_id !== null && buyer !== null && buyer !== before.user_id && (input.transfer ?? 'to_new_user') === 'to_new_user'
+      ? buyer
+      : null;
+  // The latest purchase by the owner (or with no order to say otherwise) moves owner_since forward.
+  const confirmsOwner = newerPurchase && !transferTo && (buyer === null || before === null || buyer === before.user_id);
   if (
     status !== null &&
     s.acknowledgementState === 'ACKNOWLEDGEMENT_STATE_PENDING' &&
@@ -304,6 +360,19 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     result.stale = true;
     result.subscription = before;
     if (paid?.fresh) emit('order.paid', paid.order);
+    if (transferTo && before) {
+      // Ownership is not lifecycle state: a purchase read before the state applied still moves the contract.
+      const moved: Subscription = {
+        ...before,
+        user_id: transferTo,
+        metadata: { ...before.metadata, owner_since: new Date(startedAt!).toISOString() },
+        updated: created,
+      };
+      await tx.saveSubscription(moved);
+      result.subscription = moved;
+      emit('customer.subscription.transferred', moved, { user_id: before.user_id });
+      return result;
+    }
     // Ownership is not lifecycle state: an ownerless subscription is bound to its poster even from an older read.
     if (before && before.user_id === null && input.userId !== undefined) {
       const bound: Subscription = { ...before, user_id: input.userId, updated: created };
@@ -343,6 +412,8 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     next.setting_id = typeof o.metadata?.setting_id === 'string' ? o.metadata.setting_id : null;
   }
   if (next.user_id === null && orderUser !== null) next.user_id = orderUser;
+  if (transferTo) next.user_id = transferTo;
+  if (transferTo || confirmsOwner) next.metadata.owner_since = new Date(startedAt!).toISOString();
   if (next.user_id === null && input.userId !== undefined) next.user_id = input.userId;
   // Facts of the snapshot: the state Google holds now.
   const previousProduct = before?.product_id ?? item.productId;
@@ -409,6 +480,8 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
   const previous = before ? previousAttributes(before, next, TRACKED) : undefined;
   // A notification newer state has overtaken still brings the subscription to that state: say what changed.
   if (out.length === 0 && before && previous && !paid?.fresh) out.push('customer.subscription.updated');
+  // The move comes first: the lifecycle events that follow are the new owner's.
+  if (transferTo) out.unshift('customer.subscription.transferred');
   if (!before) out.unshift('customer.subscription.created');
 
   next.last_event_at = before?.last_event_at && Date.parse(before.last_event_at) > input.eventTime ? before.last_event_at : created;
@@ -419,9 +492,11 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     const prev =
       e === 'customer.subscription.upgraded'
         ? { product_id: upgradedFrom! }
-        : e === 'customer.subscription.created' || (e === 'customer.subscription.started' && !before)
-          ? undefined
-          : previous;
+        : e === 'customer.subscription.transferred'
+          ? { user_id: before!.user_id }
+          : e === 'customer.subscription.created' || (e === 'customer.subscription.started' && !before)
+            ? undefined
+            : previous;
     emit(e, next, prev);
   }
   if (paid?.fresh) emit('order.paid', paid.order);

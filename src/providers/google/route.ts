@@ -14,6 +14,7 @@ import {
   pushBodySchema,
   SUBSCRIPTION_NOTIFICATION_TYPES,
   type DeveloperNotification,
+  type VoidedPurchase,
 } from './schemas.js';
 
 /** The Google settings the route needs (the resolved `google` config). */
@@ -76,6 +77,36 @@ export async function contractOfToken(ctx: CoreContext, token: string, linked: s
   return token;
 }
 
+/** Pages of the Voided Purchases API read for one notification: 3,000 voided purchases around its time. */
+const VOIDED_PAGES = 3;
+/** How far before the notification's time the voided purchase is looked for. */
+const VOIDED_WINDOW_MS = 86_400_000;
+
+/**
+ * The Voided Purchases API's record of `orderId` (its `voidedReason`, `voidedSource`, `voidedQuantity`),
+ * which the notification does not carry. The refund is a fact without it: when Google cannot say (not
+ * listed yet, the API's low quota, an outage), the notification is applied with its `refundType` alone.
+ */
+async function findVoidedPurchase(ctx: CoreContext, api: GooglePlayApi, orderId: string, eventTime: number): Promise<VoidedPurchase | null> {
+  const now = Date.now();
+  // Google lists at most 30 days back.
+  const startTime = Math.max(Math.min(eventTime, now) - VOIDED_WINDOW_MS, now - 30 * 86_400_000 + 60_000);
+  let pageToken: string | undefined;
+  try {
+    for (let page = 0; page < VOIDED_PAGES; page++) {
+      const answer = await api.listVoidedPurchases({ startTime, endTime: now, ...(pageToken ? { pageToken } : {}) });
+      const found = answer.voidedPurchases.find((p) => p.orderId === orderId);
+      if (found) return found;
+      pageToken = answer.nextPageToken;
+      if (!pageToken) break;
+    }
+    ctx.logger.warn({ orderId }, 'Google Play voided purchase not listed by the Voided Purchases API: refund_reason from refundType');
+  } catch (err) {
+    ctx.logger.warn({ orderId, err }, 'Google Play Voided Purchases API failed: refund_reason from refundType');
+  }
+  return null;
+}
+
 /** JSON round trip: as stored and emitted (no undefined). */
 const plain = (value: unknown) => JSON.parse(JSON.stringify(value)) as Record<string, unknown>;
 
@@ -133,6 +164,7 @@ export function googleRoute(
         }
       };
       let purchase: unknown;
+      let voidedPurchase: VoidedPurchase | null = null;
       let reads: NotificationReads = {};
       if (n.subscriptionNotification) {
         const token = n.subscriptionNotification.purchaseToken;
@@ -153,16 +185,26 @@ export function googleRoute(
       } else if (n.voidedPurchaseNotification) {
         const v = n.voidedPurchaseNotification;
         input.purchaseToken = v.purchaseToken;
+        const found = api ? await findVoidedPurchase(ctx, api, v.orderId, n.eventTimeMillis) : null;
         input.voided = {
           orderId: v.orderId,
           productType: v.productType,
           refundType: v.refundType,
-          voidedReason: typeof v.voidedReason === 'number' ? v.voidedReason : undefined,
+          ...(found?.voidedReason !== undefined ? { voidedReason: found.voidedReason } : {}),
+          ...(found?.voidedSource !== undefined ? { voidedSource: found.voidedSource } : {}),
+          ...(found?.voidedQuantity !== undefined ? { voidedQuantity: found.voidedQuantity } : {}),
         };
+        voidedPurchase = found;
         if (v.productType === 1) input.contractId = await contractOfToken(ctx, v.purchaseToken, undefined);
         reads = { orderTradeNos: [{ provider: 'google', tradeNo: v.orderId }] };
       }
-      input.decoded = plain({ ...n, ...(purchase ? { purchase } : {}), messageId, publishTime: message.publishTime ?? message.publish_time });
+      input.decoded = plain({
+        ...n,
+        ...(purchase ? { purchase } : {}),
+        ...(voidedPurchase ? { voidedPurchase } : {}),
+        messageId,
+        publishTime: message.publishTime ?? message.publish_time,
+      });
 
       const outcome = await commitGoogleNotification(ctx, input, { rawBody: rawBodyText(request.rawBody), reads, hasPurchase: Boolean(purchase) });
       if (outcome.duplicate) return duplicate();

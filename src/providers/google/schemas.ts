@@ -143,3 +143,25 @@ export const productPurchaseSchema = z.looseObject({
   regionCode: z.string().optional(),
 });
 export type ProductPurchase = z.infer<typeof productPurchaseSchema>;
+
+/** `purchases.voidedpurchases.list`: one `VoidedPurchase`. */
+export const voidedPurchaseSchema = z.looseObject({
+  kind: z.string().optional(),
+  purchaseToken: z.string(),
+  purchaseTimeMillis: long.optional(),
+  voidedTimeMillis: long.optional(),
+  orderId: z.string().optional(),
+  /** 0 user, 1 developer, 2 Google. */
+  voidedSource: z.number().int().optional(),
+  /** 0 other, 1 remorse, 2 not received, 3 defective, 4 accidental purchase, 5 fraud, 6 friendly fraud, 7 chargeback, 8 unacknowledged purchase. */
+  voidedReason: z.number().int().optional(),
+  /** Set for a quantity-based partial refund (`includeQuantityBasedPartialRefund`). */
+  voidedQuantity: z.number().int().optional(),
+});
+export type VoidedPurchase = z.infer<typeof voidedPurchaseSchema>;
+
+/** `purchases.voidedpurchases.list`'s answer. */
+export const voidedPurchasesListSchema = z.looseObject({
+  voidedPurchases: z.array(voidedPurchaseSchema).optional(),
+  tokenPagination: z.looseObject({ nextPageToken: z.string().optional() }).optional(),
+});

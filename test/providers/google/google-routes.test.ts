@@ -9,14 +9,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Order } from '../../../src/index.js';
 import { createGooglePlayTestKit, type GooglePlayTestKit } from '../../../src/testing/index.js';
 import { EVERY_STORE } from '../../helpers/databases.js';
-import { googleHarness, PRODUCT, PRODUCT_PREMIUM, types, type GoogleHarness } from '../../helpers/google-harness.js';
+import { googleHarness, PRODUCT, PRODUCT_PREMIUM, R, S, types, uniq, type GoogleHarness } from '../../helpers/google-harness.js';
 import { webhookReceiver } from '../../helpers/webhook-receiver.js';
 
-const R = 'provider.notification.received';
-const S = (s: string) => `customer.subscription.${s}`;
 const DAY = 86_400_000;
-let n = 0;
-const uniq = (p: string) => `${p}_${Date.now().toString(36)}_${++n}`;
 
 for (const [name, make] of EVERY_STORE) {
   describe(`Google Play RTDN through Express (${name})`, () => {
@@ -277,10 +273,43 @@ for (const [name, make] of EVERY_STORE) {
       expect(r.events[1]!.data.object).toMatchObject({ trade_no: orderId, status: 'refunded', amount_refunded: 4000, refund_reason: 'full_refund' });
       const again = await h.post(kit.push(voided));
       expect(types(again.events)).toEqual([R]);
-      const chargeback = await h.post(
-        kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 1, refundType: 1, voidedReason: 7 } }),
-      );
-      expect(chargeback.events[1]!.data.object).toMatchObject({ refund_reason: 'chargeback' });
+    });
+
+    it('voidedPurchaseNotification: the reason and who voided it come from the Voided Purchases API; without its answer, from refundType', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      const renewalId = `${orderId}..0`;
+      await h.notify('SUBSCRIPTION_PURCHASED', token, { productId: PRODUCT, orderId, acknowledged: true, price: { units: '4', currencyCode: 'EUR' } });
+      // Google lists the chargeback of the first order (and another purchase's refund).
+      kit.setVoidedPurchase({ purchaseToken: uniq('tok'), orderId: uniq('GPA'), voidedReason: 1 });
+      kit.setVoidedPurchase({ purchaseToken: token, orderId, voidedReason: 7, voidedSource: 2 });
+      const r = await h.post(kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 1, refundType: 1 } }));
+      expect(types(r.events)).toEqual([R, 'order.refunded']);
+      expect(r.events[1]!.data.object).toMatchObject({ trade_no: orderId, refund_reason: 'chargeback', metadata: { google_voided_source: 'google' } });
+      expect(r.events[0]!.data.object).toMatchObject({ voidedPurchase: { orderId, voidedReason: 7, voidedSource: 2 } });
+      expect(kit.seen.some((x) => x.path.endsWith('/purchases/voidedpurchases') && x.status === 200)).toBe(true);
+      // The API refuses (the service account lacks the financial data permission): the refund is still recorded.
+      await h.notify('SUBSCRIPTION_RENEWED', token, { productId: PRODUCT, orderId: renewalId, acknowledged: true });
+      kit.setVoidedPurchase({ purchaseToken: token, orderId: renewalId, voidedReason: 1, voidedSource: 0 });
+      kit.script({ status: 403, match: 'voidedpurchases' });
+      const refused = await h.post(kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId: renewalId, productType: 1, refundType: 1 } }));
+      expect(refused.status).toBe(200);
+      expect(refused.events[1]!.data.object).toMatchObject({ trade_no: renewalId, status: 'refunded', refund_reason: 'full_refund' });
+      expect(h.logger.warnings.some((w) => w.includes('Voided Purchases API failed'))).toBe(true);
+    });
+
+    it('voidedPurchaseNotification of a quantity-based partial refund of a one-time product: the reason, the voided quantity, who voided it', async () => {
+      const h = await setup();
+      const token = uniq('tok');
+      const orderId = uniq('GPA');
+      kit.setVoidedPurchase({ purchaseToken: token, orderId, voidedReason: 0, voidedSource: 1, voidedQuantity: 2, productType: 2 });
+      const r = await h.post(kit.push({ voidedPurchaseNotification: { purchaseToken: token, orderId, productType: 2, refundType: 2 } }));
+      expect(r.events[1]!.data.object).toMatchObject({
+        trade_no: orderId,
+        refund_reason: 'other',
+        metadata: { google_voided_source: 'developer', google_voided_quantity: 2 },
+      });
     });
 
     it('oneTimeProductNotification: order.paid once, acknowledged; canceled pending purchase: nothing paid', async () => {

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createSubscriptionWebhooks, createXsollaSubscriptionsApi, memoryStore } from '../../../src/index.js';
+import { waitUntil } from '../../helpers/reliability.js';
 
 // The only stand-in allowed: a real HTTP server on 127.0.0.1 playing Xsolla's side of
 // GET /api/user/v1/projects/{projectId}/subscriptions.
@@ -188,7 +189,7 @@ describe('Xsolla user-subscriptions API client (against a local server playing X
     const { api } = client({ maxRetries: 3 });
     const mid = new AbortController();
     const call = api.listUserSubscriptions({ userJwt: 'jwt', timeoutMs: 10_000, signal: mid.signal });
-    while (seen.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(await waitUntil(() => seen.length > 0, 20_000), 'the request never reached the server').toBe(true);
     const requests = seen.length;
     mid.abort();
     await expect(call).rejects.toMatchObject({ code: 'XSOLLA_UNAVAILABLE', message: expect.stringContaining('aborted') });
