@@ -1,6 +1,7 @@
 import * as T from './sql-tables.js';
 import { selectColumns, type ColumnSpec, type SqlDialect } from './sql-tables.js';
 import { pruneStatements } from './retention-sql.js';
+import type { SubscriptionFilter } from './types.js';
 
 /** What a statement needs of a table: its name and columns. */
 export interface TableColumns {
@@ -24,6 +25,10 @@ export const numbered = (sql: string): string => {
   let i = 0;
   return sql.replace(/\?/g, () => `$${++i}`);
 };
+
+/** The values of `SQL.subscriptions`, in order: each filter is bound twice (`? IS NULL OR column = ?`). */
+export const subscriptionFilterValues = (f: SubscriptionFilter): (string | null)[] =>
+  [f.userId, f.provider, f.status, f.appTransactionId].flatMap((value) => [value ?? null, value ?? null]);
 
 const columnList = (columns: readonly ColumnSpec[]): string => columns.map((c) => `"${c.name}"`).join(', ');
 const rowPlaceholders = (rows: number, width: number): string =>

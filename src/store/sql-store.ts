@@ -5,7 +5,7 @@ import { pruneBatch } from './retention-sql.js';
 import { attemptRow, durationOf, outcomeRow } from './history.js';
 import { randomId } from '../core/ids.js';
 import { guardUnavailable, retryConflicts } from './sql-common.js';
-import { PG_INSERT_AND_LOAD, sqlStatements, type TableColumns } from './sql-statements.js';
+import { PG_INSERT_AND_LOAD, sqlStatements, subscriptionFilterValues, type TableColumns } from './sql-statements.js';
 import { bindTables, type BoundTable, type Codec, type ColumnSpec, type SqlDialect } from './sql-tables.js';
 import type {
   ClaimedDelivery,
@@ -343,19 +343,7 @@ export function sqlStore(config: SqlStoreConfig): Store {
       ),
     getOrderByNo: (no) => guard(() => one(db, ORDERS, SQL.orderByNo, [no])),
     getSubscription: (provider, contractId) => guard(() => one(db, SUBSCRIPTIONS, SQL.subscription, [provider, contractId])),
-    listSubscriptions: (f = {}) =>
-      guard(() =>
-        many(db, SUBSCRIPTIONS, SQL.subscriptions, [
-          f.userId ?? null,
-          f.userId ?? null,
-          f.provider ?? null,
-          f.provider ?? null,
-          f.status ?? null,
-          f.status ?? null,
-          f.appTransactionId ?? null,
-          f.appTransactionId ?? null,
-        ]),
-      ),
+    listSubscriptions: (f = {}) => guard(() => many(db, SUBSCRIPTIONS, SQL.subscriptions, subscriptionFilterValues(f))),
     getNotification: (provider, notificationId) => guard(() => one(db, INBOX, SQL.inbox, [provider, notificationId])),
     countNotifications: (provider) => guard(async () => Number((await db.query(SQL.countInbox, [provider ?? null, provider ?? null]))[0]!.n)),
     hasWebhookReceipt: (webhookId, since) =>

@@ -10,7 +10,7 @@ import { isDatabaseUnavailable, isRetryable } from './sql-common.js';
 import { pruneBatch } from './retention-sql.js';
 import { attemptRow, durationOf, outcomeRow } from './history.js';
 import { randomId } from '../core/ids.js';
-import { sqlStatements } from './sql-statements.js';
+import { sqlStatements, subscriptionFilterValues } from './sql-statements.js';
 import { bindTables, sqliteCodec, type BoundTable } from './sql-tables.js';
 import type { ClaimedDelivery, Store, StoreTransaction, WebhookEndpointRecord } from './types.js';
 import { sqlAdminSource } from './admin-source.js';
@@ -472,21 +472,7 @@ export function sqliteStore(db: SqliteDatabase, options: SqliteStoreOptions = {}
     transaction: (fn) => enqueue(fn),
     getOrderByNo: (no) => now(() => one(ORDERS, SQL.orderByNo, no)),
     getSubscription: (provider, contractId) => now(() => one(SUBSCRIPTIONS, SQL.subscription, provider, contractId)),
-    listSubscriptions: (f = {}) =>
-      now(() =>
-        many(
-          SUBSCRIPTIONS,
-          SQL.subscriptions,
-          f.userId ?? null,
-          f.userId ?? null,
-          f.provider ?? null,
-          f.provider ?? null,
-          f.status ?? null,
-          f.status ?? null,
-          f.appTransactionId ?? null,
-          f.appTransactionId ?? null,
-        ),
-      ),
+    listSubscriptions: (f = {}) => now(() => many(SUBSCRIPTIONS, SQL.subscriptions, ...subscriptionFilterValues(f))),
     getNotification: (provider, notificationId) => now(() => one(INBOX, SQL.inbox, provider, notificationId)),
     countNotifications: (provider) => now(() => Number((stmt(SQL.countInbox).get(provider ?? null, provider ?? null) as Row).n)),
     hasWebhookReceipt: (webhookId, since) => now(() => stmt(SQL.hasReceipt).get(webhookId, ts(since)) !== undefined),
