@@ -17,7 +17,7 @@ export type { SubscriptionWebhooksConfig, AppleEnvironment, UserNotification } f
 export { SubscriptionWebhooksError, isSubscriptionWebhooksError, ERROR_CODES, HTTP_STATUS_BY_CODE } from './core/errors.js';
 export type { ErrorCode } from './core/errors.js';
 export { EventBus } from './events/bus.js';
-export type { EventHandler } from './events/bus.js';
+export type { EventHandler, EventBusOptions, SubscribeOptions } from './events/bus.js';
 export { EVENT_TYPES } from './events/types.js';
 export type {
   DomainEvent,
