@@ -144,7 +144,7 @@ function npm(example: string, args: string[], env: Record<string, string>): Chil
   // What `npm install` does with the example's `file:../..` dependency.
   if (!existsSync(join(cwd, 'node_modules', 'subscription-webhooks'))) {
     mkdirSync(join(cwd, 'node_modules'), { recursive: true });
-    symlinkSync('../../../..', join(cwd, 'node_modules', 'subscription-webhooks'));
+    symlinkSync('../../..', join(cwd, 'node_modules', 'subscription-webhooks'));
   }
   const child = spawn('npm', args, { cwd, env: { ...process.env, NEXT_TELEMETRY_DISABLED: '1', ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
