@@ -80,7 +80,7 @@ export interface RetryPolicy {
 /** What one attempt gets: its number (from 0), and the signal to pass to `fetch`. */
 export interface AttemptContext {
   retry: number;
-  /** Aborts at the attempt's timeout or when the call's signal aborts; undefined when there is neither. */
+  /** Aborts at the attempt's timeout or when the call's signal aborts; undefined when there is neither. The timeout starts when this is first read. */
   signal: AbortSignal | undefined;
   /** True when this attempt's timeout (not the call's signal) aborted it. */
   timedOut(): boolean;
@@ -108,11 +108,22 @@ export function retryDelay(failure: { status: number | null; retryAfterMs?: numb
   return wait <= policy.maxDelayMs ? wait : null;
 }
 
+/** The attempt's signal is made when the attempt first reads it: its timeout starts then (a client that first obtains a token reads it after). */
 function attemptContext(retry: number, policy: RetryPolicy): AttemptContext {
-  const timeout = policy.timeoutMs === undefined ? undefined : AbortSignal.timeout(policy.timeoutMs);
-  const signals = [policy.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
-  const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
-  return { retry, signal, timedOut: () => timeout?.aborted === true && policy.signal?.aborted !== true };
+  let made: { signal: AbortSignal | undefined; timeout: AbortSignal | undefined } | null = null;
+  const make = () => {
+    if (made) return made;
+    const timeout = policy.timeoutMs === undefined ? undefined : AbortSignal.timeout(policy.timeoutMs);
+    const signals = [policy.signal, timeout].filter((s): s is AbortSignal => s !== undefined);
+    return (made = { signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0], timeout });
+  };
+  return {
+    retry,
+    get signal() {
+      return make().signal;
+    },
+    timedOut: () => made?.timeout?.aborted === true && policy.signal?.aborted !== true,
+  };
 }
 
 /**

@@ -120,12 +120,13 @@ export function createGooglePlayApi(options: GooglePlayApiOptions): GooglePlayAp
     parse: (text: string, status: number) => T,
     onUnauthorized?: () => boolean,
   ): Promise<T> {
-    return withRetries<T>(async ({ signal }) => {
+    return withRetries<T>(async (attempt) => {
+      // The token exchange (inside request()) runs before the attempt's timeout starts: it has its own.
       const { url, ...init } = await request();
       let res: Response;
       let text: string;
       try {
-        res = await doFetch(url, { ...init, signal });
+        res = await doFetch(url, { ...init, signal: attempt.signal });
         text = await res.text();
       } catch (cause) {
         const error = () =>
