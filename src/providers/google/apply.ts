@@ -306,6 +306,8 @@ export async function applyGoogleNotification(tx: StoreTransaction, input: Googl
     !renewal &&
     currentToken !== null &&
     input.purchaseToken !== currentToken &&
+    // Only a token that replaces the current one: an original purchase read after its upgrade is not a plan change.
+    s.linkedPurchaseToken === currentToken &&
     (before.product_id !== item.productId || (basePlan !== null && previousPlan !== null && basePlan !== previousPlan));
   if (paying) {
     const byNoOwner = s.externalAccountIdentifiers?.obfuscatedExternalAccountId;
