@@ -81,6 +81,8 @@ export async function contractOfToken(ctx: CoreContext, token: string, linked: s
 const VOIDED_PAGES = 3;
 /** How far before the notification's time the voided purchase is looked for. */
 const VOIDED_WINDOW_MS = 86_400_000;
+/** Longest wait, in ms, for the Voided Purchases API before the refund is applied without its reason. */
+const VOIDED_BUDGET_MS = 3_000;
 
 /**
  * The Voided Purchases API's record of `orderId` (its `voidedReason`, `voidedSource`, `voidedQuantity`),
@@ -88,6 +90,21 @@ const VOIDED_WINDOW_MS = 86_400_000;
  * listed yet, the API's low quota, an outage), the notification is applied with its `refundType` alone.
  */
 async function findVoidedPurchase(ctx: CoreContext, api: GooglePlayApi, orderId: string, eventTime: number): Promise<VoidedPurchase | null> {
+  // The lookup sits between the push and its answer: bounded, so a rate-limited or slow API never holds the
+  // answer past Pub/Sub's ack deadline (a late answer is a redelivery, and another lookup). Past the budget
+  // the refund is applied with its refundType; the lookup left running ends on its own, its answer unused.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const budget = new Promise<null>((resolve) => {
+    timer = setTimeout(() => {
+      ctx.logger.warn({ orderId, budgetMs: VOIDED_BUDGET_MS }, 'Google Play Voided Purchases API too slow: refund_reason from refundType');
+      resolve(null);
+    }, VOIDED_BUDGET_MS);
+    timer.unref?.();
+  });
+  return Promise.race([lookVoidedPurchase(ctx, api, orderId, eventTime), budget]).finally(() => clearTimeout(timer));
+}
+
+async function lookVoidedPurchase(ctx: CoreContext, api: GooglePlayApi, orderId: string, eventTime: number): Promise<VoidedPurchase | null> {
   const now = Date.now();
   // Google lists at most 30 days back.
   const startTime = Math.max(Math.min(eventTime, now) - VOIDED_WINDOW_MS, now - 30 * 86_400_000 + 60_000);
