@@ -48,7 +48,24 @@ export default tseslint.config(
     ['**/providers/**', '**/store/**', '**/admin/**'],
     'in src/core only the composition root (handler.ts) wires providers and stores.',
   ]),
+  {
+    files: ['src/core/**/*.ts'],
+    ignores: ['src/**/*.test.ts', 'src/core/handler.ts', 'src/core/default-instance.ts'],
+    rules: rule(
+      noTools,
+      [['**/providers/**', '**/store/**', '**/admin/**'], 'in src/core only the composition root (handler.ts) wires providers and stores.'],
+      [
+        ['./handler*', './default-instance*', '**/core/handler*', '**/core/default-instance*'],
+        'only the entries import the composition root (src/core/handler.ts).',
+      ],
+    ),
+  },
   layer(['src/core/handler.ts', 'src/core/default-instance.ts'], noTools, [['**/admin/**'], 'the composition root does not build the admin views.']),
+  // What the providers share (src/providers/*.ts): below every provider, so it imports none of them.
+  layer(['src/providers/*.ts'], noTools, compositionRoot, [
+    ['./apple/**', './google/**', './xsolla/**', '**/providers/apple/**', '**/providers/google/**', '**/providers/xsolla/**', '**/admin/**'],
+    'what the providers share imports no provider (nor the admin views).',
+  ]),
   ...['apple', 'google', 'xsolla'].map((provider) =>
     layer(
       [`src/providers/${provider}/**/*.ts`],
