@@ -78,6 +78,9 @@ describe('docs/api.md lists the public surface', () => {
     expect(Object.keys(documented).sort()).toEqual(Object.keys(ENTRY_SOURCES).sort());
     const exportsField = (JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, unknown> }).exports;
     for (const entry of Object.keys(ENTRY_SOURCES)) expect(Object.keys(exportsField), entry).toContain(entry.replace(/^subscription-webhooks/, '.'));
+    // And the other way: every published code entry has its section (package.json and the schema files aside).
+    const published = Object.keys(exportsField).filter((k) => k !== './package.json' && !k.includes('*'));
+    expect(published.map((k) => k.replace(/^\./, 'subscription-webhooks')).sort()).toEqual(Object.keys(ENTRY_SOURCES).sort());
   });
   for (const entry of Object.keys(ENTRY_SOURCES)) {
     it(`${entry}: exactly the names docs/api.md lists, deprecated ones marked`, () => {
